@@ -1,0 +1,5 @@
+//! The subcommands' logic, one module each; `main.rs` only parses arguments and maps results to
+//! exit codes.
+
+pub mod rename;
+pub mod run;

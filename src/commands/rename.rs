@@ -1,0 +1,155 @@
+//! `secretport rename`: the dry-run rename preview (library side; no file or terminal I/O here
+//! beyond the writer the caller passes).
+//!
+//! Input: names, one per line ([`read_names`]). Output: CSV with the header
+//! `source,target,changed,reasons`, one row per distinct input line in the order of first
+//! occurrence ([`write_csv`]), and a one-line summary ([`summary_line`]).
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+
+use crate::csv_safe::escape_formula;
+use crate::naming::{plan_names, Mapping, NamingError, NamingRules, Overrides, Reason};
+
+/// The planned renames of one `rename` run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenameOutput {
+    /// One mapping per distinct input name, in order of first occurrence.
+    pub rows: Vec<Mapping>,
+    /// Number of distinct names.
+    pub names: usize,
+    /// Mappings with `changed == true` (rewritten beyond the prefix).
+    pub renamed: usize,
+    /// Mappings with reason `collision`.
+    pub collisions: usize,
+}
+
+/// Splits input bytes into names: one per line, any UTF-8, `\n` or `\r\n` line ends, a UTF-8
+/// byte-order mark at the start ignored. Lines that are empty or only whitespace are ignored;
+/// other names are kept verbatim (leading and trailing spaces are part of a Vault path).
+/// A line that is not UTF-8 is an error naming its 1-based number.
+pub fn read_names(bytes: &[u8]) -> Result<Vec<String>, NamingError> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    let mut names = Vec::new();
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let s = std::str::from_utf8(line).map_err(|_| NamingError::InvalidUtf8 {
+            line: i as u64 + 1,
+        })?;
+        if s.trim().is_empty() {
+            continue;
+        }
+        names.push(s.to_owned());
+    }
+    Ok(names)
+}
+
+/// Plans the names (no sticky names: a preview knows nothing of the target) and orders the
+/// result by first occurrence in `names`.
+pub fn run_rename(
+    names: &[String],
+    rules: &NamingRules,
+    overrides: &Overrides,
+) -> Result<RenameOutput, NamingError> {
+    let planned = plan_names(names, rules, overrides, &BTreeMap::new())?;
+    let mut seen: HashSet<&str> = HashSet::with_capacity(planned.len());
+    let order: Vec<usize> = names
+        .iter()
+        .filter(|n| seen.insert(n.as_str()))
+        .map(|n| {
+            planned
+                .binary_search_by(|m| m.source.as_str().cmp(n))
+                .expect("plan_names maps every source")
+        })
+        .collect();
+    let mut slots: Vec<Option<Mapping>> = planned.into_iter().map(Some).collect();
+    let rows: Vec<Mapping> = order
+        .into_iter()
+        .map(|i| slots[i].take().expect("each source once"))
+        .collect();
+    Ok(RenameOutput {
+        names: rows.len(),
+        renamed: rows.iter().filter(|m| m.changed).count(),
+        collisions: rows.iter().filter(|m| m.has(Reason::Collision)).count(),
+        rows,
+    })
+}
+
+/// Writes the CSV: header `source,target,changed,reasons`, then one row per mapping;
+/// `changed` is `true`/`false`, `reasons` `;`-separated codes. Cells that begin with
+/// `= + - @` (or a tab / CR) are prefixed with `'` against formula injection
+/// ([`escape_formula`]), so a target `-x` reads `'-x` in the CSV.
+pub fn write_csv<W: Write>(out: &RenameOutput, w: W) -> std::io::Result<()> {
+    let mut wtr = csv::Writer::from_writer(w);
+    wtr.write_record(["source", "target", "changed", "reasons"])?;
+    for m in &out.rows {
+        let reasons = m.reasons_str();
+        wtr.write_record([
+            escape_formula(&m.source).as_ref(),
+            escape_formula(&m.target).as_ref(),
+            if m.changed { "true" } else { "false" },
+            escape_formula(&reasons).as_ref(),
+        ])?;
+    }
+    wtr.flush()
+}
+
+/// `"N names, M renamed, K collisions"`.
+pub fn summary_line(out: &RenameOutput) -> String {
+    format!(
+        "{} names, {} renamed, {} collisions",
+        out.names, out.renamed, out.collisions
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::naming::Policy;
+
+    #[test]
+    fn reads_lines() {
+        let names = read_names(b"\xef\xbb\xbfa\r\nb c\n\n  \nd/e \n\xc3\xa9").unwrap();
+        assert_eq!(names, ["a", "b c", "d/e ", "é"]);
+        assert!(read_names(b"").unwrap().is_empty());
+        assert_eq!(
+            read_names(b"a\nb\n\xff\n").unwrap_err(),
+            NamingError::InvalidUtf8 { line: 3 }
+        );
+        assert!(read_names(b"a\nb\n\xff\n")
+            .unwrap_err()
+            .to_string()
+            .contains("line 3"));
+    }
+
+    #[test]
+    fn rows_in_first_occurrence_order_and_counts() {
+        let rules = NamingRules::new(Some("devops"), Policy::Aws);
+        let names: Vec<String> = ["z", "a b", "z", "a_b", "m"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let out = run_rename(&names, &rules, &Overrides::default()).unwrap();
+        let srcs: Vec<_> = out.rows.iter().map(|m| m.source.as_str()).collect();
+        assert_eq!(srcs, ["z", "a b", "a_b", "m"]);
+        assert_eq!((out.names, out.renamed, out.collisions), (4, 1, 1));
+        assert_eq!(summary_line(&out), "4 names, 1 renamed, 1 collisions");
+    }
+
+    #[test]
+    fn csv_output_is_escaped_and_quoted() {
+        let rules = NamingRules::new(None, Policy::Aws);
+        let names: Vec<String> = ["=cmd", "a,b", "-x"].iter().map(|s| s.to_string()).collect();
+        let out = run_rename(&names, &rules, &Overrides::default()).unwrap();
+        let mut buf = Vec::new();
+        write_csv(&out, &mut buf).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        assert_eq!(
+            text,
+            "source,target,changed,reasons\n\
+             '=cmd,'=cmd,false,\n\
+             \"a,b\",a_b,true,charset\n\
+             '-x,'-x,false,\n"
+        );
+    }
+}

@@ -1,0 +1,1047 @@
+//! The migration config file (TOML), parsed and validated before anything touches a network.
+//!
+//! A config names environment variables for every credential and never holds one itself. The
+//! whole file is checked in one pass and *every* problem is reported together, each with its key
+//! path and what was expected (`target.credentials.duration_seconds: must be 900..=43200`), so a
+//! user fixes a config in one round trip. Unknown keys are errors (the effect of serde's
+//! `deny_unknown_fields`, but collected instead of stopping at the first one): a typo such as
+//! `on_conflcit` must not silently fall back to a default.
+//!
+//! Implementation: the file is parsed into a `toml::Table`, and [`Section`] takes each known key
+//! out of it, deserializing the value with serde and recording failures under the key's path;
+//! whatever is left in a table afterwards is an unknown key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::naming::{self, NamingRules, Overrides, Policy};
+
+/// One thing wrong with a config: the dotted key it concerns and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted key path, e.g. `target.credentials.duration_seconds`.
+    pub key: String,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The config path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML.
+    #[error("config {path} is not valid TOML: {message}")]
+    Syntax {
+        /// The config path.
+        path: PathBuf,
+        /// The parser's message (with line and column).
+        message: String,
+    },
+    /// The file is TOML but breaks the schema; every problem is listed.
+    #[error("config {path} has {} problem(s):\n{}", problems.len(), problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        /// The config path.
+        path: PathBuf,
+        /// All problems found.
+        problems: Vec<Problem>,
+    },
+}
+
+impl ConfigError {
+    /// The problems, for tests and callers that render them differently.
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            ConfigError::Invalid { problems, .. } => problems,
+            _ => &[],
+        }
+    }
+}
+
+/// A validated migration config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where secrets come from.
+    pub source: SourceConfig,
+    /// Where they go.
+    pub target: TargetConfig,
+    /// How names are rewritten (prefix lives in `target`).
+    pub naming: NamingConfig,
+    /// Request rates and concurrency.
+    pub limits: LimitsConfig,
+    /// Where audit reports go.
+    pub report: ReportConfig,
+    /// Reconciliation settings.
+    pub reconcile: ReconcileConfig,
+}
+
+/// `[source]`.
+#[derive(Debug, Clone)]
+pub enum SourceConfig {
+    /// HashiCorp Vault / OpenBao KV.
+    Vault(VaultConfig),
+    /// JSON Lines export whose values are KMS-encrypted.
+    Kms(KmsConfig),
+    /// Plaintext JSON Lines export.
+    File(FileConfig),
+}
+
+impl SourceConfig {
+    /// `vault`, `kms` or `file`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceConfig::Vault(_) => "vault",
+            SourceConfig::Kms(_) => "kms",
+            SourceConfig::File(_) => "file",
+        }
+    }
+}
+
+/// `[source] kind = "vault"`.
+#[derive(Debug, Clone)]
+pub struct VaultConfig {
+    /// Server address (config, else `VAULT_ADDR`).
+    pub address: String,
+    /// KV mount, without slashes.
+    pub mount: String,
+    /// Subtree inside the mount, without leading/trailing slashes ("" = whole mount).
+    pub path: String,
+    /// Namespace (config, else `VAULT_NAMESPACE`).
+    pub namespace: Option<String>,
+    /// Authentication.
+    pub auth: VaultAuth,
+    /// Forced KV version; detected from `sys/internal/ui/mounts` when absent.
+    pub kv_version: Option<u8>,
+    /// CA bundle (config, else `VAULT_CACERT`).
+    pub ca_cert: Option<PathBuf>,
+    /// Disable TLS verification (explicit only; warned about).
+    pub tls_skip_verify: bool,
+    /// Concurrent list/read requests.
+    pub parallelism: usize,
+    /// Copy KV v2 `custom_metadata` into tags.
+    pub copy_metadata: bool,
+}
+
+/// Vault authentication, by env var names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VaultAuth {
+    /// A token read from `token_env`.
+    Token {
+        /// Env var holding the token.
+        token_env: String,
+    },
+    /// AppRole login.
+    AppRole {
+        /// Env var holding the role id.
+        role_id_env: String,
+        /// Env var holding the secret id.
+        secret_id_env: String,
+        /// Auth mount (default `approle`).
+        mount: String,
+    },
+}
+
+/// `[source] kind = "kms"`.
+#[derive(Debug, Clone)]
+pub struct KmsConfig {
+    /// The export file.
+    pub file: PathBuf,
+    /// KMS region (default: the target's).
+    pub region: Option<String>,
+    /// KMS endpoint (default: the target's).
+    pub endpoint_url: Option<String>,
+    /// Credentials for KMS (default: the target's).
+    pub credentials: Option<Credentials>,
+}
+
+/// `[source] kind = "file"`.
+#[derive(Debug, Clone)]
+pub struct FileConfig {
+    /// The export file.
+    pub file: PathBuf,
+}
+
+/// What to do when a planned target name exists and is not ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnConflict {
+    /// Leave it, report `conflict` with status `skipped`.
+    #[default]
+    Skip,
+    /// Take ownership: tag it as ours, then treat it like our own secret.
+    Adopt,
+    /// Write our value and tags over it.
+    Overwrite,
+    /// Stop before any write.
+    Fail,
+}
+
+/// `[target]`.
+#[derive(Debug, Clone)]
+pub struct TargetConfig {
+    /// Region (config, else the SDK's chain: `AWS_REGION`, profile).
+    pub region: Option<String>,
+    /// Name prefix, without trailing slash.
+    pub prefix: Option<String>,
+    /// Endpoint override (config, else `AWS_ENDPOINT_URL` via the SDK).
+    pub endpoint_url: Option<String>,
+    /// KMS key for new secrets.
+    pub kms_key_id: Option<String>,
+    /// Conflict policy.
+    pub on_conflict: OnConflict,
+    /// Extra tags on every secret.
+    pub tags: BTreeMap<String, String>,
+    /// How to authenticate.
+    pub credentials: Credentials,
+}
+
+/// AWS credentials, as the Harness AWS Secrets Manager setup offers them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// The SDK's default chain: env, profile, SSO, container/instance role.
+    Default,
+    /// Static keys read from the named env vars.
+    AccessKeys {
+        /// Env var with the access key id.
+        access_key_id_env: String,
+        /// Env var with the secret access key.
+        secret_access_key_env: String,
+        /// Optional env var with a session token.
+        session_token_env: Option<String>,
+    },
+    /// STS AssumeRole on top of the default chain.
+    AssumeRole {
+        /// Role to assume.
+        role_arn: String,
+        /// External id demanded by the role's trust policy.
+        external_id: Option<String>,
+        /// Session duration, 900..=43200.
+        duration_seconds: u32,
+        /// Session name (shows in CloudTrail).
+        session_name: String,
+    },
+}
+
+/// `[naming]`.
+#[derive(Debug, Clone)]
+pub struct NamingConfig {
+    /// Character policy.
+    pub policy: Policy,
+    /// The overrides file, already parsed and validated.
+    pub overrides: Overrides,
+    /// Where the overrides came from, for messages.
+    pub overrides_path: Option<PathBuf>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    /// CreateSecret + PutSecretValue + UpdateSecret + TagResource (+ delete/restore) per second.
+    pub write_per_second: u32,
+    /// List/Describe/Get/BatchGet per second.
+    pub read_per_second: u32,
+    /// KMS Decrypt per second.
+    pub kms_per_second: u32,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Attempts per request, first try included.
+    pub max_attempts: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            write_per_second: 50,
+            read_per_second: 100,
+            kms_per_second: 1000,
+            concurrency: 32,
+            max_attempts: 8,
+        }
+    }
+}
+
+/// `[report]`.
+#[derive(Debug, Clone)]
+pub struct ReportConfig {
+    /// Directory for `<command>-<timestamp>.csv` files.
+    pub dir: PathBuf,
+}
+
+/// `[reconcile]`.
+#[derive(Debug, Clone)]
+pub struct ReconcileConfig {
+    /// Recovery window for pruned secrets, 7..=30 days.
+    pub recovery_window_days: i64,
+    /// Largest share of managed secrets one run may prune without `--force-prune`.
+    pub max_prune_fraction: f64,
+}
+
+impl Config {
+    /// The naming rules this config implies.
+    pub fn naming_rules(&self) -> NamingRules {
+        NamingRules {
+            prefix: self.target.prefix.clone(),
+            policy: self.naming.policy,
+        }
+    }
+
+    /// Reads and validates a config file. Relative paths inside it are relative to its folder.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, path, base, &|k| std::env::var(k).ok())
+    }
+
+    /// Parses and validates config text. `env` looks up environment variables (injectable for
+    /// tests); `base` resolves relative paths.
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        base: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string().trim().to_owned(),
+        })?;
+        let mut v = Validator {
+            problems: Vec::new(),
+            env,
+            base,
+        };
+        let mut root = Section::new("", table);
+        let source = root.table("source", true).and_then(|s| v.source(s));
+        let target = root.table("target", true).map(|s| v.target(s));
+        let naming_sec = root.table("naming", false);
+        let limits = v.limits(root.table("limits", false));
+        let report = v.report(root.table("report", false));
+        let reconcile = v.reconcile(root.table("reconcile", false));
+        v.problems.extend(root.finish());
+
+        let prefix = target.as_ref().and_then(|t| t.prefix.clone());
+        let naming = v.naming(naming_sec, prefix);
+        let mut problems = v.problems;
+        match (source, target, naming) {
+            (Some(source), Some(target), Some(naming)) if problems.is_empty() => Ok(Config {
+                source,
+                target,
+                naming,
+                limits,
+                report,
+                reconcile,
+            }),
+            _ => {
+                if problems.is_empty() {
+                    problems.push(Problem {
+                        key: "config".into(),
+                        message: "incomplete".into(),
+                    });
+                }
+                Err(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    problems,
+                })
+            }
+        }
+    }
+}
+
+/// A TOML table being taken apart key by key; leftovers are unknown keys.
+struct Section {
+    path: String,
+    table: toml::Table,
+    problems: Vec<Problem>,
+}
+
+impl Section {
+    fn new(path: &str, table: toml::Table) -> Self {
+        Section {
+            path: path.to_owned(),
+            table,
+            problems: Vec::new(),
+        }
+    }
+
+    fn key(&self, k: &str) -> String {
+        if self.path.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{}.{}", self.path, k)
+        }
+    }
+
+    fn problem(&mut self, k: &str, message: impl Into<String>) {
+        let key = self.key(k);
+        self.problems.push(Problem {
+            key,
+            message: message.into(),
+        });
+    }
+
+    /// Takes an optional key, deserializing it as `T`.
+    fn opt<T: DeserializeOwned>(&mut self, k: &str, expected: &str) -> Option<T> {
+        let value = self.table.remove(k)?;
+        match T::deserialize(value.clone()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let got = value.type_str();
+                let detail = e.to_string();
+                let detail = detail.lines().next().unwrap_or("").trim().to_owned();
+                self.problem(k, format!("expected {expected}, got {got} ({detail})"));
+                None
+            }
+        }
+    }
+
+    /// Takes a required key.
+    fn req<T: DeserializeOwned>(&mut self, k: &str, expected: &str) -> Option<T> {
+        let present = self.table.contains_key(k);
+        let v = self.opt(k, expected);
+        if !present {
+            self.problem(k, format!("missing; expected {expected}"));
+        }
+        v
+    }
+
+    /// Takes a sub-table.
+    fn table(&mut self, k: &str, required: bool) -> Option<Section> {
+        match self.table.remove(k) {
+            Some(toml::Value::Table(t)) => Some(Section::new(&self.key(k), t)),
+            Some(other) => {
+                self.problem(k, format!("expected a table, got {}", other.type_str()));
+                None
+            }
+            None => {
+                if required {
+                    self.problem(k, "missing; expected a table");
+                }
+                None
+            }
+        }
+    }
+
+    /// Reports every key nobody took as unknown.
+    fn finish(mut self) -> Vec<Problem> {
+        let leftover: Vec<String> = self.table.keys().cloned().collect();
+        for k in leftover {
+            self.problem(&k, "unknown key");
+        }
+        self.problems
+    }
+}
+
+struct Validator<'a> {
+    problems: Vec<Problem>,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    base: &'a Path,
+}
+
+impl Validator<'_> {
+    fn bad(&mut self, key: String, message: impl Into<String>) {
+        self.problems.push(Problem {
+            key,
+            message: message.into(),
+        });
+    }
+
+    fn resolve(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    /// An env var name that must be set (the secret itself is never in the file).
+    fn env_name(&mut self, s: &mut Section, k: &str, default: Option<&str>) -> Option<String> {
+        let name = if default.is_some() {
+            s.opt::<String>(k, "an environment variable name")
+                .or(default.map(str::to_owned))
+        } else {
+            s.req::<String>(k, "an environment variable name")
+        }?;
+        let valid = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !name.starts_with(|c: char| c.is_ascii_digit());
+        if !valid {
+            s.problem(
+                k,
+                format!("{name:?} is not an environment variable name (letters, digits, _)"),
+            );
+            return None;
+        }
+        if (self.env)(&name).is_none_or(|v| v.is_empty()) {
+            s.problem(k, format!("environment variable {name} is not set"));
+            return None;
+        }
+        Some(name)
+    }
+
+    fn url(&mut self, s: &mut Section, k: &str) -> Option<String> {
+        let u: String = s.opt(k, "a URL")?;
+        if !(u.starts_with("http://") || u.starts_with("https://")) || u.len() < 8 {
+            s.problem(k, format!("{u:?} is not an http(s) URL"));
+            return None;
+        }
+        Some(u.trim_end_matches('/').to_owned())
+    }
+
+    fn region(&mut self, s: &mut Section, k: &str) -> Option<String> {
+        let r: String = s.opt(k, "an AWS region such as us-east-1")?;
+        let parts: Vec<&str> = r.split('-').collect();
+        let ok = parts.len() >= 3
+            && parts.iter().all(|p| {
+                !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            })
+            && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
+        if !ok {
+            s.problem(
+                k,
+                format!("{r:?} is not an AWS region (expected e.g. us-east-1)"),
+            );
+            return None;
+        }
+        Some(r)
+    }
+
+    fn file(&mut self, s: &mut Section, k: &str, required: bool) -> Option<PathBuf> {
+        let f: String = if required {
+            s.req(k, "a file path")?
+        } else {
+            s.opt(k, "a file path")?
+        };
+        let p = self.resolve(&f);
+        if !p.is_file() {
+            s.problem(k, format!("file {} does not exist", p.display()));
+            return None;
+        }
+        Some(p)
+    }
+
+    fn source(&mut self, mut s: Section) -> Option<SourceConfig> {
+        let kind: Option<String> = s.req("kind", "\"vault\", \"kms\" or \"file\"");
+        let out = match kind.as_deref() {
+            Some("vault") => self.vault(&mut s).map(SourceConfig::Vault),
+            Some("file") => self
+                .file(&mut s, "file", true)
+                .map(|file| SourceConfig::File(FileConfig { file })),
+            Some("kms") => {
+                let file = self.file(&mut s, "file", true);
+                let region = self.region(&mut s, "region");
+                let endpoint_url = self.url(&mut s, "endpoint_url");
+                let credentials = s.table("credentials", false).and_then(|c| {
+                    let (creds, problems) = self.credentials(c);
+                    self.problems.extend(problems);
+                    creds
+                });
+                file.map(|file| {
+                    SourceConfig::Kms(KmsConfig {
+                        file,
+                        region,
+                        endpoint_url,
+                        credentials,
+                    })
+                })
+            }
+            Some(other) => {
+                s.problem(
+                    "kind",
+                    format!("{other:?} is not a source kind; expected \"vault\", \"kms\" or \"file\""),
+                );
+                None
+            }
+            None => None,
+        };
+        self.problems.extend(s.finish());
+        out
+    }
+
+    fn vault(&mut self, s: &mut Section) -> Option<VaultConfig> {
+        let address = if s.table.contains_key("address") {
+            self.url(s, "address")
+        } else {
+            match (self.env)("VAULT_ADDR") {
+                Some(a) if a.starts_with("http://") || a.starts_with("https://") => {
+                    Some(a.trim_end_matches('/').to_owned())
+                }
+                Some(a) => {
+                    s.problem("address", format!("missing, and VAULT_ADDR={a:?} is not an http(s) URL"));
+                    None
+                }
+                None => {
+                    s.problem("address", "missing; expected the Vault URL (or set VAULT_ADDR)");
+                    None
+                }
+            }
+        };
+        let mount: Option<String> = s.req("mount", "the KV mount path, e.g. \"secret\"");
+        let mount = mount.and_then(|m| {
+            let m = m.trim_matches('/').to_owned();
+            if m.is_empty() {
+                s.problem("mount", "must not be empty");
+                None
+            } else {
+                Some(m)
+            }
+        });
+        let path = s
+            .opt::<String>("path", "a path inside the mount")
+            .unwrap_or_default()
+            .trim_matches('/')
+            .to_owned();
+        let namespace = s
+            .opt::<String>("namespace", "a namespace path")
+            .or_else(|| (self.env)("VAULT_NAMESPACE").filter(|n| !n.is_empty()));
+        let kv_version: Option<i64> = s.opt("kv_version", "1 or 2");
+        let kv_version = match kv_version {
+            None => None,
+            Some(v @ (1 | 2)) => Some(v as u8),
+            Some(v) => {
+                s.problem("kv_version", format!("must be 1 or 2, got {v}"));
+                None
+            }
+        };
+        let ca_cert = self
+            .file(s, "ca_cert", false)
+            .or_else(|| (self.env)("VAULT_CACERT").map(PathBuf::from));
+        let tls_skip_verify = s
+            .opt("tls_skip_verify", "true or false")
+            .unwrap_or(false);
+        let parallelism: i64 = s.opt("parallelism", "an integer").unwrap_or(16);
+        if !(1..=256).contains(&parallelism) {
+            s.problem(
+                "parallelism",
+                format!("must be 1..=256, got {parallelism}"),
+            );
+        }
+        let copy_metadata = s.opt("copy_metadata", "true or false").unwrap_or(false);
+        let auth = match s.table("auth", false) {
+            None => self.auth_token(s, None),
+            Some(mut a) => {
+                let auth = self.auth(&mut a);
+                self.problems.extend(a.finish());
+                auth
+            }
+        };
+        Some(VaultConfig {
+            address: address?,
+            mount: mount?,
+            path,
+            namespace,
+            auth: auth?,
+            kv_version,
+            ca_cert,
+            tls_skip_verify,
+            parallelism: parallelism.clamp(1, 256) as usize,
+            copy_metadata,
+        })
+    }
+
+    fn auth_token(&mut self, s: &mut Section, key: Option<&str>) -> Option<VaultAuth> {
+        let k = key.unwrap_or("token_env");
+        let token_env = if key.is_some() {
+            self.env_name(s, k, Some("VAULT_TOKEN"))
+        } else {
+            // no [source.auth]: VAULT_TOKEN, as the Vault CLI does
+            match (self.env)("VAULT_TOKEN") {
+                Some(t) if !t.is_empty() => Some("VAULT_TOKEN".to_owned()),
+                _ => {
+                    s.problem(
+                        "auth",
+                        "missing; set VAULT_TOKEN or configure auth = { method = \"token\", token_env = \"...\" }",
+                    );
+                    None
+                }
+            }
+        }?;
+        Some(VaultAuth::Token { token_env })
+    }
+
+    fn auth(&mut self, a: &mut Section) -> Option<VaultAuth> {
+        let method: Option<String> = a.req("method", "\"token\" or \"approle\"");
+        match method.as_deref() {
+            Some("token") => self.auth_token(a, Some("token_env")),
+            Some("approle") => {
+                let role_id_env = self.env_name(a, "role_id_env", None);
+                let secret_id_env = self.env_name(a, "secret_id_env", None);
+                let mount = a
+                    .opt::<String>("mount", "the AppRole auth mount")
+                    .unwrap_or_else(|| "approle".into())
+                    .trim_matches('/')
+                    .to_owned();
+                Some(VaultAuth::AppRole {
+                    role_id_env: role_id_env?,
+                    secret_id_env: secret_id_env?,
+                    mount,
+                })
+            }
+            Some(other) => {
+                a.problem(
+                    "method",
+                    format!("{other:?} is not supported; expected \"token\" or \"approle\""),
+                );
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn target(&mut self, mut s: Section) -> TargetConfig {
+        let region = self.region(&mut s, "region");
+        let prefix: Option<String> = s.opt("prefix", "a name prefix such as \"devops\"");
+        let prefix = prefix
+            .map(|p| p.trim_end_matches('/').to_owned())
+            .filter(|p| !p.is_empty());
+        let endpoint_url = self.url(&mut s, "endpoint_url");
+        let kms_key_id: Option<String> = s.opt("kms_key_id", "a KMS key id, ARN or alias");
+        if let Some(k) = &kms_key_id {
+            if k.is_empty() || k.len() > 2048 {
+                s.problem("kms_key_id", "must be 1..=2048 characters");
+            }
+        }
+        let on_conflict = s
+            .opt(
+                "on_conflict",
+                "\"skip\", \"adopt\", \"overwrite\" or \"fail\"",
+            )
+            .unwrap_or_default();
+        let tags: BTreeMap<String, String> = s
+            .opt("tags", "a table of string tag values")
+            .unwrap_or_default();
+        for (k, val) in &tags {
+            if let Err(m) = check_tag(k, val) {
+                s.problem(&format!("tags.{k}"), m);
+            }
+        }
+        if tags.len() > 48 {
+            s.problem(
+                "tags",
+                format!(
+                    "{} tags given; AWS allows 50 per secret and secretport adds 2",
+                    tags.len()
+                ),
+            );
+        }
+        let credentials = match s.table("credentials", false) {
+            None => Credentials::Default,
+            Some(c) => {
+                let (creds, problems) = self.credentials(c);
+                self.problems.extend(problems);
+                creds.unwrap_or(Credentials::Default)
+            }
+        };
+        self.problems.extend(s.finish());
+        TargetConfig {
+            region,
+            prefix,
+            endpoint_url,
+            kms_key_id,
+            on_conflict,
+            tags,
+            credentials,
+        }
+    }
+
+    fn credentials(&mut self, mut c: Section) -> (Option<Credentials>, Vec<Problem>) {
+        let kind: Option<String> = c.req("type", "\"default\", \"access-keys\" or \"assume-role\"");
+        let creds = match kind.as_deref() {
+            Some("default") => Some(Credentials::Default),
+            Some("access-keys") => {
+                let a = self.env_name(&mut c, "access_key_id_env", None);
+                let s = self.env_name(&mut c, "secret_access_key_env", None);
+                let t = if c.table.contains_key("session_token_env") {
+                    self.env_name(&mut c, "session_token_env", None)
+                } else {
+                    None
+                };
+                a.zip(s).map(|(a, s)| Credentials::AccessKeys {
+                    access_key_id_env: a,
+                    secret_access_key_env: s,
+                    session_token_env: t,
+                })
+            }
+            Some("assume-role") => {
+                let role_arn: Option<String> = c.req(
+                    "role_arn",
+                    "an IAM role ARN (arn:aws:iam::123456789012:role/name)",
+                );
+                let role_arn = role_arn.filter(|r| {
+                    let ok = is_role_arn(r);
+                    if !ok {
+                        c.problem(
+                            "role_arn",
+                            format!("{r:?} is not an IAM role ARN (arn:aws:iam::123456789012:role/name)"),
+                        );
+                    }
+                    ok
+                });
+                let external_id: Option<String> = c.opt("external_id", "a string");
+                if let Some(e) = &external_id {
+                    let ok = (2..=1224).contains(&e.len())
+                        && e.chars()
+                            .all(|ch| ch.is_ascii_alphanumeric() || "+=,.@:/-_".contains(ch));
+                    if !ok {
+                        c.problem(
+                            "external_id",
+                            "must be 2..=1224 characters of A-Za-z0-9+=,.@:/-_",
+                        );
+                    }
+                }
+                let duration: i64 = c.opt("duration_seconds", "an integer").unwrap_or(3600);
+                if !(900..=43200).contains(&duration) {
+                    c.problem(
+                        "duration_seconds",
+                        format!("must be 900..=43200, got {duration}"),
+                    );
+                }
+                let session_name: String = c
+                    .opt("session_name", "a string")
+                    .unwrap_or_else(|| "secretport".into());
+                let ok = (2..=64).contains(&session_name.len())
+                    && session_name
+                        .chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || "+=,.@-_".contains(ch));
+                if !ok {
+                    c.problem(
+                        "session_name",
+                        "must be 2..=64 characters of A-Za-z0-9+=,.@-_",
+                    );
+                }
+                role_arn.map(|role_arn| Credentials::AssumeRole {
+                    role_arn,
+                    external_id,
+                    duration_seconds: duration.clamp(900, 43200) as u32,
+                    session_name,
+                })
+            }
+            Some(other) => {
+                c.problem(
+                    "type",
+                    format!(
+                        "{other:?} is not a credential type; expected \"default\", \"access-keys\" or \"assume-role\""
+                    ),
+                );
+                None
+            }
+            None => None,
+        };
+        (creds, c.finish())
+    }
+
+    fn naming(&mut self, s: Option<Section>, prefix: Option<String>) -> Option<NamingConfig> {
+        let mut s = s.unwrap_or_else(|| Section::new("naming", toml::Table::new()));
+        let policy: Policy = s
+            .opt("policy", "\"aws\" or \"alphanumeric\"")
+            .unwrap_or_default();
+        if let Some(p) = &prefix {
+            if let Err(m) = naming::validate_prefix(p, policy) {
+                self.bad("target.prefix".into(), m);
+            }
+        }
+        let rules = NamingRules { prefix, policy };
+        let overrides_path = self.file(&mut s, "overrides", false);
+        let overrides = match &overrides_path {
+            None => Overrides::default(),
+            Some(p) => match std::fs::read_to_string(p) {
+                Err(e) => {
+                    s.problem("overrides", format!("cannot read {}: {e}", p.display()));
+                    Overrides::default()
+                }
+                Ok(text) => match Overrides::parse(&text, &rules) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        s.problem("overrides", format!("{}: {e}", p.display()));
+                        Overrides::default()
+                    }
+                },
+            },
+        };
+        self.problems.extend(s.finish());
+        Some(NamingConfig {
+            policy,
+            overrides,
+            overrides_path,
+        })
+    }
+
+    fn limits(&mut self, s: Option<Section>) -> LimitsConfig {
+        let mut l = LimitsConfig::default();
+        let Some(mut s) = s else { return l };
+        let int = |s: &mut Section, k: &str, lo: i64, hi: i64, dflt: i64| -> i64 {
+            let v: i64 = s.opt(k, "an integer").unwrap_or(dflt);
+            if !(lo..=hi).contains(&v) {
+                s.problem(k, format!("must be {lo}..={hi}, got {v}"));
+                dflt
+            } else {
+                v
+            }
+        };
+        l.write_per_second = int(&mut s, "write_per_second", 1, 10_000, 50) as u32;
+        l.read_per_second = int(&mut s, "read_per_second", 1, 10_000, 100) as u32;
+        l.kms_per_second = int(&mut s, "kms_per_second", 1, 100_000, 1000) as u32;
+        l.concurrency = int(&mut s, "concurrency", 1, 1024, 32) as usize;
+        l.max_attempts = int(&mut s, "max_attempts", 1, 50, 8) as u32;
+        self.problems.extend(s.finish());
+        l
+    }
+
+    fn report(&mut self, s: Option<Section>) -> ReportConfig {
+        let mut dir = PathBuf::from("reports");
+        if let Some(mut s) = s {
+            if let Some(d) = s.opt::<String>("dir", "a directory path") {
+                dir = self.resolve(&d);
+            }
+            self.problems.extend(s.finish());
+        }
+        ReportConfig { dir }
+    }
+
+    fn reconcile(&mut self, s: Option<Section>) -> ReconcileConfig {
+        let mut r = ReconcileConfig {
+            recovery_window_days: 30,
+            max_prune_fraction: 0.10,
+        };
+        let Some(mut s) = s else { return r };
+        if let Some(d) = s.opt::<i64>("recovery_window_days", "an integer") {
+            if (7..=30).contains(&d) {
+                r.recovery_window_days = d;
+            } else {
+                s.problem("recovery_window_days", format!("must be 7..=30, got {d}"));
+            }
+        }
+        if let Some(f) = s.opt::<f64>("max_prune_fraction", "a number between 0 and 1") {
+            if (0.0..=1.0).contains(&f) {
+                r.max_prune_fraction = f;
+            } else {
+                s.problem("max_prune_fraction", format!("must be 0.0..=1.0, got {f}"));
+            }
+        }
+        self.problems.extend(s.finish());
+        r
+    }
+}
+
+fn is_role_arn(r: &str) -> bool {
+    let parts: Vec<&str> = r.splitn(6, ':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "iam"
+        && parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].chars().all(|c| c.is_ascii_digit())
+        && parts[5].starts_with("role/")
+        && parts[5].len() > 5
+}
+
+/// AWS tag rules for Secrets Manager: key 1..=128, value 0..=256, letters, digits, spaces and
+/// `_ . : / = + - @`; keys starting with `aws:` are reserved, `secretport:` is ours.
+pub fn check_tag(k: &str, v: &str) -> Result<(), String> {
+    let ok_chars = |s: &str| {
+        s.chars()
+            .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c))
+    };
+    if k.is_empty() || k.chars().count() > 128 {
+        return Err("tag keys must be 1..=128 characters".into());
+    }
+    if k.to_ascii_lowercase().starts_with("aws:") || k.starts_with("secretport:") {
+        return Err("tag keys starting with aws: or secretport: are reserved".into());
+    }
+    if v.chars().count() > 256 {
+        return Err("tag values must be at most 256 characters".into());
+    }
+    if !ok_chars(k) || !ok_chars(v) {
+        return Err("tags may hold letters, digits, spaces and _ . : / = + - @ only".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(k: &str) -> Option<String> {
+        match k {
+            "VAULT_TOKEN" | "MY_TOKEN" | "AK" | "SK" => Some("x".into()),
+            _ => None,
+        }
+    }
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("t.toml"), Path::new("."), &env)
+    }
+
+    const GOOD: &str = r#"
+[source]
+kind = "vault"
+address = "http://127.0.0.1:8200"
+mount = "secret"
+path = "apps/"
+auth = { method = "token", token_env = "MY_TOKEN" }
+[target]
+region = "us-east-1"
+prefix = "devops/"
+tags = { team = "platform" }
+credentials = { type = "assume-role", role_arn = "arn:aws:iam::123456789012:role/migrator", external_id = "ext-1" }
+[limits]
+write_per_second = 10
+"#;
+
+    #[test]
+    fn good_config_parses_with_defaults() {
+        let c = parse(GOOD).expect("valid");
+        let SourceConfig::Vault(v) = &c.source else {
+            panic!("vault")
+        };
+        assert_eq!(v.path, "apps");
+        assert_eq!(v.parallelism, 16);
+        assert_eq!(c.target.prefix.as_deref(), Some("devops"));
+        assert_eq!(c.limits.write_per_second, 10);
+        assert_eq!(c.limits.read_per_second, 100);
+        assert_eq!(c.target.on_conflict, OnConflict::Skip);
+        assert!(matches!(
+            c.target.credentials,
+            Credentials::AssumeRole {
+                duration_seconds: 3600,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn all_problems_reported_together() {
+        let bad = GOOD
+            .replace("write_per_second = 10", "write_per_second = 0\nburst = 3")
+            .replace("external_id = \"ext-1\"", "duration_seconds = 60");
+        let err = parse(&bad).unwrap_err();
+        let keys: Vec<&str> = err.problems().iter().map(|p| p.key.as_str()).collect();
+        assert!(keys.contains(&"limits.write_per_second"), "{keys:?}");
+        assert!(keys.contains(&"limits.burst"), "{keys:?}");
+        assert!(
+            keys.contains(&"target.credentials.duration_seconds"),
+            "{keys:?}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("target.credentials.duration_seconds: must be 900..=43200"));
+    }
+}

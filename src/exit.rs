@@ -1,0 +1,10 @@
+//! Process exit codes, as DESIGN.md fixes them for scripts and alerting.
+
+/// Success, or in sync.
+pub const OK: i32 = 0;
+/// At least one secret failed, or a fatal error.
+pub const FAILED: i32 = 1;
+/// Drift found under `reconcile --check`.
+pub const DRIFT: i32 = 2;
+/// Bad usage or bad config (sysexits' EX_USAGE).
+pub const USAGE: i32 = 64;

@@ -1,0 +1,218 @@
+//! Request-rate limits per AWS API group, adaptive on throttling.
+//!
+//! Each group (writes, reads, KMS) gets one [`AdaptiveLimiter`]: a `governor` token bucket at the
+//! configured rate with a small burst (a fifth of a second's worth), so the first second does not
+//! spend the account's whole burst at once; AWS's own bucket then keeps a reserve for jitter in
+//! arrival times. When AWS answers with throttling anyway (another writer shares the account's
+//! quota) the limiter lowers its rate multiplicatively, at most once per cool-down so a volley of
+//! throttles from concurrent calls counts once, and climbs back additively while calls succeed
+//! (AIMD, as TCP does), instead of hammering a quota that is already spent.
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+use crate::config::LimitsConfig;
+
+/// Multiplicative decrease factor on throttling.
+const DECREASE: f64 = 0.7;
+/// A rate is never lowered below this share of the configured rate.
+const FLOOR_SHARE: f64 = 0.05;
+/// Least time between two decreases: a volley of throttles from calls that were already in
+/// flight counts once.
+const DECREASE_GAP: Duration = Duration::from_millis(250);
+/// Time between two increases.
+const COOL_DOWN: Duration = Duration::from_millis(1000);
+/// No increase until this long after the last throttle.
+const QUIET: Duration = Duration::from_secs(2);
+/// Additive increase per cool-down period, as a share of the configured rate.
+const INCREASE_SHARE: f64 = 0.05;
+
+struct State {
+    current: f64,
+    limiter: Arc<DefaultDirectRateLimiter>,
+    generation: u64,
+    last_change: Instant,
+    last_throttle: Option<Instant>,
+}
+
+/// A token bucket whose rate adapts to throttling (AIMD), never above the configured rate.
+pub struct AdaptiveLimiter {
+    name: &'static str,
+    max: f64,
+    state: Mutex<State>,
+    throttles: AtomicU64,
+    decreases: AtomicU64,
+}
+
+fn bucket(rate: f64, burst: u32) -> Arc<DefaultDirectRateLimiter> {
+    let period = Duration::from_secs_f64(1.0 / rate.max(0.01));
+    let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
+    let quota = Quota::with_period(period)
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+        .allow_burst(burst);
+    Arc::new(RateLimiter::direct(quota))
+}
+
+impl AdaptiveLimiter {
+    /// A limiter for `per_second` requests per second.
+    pub fn new(name: &'static str, per_second: u32) -> Self {
+        let max = f64::from(per_second.max(1));
+        AdaptiveLimiter {
+            name,
+            max,
+            state: Mutex::new(State {
+                current: max,
+                limiter: bucket(max, Self::burst_for(max)),
+                generation: 0,
+                last_change: Instant::now(),
+                last_throttle: None,
+            }),
+            throttles: AtomicU64::new(0),
+            decreases: AtomicU64::new(0),
+        }
+    }
+
+    fn burst_for(rate: f64) -> u32 {
+        ((rate / 5.0).floor() as u32).max(1)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The group's name (`write`, `read`, `kms`).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Waits until a request may be sent. A waiter whose bucket was replaced meanwhile (the
+    /// rate changed) waits again on the new one, so a lowered rate takes effect at once.
+    pub async fn acquire(&self) {
+        loop {
+            let (generation, limiter) = {
+                let s = self.lock();
+                (s.generation, s.limiter.clone())
+            };
+            limiter.until_ready().await;
+            if self.lock().generation == generation {
+                return;
+            }
+        }
+    }
+
+    fn set_rate(s: &mut State, rate: f64, burst: u32) {
+        s.current = rate;
+        s.limiter = bucket(rate, burst);
+        s.generation += 1;
+        s.last_change = Instant::now();
+    }
+
+    /// Records a throttled answer: lowers the rate (once per cool-down).
+    pub fn on_throttle(&self) {
+        self.throttles.fetch_add(1, Ordering::Relaxed);
+        let mut s = self.lock();
+        s.last_throttle = Some(Instant::now());
+        if s.last_change.elapsed() < DECREASE_GAP && s.current < self.max {
+            return;
+        }
+        let next = (s.current * DECREASE).max(self.max * FLOOR_SHARE).max(0.5);
+        if next < s.current {
+            Self::set_rate(&mut s, next, 1);
+            self.decreases.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(group = self.name, rate = next, "throttled: lowering request rate");
+        }
+    }
+
+    /// Records a successful answer: raises the rate again after a cool-down.
+    pub fn on_success(&self) {
+        let mut s = self.lock();
+        let quiet = s.last_throttle.is_none_or(|t| t.elapsed() >= QUIET);
+        if s.current >= self.max || s.last_change.elapsed() < COOL_DOWN || !quiet {
+            return;
+        }
+        let next = (s.current + self.max * INCREASE_SHARE).min(self.max);
+        let burst = if next >= self.max {
+            Self::burst_for(next)
+        } else {
+            1
+        };
+        Self::set_rate(&mut s, next, burst);
+        tracing::debug!(group = self.name, rate = next, "recovering request rate");
+    }
+
+    /// The rate in force now.
+    pub fn current_rate(&self) -> f64 {
+        self.lock().current
+    }
+
+    /// Throttled answers seen.
+    pub fn throttles(&self) -> u64 {
+        self.throttles.load(Ordering::Relaxed)
+    }
+}
+
+/// The limiters of one run.
+pub struct Limits {
+    /// CreateSecret, PutSecretValue, UpdateSecret, TagResource, DeleteSecret, RestoreSecret.
+    pub write: AdaptiveLimiter,
+    /// ListSecrets, DescribeSecret, GetSecretValue, BatchGetSecretValue.
+    pub read: AdaptiveLimiter,
+    /// KMS Decrypt/Encrypt/GenerateDataKey.
+    pub kms: AdaptiveLimiter,
+}
+
+impl Limits {
+    /// Limiters at the configured rates.
+    pub fn new(cfg: &LimitsConfig) -> Self {
+        Limits {
+            write: AdaptiveLimiter::new("write", cfg.write_per_second),
+            read: AdaptiveLimiter::new("read", cfg.read_per_second),
+            kms: AdaptiveLimiter::new("kms", cfg.kms_per_second),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decreases_once_per_cool_down_and_recovers() {
+        let l = AdaptiveLimiter::new("write", 50);
+        l.on_throttle();
+        l.on_throttle();
+        l.on_throttle();
+        assert!((l.current_rate() - 35.0).abs() < 1e-9, "{}", l.current_rate());
+        assert_eq!(l.throttles(), 3);
+        // no increase while throttles are recent
+        l.lock().last_change = Instant::now() - COOL_DOWN * 2;
+        l.on_success();
+        assert!((l.current_rate() - 35.0).abs() < 1e-9);
+        let long_ago = Instant::now() - QUIET * 2;
+        l.lock().last_throttle = Some(long_ago);
+        l.lock().last_change = long_ago;
+        l.on_success();
+        assert!((l.current_rate() - 37.5).abs() < 1e-9, "{}", l.current_rate());
+        for _ in 0..10 {
+            l.lock().last_change = long_ago;
+            l.on_success();
+        }
+        assert_eq!(l.current_rate(), 50.0);
+    }
+
+    #[tokio::test]
+    async fn paces_at_the_configured_rate() {
+        let l = AdaptiveLimiter::new("read", 100);
+        let start = Instant::now();
+        for _ in 0..70 {
+            l.acquire().await;
+        }
+        // burst 20, then 50 more at 100/s = 0.5 s
+        let e = start.elapsed();
+        assert!(e >= Duration::from_millis(450), "{e:?}");
+    }
+}

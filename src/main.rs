@@ -1,0 +1,260 @@
+//! The `secretport` command line: argument parsing, logging, and mapping outcomes to the exit
+//! codes scripts rely on (0 ok, 1 failures, 2 drift under `reconcile --check`, 64 bad usage or
+//! config). All work happens in the library.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use secretport::commands::rename;
+use secretport::commands::run::{self, Mode};
+use secretport::config::Config;
+use secretport::exit;
+use secretport::naming::{NamingRules, Overrides, Policy};
+
+#[derive(Parser)]
+#[command(
+    name = "secretport",
+    version,
+    about = "Move secrets from Vault/OpenBao and KMS-encrypted exports into AWS Secrets Manager",
+    long_about = "Move secrets from HashiCorp Vault / OpenBao (KV v1 and v2) and from KMS-encrypted \
+exports into AWS Secrets Manager: compliant names planned up front, writes kept within AWS request \
+quotas, every action recorded in a CSV audit report.\n\n\
+Exit codes: 0 success / in sync, 1 a secret failed or a fatal error, 2 drift found by \
+`reconcile --check`, 64 bad usage or bad config.\n\n\
+Logging: RUST_LOG (e.g. RUST_LOG=secretport=debug) to stderr; secret values are never logged."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Preview target names: reads names (one per line) and prints source,target,changed,reasons
+    /// as CSV. Needs no credentials at all.
+    Rename {
+        /// Name prefix ("devops" + "app/db" -> "devops/app/db").
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Character policy: aws keeps A-Za-z0-9/_+=.@- ; alphanumeric keeps A-Za-z0-9 and /.
+        #[arg(long, value_enum, default_value_t = PolicyArg::Aws)]
+        policy: PolicyArg,
+        /// File with one name per line (default: stdin).
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// CSV of explicit source,target renames; they win over the rules.
+        #[arg(long)]
+        overrides: Option<PathBuf>,
+    },
+    /// Dry run: list the source, read the target, and report what migrate would do.
+    /// Never writes to AWS.
+    Plan(RunArgs),
+    /// Create missing secrets and update changed ones, within the configured request rates.
+    Migrate {
+        #[command(flatten)]
+        run: RunArgs,
+        /// Don't ask for confirmation (only asked on a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Restore secrets of ours that are scheduled for deletion, then update them.
+        #[arg(long)]
+        restore_deleted: bool,
+    },
+    /// Bring the target in step with the source: create, update, retag, and report (or with
+    /// --prune schedule the deletion of) orphans.
+    Reconcile {
+        #[command(flatten)]
+        run: RunArgs,
+        /// Read only: report drift and exit 2 if there is any, 0 if in sync.
+        #[arg(long)]
+        check: bool,
+        /// Schedule orphans for deletion (with the recovery window; never forced).
+        #[arg(long, conflicts_with = "check")]
+        prune: bool,
+        /// Prune even more than [reconcile] max_prune_fraction of the managed secrets.
+        #[arg(long, requires = "prune")]
+        force_prune: bool,
+        /// Restore secrets of ours that are scheduled for deletion, then update them.
+        #[arg(long)]
+        restore_deleted: bool,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The migration config (TOML).
+    #[arg(long, short = 'c')]
+    config: PathBuf,
+    /// Report path (default: <report dir>/<command>-<UTC timestamp>.csv).
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PolicyArg {
+    Aws,
+    Alphanumeric,
+}
+
+impl From<PolicyArg> for Policy {
+    fn from(p: PolicyArg) -> Policy {
+        match p {
+            PolicyArg::Aws => Policy::Aws,
+            PolicyArg::Alphanumeric => Policy::Alphanumeric,
+        }
+    }
+}
+
+/// A failure with its exit code.
+struct Fail(i32, anyhow::Error);
+
+fn usage(e: impl Into<anyhow::Error>) -> Fail {
+    Fail(exit::USAGE, e.into())
+}
+
+fn failed(e: impl Into<anyhow::Error>) -> Fail {
+    Fail(exit::FAILED, e.into())
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            return ExitCode::from(code as u8);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("secretport=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+    let code = match dispatch(cli) {
+        Ok(code) => code,
+        Err(Fail(code, e)) => {
+            eprintln!("error: {e:#}");
+            code
+        }
+    };
+    ExitCode::from(code as u8)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Fail> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .map_err(failed)
+}
+
+fn load(path: &std::path::Path) -> Result<Config, Fail> {
+    Config::load(path).map_err(usage)
+}
+
+fn dispatch(cli: Cli) -> Result<i32, Fail> {
+    let (cfg_path, report, mode) = match cli.command {
+        Command::Rename {
+            prefix,
+            policy,
+            input,
+            overrides,
+        } => return rename_cmd(prefix, policy.into(), input, overrides),
+        Command::Plan(r) => (r.config, r.report, Mode::Plan),
+        Command::Migrate {
+            run,
+            yes,
+            restore_deleted,
+        } => (
+            run.config,
+            run.report,
+            Mode::Migrate {
+                yes,
+                restore_deleted,
+            },
+        ),
+        Command::Reconcile {
+            run,
+            check,
+            prune,
+            force_prune,
+            restore_deleted,
+        } => (
+            run.config,
+            run.report,
+            Mode::Reconcile {
+                check,
+                prune,
+                force_prune,
+                restore_deleted,
+            },
+        ),
+    };
+    let cfg = load(&cfg_path)?;
+    let rt = runtime()?;
+    let outcome = rt
+        .block_on(run::run(&cfg, mode, report.as_deref()))
+        .map_err(failed)?;
+    if mode == Mode::Plan {
+        print!("{}", run::table(&outcome.counts));
+    }
+    eprintln!("{}", outcome.summary);
+    Ok(outcome.exit_code)
+}
+
+fn rename_cmd(
+    prefix: Option<String>,
+    policy: Policy,
+    input: Option<PathBuf>,
+    overrides: Option<PathBuf>,
+) -> Result<i32, Fail> {
+    let prefix = prefix
+        .map(|p| p.trim_end_matches('/').to_owned())
+        .filter(|p| !p.is_empty());
+    if let Some(p) = &prefix {
+        secretport::naming::validate_prefix(p, policy)
+            .map_err(|m| usage(anyhow::anyhow!("--prefix: {m}")))?;
+    }
+    let rules = NamingRules { prefix, policy };
+    let overrides = match overrides {
+        None => Overrides::default(),
+        Some(p) => {
+            let text = std::fs::read_to_string(&p)
+                .with_context(|| format!("--overrides: cannot read {}", p.display()))
+                .map_err(usage)?;
+            Overrides::parse(&text, &rules)
+                .with_context(|| format!("--overrides {}", p.display()))
+                .map_err(usage)?
+        }
+    };
+    let bytes = match &input {
+        Some(p) => std::fs::read(p)
+            .with_context(|| format!("--input: cannot read {}", p.display()))
+            .map_err(usage)?,
+        None => {
+            let mut b = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)
+                .context("reading names from stdin")
+                .map_err(failed)?;
+            b
+        }
+    };
+    let names = rename::read_names(&bytes).map_err(usage)?;
+    let out = rename::run_rename(&names, &rules, &overrides).map_err(failed)?;
+    let stdout = std::io::stdout();
+    let mut lock = std::io::BufWriter::new(stdout.lock());
+    rename::write_csv(&out, &mut lock)
+        .and_then(|_| lock.flush())
+        .context("writing CSV to stdout")
+        .map_err(failed)?;
+    eprintln!("{}", rename::summary_line(&out));
+    Ok(exit::OK)
+}

@@ -1,0 +1,307 @@
+//! The overrides file: explicit `source,target` pairs that win over the naming rules.
+//!
+//! The caller reads the file; this module only parses text (or a reader) it is given.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use super::{rules::target_problem, NamingError, NamingRules};
+
+/// One explicit rename.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Override {
+    /// The source path, verbatim (not trimmed: spaces in Vault paths are significant).
+    pub source: String,
+    /// The full target name (the prefix is not added to it).
+    pub target: String,
+    /// 1-based line of the CSV where it was given.
+    pub line: u64,
+}
+
+/// Explicit `source -> target` renames, from a CSV file with the columns `source,target`.
+///
+/// * An optional header row `source,target` (any case) is skipped; blank lines are ignored;
+///   fields may be quoted as usual in CSV (`"a,b",devops/a_b`).
+/// * **Override targets are full target names: the configured prefix is NOT added to them.**
+///   Write `app/db,devops/legacy/db`, not `app/db,legacy/db`, when the prefix is `devops`.
+/// * Each target must be a valid name under the policy ([`super::is_valid_target`]);
+///   surrounding ASCII whitespace is trimmed from targets (a valid target has none), never from
+///   sources.
+/// * A source may appear once, and two sources may not share a target.
+///
+/// Every error names the 1-based line it concerns.
+///
+/// An override target is reserved even when its source is not among the names being planned,
+/// so that the source gets that name once it appears. A source whose secret secretport already
+/// created (sticky name) keeps that name: its override is then ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    entries: Vec<Override>,
+    by_source: HashMap<String, usize>,
+}
+
+impl Overrides {
+    /// No overrides.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses the overrides CSV text (see the type's documentation for the format).
+    pub fn parse(text: &str, rules: &NamingRules) -> Result<Self, NamingError> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        Self::from_reader(text.as_bytes(), rules)
+    }
+
+    /// Parses the overrides CSV from a reader (bytes that are not UTF-8 are an error naming
+    /// the line).
+    pub fn from_reader<R: Read>(reader: R, rules: &NamingRules) -> Result<Self, NamingError> {
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .trim(csv::Trim::None)
+            .from_reader(reader);
+        let mut out = Overrides::default();
+        let mut targets: HashMap<String, usize> = HashMap::new();
+        let mut record = csv::StringRecord::new();
+        let mut first = true;
+        loop {
+            let more = rdr.read_record(&mut record).map_err(|e| csv_error(&e))?;
+            if !more {
+                break;
+            }
+            let line = record.position().map_or(0, |p| p.line());
+            let is_first = std::mem::replace(&mut first, false);
+            if record.len() != 2 {
+                return Err(NamingError::OverrideSyntax {
+                    line,
+                    message: format!(
+                        "expected 2 columns (source,target), found {}",
+                        record.len()
+                    ),
+                });
+            }
+            let (source, target) = (&record[0], record[1].trim_matches(|c: char| c.is_ascii_whitespace()));
+            if is_first
+                && source.trim().eq_ignore_ascii_case("source")
+                && target.eq_ignore_ascii_case("target")
+            {
+                continue;
+            }
+            out.push(source, target, line, rules, &mut targets)?;
+        }
+        Ok(out)
+    }
+
+    /// Builds overrides from pairs, numbered as lines 1, 2, ... (same checks as [`Self::parse`]).
+    pub fn from_pairs<I, S, T>(pairs: I, rules: &NamingRules) -> Result<Self, NamingError>
+    where
+        I: IntoIterator<Item = (S, T)>,
+        S: AsRef<str>,
+        T: AsRef<str>,
+    {
+        let mut out = Overrides::default();
+        let mut targets = HashMap::new();
+        for (i, (s, t)) in pairs.into_iter().enumerate() {
+            out.push(s.as_ref(), t.as_ref(), i as u64 + 1, rules, &mut targets)?;
+        }
+        Ok(out)
+    }
+
+    fn push(
+        &mut self,
+        source: &str,
+        target: &str,
+        line: u64,
+        rules: &NamingRules,
+        targets: &mut HashMap<String, usize>,
+    ) -> Result<(), NamingError> {
+        if source.is_empty() {
+            return Err(NamingError::EmptyOverrideSource { line });
+        }
+        if let Some(message) = target_problem(target, rules.policy) {
+            return Err(NamingError::InvalidOverrideTarget {
+                line,
+                path: source.to_owned(),
+                target: target.to_owned(),
+                policy: rules.policy,
+                message,
+            });
+        }
+        if let Some(&i) = self.by_source.get(source) {
+            return Err(NamingError::DuplicateOverrideSource {
+                line,
+                path: source.to_owned(),
+                first_line: self.entries[i].line,
+            });
+        }
+        if let Some(&i) = targets.get(target) {
+            let first = &self.entries[i];
+            return Err(NamingError::DuplicateOverrideTarget {
+                line,
+                path: source.to_owned(),
+                target: target.to_owned(),
+                other: first.source.clone(),
+                first_line: first.line,
+            });
+        }
+        let i = self.entries.len();
+        self.by_source.insert(source.to_owned(), i);
+        targets.insert(target.to_owned(), i);
+        self.entries.push(Override {
+            source: source.to_owned(),
+            target: target.to_owned(),
+            line,
+        });
+        Ok(())
+    }
+
+    /// The override target for `source`, if any.
+    #[inline]
+    pub fn get(&self, source: &str) -> Option<&str> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        self.by_source
+            .get(source)
+            .map(|&i| self.entries[i].target.as_str())
+    }
+
+    /// All overrides, in file order.
+    pub fn entries(&self) -> &[Override] {
+        &self.entries
+    }
+
+    /// Number of overrides.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+fn csv_error(e: &csv::Error) -> NamingError {
+    let (line, message) = match e.kind() {
+        csv::ErrorKind::Utf8 { pos, .. } => (
+            pos.as_ref().map_or(0, |p| p.line()),
+            "not valid UTF-8".to_owned(),
+        ),
+        _ => (
+            e.position().map_or(0, |p| p.line()),
+            format!("cannot read CSV: {e}"),
+        ),
+    };
+    NamingError::OverrideSyntax { line, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::naming::Policy;
+
+    fn rules() -> NamingRules {
+        NamingRules::new(Some("devops"), Policy::Aws)
+    }
+
+    #[test]
+    fn parses_with_and_without_header() {
+        let o = Overrides::parse(
+            "source,target\napp/db,devops/legacy/db\r\n\n\"my secret, v2\", devops/my-secret\n",
+            &rules(),
+        )
+        .unwrap();
+        assert_eq!(o.len(), 2);
+        assert_eq!(o.get("app/db"), Some("devops/legacy/db"));
+        assert_eq!(o.get("my secret, v2"), Some("devops/my-secret"));
+        assert_eq!(o.entries()[1].line, 4);
+        assert_eq!(o.get("other"), None);
+        let o = Overrides::parse("a b,x/a_b", &rules()).unwrap();
+        assert_eq!(o.get("a b"), Some("x/a_b"), "prefix is not added");
+        assert!(Overrides::parse("", &rules()).unwrap().is_empty());
+        assert!(Overrides::parse("\u{feff}source,target\n", &rules())
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn sources_are_not_trimmed() {
+        let o = Overrides::parse(" a ,t1\na,t2\n", &rules()).unwrap();
+        assert_eq!(o.get(" a "), Some("t1"));
+        assert_eq!(o.get("a"), Some("t2"));
+    }
+
+    #[test]
+    fn invalid_target_names_line() {
+        let e = Overrides::parse("source,target\na,ok\nb,not ok\n", &rules()).unwrap_err();
+        assert!(
+            matches!(&e, NamingError::InvalidOverrideTarget { line: 3, path, .. } if path == "b"),
+            "{e:?}"
+        );
+        assert!(e.to_string().starts_with("overrides line 3:"), "{e}");
+        for bad in ["a,", "a,x/db-abcdef", "a,/x", "a,x//y", "a,café"] {
+            assert!(
+                matches!(
+                    Overrides::parse(bad, &rules()),
+                    Err(NamingError::InvalidOverrideTarget { line: 1, .. })
+                ),
+                "{bad}"
+            );
+        }
+        let long = format!("a,{}", "x".repeat(513));
+        assert!(Overrides::parse(&long, &rules()).is_err());
+        let alnum = NamingRules::new(None, Policy::Alphanumeric);
+        assert!(matches!(
+            Overrides::parse("a,x_y", &alnum),
+            Err(NamingError::InvalidOverrideTarget { line: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn duplicates_name_both_lines() {
+        let e = Overrides::parse("a,t1\nb,t2\na,t3\n", &rules()).unwrap_err();
+        assert_eq!(
+            e,
+            NamingError::DuplicateOverrideSource {
+                line: 3,
+                path: "a".into(),
+                first_line: 1
+            }
+        );
+        let e = Overrides::parse("a,t1\n\nb,t1\n", &rules()).unwrap_err();
+        assert_eq!(
+            e,
+            NamingError::DuplicateOverrideTarget {
+                line: 3,
+                path: "b".into(),
+                target: "t1".into(),
+                other: "a".into(),
+                first_line: 1
+            }
+        );
+        assert!(e.to_string().contains("line 3") && e.to_string().contains("line 1"));
+    }
+
+    #[test]
+    fn syntax_errors_name_line() {
+        let e = Overrides::parse("a,t1\nb\n", &rules()).unwrap_err();
+        assert!(matches!(e, NamingError::OverrideSyntax { line: 2, .. }), "{e:?}");
+        let e = Overrides::parse("a,t1\nb,t2,t3\n", &rules()).unwrap_err();
+        assert!(matches!(e, NamingError::OverrideSyntax { line: 2, .. }), "{e:?}");
+        let e = Overrides::parse("a,t1\n,t2\n", &rules()).unwrap_err();
+        assert_eq!(e, NamingError::EmptyOverrideSource { line: 2 });
+        let e = Overrides::from_reader(&b"a,t1\nb\xff,t2\n"[..], &rules()).unwrap_err();
+        assert!(
+            matches!(&e, NamingError::OverrideSyntax { line: 2, message } if message.contains("UTF-8")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn from_pairs_checks_too() {
+        let o = Overrides::from_pairs([("a", "x/a"), ("b", "x/b")], &rules()).unwrap();
+        assert_eq!(o.entries()[1].line, 2);
+        assert!(Overrides::from_pairs([("a", "x/a"), ("b", "x/a")], &rules()).is_err());
+    }
+}

@@ -1,0 +1,280 @@
+//! The CSV audit trail.
+//!
+//! Every command that plans or writes leaves one CSV file with one row per thing it did or
+//! would do, written and flushed row by row so an interrupted run still leaves its trail. The
+//! row type holds only strings and numbers that describe an operation; it has no field that
+//! could carry a [`crate::secret::SecretValue`], and every cell passes through the formula
+//! escape (cells beginning with `= + - @` are read as formulas by spreadsheets).
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::csv_safe::escape_formula;
+
+/// Report columns, in order.
+pub const COLUMNS: [&str; 12] = [
+    "timestamp",
+    "run_id",
+    "command",
+    "source_path",
+    "source_version",
+    "target_name",
+    "target_arn",
+    "action",
+    "status",
+    "attempts",
+    "error",
+    "duration_ms",
+];
+
+/// What was (or would be) done to a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Action {
+    /// New secret.
+    Create,
+    /// New value for an existing secret.
+    Update,
+    /// Nothing to do.
+    Unchanged,
+    /// The name is held by a secret that is not ours.
+    Conflict,
+    /// Not migrated (deleted in source, scheduled for deletion, too large, unreadable, bad).
+    Skip,
+    /// Ours, but its source is gone.
+    Orphan,
+    /// Tags repaired.
+    Retag,
+    /// Scheduled for deletion (with a recovery window).
+    Delete,
+    /// Restored from scheduled deletion.
+    Restore,
+}
+
+impl Action {
+    /// The report spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Unchanged => "unchanged",
+            Action::Conflict => "conflict",
+            Action::Skip => "skip",
+            Action::Orphan => "orphan",
+            Action::Retag => "retag",
+            Action::Delete => "delete",
+            Action::Restore => "restore",
+        }
+    }
+
+    /// Whether the action changes the target.
+    pub fn is_write(self) -> bool {
+        matches!(
+            self,
+            Action::Create | Action::Update | Action::Retag | Action::Delete | Action::Restore
+        )
+    }
+}
+
+/// Outcome of an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Status {
+    /// Dry run: would be done.
+    Planned,
+    /// Done.
+    Ok,
+    /// Tried and failed, or refused before trying.
+    Failed,
+    /// Deliberately not done.
+    Skipped,
+}
+
+impl Status {
+    /// The report spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Planned => "planned",
+            Status::Ok => "ok",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+/// One report row (timestamp, run id and command are added by the writer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// Source path (relative to the subtree), or `line N` for bad export lines.
+    pub source_path: String,
+    /// Source version, when known.
+    pub source_version: String,
+    /// Target name.
+    pub target_name: String,
+    /// Target ARN, when known.
+    pub target_arn: String,
+    /// What.
+    pub action: Action,
+    /// How it went.
+    pub status: Status,
+    /// Requests made (retries included).
+    pub attempts: u32,
+    /// Why it failed or was skipped; never a value.
+    pub error: String,
+    /// Wall time spent on it.
+    pub duration_ms: u128,
+}
+
+impl Row {
+    /// A row with the given identity and outcome; the rest empty.
+    pub fn new(source_path: &str, target_name: &str, action: Action, status: Status) -> Row {
+        Row {
+            source_path: source_path.to_owned(),
+            source_version: String::new(),
+            target_name: target_name.to_owned(),
+            target_arn: String::new(),
+            action,
+            status,
+            attempts: 0,
+            error: String::new(),
+            duration_ms: 0,
+        }
+    }
+
+    /// Sets the error/reason text.
+    pub fn error(mut self, e: impl Into<String>) -> Row {
+        self.error = e.into();
+        self
+    }
+}
+
+/// An open report file.
+pub struct Report {
+    out: csv::Writer<File>,
+    path: PathBuf,
+    run_id: String,
+    command: String,
+}
+
+/// The current UTC time in RFC 3339 with milliseconds.
+pub fn now_rfc3339() -> String {
+    let now = OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(now.millisecond() as u32 * 1_000_000).unwrap_or(now);
+    now.format(&Rfc3339).unwrap_or_default()
+}
+
+impl Report {
+    /// Creates the report: `explicit` if given, else a fresh `<dir>/<command>-<UTC>.csv` (never
+    /// overwriting an existing file). Writes the header at once.
+    pub fn create(dir: &Path, command: &str, explicit: Option<&Path>) -> io::Result<Report> {
+        let now = OffsetDateTime::now_utc();
+        let stamp = format!(
+            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+            now.year(),
+            now.month() as u8,
+            now.day(),
+            now.hour(),
+            now.minute(),
+            now.second()
+        );
+        let run_id = format!("{stamp}-{:08x}", fastrand::u32(..));
+        let (file, path) = match explicit {
+            Some(p) => {
+                if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent)?;
+                }
+                (File::create(p)?, p.to_owned())
+            }
+            None => {
+                std::fs::create_dir_all(dir)?;
+                let mut n = 0;
+                loop {
+                    let name = if n == 0 {
+                        format!("{command}-{stamp}.csv")
+                    } else {
+                        format!("{command}-{stamp}-{n}.csv")
+                    };
+                    let p = dir.join(name);
+                    match OpenOptions::new().write(true).create_new(true).open(&p) {
+                        Ok(f) => break (f, p),
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        };
+        let mut out = csv::Writer::from_writer(file);
+        out.write_record(COLUMNS)?;
+        out.flush()?;
+        Ok(Report {
+            out,
+            path,
+            run_id,
+            command: command.to_owned(),
+        })
+    }
+
+    /// The file written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// This run's id.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// Appends one row and flushes it to the file.
+    pub fn write(&mut self, row: &Row) -> io::Result<()> {
+        let attempts = row.attempts.to_string();
+        let duration = row.duration_ms.to_string();
+        let ts = now_rfc3339();
+        let cells: [&str; 12] = [
+            &ts,
+            &self.run_id,
+            &self.command,
+            &row.source_path,
+            &row.source_version,
+            &row.target_name,
+            &row.target_arn,
+            row.action.as_str(),
+            row.status.as_str(),
+            &attempts,
+            &row.error,
+            &duration,
+        ];
+        self.out
+            .write_record(cells.iter().map(|c| escape_formula(c).into_owned()))?;
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::SecretValue;
+
+    #[test]
+    fn rows_are_flushed_escaped_and_value_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = Report::create(dir.path(), "migrate", None).unwrap();
+        let planted = SecretValue::text("PLANTED-value-9d1e".into());
+        // the only way a value could get into a row is through formatting, which redacts
+        let row = Row::new("=cmd|' /C calc'!A0", "+danger", Action::Create, Status::Ok)
+            .error(format!("failed with {planted:?} / {planted}"));
+        r.write(&row).unwrap();
+        // flushed: readable before the Report is dropped
+        let text = std::fs::read_to_string(r.path()).unwrap();
+        assert!(text.starts_with(&COLUMNS.join(",")));
+        assert!(!text.contains("PLANTED"), "{text}");
+        assert!(text.contains("'=cmd|"), "{text}");
+        assert!(text.contains("'+danger"), "{text}");
+        let name = r.path().file_name().unwrap().to_string_lossy().to_string();
+        assert!(name.starts_with("migrate-") && name.ends_with(".csv"), "{name}");
+        // a second report in the same second gets its own file
+        let r2 = Report::create(dir.path(), "migrate", None).unwrap();
+        assert_ne!(r2.path(), r.path());
+    }
+}

@@ -1,0 +1,225 @@
+//! The one retry policy, kept out of the components (as vector does).
+//!
+//! Every AWS call goes through [`call`]: it waits for the group's rate limiter, runs the request,
+//! classifies a failure, and retries throttling, 5xx, timeouts and dispatch failures with
+//! exponential backoff and full jitter, up to `max_attempts`. Validation and access errors are
+//! returned at once. The SDK's own retries are disabled where clients are built (see
+//! `aws::client`), so the two layers never multiply.
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::limits::AdaptiveLimiter;
+
+/// How a failure should be treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Over quota: back off and lower the rate.
+    Throttled,
+    /// Worth another try (5xx, timeout, connection failure).
+    Transient,
+    /// Retrying cannot help (validation, access, not found).
+    Permanent,
+}
+
+/// Error codes AWS uses for rate limiting.
+const THROTTLE_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "ThrottledException",
+    "SlowDown",
+    "RequestThrottled",
+    "RequestThrottledException",
+];
+
+/// Error codes for server-side failures worth retrying.
+const TRANSIENT_CODES: &[&str] = &[
+    "InternalServiceError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "InternalServerError",
+    "KMSInternalException",
+    "DependencyTimeoutException",
+];
+
+/// Classifies an error code and HTTP status.
+pub fn classify_parts(code: Option<&str>, status: Option<u16>) -> Class {
+    if code.is_some_and(|c| THROTTLE_CODES.contains(&c)) || status == Some(429) {
+        Class::Throttled
+    } else if code.is_some_and(|c| TRANSIENT_CODES.contains(&c))
+        || status.is_some_and(|s| s >= 500)
+    {
+        Class::Transient
+    } else {
+        Class::Permanent
+    }
+}
+
+/// Errors the retry loop can classify.
+pub trait Classify {
+    /// The class of this failure.
+    fn class(&self) -> Class;
+}
+
+impl<E: ProvideErrorMetadata> Classify for SdkError<E, HttpResponse> {
+    fn class(&self) -> Class {
+        match self {
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => Class::Transient,
+            SdkError::ResponseError(r) => {
+                let s = r.raw().status().as_u16();
+                match classify_parts(None, Some(s)) {
+                    Class::Permanent => Class::Transient, // unparseable answer: try again
+                    c => c,
+                }
+            }
+            SdkError::ServiceError(ctx) => {
+                classify_parts(ctx.err().code(), Some(ctx.raw().status().as_u16()))
+            }
+            _ => Class::Permanent,
+        }
+    }
+}
+
+/// Attempts and backoff.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first one included.
+    pub max_attempts: u32,
+    /// First backoff ceiling.
+    pub base: Duration,
+    /// Largest backoff ceiling.
+    pub cap: Duration,
+}
+
+impl RetryPolicy {
+    /// The policy with `max_attempts` and the default backoff (100 ms doubling up to 20 s).
+    pub fn new(max_attempts: u32) -> Self {
+        RetryPolicy {
+            max_attempts: max_attempts.max(1),
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(20),
+        }
+    }
+
+    /// Full-jitter backoff before attempt `attempt + 1` (attempt counts from 1).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .base
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let ceiling = exp.min(self.cap);
+        ceiling.mul_f64(fastrand::f64())
+    }
+}
+
+/// The outcome of a call and how many attempts it took.
+pub struct Attempted<T, E> {
+    /// Success or the last error.
+    pub result: Result<T, E>,
+    /// Attempts made (>= 1).
+    pub attempts: u32,
+}
+
+/// Runs `op` under `limiter` with the retry policy.
+pub async fn call<T, E, F, Fut>(
+    limiter: &AdaptiveLimiter,
+    policy: &RetryPolicy,
+    mut op: F,
+) -> Attempted<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: Classify,
+{
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        limiter.acquire().await;
+        match op().await {
+            Ok(v) => {
+                limiter.on_success();
+                return Attempted {
+                    result: Ok(v),
+                    attempts,
+                };
+            }
+            Err(e) => {
+                let class = e.class();
+                if class == Class::Throttled {
+                    limiter.on_throttle();
+                }
+                if class == Class::Permanent || attempts >= policy.max_attempts {
+                    return Attempted {
+                        result: Err(e),
+                        attempts,
+                    };
+                }
+                tracing::debug!(group = limiter.name(), attempts, ?class, "retrying");
+                tokio::time::sleep(policy.backoff(attempts)).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    struct E(Class);
+    impl Classify for E {
+        fn class(&self) -> Class {
+            self.0
+        }
+    }
+
+    #[test]
+    fn classification() {
+        assert_eq!(
+            classify_parts(Some("ThrottlingException"), Some(400)),
+            Class::Throttled
+        );
+        assert_eq!(classify_parts(None, Some(429)), Class::Throttled);
+        assert_eq!(classify_parts(None, Some(503)), Class::Transient);
+        assert_eq!(
+            classify_parts(Some("InternalServiceError"), Some(500)),
+            Class::Transient
+        );
+        assert_eq!(
+            classify_parts(Some("AccessDeniedException"), Some(400)),
+            Class::Permanent
+        );
+        assert_eq!(
+            classify_parts(Some("ValidationException"), Some(400)),
+            Class::Permanent
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_transient_not_permanent() {
+        let l = AdaptiveLimiter::new("t", 1000);
+        let p = RetryPolicy::new(4);
+        let n = AtomicU32::new(0);
+        let r = call(&l, &p, || async {
+            if n.fetch_add(1, Ordering::SeqCst) < 2 {
+                Err(E(Class::Throttled))
+            } else {
+                Ok(7)
+            }
+        })
+        .await;
+        assert_eq!(r.attempts, 3);
+        assert!(matches!(r.result, Ok(7)));
+        assert_eq!(l.throttles(), 2);
+
+        let r = call(&l, &p, || async { Err::<(), _>(E(Class::Permanent)) }).await;
+        assert_eq!(r.attempts, 1);
+        let r = call(&l, &p, || async { Err::<(), _>(E(Class::Transient)) }).await;
+        assert_eq!(r.attempts, 4);
+    }
+}

@@ -1,0 +1,1 @@
+//! The KMS-encrypted export source (being written).

@@ -1,0 +1,197 @@
+//! Sources: where secrets come from.
+//!
+//! A source works in two steps so that planning and rename previews never touch plaintext:
+//! [`Source::list`] returns references (path, version, metadata; no values), and
+//! [`Source::fetch`] reads one value when the executor needs it. Problems with single entries
+//! (a denied folder, a bad export line) are returned inside the [`Listing`] and do not stop the
+//! listing; a listing with problems is *incomplete*, which reconciliation must respect (it never
+//! treats an unseen secret as an orphan).
+
+use std::collections::BTreeMap;
+
+use futures::future::BoxFuture;
+use sha2::{Digest, Sha256};
+
+use crate::secret::SecretValue;
+
+pub mod export;
+pub mod file;
+pub mod kms;
+pub mod vault;
+
+/// A secret in the source, without its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRef {
+    /// Path relative to the configured subtree (`/`-separated); the rename planner's input.
+    pub path: String,
+    /// Source version when known at listing time (Vault KV v2 `current_version`).
+    pub version: Option<String>,
+    /// Metadata to copy into tags when configured (Vault KV v2 `custom_metadata`).
+    pub metadata: BTreeMap<String, String>,
+    /// Line in an export file, for messages.
+    pub line: Option<usize>,
+    /// Already known at listing time to be skipped, with the reason (e.g. current version
+    /// deleted).
+    pub skip: Option<String>,
+}
+
+impl SourceRef {
+    /// A reference with just a path.
+    pub fn new(path: impl Into<String>) -> Self {
+        SourceRef {
+            path: path.into(),
+            version: None,
+            metadata: BTreeMap::new(),
+            line: None,
+            skip: None,
+        }
+    }
+}
+
+/// One entry the listing could not produce; reported as a failed row, and it makes the listing
+/// incomplete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListProblem {
+    /// The path (folder or secret) concerned, or `line N` for export files.
+    pub path: String,
+    /// Line number in an export file.
+    pub line: Option<usize>,
+    /// What went wrong (never contains a value).
+    pub error: String,
+}
+
+/// What [`Source::list`] found.
+#[derive(Debug, Default, Clone)]
+pub struct Listing {
+    /// Secrets found, sorted by path, unique.
+    pub refs: Vec<SourceRef>,
+    /// Entries that could not be listed.
+    pub problems: Vec<ListProblem>,
+}
+
+impl Listing {
+    /// True when every entry of the source was seen.
+    pub fn is_complete(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// The result of reading one value.
+#[derive(Debug)]
+pub enum Fetched {
+    /// The current value.
+    Value {
+        /// The plaintext.
+        value: SecretValue,
+        /// The version that was read, when the source has versions.
+        version: Option<String>,
+        /// Metadata read together with the value (Vault KV v2 `custom_metadata`), to be copied
+        /// into tags when configured; empty when none.
+        metadata: BTreeMap<String, String>,
+    },
+    /// Nothing to migrate, with the reason (KV v2 current version deleted or destroyed).
+    Skip {
+        /// Why.
+        reason: String,
+        /// The version concerned.
+        version: Option<String>,
+    },
+}
+
+/// How a source operation failed; decides whether the rest of the run can go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceErrorKind {
+    /// Permission denied (403); the rest goes on.
+    Denied,
+    /// Not found (404); the rest goes on.
+    NotFound,
+    /// Bad data in an export record or undecryptable value; the rest goes on.
+    BadRecord,
+    /// Authentication failed (bad token, login refused): nothing can be read.
+    Auth,
+    /// Network or server failure.
+    Unavailable,
+    /// Anything else.
+    Other,
+}
+
+/// A source failure, naming the path (and line) it concerns. Never holds a value.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}{path}: {message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
+pub struct SourceError {
+    /// What kind of failure.
+    pub kind: SourceErrorKind,
+    /// The path concerned.
+    pub path: String,
+    /// The export line concerned.
+    pub line: Option<usize>,
+    /// Description.
+    pub message: String,
+}
+
+impl SourceError {
+    /// Builds an error.
+    pub fn new(kind: SourceErrorKind, path: impl Into<String>, message: impl Into<String>) -> Self {
+        SourceError {
+            kind,
+            path: path.into(),
+            line: None,
+            message: message.into(),
+        }
+    }
+
+    /// Attaches an export line number.
+    pub fn at_line(mut self, line: Option<usize>) -> Self {
+        self.line = line;
+        self
+    }
+}
+
+/// A place secrets are read from.
+pub trait Source: Send + Sync {
+    /// `vault`, `kms` or `file`.
+    fn kind(&self) -> &'static str;
+
+    /// The stable identity of a secret, recorded in the `secretport:source` tag: source kind +
+    /// address + full path. Reconciliation maps target secrets back to sources with it.
+    fn identity(&self, r: &SourceRef) -> String;
+
+    /// Lists every secret of the configured subtree, without values. `Err` only for failures
+    /// that make the whole listing impossible (authentication, unreachable server).
+    fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>>;
+
+    /// Reads one value.
+    fn fetch<'a>(&'a self, r: &'a SourceRef) -> BoxFuture<'a, Result<Fetched, SourceError>>;
+}
+
+/// The value of the `secretport:source` tag for an identity. AWS tag values hold at most 256
+/// characters of letters, digits, spaces and `_ . : / = + - @`; an identity that does not fit is
+/// stored as `sha256:<hex>` of itself, which still matches exactly when recomputed.
+pub fn source_tag_value(identity: &str) -> String {
+    let fits = identity.chars().count() <= 256
+        && identity
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c));
+    if fits {
+        identity.to_owned()
+    } else {
+        format!("sha256:{}", hex::encode(Sha256::digest(identity.as_bytes())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_value_plain_or_hashed() {
+        assert_eq!(
+            source_tag_value("vault:http://127.0.0.1:8200/secret/app/db"),
+            "vault:http://127.0.0.1:8200/secret/app/db"
+        );
+        let h = source_tag_value("vault:http://x/secret/a#b");
+        assert!(h.starts_with("sha256:") && h.len() == 71, "{h}");
+        assert_eq!(h, source_tag_value("vault:http://x/secret/a#b"));
+        assert!(source_tag_value(&"a".repeat(300)).starts_with("sha256:"));
+    }
+}

@@ -1,0 +1,1 @@
+//! The Vault / OpenBao KV source (being written).
