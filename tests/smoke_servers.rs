@@ -31,7 +31,11 @@ async fn bao_kv2_roundtrip_through_vaultrs() {
         Some(json!({"user": "app", "password": "s3cr3t"}))
     );
     let version = bao
-        .put_kv2("secret", "apps/db", json!({"user": "app", "password": "rotated"}))
+        .put_kv2(
+            "secret",
+            "apps/db",
+            json!({"user": "app", "password": "rotated"}),
+        )
         .await;
     assert_eq!(version, 2);
     let read: HashMap<String, String> = kv2::read(&client, "secret", "apps/db").await.unwrap();
@@ -56,10 +60,14 @@ async fn bao_helpers_mounts_deletes_policies_and_auth() {
     // Latest (3) is soft-deleted: the read answers 404 (with metadata in the body), which
     // vaultrs surfaces as an error, as DESIGN.md says.
     assert_eq!(bao.read_kv2("kv2", "a/b").await, None);
-    assert!(kv2::read::<HashMap<String, String>>(&bao.client(), "kv2", "a/b")
+    assert!(
+        kv2::read::<HashMap<String, String>>(&bao.client(), "kv2", "a/b")
+            .await
+            .is_err()
+    );
+    let meta = kv2::read_metadata(&bao.client(), "kv2", "a/b")
         .await
-        .is_err());
-    let meta = kv2::read_metadata(&bao.client(), "kv2", "a/b").await.unwrap();
+        .unwrap();
     assert_eq!(meta.current_version, 3);
     assert!(meta.versions["1"].destroyed);
     assert!(!meta.versions["3"].deletion_time.is_empty());
@@ -111,7 +119,8 @@ async fn bao_namespaces() {
     bao.create_namespace("team-a").await;
     let ns = bao.in_namespace("team-a");
     ns.mount_kv("kv", 2).await;
-    ns.put_kv2("kv", "app/db", json!({"p": "in-namespace"})).await;
+    ns.put_kv2("kv", "app/db", json!({"p": "in-namespace"}))
+        .await;
     let read: HashMap<String, String> = kv2::read(&ns.client(), "kv", "app/db").await.unwrap();
     assert_eq!(read["p"], "in-namespace");
     // Not visible from the root namespace.

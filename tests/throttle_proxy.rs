@@ -110,7 +110,10 @@ fn operation_names() {
         HeaderValue::from_static("secretsmanager.CreateSecret"),
     );
     assert_eq!(operation_name(&h, None, b"{}"), "CreateSecret");
-    h.insert("x-amz-target", HeaderValue::from_static("TrentService.Decrypt"));
+    h.insert(
+        "x-amz-target",
+        HeaderValue::from_static("TrentService.Decrypt"),
+    );
     assert_eq!(operation_name(&h, None, b"{}"), "Decrypt");
 
     let mut form = HeaderMap::new();
@@ -121,7 +124,11 @@ fn operation_names() {
     let body = b"Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fx";
     assert_eq!(operation_name(&form, None, body), "AssumeRole");
     assert_eq!(
-        operation_name(&HeaderMap::new(), Some("Version=1&Action=GetCallerIdentity"), b""),
+        operation_name(
+            &HeaderMap::new(),
+            Some("Version=1&Action=GetCallerIdentity"),
+            b""
+        ),
         "GetCallerIdentity"
     );
     assert_eq!(operation_name(&HeaderMap::new(), None, b"{}"), "Other");
@@ -166,41 +173,61 @@ async fn create_burst(
 #[tokio::test(flavor = "multi_thread")]
 async fn over_quota_calls_get_throttling_exception() {
     let moto = Moto::start().await;
-    let proxy = ThrottleProxy::start(
-        moto.endpoint(),
-        vec![Quota::per_op("CreateSecret", 5.0, 5)],
-    )
-    .await;
+    let proxy =
+        ThrottleProxy::start(moto.endpoint(), vec![Quota::per_op("CreateSecret", 5.0, 5)]).await;
     let client = sm_client_no_retry(proxy.endpoint(), TEST_REGION);
     // Warm up (connection, identity) with an operation that has no quota.
     client.list_secrets().send().await.unwrap();
-
-    let (ok, errors) = create_burst(&client, "burst", 20).await;
-    assert_eq!(ok, 5, "errors: {errors:?}");
-    assert_eq!(errors.len(), 15);
-    assert!(
-        errors
-            .iter()
-            .all(|code| code.as_deref() == Some("ThrottlingException")),
-        "{errors:?}"
-    );
-    assert_eq!(proxy.forwarded("CreateSecret"), 5);
-    assert_eq!(proxy.throttled("CreateSecret"), 15);
     assert_eq!(proxy.forwarded("ListSecrets"), 1);
-    assert_eq!(proxy.total_forwarded(), 6);
-    assert_eq!(proxy.writes_forwarded(), 5);
-    assert_eq!(
-        proxy.peak_rate(&["CreateSecret"], Duration::from_secs(1)),
-        5
-    );
-    let snapshot = proxy.snapshot();
-    assert_eq!(snapshot["CreateSecret"].forwarded, 5);
-    assert_eq!(snapshot["CreateSecret"].throttled, 15);
+
+    // The bucket refills one token per 200 ms, so "exactly 5" holds when the 20 calls reach the
+    // proxy within 200 ms. On a heavily loaded machine the SDK may take longer to get them out:
+    // then the burst is repeated (fresh bucket and counters), and if it never fits, the result
+    // must still be what the bucket allows for the time the calls took to arrive.
+    let mut created = 0;
+    for attempt in 1..=5 {
+        proxy.set_quotas(vec![Quota::per_op("CreateSecret", 5.0, 5)]);
+        proxy.reset_counters();
+        let (ok, errors) = create_burst(&client, &format!("burst{attempt}"), 20).await;
+        created += ok;
+        assert_eq!(ok + errors.len(), 20);
+        assert!(
+            errors
+                .iter()
+                .all(|code| code.as_deref() == Some("ThrottlingException")),
+            "{errors:?}"
+        );
+        assert_eq!(proxy.forwarded("CreateSecret"), ok as u64);
+        assert_eq!(proxy.throttled("CreateSecret"), errors.len() as u64);
+        let span = proxy.arrival_span("CreateSecret").unwrap();
+        if span < Duration::from_millis(200) {
+            assert_eq!(ok, 5, "burst arrived within {span:?}; errors: {errors:?}");
+            assert_eq!(errors.len(), 15);
+            assert_eq!(proxy.forwarded("CreateSecret"), 5);
+            assert_eq!(proxy.throttled("CreateSecret"), 15);
+            assert_eq!(proxy.total_forwarded(), 5);
+            assert_eq!(proxy.writes_forwarded(), 5);
+            assert_eq!(
+                proxy.peak_rate(&["CreateSecret"], Duration::from_secs(1)),
+                5
+            );
+            let snapshot = proxy.snapshot();
+            assert_eq!(snapshot["CreateSecret"].forwarded, 5);
+            assert_eq!(snapshot["CreateSecret"].throttled, 15);
+            break;
+        }
+        eprintln!("attempt {attempt}: the burst took {span:?} to arrive ({ok} ok)");
+        let refilled = (span.as_secs_f64() * 5.0).ceil() as usize;
+        assert!(
+            (5..=5 + refilled).contains(&ok),
+            "{ok} ok for a burst spread over {span:?}"
+        );
+    }
 
     // Only the forwarded calls reached moto.
     let direct = moto.sm_client(TEST_REGION);
     let listed = direct.list_secrets().send().await.unwrap();
-    assert_eq!(listed.secret_list().len(), 5);
+    assert_eq!(listed.secret_list().len(), created);
 
     proxy.reset_counters();
     assert_eq!(proxy.total_forwarded(), 0);
@@ -278,10 +305,7 @@ async fn sdk_retries_throttled_calls_json_and_query_protocols() {
     let moto = Moto::start().await;
     let proxy = ThrottleProxy::start(
         moto.endpoint(),
-        vec![
-            Quota::per_op("CreateSecret", 20.0, 1),
-            Quota::per_op("AssumeRole", 20.0, 1),
-        ],
+        vec![Quota::per_op("CreateSecret", 20.0, 1)],
     )
     .await;
     // With the SDK's standard retries a throttled call is retried (only errors the SDK
@@ -307,8 +331,11 @@ async fn sdk_retries_throttled_calls_json_and_query_protocols() {
             .send()
             .await
     };
+    // moto loads a backend on its first use: warm STS up before timing matters.
     let first = assume(sts_no_retry.clone()).await.unwrap();
     assert!(first.credentials().is_some());
+    proxy.set_quotas(vec![Quota::per_op("AssumeRole", 2.0, 1)]);
+    assume(sts_no_retry.clone()).await.unwrap();
     let err = assume(sts_no_retry).await.unwrap_err();
     assert_eq!(
         aws_sdk_sts::error::ProvideErrorMetadata::code(&err),
@@ -316,7 +343,7 @@ async fn sdk_retries_throttled_calls_json_and_query_protocols() {
     );
     assert_eq!(proxy.throttled("AssumeRole"), 1);
 
-    // Drain the bucket again, then let the retrying client through.
+    // The retrying client gets through once the bucket has refilled.
     let sts = aws_sdk_sts::Client::new(&aws_sdk_config_with_retry(
         proxy.endpoint(),
         TEST_REGION,
@@ -436,27 +463,100 @@ async fn proxy_keeps_up_with_concurrent_load() {
         started.elapsed()
     }
 
-    let calls = 400;
+    let calls = 200;
     let via_proxy = sm_client(proxy.endpoint(), TEST_REGION);
-    // Warm both paths up, then measure.
+    // Warm both paths up, then measure them interleaved so that load from other tests running
+    // at the same time hits both alike.
     hammer(direct.clone(), 64).await;
     hammer(via_proxy.clone(), 64).await;
-    let direct_time = hammer(direct, calls).await;
-    let proxy_time = hammer(via_proxy, calls).await;
-    let rate = |d: Duration| calls as f64 / d.as_secs_f64();
+    let mut direct_time = Duration::ZERO;
+    let mut proxy_time = Duration::ZERO;
+    for _ in 0..2 {
+        direct_time += hammer(direct.clone(), calls).await;
+        proxy_time += hammer(via_proxy.clone(), calls).await;
+    }
+    let rate = |d: Duration| (2 * calls) as f64 / d.as_secs_f64();
     eprintln!(
-        "{calls} GetSecretValue at concurrency 32: direct {direct_time:?} ({:.0}/s), \
-         through the proxy {proxy_time:?} ({:.0}/s), proxy peak in flight {}",
+        "{} GetSecretValue at concurrency 32: direct {direct_time:?} ({:.0}/s), \
+         through the proxy {proxy_time:?} ({:.0}/s), proxy peak in flight {}, {} connections",
+        2 * calls,
         rate(direct_time),
         rate(proxy_time),
-        proxy.peak_in_flight()
+        proxy.peak_in_flight(),
+        proxy.connections_accepted(),
     );
-    assert_eq!(proxy.forwarded("GetSecretValue"), (64 + calls) as u64);
+    assert_eq!(proxy.forwarded("GetSecretValue"), (64 + 2 * calls) as u64);
     assert_eq!(proxy.upstream_errors(), 0);
     assert!(proxy.peak_in_flight() > 1, "requests were not concurrent");
-    // moto, not the proxy, is the bottleneck: generous bound for a loaded 2-core machine.
     assert!(
-        proxy_time < direct_time * 3 + Duration::from_secs(2),
+        proxy.connections_accepted() <= 64,
+        "the client did not reuse its connections through the proxy"
+    );
+    // moto, not the proxy, is the bottleneck (the proxy alone manages ~900 req/s in a debug
+    // build). The bound is loose on purpose: other tests share the two cores.
+    assert!(
+        proxy_time < direct_time * 4 + Duration::from_secs(2),
         "proxy too slow: {proxy_time:?} vs direct {direct_time:?}"
     );
+}
+
+/// The proxy's own capacity, against a trivial in-process upstream: it must not be what limits
+/// a test (moto manages a few hundred requests/s).
+#[tokio::test(flavor = "multi_thread")]
+async fn proxy_alone_handles_hundreds_of_requests_per_second() {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let service = service_fn(|_req| async {
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                        Bytes::from_static(b"{}"),
+                    )))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    let proxy = ThrottleProxy::start(&upstream, vec![]).await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let calls = 1000;
+    let started = Instant::now();
+    let mut tasks = JoinSet::new();
+    for worker in 0..32 {
+        let http = http.clone();
+        let url = format!("{}/", proxy.endpoint());
+        tasks.spawn(async move {
+            for _ in (worker..calls).step_by(32) {
+                let resp = http
+                    .post(&url)
+                    .header("x-amz-target", "secretsmanager.GetSecretValue")
+                    .body("{}")
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), 200);
+                resp.bytes().await.unwrap();
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    let rate = calls as f64 / started.elapsed().as_secs_f64();
+    eprintln!("proxy alone: {calls} requests at concurrency 32, {rate:.0}/s");
+    server.abort();
+    assert_eq!(proxy.forwarded("GetSecretValue"), calls as u64);
+    // ~900/s in a debug build on an idle 2-core machine; loose for a busy one.
+    assert!(rate > 150.0, "proxy manages only {rate:.0} requests/s");
 }

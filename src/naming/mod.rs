@@ -288,6 +288,12 @@ pub enum NamingError {
         /// What is wrong.
         message: String,
     },
+    /// The overrides could not be read from the reader given.
+    #[error("cannot read the overrides: {message}")]
+    OverridesUnreadable {
+        /// The I/O error.
+        message: String,
+    },
     /// An override with an empty source.
     #[error("overrides line {line}: the source is empty")]
     EmptyOverrideSource {

@@ -20,8 +20,9 @@ pub struct Override {
 
 /// Explicit `source -> target` renames, from a CSV file with the columns `source,target`.
 ///
-/// * An optional header row `source,target` (any case) is skipped; blank lines are ignored;
-///   fields may be quoted as usual in CSV (`"a,b",devops/a_b`).
+/// * One override per line (`\n` or `\r\n`), as a CSV record: fields may be quoted as usual
+///   (`"a,b",devops/a_b`), but a quoted field cannot span lines. An optional header row
+///   `source,target` (any case) is skipped; blank lines are ignored.
 /// * **Override targets are full target names: the configured prefix is NOT added to them.**
 ///   Write `app/db,devops/legacy/db`, not `app/db,legacy/db`, when the prefix is `devops`.
 /// * Each target must be a valid name under the policy ([`super::is_valid_target`]);
@@ -48,29 +49,41 @@ impl Overrides {
 
     /// Parses the overrides CSV text (see the type's documentation for the format).
     pub fn parse(text: &str, rules: &NamingRules) -> Result<Self, NamingError> {
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        Self::from_reader(text.as_bytes(), rules)
+        Self::parse_bytes(text.as_bytes(), rules)
     }
 
-    /// Parses the overrides CSV from a reader (bytes that are not UTF-8 are an error naming
-    /// the line).
-    pub fn from_reader<R: Read>(reader: R, rules: &NamingRules) -> Result<Self, NamingError> {
-        let mut rdr = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .trim(csv::Trim::None)
-            .from_reader(reader);
+    /// Parses the overrides CSV from a reader (a line that is not UTF-8 is an error naming
+    /// it).
+    pub fn from_reader<R: Read>(mut reader: R, rules: &NamingRules) -> Result<Self, NamingError> {
+        let mut bytes = Vec::new();
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(|e| NamingError::OverridesUnreadable {
+                message: e.to_string(),
+            })?;
+        Self::parse_bytes(&bytes, rules)
+    }
+
+    /// One override per line (`\n` or `\r\n`); each line is one CSV record. Lines are split
+    /// here rather than by the CSV reader so that error line numbers are exact.
+    fn parse_bytes(bytes: &[u8], rules: &NamingRules) -> Result<Self, NamingError> {
+        let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
         let mut out = Overrides::default();
         let mut targets: HashMap<String, usize> = HashMap::new();
-        let mut record = csv::StringRecord::new();
         let mut first = true;
-        loop {
-            let more = rdr.read_record(&mut record).map_err(|e| csv_error(&e))?;
-            if !more {
-                break;
+        for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+            let line = i as u64 + 1;
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            let text = std::str::from_utf8(raw).map_err(|_| NamingError::OverrideSyntax {
+                line,
+                message: "not valid UTF-8".into(),
+            })?;
+            if text.trim().is_empty() {
+                continue;
             }
-            let line = record.position().map_or(0, |p| p.line());
             let is_first = std::mem::replace(&mut first, false);
+            let record = parse_record(text)
+                .map_err(|message| NamingError::OverrideSyntax { line, message })?;
             if record.len() != 2 {
                 return Err(NamingError::OverrideSyntax {
                     line,
@@ -80,7 +93,8 @@ impl Overrides {
                     ),
                 });
             }
-            let (source, target) = (&record[0], record[1].trim_matches(|c: char| c.is_ascii_whitespace()));
+            let source = &record[0];
+            let target = record[1].trim_matches(|c: char| c.is_ascii_whitespace());
             if is_first
                 && source.trim().eq_ignore_ascii_case("source")
                 && target.eq_ignore_ascii_case("target")
@@ -182,18 +196,20 @@ impl Overrides {
     }
 }
 
-fn csv_error(e: &csv::Error) -> NamingError {
-    let (line, message) = match e.kind() {
-        csv::ErrorKind::Utf8 { pos, .. } => (
-            pos.as_ref().map_or(0, |p| p.line()),
-            "not valid UTF-8".to_owned(),
-        ),
-        _ => (
-            e.position().map_or(0, |p| p.line()),
-            format!("cannot read CSV: {e}"),
-        ),
-    };
-    NamingError::OverrideSyntax { line, message }
+/// Parses one line as one CSV record.
+fn parse_record(text: &str) -> Result<csv::StringRecord, String> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut record = csv::StringRecord::new();
+    let mut extra = csv::StringRecord::new();
+    let cannot = |e: csv::Error| format!("cannot read CSV: {e}");
+    rdr.read_record(&mut record).map_err(cannot)?;
+    if rdr.read_record(&mut extra).map_err(cannot)? {
+        return Err("a carriage return inside the line splits it into two records".into());
+    }
+    Ok(record)
 }
 
 #[cfg(test)]
@@ -208,13 +224,13 @@ mod tests {
     #[test]
     fn parses_with_and_without_header() {
         let o = Overrides::parse(
-            "source,target\napp/db,devops/legacy/db\r\n\n\"my secret, v2\", devops/my-secret\n",
+            "source,target\napp/db,devops/legacy/db\r\n\n\"my secret, v2\", devops/my_secret_v2\n",
             &rules(),
         )
         .unwrap();
         assert_eq!(o.len(), 2);
         assert_eq!(o.get("app/db"), Some("devops/legacy/db"));
-        assert_eq!(o.get("my secret, v2"), Some("devops/my-secret"));
+        assert_eq!(o.get("my secret, v2"), Some("devops/my_secret_v2"));
         assert_eq!(o.entries()[1].line, 4);
         assert_eq!(o.get("other"), None);
         let o = Overrides::parse("a b,x/a_b", &rules()).unwrap();

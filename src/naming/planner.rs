@@ -431,10 +431,9 @@ mod tests {
         assert_eq!(second.len(), "devops/a_".len() + 12);
         assert!(second.starts_with(&first));
         // Even when every hex length of the digest is taken.
-        let third = disambiguate("src", "devops/a", Policy::Aws, 7, |n| {
-            n.len() <= "devops/a_".len() + 64
-        });
+        let third = disambiguate("src", "devops/a", Policy::Aws, 7, |n| n.starts_with(&first));
         assert_eq!(third.len(), "devops/a_".len() + 16);
+        assert!(!third.starts_with(&first));
         // At the length limit, the base is cut.
         let base = "x".repeat(512);
         let d = disambiguate("src", &base, Policy::Aws, 0, |_| false);

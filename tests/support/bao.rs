@@ -1,7 +1,9 @@
 //! An OpenBao dev server (the Vault API) for tests, one process per [`Bao`] on its own ports.
 #![allow(dead_code)]
 
-use super::{bin_path, free_port_pair, helper_http_client, wait_for_startup, ServerProcess, Startup};
+use super::{
+    bin_path, free_port_pair, helper_http_client, wait_for_startup, ServerProcess, Startup,
+};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::ops::Deref;
@@ -160,8 +162,7 @@ impl BaoApi {
         } else {
             settings.namespace(None);
         }
-        VaultClient::new(settings.build().expect("vaultrs settings"))
-            .expect("build vaultrs client")
+        VaultClient::new(settings.build().expect("vaultrs settings")).expect("build vaultrs client")
     }
 
     /// Raw call: `METHOD /v1/<path>` with this view's token and namespace. Returns the status
@@ -240,7 +241,11 @@ impl BaoApi {
 
     /// Writes a KV v1 secret (a JSON object of string keys).
     pub async fn put_kv1(&self, mount: &str, path: &str, data: Value) {
-        let url = format!("{}/{}", mount.trim_matches('/'), path.trim_start_matches('/'));
+        let url = format!(
+            "{}/{}",
+            mount.trim_matches('/'),
+            path.trim_start_matches('/')
+        );
         self.call(Method::POST, &url, Some(&data)).await;
     }
 
@@ -273,8 +278,12 @@ impl BaoApi {
     /// Writes an ACL policy.
     pub async fn write_policy(&self, name: &str, hcl: &str) {
         let body = json!({ "policy": hcl });
-        self.call(Method::PUT, &format!("sys/policies/acl/{name}"), Some(&body))
-            .await;
+        self.call(
+            Method::PUT,
+            &format!("sys/policies/acl/{name}"),
+            Some(&body),
+        )
+        .await;
     }
 
     /// Enables the AppRole auth method at `approle/` (idempotent).

@@ -21,9 +21,9 @@ pub mod proxy;
 
 pub use bao::{Bao, BaoApi};
 pub use moto::{
-    aws_env, aws_sdk_config, aws_sdk_config_with_retry, kms_client, sm_client,
-    sm_client_no_retry, sm_client_with_retry, sts_client, test_credentials, Moto,
-    TEST_ACCESS_KEY_ID, TEST_ACCOUNT_ID, TEST_REGION, TEST_SECRET_ACCESS_KEY,
+    aws_env, aws_sdk_config, aws_sdk_config_with_retry, kms_client, sm_client, sm_client_no_retry,
+    sm_client_with_retry, sts_client, test_credentials, Moto, TEST_ACCESS_KEY_ID, TEST_ACCOUNT_ID,
+    TEST_REGION, TEST_SECRET_ACCESS_KEY,
 };
 pub use proxy::{OpCounts, Quota, ThrottleProxy, TokenBucket};
 
@@ -204,7 +204,10 @@ impl ServerProcess {
             self.log_path.display(),
             self.name
         );
-        panic!("{} did not start: {why}\n{} log:\n{log}", self.name, self.name);
+        panic!(
+            "{} did not start: {why}\n{} log:\n{log}",
+            self.name, self.name
+        );
     }
 }
 
@@ -218,7 +221,9 @@ impl Drop for ServerProcess {
 pub(crate) enum Startup {
     Ready,
     /// The server exited; `port_taken` when its log says its port was in use.
-    Exited { port_taken: bool },
+    Exited {
+        port_taken: bool,
+    },
     TimedOut,
 }
 

@@ -170,6 +170,8 @@ struct State {
     buckets: Vec<Bucket>,
     counts: HashMap<String, OpCounts>,
     forwarded_at: HashMap<String, Vec<Instant>>,
+    /// First and last time a call of the operation arrived (forwarded, throttled or injected).
+    arrivals: HashMap<String, (Instant, Instant)>,
     faults: HashMap<String, Fault>,
     delay: Duration,
 }
@@ -181,6 +183,7 @@ struct Shared {
     in_flight: AtomicU64,
     peak_in_flight: AtomicU64,
     upstream_errors: AtomicU64,
+    connections: AtomicU64,
 }
 
 enum Decision {
@@ -194,6 +197,11 @@ impl Shared {
         let now = Instant::now();
         let mut state = self.state.lock().unwrap();
         let state = &mut *state;
+        state
+            .arrivals
+            .entry(op.to_string())
+            .and_modify(|(_, last)| *last = now)
+            .or_insert((now, now));
         if let Some(fault) = state.faults.get_mut(op) {
             if fault.remaining > 0 {
                 fault.remaining -= 1;
@@ -256,6 +264,7 @@ impl ThrottleProxy {
             in_flight: AtomicU64::new(0),
             peak_in_flight: AtomicU64::new(0),
             upstream_errors: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
         });
         let proxy_listener = TcpListener::bind("127.0.0.1:0")
             .await
@@ -385,6 +394,16 @@ impl ThrottleProxy {
         peak_in_window(&mut times, window)
     }
 
+    /// Time between the first and the last call of `op` that reached the proxy (whatever
+    /// happened to them); `None` if none did. Tells a test whether a burst really arrived at once.
+    pub fn arrival_span(&self, op: &str) -> Option<Duration> {
+        let state = self.shared.state.lock().unwrap();
+        state
+            .arrivals
+            .get(op)
+            .map(|(first, last)| last.duration_since(*first))
+    }
+
     /// The most requests the proxy was forwarding at the same time.
     pub fn peak_in_flight(&self) -> u64 {
         self.shared.peak_in_flight.load(Ordering::SeqCst)
@@ -395,11 +414,17 @@ impl ThrottleProxy {
         self.shared.upstream_errors.load(Ordering::SeqCst)
     }
 
+    /// Client connections accepted so far (shows whether clients reuse connections).
+    pub fn connections_accepted(&self) -> u64 {
+        self.shared.connections.load(Ordering::SeqCst)
+    }
+
     /// Zeroes every counter, timestamp and the in-flight peak (quotas and faults stay).
     pub fn reset_counters(&self) {
         let mut state = self.shared.state.lock().unwrap();
         state.counts.clear();
         state.forwarded_at.clear();
+        state.arrivals.clear();
         self.shared.peak_in_flight.store(0, Ordering::SeqCst);
         self.shared.upstream_errors.store(0, Ordering::SeqCst);
     }
@@ -467,6 +492,7 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
+                shared.connections.fetch_add(1, Ordering::SeqCst);
                 let shared = shared.clone();
                 connections.spawn(async move {
                     let service = service_fn(move |req| handle(shared.clone(), req));
@@ -514,7 +540,12 @@ async fn handle(
     let delay = match shared.decide(&op) {
         Decision::Throttle => return Ok(throttling_response(json_protocol)),
         Decision::Inject { status, error_type } => {
-            return Ok(error_response(json_protocol, status, &error_type, "Injected by the test proxy"))
+            return Ok(error_response(
+                json_protocol,
+                status,
+                &error_type,
+                "Injected by the test proxy",
+            ))
         }
         Decision::Forward(delay) => delay,
     };

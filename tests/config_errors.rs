@@ -1,0 +1,127 @@
+//! A table of bad configs: each must exit 64, name the offending key and say what is expected,
+//! before any network call (the endpoints point at a closed port: contacting it would fail
+//! differently and slowly).
+
+mod cli;
+mod support;
+
+use cli::Workspace;
+
+const BASE: &str = r#"
+[source]
+kind = "file"
+file = "export.jsonl"
+
+[target]
+region = "us-east-1"
+prefix = "devops"
+endpoint_url = "http://127.0.0.1:9"
+"#;
+
+fn with(find: &str, replace: &str) -> String {
+    assert!(BASE.contains(find), "{find}");
+    BASE.replacen(find, replace, 1)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_configs_name_their_key_and_exit_64() {
+    let mut ws = Workspace::new();
+    ws.env("SET_TOKEN", "t");
+    ws.write("export.jsonl", "{\"path\":\"a\",\"value\":\"b\"}\n");
+    ws.write("bad-overrides.csv", "source,target\na,devops/x\nb,bad name!\n");
+    let cases: Vec<(&str, String, &[&str])> = vec![
+        ("unknown top-level key", format!("{BASE}\n[extra]\nx = 1\n"), &["extra: unknown key"]),
+        ("typo in a key", with("prefix = \"devops\"", "prefx = \"devops\""), &["target.prefx: unknown key"]),
+        ("missing source", BASE.replace("[source]\nkind = \"file\"\nfile = \"export.jsonl\"\n", ""), &["source: missing"]),
+        ("bad source kind", with("kind = \"file\"", "kind = \"s3\""), &["source.kind", "\"vault\", \"kms\" or \"file\""]),
+        ("missing export file", with("file = \"export.jsonl\"", "file = \"nope.jsonl\""), &["source.file", "does not exist"]),
+        ("bad region", with("region = \"us-east-1\"", "region = \"Mars\""), &["target.region", "us-east-1"]),
+        ("wrong type", with("region = \"us-east-1\"", "region = 5"), &["target.region: expected"]),
+        ("bad endpoint", with("endpoint_url = \"http://127.0.0.1:9\"", "endpoint_url = \"localhost:9\""), &["target.endpoint_url", "http(s) URL"]),
+        ("bad prefix", with("prefix = \"devops\"", "prefix = \"dev ops\""), &["target.prefix"]),
+        ("bad on_conflict", format!("{BASE}on_conflict = \"merge\"\n"), &["target.on_conflict", "\"skip\", \"adopt\", \"overwrite\" or \"fail\""]),
+        ("reserved tag", format!("{BASE}tags = {{ \"aws:x\" = \"y\" }}\n"), &["target.tags.aws:x", "reserved"]),
+        (
+            "duration out of range",
+            format!("{BASE}credentials = {{ type = \"assume-role\", role_arn = \"arn:aws:iam::123456789012:role/m\", duration_seconds = 60 }}\n"),
+            &["target.credentials.duration_seconds: must be 900..=43200"],
+        ),
+        (
+            "bad role arn",
+            format!("{BASE}credentials = {{ type = \"assume-role\", role_arn = \"role/m\" }}\n"),
+            &["target.credentials.role_arn", "IAM role ARN"],
+        ),
+        (
+            "unset key env var",
+            format!("{BASE}credentials = {{ type = \"access-keys\", access_key_id_env = \"NOPE_AK\", secret_access_key_env = \"SET_TOKEN\" }}\n"),
+            &["target.credentials.access_key_id_env", "NOPE_AK is not set"],
+        ),
+        (
+            "unknown credential type",
+            format!("{BASE}credentials = {{ type = \"sso\" }}\n"),
+            &["target.credentials.type"],
+        ),
+        ("limits out of range", format!("{BASE}\n[limits]\nwrite_per_second = 0\nconcurrency = 5000\n"), &["limits.write_per_second: must be 1..=10000", "limits.concurrency: must be 1..=1024"]),
+        ("bad policy", format!("{BASE}\n[naming]\npolicy = \"strict\"\n"), &["naming.policy", "\"aws\" or \"alphanumeric\""]),
+        ("invalid override", format!("{BASE}\n[naming]\noverrides = \"bad-overrides.csv\"\n"), &["naming.overrides", "line 3"]),
+        ("recovery window", format!("{BASE}\n[reconcile]\nrecovery_window_days = 3\n"), &["reconcile.recovery_window_days: must be 7..=30"]),
+        (
+            "vault without token",
+            "[source]\nkind = \"vault\"\naddress = \"http://127.0.0.1:9\"\nmount = \"secret\"\nauth = { method = \"token\", token_env = \"NO_SUCH_TOKEN\" }\n[target]\nregion = \"us-east-1\"\n".to_string(),
+            &["source.auth.token_env", "NO_SUCH_TOKEN is not set"],
+        ),
+        (
+            "approle missing env",
+            "[source]\nkind = \"vault\"\naddress = \"http://127.0.0.1:9\"\nmount = \"secret\"\nauth = { method = \"approle\", role_id_env = \"SET_TOKEN\" }\n[target]\nregion = \"us-east-1\"\n".to_string(),
+            &["source.auth.secret_id_env: missing"],
+        ),
+        (
+            "bad kv version",
+            "[source]\nkind = \"vault\"\naddress = \"http://127.0.0.1:9\"\nmount = \"secret\"\nkv_version = 3\nauth = { method = \"token\", token_env = \"SET_TOKEN\" }\n[target]\nregion = \"us-east-1\"\n".to_string(),
+            &["source.kv_version: must be 1 or 2"],
+        ),
+        ("not toml", "[source\nkind=".to_string(), &["not valid TOML", "line 1"]),
+    ];
+    for (what, cfg, expect) in &cases {
+        ws.write("cfg.toml", cfg);
+        for cmd in ["plan", "migrate"] {
+            let run = ws.run(&[cmd, "-c", "cfg.toml", "--yes"][..if cmd == "plan" { 3 } else { 4 }]).await;
+            assert_eq!(run.code, 64, "{what} ({cmd}): {}", run.stderr);
+            for e in *expect {
+                assert!(run.stderr.contains(e), "{what}: expected {e:?} in:\n{}", run.stderr);
+            }
+            assert!(run.report.is_none(), "{what}: no report for a bad config");
+        }
+    }
+
+    // every problem at once
+    ws.write(
+        "cfg.toml",
+        &format!("{BASE}on_conflict = \"merge\"\n[limits]\nconcurrency = 0\nburst = 1\n"),
+    );
+    let run = ws.run(&["plan", "-c", "cfg.toml"]).await;
+    assert_eq!(run.code, 64);
+    for k in ["target.on_conflict", "limits.concurrency", "limits.burst"] {
+        assert!(run.stderr.contains(k), "{k} in {}", run.stderr);
+    }
+    assert!(run.stderr.contains("3 problem(s)"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_usage_exits_64_and_help_exits_0() {
+    let ws = Workspace::new();
+    let run = ws.run(&["migrate"]).await;
+    assert_eq!(run.code, 64, "{}", run.stderr);
+    let run = ws.run(&["frobnicate"]).await;
+    assert_eq!(run.code, 64);
+    let run = ws.run(&["--help"]).await;
+    assert_eq!(run.code, 0);
+    for c in ["rename", "plan", "migrate", "reconcile"] {
+        assert!(run.stdout.contains(c), "{c} in help");
+    }
+    let run = ws.run(&["reconcile", "--help"]).await;
+    assert!(run.stdout.contains("--check") && run.stdout.contains("--prune"));
+    let run = ws.run(&["rename", "--prefix", "bad prefix!"]).await;
+    assert_eq!(run.code, 64);
+    assert!(run.stderr.contains("--prefix"), "{}", run.stderr);
+}
