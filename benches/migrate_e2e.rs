@@ -16,7 +16,12 @@ use std::time::{Duration, Instant};
 
 use support::{Moto, Quota, ThrottleProxy};
 
-const WRITE_OPS: &[&str] = &["CreateSecret", "PutSecretValue", "UpdateSecret", "TagResource"];
+const WRITE_OPS: &[&str] = &[
+    "CreateSecret",
+    "PutSecretValue",
+    "UpdateSecret",
+    "TagResource",
+];
 const RATE: f64 = 50.0;
 
 fn children_peak_rss_kib() -> i64 {
@@ -49,7 +54,12 @@ async fn scenario(n: usize, full: bool) {
     ws.write("export.jsonl", &cli::bulk_export(n, "bench"));
     ws.write(
         "cfg.toml",
-        &cli::file_config(proxy.endpoint(), "bench", "", "[limits]\nwrite_per_second = 50\n"),
+        &cli::file_config(
+            proxy.endpoint(),
+            "bench",
+            "",
+            "[limits]\nwrite_per_second = 50\n",
+        ),
     );
 
     let t = Instant::now();

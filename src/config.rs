@@ -511,9 +511,13 @@ impl Validator<'_> {
         let parts: Vec<&str> = r.split('-').collect();
         let ok = parts.len() >= 3
             && parts.iter().all(|p| {
-                !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
             })
-            && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
+            && parts
+                .last()
+                .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
         if !ok {
             s.problem(
                 k,
@@ -566,7 +570,9 @@ impl Validator<'_> {
             Some(other) => {
                 s.problem(
                     "kind",
-                    format!("{other:?} is not a source kind; expected \"vault\", \"kms\" or \"file\""),
+                    format!(
+                        "{other:?} is not a source kind; expected \"vault\", \"kms\" or \"file\""
+                    ),
                 );
                 None
             }
@@ -585,11 +591,17 @@ impl Validator<'_> {
                     Some(a.trim_end_matches('/').to_owned())
                 }
                 Some(a) => {
-                    s.problem("address", format!("missing, and VAULT_ADDR={a:?} is not an http(s) URL"));
+                    s.problem(
+                        "address",
+                        format!("missing, and VAULT_ADDR={a:?} is not an http(s) URL"),
+                    );
                     None
                 }
                 None => {
-                    s.problem("address", "missing; expected the Vault URL (or set VAULT_ADDR)");
+                    s.problem(
+                        "address",
+                        "missing; expected the Vault URL (or set VAULT_ADDR)",
+                    );
                     None
                 }
             }
@@ -624,15 +636,10 @@ impl Validator<'_> {
         let ca_cert = self
             .file(s, "ca_cert", false)
             .or_else(|| (self.env)("VAULT_CACERT").map(PathBuf::from));
-        let tls_skip_verify = s
-            .opt("tls_skip_verify", "true or false")
-            .unwrap_or(false);
+        let tls_skip_verify = s.opt("tls_skip_verify", "true or false").unwrap_or(false);
         let parallelism: i64 = s.opt("parallelism", "an integer").unwrap_or(16);
         if !(1..=256).contains(&parallelism) {
-            s.problem(
-                "parallelism",
-                format!("must be 1..=256, got {parallelism}"),
-            );
+            s.problem("parallelism", format!("must be 1..=256, got {parallelism}"));
         }
         let copy_metadata = s.opt("copy_metadata", "true or false").unwrap_or(false);
         let auth = match s.table("auth", false) {

@@ -202,13 +202,15 @@ impl Executor<'_> {
     pub async fn prefetch(&self, items: &[Item]) -> Prefetched {
         let ids: Vec<String> = items
             .iter()
-            .filter(|i| match &i.decision {
-                Decision::Compare => true,
-                Decision::Conflict {
-                    owner: None,
-                    policy: OnConflict::Adopt | OnConflict::Overwrite,
-                } => true,
-                _ => false,
+            .filter(|i| {
+                matches!(
+                    &i.decision,
+                    Decision::Compare
+                        | Decision::Conflict {
+                            owner: None,
+                            policy: OnConflict::Adopt | OnConflict::Overwrite,
+                        }
+                )
             })
             .filter_map(|i| i.existing.as_ref().map(|e| e.arn.clone()))
             .collect();
@@ -277,7 +279,8 @@ impl Executor<'_> {
                 if let Some(v) = version {
                     cx.version = v;
                 }
-                self.sink.emit(cx.row(Action::Skip, Status::Skipped, reason));
+                self.sink
+                    .emit(cx.row(Action::Skip, Status::Skipped, reason));
                 Read::Done
             }
             Err(e) => {
@@ -325,11 +328,8 @@ impl Executor<'_> {
                 Decision::Create => Action::Create,
                 _ => Action::Skip,
             };
-            self.sink.emit(cx.row(
-                action,
-                Status::Skipped,
-                "interrupted: not started",
-            ));
+            self.sink
+                .emit(cx.row(action, Status::Skipped, "interrupted: not started"));
             return;
         }
         if !naming::is_valid_target(&item.mapping.target, self.settings.policy) {
@@ -584,7 +584,10 @@ impl Executor<'_> {
         let keys: Vec<&str> = drift.keys().map(String::as_str).collect();
         let why = match (unmanaged, adopt) {
             (true, true) => format!("adopted (value already equal); tags {}", keys.join(", ")),
-            (true, false) => format!("taken over (on_conflict = overwrite); tags {}", keys.join(", ")),
+            (true, false) => format!(
+                "taken over (on_conflict = overwrite); tags {}",
+                keys.join(", ")
+            ),
             _ => format!("tags missing or changed: {}", keys.join(", ")),
         };
         cx.attempts = 0;
@@ -608,11 +611,7 @@ impl Executor<'_> {
 
     /// Reports orphans, and schedules their deletion when `prune` is `Ok`. `prune` carries the
     /// reason when pruning is refused or not asked for.
-    pub async fn orphans(
-        &self,
-        orphans: &[TargetSecret],
-        prune: Result<i64, String>,
-    ) {
+    pub async fn orphans(&self, orphans: &[TargetSecret], prune: Result<i64, String>) {
         stream::iter(orphans)
             .map(|o| {
                 let prune = prune.clone();

@@ -123,7 +123,11 @@ impl AdaptiveLimiter {
         if next < s.current {
             Self::set_rate(&mut s, next, 1);
             self.decreases.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(group = self.name, rate = next, "throttled: lowering request rate");
+            tracing::debug!(
+                group = self.name,
+                rate = next,
+                "throttled: lowering request rate"
+            );
         }
     }
 
@@ -186,7 +190,11 @@ mod tests {
         l.on_throttle();
         l.on_throttle();
         l.on_throttle();
-        assert!((l.current_rate() - 35.0).abs() < 1e-9, "{}", l.current_rate());
+        assert!(
+            (l.current_rate() - 35.0).abs() < 1e-9,
+            "{}",
+            l.current_rate()
+        );
         assert_eq!(l.throttles(), 3);
         // no increase while throttles are recent
         l.lock().last_change = Instant::now() - COOL_DOWN * 2;
@@ -196,7 +204,11 @@ mod tests {
         l.lock().last_throttle = Some(long_ago);
         l.lock().last_change = long_ago;
         l.on_success();
-        assert!((l.current_rate() - 37.5).abs() < 1e-9, "{}", l.current_rate());
+        assert!(
+            (l.current_rate() - 37.5).abs() < 1e-9,
+            "{}",
+            l.current_rate()
+        );
         for _ in 0..10 {
             l.lock().last_change = long_ago;
             l.on_success();

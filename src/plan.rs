@@ -97,7 +97,11 @@ pub struct PlanInput<'a> {
 /// Builds the plan.
 pub fn build(input: &PlanInput<'_>) -> Result<Plan, NamingError> {
     let refs = &input.listing.refs;
-    let tag_values: Vec<String> = input.identities.iter().map(|i| source_tag_value(i)).collect();
+    let tag_values: Vec<String> = input
+        .identities
+        .iter()
+        .map(|i| source_tag_value(i))
+        .collect();
 
     // sticky names: source tag -> the (smallest) name of a managed secret carrying it
     let mut by_tag: HashMap<&str, &TargetSecret> = HashMap::new();
@@ -307,7 +311,10 @@ mod tests {
     #[test]
     fn tags() {
         let cfg = BTreeMap::from([("team".to_string(), "x".to_string())]);
-        let meta = BTreeMap::from([("owner".to_string(), "o".to_string()), ("bad#".to_string(), "v".to_string())]);
+        let meta = BTreeMap::from([
+            ("owner".to_string(), "o".to_string()),
+            ("bad#".to_string(), "v".to_string()),
+        ]);
         let e = expected_tags(&cfg, &meta, "file:a");
         assert_eq!(e.len(), 4);
         let actual = BTreeMap::from([("team".to_string(), "y".to_string())]);

@@ -161,7 +161,9 @@ pub struct Report {
 /// The current UTC time in RFC 3339 with milliseconds.
 pub fn now_rfc3339() -> String {
     let now = OffsetDateTime::now_utc();
-    let now = now.replace_nanosecond(now.millisecond() as u32 * 1_000_000).unwrap_or(now);
+    let now = now
+        .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
+        .unwrap_or(now);
     now.format(&Rfc3339).unwrap_or_default()
 }
 
@@ -272,7 +274,10 @@ mod tests {
         assert!(text.contains("'=cmd|"), "{text}");
         assert!(text.contains("'+danger"), "{text}");
         let name = r.path().file_name().unwrap().to_string_lossy().to_string();
-        assert!(name.starts_with("migrate-") && name.ends_with(".csv"), "{name}");
+        assert!(
+            name.starts_with("migrate-") && name.ends_with(".csv"),
+            "{name}"
+        );
         // a second report in the same second gets its own file
         let r2 = Report::create(dir.path(), "migrate", None).unwrap();
         assert_ne!(r2.path(), r.path());

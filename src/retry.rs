@@ -52,8 +52,7 @@ const TRANSIENT_CODES: &[&str] = &[
 pub fn classify_parts(code: Option<&str>, status: Option<u16>) -> Class {
     if code.is_some_and(|c| THROTTLE_CODES.contains(&c)) || status == Some(429) {
         Class::Throttled
-    } else if code.is_some_and(|c| TRANSIENT_CODES.contains(&c))
-        || status.is_some_and(|s| s >= 500)
+    } else if code.is_some_and(|c| TRANSIENT_CODES.contains(&c)) || status.is_some_and(|s| s >= 500)
     {
         Class::Transient
     } else {

@@ -28,7 +28,10 @@ async fn bad_configs_name_their_key_and_exit_64() {
     let mut ws = Workspace::new();
     ws.env("SET_TOKEN", "t");
     ws.write("export.jsonl", "{\"path\":\"a\",\"value\":\"b\"}\n");
-    ws.write("bad-overrides.csv", "source,target\na,devops/x\nb,bad name!\n");
+    ws.write(
+        "bad-overrides.csv",
+        "source,target\na,devops/x\nb,bad name!\n",
+    );
     let cases: Vec<(&str, String, &[&str])> = vec![
         ("unknown top-level key", format!("{BASE}\n[extra]\nx = 1\n"), &["extra: unknown key"]),
         ("typo in a key", with("prefix = \"devops\"", "prefx = \"devops\""), &["target.prefx: unknown key"]),
@@ -85,10 +88,16 @@ async fn bad_configs_name_their_key_and_exit_64() {
     for (what, cfg, expect) in &cases {
         ws.write("cfg.toml", cfg);
         for cmd in ["plan", "migrate"] {
-            let run = ws.run(&[cmd, "-c", "cfg.toml", "--yes"][..if cmd == "plan" { 3 } else { 4 }]).await;
+            let run = ws
+                .run(&[cmd, "-c", "cfg.toml", "--yes"][..if cmd == "plan" { 3 } else { 4 }])
+                .await;
             assert_eq!(run.code, 64, "{what} ({cmd}): {}", run.stderr);
             for e in *expect {
-                assert!(run.stderr.contains(e), "{what}: expected {e:?} in:\n{}", run.stderr);
+                assert!(
+                    run.stderr.contains(e),
+                    "{what}: expected {e:?} in:\n{}",
+                    run.stderr
+                );
             }
             assert!(run.report.is_none(), "{what}: no report for a bad config");
         }

@@ -12,7 +12,12 @@ use cli::{bulk_export, file_config, line, Workspace};
 use serde_json::json;
 use support::{Moto, Quota, ThrottleProxy};
 
-const WRITE_OPS: &[&str] = &["CreateSecret", "PutSecretValue", "UpdateSecret", "TagResource"];
+const WRITE_OPS: &[&str] = &[
+    "CreateSecret",
+    "PutSecretValue",
+    "UpdateSecret",
+    "TagResource",
+];
 
 async fn values_by_name(
     sm: &aws_sdk_secretsmanager::Client,
@@ -116,7 +121,12 @@ async fn adapts_to_throttling_below_the_configured_rate() {
     ws.write("export.jsonl", &bulk_export(120, "t"));
     ws.write(
         "cfg.toml",
-        &file_config(proxy.endpoint(), "t", "", "[limits]\nwrite_per_second = 50\n"),
+        &file_config(
+            proxy.endpoint(),
+            "t",
+            "",
+            "[limits]\nwrite_per_second = 50\n",
+        ),
     );
     let run = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;
     run.expect_code(0);
@@ -126,7 +136,10 @@ async fn adapts_to_throttling_below_the_configured_rate() {
     // AIMD: far fewer throttled calls than a fixed-rate client (which would draw ~60% of calls)
     eprintln!("throttled {throttled} of 120 writes");
     assert!(throttled < 60, "throttled {throttled} of 120 writes");
-    assert!(run.rows.iter().any(|r| r["attempts"].parse::<u32>().unwrap() > 1));
+    assert!(run
+        .rows
+        .iter()
+        .any(|r| r["attempts"].parse::<u32>().unwrap() > 1));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -159,9 +172,19 @@ async fn changed_values_binary_oversize_tags_and_kms_key() {
     assert_eq!(big_row["action"], "skip");
     assert_eq!(big_row["status"], "failed");
     assert!(big_row["error"].contains("70000 bytes"), "{big_row:?}");
-    assert!(sm.describe_secret().secret_id("c/big").send().await.is_err());
+    assert!(sm
+        .describe_secret()
+        .secret_id("c/big")
+        .send()
+        .await
+        .is_err());
 
-    let bin = sm.get_secret_value().secret_id("c/cert").send().await.unwrap();
+    let bin = sm
+        .get_secret_value()
+        .secret_id("c/cert")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bin.secret_binary().unwrap().as_ref(), &[0, 1, 2, 3, 255]);
     assert!(bin.secret_string().is_none());
     let d = sm.describe_secret().secret_id("c/db").send().await.unwrap();
@@ -190,7 +213,12 @@ async fn changed_values_binary_oversize_tags_and_kms_key() {
     assert_eq!(run.row("big")["action"], "create");
     assert_eq!(version_count(&sm, "c/db").await, 2);
     assert_eq!(version_count(&sm, "c/cert").await, 1);
-    let v = sm.get_secret_value().secret_id("c/db").send().await.unwrap();
+    let v = sm
+        .get_secret_value()
+        .secret_id("c/db")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(v.secret_string(), Some(r#"{"password":"two"}"#));
 
     // A -> B -> A: the return to an old value is a real new version, not ignored as a replay
@@ -198,7 +226,12 @@ async fn changed_values_binary_oversize_tags_and_kms_key() {
     let run = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;
     run.expect_code(0);
     assert_eq!(run.row("db")["action"], "update");
-    let v = sm.get_secret_value().secret_id("c/db").send().await.unwrap();
+    let v = sm
+        .get_secret_value()
+        .secret_id("c/db")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(v.secret_string(), Some(r#"{"password":"one"}"#));
 }
 
@@ -209,7 +242,12 @@ async fn conflicts_under_each_on_conflict_mode() {
     let ws = Workspace::new();
     ws.write(
         "export.jsonl",
-        &[line("same", json!("v-same")), line("differs", json!("v-new")), line("fresh", json!("f"))].join("\n"),
+        &[
+            line("same", json!("v-same")),
+            line("differs", json!("v-new")),
+            line("fresh", json!("f")),
+        ]
+        .join("\n"),
     );
     for mode in ["skip", "adopt", "overwrite", "fail"] {
         for (name, value) in [("same", "v-same"), ("differs", "v-old")] {
@@ -229,7 +267,8 @@ async fn conflicts_under_each_on_conflict_mode() {
                 &format!("{mode}.toml"),
                 &file_config(&endpoint, mode, &format!("on_conflict = \"{mode}\""), ""),
             );
-            ws.run(&["migrate", "-c", &format!("{mode}.toml"), "--yes"]).await
+            ws.run(&["migrate", "-c", &format!("{mode}.toml"), "--yes"])
+                .await
         }
     };
     let get = |n: &'static str| {
@@ -294,7 +333,12 @@ async fn conflicts_under_each_on_conflict_mode() {
     assert_eq!(fail.count("conflict", "failed"), 2);
     // stopped before any write: even the free name was not created
     assert_eq!(fail.row("fresh")["status"], "skipped");
-    assert!(sm.describe_secret().secret_id("fail/fresh").send().await.is_err());
+    assert!(sm
+        .describe_secret()
+        .secret_id("fail/fresh")
+        .send()
+        .await
+        .is_err());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -302,9 +346,14 @@ async fn scheduled_for_deletion_is_reported_and_restorable() {
     let moto = Moto::start().await;
     let sm = moto.sm_client("us-east-1");
     let ws = Workspace::new();
-    ws.write("export.jsonl", &[line("a", json!("1")), line("b", json!("2"))].join("\n"));
+    ws.write(
+        "export.jsonl",
+        &[line("a", json!("1")), line("b", json!("2"))].join("\n"),
+    );
     ws.write("cfg.toml", &file_config(moto.endpoint(), "d", "", ""));
-    ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await.expect_code(0);
+    ws.run(&["migrate", "-c", "cfg.toml", "--yes"])
+        .await
+        .expect_code(0);
     sm.delete_secret()
         .secret_id("d/a")
         .recovery_window_in_days(7)
@@ -314,9 +363,19 @@ async fn scheduled_for_deletion_is_reported_and_restorable() {
     // an unmanaged secret scheduled for deletion at a planned name, created out of band
     ws.write(
         "export.jsonl",
-        &[line("a", json!("1-new")), line("b", json!("2")), line("c", json!("3"))].join("\n"),
+        &[
+            line("a", json!("1-new")),
+            line("b", json!("2")),
+            line("c", json!("3")),
+        ]
+        .join("\n"),
     );
-    sm.create_secret().name("d/c").secret_string("x").send().await.unwrap();
+    sm.create_secret()
+        .name("d/c")
+        .secret_string("x")
+        .send()
+        .await
+        .unwrap();
     sm.delete_secret()
         .secret_id("d/c")
         .recovery_window_in_days(7)
@@ -327,7 +386,10 @@ async fn scheduled_for_deletion_is_reported_and_restorable() {
     let run = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;
     run.expect_code(0);
     let a = run.row("a");
-    assert_eq!((a["action"].as_str(), a["status"].as_str()), ("skip", "skipped"));
+    assert_eq!(
+        (a["action"].as_str(), a["status"].as_str()),
+        ("skip", "skipped")
+    );
     assert!(a["error"].contains("scheduled for deletion on"), "{a:?}");
     assert!(a["error"].contains("--restore-deleted"));
     let c = run.row("c");
@@ -358,7 +420,12 @@ async fn crash_mid_migration_then_rerun_leaves_each_secret_once_with_one_version
     ws.write("export.jsonl", &bulk_export(400, "k"));
     ws.write(
         "cfg.toml",
-        &file_config(moto.endpoint(), "k", "", "[limits]\nwrite_per_second = 100\n"),
+        &file_config(
+            moto.endpoint(),
+            "k",
+            "",
+            "[limits]\nwrite_per_second = 100\n",
+        ),
     );
     let mut child = ws
         .command(&["migrate", "-c", "cfg.toml", "--yes"], &[])
@@ -369,11 +436,17 @@ async fn crash_mid_migration_then_rerun_leaves_each_secret_once_with_one_version
     let _ = child.wait();
     let sm = moto.sm_client("us-east-1");
     let before = values_by_name(&sm, "k").await.len();
-    assert!(before > 0 && before < 400, "killed too early or too late: {before}");
+    assert!(
+        before > 0 && before < 400,
+        "killed too early or too late: {before}"
+    );
 
     let run = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;
     run.expect_code(0);
-    assert_eq!(run.count("create", "ok") + run.count("unchanged", "ok"), 400);
+    assert_eq!(
+        run.count("create", "ok") + run.count("unchanged", "ok"),
+        400
+    );
     let got = values_by_name(&sm, "k").await;
     assert_eq!(got.len(), 400);
     for name in got.keys() {
@@ -398,17 +471,28 @@ async fn access_keys_from_env_and_assume_role_with_external_id() {
         ),
     );
     let run = ws
-        .run_with(&["migrate", "-c", "keys.toml", "--yes"], &[("AWS_ACCESS_KEY_ID", "x"), ("AWS_SECRET_ACCESS_KEY", "y")])
+        .run_with(
+            &["migrate", "-c", "keys.toml", "--yes"],
+            &[("AWS_ACCESS_KEY_ID", "x"), ("AWS_SECRET_ACCESS_KEY", "y")],
+        )
         .await;
     run.expect_code(0);
     assert_eq!(run.count("create", "ok"), 1);
 
     // a missing env var is a config error naming the key, before any call
     let run = ws
-        .run_with(&["migrate", "-c", "keys.toml", "--yes"], &[("MIGRATOR_SK", "")])
+        .run_with(
+            &["migrate", "-c", "keys.toml", "--yes"],
+            &[("MIGRATOR_SK", "")],
+        )
         .await;
     run.expect_code(64);
-    assert!(run.stderr.contains("target.credentials.secret_access_key_env"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("target.credentials.secret_access_key_env"),
+        "{}",
+        run.stderr
+    );
 
     ws.write(
         "role.toml",
@@ -449,7 +533,10 @@ async fn bad_export_lines_are_reported_and_the_rest_migrate() {
     assert_eq!(run.count("create", "ok"), 2);
     let errors: Vec<&str> = run.failed().iter().map(|r| r["error"].as_str()).collect();
     for l in ["line 2:", "line 3:", "line 4:", "line 5:", "line 6:"] {
-        assert!(errors.iter().any(|e| e.starts_with(l)), "{l} missing in {errors:?}");
+        assert!(
+            errors.iter().any(|e| e.starts_with(l)),
+            "{l} missing in {errors:?}"
+        );
     }
 }
 
@@ -458,7 +545,11 @@ async fn planted_values_never_reach_output_logs_or_report() {
     let moto = Moto::start().await;
     let proxy = ThrottleProxy::start(moto.endpoint(), vec![Quota::new(WRITE_OPS, 5.0, 1)]).await;
     let ws = Workspace::new();
-    let planted = ["PLANTED-alpha-91f2", "PLANTED-beta-77c1", "PLANTED-gamma-1d0e"];
+    let planted = [
+        "PLANTED-alpha-91f2",
+        "PLANTED-beta-77c1",
+        "PLANTED-gamma-1d0e",
+    ];
     ws.write(
         "export.jsonl",
         &[
@@ -476,20 +567,27 @@ async fn planted_values_never_reach_output_logs_or_report() {
     ws.write("cfg.toml", &file_config(proxy.endpoint(), "leak", "", ""));
     let env = [("RUST_LOG", "trace")];
     let plan = ws.run_with(&["plan", "-c", "cfg.toml"], &env).await;
-    let first = ws.run_with(&["migrate", "-c", "cfg.toml", "--yes"], &env).await;
+    let first = ws
+        .run_with(&["migrate", "-c", "cfg.toml", "--yes"], &env)
+        .await;
     // change values so the update path (PutSecretValue, BatchGetSecretValue) is logged too
     let changed = std::fs::read_to_string(ws.path().join("export.jsonl"))
         .unwrap()
         .replace("PLANTED-alpha-91f2", "PLANTED-delta-5b3a");
     ws.write("export.jsonl", &changed);
-    let second = ws.run_with(&["migrate", "-c", "cfg.toml", "--yes"], &env).await;
+    let second = ws
+        .run_with(&["migrate", "-c", "cfg.toml", "--yes"], &env)
+        .await;
     assert_eq!(second.count("update", "ok"), 1, "{:?}", second.rows);
     assert!(second.stderr.len() > 1000, "trace logging should be on");
     for run in [&plan, &first, &second] {
         let all = run.all_output();
         for p in planted.iter().chain(["PLANTED-delta-5b3a"].iter()) {
             assert!(!all.contains(p), "{p} leaked");
-            assert!(!all.contains(&base64_encode(p.as_bytes())), "{p} leaked as base64");
+            assert!(
+                !all.contains(&base64_encode(p.as_bytes())),
+                "{p} leaked as base64"
+            );
         }
     }
 }
@@ -506,7 +604,12 @@ async fn plan_summary_table_and_naming_in_report() {
     let ws = Workspace::new();
     ws.write(
         "export.jsonl",
-        &[line("team a/db #1", json!("x")), line("café", json!("y")), line("ok", json!("z"))].join("\n"),
+        &[
+            line("team a/db #1", json!("x")),
+            line("café", json!("y")),
+            line("ok", json!("z")),
+        ]
+        .join("\n"),
     );
     ws.write("cfg.toml", &file_config(moto.endpoint(), "p", "", ""));
     sm.create_secret()
@@ -523,5 +626,55 @@ async fn plan_summary_table_and_naming_in_report() {
     assert_eq!(run.row("café")["target_name"], "p/cafe");
     assert_eq!(run.row("ok")["action"], "conflict");
     assert!(run.rows.iter().all(|r| r["status"] == "planned"));
-    assert!(run.stderr.lines().last().unwrap().starts_with("plan: 3 secrets"));
+    assert!(run
+        .stderr
+        .lines()
+        .last()
+        .unwrap()
+        .starts_with("plan: 3 secrets"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_stops_dispatching_flushes_the_report_and_exits_1() {
+    let moto = Moto::start().await;
+    let ws = Workspace::new();
+    ws.write("export.jsonl", &bulk_export(300, "i"));
+    ws.write(
+        "cfg.toml",
+        &file_config(
+            moto.endpoint(),
+            "i",
+            "",
+            "[limits]\nwrite_per_second = 40\n",
+        ),
+    );
+    let report = ws.path().join("interrupted.csv");
+    let mut cmd = ws.command(&["migrate", "-c", "cfg.toml", "--yes"], &[]);
+    cmd.arg("--report").arg(&report);
+    let child = cmd.spawn().unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // SAFETY: plain kill(2) on our own child
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("INTERRUPTED"), "{stderr}");
+    let rows = cli::read_report(&report);
+    assert_eq!(rows.len(), 300, "every secret has a row");
+    let done = rows.iter().filter(|r| r["status"] == "ok").count();
+    let not_started = rows
+        .iter()
+        .filter(|r| r["status"] == "skipped" && r["error"].contains("interrupted"))
+        .count();
+    assert!(
+        done > 0 && not_started > 0,
+        "done {done}, not started {not_started}"
+    );
+    assert_eq!(done + not_started, 300);
+    // what the report says was created exists, and nothing else
+    let sm = moto.sm_client("us-east-1");
+    assert_eq!(values_by_name(&sm, "i").await.len(), done);
 }

@@ -39,7 +39,13 @@ async fn check_reports_each_drift_class_then_reconcile_fixes_them() {
     let ws = Workspace::new();
     ws.write(
         "export.jsonl",
-        &export(&[("keep", "k"), ("change", "c1"), ("gone", "g"), ("hand", "h"), ("untagged", "u")]),
+        &export(&[
+            ("keep", "k"),
+            ("change", "c1"),
+            ("gone", "g"),
+            ("hand", "h"),
+            ("untagged", "u"),
+        ]),
     );
     ws.write(
         "cfg.toml",
@@ -50,7 +56,9 @@ async fn check_reports_each_drift_class_then_reconcile_fixes_them() {
             "",
         ),
     );
-    ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await.expect_code(0);
+    ws.run(&["migrate", "-c", "cfg.toml", "--yes"])
+        .await
+        .expect_code(0);
 
     let in_sync = ws.run(&["reconcile", "-c", "cfg.toml", "--check"]).await;
     in_sync.expect_code(0);
@@ -60,16 +68,43 @@ async fn check_reports_each_drift_class_then_reconcile_fixes_them() {
     // changed by hand, a tag removed by hand, an unmanaged secret at a planned name
     ws.write(
         "export.jsonl",
-        &export(&[("keep", "k"), ("change", "c2"), ("new", "n"), ("hand", "h"), ("untagged", "u"), ("squat", "s")]),
+        &export(&[
+            ("keep", "k"),
+            ("change", "c2"),
+            ("new", "n"),
+            ("hand", "h"),
+            ("untagged", "u"),
+            ("squat", "s"),
+        ]),
     );
-    sm.put_secret_value().secret_id("r/hand").secret_string("edited by hand").send().await.unwrap();
-    sm.untag_resource().secret_id("r/untagged").tag_keys("team").send().await.unwrap();
-    sm.create_secret().name("r/squat").secret_string("someone else").send().await.unwrap();
+    sm.put_secret_value()
+        .secret_id("r/hand")
+        .secret_string("edited by hand")
+        .send()
+        .await
+        .unwrap();
+    sm.untag_resource()
+        .secret_id("r/untagged")
+        .tag_keys("team")
+        .send()
+        .await
+        .unwrap();
+    sm.create_secret()
+        .name("r/squat")
+        .secret_string("someone else")
+        .send()
+        .await
+        .unwrap();
 
     proxy.reset_counters();
     let check = ws.run(&["reconcile", "-c", "cfg.toml", "--check"]).await;
     check.expect_code(2);
-    assert_eq!(proxy.writes_forwarded(), 0, "--check writes nothing: {:?}", proxy.snapshot());
+    assert_eq!(
+        proxy.writes_forwarded(),
+        0,
+        "--check writes nothing: {:?}",
+        proxy.snapshot()
+    );
     let actions = |run: &cli::Run, p: &str| -> Vec<String> {
         run.rows
             .iter()
@@ -85,28 +120,63 @@ async fn check_reports_each_drift_class_then_reconcile_fixes_them() {
     assert_eq!(actions(&check, "keep"), ["unchanged"]);
     // an unmanaged secret at a planned name, taken over under on_conflict = overwrite
     assert_eq!(actions(&check, "squat"), ["update", "retag"]);
-    let orphan = check.rows.iter().find(|r| r["target_name"] == "r/gone").unwrap();
+    let orphan = check
+        .rows
+        .iter()
+        .find(|r| r["target_name"] == "r/gone")
+        .unwrap();
     assert_eq!(orphan["action"], "orphan");
-    assert!(check.rows.iter().all(|r| r["status"] == "planned"), "{:#?}", check.rows);
+    assert!(
+        check.rows.iter().all(|r| r["status"] == "planned"),
+        "{:#?}",
+        check.rows
+    );
 
     // without --prune the orphan is only reported
     let fix = ws.run(&["reconcile", "-c", "cfg.toml"]).await;
     fix.expect_code(0);
-    assert_eq!(fix.rows.iter().find(|r| r["target_name"] == "r/gone").unwrap()["status"], "skipped");
-    let v = sm.get_secret_value().secret_id("r/hand").send().await.unwrap();
+    assert_eq!(
+        fix.rows
+            .iter()
+            .find(|r| r["target_name"] == "r/gone")
+            .unwrap()["status"],
+        "skipped"
+    );
+    let v = sm
+        .get_secret_value()
+        .secret_id("r/hand")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(v.secret_string(), Some("h"));
     assert_eq!(tags(&sm, "r/untagged").await["team"], "platform");
     assert_eq!(tags(&sm, "r/squat").await["secretport:managed"], "true");
     let still = ws.run(&["reconcile", "-c", "cfg.toml", "--check"]).await;
     still.expect_code(2); // the orphan is still there
 
-    let prune = ws.run(&["reconcile", "-c", "cfg.toml", "--prune", "--force-prune"]).await;
+    let prune = ws
+        .run(&["reconcile", "-c", "cfg.toml", "--prune", "--force-prune"])
+        .await;
     prune.expect_code(0);
-    let del = prune.rows.iter().find(|r| r["target_name"] == "r/gone").unwrap();
-    assert_eq!((del["action"].as_str(), del["status"].as_str()), ("delete", "ok"));
+    let del = prune
+        .rows
+        .iter()
+        .find(|r| r["target_name"] == "r/gone")
+        .unwrap();
+    assert_eq!(
+        (del["action"].as_str(), del["status"].as_str()),
+        ("delete", "ok")
+    );
     assert!(del["error"].contains("30-day recovery window"), "{del:?}");
-    let d = sm.describe_secret().secret_id("r/gone").send().await.unwrap();
-    let deleted = d.deleted_date().expect("scheduled for deletion, not deleted");
+    let d = sm
+        .describe_secret()
+        .secret_id("r/gone")
+        .send()
+        .await
+        .unwrap();
+    let deleted = d
+        .deleted_date()
+        .expect("scheduled for deletion, not deleted");
     // recovery window of 30 days, never forced: the secret is still there and restorable
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -128,23 +198,47 @@ async fn prune_safety_valve_and_recovery_window() {
     let moto = Moto::start().await;
     let sm = moto.sm_client("us-east-1");
     let ws = Workspace::new();
-    let all: Vec<(String, String)> = (0..20).map(|i| (format!("s{i:02}"), format!("v{i}"))).collect();
+    let all: Vec<(String, String)> = (0..20)
+        .map(|i| (format!("s{i:02}"), format!("v{i}")))
+        .collect();
     let refs: Vec<(&str, &str)> = all.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     ws.write("export.jsonl", &export(&refs));
     ws.write(
         "cfg.toml",
-        &file_config(moto.endpoint(), "v", "", "[reconcile]\nrecovery_window_days = 7\n"),
+        &file_config(
+            moto.endpoint(),
+            "v",
+            "",
+            "[reconcile]\nrecovery_window_days = 7\n",
+        ),
     );
-    ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await.expect_code(0);
+    ws.run(&["migrate", "-c", "cfg.toml", "--yes"])
+        .await
+        .expect_code(0);
 
     // a source outage that lost 5 of 20 (25% > the default 10%): refused without --force-prune
     ws.write("export.jsonl", &export(&refs[..15]));
     let run = ws.run(&["reconcile", "-c", "cfg.toml", "--prune"]).await;
     run.expect_code(0);
-    let orphans: Vec<_> = run.rows.iter().filter(|r| r["action"] == "orphan").collect();
+    let orphans: Vec<_> = run
+        .rows
+        .iter()
+        .filter(|r| r["action"] == "orphan")
+        .collect();
     assert_eq!(orphans.len(), 5);
-    assert!(orphans[0]["error"].contains("--force-prune"), "{:?}", orphans[0]);
-    assert!(sm.describe_secret().secret_id("v/s19").send().await.unwrap().deleted_date().is_none());
+    assert!(
+        orphans[0]["error"].contains("--force-prune"),
+        "{:?}",
+        orphans[0]
+    );
+    assert!(sm
+        .describe_secret()
+        .secret_id("v/s19")
+        .send()
+        .await
+        .unwrap()
+        .deleted_date()
+        .is_none());
 
     // within the share (1 of 20 = 5%): pruned with the configured window
     ws.write("export.jsonl", &export(&refs[..19]));
@@ -152,7 +246,14 @@ async fn prune_safety_valve_and_recovery_window() {
     run.expect_code(0);
     assert_eq!(run.count("delete", "ok"), 1);
     assert!(run.row("file:s19")["error"].contains("7-day recovery window"));
-    assert!(sm.describe_secret().secret_id("v/s19").send().await.unwrap().deleted_date().is_some());
+    assert!(sm
+        .describe_secret()
+        .secret_id("v/s19")
+        .send()
+        .await
+        .unwrap()
+        .deleted_date()
+        .is_some());
     // already scheduled: not drift any more, not deleted twice
     let run = ws.run(&["reconcile", "-c", "cfg.toml", "--check"]).await;
     run.expect_code(0);
@@ -165,15 +266,33 @@ async fn incomplete_listing_prunes_nothing() {
     let ws = Workspace::new();
     ws.write("export.jsonl", &export(&[("a", "1"), ("b", "2")]));
     ws.write("cfg.toml", &file_config(moto.endpoint(), "i", "", ""));
-    ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await.expect_code(0);
+    ws.run(&["migrate", "-c", "cfg.toml", "--yes"])
+        .await
+        .expect_code(0);
     // "b" is unreadable in this listing (a bad line): it must not be taken for an orphan
-    ws.write("export.jsonl", &[line("a", json!("1")), "{\"path\": \"b\", broken".to_string()].join("\n"));
-    let run = ws.run(&["reconcile", "-c", "cfg.toml", "--prune", "--force-prune"]).await;
+    ws.write(
+        "export.jsonl",
+        &[
+            line("a", json!("1")),
+            "{\"path\": \"b\", broken".to_string(),
+        ]
+        .join("\n"),
+    );
+    let run = ws
+        .run(&["reconcile", "-c", "cfg.toml", "--prune", "--force-prune"])
+        .await;
     run.expect_code(1); // the bad line is a failure
     let o = run.rows.iter().find(|r| r["target_name"] == "i/b").unwrap();
     assert_eq!(o["action"], "orphan");
     assert!(o["error"].contains("incomplete"), "{o:?}");
-    assert!(sm.describe_secret().secret_id("i/b").send().await.unwrap().deleted_date().is_none());
+    assert!(sm
+        .describe_secret()
+        .secret_id("i/b")
+        .send()
+        .await
+        .unwrap()
+        .deleted_date()
+        .is_none());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -195,12 +314,21 @@ async fn sticky_names_keep_existing_mappings() {
     assert_eq!(run.row("db#1")["action"], "unchanged");
     let newcomer = run.row("db_1");
     assert_ne!(newcomer["target_name"], "s/db_1");
-    assert!(newcomer["target_name"].starts_with("s/db_1"), "{newcomer:?}");
+    assert!(
+        newcomer["target_name"].starts_with("s/db_1"),
+        "{newcomer:?}"
+    );
     assert_eq!(newcomer["action"], "create");
     // the rename preview of the same two names on an empty target gives the clean name to the
     // compliant one: stickiness comes from the target's tags
     ws.write("names.txt", "db#1\ndb_1\n");
-    let preview = ws.run(&["rename", "--prefix", "s", "--input", "names.txt"]).await;
+    let preview = ws
+        .run(&["rename", "--prefix", "s", "--input", "names.txt"])
+        .await;
     preview.expect_code(0);
-    assert!(preview.stdout.contains("db_1,s/db_1,false,prefix"), "{}", preview.stdout);
+    assert!(
+        preview.stdout.contains("db_1,s/db_1,false,prefix"),
+        "{}",
+        preview.stdout
+    );
 }

@@ -182,7 +182,13 @@ impl SecretsTarget {
                         .build(),
                 );
             }
-            let (page, _) = run!(self, read, "ListSecrets", want.as_deref().unwrap_or("*"), req)?;
+            let (page, _) = run!(
+                self,
+                read,
+                "ListSecrets",
+                want.as_deref().unwrap_or("*"),
+                req
+            )?;
             for e in page.secret_list.unwrap_or_default() {
                 let Some(name) = e.name else { continue };
                 // the Name filter is a case-insensitive prefix match; ours is exact
@@ -198,9 +204,7 @@ impl SecretsTarget {
                         .into_iter()
                         .filter_map(|t| Some((t.key?, t.value.unwrap_or_default())))
                         .collect(),
-                    deleted_date: e
-                        .deleted_date
-                        .and_then(|d| d.fmt(Format::DateTime).ok()),
+                    deleted_date: e.deleted_date.and_then(|d| d.fmt(Format::DateTime).ok()),
                 });
             }
             next = page.next_token.filter(|t| !t.is_empty());
@@ -270,10 +274,8 @@ impl SecretsTarget {
         let (out, attempts) = run!(self, read, "GetSecretValue", id, req)?;
         let version_id = out.version_id;
         Ok((
-            value_of(out.secret_string, out.secret_binary).map(|value| CurrentValue {
-                value,
-                version_id,
-            }),
+            value_of(out.secret_string, out.secret_binary)
+                .map(|value| CurrentValue { value, version_id }),
             attempts,
         ))
     }

@@ -33,9 +33,8 @@ pub fn read_names(bytes: &[u8]) -> Result<Vec<String>, NamingError> {
     let mut names = Vec::new();
     for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let s = std::str::from_utf8(line).map_err(|_| NamingError::InvalidUtf8 {
-            line: i as u64 + 1,
-        })?;
+        let s = std::str::from_utf8(line)
+            .map_err(|_| NamingError::InvalidUtf8 { line: i as u64 + 1 })?;
         if s.trim().is_empty() {
             continue;
         }
@@ -139,7 +138,10 @@ mod tests {
     #[test]
     fn csv_output_is_escaped_and_quoted() {
         let rules = NamingRules::new(None, Policy::Aws);
-        let names: Vec<String> = ["=cmd", "a,b", "-x"].iter().map(|s| s.to_string()).collect();
+        let names: Vec<String> = ["=cmd", "a,b", "-x"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let out = run_rename(&names, &rules, &Overrides::default()).unwrap();
         let mut buf = Vec::new();
         write_csv(&out, &mut buf).unwrap();

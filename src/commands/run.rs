@@ -110,7 +110,11 @@ pub async fn open_source(
         SourceConfig::File(f) => Box::new(FileSource::open(&f.file)?),
         _ => {
             let _ = (target_sdk, limits, policy);
-            return Err(RunError::Source(SourceError::new(crate::source::SourceErrorKind::Other, "", "TEMP")));
+            return Err(RunError::Source(SourceError::new(
+                crate::source::SourceErrorKind::Other,
+                "",
+                "TEMP",
+            )));
         }
     })
 }
@@ -137,7 +141,11 @@ fn confirm(question: &str) -> bool {
 }
 
 /// Runs `plan`, `migrate` or `reconcile`.
-pub async fn run(cfg: &Config, mode: Mode, report_path: Option<&Path>) -> Result<Outcome, RunError> {
+pub async fn run(
+    cfg: &Config,
+    mode: Mode,
+    report_path: Option<&Path>,
+) -> Result<Outcome, RunError> {
     let started = Instant::now();
     let dry_run = mode.dry_run();
     let report = Report::create(&cfg.report.dir, mode.command(), report_path)?;
@@ -183,7 +191,9 @@ pub async fn run(cfg: &Config, mode: Mode, report_path: Option<&Path>) -> Result
         listing.refs.len(),
         listing.problems.len(),
         inventory.len(),
-        prefix.map(|p| format!("{p}/")).unwrap_or_else(|| "the account".into())
+        prefix
+            .map(|p| format!("{p}/"))
+            .unwrap_or_else(|| "the account".into())
     );
     let identities: Vec<String> = listing.refs.iter().map(|r| source.identity(r)).collect();
     let rules = cfg.naming_rules();
@@ -247,10 +257,15 @@ pub async fn run(cfg: &Config, mode: Mode, report_path: Option<&Path>) -> Result
                 plan.items.len(),
                 plan.items.len() - creates,
                 cfg.target.region.as_deref().unwrap_or("the default region"),
-                prefix.map(|p| format!("{p}/")).unwrap_or_else(|| "no prefix".into())
+                prefix
+                    .map(|p| format!("{p}/"))
+                    .unwrap_or_else(|| "no prefix".into())
             );
             if !confirm(&q) {
-                sink.emit(Row::new("", "", Action::Skip, Status::Skipped).error("declined at the confirmation prompt"));
+                sink.emit(
+                    Row::new("", "", Action::Skip, Status::Skipped)
+                        .error("declined at the confirmation prompt"),
+                );
                 return Ok(Outcome {
                     exit_code: exit::FAILED,
                     summary: "migrate: declined; nothing written".into(),
@@ -292,7 +307,12 @@ pub async fn run(cfg: &Config, mode: Mode, report_path: Option<&Path>) -> Result
         concurrency: cfg.limits.concurrency,
         policy: cfg.naming.policy,
     };
-    let total = plan.items.len() + if reconcile.is_some() { plan.orphans.len() } else { 0 };
+    let total = plan.items.len()
+        + if reconcile.is_some() {
+            plan.orphans.len()
+        } else {
+            0
+        };
     let progress = Progress::new(mode.command(), total as u64);
     let exec = Executor {
         target: &target,

@@ -34,7 +34,9 @@ pub use rules::{
 };
 
 /// Which characters a target name may contain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Policy {
     /// What AWS Secrets Manager accepts: `A-Z a-z 0-9 / _ + = . @ -`.
@@ -194,7 +196,11 @@ impl ReasonSet {
             return Vec::new();
         }
         let mut v = Vec::with_capacity(self.0.count_ones() as usize);
-        v.extend(Reason::ALL.into_iter().filter(|r| self.0 & (1 << (*r as u8)) != 0));
+        v.extend(
+            Reason::ALL
+                .into_iter()
+                .filter(|r| self.0 & (1 << (*r as u8)) != 0),
+        );
         v
     }
 }

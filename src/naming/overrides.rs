@@ -87,10 +87,7 @@ impl Overrides {
             if record.len() != 2 {
                 return Err(NamingError::OverrideSyntax {
                     line,
-                    message: format!(
-                        "expected 2 columns (source,target), found {}",
-                        record.len()
-                    ),
+                    message: format!("expected 2 columns (source,target), found {}", record.len()),
                 });
             }
             let source = &record[0];
@@ -302,9 +299,15 @@ mod tests {
     #[test]
     fn syntax_errors_name_line() {
         let e = Overrides::parse("a,t1\nb\n", &rules()).unwrap_err();
-        assert!(matches!(e, NamingError::OverrideSyntax { line: 2, .. }), "{e:?}");
+        assert!(
+            matches!(e, NamingError::OverrideSyntax { line: 2, .. }),
+            "{e:?}"
+        );
         let e = Overrides::parse("a,t1\nb,t2,t3\n", &rules()).unwrap_err();
-        assert!(matches!(e, NamingError::OverrideSyntax { line: 2, .. }), "{e:?}");
+        assert!(
+            matches!(e, NamingError::OverrideSyntax { line: 2, .. }),
+            "{e:?}"
+        );
         let e = Overrides::parse("a,t1\n,t2\n", &rules()).unwrap_err();
         assert_eq!(e, NamingError::EmptyOverrideSource { line: 2 });
         let e = Overrides::from_reader(&b"a,t1\nb\xff,t2\n"[..], &rules()).unwrap_err();

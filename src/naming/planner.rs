@@ -1,21 +1,23 @@
 //! Planning a whole set of names: overrides, sticky names, collisions.
 //!
 //! Algorithm (deterministic; the per-name work runs on rayon):
-//! 1. The distinct sources are sorted (parallel sort).
+//! 1. The distinct sources are sorted (parallel sort, on a 16-byte inline key first so that
+//!    most comparisons need not touch the strings).
 //! 2. *Reserved* names are collected: every sticky target (also of sources not in this set)
 //!    and every override target of a source that is not sticky (also of absent sources).
 //!    Two sticky sources with one target, or an override target that is another source's
 //!    sticky name, are errors.
-//! 3. In parallel, each source gets its candidate: its sticky name, else its override, else the
-//!    rules' rewrite ([`super::rules`]). A rule candidate must be disambiguated when it is
-//!    reserved, or (for a rewritten name) equal to the plain name of a compliant source
-//!    (compliant sources keep their clean names).
-//! 4. Rewritten candidates are sorted by target: any target wanted by two or more of them is
-//!    disambiguated for all of them (no source is preferred over another).
-//! 5. Sequentially, in source order, each source to disambiguate gets its candidate plus a
-//!    separator and 8 hex digits of SHA-256(source) (`_` under `aws`, `X` under `alphanumeric`),
-//!    cut to stay within 512 characters; if that name is taken too, the hash is lengthened by
-//!    4 digits at a time (up to 64, then hashes of `source#k`).
+//! 3. In parallel, each source gets its mapping: its sticky name, else its override, else the
+//!    rules' rewrite ([`super::rules`]). A rule-made name must be disambiguated when it is
+//!    reserved.
+//! 4. A rewritten name (not compliant) must also be disambiguated when it equals the plain
+//!    name of a compliant source (compliant sources keep their clean names), or when two or
+//!    more rewritten names are equal (then all of them are: no source is preferred). Found by
+//!    binary search over the sorted mappings and by sorting the rewritten names (parallel).
+//! 5. Sequentially, in source order, each source to disambiguate gets its name plus a
+//!    separator and 8 hex digits of SHA-256(source) (`_` under `aws`, `X` under
+//!    `alphanumeric`), cut to stay within 512 characters; if that name is taken too, the hash
+//!    is lengthened by 4 digits at a time (up to 64, then 16 digits of SHA-256(`source#k`)).
 //!
 //! The result is unique across the whole set, and unique against all reserved names.
 
@@ -23,11 +25,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rayon::prelude::*;
 
-use super::rules::{
-    candidate, fix_arn_suffix, is_plain, plain_is_valid, push_hex, sha256, table, HASH_LEN,
-    MAX_NAME_LEN,
+use super::rules::{candidate, fix_arn_suffix, is_plain, push_hex, sha256, HASH_LEN, MAX_NAME_LEN};
+use super::{
+    validate_prefix, Mapping, NamingError, NamingRules, Overrides, Policy, Reason, ReasonSet,
 };
-use super::{validate_prefix, Mapping, NamingError, NamingRules, Overrides, Policy, Reason, ReasonSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -39,9 +40,9 @@ enum Kind {
     Fixed,
 }
 
-struct Cand {
-    target: String,
-    reasons: ReasonSet,
+/// Per-mapping planning state.
+#[derive(Debug, Clone, Copy)]
+struct Meta {
     kind: Kind,
     /// Must get a hash suffix.
     clash: bool,
@@ -50,49 +51,31 @@ struct Cand {
 struct Ctx<'a> {
     prefix: Option<&'a str>,
     policy: Policy,
-    table: &'static [bool; 256],
     overrides: &'a Overrides,
     sticky: &'a BTreeMap<String, String>,
     reserved: &'a HashMap<&'a str, &'a str>,
-    uniq: &'a [&'a str],
 }
 
 impl Ctx<'_> {
-    #[inline]
-    fn is_fixed(&self, source: &str) -> bool {
-        (!self.sticky.is_empty() && self.sticky.contains_key(source))
-            || self.overrides.get(source).is_some()
-    }
-
-    /// Whether `name` is the plain name of a compliant, rule-named source of the set (which
-    /// then keeps it, unless it is reserved).
-    fn is_compliant_plain(&self, name: &str) -> bool {
-        let rest = match self.prefix {
-            Some(p) => match name.strip_prefix(p).and_then(|r| r.strip_prefix('/')) {
-                Some(r) => r,
-                None => return false,
-            },
-            None => name,
-        };
-        match self.uniq.binary_search(&rest) {
-            Ok(_) => {
-                !self.is_fixed(rest)
-                    && plain_is_valid(
-                        rest.as_bytes(),
-                        self.prefix.map(str::as_bytes),
-                        self.table,
-                    )
-            }
-            Err(_) => false,
-        }
-    }
-
     #[inline]
     fn is_reserved(&self, name: &str) -> bool {
         !self.reserved.is_empty() && self.reserved.contains_key(name)
     }
 
-    fn candidate(&self, source: &str) -> Cand {
+    fn mapping(&self, source: &str, target: String, reasons: ReasonSet) -> Mapping {
+        Mapping {
+            source: source.to_owned(),
+            changed: !is_plain(&target, self.prefix, source),
+            target,
+            reasons: reasons.to_vec(),
+        }
+    }
+
+    fn entry(&self, source: &str) -> (Mapping, Meta) {
+        let fixed = Meta {
+            kind: Kind::Fixed,
+            clash: false,
+        };
         if !self.sticky.is_empty() {
             if let Some(t) = self.sticky.get(source) {
                 let (rule, reasons, _) = candidate(source, self.prefix, self.policy);
@@ -101,41 +84,78 @@ impl Ctx<'_> {
                 } else {
                     ReasonSet::only(Reason::Sticky)
                 };
-                return Cand {
-                    target: t.clone(),
-                    reasons,
-                    kind: Kind::Fixed,
-                    clash: false,
-                };
+                return (self.mapping(source, t.clone(), reasons), fixed);
             }
         }
         if let Some(t) = self.overrides.get(source) {
-            return Cand {
-                target: t.to_owned(),
-                reasons: ReasonSet::only(Reason::Override),
-                kind: Kind::Fixed,
-                clash: false,
-            };
+            let reasons = ReasonSet::only(Reason::Override);
+            return (self.mapping(source, t.to_owned(), reasons), fixed);
         }
         let (target, reasons, compliant) = candidate(source, self.prefix, self.policy);
-        if compliant {
-            let clash = self.is_reserved(&target);
-            Cand {
+        let meta = Meta {
+            kind: if compliant {
+                Kind::Compliant
+            } else {
+                Kind::Rewritten
+            },
+            clash: self.is_reserved(&target),
+        };
+        let m = if compliant {
+            Mapping {
+                source: source.to_owned(),
                 target,
-                reasons,
-                kind: Kind::Compliant,
-                clash,
+                changed: false,
+                reasons: reasons.to_vec(),
             }
         } else {
-            let clash = self.is_reserved(&target) || self.is_compliant_plain(&target);
-            Cand {
-                target,
-                reasons,
-                kind: Kind::Rewritten,
-                clash,
-            }
-        }
+            self.mapping(source, target, reasons)
+        };
+        (m, meta)
     }
+
+    /// Whether `name` is the plain name of a compliant, rule-named source of the set (which
+    /// keeps it, unless it is reserved).
+    fn is_compliant_plain(&self, maps: &[Mapping], meta: &[Meta], name: &str) -> bool {
+        let rest = match self.prefix {
+            Some(p) => match name.strip_prefix(p).and_then(|r| r.strip_prefix('/')) {
+                Some(r) => r,
+                None => return false,
+            },
+            None => name,
+        };
+        maps.binary_search_by(|m| m.source.as_str().cmp(rest))
+            .is_ok_and(|j| meta[j].kind == Kind::Compliant)
+    }
+}
+
+/// How many names ahead [`prefetch`] asks for, in the per-name pass and in light loops.
+const PREFETCH_AHEAD: usize = 8;
+const PREFETCH_AHEAD_LIGHT: usize = 32;
+
+/// A hint to load the cache line at `p` (no effect on the program's meaning; a prefetch never
+/// faults, whatever the address).
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHT0 (SSE, always present on x86_64) only hints the cache; it does not
+    // dereference `p` architecturally and cannot fault.
+    #[allow(unused_unsafe)]
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// The first 16 bytes, big-endian, zero-padded: ordered like the strings' bytes (ties broken by
+/// comparing the strings).
+#[inline]
+fn sort_key(s: &str) -> u128 {
+    let b = s.as_bytes();
+    let mut k = [0u8; 16];
+    let n = b.len().min(16);
+    k[..n].copy_from_slice(&b[..n]);
+    u128::from_be_bytes(k)
 }
 
 /// Plans target names for `sources` (duplicates allowed, any order).
@@ -148,7 +168,7 @@ impl Ctx<'_> {
 ///   their `secretport:source` tags). A sticky source keeps that name verbatim (reason
 ///   `sticky` when it differs from what the rules give now, otherwise the rules' reasons); every
 ///   sticky target is reserved, also for sources not in `sources`, so a new source that wants
-///   one is disambiguated (`collision`).
+///   one is disambiguated (`collision`). A sticky source's override is ignored.
 /// * A compliant source keeps its plain name `prefix/source` unless that name is reserved by an
 ///   override or a sticky name of another source.
 /// * [`Mapping::changed`] is `target != prefix/source`; reason `prefix` is given whenever the
@@ -171,90 +191,147 @@ pub fn plan_names(
     }
 
     // 1. Distinct sources, sorted.
-    let mut uniq: Vec<&str> = sources.par_iter().map(String::as_str).collect();
-    uniq.par_sort_unstable();
-    uniq.dedup();
+    let mut keyed: Vec<(u128, &str)> = sources
+        .par_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if let Some(ahead) = sources.get(i + PREFETCH_AHEAD_LIGHT) {
+                prefetch(ahead.as_ptr());
+            }
+            (sort_key(s), s.as_str())
+        })
+        .collect();
+    keyed.par_sort_unstable();
+    // Dedup: compare neighbours in parallel (strings only on equal keys), then compact.
+    let dup: Vec<bool> = (0..keyed.len())
+        .into_par_iter()
+        .map(|i| {
+            if let Some((_, ahead)) = keyed.get(i + PREFETCH_AHEAD_LIGHT) {
+                prefetch(ahead.as_ptr());
+            }
+            i > 0 && keyed[i] == keyed[i - 1]
+        })
+        .collect();
+    let mut dup = dup.into_iter();
+    keyed.retain(|_| !dup.next().unwrap_or(false));
 
     // 2. Reserved names.
     let reserved = reserved_names(overrides, sticky)?;
 
-    // 3. Candidates.
+    // 3. Mappings.
     let ctx = Ctx {
         prefix,
         policy: rules.policy,
-        table: table(rules.policy),
         overrides,
         sticky,
         reserved: &reserved,
-        uniq: &uniq,
     };
-    let mut cands: Vec<Cand> = uniq.par_iter().map(|s| ctx.candidate(s)).collect();
-
-    // 4. Rewritten candidates that want one target.
-    let mut rewritten: Vec<u32> = cands
+    let (mut maps, mut meta): (Vec<Mapping>, Vec<Meta>) = keyed
         .par_iter()
         .enumerate()
-        .filter(|(_, c)| c.kind == Kind::Rewritten)
+        .map(|(i, (_, s))| {
+            // In sorted order the strings are scattered over the heap: ask for the bytes a
+            // few names ahead (rayon walks each task's range in order).
+            if let Some((_, ahead)) = keyed.get(i + PREFETCH_AHEAD) {
+                prefetch(ahead.as_ptr());
+            }
+            ctx.entry(s)
+        })
+        .unzip();
+    drop(keyed);
+
+    // 4. Rewritten names that equal a compliant name, or each other.
+    let mut rewritten: Vec<u32> = meta
+        .par_iter()
+        .enumerate()
+        .filter(|(_, m)| m.kind == Kind::Rewritten)
         .map(|(i, _)| i as u32)
         .collect();
+    let shadowed: Vec<u32> = rewritten
+        .par_iter()
+        .copied()
+        .filter(|&i| {
+            let i = i as usize;
+            !meta[i].clash && ctx.is_compliant_plain(&maps, &meta, &maps[i].target)
+        })
+        .collect();
+    for i in shadowed {
+        meta[i as usize].clash = true;
+    }
     rewritten.par_sort_unstable_by(|&a, &b| {
-        cands[a as usize]
+        maps[a as usize]
             .target
-            .cmp(&cands[b as usize].target)
+            .cmp(&maps[b as usize].target)
             .then(a.cmp(&b))
     });
-    let mut g = 0;
-    while g < rewritten.len() {
-        let t = &cands[rewritten[g] as usize].target;
-        let mut end = g + 1;
-        while end < rewritten.len() && cands[rewritten[end] as usize].target == *t {
-            end += 1;
-        }
-        if end - g > 1 {
-            for &i in &rewritten[g..end] {
-                cands[i as usize].clash = true;
-            }
-        }
-        g = end;
+    let target_of = |p: usize| maps[rewritten[p] as usize].target.as_str();
+    let shared: Vec<u32> = (0..rewritten.len())
+        .into_par_iter()
+        .filter(|&p| {
+            (p > 0 && target_of(p) == target_of(p - 1))
+                || (p + 1 < rewritten.len() && target_of(p) == target_of(p + 1))
+        })
+        .map(|p| rewritten[p])
+        .collect();
+    for i in shared {
+        meta[i as usize].clash = true;
     }
 
-    // 5. Disambiguation, in source order.
+    // 5. Disambiguation. The names not taken by the fixed set (reserved, compliant and kept
+    // rewritten names) are found in parallel; then, in source order, a name already given to
+    // an earlier source of this pass is lengthened further. Same result as a purely
+    // sequential pass, since the fixed set does not change.
     let body_start = prefix.map_or(0, |p| p.len() + 1);
-    let mut assigned: HashSet<String> = HashSet::new();
-    let mut renamed: Vec<(usize, String)> = Vec::new();
-    for (i, c) in cands.iter().enumerate() {
-        if !c.clash {
-            continue;
+    let fixed_taken = |name: &str| {
+        ctx.is_reserved(name)
+            || ctx.is_compliant_plain(&maps, &meta, name)
+            || rewritten
+                .binary_search_by(|&k| maps[k as usize].target.as_str().cmp(name))
+                .is_ok_and(|pos| !meta[rewritten[pos] as usize].clash)
+    };
+    let first: Vec<(usize, String, u64)> = meta
+        .par_iter()
+        .enumerate()
+        .filter(|(_, m)| m.clash)
+        .map(|(i, _)| {
+            let m = &maps[i];
+            let (name, attempt) = disambiguate(
+                &m.source,
+                &m.target,
+                rules.policy,
+                body_start,
+                0,
+                fixed_taken,
+            );
+            (i, name, attempt)
+        })
+        .collect();
+    let mut assigned: HashSet<String> = HashSet::with_capacity(first.len());
+    let mut renamed: Vec<(usize, String)> = Vec::with_capacity(first.len());
+    for (i, mut name, attempt) in first {
+        if assigned.contains(&name) {
+            let m = &maps[i];
+            name = disambiguate(
+                &m.source,
+                &m.target,
+                rules.policy,
+                body_start,
+                attempt + 1,
+                |n| fixed_taken(n) || assigned.contains(n),
+            )
+            .0;
         }
-        let taken = |name: &str| {
-            ctx.is_reserved(name)
-                || ctx.is_compliant_plain(name)
-                || rewritten
-                    .binary_search_by(|&k| cands[k as usize].target.as_str().cmp(name))
-                    .is_ok_and(|pos| !cands[rewritten[pos] as usize].clash)
-                || assigned.contains(name)
-        };
-        let name = disambiguate(uniq[i], &c.target, rules.policy, body_start, taken);
         assigned.insert(name.clone());
         renamed.push((i, name));
     }
     for (i, name) in renamed {
-        let c = &mut cands[i];
-        c.target = name;
-        c.reasons.insert(Reason::Collision);
+        let m = &mut maps[i];
+        m.target = name;
+        m.changed = !is_plain(&m.target, prefix, &m.source);
+        m.reasons.push(Reason::Collision);
+        m.reasons.sort_unstable();
     }
-
-    // 6. Mappings.
-    Ok(uniq
-        .par_iter()
-        .zip(cands.into_par_iter())
-        .map(|(s, c)| Mapping {
-            source: (*s).to_owned(),
-            changed: !is_plain(&c.target, prefix, s),
-            target: c.target,
-            reasons: c.reasons.to_vec(),
-        })
-        .collect())
+    Ok(maps)
 }
 
 /// Sticky targets and the override targets of non-sticky sources, each with its source.
@@ -289,20 +366,25 @@ fn reserved_names<'a>(
     Ok(reserved)
 }
 
-/// `base` + separator + a hash of `source`, within 512 characters, not `taken`.
+/// `base` + separator + a hash of `source`, within 512 characters, not `taken`; tries from
+/// attempt number `from` on, and returns the name and its attempt number. Attempt `k` uses
+/// `8 + 4k` hex digits of SHA-256(source) while they last (up to 64), then 16 hex digits of
+/// SHA-256(`source#k`).
 fn disambiguate(
     source: &str,
     base: &str,
     policy: Policy,
     body_start: usize,
+    from: u64,
     taken: impl Fn(&str) -> bool,
-) -> String {
+) -> (String, u64) {
     let sep = policy.hash_separator();
     let digest = sha256(source.as_bytes());
-    let mut attempt: u64 = 0;
+    let mut attempt = from;
     loop {
-        let (hash, n) = if HASH_LEN + 4 * attempt as usize <= 64 {
-            (digest, HASH_LEN + 4 * attempt as usize)
+        let digits = HASH_LEN as u64 + 4 * attempt;
+        let (hash, n) = if digits <= 64 {
+            (digest, digits as usize)
         } else {
             let mut data = source.as_bytes().to_vec();
             data.push(b'#');
@@ -318,7 +400,7 @@ fn disambiguate(
         fix_arn_suffix(&mut name, body_start);
         debug_assert!(super::is_valid_target(&name, policy), "{name}");
         if !taken(&name) {
-            return name;
+            return (name, attempt);
         }
         attempt += 1;
     }
@@ -425,18 +507,22 @@ mod tests {
 
     #[test]
     fn disambiguate_lengthens_hash_when_taken() {
-        let first = disambiguate("src", "devops/a", Policy::Aws, 7, |_| false);
+        let d = |from: u64, taken: &dyn Fn(&str) -> bool| {
+            disambiguate("src", "devops/a", Policy::Aws, 7, from, taken).0
+        };
+        let first = d(0, &|_| false);
         assert_eq!(first.len(), "devops/a_".len() + 8);
-        let second = disambiguate("src", "devops/a", Policy::Aws, 7, |n| n == first);
+        let second = d(0, &|n| n == first);
+        assert_eq!(d(1, &|_| false), second);
         assert_eq!(second.len(), "devops/a_".len() + 12);
         assert!(second.starts_with(&first));
         // Even when every hex length of the digest is taken.
-        let third = disambiguate("src", "devops/a", Policy::Aws, 7, |n| n.starts_with(&first));
+        let third = d(0, &|n| n.starts_with(&first));
         assert_eq!(third.len(), "devops/a_".len() + 16);
         assert!(!third.starts_with(&first));
         // At the length limit, the base is cut.
         let base = "x".repeat(512);
-        let d = disambiguate("src", &base, Policy::Aws, 0, |_| false);
+        let d = disambiguate("src", &base, Policy::Aws, 0, 0, |_| false).0;
         assert_eq!(d.len(), 512);
         assert!(d.starts_with(&"x".repeat(503)));
     }
@@ -453,7 +539,10 @@ mod tests {
         )
         .unwrap();
         let x = target(&m, "a b");
-        assert_eq!((x.target.as_str(), x.reasons_str()), ("devops/custom", "override".into()));
+        assert_eq!(
+            (x.target.as_str(), x.reasons_str()),
+            ("devops/custom", "override".into())
+        );
         assert!(x.changed);
         // "custom" is compliant, but its plain name is an override target: disambiguated.
         let x = target(&m, "custom");
@@ -500,7 +589,10 @@ mod tests {
         assert!(x.target.starts_with("devops/a_b_"), "{}", x.target);
         assert_eq!(x.reasons_str(), "prefix;collision");
         let x = target(&m, "old");
-        assert_eq!((x.target.as_str(), x.reasons_str()), ("legacy/old", "sticky".into()));
+        assert_eq!(
+            (x.target.as_str(), x.reasons_str()),
+            ("legacy/old", "sticky".into())
+        );
         assert!(x.changed);
         let x = target(&m, "x y");
         assert!(x.target.starts_with("devops/x_y_"), "{}", x.target);

@@ -222,7 +222,11 @@ pub(crate) fn fix_arn_suffix(name: &mut String, body_start: usize) -> bool {
 
 /// The rule-based candidate for one source: the target, its reasons, and whether the source is
 /// compliant (target == plain name). `prefix` must be valid (see [`validate_prefix`]).
-pub(crate) fn candidate(source: &str, prefix: Option<&str>, policy: Policy) -> (String, ReasonSet, bool) {
+pub(crate) fn candidate(
+    source: &str,
+    prefix: Option<&str>,
+    policy: Policy,
+) -> (String, ReasonSet, bool) {
     let t = table(policy);
     let mut reasons = ReasonSet::default();
     let plen = prefix.map_or(0, |p| p.len() + 1);
@@ -456,10 +460,7 @@ mod tests {
 
     #[test]
     fn removes_disallowed_under_alphanumeric() {
-        assert_eq!(
-            rw("db#1", &alnum(None)),
-            ("db1".into(), "charset".into())
-        );
+        assert_eq!(rw("db#1", &alnum(None)), ("db1".into(), "charset".into()));
         assert_eq!(
             rw("app/db-password_v2", &alnum(Some("devops"))),
             ("devops/app/dbpasswordv2".into(), "prefix;charset".into())

@@ -37,7 +37,11 @@ impl FileSource {
         let text = match std::str::from_utf8(&bytes) {
             Ok(t) => t,
             Err(e) => {
-                let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
+                let line = bytes[..e.valid_up_to()]
+                    .iter()
+                    .filter(|b| **b == b'\n')
+                    .count()
+                    + 1;
                 return Err(SourceError::new(
                     SourceErrorKind::BadRecord,
                     file.display().to_string(),
@@ -145,7 +149,10 @@ mod tests {
         let l = s.list().await.unwrap();
         assert_eq!(l.refs.len(), 3);
         assert_eq!(
-            l.problems.iter().map(|p| p.line.unwrap()).collect::<Vec<_>>(),
+            l.problems
+                .iter()
+                .map(|p| p.line.unwrap())
+                .collect::<Vec<_>>(),
             vec![4, 5, 6]
         );
         let db = l.refs.iter().find(|r| r.path == "app/db").unwrap();

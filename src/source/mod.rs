@@ -175,7 +175,10 @@ pub fn source_tag_value(identity: &str) -> String {
     if fits {
         identity.to_owned()
     } else {
-        format!("sha256:{}", hex::encode(Sha256::digest(identity.as_bytes())))
+        format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(identity.as_bytes()))
+        )
     }
 }
 

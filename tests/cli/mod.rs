@@ -33,7 +33,10 @@ impl Run {
 
     /// Rows whose status is `failed`.
     pub fn failed(&self) -> Vec<&BTreeMap<String, String>> {
-        self.rows.iter().filter(|r| r["status"] == "failed").collect()
+        self.rows
+            .iter()
+            .filter(|r| r["status"] == "failed")
+            .collect()
     }
 
     /// The row for a source path (first).

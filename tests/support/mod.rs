@@ -29,7 +29,6 @@ pub use proxy::{OpCounts, Quota, ThrottleProxy, TokenBucket};
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -195,18 +194,12 @@ impl ServerProcess {
     /// Panics with the server's log (used when a server does not come up).
     pub fn fail(&mut self, why: &str) -> ! {
         self.stop();
-        let log = self.log();
-        let mut stderr = std::io::stderr().lock();
-        let _ = writeln!(
-            stderr,
-            "---- {} log ({}) ----\n{log}\n---- end of {} log ----",
+        panic!(
+            "{} did not start: {why}\n---- {} log ({}) ----\n{}---- end of log ----",
+            self.name,
             self.name,
             self.log_path.display(),
-            self.name
-        );
-        panic!(
-            "{} did not start: {why}\n{} log:\n{log}",
-            self.name, self.name
+            self.log()
         );
     }
 }
