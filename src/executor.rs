@@ -385,7 +385,7 @@ impl Executor<'_> {
                 self.sink.emit(cx.row(
                     Action::Create,
                     Status::Planned,
-                    format!("{why}; value size not checked"),
+                    format!("value unread ({why}); size not checked"),
                 ));
                 return;
             }

@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use secretport::naming::{
-    is_valid_target, plan_names, rewrite, target_problem, Mapping, NamingRules, Overrides, Policy,
-    Reason, MAX_NAME_LEN,
+    is_valid_target, plan_names, plan_names_with_first, rewrite, target_problem, Mapping,
+    NamingRules, Overrides, Policy, Reason, MAX_NAME_LEN,
 };
 
 fn one_thread_pool() -> &'static rayon::ThreadPool {
@@ -213,6 +213,13 @@ proptest! {
         let sticky = BTreeMap::new();
         let plan = plan_names(&input, &rules, &none, &sticky).unwrap();
         check_plan(&input, &rules, &none, &sticky, &plan)?;
+
+        let (with_first, first) = plan_names_with_first(&input, &rules, &none, &sticky).unwrap();
+        prop_assert_eq!(&with_first, &plan);
+        for (m, &f) in plan.iter().zip(&first) {
+            prop_assert_eq!(&input[f], &m.source);
+            prop_assert!(!input[..f].contains(&m.source), "not the first occurrence");
+        }
 
         let again = plan_names(&shuffled(&input, seed), &rules, &none, &sticky).unwrap();
         prop_assert_eq!(&plan, &again, "shuffled input");

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use cli::{file_config, line, Workspace};
 use serde_json::json;
-use support::{Moto, Quota, ThrottleProxy};
+use support::{Moto, ThrottleProxy};
 
 fn export(entries: &[(&str, &str)]) -> String {
     entries

@@ -1,5 +1,6 @@
 //! The subcommands' logic, one module each; `main.rs` only parses arguments and maps results to
 //! exit codes.
 
+pub mod kms_export;
 pub mod rename;
 pub mod run;

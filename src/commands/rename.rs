@@ -5,11 +5,13 @@
 //! `source,target,changed,reasons`, one row per distinct input line in the order of first
 //! occurrence ([`write_csv`]), and a one-line summary ([`summary_line`]).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::io::Write;
 
+use rayon::slice::ParallelSliceMut;
+
 use crate::csv_safe::escape_formula;
-use crate::naming::{plan_names, Mapping, NamingError, NamingRules, Overrides, Reason};
+use crate::naming::{plan_names_with_first, Mapping, NamingError, NamingRules, Overrides, Reason};
 
 /// The planned renames of one `rename` run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,22 +52,22 @@ pub fn run_rename(
     rules: &NamingRules,
     overrides: &Overrides,
 ) -> Result<RenameOutput, NamingError> {
-    let planned = plan_names(names, rules, overrides, &BTreeMap::new())?;
-    let mut seen: HashSet<&str> = HashSet::with_capacity(planned.len());
-    let order: Vec<usize> = names
-        .iter()
-        .filter(|n| seen.insert(n.as_str()))
-        .map(|n| {
-            planned
-                .binary_search_by(|m| m.source.as_str().cmp(n))
-                .expect("plan_names maps every source")
-        })
-        .collect();
-    let mut slots: Vec<Option<Mapping>> = planned.into_iter().map(Some).collect();
-    let rows: Vec<Mapping> = order
-        .into_iter()
-        .map(|i| slots[i].take().expect("each source once"))
-        .collect();
+    let (mut rows, first) = plan_names_with_first(names, rules, overrides, &BTreeMap::new())?;
+    // Rows are sorted by source; put them in order of first occurrence, in place.
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.par_sort_unstable_by_key(|&j| first[j]);
+    let mut rank = vec![0usize; rows.len()];
+    for (k, &j) in order.iter().enumerate() {
+        rank[j] = k;
+    }
+    drop(order);
+    for i in 0..rows.len() {
+        while rank[i] != i {
+            let r = rank[i];
+            rows.swap(i, r);
+            rank.swap(i, r);
+        }
+    }
     Ok(RenameOutput {
         names: rows.len(),
         renamed: rows.iter().filter(|m| m.changed).count(),
@@ -81,13 +83,20 @@ pub fn run_rename(
 pub fn write_csv<W: Write>(out: &RenameOutput, w: W) -> std::io::Result<()> {
     let mut wtr = csv::Writer::from_writer(w);
     wtr.write_record(["source", "target", "changed", "reasons"])?;
+    let mut reasons = String::new();
     for m in &out.rows {
-        let reasons = m.reasons_str();
+        reasons.clear();
+        for (i, r) in m.reasons.iter().enumerate() {
+            if i > 0 {
+                reasons.push(';');
+            }
+            reasons.push_str(r.as_str());
+        }
         wtr.write_record([
             escape_formula(&m.source).as_ref(),
             escape_formula(&m.target).as_ref(),
             if m.changed { "true" } else { "false" },
-            escape_formula(&reasons).as_ref(),
+            reasons.as_str(),
         ])?;
     }
     wtr.flush()

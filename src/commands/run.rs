@@ -102,19 +102,20 @@ pub struct Outcome {
 /// Opens the configured source.
 pub async fn open_source(
     cfg: &Config,
-    target_sdk: &aws_config::SdkConfig,
     limits: &Arc<Limits>,
     policy: RetryPolicy,
 ) -> Result<Box<dyn Source>, RunError> {
     Ok(match &cfg.source {
         SourceConfig::File(f) => Box::new(FileSource::open(&f.file)?),
-        _ => {
-            let _ = (target_sdk, limits, policy);
-            return Err(RunError::Source(SourceError::new(
-                crate::source::SourceErrorKind::Other,
-                "",
-                "TEMP",
-            )));
+        SourceConfig::Vault(v) => Box::new(crate::source::vault::VaultSource::connect(v).await?),
+        SourceConfig::Kms(k) => {
+            let conf = crate::source::kms::kms_sdk_config(k, &cfg.target).await?;
+            Box::new(crate::source::kms::KmsSource::open(
+                &k.file,
+                aws_sdk_kms::Client::new(&conf),
+                limits.clone(),
+                policy,
+            )?)
         }
     })
 }
@@ -162,7 +163,7 @@ pub async fn run(
     let fatal = |sink: &Sink, what: &str, e: &dyn std::fmt::Display| {
         sink.emit(Row::new("", "", Action::Skip, Status::Failed).error(format!("{what}: {e}")));
     };
-    let source = match open_source(cfg, &sdk, &limits, policy).await {
+    let source = match open_source(cfg, &limits, policy).await {
         Ok(s) => s,
         Err(e) => {
             fatal(&sink, "source", &e);

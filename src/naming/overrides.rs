@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::io::Read;
 
 use super::{rules::target_problem, NamingError, NamingRules};
+use crate::csv_safe::unescape_formula;
 
 /// One explicit rename.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,8 +22,13 @@ pub struct Override {
 /// Explicit `source -> target` renames, from a CSV file with the columns `source,target`.
 ///
 /// * One override per line (`\n` or `\r\n`), as a CSV record: fields may be quoted as usual
-///   (`"a,b",devops/a_b`), but a quoted field cannot span lines. An optional header row
-///   `source,target` (any case) is skipped; blank lines are ignored.
+///   (`"a,b",devops/a_b`), but a quoted field cannot span lines. Blank lines are ignored.
+/// * Without a header, each line has exactly two columns, `source,target`. A first line that
+///   names a `source` and a `target` column (any case, any position) is a header; further
+///   columns are then allowed and ignored. So the CSV that `secretport rename` writes
+///   (`source,target,changed,reasons`) can be edited and used as an overrides file.
+/// * A cell that begins with `'` followed by `=`, `+`, `-`, `@`, tab or CR is read without the
+///   `'` (the inverse of the formula escaping in secretport's CSV output).
 /// * **Override targets are full target names: the configured prefix is NOT added to them.**
 ///   Write `app/db,devops/legacy/db`, not `app/db,legacy/db`, when the prefix is `devops`.
 /// * Each target must be a valid name under the policy ([`super::is_valid_target`]);
@@ -71,6 +77,9 @@ impl Overrides {
         let mut out = Overrides::default();
         let mut targets: HashMap<String, usize> = HashMap::new();
         let mut first = true;
+        // Columns of source and target, and how many a row needs; a header may move them.
+        let mut cols = (0usize, 1usize);
+        let mut exact = Some(2usize);
         for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
             let line = i as u64 + 1;
             let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
@@ -81,23 +90,38 @@ impl Overrides {
             if text.trim().is_empty() {
                 continue;
             }
-            let is_first = std::mem::replace(&mut first, false);
             let record = parse_record(text)
                 .map_err(|message| NamingError::OverrideSyntax { line, message })?;
-            if record.len() != 2 {
+            if std::mem::replace(&mut first, false) {
+                if let Some(header) = header_columns(&record) {
+                    cols = header;
+                    exact = None;
+                    continue;
+                }
+            }
+            let needed = cols.0.max(cols.1) + 1;
+            let bad = match exact {
+                Some(n) => record.len() != n,
+                None => record.len() < needed,
+            };
+            if bad {
                 return Err(NamingError::OverrideSyntax {
                     line,
-                    message: format!("expected 2 columns (source,target), found {}", record.len()),
+                    message: match exact {
+                        Some(n) => format!(
+                            "expected {n} columns (source,target), found {}",
+                            record.len()
+                        ),
+                        None => format!(
+                            "expected at least {needed} columns (as in the header), found {}",
+                            record.len()
+                        ),
+                    },
                 });
             }
-            let source = &record[0];
-            let target = record[1].trim_matches(|c: char| c.is_ascii_whitespace());
-            if is_first
-                && source.trim().eq_ignore_ascii_case("source")
-                && target.eq_ignore_ascii_case("target")
-            {
-                continue;
-            }
+            let source = unescape_formula(&record[cols.0]);
+            let target =
+                unescape_formula(record[cols.1].trim_matches(|c: char| c.is_ascii_whitespace()));
             out.push(source, target, line, rules, &mut targets)?;
         }
         Ok(out)
@@ -193,6 +217,16 @@ impl Overrides {
     }
 }
 
+/// The (source, target) column indices if `record` is a header naming both (any case).
+fn header_columns(record: &csv::StringRecord) -> Option<(usize, usize)> {
+    let find = |name: &str| {
+        record
+            .iter()
+            .position(|f| f.trim().eq_ignore_ascii_case(name))
+    };
+    Some((find("source")?, find("target")?))
+}
+
 /// Parses one line as one CSV record.
 fn parse_record(text: &str) -> Result<csv::StringRecord, String> {
     let mut rdr = csv::ReaderBuilder::new()
@@ -236,6 +270,25 @@ mod tests {
         assert!(Overrides::parse("\u{feff}source,target\n", &rules())
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn reads_the_rename_output_back() {
+        let text = "source,target,changed,reasons\n\
+                    '-x,'-x,false,\n\
+                    app/db pass,devops/app/db_pass,true,prefix;charset\n";
+        let o = Overrides::parse(text, &rules()).unwrap();
+        assert_eq!(o.get("-x"), Some("-x"));
+        assert_eq!(o.get("app/db pass"), Some("devops/app/db_pass"));
+        // Columns in any order.
+        let o = Overrides::parse("TARGET,Source\nt1,a\n", &rules()).unwrap();
+        assert_eq!(o.get("a"), Some("t1"));
+        // With a header, rows need the header's columns.
+        let e = Overrides::parse("reasons,source,target\nx,a\n", &rules()).unwrap_err();
+        assert!(
+            matches!(e, NamingError::OverrideSyntax { line: 2, .. }),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -14,10 +14,14 @@
 //!    name of a compliant source (compliant sources keep their clean names), or when two or
 //!    more rewritten names are equal (then all of them are: no source is preferred). Found by
 //!    binary search over the sorted mappings and by sorting the rewritten names (parallel).
-//! 5. Sequentially, in source order, each source to disambiguate gets its name plus a
-//!    separator and 8 hex digits of SHA-256(source) (`_` under `aws`, `X` under
-//!    `alphanumeric`), cut to stay within 512 characters; if that name is taken too, the hash
-//!    is lengthened by 4 digits at a time (up to 64, then 16 digits of SHA-256(`source#k`)).
+//! 5. Each source to disambiguate gets its name plus a separator and 8 hex digits of
+//!    SHA-256(source) (`_` under `aws`, `X` under `alphanumeric`), cut to stay within 512
+//!    characters; if that name is taken too, the hash is lengthened by 4 digits at a time (up to
+//!    64, then 16 digits of SHA-256(`source#k`)). "Taken" means: reserved, kept by another
+//!    source, or given to an earlier source (in source order) of this step. The first free name
+//!    against the kept names is searched in parallel; a sequential pass in source order then
+//!    only lengthens the (rare) names that clash within this step, which gives exactly the
+//!    result of a fully sequential pass.
 //!
 //! The result is unique across the whole set, and unique against all reserved names.
 
@@ -182,6 +186,67 @@ pub fn plan_names(
     overrides: &Overrides,
     sticky: &BTreeMap<String, String>,
 ) -> Result<Vec<Mapping>, NamingError> {
+    plan(sources, rules, overrides, sticky, false).map(|(maps, _)| maps)
+}
+
+/// [`plan_names`], plus, for each mapping, the index in `sources` of the first occurrence of
+/// its source (so a caller can restore input order without hashing the names again).
+pub fn plan_names_with_first(
+    sources: &[String],
+    rules: &NamingRules,
+    overrides: &Overrides,
+    sticky: &BTreeMap<String, String>,
+) -> Result<(Vec<Mapping>, Vec<usize>), NamingError> {
+    plan(sources, rules, overrides, sticky, true)
+        .map(|(maps, first)| (maps, first.unwrap_or_default()))
+}
+
+/// Sorts `make(i, source)` for all sources (parallel) and keeps the first of each run of
+/// elements that `same` says are equal. `text` gives the string of an element, for
+/// prefetching.
+fn sort_dedup<'a, T, M>(
+    sources: &'a [String],
+    make: M,
+    same: fn(&T, &T) -> bool,
+    text: fn(&T) -> &'a str,
+) -> Vec<T>
+where
+    T: Ord + Send + Sync,
+    M: Fn(usize, &'a str) -> T + Sync + Send,
+{
+    let mut keyed: Vec<T> = sources
+        .par_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if let Some(ahead) = sources.get(i + PREFETCH_AHEAD_LIGHT) {
+                prefetch(ahead.as_ptr());
+            }
+            make(i, s)
+        })
+        .collect();
+    keyed.par_sort_unstable();
+    // Compare neighbours in parallel (the strings only on equal keys), then compact.
+    let dup: Vec<bool> = (0..keyed.len())
+        .into_par_iter()
+        .map(|i| {
+            if let Some(ahead) = keyed.get(i + PREFETCH_AHEAD_LIGHT) {
+                prefetch(text(ahead).as_ptr());
+            }
+            i > 0 && same(&keyed[i], &keyed[i - 1])
+        })
+        .collect();
+    let mut dup = dup.into_iter();
+    keyed.retain(|_| !dup.next().unwrap_or(false));
+    keyed
+}
+
+fn plan(
+    sources: &[String],
+    rules: &NamingRules,
+    overrides: &Overrides,
+    sticky: &BTreeMap<String, String>,
+    with_first: bool,
+) -> Result<(Vec<Mapping>, Option<Vec<usize>>), NamingError> {
     let prefix = rules.prefix();
     if let Some(p) = prefix {
         validate_prefix(p, rules.policy).map_err(|message| NamingError::InvalidPrefix {
@@ -190,30 +255,28 @@ pub fn plan_names(
         })?;
     }
 
-    // 1. Distinct sources, sorted.
-    let mut keyed: Vec<(u128, &str)> = sources
-        .par_iter()
-        .enumerate()
-        .map(|(i, s)| {
-            if let Some(ahead) = sources.get(i + PREFETCH_AHEAD_LIGHT) {
-                prefetch(ahead.as_ptr());
-            }
-            (sort_key(s), s.as_str())
-        })
-        .collect();
-    keyed.par_sort_unstable();
-    // Dedup: compare neighbours in parallel (strings only on equal keys), then compact.
-    let dup: Vec<bool> = (0..keyed.len())
-        .into_par_iter()
-        .map(|i| {
-            if let Some((_, ahead)) = keyed.get(i + PREFETCH_AHEAD_LIGHT) {
-                prefetch(ahead.as_ptr());
-            }
-            i > 0 && keyed[i] == keyed[i - 1]
-        })
-        .collect();
-    let mut dup = dup.into_iter();
-    keyed.retain(|_| !dup.next().unwrap_or(false));
+    // 1. Distinct sources, sorted (by a 16-byte inline key first). With `with_first`, the
+    // input position is the last sort key, so the first of equal strings is the first
+    // occurrence (a wider element, so only when asked for).
+    let (uniq, first_seen): (Vec<&str>, Option<Vec<usize>>) = if with_first {
+        assert!(
+            u32::try_from(sources.len()).is_ok(),
+            "plan_names: more than 2^32 names"
+        );
+        let keyed = sort_dedup(
+            sources,
+            |i, s| (sort_key(s), s, i as u32),
+            |a, b| a.0 == b.0 && a.1 == b.1,
+            |a| a.1,
+        );
+        (
+            keyed.par_iter().map(|k| k.1).collect(),
+            Some(keyed.par_iter().map(|k| k.2 as usize).collect()),
+        )
+    } else {
+        let keyed = sort_dedup(sources, |_, s| (sort_key(s), s), |a, b| a == b, |a| a.1);
+        (keyed.par_iter().map(|k| k.1).collect(), None)
+    };
 
     // 2. Reserved names.
     let reserved = reserved_names(overrides, sticky)?;
@@ -226,19 +289,19 @@ pub fn plan_names(
         sticky,
         reserved: &reserved,
     };
-    let (mut maps, mut meta): (Vec<Mapping>, Vec<Meta>) = keyed
+    let (mut maps, mut meta): (Vec<Mapping>, Vec<Meta>) = uniq
         .par_iter()
         .enumerate()
-        .map(|(i, (_, s))| {
+        .map(|(i, s)| {
             // In sorted order the strings are scattered over the heap: ask for the bytes a
             // few names ahead (rayon walks each task's range in order).
-            if let Some((_, ahead)) = keyed.get(i + PREFETCH_AHEAD) {
+            if let Some(ahead) = uniq.get(i + PREFETCH_AHEAD) {
                 prefetch(ahead.as_ptr());
             }
             ctx.entry(s)
         })
         .unzip();
-    drop(keyed);
+    drop(uniq);
 
     // 4. Rewritten names that equal a compliant name, or each other.
     let mut rewritten: Vec<u32> = meta
@@ -331,7 +394,7 @@ pub fn plan_names(
         m.reasons.push(Reason::Collision);
         m.reasons.sort_unstable();
     }
-    Ok(maps)
+    Ok((maps, first_seen))
 }
 
 /// Sticky targets and the override targets of non-sticky sources, each with its source.

@@ -269,10 +269,10 @@ pub(crate) fn candidate(
                 // own string functions do).
                 let tr = if tr.len() > 1
                     && tr.ends_with(' ')
-                    && chars
-                        .peek()
-                        .map_or(true, |n| n.is_ascii() && !n.is_ascii_alphanumeric())
-                {
+                    && match chars.peek() {
+                        None => true,
+                        Some(n) => n.is_ascii() && !n.is_ascii_alphanumeric(),
+                    } {
                     &tr[..tr.len() - 1]
                 } else {
                     tr

@@ -244,7 +244,7 @@ impl BaoApi {
         let url = format!(
             "{}/{}",
             mount.trim_matches('/'),
-            path.trim_start_matches('/')
+            encode_path(path.trim_start_matches('/'))
         );
         self.call(Method::POST, &url, Some(&data)).await;
     }
@@ -360,6 +360,20 @@ fn kv_path(mount: &str, kind: &str, path: &str) -> String {
     format!(
         "{}/{kind}/{}",
         mount.trim_matches('/'),
-        path.trim_start_matches('/')
+        encode_path(path.trim_start_matches('/'))
     )
+}
+
+/// Percent-encodes everything in a secret path but unreserved characters and `/`, so names
+/// holding `#`, `?`, `%`, spaces or non-ASCII reach Vault intact.
+fn encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

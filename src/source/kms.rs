@@ -1,1 +1,0 @@
-//! The KMS-encrypted export source (being written).

@@ -1,0 +1,145 @@
+//! KMS calls under the shared limiter and retry policy, and how their failures are described.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_sdk_kms::primitives::Blob;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use zeroize::Zeroizing;
+
+use crate::aws::describe_error;
+use crate::limits::Limits;
+use crate::retry::{self, Class, Classify, RetryPolicy};
+use crate::source::SourceErrorKind;
+
+/// A failed KMS call, described without any plaintext or key material.
+#[derive(Debug, Clone)]
+pub struct KmsFailure {
+    /// How the record (or run) is affected.
+    pub kind: SourceErrorKind,
+    /// The AWS error code, when KMS answered with one.
+    pub code: Option<String>,
+    /// One line for humans.
+    pub message: String,
+    /// Throttling, 5xx, timeout or connection failure (after the retry policy gave up): another
+    /// try later may succeed, so the outcome is not cached.
+    pub transient: bool,
+}
+
+/// Describes a failed KMS call `op` (`Decrypt`, `Encrypt`, `GenerateDataKey`).
+pub fn failure<E>(op: &str, e: &SdkError<E, HttpResponse>) -> KmsFailure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let class = e.class();
+    let code = e.code().map(str::to_owned);
+    let detail = match e {
+        // The code, AWS's message and the request id; the raw response is not worth a line.
+        SdkError::ServiceError(ctx) => {
+            let meta = ctx.err().meta();
+            let mut d = format!(
+                "{}, HTTP {}",
+                meta.code().unwrap_or("unknown error"),
+                ctx.raw().status().as_u16()
+            );
+            if let Some(m) = meta.message().filter(|m| !m.is_empty()) {
+                d.push_str(&format!(": {m}"));
+            }
+            if let Some(id) = meta.extra("aws_request_id") {
+                d.push_str(&format!(", request id {id}"));
+            }
+            d
+        }
+        _ => describe_error(e),
+    };
+    let (kind, what) = match code.as_deref() {
+        Some("InvalidCiphertextException") => (
+            SourceErrorKind::BadRecord,
+            "KMS cannot decrypt the ciphertext: wrong encryption_context, ciphertext altered or \
+             truncated, or encrypted under another key",
+        ),
+        Some("IncorrectKeyException") => (
+            SourceErrorKind::BadRecord,
+            "the ciphertext was not encrypted under the record's key_id",
+        ),
+        Some("AccessDeniedException") | Some("NotAuthorized") => (
+            SourceErrorKind::Denied,
+            "access denied by KMS (key policy, grants or IAM; or key_id does not match the \
+             ciphertext's key)",
+        ),
+        Some("UnrecognizedClientException")
+        | Some("InvalidClientTokenId")
+        | Some("InvalidSignatureException")
+        | Some("SignatureDoesNotMatch")
+        | Some("ExpiredTokenException")
+        | Some("ExpiredToken") => (SourceErrorKind::Auth, "KMS refused the credentials"),
+        Some("DisabledException")
+        | Some("KeyUnavailableException")
+        | Some("KMSInvalidStateException")
+        | Some("NotFoundException")
+        | Some("InvalidKeyUsageException") => (
+            SourceErrorKind::BadRecord,
+            "the KMS key cannot be used (disabled, pending deletion, not found or wrong usage)",
+        ),
+        Some("ValidationException") | Some("InvalidGrantTokenException") => {
+            (SourceErrorKind::BadRecord, "KMS rejected the request")
+        }
+        _ => match class {
+            Class::Throttled | Class::Transient => {
+                (SourceErrorKind::Unavailable, "KMS unavailable or throttled")
+            }
+            Class::Permanent => (SourceErrorKind::Other, "KMS call failed"),
+        },
+    };
+    KmsFailure {
+        kind,
+        code,
+        message: format!("kms:{op}: {what} ({detail})"),
+        transient: class != Class::Permanent,
+    }
+}
+
+fn context_map(context: &BTreeMap<String, String>) -> Option<HashMap<String, String>> {
+    (!context.is_empty()).then(|| {
+        context
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    })
+}
+
+/// `kms:Decrypt` of `blob` with `context` (and `KeyId` when given), under `limits.kms` and the
+/// retry policy. Attempts are added to `calls`. The plaintext comes back in a zeroizing buffer.
+pub async fn decrypt(
+    client: &aws_sdk_kms::Client,
+    limits: &Limits,
+    policy: &RetryPolicy,
+    calls: &AtomicU64,
+    blob: &[u8],
+    context: &BTreeMap<String, String>,
+    key_id: Option<&str>,
+) -> Result<Zeroizing<Vec<u8>>, KmsFailure> {
+    let ctx = context_map(context);
+    let attempted = retry::call(&limits.kms, policy, || {
+        client
+            .decrypt()
+            .ciphertext_blob(Blob::new(blob.to_vec()))
+            .set_encryption_context(ctx.clone())
+            .set_key_id(key_id.map(str::to_owned))
+            .send()
+    })
+    .await;
+    calls.fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
+    let out = attempted.result.map_err(|e| failure("Decrypt", &e))?;
+    match out.plaintext {
+        Some(p) => Ok(Zeroizing::new(p.into_inner())),
+        None => Err(KmsFailure {
+            kind: SourceErrorKind::Other,
+            code: None,
+            message: "kms:Decrypt answered without a plaintext".into(),
+            transient: false,
+        }),
+    }
+}

@@ -1,0 +1,473 @@
+//! The `kms` source: a JSON Lines export whose values are encrypted with AWS KMS, either
+//! directly or with KMS-protected data keys (envelope encryption).
+//!
+//! # Format
+//!
+//! One secret per line; `path` is required, unknown fields are an error, binary fields are
+//! standard base64 (with padding). Two record shapes:
+//!
+//! **Direct** (value ≤ 4 KiB, the KMS `Encrypt` limit):
+//! ```json
+//! {"path":"app/db","ciphertext":"<base64 CiphertextBlob>","encryption_context":{"app":"db"},"key_id":"arn:aws:kms:..."}
+//! ```
+//! The value is `kms:Decrypt(CiphertextBlob = ciphertext, EncryptionContext =
+//! encryption_context, KeyId = key_id)`. `encryption_context` (an object of strings) is optional
+//! (absent = none). `key_id` is optional; when given it pins the key: KMS refuses a ciphertext
+//! that was encrypted under another key (key id, key ARN, alias name or alias ARN).
+//!
+//! **Envelope** (any size; records that share a data key cost one `kms:Decrypt` between them):
+//! ```json
+//! {"path":"app/db","encrypted_data_key":"<base64>","iv":"<base64, 12 bytes>","ciphertext":"<base64>","encryption_context":{"app":"db"},"key_id":"..."}
+//! ```
+//! Produce it like this (it is what `secretport kms-export --mode envelope` writes):
+//! 1. `GenerateDataKey(KeyId, KeySpec = AES_256, EncryptionContext = C)` gives a 32-byte
+//!    `Plaintext` data key `K` and its `CiphertextBlob`, written as `encrypted_data_key`. One data
+//!    key may encrypt many records (each with its own IV); they must all carry the same
+//!    `encryption_context` and `key_id`.
+//! 2. `iv`: 12 random bytes, never reused with the same key.
+//! 3. AAD, the GCM associated data: empty when `C` is absent or empty; otherwise `C` serialized
+//!    as **compact JSON with keys sorted** by code point, i.e. what `serde_json` writes for a
+//!    `BTreeMap<String, String>`, and what Python writes with
+//!    `json.dumps(C, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()`:
+//!    `{"app":"db","env":"prod"}` (UTF-8, no spaces, only `"` `\` and control characters
+//!    escaped).
+//! 4. `ciphertext` = AES-256-GCM(key `K`, nonce `iv`, AAD, plaintext) with the 16-byte tag
+//!    appended (the usual `ciphertext || tag` layout of most libraries, e.g. Python
+//!    `cryptography`'s `AESGCM(K).encrypt(iv, plaintext, aad)`).
+//! 5. Write `encryption_context` = `C` (omit it if empty) and `key_id` (optional).
+//!
+//! Reading reverses it: `kms:Decrypt(encrypted_data_key, EncryptionContext = C, KeyId)`, then
+//! AES-256-GCM decryption with the same AAD. The context is thus checked twice: by KMS for the
+//! data key and by GCM for each record, so a record cannot be moved under another context.
+//!
+//! The `path` itself is not authenticated: a record copied under another path still decrypts.
+//! Where that matters, put the path into the encryption context (e.g. `{"path":"app/db"}`; for
+//! envelope records that means one data key per record).
+//!
+//! Decrypted bytes that are valid UTF-8 become a `SecretString`, anything else a
+//! `SecretBinary` (so a binary value that happens to be valid UTF-8 is imported as text). Values
+//! of JSON object secrets are the JSON text itself.
+//!
+//! # Behaviour
+//!
+//! The file is read and every record validated at [`KmsSource::open`]: shape, base64, IV length
+//! (12), ciphertext at least as long as the tag. A bad line becomes a [`ListProblem`] with its
+//! line number and the other lines go on. Values are decrypted only on [`Source::fetch`]. Data
+//! keys are decrypted once per run and cached (zeroized when the source is dropped), keyed by
+//! the encrypted data key bytes *together with* the encryption context and `key_id` (KMS only
+//! releases a key for the right context, so a record with a wrong context must not be served
+//! from the cache of a right one). Concurrent fetches that need the same data key wait for one
+//! `Decrypt` (single flight, a `tokio::sync::OnceCell` per key). Definitive failures (wrong
+//! context, denied) are cached too; throttling or an unreachable KMS (after the retry policy) is
+//! not, so a later record tries again. Every KMS call goes through [`retry::call`] with
+//! `Limits.kms`. Errors name the path and line, never a value or key byte.
+//!
+//! [`retry::call`]: crate::retry::call
+
+pub mod call;
+pub mod envelope;
+mod record;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use tokio::sync::OnceCell;
+
+use self::call::KmsFailure;
+use self::envelope::DataKey;
+use self::record::{record_of, Record};
+use super::export::parse_export;
+use super::{Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceRef};
+use crate::aws::client::{sdk_config, ClientError, Endpoint};
+use crate::config::{KmsConfig, TargetConfig};
+use crate::limits::Limits;
+use crate::retry::RetryPolicy;
+use crate::secret::SecretValue;
+
+/// The outcome of decrypting one data key that is final for the run.
+type KeyOutcome = Result<Arc<DataKey>, KmsFailure>;
+/// One data key's single-flight cell, shared by every record that uses it.
+type KeySlot = Arc<OnceCell<KeyOutcome>>;
+
+/// What identifies one data key decryption: the same encrypted key under another context or
+/// pinned key is another KMS question.
+#[derive(Hash, PartialEq, Eq)]
+struct SlotKey {
+    encrypted_data_key: Vec<u8>,
+    aad: Vec<u8>,
+    key_id: Option<String>,
+}
+
+struct Entry {
+    line: usize,
+    record: Record,
+    /// For envelope records: the data key cell.
+    slot: Option<KeySlot>,
+}
+
+/// A KMS-encrypted export, validated and ready to decrypt.
+pub struct KmsSource {
+    file: PathBuf,
+    entries: HashMap<String, Entry>,
+    /// Records rejected at open, by path (first problem of the path), so a fetch of one explains.
+    rejected: HashMap<String, ListProblem>,
+    listing: Listing,
+    slots: Vec<KeySlot>,
+    client: aws_sdk_kms::Client,
+    limits: Arc<Limits>,
+    policy: RetryPolicy,
+    kms_calls: AtomicU64,
+}
+
+impl fmt::Debug for KmsSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KmsSource")
+            .field("file", &self.file)
+            .field("records", &self.entries.len())
+            .field("problems", &self.listing.problems.len())
+            .field("data_keys", &self.slots.len())
+            .field("data_keys_decrypted", &self.data_keys_decrypted())
+            .field("kms_calls", &self.kms_calls())
+            .finish_non_exhaustive()
+    }
+}
+
+impl KmsSource {
+    /// Reads and validates the export. Only an unreadable (or non-UTF-8) file is an error; bad
+    /// records end up in the listing's problems with their line numbers.
+    pub fn open(
+        file: &Path,
+        client: aws_sdk_kms::Client,
+        limits: Arc<Limits>,
+        policy: RetryPolicy,
+    ) -> Result<KmsSource, SourceError> {
+        let bytes = std::fs::read(file).map_err(|e| {
+            SourceError::new(
+                SourceErrorKind::Unavailable,
+                file.display().to_string(),
+                format!("cannot read export: {e}"),
+            )
+        })?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1;
+            SourceError::new(
+                SourceErrorKind::BadRecord,
+                file.display().to_string(),
+                "export is not valid UTF-8",
+            )
+            .at_line(Some(line))
+        })?;
+        Ok(Self::parse(file, text, client, limits, policy))
+    }
+
+    fn parse(
+        file: &Path,
+        text: &str,
+        client: aws_sdk_kms::Client,
+        limits: Arc<Limits>,
+        policy: RetryPolicy,
+    ) -> KmsSource {
+        let (records, mut problems) = parse_export(text);
+        let mut entries = HashMap::with_capacity(records.len());
+        let mut refs = Vec::with_capacity(records.len());
+        let mut slots: HashMap<SlotKey, KeySlot> = HashMap::new();
+        for mut rec in records {
+            match record_of(&mut rec.fields) {
+                Ok(record) => {
+                    let slot = match &record {
+                        Record::Envelope {
+                            encrypted_data_key,
+                            aad,
+                            key_id,
+                            ..
+                        } => Some(
+                            slots
+                                .entry(SlotKey {
+                                    encrypted_data_key: encrypted_data_key.clone(),
+                                    aad: aad.clone(),
+                                    key_id: key_id.clone(),
+                                })
+                                .or_default()
+                                .clone(),
+                        ),
+                        Record::Direct { .. } => None,
+                    };
+                    let mut r = SourceRef::new(rec.path.clone());
+                    r.line = Some(rec.line);
+                    refs.push(r);
+                    entries.insert(
+                        rec.path,
+                        Entry {
+                            line: rec.line,
+                            record,
+                            slot,
+                        },
+                    );
+                }
+                Err(error) => problems.push(ListProblem {
+                    path: rec.path,
+                    line: Some(rec.line),
+                    error,
+                }),
+            }
+        }
+        problems.sort_by_key(|p| p.line);
+        let mut rejected = HashMap::new();
+        for p in &problems {
+            rejected.entry(p.path.clone()).or_insert_with(|| p.clone());
+        }
+        KmsSource {
+            file: file.to_owned(),
+            entries,
+            rejected,
+            listing: Listing { refs, problems },
+            slots: slots.into_values().collect(),
+            client,
+            limits,
+            policy,
+            kms_calls: AtomicU64::new(0),
+        }
+    }
+
+    /// KMS requests sent so far (every attempt counts).
+    pub fn kms_calls(&self) -> u64 {
+        self.kms_calls.load(Ordering::Relaxed)
+    }
+
+    /// Distinct data keys (encrypted key + context + key id) among the valid envelope records.
+    pub fn data_keys(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Data keys decrypted (successfully) so far.
+    pub fn data_keys_decrypted(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| matches!(s.get(), Some(Ok(_))))
+            .count()
+    }
+
+    async fn data_key(&self, entry: &Entry, slot: &KeySlot) -> Result<Arc<DataKey>, KmsFailure> {
+        let Record::Envelope {
+            encrypted_data_key,
+            context,
+            key_id,
+            ..
+        } = &entry.record
+        else {
+            unreachable!("only envelope records have a key slot")
+        };
+        let outcome = slot
+            .get_or_try_init(|| async {
+                match call::decrypt(
+                    &self.client,
+                    &self.limits,
+                    &self.policy,
+                    &self.kms_calls,
+                    encrypted_data_key,
+                    context,
+                    key_id.as_deref(),
+                )
+                .await
+                {
+                    Ok(plain) => {
+                        Ok(DataKey::from_slice(&plain)
+                            .map(Arc::new)
+                            .map_err(|n| KmsFailure {
+                                kind: SourceErrorKind::BadRecord,
+                                code: None,
+                                message: format!(
+                                    "the decrypted data key is {n} bytes; AES-256 needs {}",
+                                    envelope::KEY_LEN
+                                ),
+                                transient: false,
+                            }))
+                    }
+                    Err(f) if f.transient => Err(f),
+                    Err(f) => Ok(Err(f)),
+                }
+            })
+            .await?;
+        outcome.clone()
+    }
+
+    async fn fetch_value(&self, r: &SourceRef) -> Result<Fetched, SourceError> {
+        let Some(entry) = self.entries.get(&r.path) else {
+            return Err(match self.rejected.get(&r.path) {
+                Some(p) => SourceError::new(SourceErrorKind::BadRecord, &r.path, p.error.clone())
+                    .at_line(p.line),
+                None => SourceError::new(
+                    SourceErrorKind::NotFound,
+                    &r.path,
+                    format!("not in {}", self.file.display()),
+                ),
+            });
+        };
+        let fail = |kind, message: String| {
+            SourceError::new(kind, &r.path, message).at_line(Some(entry.line))
+        };
+        let kms_fail = |f: KmsFailure| fail(f.kind, f.message);
+        let value = match &entry.record {
+            Record::Direct {
+                ciphertext,
+                context,
+                key_id,
+            } => {
+                let mut plain = call::decrypt(
+                    &self.client,
+                    &self.limits,
+                    &self.policy,
+                    &self.kms_calls,
+                    ciphertext,
+                    context,
+                    key_id.as_deref(),
+                )
+                .await
+                .map_err(kms_fail)?;
+                SecretValue::from_bytes(std::mem::take(&mut *plain))
+            }
+            Record::Envelope {
+                iv,
+                ciphertext,
+                aad,
+                ..
+            } => {
+                let slot = entry.slot.as_ref().unwrap_or_else(|| unreachable!());
+                let key = self.data_key(entry, slot).await.map_err(kms_fail)?;
+                let plain = envelope::open(&key, iv, ciphertext, aad).map_err(|_| {
+                    fail(
+                        SourceErrorKind::BadRecord,
+                        "AES-256-GCM authentication failed: ciphertext, iv or \
+                         encryption_context altered, or the data key is not this record's"
+                            .into(),
+                    )
+                })?;
+                SecretValue::from_bytes(plain)
+            }
+        };
+        Ok(Fetched::Value {
+            value,
+            version: None,
+            metadata: BTreeMap::new(),
+        })
+    }
+}
+
+impl Source for KmsSource {
+    fn kind(&self) -> &'static str {
+        "kms"
+    }
+
+    fn identity(&self, r: &SourceRef) -> String {
+        format!("kms:{}", r.path)
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
+        Box::pin(async move { Ok(self.listing.clone()) })
+    }
+
+    fn fetch<'a>(&'a self, r: &'a SourceRef) -> BoxFuture<'a, Result<Fetched, SourceError>> {
+        Box::pin(self.fetch_value(r))
+    }
+}
+
+/// The KMS client settings for `[source] kind = "kms"`: region, endpoint and credentials from
+/// `[source]`, each defaulting to `[target]`'s.
+pub async fn kms_sdk_config(
+    kms: &KmsConfig,
+    target: &TargetConfig,
+) -> Result<aws_config::SdkConfig, ClientError> {
+    let (credentials, key) = match &kms.credentials {
+        Some(c) => (c, "source.credentials"),
+        None => (&target.credentials, "target.credentials"),
+    };
+    sdk_config(&Endpoint {
+        region: kms.region.as_deref().or(target.region.as_deref()),
+        endpoint_url: kms
+            .endpoint_url
+            .as_deref()
+            .or(target.endpoint_url.as_deref()),
+        credentials,
+        key,
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LimitsConfig;
+    use base64::engine::general_purpose::STANDARD as B64;
+    use base64::Engine;
+
+    fn client() -> aws_sdk_kms::Client {
+        // Never called in these tests: everything below fails before reaching KMS.
+        let conf = aws_sdk_kms::Config::builder()
+            .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+            .region(aws_sdk_kms::config::Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        aws_sdk_kms::Client::from_conf(conf)
+    }
+
+    fn source(text: &str) -> KmsSource {
+        KmsSource::parse(
+            Path::new("kms.jsonl"),
+            text,
+            client(),
+            Arc::new(Limits::new(&LimitsConfig::default())),
+            RetryPolicy::new(1),
+        )
+    }
+
+    #[tokio::test]
+    async fn listing_problems_and_slots() {
+        let iv = B64.encode([0u8; 12]);
+        let ct = B64.encode([0u8; 20]);
+        let line = |path: &str, edk: &str, ctx: &str| {
+            format!(
+                "{{\"path\":\"{path}\",\"encrypted_data_key\":\"{edk}\",\"iv\":\"{iv}\",\"ciphertext\":\"{ct}\"{ctx}}}\n"
+            )
+        };
+        let text = [
+            line("a", "AQ==", ""),
+            line("b", "AQ==", ""),
+            line("c", "AQ==", ",\"encryption_context\":{\"x\":\"y\"}"),
+            line("d", "Ag==", ""),
+            "{\"path\":\"e\",\"ciphertext\":\"AQID\"}\n".to_owned(),
+            "{\"path\":\"f\",\"ciphertext\":\"%%\"}\n".to_owned(),
+            format!("{{\"path\":\"g\",\"encrypted_data_key\":\"AQ==\",\"iv\":\"AAAA\",\"ciphertext\":\"{ct}\"}}\n"),
+        ]
+        .concat();
+        let s = source(&text);
+        let l = s.list().await.unwrap();
+        assert_eq!(
+            l.refs.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(),
+            ["a", "b", "c", "d", "e"]
+        );
+        assert_eq!(
+            l.problems
+                .iter()
+                .map(|p| p.line.unwrap())
+                .collect::<Vec<_>>(),
+            [6, 7]
+        );
+        // a and b share one key; c (other context) and d (other key) do not
+        assert_eq!(s.data_keys(), 3);
+        let e = s.fetch(&SourceRef::new("g")).await.unwrap_err();
+        assert_eq!((e.kind, e.line), (SourceErrorKind::BadRecord, Some(7)));
+        assert!(e.message.contains("12 bytes"), "{e}");
+        let e = s.fetch(&SourceRef::new("zz")).await.unwrap_err();
+        assert_eq!(e.kind, SourceErrorKind::NotFound);
+        assert_eq!(s.identity(&SourceRef::new("a/b")), "kms:a/b");
+        assert!(format!("{s:?}").contains("data_keys: 3"));
+    }
+}

@@ -1,1 +1,0 @@
-//! The Vault / OpenBao KV source (being written).

@@ -1,0 +1,342 @@
+//! Raw Vault API requests through the `vaultrs` client's configured HTTP client.
+//!
+//! `vaultrs` builds the client (address, TLS trust, verification, timeout, connection pool); the
+//! KV requests go out as raw `GET`/`LIST` requests on it because secretport needs what the typed
+//! endpoints hide: the exact status code (a 404 on the root of a walk is an empty listing, a 404
+//! *with* a body on a KV v2 read carries the metadata of a deleted version), the exact JSON text
+//! of the data (number literals as Vault wrote them), and a token that can change during a run
+//! without a `&mut` client shared by 32 concurrent reads.
+//!
+//! Every request holds one permit of a semaphore sized by `parallelism`, so that setting bounds
+//! the requests in flight against Vault, whatever the caller's concurrency. Transient failures
+//! (connection errors, timeouts, 412/429/5xx) are retried a few times with backoff; reads and
+//! lists are idempotent.
+
+use std::error::Error as StdError;
+use std::fmt::Display;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use tokio::sync::Semaphore;
+use vaultrs::client::{VaultClient, VaultClientSettings};
+use zeroize::Zeroizing;
+
+use crate::config::VaultConfig;
+use crate::source::{SourceError, SourceErrorKind};
+
+/// Per-request timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Attempts per request, first try included, for transient failures.
+const MAX_ATTEMPTS: u32 = 4;
+
+/// The HTTP verbs secretport sends to Vault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verb {
+    Get,
+    List,
+    Post,
+}
+
+impl Verb {
+    fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "GET",
+            Verb::List => "LIST",
+            Verb::Post => "POST",
+        }
+    }
+}
+
+/// A Vault answer of any status. The body may hold secret values: it is zeroized on drop.
+pub(super) struct Reply {
+    pub status: u16,
+    pub body: Zeroizing<Vec<u8>>,
+}
+
+impl Reply {
+    /// Vault's `errors` array, tidied (`"1 error occurred:\n\t* permission denied\n\n"` becomes
+    /// `permission denied`) and joined with `; `. Error answers never carry secret values.
+    pub fn errors(&self) -> String {
+        #[derive(Deserialize)]
+        struct Errors {
+            #[serde(default)]
+            errors: Vec<String>,
+        }
+        let Ok(e) = serde_json::from_slice::<Errors>(&self.body) else {
+            return String::new();
+        };
+        e.errors
+            .iter()
+            .flat_map(|m| tidy_error(m))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// `HTTP 500 (message)` for messages about unexpected answers.
+    pub fn describe(&self) -> String {
+        let errors = self.errors();
+        if errors.is_empty() {
+            format!("HTTP {}", self.status)
+        } else {
+            format!("HTTP {} ({errors})", self.status)
+        }
+    }
+}
+
+/// Go's multierror text (`"2 errors occurred:\n\t* a\n\t* b\n\n"`) as its items.
+fn tidy_error(m: &str) -> Vec<String> {
+    let items: Vec<String> = m
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("* "))
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect();
+    if m.contains("occurred:") && !items.is_empty() {
+        items
+    } else {
+        vec![m.trim().to_owned()]
+    }
+}
+
+/// The configured HTTP client, address and request bound.
+pub(super) struct Http {
+    vault: VaultClient,
+    /// `<address>/v1/`
+    base: String,
+    /// The address as configured, for messages.
+    pub address: String,
+    namespace: Option<String>,
+    permits: Semaphore,
+}
+
+/// `s.parse()` with the error as text; lets the caller's expected type pick `T`.
+fn parse_as<T: FromStr>(s: &str) -> Result<T, String>
+where
+    T::Err: Display,
+{
+    s.parse::<T>().map_err(|e| e.to_string())
+}
+
+/// An error and its sources, `: `-joined (reqwest puts the useful part, such as a TLS or
+/// connection failure, in the sources).
+pub(super) fn chain(e: &dyn StdError) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
+}
+
+impl Http {
+    /// Builds the client. Nothing is read from `VAULT_*` environment variables here: the config
+    /// already folded `VAULT_ADDR`, `VAULT_NAMESPACE` and `VAULT_CACERT` in.
+    pub fn build(cfg: &VaultConfig) -> Result<Http, SourceError> {
+        let address = cfg.address.trim_end_matches('/').to_owned();
+        let other = |m: String| SourceError::new(SourceErrorKind::Other, "", m);
+        if cfg.tls_skip_verify {
+            tracing::warn!(
+                address = %address,
+                "TLS certificate verification of the Vault server is disabled (tls_skip_verify = true)"
+            );
+        }
+        let namespace = cfg
+            .namespace
+            .as_deref()
+            .map(|n| n.trim_matches('/').to_owned())
+            .filter(|n| !n.is_empty());
+        if let (Some(ca), true) = (&cfg.ca_cert, address.starts_with("https://")) {
+            // vaultrs accepts a file without any certificate (and then trusts nothing extra)
+            let pem = std::fs::read(ca).map_err(|e| {
+                other(format!(
+                    "cannot read the CA certificate {}: {e}",
+                    ca.display()
+                ))
+            })?;
+            if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                return Err(other(format!(
+                    "the CA certificate {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                    ca.display()
+                )));
+            }
+        }
+        let settings = VaultClientSettings {
+            address: parse_as(&address)
+                .map_err(|e| other(format!("source.address {address:?} is not a URL: {e}")))?,
+            ca_certs: cfg
+                .ca_cert
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect(),
+            identity: None,
+            timeout: Some(REQUEST_TIMEOUT),
+            token: String::new(),
+            verify: !cfg.tls_skip_verify,
+            version: 1,
+            wrapping: false,
+            namespace: namespace.clone(),
+            proxy: None,
+        };
+        let vault = VaultClient::new(settings).map_err(|e| {
+            let what = match &cfg.ca_cert {
+                Some(p) => format!("cannot use the CA certificate {}", p.display()),
+                None => "cannot build the Vault client".to_owned(),
+            };
+            other(format!("{what}: {}", chain(&e)))
+        })?;
+        Ok(Http {
+            vault,
+            base: format!("{address}/v1/"),
+            address,
+            namespace,
+            permits: Semaphore::new(cfg.parallelism.max(1)),
+        })
+    }
+
+    /// The `vaultrs` client, for typed endpoints that need no token (AppRole login).
+    pub fn vault(&self) -> &VaultClient {
+        &self.vault
+    }
+
+    /// Sends `verb /v1/<path>` (`path` already percent-encoded), retrying transient failures.
+    /// Any HTTP status is an `Ok`; only a failure to get an answer is an `Err`
+    /// ([`SourceErrorKind::Unavailable`], path left empty for the caller).
+    pub async fn send(
+        &self,
+        verb: Verb,
+        path: &str,
+        token: Option<&SecretString>,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Reply, SourceError> {
+        let url = format!("{}{}", self.base, path);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let outcome = {
+                let _permit = self
+                    .permits
+                    .acquire()
+                    .await
+                    .expect("semaphore never closed");
+                self.once(verb, &url, token, body).await
+            };
+            match outcome {
+                Ok(reply) if attempt < MAX_ATTEMPTS && transient(reply.status) => {
+                    tracing::debug!(
+                        status = reply.status,
+                        attempt,
+                        "Vault {} /v1/{path}: transient answer, retrying",
+                        verb.as_str()
+                    );
+                }
+                Ok(reply) => return Ok(reply),
+                Err(e) if attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(attempt, "Vault {} /v1/{path}: {e}; retrying", verb.as_str());
+                }
+                Err(e) => {
+                    return Err(SourceError::new(
+                        SourceErrorKind::Unavailable,
+                        "",
+                        format!("cannot reach Vault at {}: {e}", self.address),
+                    ))
+                }
+            }
+            let base = 100u64 << (attempt - 1).min(5);
+            tokio::time::sleep(Duration::from_millis(base + fastrand::u64(0..=base))).await;
+        }
+    }
+
+    async fn once(
+        &self,
+        verb: Verb,
+        url: &str,
+        token: Option<&SecretString>,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Reply, String> {
+        let http = &self.vault.http.http;
+        let method = parse_as(verb.as_str())?;
+        let mut req = http.request(method, url).header("X-Vault-Request", "true");
+        if let Some(ns) = &self.namespace {
+            req = req.header("X-Vault-Namespace", ns.as_str());
+        }
+        if let Some(t) = token {
+            req = req.header("X-Vault-Token", t.expose_secret());
+        }
+        if let Some(b) = body {
+            req = req
+                .header("Content-Type", "application/json")
+                .body(serde_json::to_vec(b).map_err(|e| e.to_string())?);
+        }
+        let resp = req.send().await.map_err(|e| chain(&e))?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.map_err(|e| chain(&e))?;
+        Ok(Reply {
+            status,
+            body: Zeroizing::new(Vec::from(bytes)),
+        })
+    }
+}
+
+/// Statuses worth another try: performance-standby lag, rate limits, server trouble.
+fn transient(status: u16) -> bool {
+    matches!(status, 412 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// Percent-encodes a `/`-separated API path: every byte but unreserved characters and `/`
+/// (spaces, `#`, `?`, `%`, `:`, unicode... all become `%XX`).
+pub(super) fn encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for &b in path.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_percent_encoded_per_byte() {
+        assert_eq!(encode_path("secret/data/a b"), "secret/data/a%20b");
+        assert_eq!(
+            encode_path("café/naïve#1?x:y%z+"),
+            "caf%C3%A9/na%C3%AFve%231%3Fx%3Ay%25z%2B"
+        );
+        assert_eq!(encode_path("a-b_c.d~e/"), "a-b_c.d~e/");
+    }
+
+    #[test]
+    fn vault_errors_are_tidied() {
+        let r = Reply {
+            status: 403,
+            body: Zeroizing::new(
+                br#"{"errors":["1 error occurred:\n\t* permission denied\n\n"]}"#.to_vec(),
+            ),
+        };
+        assert_eq!(r.errors(), "permission denied");
+        assert_eq!(r.describe(), "HTTP 403 (permission denied)");
+        let r = Reply {
+            status: 404,
+            body: Zeroizing::new(br#"{"errors":[]}"#.to_vec()),
+        };
+        assert_eq!(r.errors(), "");
+        assert_eq!(r.describe(), "HTTP 404");
+        let r = Reply {
+            status: 502,
+            body: Zeroizing::new(b"<html>bad gateway</html>".to_vec()),
+        };
+        assert_eq!(r.describe(), "HTTP 502");
+    }
+}
