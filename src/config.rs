@@ -209,6 +209,8 @@ pub struct TargetConfig {
     pub tags: BTreeMap<String, String>,
     /// How to authenticate.
     pub credentials: Credentials,
+    /// Env var holding the key for HMAC idempotency tokens (see `aws::token`).
+    pub token_key_env: Option<String>,
 }
 
 /// AWS credentials, as the Harness AWS Secrets Manager setup offers them.
@@ -749,6 +751,23 @@ impl Validator<'_> {
                 ),
             );
         }
+        let token_key_env = if s.table.contains_key("token_key_env") {
+            self.env_name(&mut s, "token_key_env", None)
+        } else {
+            None
+        };
+        if let Some(name) = &token_key_env {
+            let len = (self.env)(name).map_or(0, |v| v.len());
+            if len < crate::aws::token::MIN_KEY_BYTES {
+                s.problem(
+                    "token_key_env",
+                    format!(
+                        "environment variable {name} holds {len} bytes; the token key needs at least {}",
+                        crate::aws::token::MIN_KEY_BYTES
+                    ),
+                );
+            }
+        }
         let credentials = match s.table("credentials", false) {
             None => Credentials::Default,
             Some(c) => {
@@ -766,6 +785,7 @@ impl Validator<'_> {
             on_conflict,
             tags,
             credentials,
+            token_key_env,
         }
     }
 

@@ -16,7 +16,7 @@ use std::time::Instant;
 use futures::stream::{self, StreamExt};
 
 use crate::aws::secrets::{CurrentValue, NewSecret, SecretsTarget, TargetSecret, BATCH_GET_MAX};
-use crate::aws::token::client_request_token;
+use crate::aws::token::TokenDeriver;
 use crate::config::OnConflict;
 use crate::naming;
 use crate::plan::{expected_tags, tag_drift, Decision, Item};
@@ -121,6 +121,8 @@ pub struct Settings {
     pub concurrency: usize,
     /// Naming policy (for the last-line name check).
     pub policy: naming::Policy,
+    /// Idempotency tokens.
+    pub tokens: TokenDeriver,
 }
 
 /// Current target values, fetched in bulk before items run.
@@ -399,7 +401,7 @@ impl Executor<'_> {
         let new = NewSecret {
             name,
             value: &value,
-            token: client_request_token(&cx.item.identity, &value, None),
+            token: self.settings.tokens.token(&cx.item.identity, &value, None),
             description: &description(&cx.item.identity),
             kms_key_id: self.settings.kms_key_id.as_deref(),
             tags: &tags,
@@ -546,7 +548,7 @@ impl Executor<'_> {
             };
             self.sink.emit(cx.row(Action::Update, Status::Planned, why));
         } else {
-            let token = client_request_token(
+            let token = self.settings.tokens.token(
                 &cx.item.identity,
                 &value,
                 current.and_then(|c| c.version_id.as_deref()),

@@ -678,3 +678,59 @@ async fn ctrl_c_stops_dispatching_flushes_the_report_and_exits_1() {
     let sm = moto.sm_client("us-east-1");
     assert_eq!(values_by_name(&sm, "i").await.len(), done);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_key_makes_version_ids_keyed_hmacs() {
+    use secretport::aws::token::TokenDeriver;
+    use secretport::secret::SecretValue;
+    let moto = Moto::start().await;
+    let mut ws = Workspace::new();
+    let key = "k3y-for-tokens-0123456789";
+    ws.env("SP_TOKEN_KEY", key);
+    ws.write("export.jsonl", &line("app/db", json!("v1")));
+    ws.write(
+        "cfg.toml",
+        &file_config(
+            moto.endpoint(),
+            "tk",
+            r#"token_key_env = "SP_TOKEN_KEY""#,
+            "",
+        ),
+    );
+    let run = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;
+    run.expect_code(0);
+    let sm = moto.sm_client("us-east-1");
+    let d = sm
+        .describe_secret()
+        .secret_id("tk/app/db")
+        .send()
+        .await
+        .unwrap();
+    let versions: Vec<&String> = d.version_ids_to_stages().unwrap().keys().collect();
+    let value = SecretValue::text("v1".into());
+    let keyed = TokenDeriver::keyed(zeroize::Zeroizing::new(key.as_bytes().to_vec())).token(
+        "file:app/db",
+        &value,
+        None,
+    );
+    let plain = TokenDeriver::unkeyed().token("file:app/db", &value, None);
+    assert_eq!(versions, vec![&keyed], "the VersionId is the keyed token");
+    assert_ne!(keyed, plain);
+
+    // rerun: nothing written
+    let rerun = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;
+    rerun.expect_code(0);
+    assert_eq!(rerun.count("unchanged", "ok"), 1);
+    assert_eq!(version_count(&sm, "tk/app/db").await, 1);
+
+    // a key too short is a config error naming the key, and nothing is contacted
+    ws.env("SP_TOKEN_KEY", "short");
+    let bad = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;
+    bad.expect_code(64);
+    assert!(
+        bad.stderr.contains("target.token_key_env") && bad.stderr.contains("at least 16"),
+        "{}",
+        bad.stderr
+    );
+    assert!(!bad.stderr.contains("short"), "{}", bad.stderr);
+}

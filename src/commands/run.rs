@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use crate::aws::client::{sdk_config, ClientError, Endpoint};
 use crate::aws::secrets::{CallError, SecretsTarget};
+use crate::aws::token::TokenDeriver;
 use crate::config::{Config, OnConflict, SourceConfig};
 use crate::executor::{Executor, Settings, Sink};
 use crate::exit;
@@ -307,6 +308,13 @@ pub async fn run(
         copy_metadata: matches!(&cfg.source, SourceConfig::Vault(v) if v.copy_metadata),
         concurrency: cfg.limits.concurrency,
         policy: cfg.naming.policy,
+        tokens: match &cfg.target.token_key_env {
+            // Validated (set, long enough) when the config was loaded.
+            Some(name) => TokenDeriver::keyed(zeroize::Zeroizing::new(
+                std::env::var(name).unwrap_or_default().into_bytes(),
+            )),
+            None => TokenDeriver::unkeyed(),
+        },
     };
     let total = plan.items.len()
         + if reconcile.is_some() {
