@@ -377,3 +377,84 @@ async fn reconcile_follows_vault() {
         .unwrap();
     assert_eq!(v.secret_string(), Some(r#"{"v":"changed"}"#));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nothing_secret_reaches_output_logs_or_report_under_trace() {
+    let bao = Bao::start().await;
+    let moto = Moto::start().await;
+    let planted = ["vault-PLANTED-9e41", "vault-PLANTED-v1-c07a"];
+    bao.put_kv2(
+        "secret",
+        "apps/db",
+        json!({"password": planted[0], "user": "app"}),
+    )
+    .await;
+    bao.put_kv2("secret", "apps/other", json!({"k": "v"})).await;
+    bao.write_policy(
+        "reader",
+        r#"
+path "secret/metadata/apps/*" { capabilities = ["list"] }
+path "secret/metadata/apps/" { capabilities = ["list"] }
+path "secret/data/apps/*" { capabilities = ["read"] }
+"#,
+    )
+    .await;
+    bao.enable_approle().await;
+    let (role_id, secret_id) = bao.create_approle("leakcheck", &["reader"]).await;
+    let mut ws = Workspace::new();
+    ws.env("ROLE_ID", &role_id);
+    ws.env("SECRET_ID", &secret_id);
+    ws.env("TEST_VAULT_TOKEN", bao.token());
+    ws.write(
+        "approle.toml",
+        &vault_config(
+            bao.addr(),
+            moto.endpoint(),
+            "secret",
+            "apps",
+            r#"{ method = "approle", role_id_env = "ROLE_ID", secret_id_env = "SECRET_ID" }"#,
+            "lk",
+        ),
+    );
+    ws.write(
+        "token.toml",
+        &vault_config(
+            bao.addr(),
+            moto.endpoint(),
+            "secret",
+            "apps",
+            TOKEN_AUTH,
+            "lk",
+        ),
+    );
+    let trace = [("RUST_LOG", "trace")];
+    let mut runs = vec![
+        ws.run_with(&["plan", "-c", "approle.toml"], &trace).await,
+        ws.run_with(&["migrate", "-c", "approle.toml", "--yes"], &trace)
+            .await,
+    ];
+    runs[1].expect_code(0);
+    assert_eq!(runs[1].count("create", "ok"), 2);
+    // a changed value goes through an update, with the token method this time
+    bao.put_kv2(
+        "secret",
+        "apps/db",
+        json!({"password": planted[1], "user": "app"}),
+    )
+    .await;
+    runs.push(
+        ws.run_with(&["reconcile", "-c", "token.toml"], &trace)
+            .await,
+    );
+    runs[2].expect_code(0);
+    assert_eq!(runs[2].count("update", "ok"), 1, "{:#?}", runs[2].rows);
+
+    let secrets = [planted[0], planted[1], bao.token(), &secret_id];
+    for run in &runs {
+        let all = run.all_output();
+        assert!(all.len() > 2000, "trace logging produced output to search");
+        for s in secrets {
+            assert!(!all.contains(s), "{s} leaked:\n{all}");
+        }
+    }
+}
