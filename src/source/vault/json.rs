@@ -74,6 +74,47 @@ impl<'a> Cursor<'a> {
         self.parse::<String>().map(Zeroizing::new)
     }
 
+    /// Copies an object or array (the opening byte is next) into `out`: `element` copies one
+    /// member or item; members are separated by `,` and the container ends with `close`.
+    fn copy_container(
+        &mut self,
+        out: &mut String,
+        close: u8,
+        element: impl Fn(&mut Self, &mut String) -> Result<(), String>,
+    ) -> Result<(), String> {
+        if let Some(open) = self.peek() {
+            self.i += 1;
+            out.push(open as char);
+        }
+        self.ws();
+        if self.peek() == Some(close) {
+            self.i += 1;
+            out.push(close as char);
+            return Ok(());
+        }
+        loop {
+            element(self, out)?;
+            self.ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.i += 1;
+                    out.push(',');
+                }
+                Some(c) if c == close => {
+                    self.i += 1;
+                    out.push(close as char);
+                    return Ok(());
+                }
+                _ => {
+                    return Err(format!(
+                        "expected ',' or '{}' at byte {}",
+                        close as char, self.i
+                    ))
+                }
+            }
+        }
+    }
+
     /// Copies one value into `out`, compacted.
     fn copy_value(&mut self, out: &mut String, depth: usize) -> Result<(), String> {
         if depth > MAX_DEPTH {
@@ -81,62 +122,14 @@ impl<'a> Cursor<'a> {
         }
         self.ws();
         match self.peek() {
-            Some(b'{') => {
-                self.i += 1;
-                out.push('{');
-                self.ws();
-                if self.peek() == Some(b'}') {
-                    self.i += 1;
-                    out.push('}');
-                    return Ok(());
-                }
-                loop {
-                    let key = self.string()?;
-                    escape_into(&key, out);
-                    self.expect(b':')?;
-                    out.push(':');
-                    self.copy_value(out, depth + 1)?;
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => {
-                            self.i += 1;
-                            out.push(',');
-                        }
-                        Some(b'}') => {
-                            self.i += 1;
-                            out.push('}');
-                            return Ok(());
-                        }
-                        _ => return Err(format!("expected ',' or '}}' at byte {}", self.i)),
-                    }
-                }
-            }
-            Some(b'[') => {
-                self.i += 1;
-                out.push('[');
-                self.ws();
-                if self.peek() == Some(b']') {
-                    self.i += 1;
-                    out.push(']');
-                    return Ok(());
-                }
-                loop {
-                    self.copy_value(out, depth + 1)?;
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => {
-                            self.i += 1;
-                            out.push(',');
-                        }
-                        Some(b']') => {
-                            self.i += 1;
-                            out.push(']');
-                            return Ok(());
-                        }
-                        _ => return Err(format!("expected ',' or ']' at byte {}", self.i)),
-                    }
-                }
-            }
+            Some(b'{') => self.copy_container(out, b'}', |p, out| {
+                let key = p.string()?;
+                escape_into(&key, out);
+                p.expect(b':')?;
+                out.push(':');
+                p.copy_value(out, depth + 1)
+            }),
+            Some(b'[') => self.copy_container(out, b']', |p, out| p.copy_value(out, depth + 1)),
             Some(b'"') => {
                 let s = self.string()?;
                 escape_into(&s, out);
