@@ -97,34 +97,45 @@ async fn assert_migrated(moto: &Moto, prefix: &str, binary: &[u8]) {
     assert_eq!(cafe.secret_string(), Some("unicode ✓"));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn both_formats_export_migrate_and_read_back_equal() {
+/// A moto with a key `alias/<alias>`, and a workspace holding the plaintext as `plain.jsonl`.
+async fn setup(alias: &str) -> (Moto, aws_sdk_kms::Client, Workspace, Vec<u8>) {
     let moto = Moto::start().await;
     let kms = moto.kms_client("us-east-1");
-    create_key(&kms, "export").await;
+    create_key(&kms, alias).await;
     let ws = Workspace::new();
     let (plain, binary) = plaintext();
     ws.write("plain.jsonl", &plain);
+    (moto, kms, ws, binary)
+}
+
+/// `secretport kms-export` of `plain.jsonl` with context app=payments.
+async fn kms_export(ws: &Workspace, moto: &Moto, alias: &str, mode: &str, out: &str) -> cli::Run {
+    let key = format!("alias/{alias}");
+    ws.run(&[
+        "kms-export",
+        "--input",
+        "plain.jsonl",
+        "--output",
+        out,
+        "--key-id",
+        &key,
+        "--mode",
+        mode,
+        "--context",
+        "app=payments",
+        "--endpoint-url",
+        moto.endpoint(),
+    ])
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn both_formats_export_migrate_and_read_back_equal() {
+    let (moto, _kms, ws, binary) = setup("export").await;
 
     for mode in ["direct", "envelope"] {
         let out = format!("{mode}.jsonl");
-        let export = ws
-            .run(&[
-                "kms-export",
-                "--input",
-                "plain.jsonl",
-                "--output",
-                &out,
-                "--key-id",
-                "alias/export",
-                "--mode",
-                mode,
-                "--context",
-                "app=payments",
-                "--endpoint-url",
-                moto.endpoint(),
-            ])
-            .await;
+        let export = kms_export(&ws, &moto, "export", mode, &out).await;
         export.expect_code(0);
         assert!(
             export.stderr.contains("4 record(s) encrypted"),
@@ -178,27 +189,8 @@ async fn both_formats_export_migrate_and_read_back_equal() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn broken_records_fail_with_line_numbers_and_nothing_secret_is_printed() {
-    let moto = Moto::start().await;
-    let kms = moto.kms_client("us-east-1");
-    create_key(&kms, "broken").await;
-    let ws = Workspace::new();
-    let (plain, binary) = plaintext();
-    ws.write("plain.jsonl", &plain);
-    let export = ws
-        .run(&[
-            "kms-export",
-            "--input",
-            "plain.jsonl",
-            "--output",
-            "env.jsonl",
-            "--key-id",
-            "alias/broken",
-            "--context",
-            "app=payments",
-            "--endpoint-url",
-            moto.endpoint(),
-        ])
-        .await;
+    let (moto, kms, ws, binary) = setup("broken").await;
+    let export = kms_export(&ws, &moto, "broken", "envelope", "env.jsonl").await;
     export.expect_code(0);
     let good = records(&std::fs::read_to_string(ws.path().join("env.jsonl")).unwrap());
     assert_eq!(good.len(), 4);

@@ -36,6 +36,19 @@ endpoint_url = "{moto}"
 }
 
 const TOKEN_AUTH: &str = r#"{ method = "token", token_env = "TEST_VAULT_TOKEN" }"#;
+const APPROLE_AUTH: &str =
+    r#"{ method = "approle", role_id_env = "ROLE_ID", secret_id_env = "SECRET_ID" }"#;
+
+/// An AppRole `role` with one policy `policy`; its credentials are set as ROLE_ID / SECRET_ID
+/// in `ws`. Returns the secret_id.
+async fn approle(bao: &Bao, ws: &mut Workspace, role: &str, policy: &str) -> String {
+    bao.write_policy(role, policy).await;
+    bao.enable_approle().await;
+    let (role_id, secret_id) = bao.create_approle(role, &[role]).await;
+    ws.env("ROLE_ID", &role_id);
+    ws.env("SECRET_ID", &secret_id);
+    secret_id
+}
 
 /// The tree both KV versions are seeded with: path under the subtree -> value.
 fn tree() -> Vec<(&'static str, Value)> {
@@ -205,7 +218,10 @@ async fn approle_with_a_partial_policy_migrates_what_it_may() {
         bao.put_kv2("secret", &format!("apps/{p}"), json!({"v": p}))
             .await;
     }
-    bao.write_policy(
+    let mut ws = Workspace::new();
+    approle(
+        &bao,
+        &mut ws,
         "team-a",
         r#"
 path "secret/metadata/apps/" { capabilities = ["list"] }
@@ -214,11 +230,6 @@ path "secret/data/apps/team-a/*" { capabilities = ["read"] }
 "#,
     )
     .await;
-    bao.enable_approle().await;
-    let (role_id, secret_id) = bao.create_approle("migrator", &["team-a"]).await;
-    let mut ws = Workspace::new();
-    ws.env("ROLE_ID", &role_id);
-    ws.env("SECRET_ID", &secret_id);
     ws.write(
         "cfg.toml",
         &vault_config(
@@ -226,7 +237,7 @@ path "secret/data/apps/team-a/*" { capabilities = ["read"] }
             moto.endpoint(),
             "secret",
             "apps",
-            r#"{ method = "approle", role_id_env = "ROLE_ID", secret_id_env = "SECRET_ID" }"#,
+            APPROLE_AUTH,
             "ar",
         )
         .replace("auth = ", "kv_version = 2\nauth = "),
@@ -390,7 +401,10 @@ async fn nothing_secret_reaches_output_logs_or_report_under_trace() {
     )
     .await;
     bao.put_kv2("secret", "apps/other", json!({"k": "v"})).await;
-    bao.write_policy(
+    let mut ws = Workspace::new();
+    let secret_id = approle(
+        &bao,
+        &mut ws,
         "reader",
         r#"
 path "secret/metadata/apps/*" { capabilities = ["list"] }
@@ -399,11 +413,6 @@ path "secret/data/apps/*" { capabilities = ["read"] }
 "#,
     )
     .await;
-    bao.enable_approle().await;
-    let (role_id, secret_id) = bao.create_approle("leakcheck", &["reader"]).await;
-    let mut ws = Workspace::new();
-    ws.env("ROLE_ID", &role_id);
-    ws.env("SECRET_ID", &secret_id);
     ws.env("TEST_VAULT_TOKEN", bao.token());
     ws.write(
         "approle.toml",
@@ -412,7 +421,7 @@ path "secret/data/apps/*" { capabilities = ["read"] }
             moto.endpoint(),
             "secret",
             "apps",
-            r#"{ method = "approle", role_id_env = "ROLE_ID", secret_id_env = "SECRET_ID" }"#,
+            APPROLE_AUTH,
             "lk",
         ),
     );
