@@ -32,6 +32,8 @@ pub struct Sink {
     write_error: Mutex<Option<std::io::Error>>,
     /// Write requests that succeeded.
     pub writes: AtomicU64,
+    /// Dry run only: values the source would not let us read (list-only access).
+    pub unread: AtomicU64,
     dry_run: bool,
 }
 
@@ -43,6 +45,7 @@ impl Sink {
             counts: Mutex::new(BTreeMap::new()),
             write_error: Mutex::new(None),
             writes: AtomicU64::new(0),
+            unread: AtomicU64::new(0),
             dry_run,
         }
     }
@@ -384,6 +387,7 @@ impl Executor<'_> {
             Read::Value(v, m) => (v, m),
             Read::Done => return,
             Read::Unread(why) => {
+                self.sink.unread.fetch_add(1, Ordering::Relaxed);
                 self.sink.emit(cx.row(
                     Action::Create,
                     Status::Planned,
@@ -505,10 +509,11 @@ impl Executor<'_> {
             Read::Value(v, m) => (v, m),
             Read::Done => return,
             Read::Unread(why) => {
+                self.sink.unread.fetch_add(1, Ordering::Relaxed);
                 self.sink.emit(cx.row(
                     Action::Update,
                     Status::Planned,
-                    format!("{why}; update or unchanged cannot be decided"),
+                    format!("value unread ({why}); update or unchanged cannot be decided"),
                 ));
                 return;
             }

@@ -288,6 +288,11 @@ async fn list_only_token_can_plan_but_not_migrate() {
         assert!(r["error"].contains("unread"), "{r:?}");
     }
     assert_eq!(plan.row("b/c")["target_name"], "lo/b/c");
+    assert!(
+        plan.stderr.contains("2 value(s) unread"),
+        "the summary says what could not be decided: {}",
+        plan.stderr
+    );
 
     let run = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;
     run.expect_code(1);

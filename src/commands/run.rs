@@ -426,6 +426,12 @@ pub async fn run(
             summary.push_str(if drift > 0 { "; DRIFT" } else { "; in sync" });
         }
     }
+    let unread = sink.unread.load(Ordering::Relaxed);
+    if unread > 0 {
+        summary.push_str(&format!(
+            "; {unread} value(s) unread (no read access): their size is unchecked, and for existing secrets update vs unchanged is undecided"
+        ));
+    }
     summary.push_str(&format!("; {elapsed:.1}s"));
     if writes_done > 0 {
         summary.push_str(&format!(
