@@ -345,16 +345,16 @@ async fn wrong_token_is_one_clear_error_and_nothing_is_written() {
 async fn reconcile_follows_vault() {
     let bao = Bao::start().await;
     let moto = Moto::start().await;
-    for p in ["keep", "change", "remove"] {
+    let sm = moto.sm_client("us-east-1");
+    for p in ["keep", "change", "remove", "hand", "untagged"] {
         bao.put_kv2("secret", &format!("r/{p}"), json!({"v": p}))
             .await;
     }
     let mut ws = Workspace::new();
     ws.env("TEST_VAULT_TOKEN", bao.token());
-    ws.write(
-        "cfg.toml",
-        &vault_config(bao.addr(), moto.endpoint(), "secret", "r", TOKEN_AUTH, "rv"),
-    );
+    let cfg = vault_config(bao.addr(), moto.endpoint(), "secret", "r", TOKEN_AUTH, "rv")
+        + "tags = { team = \"platform\" }\n";
+    ws.write("cfg.toml", &cfg);
     ws.run(&["migrate", "-c", "cfg.toml", "--yes"])
         .await
         .expect_code(0);
@@ -362,29 +362,91 @@ async fn reconcile_follows_vault() {
         .await
         .expect_code(0);
 
+    // drift in Vault
     bao.put_kv2("secret", "r/change", json!({"v": "changed"}))
         .await;
     bao.put_kv2("secret", "r/added", json!({"v": "new"})).await;
+    bao.put_kv2("secret", "r/taken", json!({"v": "ours"})).await;
     bao.call(reqwest::Method::DELETE, "secret/metadata/r/remove", None)
         .await;
+    // drift in AWS, by hand
+    sm.put_secret_value()
+        .secret_id("rv/hand")
+        .secret_string("edited by hand")
+        .send()
+        .await
+        .unwrap();
+    sm.untag_resource()
+        .secret_id("rv/untagged")
+        .tag_keys("team")
+        .send()
+        .await
+        .unwrap();
+    sm.create_secret()
+        .name("rv/taken")
+        .secret_string("someone else's")
+        .send()
+        .await
+        .unwrap();
 
     let check = ws.run(&["reconcile", "-c", "cfg.toml", "--check"]).await;
     check.expect_code(2);
-    assert_eq!(check.row("change")["action"], "update");
+    let actions = |p: &str| -> Vec<String> {
+        check
+            .rows
+            .iter()
+            .filter(|r| r["source_path"] == p)
+            .map(|r| r["action"].clone())
+            .collect()
+    };
+    assert_eq!(actions("change"), ["update"]);
     assert_eq!(check.row("change")["source_version"], "2");
-    assert_eq!(check.row("added")["action"], "create");
+    assert_eq!(actions("added"), ["create"]);
+    assert_eq!(actions("hand"), ["update"]);
+    assert_eq!(actions("untagged"), ["unchanged", "retag"]);
+    assert_eq!(actions("taken"), ["conflict"]);
+    assert_eq!(actions("keep"), ["unchanged"]);
     assert!(check
         .rows
         .iter()
         .any(|r| r["target_name"] == "rv/remove" && r["action"] == "orphan"));
 
+    // the owner decides to take the squatted name over
+    ws.write("cfg.toml", &format!("{cfg}on_conflict = \"overwrite\"\n"));
     ws.run(&["reconcile", "-c", "cfg.toml", "--prune", "--force-prune"])
         .await
         .expect_code(0);
     ws.run(&["reconcile", "-c", "cfg.toml", "--check"])
         .await
         .expect_code(0);
-    let sm = moto.sm_client("us-east-1");
+    for (name, want) in [
+        ("rv/hand", r#"{"v":"hand"}"#),
+        ("rv/taken", r#"{"v":"ours"}"#),
+        ("rv/added", r#"{"v":"new"}"#),
+    ] {
+        let v = sm.get_secret_value().secret_id(name).send().await.unwrap();
+        assert_eq!(v.secret_string(), Some(want), "{name}");
+    }
+    let removed = sm
+        .describe_secret()
+        .secret_id("rv/remove")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        removed.deleted_date().is_some(),
+        "the orphan is scheduled for deletion, not deleted"
+    );
+    let d = sm
+        .describe_secret()
+        .secret_id("rv/untagged")
+        .send()
+        .await
+        .unwrap();
+    assert!(d
+        .tags()
+        .iter()
+        .any(|t| t.key() == Some("team") && t.value() == Some("platform")));
     let v = sm
         .get_secret_value()
         .secret_id("rv/change")
