@@ -61,7 +61,9 @@ impl Sink {
             .unwrap_or_else(|p| p.into_inner())
             .entry((row.action, row.status))
             .or_default() += 1;
-        if row.status == Status::Failed {
+        // A row about no secret is a fatal error that the command prints itself.
+        let about_a_secret = !(row.source_path.is_empty() && row.target_name.is_empty());
+        if row.status == Status::Failed && about_a_secret {
             tracing::warn!(path = %row.source_path, target = %row.target_name, action = row.action.as_str(), error = %row.error, "failed");
         }
         let mut report = self.report.lock().unwrap_or_else(|p| p.into_inner());

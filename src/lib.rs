@@ -13,6 +13,7 @@ pub mod aws;
 pub mod commands;
 pub mod config;
 pub mod csv_safe;
+pub mod error_text;
 pub mod executor;
 pub mod exit;
 pub mod limits;

@@ -179,7 +179,8 @@ fn main() -> ExitCode {
     let code = match dispatch(cli) {
         Ok(code) => code,
         Err(Fail(code, e)) => {
-            eprintln!("error: {e:#}");
+            let text = secretport::error_text::join(e.chain().map(|c| c.to_string()));
+            eprintln!("error: {text}");
             code
         }
     };

@@ -6,11 +6,8 @@ pub mod client;
 pub mod secrets;
 pub mod token;
 
-use aws_smithy_types::error::display::DisplayErrorContext;
-
 /// Renders an SDK error with its whole cause chain on one line. AWS error messages never echo a
 /// request's secret value, so this is safe to log and report.
 pub fn describe_error<E: std::error::Error>(e: &E) -> String {
-    let s = DisplayErrorContext(e).to_string();
-    s.replace('\n', " ")
+    crate::error_text::chain(e)
 }

@@ -161,13 +161,14 @@ pub async fn run(
         policy,
     );
 
-    let fatal = |sink: &Sink, what: &str, e: &dyn std::fmt::Display| {
-        sink.emit(Row::new("", "", Action::Skip, Status::Failed).error(format!("{what}: {e}")));
+    let fatal = |sink: &Sink, what: &str, e: &dyn std::error::Error| {
+        let text = crate::error_text::chain(e);
+        sink.emit(Row::new("", "", Action::Skip, Status::Failed).error(format!("{what}: {text}")));
     };
     let source = match open_source(cfg, &limits, policy).await {
         Ok(s) => s,
         Err(e) => {
-            fatal(&sink, "source", &e);
+            fatal(&sink, "cannot open the source", &e);
             return Err(e);
         }
     };

@@ -117,7 +117,11 @@ pub enum SourceErrorKind {
 
 /// A source failure, naming the path (and line) it concerns. Never holds a value.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{}{path}: {message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
+#[error(
+    "{}{}{message}",
+    line.map(|l| format!("line {l}: ")).unwrap_or_default(),
+    if path.is_empty() { String::new() } else { format!("{path}: ") }
+)]
 pub struct SourceError {
     /// What kind of failure.
     pub kind: SourceErrorKind,
