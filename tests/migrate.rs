@@ -734,3 +734,37 @@ async fn token_key_makes_version_ids_keyed_hmacs() {
     );
     assert!(!bad.stderr.contains("short"), "{}", bad.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreachable_target_is_one_clear_error_and_a_report_row() {
+    let port = support::free_port(); // nothing listens there
+    let ws = Workspace::new();
+    ws.write("export.jsonl", &line("app/db", json!("v")));
+    ws.write(
+        "cfg.toml",
+        &file_config(
+            &format!("http://127.0.0.1:{port}"),
+            "down",
+            "",
+            "[limits]\nmax_attempts = 2",
+        ),
+    );
+    let run = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;
+    run.expect_code(1);
+    let error_lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(error_lines.len(), 1, "{}", run.stderr);
+    let line = error_lines[0];
+    assert!(line.contains("ListSecrets down/"), "{line}");
+    assert_eq!(line.matches("Connection refused").count(), 1, "{line}");
+    assert!(!line.contains("DispatchFailure"), "no Debug dump: {line}");
+    assert_eq!(run.rows.len(), 1, "{:#?}", run.rows);
+    assert!(
+        run.rows[0]["error"].starts_with("target inventory failed: ListSecrets"),
+        "{:?}",
+        run.rows[0]
+    );
+}
