@@ -37,10 +37,10 @@ use crate::aws::client::{sdk_config, ClientError, Endpoint};
 use crate::config::Credentials;
 use crate::exit;
 use crate::limits::Limits;
-use crate::retry::{self, RetryPolicy};
+use crate::retry::RetryPolicy;
 use crate::secret::SecretValue;
 use crate::source::file::FileSource;
-use crate::source::kms::call::{failure, KmsFailure};
+use crate::source::kms::call::{self, context_map, missing, KmsFailure};
 use crate::source::kms::envelope::{self, DataKey};
 use crate::source::{Fetched, ListProblem, Source, SourceErrorKind};
 
@@ -377,26 +377,7 @@ fn kms_error(rec: &Plain, failure: KmsFailure) -> KmsExportError {
     }
 }
 
-fn missing(op: &str, what: &str) -> KmsFailure {
-    KmsFailure {
-        kind: SourceErrorKind::Other,
-        code: None,
-        message: format!("kms:{op} answered without {what}"),
-        transient: false,
-    }
-}
-
 impl Kms<'_> {
-    fn context(&self) -> Option<std::collections::HashMap<String, String>> {
-        (!self.options.context.is_empty()).then(|| {
-            self.options
-                .context
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        })
-    }
-
     /// One output record, fields in a fixed order.
     fn line(&self, path: &str, fields: Vec<(&str, Value)>, key_arn: &str) -> String {
         let mut m = Map::new();
@@ -418,8 +399,8 @@ impl Kms<'_> {
     }
 
     async fn encrypt_one(&self, rec: &Plain) -> Result<(String, String), KmsExportError> {
-        let context = self.context();
-        let attempted = retry::call(&self.limits.kms, self.policy, || {
+        let context = context_map(&self.options.context);
+        let out = call::send(self.limits, self.policy, self.calls, "Encrypt", || {
             self.client
                 .encrypt()
                 .key_id(&self.options.key_id)
@@ -427,12 +408,8 @@ impl Kms<'_> {
                 .set_encryption_context(context.clone())
                 .send()
         })
-        .await;
-        self.calls
-            .fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
-        let out = attempted
-            .result
-            .map_err(|e| kms_error(rec, failure("Encrypt", &e)))?;
+        .await
+        .map_err(|f| kms_error(rec, f))?;
         let blob = out
             .ciphertext_blob
             .ok_or_else(|| kms_error(rec, missing("Encrypt", "a CiphertextBlob")))?;
@@ -459,21 +436,23 @@ impl Kms<'_> {
     }
 
     async fn data_key(&self, first: &Plain) -> Result<(DataKey, Vec<u8>, String), KmsExportError> {
-        let context = self.context();
-        let attempted = retry::call(&self.limits.kms, self.policy, || {
-            self.client
-                .generate_data_key()
-                .key_id(&self.options.key_id)
-                .key_spec(DataKeySpec::Aes256)
-                .set_encryption_context(context.clone())
-                .send()
-        })
-        .await;
-        self.calls
-            .fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
-        let out = attempted
-            .result
-            .map_err(|e| kms_error(first, failure("GenerateDataKey", &e)))?;
+        let context = context_map(&self.options.context);
+        let out = call::send(
+            self.limits,
+            self.policy,
+            self.calls,
+            "GenerateDataKey",
+            || {
+                self.client
+                    .generate_data_key()
+                    .key_id(&self.options.key_id)
+                    .key_spec(DataKeySpec::Aes256)
+                    .set_encryption_context(context.clone())
+                    .send()
+            },
+        )
+        .await
+        .map_err(|f| kms_error(first, f))?;
         let plain = Zeroizing::new(
             out.plaintext
                 .ok_or_else(|| kms_error(first, missing("GenerateDataKey", "a Plaintext")))?

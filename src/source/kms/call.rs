@@ -1,6 +1,7 @@
 //! KMS calls under the shared limiter and retry policy, and how their failures are described.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_kms::primitives::Blob;
@@ -101,13 +102,43 @@ where
     }
 }
 
-fn context_map(context: &BTreeMap<String, String>) -> Option<HashMap<String, String>> {
+/// `context` as the SDK wants it: `None` when empty (no `EncryptionContext` sent).
+pub fn context_map(context: &BTreeMap<String, String>) -> Option<HashMap<String, String>> {
     (!context.is_empty()).then(|| {
         context
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     })
+}
+
+/// A KMS answer without the field `what` (e.g. `a Plaintext`) that `op` must return.
+pub fn missing(op: &str, what: &str) -> KmsFailure {
+    KmsFailure {
+        kind: SourceErrorKind::Other,
+        code: None,
+        message: format!("kms:{op} answered without {what}"),
+        transient: false,
+    }
+}
+
+/// Sends the KMS request `op` (`send` builds and sends it, once per attempt) under
+/// `limits.kms` and the retry policy, adding every attempt to `calls`.
+pub async fn send<T, E, F, Fut>(
+    limits: &Limits,
+    policy: &RetryPolicy,
+    calls: &AtomicU64,
+    op: &str,
+    send: F,
+) -> Result<T, KmsFailure>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let attempted = retry::call(&limits.kms, policy, send).await;
+    calls.fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
+    attempted.result.map_err(|e| failure(op, &e))
 }
 
 /// `kms:Decrypt` of `blob` with `context` (and `KeyId` when given), under `limits.kms` and the
@@ -122,7 +153,7 @@ pub async fn decrypt(
     key_id: Option<&str>,
 ) -> Result<Zeroizing<Vec<u8>>, KmsFailure> {
     let ctx = context_map(context);
-    let attempted = retry::call(&limits.kms, policy, || {
+    let out = send(limits, policy, calls, "Decrypt", || {
         client
             .decrypt()
             .ciphertext_blob(Blob::new(blob.to_vec()))
@@ -130,16 +161,8 @@ pub async fn decrypt(
             .set_key_id(key_id.map(str::to_owned))
             .send()
     })
-    .await;
-    calls.fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
-    let out = attempted.result.map_err(|e| failure("Decrypt", &e))?;
-    match out.plaintext {
-        Some(p) => Ok(Zeroizing::new(p.into_inner())),
-        None => Err(KmsFailure {
-            kind: SourceErrorKind::Other,
-            code: None,
-            message: "kms:Decrypt answered without a plaintext".into(),
-            transient: false,
-        }),
-    }
+    .await?;
+    out.plaintext
+        .map(|p| Zeroizing::new(p.into_inner()))
+        .ok_or_else(|| missing("Decrypt", "a plaintext"))
 }
