@@ -507,27 +507,19 @@ async fn broken_records_fail_with_their_lines_and_good_ones_decrypt() {
             .unwrap()
             .error
     };
-    assert!(
-        by_line(5).contains("shorter than the 16-byte"),
-        "{}",
-        by_line(5)
-    );
-    assert!(
-        by_line(6).contains("\"iv\" is not valid base64"),
-        "{}",
-        by_line(6)
-    );
-    assert!(
-        by_line(7).contains("\"iv\" must be 12 bytes"),
-        "{}",
-        by_line(7)
-    );
-    assert!(
-        by_line(13).contains("\"ciphertext\" is not valid base64"),
-        "{}",
-        by_line(13)
-    );
-    assert!(by_line(15).contains("missing \"iv\""), "{}", by_line(15));
+    for (line, needle) in [
+        (5, "shorter than the 16-byte"),
+        (6, "\"iv\" is not valid base64"),
+        (7, "\"iv\" must be 12 bytes"),
+        (13, "\"ciphertext\" is not valid base64"),
+        (15, "missing \"iv\""),
+    ] {
+        assert!(
+            by_line(line).contains(needle),
+            "line {line}: {}",
+            by_line(line)
+        );
+    }
     assert_eq!(listing.refs.len(), 15 - b.problem_lines.len());
 
     for (path, line, kind) in &b.fetch_failures {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use cli::Workspace;
 use serde_json::{json, Value};
-use support::{Bao, Moto};
+use support::{Bao, Moto, TEAM_A_ONLY_POLICY};
 
 fn vault_config(
     bao: &str,
@@ -42,9 +42,7 @@ const APPROLE_AUTH: &str =
 /// An AppRole `role` with one policy `policy`; its credentials are set as ROLE_ID / SECRET_ID
 /// in `ws`. Returns the secret_id.
 async fn approle(bao: &Bao, ws: &mut Workspace, role: &str, policy: &str) -> String {
-    bao.write_policy(role, policy).await;
-    bao.enable_approle().await;
-    let (role_id, secret_id) = bao.create_approle(role, &[role]).await;
+    let (role_id, secret_id) = bao.approle_with_policy(role, policy).await;
     ws.env("ROLE_ID", &role_id);
     ws.env("SECRET_ID", &secret_id);
     secret_id
@@ -219,17 +217,7 @@ async fn approle_with_a_partial_policy_migrates_what_it_may() {
             .await;
     }
     let mut ws = Workspace::new();
-    approle(
-        &bao,
-        &mut ws,
-        "team-a",
-        r#"
-path "secret/metadata/apps/" { capabilities = ["list"] }
-path "secret/metadata/apps/team-a/*" { capabilities = ["list"] }
-path "secret/data/apps/team-a/*" { capabilities = ["read"] }
-"#,
-    )
-    .await;
+    approle(&bao, &mut ws, "team-a", TEAM_A_ONLY_POLICY).await;
     ws.write(
         "cfg.toml",
         &vault_config(

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use secretport::config::{VaultAuth, VaultConfig};
 use secretport::source::vault::VaultSource;
 use secretport::source::{Fetched, Listing, Source, SourceError, SourceErrorKind, SourceRef};
-use support::{Bao, BaoApi};
+use support::{Bao, BaoApi, TEAM_A_ONLY_POLICY};
 
 /// Sets a process-wide env var whose name is unique to the caller and returns its name (tests
 /// run in parallel threads of one process).
@@ -339,17 +339,7 @@ async fn approle_with_a_partial_policy_lists_and_reads_what_it_may() {
         bao.put_kv2("secret", &format!("apps/{p}"), json!({ "v": p }))
             .await;
     }
-    bao.write_policy(
-        "team-a",
-        r#"
-path "secret/metadata/apps/" { capabilities = ["list"] }
-path "secret/metadata/apps/team-a/*" { capabilities = ["list"] }
-path "secret/data/apps/team-a/*" { capabilities = ["read"] }
-"#,
-    )
-    .await;
-    bao.enable_approle().await;
-    let (role_id, secret_id) = bao.create_approle("migrator", &["team-a"]).await;
+    let (role_id, secret_id) = bao.approle_with_policy("team-a", TEAM_A_ONLY_POLICY).await;
     let auth = VaultAuth::AppRole {
         role_id_env: env("APPROLE_ROLE", &role_id),
         secret_id_env: env("APPROLE_SECRET", &secret_id),

@@ -298,6 +298,14 @@ impl BaoApi {
         }
     }
 
+    /// Writes policy `role` from `hcl`, enables AppRole, and creates AppRole `role` holding just
+    /// that policy; returns `(role_id, secret_id)`.
+    pub async fn approle_with_policy(&self, role: &str, hcl: &str) -> (String, String) {
+        self.write_policy(role, hcl).await;
+        self.enable_approle().await;
+        self.create_approle(role, &[role]).await
+    }
+
     /// Creates (or replaces) AppRole `role` whose tokens get `policies`; returns
     /// `(role_id, secret_id)`. Needs [`enable_approle`](Self::enable_approle) first.
     pub async fn create_approle(&self, role: &str, policies: &[&str]) -> (String, String) {
@@ -377,3 +385,11 @@ fn encode_path(path: &str) -> String {
     }
     out
 }
+
+/// KV v2 mount `secret`, subtree `apps`: list the subtree's top and `team-a/`, read only
+/// `team-a/*` (so `team-b/` is denied).
+pub const TEAM_A_ONLY_POLICY: &str = r#"
+path "secret/metadata/apps/" { capabilities = ["list"] }
+path "secret/metadata/apps/team-a/*" { capabilities = ["list"] }
+path "secret/data/apps/team-a/*" { capabilities = ["read"] }
+"#;

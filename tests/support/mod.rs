@@ -19,7 +19,7 @@ pub mod bao;
 pub mod moto;
 pub mod proxy;
 
-pub use bao::{Bao, BaoApi};
+pub use bao::{Bao, BaoApi, TEAM_A_ONLY_POLICY};
 pub use moto::{
     aws_env, aws_sdk_config, aws_sdk_config_with_retry, kms_client, sm_client, sm_client_no_retry,
     sm_client_with_retry, sts_client, test_credentials, Moto, TEST_ACCESS_KEY_ID, TEST_ACCOUNT_ID,
