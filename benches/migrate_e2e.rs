@@ -14,14 +14,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{Moto, Quota, ThrottleProxy};
+use support::{Moto, Quota, ThrottleProxy, WRITE_OPS};
 
-const WRITE_OPS: &[&str] = &[
-    "CreateSecret",
-    "PutSecretValue",
-    "UpdateSecret",
-    "TagResource",
-];
 const RATE: f64 = 50.0;
 
 fn children_peak_rss_kib() -> i64 {

@@ -13,14 +13,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
-use support::{Bao, Moto, Quota, ThrottleProxy};
+use support::{Bao, Moto, Quota, ThrottleProxy, WRITE_OPS};
 
-const WRITE_OPS: &[&str] = &[
-    "CreateSecret",
-    "PutSecretValue",
-    "UpdateSecret",
-    "TagResource",
-];
 const RATE: f64 = 50.0;
 
 fn main() {

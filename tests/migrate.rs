@@ -10,14 +10,7 @@ use std::time::Duration;
 use aws_sdk_secretsmanager::primitives::Blob;
 use cli::{bulk_export, file_config, line, Workspace};
 use serde_json::json;
-use support::{Moto, Quota, ThrottleProxy};
-
-const WRITE_OPS: &[&str] = &[
-    "CreateSecret",
-    "PutSecretValue",
-    "UpdateSecret",
-    "TagResource",
-];
+use support::{Moto, Quota, ThrottleProxy, WRITE_OPS};
 
 async fn values_by_name(
     sm: &aws_sdk_secretsmanager::Client,
