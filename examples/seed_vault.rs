@@ -11,24 +11,30 @@ use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
 
-fn arg(args: &[String], name: &str, default: &str) -> String {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_else(|| default.to_string())
+/// Seeds a KV v2 mount with `count` secrets under `prefix` (token from VAULT_TOKEN).
+#[derive(clap::Parser)]
+struct Args {
+    #[arg(long, default_value = "http://127.0.0.1:8200")]
+    address: String,
+    #[arg(long, default_value = "secret")]
+    mount: String,
+    #[arg(long, default_value = "bench")]
+    prefix: String,
+    #[arg(long, default_value_t = 5000)]
+    count: usize,
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
 }
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let address = arg(&args, "--address", "http://127.0.0.1:8200");
-    let mount = arg(&args, "--mount", "secret");
-    let prefix = arg(&args, "--prefix", "bench");
-    let count: usize = arg(&args, "--count", "5000").parse().expect("--count");
-    let concurrency: usize = arg(&args, "--concurrency", "64")
-        .parse()
-        .expect("--concurrency");
+    let Args {
+        address,
+        mount,
+        prefix,
+        count,
+        concurrency,
+    } = clap::Parser::parse();
     let token = std::env::var("VAULT_TOKEN").expect("VAULT_TOKEN");
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let started = Instant::now();

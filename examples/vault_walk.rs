@@ -21,12 +21,24 @@ use secretport::source::{Fetched, Source};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-fn arg(args: &[String], name: &str, default: &str) -> String {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_else(|| default.to_string())
+/// Times the Vault source alone: connect, list, fetch every value (token from VAULT_TOKEN).
+#[derive(clap::Parser)]
+struct Args {
+    #[arg(long, default_value = "http://127.0.0.1:8200")]
+    address: String,
+    #[arg(long, default_value = "secret")]
+    mount: String,
+    #[arg(long, default_value = "bench")]
+    path: String,
+    #[arg(long, default_value_t = 16)]
+    parallelism: usize,
+    #[arg(long, default_value_t = 32)]
+    fetch_concurrency: usize,
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
+    /// Milliseconds a local proxy adds to every round trip (0 = connect directly).
+    #[arg(long, default_value_t = 0)]
+    rtt_ms: u64,
 }
 
 fn ms(d: Duration) -> u128 {
@@ -79,16 +91,15 @@ async fn latency_proxy(upstream: String, rtt: Duration) -> String {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let parallelism: usize = arg(&args, "--parallelism", "16")
-        .parse()
-        .expect("--parallelism");
-    let fetch_concurrency: usize = arg(&args, "--fetch-concurrency", "32")
-        .parse()
-        .expect("--fetch-concurrency");
-    let repeat: usize = arg(&args, "--repeat", "1").parse().expect("--repeat");
-    let rtt_ms: u64 = arg(&args, "--rtt-ms", "0").parse().expect("--rtt-ms");
-    let mut address = arg(&args, "--address", "http://127.0.0.1:8200");
+    let Args {
+        mut address,
+        mount,
+        path,
+        parallelism,
+        fetch_concurrency,
+        repeat,
+        rtt_ms,
+    } = clap::Parser::parse();
     if rtt_ms > 0 {
         let upstream = address
             .trim_start_matches("http://")
@@ -98,8 +109,8 @@ async fn main() {
     }
     let cfg = VaultConfig {
         address,
-        mount: arg(&args, "--mount", "secret"),
-        path: arg(&args, "--path", "bench"),
+        mount,
+        path,
         namespace: None,
         auth: VaultAuth::Token {
             token_env: "VAULT_TOKEN".into(),
