@@ -50,11 +50,6 @@ impl TokenDeriver {
         TokenDeriver { key: Some(key) }
     }
 
-    /// Whether a key is set.
-    pub fn is_keyed(&self) -> bool {
-        self.key.is_some()
-    }
-
     /// The token for writing `value` for `identity` over `previous_version` (`None` for a
     /// create).
     pub fn token(
@@ -80,10 +75,10 @@ impl TokenDeriver {
                 h.finalize().to_vec()
             }
             Some(key) => {
-                // Any key length is valid for HMAC; the error arm cannot happen.
-                let Ok(mut m) = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key) else {
-                    return TokenDeriver::unkeyed().token(identity, value, previous_version);
-                };
+                // HMAC accepts keys of any length (long ones are hashed first): this cannot
+                // fail, and must never fall back to an unkeyed token.
+                let mut m = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key)
+                    .expect("HMAC-SHA256 accepts a key of any length");
                 for p in parts {
                     m.update(p);
                 }
