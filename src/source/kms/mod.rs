@@ -86,6 +86,7 @@ use crate::aws::client::{sdk_config, ClientError, Endpoint};
 use crate::config::{KmsConfig, TargetConfig};
 use crate::limits::Limits;
 use crate::retry::RetryPolicy;
+use crate::identity::Scope;
 use crate::secret::SecretValue;
 
 /// The outcome of decrypting one data key that is final for the run.
@@ -366,8 +367,12 @@ impl Source for KmsSource {
         "kms"
     }
 
-    fn identity(&self, r: &SourceRef) -> String {
-        format!("kms:{}", r.path)
+    fn scope(&self) -> Scope {
+        Scope::new("kms", &crate::source::export::export_instance(&self.file), "")
+    }
+
+    fn location(&self) -> String {
+        format!("export file {}", self.file.display())
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
@@ -467,7 +472,8 @@ mod tests {
         assert!(e.message.contains("12 bytes"), "{e}");
         let e = s.fetch(&SourceRef::new("zz")).await.unwrap_err();
         assert_eq!(e.kind, SourceErrorKind::NotFound);
-        assert_eq!(s.identity(&SourceRef::new("a/b")), "kms:a/b");
+        assert_eq!(s.scope().identity("a/b").path(), "a/b");
+        assert_eq!(s.scope().kind(), "kms");
         assert!(format!("{s:?}").contains("data_keys: 3"));
     }
 }
