@@ -127,8 +127,10 @@ pub struct Settings {
     pub concurrency: usize,
     /// Naming policy (for the last-line name check).
     pub policy: naming::Policy,
-    /// Idempotency tokens.
-    pub tokens: TokenDeriver,
+    /// Idempotency tokens from a configured key; `None`: the key secret in the target, read
+    /// (or created) on the first write that needs a token, so a run that writes nothing reads
+    /// nothing.
+    pub tokens: Option<TokenDeriver>,
 }
 
 /// Current target values, fetched in bulk before items run.
@@ -154,6 +156,7 @@ pub struct Executor<'a> {
     pub progress: &'a Progress,
     /// Secrets found gone from the source while reading (become orphans).
     pub gone: Mutex<Vec<Orphan>>,
+    tokens: tokio::sync::OnceCell<Result<TokenDeriver, String>>,
 }
 
 struct Ctx<'i> {
@@ -210,7 +213,28 @@ impl Executor<'_> {
             shutdown,
             progress,
             gone: Mutex::new(Vec::new()),
+            tokens: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The token deriver: configured, ephemeral in a dry run (no token is sent), or the key
+    /// secret's, fetched once.
+    async fn tokens(&self) -> Result<&TokenDeriver, String> {
+        self.tokens
+            .get_or_init(|| async {
+                if let Some(t) = &self.settings.tokens {
+                    return Ok(t.clone());
+                }
+                if !self.target.writes() {
+                    return Ok(TokenDeriver::ephemeral());
+                }
+                crate::target::token_key::load_or_create(self.target)
+                    .await
+                    .map_err(|e| format!("idempotency token key: {e}"))
+            })
+            .await
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Reads the current value of every existing secret whose value must be compared,
@@ -465,7 +489,13 @@ impl Executor<'_> {
             None => (Action::Create, String::new()),
         };
         let name = item.mapping.target.as_str();
-        let token = self.settings.tokens.token(&item.identity, value, None);
+        let token = match self.tokens().await {
+            Ok(t) => t.token(&item.identity, value, None),
+            Err(e) => {
+                self.sink.emit(cx.row(action, Status::Failed, e));
+                return false;
+            }
+        };
         let description = item.identity.description();
         let new = NewSecret {
             name,
@@ -535,10 +565,13 @@ impl Executor<'_> {
         let Some(arn) = cx.item.existing.as_ref().map(|e| e.arn.clone()) else {
             return false;
         };
-        let token = self
-            .settings
-            .tokens
-            .token(&cx.item.identity, value, previous.as_deref());
+        let token = match self.tokens().await {
+            Ok(t) => t.token(&cx.item.identity, value, previous.as_deref()),
+            Err(e) => {
+                self.sink.emit(cx.row(Action::Update, Status::Failed, e));
+                return false;
+            }
+        };
         let result = self.target.put_value(&arn, value, token.clone()).await;
         let (status, why, version) = match result {
             Ok((version, a)) => {

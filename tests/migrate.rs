@@ -190,8 +190,10 @@ async fn changed_values_binary_oversize_tags_and_kms_key() {
     assert_eq!(tags["team"], "platform");
     assert_eq!(tags["env"], "prod");
     assert_eq!(tags["secretport:managed"], "true");
-    assert_eq!(tags["secretport:source"], "file:db");
-    assert!(d.description().unwrap().contains("file:db"));
+    let source = tags["secretport:source"];
+    assert!(source.starts_with("file:/") && source.ends_with("/export.jsonl db"), "{source}");
+    assert_eq!(tags["secretport:prefix"], "c");
+    assert!(d.description().unwrap().ends_with(source));
 
     // change one value: exactly one new version, the others untouched
     ws.write(
@@ -387,7 +389,7 @@ async fn scheduled_for_deletion_is_reported_and_restorable() {
     assert!(a["error"].contains("--restore-deleted"));
     let c = run.row("c");
     assert_eq!(c["action"], "skip");
-    assert!(c["error"].contains("not managed by secretport"), "{c:?}");
+    assert!(c["error"].contains("not this source's secret"), "{c:?}");
 
     let run = ws
         .run(&["migrate", "-c", "cfg.toml", "--yes", "--restore-deleted"])

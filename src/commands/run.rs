@@ -31,7 +31,7 @@ use crate::shutdown::Shutdown;
 use crate::source::file::FileSource;
 use crate::source::{Source, SourceError};
 use crate::target::dry::DryRun;
-use crate::target::token_key::{self, KeyError};
+use crate::target::token_key::KeyError;
 use crate::target::{CallError, Caller, Target};
 
 /// A failure that stops the whole run.
@@ -320,22 +320,12 @@ pub async fn run(
         }
     }
 
-    let tokens = if dry_run {
-        TokenDeriver::ephemeral()
-    } else if let Some(name) = &cfg.target.token_key_env {
-        // validated (set, long enough) when the config was loaded
+    // validated (set, long enough) when the config was loaded
+    let tokens = cfg.target.token_key_env.as_ref().map(|name| {
         TokenDeriver::keyed(zeroize::Zeroizing::new(
             std::env::var(name).unwrap_or_default().into_bytes(),
         ))
-    } else {
-        match token_key::load_or_create(target).await {
-            Ok(t) => t,
-            Err(e) => {
-                fatal(&sink, "idempotency token key", &e);
-                return Err(e.into());
-            }
-        }
-    };
+    });
     let settings = Settings {
         rules: decide::Rules {
             restore_deleted: mode.restore_deleted(),
