@@ -557,7 +557,10 @@ impl Validator<'_> {
 
     fn source(&mut self, mut s: Section) -> Option<SourceConfig> {
         self.allow_empty = s
-            .opt("allow_empty", "true or false (whether a source that lists 0 secrets is fine)")
+            .opt(
+                "allow_empty",
+                "true or false (whether a source that lists 0 secrets is fine)",
+            )
             .unwrap_or(false);
         let kind: Option<String> = s.req("kind", "\"vault\", \"kms\" or \"file\"");
         let out = match kind.as_deref() {

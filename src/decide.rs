@@ -215,7 +215,9 @@ pub fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
             return row(
                 Action::Skip,
                 Status::Skipped,
-                format!("scheduled for deletion on {date}; rerun with --restore-deleted to restore it"),
+                format!(
+                    "scheduled for deletion on {date}; rerun with --restore-deleted to restore it"
+                ),
             );
         }
         _ => {}
@@ -226,7 +228,11 @@ pub fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
     let (value, metadata) = match &facts.source {
         SourceFact::Value { value, metadata } => (*value, *metadata),
         SourceFact::NotRead => {
-            return row(Action::Skip, Status::Failed, "internal: source value not fetched");
+            return row(
+                Action::Skip,
+                Status::Failed,
+                "internal: source value not fetched",
+            );
         }
         SourceFact::Unread(why) => {
             let (action, what) = if is_create {
@@ -237,7 +243,11 @@ pub fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
             return row(action, Status::Ok, format!("value unread ({why}); {what}"));
         }
         SourceFact::Failed(e) => {
-            let action = if is_create { Action::Create } else { Action::Skip };
+            let action = if is_create {
+                Action::Create
+            } else {
+                Action::Skip
+            };
             return row(action, Status::Failed, format!("source read failed: {e}"));
         }
         SourceFact::Gone(reason) => {
@@ -250,7 +260,11 @@ pub fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
                     why: format!("source {reason}"),
                 }];
             }
-            return row(Action::Skip, Status::Skipped, format!("source {reason}; nothing to migrate"));
+            return row(
+                Action::Skip,
+                Status::Skipped,
+                format!("source {reason}; nothing to migrate"),
+            );
         }
     };
     if value.len() > MAX_SECRET_BYTES {
@@ -282,12 +296,19 @@ pub fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
     if is_create {
         return vec![Step::Create { tags: expected }];
     }
-    if matches!(item.decision, Decision::ScheduledForDeletion { ours: true, .. }) && !facts.restored
+    if matches!(
+        item.decision,
+        Decision::ScheduledForDeletion { ours: true, .. }
+    ) && !facts.restored
     {
         return vec![Step::Restore];
     }
     let Some(how) = compares(item, facts.restored) else {
-        return row(Action::Skip, Status::Failed, "internal: no rule for this item");
+        return row(
+            Action::Skip,
+            Status::Failed,
+            "internal: no rule for this item",
+        );
     };
 
     // the target side
@@ -302,7 +323,11 @@ pub fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
             );
         }
         CurrentFact::NotRead => {
-            return row(Action::Update, Status::Failed, "internal: current value not fetched");
+            return row(
+                Action::Update,
+                Status::Failed,
+                "internal: current value not fetched",
+            );
         }
     };
     let same = current.is_some_and(|c| c.value.same_as(value));
@@ -339,7 +364,10 @@ pub fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
         let keys: Vec<&str> = drift.keys().map(String::as_str).collect();
         let why = match how {
             Compare::Adopt => format!("adopted (value already equal); tags {}", keys.join(", ")),
-            Compare::Overwrite => format!("taken over (on_conflict = overwrite); tags {}", keys.join(", ")),
+            Compare::Overwrite => format!(
+                "taken over (on_conflict = overwrite); tags {}",
+                keys.join(", ")
+            ),
             Compare::Ours => format!("tags missing or changed: {}", keys.join(", ")),
         };
         steps.push(Step::Tag { tags: drift, why });
@@ -409,7 +437,9 @@ mod tests {
         steps
             .iter()
             .map(|s| match s {
-                Step::Row { action, status, .. } => format!("{}/{}", action.as_str(), status.as_str()),
+                Step::Row { action, status, .. } => {
+                    format!("{}/{}", action.as_str(), status.as_str())
+                }
                 Step::Create { .. } => "create".into(),
                 Step::Put { .. } => "put".into(),
                 Step::Tag { .. } => "tag".into(),
@@ -421,6 +451,7 @@ mod tests {
 
     /// Every decision, against every combination of source and current value that matters.
     #[test]
+    #[allow(clippy::type_complexity)]
     fn decision_table() {
         let v = SecretValue::text("v".into());
         let other = CurrentValue {
@@ -440,27 +471,201 @@ mod tests {
         restore.restore_deleted = true;
         let plain = rules();
         let cases: Vec<(&str, Item, SourceFact, CurrentFact, bool, &Rules, Vec<&str>)> = vec![
-            ("create", item(Decision::Create, false), val(), CurrentFact::NotRead, false, &plain, vec!["create"]),
-            ("update", item(Decision::Compare, true), val(), CurrentFact::Value(&other), false, &plain, vec!["put"]),
-            ("unchanged", item(Decision::Compare, true), val(), CurrentFact::Value(&same), false, &plain, vec!["unchanged/ok"]),
-            ("retag", item(Decision::Compare, false), val(), CurrentFact::Value(&same), false, &plain, vec!["unchanged/ok", "tag"]),
-            ("no current version", item(Decision::Compare, true), val(), CurrentFact::Empty, false, &plain, vec!["put"]),
-            ("adopt equal", item(conflict(OnConflict::Adopt), false), val(), CurrentFact::Value(&same), false, &plain, vec!["tag"]),
-            ("adopt differs", item(conflict(OnConflict::Adopt), false), val(), CurrentFact::Value(&other), false, &plain, vec!["conflict/skipped"]),
-            ("overwrite", item(conflict(OnConflict::Overwrite), false), val(), CurrentFact::Value(&other), false, &plain, vec!["put", "tag"]),
-            ("conflict skip", item(conflict(OnConflict::Skip), false), SourceFact::NotRead, CurrentFact::NotRead, false, &plain, vec!["conflict/skipped"]),
-            ("conflict fail", item(conflict(OnConflict::Fail), false), SourceFact::NotRead, CurrentFact::NotRead, false, &plain, vec!["conflict/failed"]),
-            ("foreign", item(Decision::Conflict { owner: Some("managed for x".into()), policy: OnConflict::Overwrite }, true), SourceFact::NotRead, CurrentFact::NotRead, false, &plain, vec!["conflict/skipped"]),
-            ("deleted, not asked", item(deleted(true), true), SourceFact::NotRead, CurrentFact::NotRead, false, &plain, vec!["skip/skipped"]),
-            ("deleted, not ours", item(deleted(false), false), SourceFact::NotRead, CurrentFact::NotRead, false, &restore, vec!["skip/skipped"]),
-            ("restore", item(deleted(true), true), val(), CurrentFact::NotRead, false, &restore, vec!["restore"]),
-            ("restored, differs", item(deleted(true), true), val(), CurrentFact::Value(&other), true, &restore, vec!["put"]),
-            ("restored, equal", item(deleted(true), true), val(), CurrentFact::Value(&same), true, &restore, vec!["unchanged/ok"]),
-            ("source gone: orphan", item(Decision::Compare, true), SourceFact::Gone("current version 2 is deleted".into()), CurrentFact::NotRead, false, &plain, vec!["orphan"]),
-            ("source gone, nothing there", item(Decision::Create, false), SourceFact::Gone("current version 2 is deleted".into()), CurrentFact::NotRead, false, &plain, vec!["skip/skipped"]),
-            ("source failed", item(Decision::Create, false), SourceFact::Failed("403".into()), CurrentFact::NotRead, false, &plain, vec!["create/failed"]),
-            ("unread in a dry run", item(Decision::Compare, true), SourceFact::Unread("403".into()), CurrentFact::NotRead, false, &plain, vec!["update/ok"]),
-            ("current unreadable", item(Decision::Compare, true), val(), CurrentFact::Failed("denied".into()), false, &plain, vec!["update/failed"]),
+            (
+                "create",
+                item(Decision::Create, false),
+                val(),
+                CurrentFact::NotRead,
+                false,
+                &plain,
+                vec!["create"],
+            ),
+            (
+                "update",
+                item(Decision::Compare, true),
+                val(),
+                CurrentFact::Value(&other),
+                false,
+                &plain,
+                vec!["put"],
+            ),
+            (
+                "unchanged",
+                item(Decision::Compare, true),
+                val(),
+                CurrentFact::Value(&same),
+                false,
+                &plain,
+                vec!["unchanged/ok"],
+            ),
+            (
+                "retag",
+                item(Decision::Compare, false),
+                val(),
+                CurrentFact::Value(&same),
+                false,
+                &plain,
+                vec!["unchanged/ok", "tag"],
+            ),
+            (
+                "no current version",
+                item(Decision::Compare, true),
+                val(),
+                CurrentFact::Empty,
+                false,
+                &plain,
+                vec!["put"],
+            ),
+            (
+                "adopt equal",
+                item(conflict(OnConflict::Adopt), false),
+                val(),
+                CurrentFact::Value(&same),
+                false,
+                &plain,
+                vec!["tag"],
+            ),
+            (
+                "adopt differs",
+                item(conflict(OnConflict::Adopt), false),
+                val(),
+                CurrentFact::Value(&other),
+                false,
+                &plain,
+                vec!["conflict/skipped"],
+            ),
+            (
+                "overwrite",
+                item(conflict(OnConflict::Overwrite), false),
+                val(),
+                CurrentFact::Value(&other),
+                false,
+                &plain,
+                vec!["put", "tag"],
+            ),
+            (
+                "conflict skip",
+                item(conflict(OnConflict::Skip), false),
+                SourceFact::NotRead,
+                CurrentFact::NotRead,
+                false,
+                &plain,
+                vec!["conflict/skipped"],
+            ),
+            (
+                "conflict fail",
+                item(conflict(OnConflict::Fail), false),
+                SourceFact::NotRead,
+                CurrentFact::NotRead,
+                false,
+                &plain,
+                vec!["conflict/failed"],
+            ),
+            (
+                "foreign",
+                item(
+                    Decision::Conflict {
+                        owner: Some("managed for x".into()),
+                        policy: OnConflict::Overwrite,
+                    },
+                    true,
+                ),
+                SourceFact::NotRead,
+                CurrentFact::NotRead,
+                false,
+                &plain,
+                vec!["conflict/skipped"],
+            ),
+            (
+                "deleted, not asked",
+                item(deleted(true), true),
+                SourceFact::NotRead,
+                CurrentFact::NotRead,
+                false,
+                &plain,
+                vec!["skip/skipped"],
+            ),
+            (
+                "deleted, not ours",
+                item(deleted(false), false),
+                SourceFact::NotRead,
+                CurrentFact::NotRead,
+                false,
+                &restore,
+                vec!["skip/skipped"],
+            ),
+            (
+                "restore",
+                item(deleted(true), true),
+                val(),
+                CurrentFact::NotRead,
+                false,
+                &restore,
+                vec!["restore"],
+            ),
+            (
+                "restored, differs",
+                item(deleted(true), true),
+                val(),
+                CurrentFact::Value(&other),
+                true,
+                &restore,
+                vec!["put"],
+            ),
+            (
+                "restored, equal",
+                item(deleted(true), true),
+                val(),
+                CurrentFact::Value(&same),
+                true,
+                &restore,
+                vec!["unchanged/ok"],
+            ),
+            (
+                "source gone: orphan",
+                item(Decision::Compare, true),
+                SourceFact::Gone("current version 2 is deleted".into()),
+                CurrentFact::NotRead,
+                false,
+                &plain,
+                vec!["orphan"],
+            ),
+            (
+                "source gone, nothing there",
+                item(Decision::Create, false),
+                SourceFact::Gone("current version 2 is deleted".into()),
+                CurrentFact::NotRead,
+                false,
+                &plain,
+                vec!["skip/skipped"],
+            ),
+            (
+                "source failed",
+                item(Decision::Create, false),
+                SourceFact::Failed("403".into()),
+                CurrentFact::NotRead,
+                false,
+                &plain,
+                vec!["create/failed"],
+            ),
+            (
+                "unread in a dry run",
+                item(Decision::Compare, true),
+                SourceFact::Unread("403".into()),
+                CurrentFact::NotRead,
+                false,
+                &plain,
+                vec!["update/ok"],
+            ),
+            (
+                "current unreadable",
+                item(Decision::Compare, true),
+                val(),
+                CurrentFact::Failed("denied".into()),
+                false,
+                &plain,
+                vec!["update/failed"],
+            ),
         ];
         for (name, item, source, current, restored, rules, want) in cases {
             let facts = Facts {
@@ -501,14 +706,32 @@ mod tests {
     #[test]
     fn needs_follow_the_decision() {
         let r = rules();
-        assert_eq!(needs(&item(Decision::Create, false), &r, false), Need::Source);
-        assert_eq!(needs(&item(Decision::Compare, true), &r, false), Need::SourceAndCurrent);
-        assert_eq!(needs(&item(conflict(OnConflict::Skip), false), &r, false), Need::Nothing);
-        assert_eq!(needs(&item(conflict(OnConflict::Adopt), false), &r, false), Need::SourceAndCurrent);
+        assert_eq!(
+            needs(&item(Decision::Create, false), &r, false),
+            Need::Source
+        );
+        assert_eq!(
+            needs(&item(Decision::Compare, true), &r, false),
+            Need::SourceAndCurrent
+        );
+        assert_eq!(
+            needs(&item(conflict(OnConflict::Skip), false), &r, false),
+            Need::Nothing
+        );
+        assert_eq!(
+            needs(&item(conflict(OnConflict::Adopt), false), &r, false),
+            Need::SourceAndCurrent
+        );
         assert_eq!(needs(&item(deleted(true), true), &r, false), Need::Nothing);
         let mut restore = rules();
         restore.restore_deleted = true;
-        assert_eq!(needs(&item(deleted(true), true), &restore, false), Need::Source);
-        assert_eq!(needs(&item(deleted(true), true), &restore, true), Need::SourceAndCurrent);
+        assert_eq!(
+            needs(&item(deleted(true), true), &restore, false),
+            Need::Source
+        );
+        assert_eq!(
+            needs(&item(deleted(true), true), &restore, true),
+            Need::SourceAndCurrent
+        );
     }
 }

@@ -12,11 +12,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use secretport::commands::run::{self, Confirm, Confirmation};
 use secretport::commands::{kms_export, rename, rollback};
-use secretport::policy::Mode;
-use secretport::shutdown::Shutdown;
 use secretport::config::Config;
 use secretport::exit;
 use secretport::naming::{NamingRules, Overrides, Policy};
+use secretport::policy::Mode;
+use secretport::shutdown::Shutdown;
 
 #[derive(Parser)]
 #[command(

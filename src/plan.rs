@@ -145,10 +145,8 @@ pub struct PlanInput<'a> {
 pub fn build(input: &PlanInput<'_>) -> Result<Plan, NamingError> {
     let prefix = input.rules.prefix().unwrap_or("");
     let refs = &input.listing.refs;
-    let identities: Vec<SourceIdentity> = refs
-        .iter()
-        .map(|r| input.scope.identity(&r.path))
-        .collect();
+    let identities: Vec<SourceIdentity> =
+        refs.iter().map(|r| input.scope.identity(&r.path)).collect();
 
     // ownership of every secret under the prefix, decided once
     let owners: Vec<Ownership> = input
@@ -333,7 +331,12 @@ mod tests {
 
     fn secret(name: &str, owner: Option<(&Scope, &str, &str)>, deleted: bool) -> TargetSecret {
         let tags = match owner {
-            Some((sc, path, prefix)) => expected_tags(&BTreeMap::new(), &BTreeMap::new(), &sc.identity(path), prefix),
+            Some((sc, path, prefix)) => expected_tags(
+                &BTreeMap::new(),
+                &BTreeMap::new(),
+                &sc.identity(path),
+                prefix,
+            ),
             None => BTreeMap::new(),
         };
         TargetSecret {
@@ -345,7 +348,13 @@ mod tests {
         }
     }
 
-    fn plan_with(sc: &Scope, paths: &[&str], inventory: &[TargetSecret], overrides: &str, policy: Policy) -> Plan {
+    fn plan_with(
+        sc: &Scope,
+        paths: &[&str],
+        inventory: &[TargetSecret],
+        overrides: &str,
+        policy: Policy,
+    ) -> Plan {
         let listing = Listing {
             refs: paths.iter().map(|p| SourceRef::new(*p)).collect(),
             problems: vec![],
@@ -383,7 +392,10 @@ mod tests {
         assert_eq!(d[0], &Decision::Compare);
         assert!(matches!(d[1], Decision::Conflict { owner: None, .. }));
         assert!(matches!(d[2], Decision::Conflict { owner: Some(_), .. }));
-        assert!(matches!(d[3], Decision::ScheduledForDeletion { ours: true, .. }));
+        assert!(matches!(
+            d[3],
+            Decision::ScheduledForDeletion { ours: true, .. }
+        ));
         assert_eq!(d[4], &Decision::Create);
         // p/c's source zzz is not listed: it is an orphan even though its name is taken
         let names: Vec<&str> = p.orphans.iter().map(|o| o.secret.name.as_str()).collect();
@@ -439,7 +451,11 @@ mod tests {
         let s = scope("");
         let first = plan(&["a b", "a#b"], &[]);
         let hashed = first.items.iter().find(|i| i.source.path == "a#b").unwrap();
-        let inv = vec![secret(&hashed.mapping.target, Some((&s, "a#b", "p")), false)];
+        let inv = vec![secret(
+            &hashed.mapping.target,
+            Some((&s, "a#b", "p")),
+            false,
+        )];
         let p = plan(&["a#b"], &inv);
         assert_eq!(p.items[0].mapping.target, hashed.mapping.target);
         assert_eq!(p.items[0].decision, Decision::Compare);
@@ -482,7 +498,8 @@ mod tests {
         let actual = BTreeMap::from([("team".to_string(), "y".to_string())]);
         assert_eq!(tag_drift(&e, &actual).len(), 5);
         assert!(tag_drift(&e, &e).is_empty());
-        let many: BTreeMap<String, String> = (0..60).map(|i| (format!("k{i}"), "v".into())).collect();
+        let many: BTreeMap<String, String> =
+            (0..60).map(|i| (format!("k{i}"), "v".into())).collect();
         assert_eq!(expected_tags(&cfg, &many, &id, "p").len(), MAX_TAGS);
     }
 }

@@ -52,7 +52,10 @@ impl Mode {
 
     /// Whether the run writes nothing.
     pub fn dry_run(self) -> bool {
-        matches!(self, Mode::Plan { .. } | Mode::Reconcile { check: true, .. })
+        matches!(
+            self,
+            Mode::Plan { .. } | Mode::Reconcile { check: true, .. }
+        )
     }
 
     /// Whether `--yes` was given.
@@ -230,14 +233,55 @@ mod tests {
     fn prune_only_when_asked_complete_and_within_the_valve() {
         assert_eq!(prune(&facts()), Ok(7));
         let no = |f: PruneFacts| prune(&f).unwrap_err();
-        assert_eq!(no(PruneFacts { prune: false, ..facts() }), Refusal::NotAsked);
-        assert!(no(PruneFacts { interrupted: true, ..facts() }).words().contains("interrupted"));
-        assert!(no(PruneFacts { listing_problems: 1, ..facts() }).words().contains("incomplete"));
-        assert!(no(PruneFacts { listed: 0, ..facts() }).words().contains("0 secrets"));
-        assert!(no(PruneFacts { orphans: 11, ..facts() }).words().contains("--force-prune"));
-        assert_eq!(prune(&PruneFacts { orphans: 11, force: true, ..facts() }), Ok(7));
+        assert_eq!(
+            no(PruneFacts {
+                prune: false,
+                ..facts()
+            }),
+            Refusal::NotAsked
+        );
+        assert!(no(PruneFacts {
+            interrupted: true,
+            ..facts()
+        })
+        .words()
+        .contains("interrupted"));
+        assert!(no(PruneFacts {
+            listing_problems: 1,
+            ..facts()
+        })
+        .words()
+        .contains("incomplete"));
+        assert!(no(PruneFacts {
+            listed: 0,
+            ..facts()
+        })
+        .words()
+        .contains("0 secrets"));
+        assert!(no(PruneFacts {
+            orphans: 11,
+            ..facts()
+        })
+        .words()
+        .contains("--force-prune"));
+        assert_eq!(
+            prune(&PruneFacts {
+                orphans: 11,
+                force: true,
+                ..facts()
+            }),
+            Ok(7)
+        );
         // an empty listing with nothing owned is no reason to refuse (there is nothing to prune)
-        assert_eq!(prune(&PruneFacts { listed: 0, owned_live: 0, orphans: 0, ..facts() }), Ok(7));
+        assert_eq!(
+            prune(&PruneFacts {
+                listed: 0,
+                owned_live: 0,
+                orphans: 0,
+                ..facts()
+            }),
+            Ok(7)
+        );
     }
 
     #[test]
@@ -249,19 +293,69 @@ mod tests {
             }
             m
         };
-        let check = Mode::Reconcile { check: true, prune: false, force_prune: false, restore_deleted: false, yes: false };
-        let fix = Mode::Reconcile { check: false, prune: true, force_prune: false, restore_deleted: false, yes: true };
-        let plan = Mode::Plan { detailed_exitcode: true };
-        let migrate = Mode::Migrate { yes: true, restore_deleted: false };
-        assert_eq!(exit_code(check, &c(&[(Action::Unchanged, Status::Planned)]), false), 0);
-        assert_eq!(exit_code(check, &c(&[(Action::Update, Status::Planned)]), false), 2);
-        assert_eq!(exit_code(plan, &c(&[(Action::Create, Status::Planned)]), false), 2);
-        assert_eq!(exit_code(Mode::Plan { detailed_exitcode: false }, &c(&[(Action::Create, Status::Planned)]), false), 0);
-        assert_eq!(exit_code(fix, &c(&[(Action::Update, Status::Ok)]), false), 0);
-        assert_eq!(exit_code(fix, &c(&[(Action::Orphan, Status::Skipped)]), false), 2);
-        assert_eq!(exit_code(fix, &c(&[(Action::Conflict, Status::Skipped)]), false), 2);
-        assert_eq!(exit_code(migrate, &c(&[(Action::Conflict, Status::Skipped)]), false), 0);
-        assert_eq!(exit_code(fix, &c(&[(Action::Update, Status::Failed)]), false), 1);
+        let check = Mode::Reconcile {
+            check: true,
+            prune: false,
+            force_prune: false,
+            restore_deleted: false,
+            yes: false,
+        };
+        let fix = Mode::Reconcile {
+            check: false,
+            prune: true,
+            force_prune: false,
+            restore_deleted: false,
+            yes: true,
+        };
+        let plan = Mode::Plan {
+            detailed_exitcode: true,
+        };
+        let migrate = Mode::Migrate {
+            yes: true,
+            restore_deleted: false,
+        };
+        assert_eq!(
+            exit_code(check, &c(&[(Action::Unchanged, Status::Planned)]), false),
+            0
+        );
+        assert_eq!(
+            exit_code(check, &c(&[(Action::Update, Status::Planned)]), false),
+            2
+        );
+        assert_eq!(
+            exit_code(plan, &c(&[(Action::Create, Status::Planned)]), false),
+            2
+        );
+        assert_eq!(
+            exit_code(
+                Mode::Plan {
+                    detailed_exitcode: false
+                },
+                &c(&[(Action::Create, Status::Planned)]),
+                false
+            ),
+            0
+        );
+        assert_eq!(
+            exit_code(fix, &c(&[(Action::Update, Status::Ok)]), false),
+            0
+        );
+        assert_eq!(
+            exit_code(fix, &c(&[(Action::Orphan, Status::Skipped)]), false),
+            2
+        );
+        assert_eq!(
+            exit_code(fix, &c(&[(Action::Conflict, Status::Skipped)]), false),
+            2
+        );
+        assert_eq!(
+            exit_code(migrate, &c(&[(Action::Conflict, Status::Skipped)]), false),
+            0
+        );
+        assert_eq!(
+            exit_code(fix, &c(&[(Action::Update, Status::Failed)]), false),
+            1
+        );
         assert_eq!(exit_code(migrate, &c(&[]), true), 1);
     }
 }

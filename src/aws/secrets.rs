@@ -45,11 +45,15 @@ fn class_of(code: Option<&str>) -> ErrorClass {
             ErrorClass::Denied
         }
         Some(
-            "ExpiredTokenException" | "InvalidClientTokenId" | "InvalidSignatureException"
+            "ExpiredTokenException"
+            | "InvalidClientTokenId"
+            | "InvalidSignatureException"
             | "SignatureDoesNotMatch",
         ) => ErrorClass::Credentials,
         Some(
-            "InternalServiceError" | "InternalFailure" | "ServiceUnavailable"
+            "InternalServiceError"
+            | "InternalFailure"
+            | "ServiceUnavailable"
             | "ThrottlingException",
         ) => ErrorClass::Unavailable,
         _ => ErrorClass::Other,
@@ -174,7 +178,13 @@ impl SecretsTarget {
                         .build(),
                 );
             }
-            let (page, _) = run!(self, read, "ListSecrets", want.as_deref().unwrap_or("*"), req)?;
+            let (page, _) = run!(
+                self,
+                read,
+                "ListSecrets",
+                want.as_deref().unwrap_or("*"),
+                req
+            )?;
             for e in page.secret_list.unwrap_or_default() {
                 let Some(name) = e.name else { continue };
                 // the Name filter is a case-insensitive prefix match; ours is exact
@@ -288,7 +298,12 @@ impl SecretsTarget {
         ))
     }
 
-    async fn put_value_impl(&self, id: &str, value: &SecretValue, token: String) -> Outcome<String> {
+    async fn put_value_impl(
+        &self,
+        id: &str,
+        value: &SecretValue,
+        token: String,
+    ) -> Outcome<String> {
         let mut req = self
             .client
             .put_secret_value()
@@ -355,7 +370,10 @@ impl Target for SecretsTarget {
         Box::pin(self.caller_impl())
     }
 
-    fn inventory<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<TargetSecret>, CallError>> {
+    fn inventory<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<TargetSecret>, CallError>> {
         Box::pin(self.inventory_impl(prefix))
     }
 
@@ -375,11 +393,20 @@ impl Target for SecretsTarget {
         Box::pin(self.create_impl(s))
     }
 
-    fn put_value<'a>(&'a self, id: &'a str, value: &'a SecretValue, token: String) -> BoxFuture<'a, Outcome<String>> {
+    fn put_value<'a>(
+        &'a self,
+        id: &'a str,
+        value: &'a SecretValue,
+        token: String,
+    ) -> BoxFuture<'a, Outcome<String>> {
         Box::pin(self.put_value_impl(id, value, token))
     }
 
-    fn tag<'a>(&'a self, id: &'a str, tags: &'a BTreeMap<String, String>) -> BoxFuture<'a, Outcome<()>> {
+    fn tag<'a>(
+        &'a self,
+        id: &'a str,
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Outcome<()>> {
         Box::pin(self.tag_impl(id, tags))
     }
 
@@ -387,11 +414,20 @@ impl Target for SecretsTarget {
         Box::pin(self.restore_impl(id))
     }
 
-    fn schedule_deletion<'a>(&'a self, id: &'a str, window_days: i64) -> BoxFuture<'a, Outcome<String>> {
+    fn schedule_deletion<'a>(
+        &'a self,
+        id: &'a str,
+        window_days: i64,
+    ) -> BoxFuture<'a, Outcome<String>> {
         Box::pin(self.schedule_deletion_impl(id, window_days))
     }
 
-    fn move_current<'a>(&'a self, id: &'a str, to: &'a str, from: &'a str) -> BoxFuture<'a, Outcome<()>> {
+    fn move_current<'a>(
+        &'a self,
+        id: &'a str,
+        to: &'a str,
+        from: &'a str,
+    ) -> BoxFuture<'a, Outcome<()>> {
         Box::pin(self.move_current_impl(id, to, from))
     }
 }

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use crate::aws::secrets::SecretsTarget;
 use crate::commands::run::{Confirm, Confirmation};
-use crate::config::{Config, Credentials, LimitsConfig};
+use crate::config::{Config, Credentials};
 use crate::csv_safe::unescape_formula;
 use crate::exit;
 use crate::limits::Limits;
@@ -112,10 +112,27 @@ pub fn read_report(text: &str) -> Result<Vec<Written>, String> {
     let mut r = csv::ReaderBuilder::new().from_reader(text.as_bytes());
     let headers = r.headers().map_err(|e| e.to_string())?.clone();
     let col = |name: &str| headers.iter().position(|h| h == name);
-    let need = ["action", "status", "target_name", "target_arn", "version_id", "previous_version_id", "source_path", "command"];
+    let need = [
+        "action",
+        "status",
+        "target_name",
+        "target_arn",
+        "version_id",
+        "previous_version_id",
+        "source_path",
+        "command",
+    ];
     let mut idx = BTreeMap::new();
     for n in need {
-        idx.insert(n, col(n).ok_or_else(|| format!("no {n:?} column: not a secretport report (columns: {})", COLUMNS.join(",")))?);
+        idx.insert(
+            n,
+            col(n).ok_or_else(|| {
+                format!(
+                    "no {n:?} column: not a secretport report (columns: {})",
+                    COLUMNS.join(",")
+                )
+            })?,
+        );
     }
     let mut out = Vec::new();
     for (i, rec) in r.records().enumerate() {
@@ -123,15 +140,24 @@ pub fn read_report(text: &str) -> Result<Vec<Written>, String> {
         let get = |n: &str| unescape_formula(rec.get(idx[n]).unwrap_or("")).to_owned();
         let command = get("command");
         if command == "rollback" {
-            return Err("this is a rollback's own report; roll back the original run's report".into());
+            return Err(
+                "this is a rollback's own report; roll back the original run's report".into(),
+            );
         }
         if get("status") != "ok" {
             continue;
         }
         let Some(action) = Action::parse(&get("action")) else {
-            return Err(format!("line {}: unknown action {:?}", i + 2, get("action")));
+            return Err(format!(
+                "line {}: unknown action {:?}",
+                i + 2,
+                get("action")
+            ));
         };
-        if !matches!(action, Action::Create | Action::Rename | Action::Update | Action::Delete) {
+        if !matches!(
+            action,
+            Action::Create | Action::Rename | Action::Update | Action::Delete
+        ) {
             continue;
         }
         out.push(Written {
@@ -163,7 +189,9 @@ pub fn undo(w: &Written, now: Option<&TargetSecret>) -> Undo {
         _ if now.deleted_date.is_some() => {
             Undo::Leave("already scheduled for deletion: left alone".into())
         }
-        _ if w.version_id.is_empty() => Undo::Leave("the report has no version_id for this write: left alone".into()),
+        _ if w.version_id.is_empty() => {
+            Undo::Leave("the report has no version_id for this write: left alone".into())
+        }
         _ if current != w.version_id => Undo::Leave(format!(
             "changed since that run (AWSCURRENT is {current}, the run wrote {}): left alone",
             w.version_id
@@ -194,7 +222,11 @@ fn region_of(arn: &str) -> Option<&str> {
 }
 
 /// Runs a rollback.
-pub async fn rollback(opts: &Options<'_>, shutdown: Shutdown, confirm: &dyn Confirm) -> Result<Outcome, RollbackError> {
+pub async fn rollback(
+    opts: &Options<'_>,
+    shutdown: Shutdown,
+    confirm: &dyn Confirm,
+) -> Result<Outcome, RollbackError> {
     let started = Instant::now();
     let bad = |why: String| RollbackError::BadReport {
         path: opts.report.to_owned(),
@@ -207,15 +239,23 @@ pub async fn rollback(opts: &Options<'_>, shutdown: Shutdown, confirm: &dyn Conf
     if writes.is_empty() {
         return Ok(Outcome {
             exit_code: exit::OK,
-            summary: format!("rollback: the run wrote nothing to undo; report {}", report.path().display()),
+            summary: format!(
+                "rollback: the run wrote nothing to undo; report {}",
+                report.path().display()
+            ),
         });
     }
-    let limits_cfg = opts.config.map(|c| c.limits.clone()).unwrap_or_else(LimitsConfig::default);
+    let limits_cfg = opts.config.map(|c| c.limits.clone()).unwrap_or_default();
     let limits = Arc::new(Limits::with_shutdown(&limits_cfg, &shutdown));
     let region = opts
         .config
         .and_then(|c| c.target.region.clone())
-        .or_else(|| writes.iter().find_map(|w| region_of(&w.arn)).map(str::to_owned));
+        .or_else(|| {
+            writes
+                .iter()
+                .find_map(|w| region_of(&w.arn))
+                .map(str::to_owned)
+        });
     let default = Credentials::Default;
     let sdk = crate::aws::client::sdk_config(&crate::aws::client::Endpoint {
         region: region.as_deref(),
@@ -239,10 +279,15 @@ pub async fn rollback(opts: &Options<'_>, shutdown: Shutdown, confirm: &dyn Conf
         };
         plan.push((w, undo(w, now.as_ref()), false));
     }
-    let acting = plan.iter().filter(|(_, u, _)| !matches!(u, Undo::Leave(_))).count();
+    let acting = plan
+        .iter()
+        .filter(|(_, u, _)| !matches!(u, Undo::Leave(_)))
+        .count();
     if acting > 0 && !opts.yes {
         let caller = target.caller().await;
-        let account = caller.map(|c| c.account).unwrap_or_else(|e| format!("unknown ({e})"));
+        let account = caller
+            .map(|c| c.account)
+            .unwrap_or_else(|e| format!("unknown ({e})"));
         let n = |f: fn(&Undo) -> bool| plan.iter().filter(|(_, u, _)| f(u)).count();
         let q = format!(
             "rollback of {} in AWS account {account}, region {}: schedule for deletion {}, move AWSCURRENT back {}, restore {}, leave alone {}. Proceed?",
@@ -284,7 +329,11 @@ pub async fn rollback(opts: &Options<'_>, shutdown: Shutdown, confirm: &dyn Conf
         }
         let result = match &u {
             Undo::Leave(why) => {
-                row.status = if read_failed { Status::Failed } else { Status::Skipped };
+                row.status = if read_failed {
+                    Status::Failed
+                } else {
+                    Status::Skipped
+                };
                 row.error = format!("{}: {why}", w.action.as_str());
                 None
             }
@@ -293,17 +342,24 @@ pub async fn rollback(opts: &Options<'_>, shutdown: Shutdown, confirm: &dyn Conf
                     .schedule_deletion(&w.arn, opts.recovery_window_days)
                     .await
                     .map(|(date, a)| {
-                        row.error = format!("{} undone: scheduled for deletion on {date} ({}-day recovery window)", w.action.as_str(), opts.recovery_window_days);
+                        row.error = format!(
+                            "{} undone: scheduled for deletion on {date} ({}-day recovery window)",
+                            w.action.as_str(),
+                            opts.recovery_window_days
+                        );
                         row.previous_version_id.clone_from(&w.version_id);
                         a
                     }),
             ),
-            Undo::MoveBack { to, from } => Some(target.move_current(&w.arn, to, from).await.map(|(_, a)| {
-                row.error = "update undone: AWSCURRENT moved back to the version it replaced".into();
-                row.version_id.clone_from(to);
-                row.previous_version_id.clone_from(from);
-                a
-            })),
+            Undo::MoveBack { to, from } => {
+                Some(target.move_current(&w.arn, to, from).await.map(|(_, a)| {
+                    row.error =
+                        "update undone: AWSCURRENT moved back to the version it replaced".into();
+                    row.version_id.clone_from(to);
+                    row.previous_version_id.clone_from(from);
+                    a
+                }))
+            }
             Undo::Restore => Some(target.restore(&w.arn).await.map(|(_, a)| {
                 row.error = "prune undone: deletion cancelled".into();
                 a
@@ -326,7 +382,11 @@ pub async fn rollback(opts: &Options<'_>, shutdown: Shutdown, confirm: &dyn Conf
         row.duration_ms = start.elapsed().as_millis();
         report.write(&row)?;
     }
-    let exit_code = if failed > 0 || shutdown.is_triggered() { exit::FAILED } else { exit::OK };
+    let exit_code = if failed > 0 || shutdown.is_triggered() {
+        exit::FAILED
+    } else {
+        exit::OK
+    };
     Ok(Outcome {
         exit_code,
         summary: format!(
@@ -363,19 +423,48 @@ mod tests {
 
     #[test]
     fn undo_table() {
-        assert_eq!(undo(&w(Action::Create, "v1", ""), Some(&now("v1", false))), Undo::Delete);
-        assert_eq!(undo(&w(Action::Rename, "v1", ""), Some(&now("v1", false))), Undo::Delete);
-        assert!(matches!(undo(&w(Action::Create, "v1", ""), Some(&now("v2", false))), Undo::Leave(w) if w.contains("changed since")));
+        assert_eq!(
+            undo(&w(Action::Create, "v1", ""), Some(&now("v1", false))),
+            Undo::Delete
+        );
+        assert_eq!(
+            undo(&w(Action::Rename, "v1", ""), Some(&now("v1", false))),
+            Undo::Delete
+        );
+        assert!(
+            matches!(undo(&w(Action::Create, "v1", ""), Some(&now("v2", false))), Undo::Leave(w) if w.contains("changed since"))
+        );
         assert_eq!(
             undo(&w(Action::Update, "v2", "v1"), Some(&now("v2", false))),
-            Undo::MoveBack { to: "v1".into(), from: "v2".into() }
+            Undo::MoveBack {
+                to: "v1".into(),
+                from: "v2".into()
+            }
         );
-        assert!(matches!(undo(&w(Action::Update, "v2", "v1"), Some(&now("v3", false))), Undo::Leave(_)));
-        assert!(matches!(undo(&w(Action::Update, "v2", ""), Some(&now("v2", false))), Undo::Leave(_)));
-        assert_eq!(undo(&w(Action::Delete, "", ""), Some(&now("v1", true))), Undo::Restore);
-        assert!(matches!(undo(&w(Action::Delete, "", ""), Some(&now("v1", false))), Undo::Leave(_)));
-        assert!(matches!(undo(&w(Action::Create, "v1", ""), None), Undo::Leave(_)));
-        assert!(matches!(undo(&w(Action::Create, "v1", ""), Some(&now("v1", true))), Undo::Leave(_)));
+        assert!(matches!(
+            undo(&w(Action::Update, "v2", "v1"), Some(&now("v3", false))),
+            Undo::Leave(_)
+        ));
+        assert!(matches!(
+            undo(&w(Action::Update, "v2", ""), Some(&now("v2", false))),
+            Undo::Leave(_)
+        ));
+        assert_eq!(
+            undo(&w(Action::Delete, "", ""), Some(&now("v1", true))),
+            Undo::Restore
+        );
+        assert!(matches!(
+            undo(&w(Action::Delete, "", ""), Some(&now("v1", false))),
+            Undo::Leave(_)
+        ));
+        assert!(matches!(
+            undo(&w(Action::Create, "v1", ""), None),
+            Undo::Leave(_)
+        ));
+        assert!(matches!(
+            undo(&w(Action::Create, "v1", ""), Some(&now("v1", true))),
+            Undo::Leave(_)
+        ));
     }
 
     #[test]
@@ -391,6 +480,8 @@ mod tests {
         let ws = read_report(&text).unwrap();
         assert_eq!(ws.len(), 2);
         assert_eq!(ws[1].previous_version_id, "v1");
-        assert!(read_report("a,b\n1,2\n").unwrap_err().contains("not a secretport report"));
+        assert!(read_report("a,b\n1,2\n")
+            .unwrap_err()
+            .contains("not a secretport report"));
     }
 }

@@ -131,7 +131,13 @@ fn prefix_words(prefix: &str) -> String {
 }
 
 /// The question asked before writing: account, region, prefix and counts per action.
-fn question(mode: Mode, caller: &Result<Caller, CallError>, region: &str, prefix: &str, counts: &[(&str, usize)]) -> String {
+fn question(
+    mode: Mode,
+    caller: &Result<Caller, CallError>,
+    region: &str,
+    prefix: &str,
+    counts: &[(&str, usize)],
+) -> String {
     let account = match caller {
         Ok(c) => c.account.clone(),
         Err(e) => format!("unknown ({e})"),
@@ -286,7 +292,12 @@ pub async fn run(
             )
         });
         let restores = if mode.restore_deleted() {
-            count(|i| matches!(i.decision, Decision::ScheduledForDeletion { ours: true, .. }))
+            count(|i| {
+                matches!(
+                    i.decision,
+                    Decision::ScheduledForDeletion { ours: true, .. }
+                )
+            })
         } else {
             0
         };
@@ -339,7 +350,14 @@ pub async fn run(
         tokens,
     };
     let progress = Progress::new(command, (plan.items.len() + plan.orphans.len()) as u64);
-    let exec = Executor::new(target, source.as_ref(), &settings, &sink, &shutdown, &progress);
+    let exec = Executor::new(
+        target,
+        source.as_ref(),
+        &settings,
+        &sink,
+        &shutdown,
+        &progress,
+    );
     let write_start = Instant::now();
     let pre = exec.prefetch(&plan.items).await;
     exec.run(&plan.items, &pre).await;
@@ -350,7 +368,13 @@ pub async fn run(
     let interrupted = shutdown.is_triggered();
     let prune = policy::prune(&PruneFacts {
         prune: prune_asked,
-        force: matches!(mode, Mode::Reconcile { force_prune: true, .. }),
+        force: matches!(
+            mode,
+            Mode::Reconcile {
+                force_prune: true,
+                ..
+            }
+        ),
         listing_problems: listing.problems.len(),
         listed: listing.refs.len(),
         owned_live: plan.owned_live,
@@ -368,8 +392,25 @@ pub async fn run(
 
     let counts = sink.counts();
     let exit_code = policy::exit_code(mode, &counts, interrupted);
-    let summary = summary_line(mode, &plan, &counts, &sink, started, write_start, interrupted);
-    write_sidecar(&sink.report_path(), &run_id, command, cfg, &caller, target.region(), &counts, exit_code);
+    let summary = summary_line(
+        mode,
+        &plan,
+        &counts,
+        &sink,
+        started,
+        write_start,
+        interrupted,
+    );
+    write_sidecar(
+        &sink.report_path(),
+        &run_id,
+        command,
+        cfg,
+        &caller,
+        target.region(),
+        &counts,
+        exit_code,
+    );
     Ok(Outcome {
         exit_code,
         summary,
@@ -388,13 +429,28 @@ fn summary_line(
     interrupted: bool,
 ) -> String {
     let dry_run = mode.dry_run();
+    // what happened (or would): rows that succeeded or are planned; everything not started
+    // or deliberately left counts as skipped, whatever its action
     let n = |a: Action| -> u64 {
         counts
             .iter()
-            .filter(|((x, s), _)| *x == a && *s != Status::Failed)
+            .filter(|((x, s), _)| {
+                *x == a
+                    && match a {
+                        Action::Conflict | Action::Orphan => *s != Status::Failed,
+                        _ => matches!(s, Status::Ok | Status::Planned),
+                    }
+            })
             .map(|(_, n)| n)
             .sum()
     };
+    let skipped: u64 = counts
+        .iter()
+        .filter(|((a, s), _)| {
+            *s == Status::Skipped && !matches!(a, Action::Conflict | Action::Orphan)
+        })
+        .map(|(_, n)| n)
+        .sum();
     let failed = sink.failed();
     let verb = if dry_run { "would " } else { "" };
     let mut summary = format!(
@@ -407,16 +463,23 @@ fn summary_line(
         n(Action::Unchanged),
         n(Action::Retag),
         n(Action::Conflict),
-        n(Action::Skip),
+        n(Action::Skip) + skipped,
         failed,
         n(Action::Orphan),
         n(Action::Delete),
     );
     if let Mode::Reconcile { check: true, .. } = mode {
-        summary.push_str(if policy::drift(counts) > 0 { "; DRIFT" } else { "; in sync" });
+        summary.push_str(if policy::drift(counts) > 0 {
+            "; DRIFT"
+        } else {
+            "; in sync"
+        });
     }
     if plan.foreign > 0 {
-        summary.push_str(&format!("; {} secret(s) of other scopes left alone", plan.foreign));
+        summary.push_str(&format!(
+            "; {} secret(s) of other scopes left alone",
+            plan.foreign
+        ));
     }
     let unread = sink.unread.load(Ordering::Relaxed);
     if unread > 0 {
@@ -428,7 +491,10 @@ fn summary_line(
     let writes_done = sink.writes.load(Ordering::Relaxed);
     if writes_done > 0 {
         let secs = write_start.elapsed().as_secs_f64().max(1e-3);
-        summary.push_str(&format!(", {writes_done} writes at {:.1}/s", writes_done as f64 / secs));
+        summary.push_str(&format!(
+            ", {writes_done} writes at {:.1}/s",
+            writes_done as f64 / secs
+        ));
     }
     if interrupted {
         summary.push_str("; INTERRUPTED");

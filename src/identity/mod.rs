@@ -93,7 +93,10 @@ fn unescape(s: &str) -> Option<String> {
         match bytes[i] {
             b'=' => {
                 let hex = s.get(i + 1..i + 3)?;
-                if !hex.bytes().all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c)) {
+                if !hex
+                    .bytes()
+                    .all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c))
+                {
                     return None;
                 }
                 let b = u8::from_str_radix(hex, 16).ok()?;
@@ -140,7 +143,8 @@ impl SourceIdentity {
 
     /// The canonical text: `<kind>:<escaped instance> <escaped path>`.
     pub fn text(&self) -> String {
-        let mut s = String::with_capacity(self.kind.len() + self.instance.len() + self.path.len() + 2);
+        let mut s =
+            String::with_capacity(self.kind.len() + self.instance.len() + self.path.len() + 2);
         s.push_str(&self.kind);
         s.push(':');
         escape(&self.instance, &mut s);
@@ -307,7 +311,9 @@ pub fn ownership(
         return Ownership::Foreign("managed, without a source tag".into());
     };
     let Some(id) = recorded_identity(source, description) else {
-        return Ownership::Foreign(format!("managed for an unreadable source identity {source}"));
+        return Ownership::Foreign(format!(
+            "managed for an unreadable source identity {source}"
+        ));
     };
     let their_prefix = tags.get(PREFIX_TAG).map(String::as_str);
     if scope.contains(&id) && their_prefix == Some(prefix) {

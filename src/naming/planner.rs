@@ -253,10 +253,8 @@ fn plan(
         sticky,
         reserved: &reserved,
     };
-    let (mut maps, mut meta): (Vec<Mapping>, Vec<Meta>) = uniq
-        .par_iter()
-        .map(|s| ctx.entry(s))
-        .unzip();
+    let (mut maps, mut meta): (Vec<Mapping>, Vec<Meta>) =
+        uniq.par_iter().map(|s| ctx.entry(s)).unzip();
     drop(uniq);
 
     // 4. Rewritten names that equal a compliant name, or each other.

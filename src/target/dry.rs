@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use futures::future::BoxFuture;
 
-use super::{BatchRead, Caller, CallError, CurrentValue, NewSecret, Outcome, Target, TargetSecret};
+use super::{BatchRead, CallError, Caller, CurrentValue, NewSecret, Outcome, Target, TargetSecret};
 use crate::secret::SecretValue;
 
 /// Reads pass through; writes are recorded and not sent.
@@ -38,7 +38,10 @@ impl Target for DryRun<'_> {
         self.inner.caller()
     }
 
-    fn inventory<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<TargetSecret>, CallError>> {
+    fn inventory<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<TargetSecret>, CallError>> {
         self.inner.inventory(prefix)
     }
 
@@ -68,11 +71,20 @@ impl Target for DryRun<'_> {
         Box::pin(async { Ok(((String::new(), String::new()), 0)) })
     }
 
-    fn put_value<'a>(&'a self, _id: &'a str, _v: &'a SecretValue, _t: String) -> BoxFuture<'a, Outcome<String>> {
+    fn put_value<'a>(
+        &'a self,
+        _id: &'a str,
+        _v: &'a SecretValue,
+        _t: String,
+    ) -> BoxFuture<'a, Outcome<String>> {
         Box::pin(async { Ok((String::new(), 0)) })
     }
 
-    fn tag<'a>(&'a self, _id: &'a str, _t: &'a BTreeMap<String, String>) -> BoxFuture<'a, Outcome<()>> {
+    fn tag<'a>(
+        &'a self,
+        _id: &'a str,
+        _t: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Outcome<()>> {
         Box::pin(async { Ok(((), 0)) })
     }
 
@@ -88,7 +100,12 @@ impl Target for DryRun<'_> {
         Box::pin(async { Ok((String::new(), 0)) })
     }
 
-    fn move_current<'a>(&'a self, _id: &'a str, _to: &'a str, _from: &'a str) -> BoxFuture<'a, Outcome<()>> {
+    fn move_current<'a>(
+        &'a self,
+        _id: &'a str,
+        _to: &'a str,
+        _from: &'a str,
+    ) -> BoxFuture<'a, Outcome<()>> {
         Box::pin(async { Ok(((), 0)) })
     }
 

@@ -145,7 +145,10 @@ pub trait Target: Send + Sync {
 
     /// Every secret whose name starts with `prefix/` (every secret for `""`), planned deletions
     /// included, sorted by name.
-    fn inventory<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<TargetSecret>, CallError>>;
+    fn inventory<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<TargetSecret>, CallError>>;
 
     /// Current values of up to [`limits::BATCH_GET_MAX`] secrets in one call.
     fn batch_get<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<BatchRead, CallError>>;
@@ -168,16 +171,29 @@ pub trait Target: Send + Sync {
     ) -> BoxFuture<'a, Outcome<String>>;
 
     /// TagResource (adds or changes the given tags, leaves others).
-    fn tag<'a>(&'a self, id: &'a str, tags: &'a BTreeMap<String, String>) -> BoxFuture<'a, Outcome<()>>;
+    fn tag<'a>(
+        &'a self,
+        id: &'a str,
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Outcome<()>>;
 
     /// RestoreSecret.
     fn restore<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Outcome<()>>;
 
     /// DeleteSecret with a recovery window (never forced); returns the deletion date.
-    fn schedule_deletion<'a>(&'a self, id: &'a str, window_days: i64) -> BoxFuture<'a, Outcome<String>>;
+    fn schedule_deletion<'a>(
+        &'a self,
+        id: &'a str,
+        window_days: i64,
+    ) -> BoxFuture<'a, Outcome<String>>;
 
     /// Moves `AWSCURRENT` from version `from` to version `to` (rollback of an update).
-    fn move_current<'a>(&'a self, id: &'a str, to: &'a str, from: &'a str) -> BoxFuture<'a, Outcome<()>>;
+    fn move_current<'a>(
+        &'a self,
+        id: &'a str,
+        to: &'a str,
+        from: &'a str,
+    ) -> BoxFuture<'a, Outcome<()>>;
 
     /// Whether this target performs writes (`false` for a dry run).
     fn writes(&self) -> bool {

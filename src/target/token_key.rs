@@ -65,7 +65,8 @@ pub async fn load_or_create(target: &dyn Target) -> Result<TokenDeriver, KeyErro
         name: KEY_NAME,
         value: &value,
         token: uuid_like(),
-        description: "secretport: key for idempotency tokens (ClientRequestTokens); keep, do not share",
+        description:
+            "secretport: key for idempotency tokens (ClientRequestTokens); keep, do not share",
         kms_key_id: None,
         tags: &tags,
     };
@@ -81,6 +82,15 @@ pub async fn load_or_create(target: &dyn Target) -> Result<TokenDeriver, KeyErro
 }
 
 fn uuid_like() -> String {
-    let x: String = (0..16).map(|_| format!("{:02x}", fastrand::u8(..))).collect();
-    format!("{}-{}-{}-{}-{}", &x[0..8], &x[8..12], &x[12..16], &x[16..20], &x[20..32])
+    let x: String = (0..16)
+        .map(|_| format!("{:02x}", fastrand::u8(..)))
+        .collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &x[0..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..32]
+    )
 }

@@ -84,9 +84,9 @@ use super::export::parse_export;
 use super::{Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceRef};
 use crate::aws::client::{sdk_config, ClientError, Endpoint};
 use crate::config::{KmsConfig, TargetConfig};
+use crate::identity::Scope;
 use crate::limits::Limits;
 use crate::retry::RetryPolicy;
-use crate::identity::Scope;
 use crate::secret::SecretValue;
 
 /// The outcome of decrypting one data key that is final for the run.
@@ -368,7 +368,11 @@ impl Source for KmsSource {
     }
 
     fn scope(&self) -> Scope {
-        Scope::new("kms", &crate::source::export::export_instance(&self.file), "")
+        Scope::new(
+            "kms",
+            &crate::source::export::export_instance(&self.file),
+            "",
+        )
     }
 
     fn location(&self) -> String {

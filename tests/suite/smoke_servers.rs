@@ -1,13 +1,11 @@
 //! Smoke tests of the test infrastructure itself: the real OpenBao and moto servers start on
 //! their own ports, answer the clients secretport uses, and stop again.
 
-mod support;
-
+use crate::support::{Bao, Moto, TEST_REGION};
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use serde_json::json;
 use std::collections::HashMap;
 use std::time::Instant;
-use support::{Bao, Moto, TEST_REGION};
 use vaultrs::{auth::approle, kv1, kv2};
 
 #[tokio::test(flavor = "multi_thread")]

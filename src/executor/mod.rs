@@ -301,7 +301,10 @@ impl Executor<'_> {
             .await;
     }
 
-    async fn read_source(&self, cx: &mut Ctx<'_>) -> (Option<SecretValue>, BTreeMap<String, String>, Fact) {
+    async fn read_source(
+        &self,
+        cx: &mut Ctx<'_>,
+    ) -> (Option<SecretValue>, BTreeMap<String, String>, Fact) {
         match self.source.fetch(&cx.item.source).await {
             Ok(Fetched::Value {
                 value,
@@ -321,7 +324,9 @@ impl Executor<'_> {
             }
             Err(e) => {
                 let msg = e.to_string();
-                if !self.target.writes() && matches!(e.kind, SourceErrorKind::Denied | SourceErrorKind::Auth) {
+                if !self.target.writes()
+                    && matches!(e.kind, SourceErrorKind::Denied | SourceErrorKind::Auth)
+                {
                     (None, BTreeMap::new(), Fact::Unread(msg))
                 } else {
                     (None, BTreeMap::new(), Fact::Failed(msg))
@@ -414,10 +419,19 @@ impl Executor<'_> {
         }
     }
 
-    async fn run_steps(&self, cx: &mut Ctx<'_>, steps: Vec<Step>, value: Option<&SecretValue>) -> Next {
+    async fn run_steps(
+        &self,
+        cx: &mut Ctx<'_>,
+        steps: Vec<Step>,
+        value: Option<&SecretValue>,
+    ) -> Next {
         for step in steps {
             let ok = match step {
-                Step::Row { action, status, why } => {
+                Step::Row {
+                    action,
+                    status,
+                    why,
+                } => {
                     self.sink.emit(cx.row(action, status, why));
                     true
                 }
@@ -444,7 +458,9 @@ impl Executor<'_> {
                             .push(Orphan {
                                 secret,
                                 identity: cx.item.identity.clone(),
-                                why: OrphanWhy::SourceDeleted(why.trim_start_matches("source ").to_owned()),
+                                why: OrphanWhy::SourceDeleted(
+                                    why.trim_start_matches("source ").to_owned(),
+                                ),
                             });
                     }
                     true
@@ -479,7 +495,12 @@ impl Executor<'_> {
         }
     }
 
-    async fn create(&self, cx: &mut Ctx<'_>, value: &SecretValue, tags: &BTreeMap<String, String>) -> bool {
+    async fn create(
+        &self,
+        cx: &mut Ctx<'_>,
+        value: &SecretValue,
+        tags: &BTreeMap<String, String>,
+    ) -> bool {
         let item = cx.item;
         let (action, why) = match &item.renamed_from {
             Some(old) => (
@@ -517,51 +538,71 @@ impl Executor<'_> {
             }
             Err(e) => {
                 cx.attempts += e.attempts;
-                if may_have_landed(&e) {
-                    if let Some(arn) = self.landed(cx, name, &token).await {
-                        self.wrote();
-                        let mut row = cx.row(action, Status::Ok, "the response was lost, but AWS holds the version written");
-                        row.target_arn = arn;
-                        row.version_id = token;
-                        self.sink.emit(row);
-                        return true;
-                    }
-                }
-                if !matches!(e.class, ErrorClass::Exists | ErrorClass::InvalidRequest) {
-                    self.sink.emit(cx.row(action, Status::Failed, e.to_string()));
+                if !may_have_landed(&e)
+                    && !matches!(e.class, ErrorClass::Exists | ErrorClass::InvalidRequest)
+                {
+                    self.sink
+                        .emit(cx.row(action, Status::Failed, e.to_string()));
                     return false;
                 }
-                // AWS answers InvalidRequestException for a name scheduled for deletion, moto
-                // ResourceExistsException: decide from DescribeSecret's DeletedDate instead.
+                // What does AWS hold at the name? Our version (a lost response, or a retry
+                // answered "exists" after the first attempt landed), a name scheduled for
+                // deletion (AWS answers InvalidRequestException, moto ResourceExistsException),
+                // or someone else's secret.
                 match self.target.describe(name).await {
                     Ok((s, attempts)) => {
                         cx.attempts += attempts;
-                        let mut row = match &s.deleted_date {
-                            Some(d) => cx.row(
+                        let ours = s.source_tag() == Some(item.identity.tag_value().as_str());
+                        let mut row = if ours
+                            && s.current_version.as_deref() == Some(token.as_str())
+                        {
+                            self.wrote();
+                            let mut row = cx.row(
+                                action,
+                                Status::Ok,
+                                "the response was lost, but AWS holds the version written",
+                            );
+                            row.version_id.clone_from(&token);
+                            row
+                        } else if let Some(d) = &s.deleted_date {
+                            cx.row(
                                 Action::Skip,
                                 Status::Skipped,
                                 format!("scheduled for deletion on {d}; rerun with --restore-deleted to restore it"),
-                            ),
-                            None => cx.row(
+                            )
+                        } else if matches!(e.class, ErrorClass::Exists | ErrorClass::InvalidRequest)
+                        {
+                            cx.row(
                                 Action::Conflict,
                                 Status::Failed,
                                 format!("created by someone else during this run ({})", e.message),
-                            ),
+                            )
+                        } else {
+                            cx.row(action, Status::Failed, e.to_string())
                         };
                         row.target_arn = s.arn;
+                        let ok = row.status == Status::Ok;
                         self.sink.emit(row);
+                        ok
                     }
                     Err(d) => {
                         cx.attempts += d.attempts;
-                        self.sink.emit(cx.row(action, Status::Failed, e.to_string()));
+                        self.sink
+                            .emit(cx.row(action, Status::Failed, e.to_string()));
+                        false
                     }
                 }
-                false
             }
         }
     }
 
-    async fn put(&self, cx: &mut Ctx<'_>, value: &SecretValue, previous: Option<String>, why: String) -> bool {
+    async fn put(
+        &self,
+        cx: &mut Ctx<'_>,
+        value: &SecretValue,
+        previous: Option<String>,
+        why: String,
+    ) -> bool {
         let Some(arn) = cx.item.existing.as_ref().map(|e| e.arn.clone()) else {
             return false;
         };
@@ -583,7 +624,11 @@ impl Executor<'_> {
                 cx.attempts += e.attempts;
                 if may_have_landed(&e) && self.landed(cx, &arn, &token).await.is_some() {
                     self.wrote();
-                    (Status::Ok, "the response was lost, but AWS holds the version written".to_owned(), token)
+                    (
+                        Status::Ok,
+                        "the response was lost, but AWS holds the version written".to_owned(),
+                        token,
+                    )
                 } else {
                     (Status::Failed, e.to_string(), String::new())
                 }
@@ -610,7 +655,8 @@ impl Executor<'_> {
             }
             Err(e) => {
                 cx.attempts += e.attempts;
-                self.sink.emit(cx.row(Action::Retag, Status::Failed, e.to_string()));
+                self.sink
+                    .emit(cx.row(Action::Retag, Status::Failed, e.to_string()));
                 false
             }
         }
@@ -634,7 +680,8 @@ impl Executor<'_> {
             }
             Err(e) => {
                 cx.attempts += e.attempts;
-                self.sink.emit(cx.row(Action::Restore, Status::Failed, e.to_string()));
+                self.sink
+                    .emit(cx.row(Action::Restore, Status::Failed, e.to_string()));
                 false
             }
         }
@@ -701,3 +748,6 @@ enum Next {
     Done,
     Restored,
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,14 +2,11 @@
 //! recovery window and the safety valve, an incomplete listing that prunes nothing, and sticky
 //! names.
 
-mod cli;
-mod support;
-
 use std::collections::BTreeMap;
 
-use cli::{file_config, line, Workspace};
+use crate::cli::{file_config, line, Workspace};
+use crate::support::{Moto, ThrottleProxy};
 use serde_json::json;
-use support::{Moto, ThrottleProxy};
 
 fn export(entries: &[(&str, &str)]) -> String {
     entries
@@ -105,7 +102,7 @@ async fn check_reports_each_drift_class_then_reconcile_fixes_them() {
         "--check writes nothing: {:?}",
         proxy.snapshot()
     );
-    let actions = |run: &cli::Run, p: &str| -> Vec<String> {
+    let actions = |run: &crate::cli::Run, p: &str| -> Vec<String> {
         run.rows
             .iter()
             .filter(|r| r["source_path"] == p)
@@ -155,7 +152,14 @@ async fn check_reports_each_drift_class_then_reconcile_fixes_them() {
     still.expect_code(2); // the orphan is still there
 
     let prune = ws
-        .run(&["reconcile", "-c", "cfg.toml", "--prune", "--force-prune", "--yes"])
+        .run(&[
+            "reconcile",
+            "-c",
+            "cfg.toml",
+            "--prune",
+            "--force-prune",
+            "--yes",
+        ])
         .await;
     prune.expect_code(0);
     let del = prune
@@ -219,7 +223,9 @@ async fn prune_safety_valve_and_recovery_window() {
     // a source outage that lost 5 of 20 (25% > the default 10%): refused without --force-prune,
     // and the refusal is drift left for cron to see (exit 2)
     ws.write("export.jsonl", &export(&refs[..15]));
-    let run = ws.run(&["reconcile", "-c", "cfg.toml", "--prune", "--yes"]).await;
+    let run = ws
+        .run(&["reconcile", "-c", "cfg.toml", "--prune", "--yes"])
+        .await;
     run.expect_code(2);
     let orphans: Vec<_> = run
         .rows
@@ -243,7 +249,9 @@ async fn prune_safety_valve_and_recovery_window() {
 
     // within the share (1 of 20 = 5%): pruned with the configured window
     ws.write("export.jsonl", &export(&refs[..19]));
-    let run = ws.run(&["reconcile", "-c", "cfg.toml", "--prune", "--yes"]).await;
+    let run = ws
+        .run(&["reconcile", "-c", "cfg.toml", "--prune", "--yes"])
+        .await;
     run.expect_code(0);
     assert_eq!(run.count("delete", "ok"), 1);
     assert!(run.row("s19")["error"].contains("7-day recovery window"));
@@ -280,7 +288,14 @@ async fn incomplete_listing_prunes_nothing() {
         .join("\n"),
     );
     let run = ws
-        .run(&["reconcile", "-c", "cfg.toml", "--prune", "--force-prune", "--yes"])
+        .run(&[
+            "reconcile",
+            "-c",
+            "cfg.toml",
+            "--prune",
+            "--force-prune",
+            "--yes",
+        ])
         .await;
     run.expect_code(1); // the bad line is a failure
     let o = run.rows.iter().find(|r| r["target_name"] == "i/b").unwrap();
