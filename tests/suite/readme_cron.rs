@@ -142,5 +142,5 @@ dir = "reports"
         "{args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(sh(&hourly, d).1.contains("ALERT"), false);
+    assert!(!sh(&hourly, d).1.contains("ALERT"));
 }
