@@ -56,7 +56,7 @@ async fn bao_helpers_mounts_deletes_policies_and_auth() {
     bao.destroy_kv2_versions("kv2", "a/b", &[1]).await;
     bao.delete_kv2_latest("kv2", "a/b").await;
     // Latest (3) is soft-deleted: the read answers 404 (with metadata in the body), which
-    // vaultrs surfaces as an error, as DESIGN.md says.
+    // vaultrs surfaces as an error (see docs/architecture.md and README).
     assert_eq!(bao.read_kv2("kv2", "a/b").await, None);
     assert!(
         kv2::read::<HashMap<String, String>>(&bao.client(), "kv2", "a/b")
