@@ -175,6 +175,8 @@ pub struct Limits {
     pub read: AdaptiveLimiter,
     /// KMS Decrypt/Encrypt/GenerateDataKey.
     pub kms: AdaptiveLimiter,
+    /// Vault/OpenBao requests (lists, reads, logins).
+    pub vault: AdaptiveLimiter,
 }
 
 impl Limits {
@@ -194,6 +196,7 @@ impl Limits {
             write: group("write", cfg.write_per_second),
             read: group("read", cfg.read_per_second),
             kms: group("kms", cfg.kms_per_second),
+            vault: group("vault", cfg.vault_per_second),
         }
     }
 }

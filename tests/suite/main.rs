@@ -8,6 +8,7 @@ mod support;
 
 mod config_errors;
 mod identity_golden;
+mod interrupt;
 mod kms_migrate;
 mod kms_source;
 mod migrate;

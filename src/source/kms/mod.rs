@@ -393,6 +393,7 @@ impl Source for KmsSource {
 pub async fn kms_sdk_config(
     kms: &KmsConfig,
     target: &TargetConfig,
+    timeout: std::time::Duration,
 ) -> Result<aws_config::SdkConfig, ClientError> {
     let (credentials, key) = match &kms.credentials {
         Some(c) => (c, "source.credentials"),
@@ -406,6 +407,7 @@ pub async fn kms_sdk_config(
             .or(target.endpoint_url.as_deref()),
         credentials,
         key,
+        timeout,
     })
     .await
 }
