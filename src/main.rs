@@ -412,7 +412,7 @@ fn dispatch(cli: Cli) -> Result<i32, Fail> {
     let shutdown = signals(&rt);
     let outcome = rt
         .block_on(run::run(&cfg, mode, report.as_deref(), shutdown, &Terminal))
-        .map_err(failed)?;
+        .map_err(|e| Fail(e.exit_code(), e.into()))?;
     if let Mode::Plan { .. } = mode {
         print!("{}", run::table(&outcome.counts));
     }

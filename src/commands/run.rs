@@ -60,6 +60,18 @@ pub enum RunError {
     Naming(#[from] NamingError),
 }
 
+impl RunError {
+    /// The process exit code: 64 when the configuration (or the environment it names) is
+    /// incomplete, so nothing useful could be contacted (no region anywhere, a named env var
+    /// unset); 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Client(ClientError::NoRegion | ClientError::MissingEnv { .. }) => exit::USAGE,
+            _ => exit::FAILED,
+        }
+    }
+}
+
 /// The answer to a confirmation question.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confirmation {
@@ -555,4 +567,41 @@ pub fn table(counts: &BTreeMap<(Action, Status), u64>) -> String {
         s.push_str(&format!("{:<10} {:<8} {:>8}\n", a.as_str(), st.as_str(), n));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_question_names_account_region_prefix_and_counts() {
+        let caller = Ok(Caller {
+            account: "111122223333".into(),
+            arn: "arn:aws:iam::111122223333:user/x".into(),
+        });
+        let mode = Mode::Reconcile {
+            check: false,
+            prune: true,
+            force_prune: false,
+            restore_deleted: false,
+            yes: false,
+        };
+        let q = question(
+            mode,
+            &caller,
+            "eu-west-1",
+            "devops",
+            &[
+                ("create", 3),
+                ("rename", 0),
+                ("schedule for deletion up to", 2),
+            ],
+        );
+        assert_eq!(
+            q,
+            "reconcile into AWS account 111122223333, region eu-west-1, prefix devops/: create 3, schedule for deletion up to 2. Proceed?"
+        );
+        let q = question(mode, &caller, "eu-west-1", "", &[("create", 1)]);
+        assert!(q.contains("no prefix (the whole account)"), "{q}");
+    }
 }
