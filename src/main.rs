@@ -162,9 +162,14 @@ struct RunArgs {
     /// The migration config (TOML).
     #[arg(long, short = 'c')]
     config: PathBuf,
-    /// Report path (default: <report dir>/<command>-<UTC timestamp>.csv).
+    /// Report path (default: <report dir>/<command>-<UTC timestamp>.csv); `-` writes the CSV
+    /// to stdout instead of a file.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Machine-readable output: each report row as a JSON object on stdout, then a final
+    /// {"summary": ...} object (JSON Lines). Human text stays on stderr.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -299,7 +304,7 @@ fn load(path: &std::path::Path) -> Result<Config, Fail> {
 }
 
 fn dispatch(cli: Cli) -> Result<i32, Fail> {
-    let (cfg_path, report, mode) = match cli.command {
+    let (run_args, mode) = match cli.command {
         Command::Rename {
             prefix,
             policy,
@@ -352,7 +357,7 @@ fn dispatch(cli: Cli) -> Result<i32, Fail> {
         Command::Plan {
             run,
             detailed_exitcode,
-        } => (run.config, run.report, Mode::Plan { detailed_exitcode }),
+        } => (run, Mode::Plan { detailed_exitcode }),
         Command::Rollback {
             report,
             config,
@@ -381,8 +386,7 @@ fn dispatch(cli: Cli) -> Result<i32, Fail> {
             yes,
             restore_deleted,
         } => (
-            run.config,
-            run.report,
+            run,
             Mode::Migrate {
                 yes,
                 restore_deleted,
@@ -396,8 +400,7 @@ fn dispatch(cli: Cli) -> Result<i32, Fail> {
             restore_deleted,
             yes,
         } => (
-            run.config,
-            run.report,
+            run,
             Mode::Reconcile {
                 check,
                 prune,
@@ -407,13 +410,29 @@ fn dispatch(cli: Cli) -> Result<i32, Fail> {
             },
         ),
     };
-    let cfg = load(&cfg_path)?;
+    let report_to_stdout = run_args
+        .report
+        .as_ref()
+        .is_some_and(|p| p.as_os_str() == secretport::report::STDOUT);
+    if run_args.json && report_to_stdout {
+        return Err(usage(anyhow::anyhow!(
+            "--json and --report - both write to stdout; give --report a file"
+        )));
+    }
+    let cfg = load(&run_args.config)?;
     let rt = runtime()?;
     let shutdown = signals(&rt);
     let outcome = rt
-        .block_on(run::run(&cfg, mode, report.as_deref(), shutdown, &Terminal))
+        .block_on(run::run(
+            &cfg,
+            mode,
+            run_args.report.as_deref(),
+            run_args.json,
+            shutdown,
+            &Terminal,
+        ))
         .map_err(|e| Fail(e.exit_code(), e.into()))?;
-    if let Mode::Plan { .. } = mode {
+    if matches!(mode, Mode::Plan { .. }) && !run_args.json && !report_to_stdout {
         print!("{}", run::table(&outcome.counts));
     }
     eprintln!("{}", outcome.summary);

@@ -179,10 +179,13 @@ fn question(
 
 /// Runs `plan`, `migrate` or `reconcile`. `shutdown` stops the run between secrets; `confirm`
 /// is asked before a run that would write, unless `--yes` was given.
+/// `json`: every report row also goes to stdout as a JSON object, then a `{"summary": ...}`
+/// object (JSON Lines); `report_path` `-` sends the CSV to stdout instead of a file.
 pub async fn run(
     cfg: &Config,
     mode: Mode,
     report_path: Option<&Path>,
+    json: bool,
     shutdown: Shutdown,
     confirm: &dyn Confirm,
 ) -> Result<Outcome, RunError> {
@@ -190,7 +193,11 @@ pub async fn run(
     let dry_run = mode.dry_run();
     let command = mode.command();
     let job = "default";
-    let report = Report::create(&cfg.report.dir, command, report_path)?;
+    let mut report = Report::create(&cfg.report.dir, command, report_path)?;
+    if json {
+        report = report.with_json();
+    }
+    let report_to_stdout = report.to_stdout();
     let run_id = report.run_id().to_owned();
     let sink = Sink::new(report, dry_run, job);
     let limits = Arc::new(Limits::with_shutdown(&cfg.limits, &shutdown));
@@ -423,16 +430,21 @@ pub async fn run(
         write_start,
         interrupted,
     );
-    write_sidecar(
-        &sink.report_path(),
-        &run_id,
-        command,
-        cfg,
-        &caller,
-        target.region(),
-        &counts,
-        exit_code,
-    );
+    if !report_to_stdout {
+        write_sidecar(
+            &sink.report_path(),
+            &run_id,
+            command,
+            cfg,
+            &caller,
+            target.region(),
+            &counts,
+            exit_code,
+        );
+    }
+    if json {
+        print_json_summary(&run_id, command, &counts, exit_code, &summary);
+    }
     Ok(Outcome {
         exit_code,
         summary,
@@ -558,6 +570,32 @@ fn write_sidecar(
     if let Err(e) = std::fs::write(&path, format!("{doc:#}\n")) {
         eprintln!("warning: cannot write {}: {e}", path.display());
     }
+}
+
+/// The final JSON Lines object of `--json`: counts by action and status, exit code, summary.
+fn print_json_summary(
+    run_id: &str,
+    command: &str,
+    counts: &BTreeMap<(Action, Status), u64>,
+    exit_code: i32,
+    summary: &str,
+) {
+    let mut by: BTreeMap<&str, BTreeMap<&str, u64>> = BTreeMap::new();
+    for ((a, s), n) in counts {
+        *by.entry(a.as_str())
+            .or_default()
+            .entry(s.as_str())
+            .or_default() += n;
+    }
+    let doc = serde_json::json!({ "summary": {
+        "run_id": run_id,
+        "command": command,
+        "counts": by,
+        "drift": policy::drift(counts),
+        "exit_code": exit_code,
+        "text": summary,
+    }});
+    println!("{doc}");
 }
 
 /// The summary table `plan` prints: one line per action and status.
