@@ -57,6 +57,11 @@ enum Command {
         /// CSV of explicit source,target renames; they win over the rules.
         #[arg(long)]
         overrides: Option<PathBuf>,
+        /// Preview the configured source's own names instead: lists the source (list
+        /// permission only, no value read, no AWS credentials needed) and applies the config's
+        /// prefix, policy and overrides. Adds a `job` column.
+        #[arg(long, short = 'c', conflicts_with_all = ["prefix", "input", "overrides"])]
+        config: Option<PathBuf>,
     },
     /// Dry run: list the source, read the target, and report what migrate would do.
     /// Never writes to AWS.
@@ -306,10 +311,36 @@ fn load(path: &std::path::Path) -> Result<Config, Fail> {
 fn dispatch(cli: Cli) -> Result<i32, Fail> {
     let (run_args, mode) = match cli.command {
         Command::Rename {
+            config: Some(config),
+            ..
+        } => {
+            let cfg = load(&config)?;
+            let rt = runtime()?;
+            let preview = rt
+                .block_on(rename::preview_config(&cfg))
+                .map_err(|e| Fail(e.exit_code(), e.into()))?;
+            let stdout = std::io::stdout();
+            let mut lock = std::io::BufWriter::new(stdout.lock());
+            rename::write_csv_with_job(&preview.output, "default", &mut lock)
+                .and_then(|_| lock.flush())
+                .context("writing CSV to stdout")
+                .map_err(failed)?;
+            for p in &preview.problems {
+                eprintln!("warning: not listed: {}", p);
+            }
+            eprintln!("{}", rename::summary_line(&preview.output));
+            return Ok(if preview.problems.is_empty() {
+                exit::OK
+            } else {
+                exit::FAILED
+            });
+        }
+        Command::Rename {
             prefix,
             policy,
             input,
             overrides,
+            config: None,
         } => return rename_cmd(prefix, policy.into(), input, overrides),
         Command::KmsExport {
             input,

@@ -81,3 +81,50 @@ async fn json_lines_and_csv_on_stdout() {
         .unwrap();
     assert_eq!(both.status.code(), Some(64));
 }
+
+/// `rename --config` previews the real tree's names from the source itself, with list
+/// permission only and no AWS credentials at all.
+#[tokio::test(flavor = "multi_thread")]
+async fn rename_config_lists_the_source_without_aws() {
+    let bao = crate::support::Bao::start().await;
+    bao.put_kv2("secret", "apps/db", json!({"p": "1"})).await;
+    bao.put_kv2("secret", "apps/team a/café", json!({"p": "2"}))
+        .await;
+    bao.write_policy(
+        "list-only",
+        r#"path "secret/metadata/*" { capabilities = ["list"] }
+path "sys/internal/ui/mounts/*" { capabilities = ["read"] }"#,
+    )
+    .await;
+    let token = bao.create_token(&["list-only"]).await;
+    let ws = Workspace::new();
+    ws.write(
+        "cfg.toml",
+        &format!(
+            "[source]\nkind = \"vault\"\naddress = \"{}\"\nmount = \"secret\"\npath = \"apps\"\nauth = {{ method = \"token\", token_env = \"LIST_TOKEN\" }}\n[target]\nregion = \"us-east-1\"\nprefix = \"devops\"\nendpoint_url = \"http://127.0.0.1:9\"\n",
+            bao.addr()
+        ),
+    );
+    let mut cmd = ws.command(
+        &["rename", "--config", "cfg.toml"],
+        &[("LIST_TOKEN", &token)],
+    );
+    for k in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+    ] {
+        cmd.env_remove(k);
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        stdout,
+        "source,target,changed,reasons,job\n\
+         db,devops/db,false,prefix,default\n\
+         team a/café,devops/team_a/cafe,true,prefix;transliterated;charset,default\n",
+        "{stderr}"
+    );
+}
