@@ -73,6 +73,17 @@ pub struct CallError {
     pub attempts: u32,
 }
 
+impl CallError {
+    /// This error with every server-provided text scrubbed of `value` (the value the failed
+    /// request carried): a proxy or WAF in front of AWS may quote the request body. See
+    /// [`crate::error_text::scrub`].
+    pub fn scrubbed(mut self, value: &SecretValue) -> CallError {
+        self.message = crate::error_text::scrub(&self.message, value);
+        self.code = self.code.map(|c| crate::error_text::scrub(&c, value));
+        self
+    }
+}
+
 /// A value read from the target with the version it is.
 #[derive(Debug)]
 pub struct CurrentValue {
@@ -314,7 +325,8 @@ impl SecretsTarget {
             Some(text) => req.secret_string(text),
             None => req.secret_binary(Blob::new(s.value.expose_bytes().to_vec())),
         };
-        let (out, attempts) = run!(self, write, "CreateSecret", s.name, req)?;
+        let (out, attempts) =
+            run!(self, write, "CreateSecret", s.name, req).map_err(|e| e.scrubbed(s.value))?;
         Ok((out.arn.unwrap_or_default(), attempts))
     }
 
@@ -329,7 +341,8 @@ impl SecretsTarget {
             Some(text) => req.secret_string(text),
             None => req.secret_binary(Blob::new(value.expose_bytes().to_vec())),
         };
-        let (_, attempts) = run!(self, write, "PutSecretValue", id, req)?;
+        let (_, attempts) =
+            run!(self, write, "PutSecretValue", id, req).map_err(|e| e.scrubbed(value))?;
         Ok(((), attempts))
     }
 
