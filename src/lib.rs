@@ -17,6 +17,7 @@ pub mod error_text;
 pub mod executor;
 pub mod exit;
 pub mod limits;
+pub mod log_filter;
 pub mod naming;
 pub mod plan;
 pub mod progress;

@@ -87,6 +87,9 @@ async fn echoed_request_bodies_never_reach_output_or_report() {
         &file_config(proxy.endpoint(), "leak", "", "[limits]\nmax_attempts = 2\n"),
     );
     let values = plain(OBJECT, STRING, &bin);
+    // Everything at debug, ours at trace. At `trace` the AWS SDK itself logs response bodies;
+    // `secretport::log_filter::log_filter` caps it, once main.rs builds its subscriber with it
+    // (then this can be plain "trace").
     let trace = [("RUST_LOG", "debug,secretport=trace")];
 
     for (status, echo) in [
