@@ -22,7 +22,7 @@ use crate::config::Credentials;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// An env var named by the config is missing.
-    #[error("{key}: environment variable {var} is not set")]
+    #[error("{key}: environment variable {var} is not set (or is empty)")]
     MissingEnv {
         /// Config key that names it.
         key: String,
@@ -47,9 +47,12 @@ pub struct Endpoint<'a> {
     pub key: &'a str,
 }
 
+/// The value of `var`, trimmed; unset, empty and whitespace-only are all "not set" (as the config
+/// check says).
 fn env(key: &str, var: &str) -> Result<String, ClientError> {
     std::env::var(var)
         .ok()
+        .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
         .ok_or_else(|| ClientError::MissingEnv {
             key: key.to_owned(),
