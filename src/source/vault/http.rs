@@ -267,7 +267,7 @@ impl Http {
             req = req.header("X-Vault-Namespace", ns.as_str());
         }
         if let Some(t) = token {
-            req = req.header("X-Vault-Token", t.expose_secret());
+            req = req.header("X-Vault-Token", token_header(t)?);
         }
         if let Some(b) = body {
             req = req
@@ -282,6 +282,16 @@ impl Http {
             body: Zeroizing::new(Vec::from(bytes)),
         })
     }
+}
+
+/// The `X-Vault-Token` header value, marked sensitive: `http`'s `Debug` prints `Sensitive`
+/// instead of the token, so a debug print of a request or its headers (ours, reqwest's or a
+/// middleware's) cannot show it, and HTTP/2 HPACK never indexes it.
+fn token_header(t: &SecretString) -> Result<http::HeaderValue, String> {
+    let mut v = http::HeaderValue::from_str(t.expose_secret())
+        .map_err(|_| "the Vault token holds characters not allowed in an HTTP header".to_owned())?;
+    v.set_sensitive(true);
+    Ok(v)
 }
 
 /// Statuses worth another try: performance-standby lag, rate limits, server trouble.
@@ -315,6 +325,18 @@ mod tests {
             "caf%C3%A9/na%C3%AFve%231%3Fx%3Ay%25z%2B"
         );
         assert_eq!(encode_path("a-b_c.d~e/"), "a-b_c.d~e/");
+    }
+
+    #[test]
+    fn token_header_is_sensitive_and_never_printed() {
+        let h = token_header(&SecretString::from("hvs.Pl4ntedVaultToken")).unwrap();
+        assert!(h.is_sensitive());
+        assert!(!format!("{h:?}").contains("Pl4nted"), "{h:?}");
+        let mut map = http::HeaderMap::new();
+        map.insert("x-vault-token", h);
+        assert!(!format!("{map:?}").contains("Pl4nted"));
+        let e = token_header(&SecretString::from("bad\ntoken")).unwrap_err();
+        assert!(!e.contains("bad"), "{e}");
     }
 
     #[test]
