@@ -237,14 +237,19 @@ impl Http {
                     );
                 }
                 Ok(reply) => return Ok(reply),
-                Err(e) if attempt < MAX_ATTEMPTS => {
+                // a certificate problem does not go away by asking again
+                Err(e) if attempt < MAX_ATTEMPTS && tls_hint(&e).is_empty() => {
                     tracing::debug!(attempt, "Vault {} /v1/{path}: {e}; retrying", verb.as_str());
                 }
                 Err(e) => {
                     return Err(SourceError::new(
                         SourceErrorKind::Unavailable,
                         "",
-                        format!("cannot reach Vault at {}: {e}", self.address),
+                        format!(
+                            "cannot reach Vault at {}: {e}{}",
+                            self.address,
+                            tls_hint(&e)
+                        ),
                     ))
                 }
             }
@@ -294,6 +299,18 @@ fn token_header(t: &SecretString) -> Result<http::HeaderValue, String> {
     Ok(v)
 }
 
+/// A suggestion for a TLS failure: a certificate the client does not trust is almost always a
+/// private CA that `ca_cert` (or `VAULT_CACERT`) must name.
+fn tls_hint(error: &str) -> &'static str {
+    let e = error.to_ascii_lowercase();
+    if e.contains("certificate") || e.contains("unknownissuer") || e.contains("tls") {
+        "; if the server's certificate comes from a private CA, set source.ca_cert (or \
+         VAULT_CACERT) to that CA's PEM file (tls_skip_verify = true only for tests)"
+    } else {
+        ""
+    }
+}
+
 /// Statuses worth another try: performance-standby lag, rate limits, server trouble.
 fn transient(status: u16) -> bool {
     matches!(status, 412 | 429 | 500 | 502 | 503 | 504)
@@ -337,6 +354,12 @@ mod tests {
         assert!(!format!("{map:?}").contains("Pl4nted"));
         let e = token_header(&SecretString::from("bad\ntoken")).unwrap_err();
         assert!(!e.contains("bad"), "{e}");
+    }
+
+    #[test]
+    fn tls_failures_suggest_ca_cert() {
+        assert!(tls_hint("error sending request: client error (Connect): invalid peer certificate: UnknownIssuer").contains("source.ca_cert"));
+        assert_eq!(tls_hint("tcp connect error: Connection refused"), "");
     }
 
     #[test]
