@@ -282,7 +282,8 @@ impl Default for LimitsConfig {
 /// `[report]`.
 #[derive(Debug, Clone)]
 pub struct ReportConfig {
-    /// Directory for `<command>-<timestamp>.csv` files.
+    /// Directory for `<command>-<timestamp>.csv` files: `[report] dir`, default `reports`, both
+    /// relative to the config file's folder.
     pub dir: PathBuf,
 }
 
@@ -951,8 +952,11 @@ impl Validator<'_> {
         l
     }
 
+    /// `[report] dir`, relative to the config file; by default `reports` beside the config file
+    /// (the same as writing `dir = "reports"`), so a run from any working directory (cron, a
+    /// CronJob) puts its reports in one place.
     fn report(&mut self, s: Option<Section>) -> ReportConfig {
-        let mut dir = PathBuf::from("reports");
+        let mut dir = self.resolve("reports");
         if let Some(mut s) = s {
             if let Some(d) = s.opt::<String>("dir", "a directory path") {
                 dir = self.resolve(&d);
@@ -1128,6 +1132,7 @@ write_per_second = 10
         assert_eq!(c.limits.write_per_second, 10);
         assert_eq!(c.limits.read_per_second, 100);
         assert_eq!(c.target.on_conflict, OnConflict::Skip);
+        assert_eq!(c.report.dir, Path::new("./reports"));
         assert!(matches!(
             c.target.credentials,
             Credentials::AssumeRole {
