@@ -305,9 +305,10 @@ async fn read_input(
     input: &Path,
     mode: ExportMode,
 ) -> Result<(Vec<Plain>, Vec<(usize, String)>), KmsExportError> {
+    // the error's own path is `input`: only its message, or the path would show twice
     let source = FileSource::open(input).map_err(|e| KmsExportError::Input {
         path: input.to_owned(),
-        message: e.to_string(),
+        message: e.message,
     })?;
     let listing = source.list().await.map_err(|e| KmsExportError::Input {
         path: input.to_owned(),
