@@ -239,6 +239,38 @@ mod tests {
         );
     }
 
+    #[test]
+    fn credential_and_config_failures_are_permanent() {
+        use aws_credential_types::provider::error::CredentialsError;
+        use aws_sdk_secretsmanager::operation::list_secrets::ListSecretsError;
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        use std::time::Duration;
+        type E = SdkError<ListSecretsError, HttpResponse>;
+        let other = |e: CredentialsError| {
+            E::dispatch_failure(ConnectorError::other(Box::new(e), None)).class()
+        };
+        assert_eq!(
+            other(CredentialsError::not_loaded("profile `x` was not defined")),
+            Class::Permanent
+        );
+        assert_eq!(
+            other(CredentialsError::invalid_configuration("bad")),
+            Class::Permanent
+        );
+        assert_eq!(
+            other(CredentialsError::unhandled("already taken")),
+            Class::Permanent
+        );
+        assert_eq!(
+            other(CredentialsError::provider_timed_out(Duration::from_secs(5))),
+            Class::Transient
+        );
+        let io = E::dispatch_failure(ConnectorError::io("connection refused".into()));
+        assert_eq!(io.class(), Class::Transient);
+        let unknown = E::dispatch_failure(ConnectorError::other("hyper hiccup".into(), None));
+        assert_eq!(unknown.class(), Class::Transient);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn retries_transient_not_permanent() {
         let l = AdaptiveLimiter::new("t", 1000);
