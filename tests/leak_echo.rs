@@ -159,3 +159,50 @@ async fn echoed_request_bodies_never_reach_output_or_report() {
         assert_clean(&run, &values2, &format!("PutSecretValue {echo:?}"));
     }
 }
+
+/// `kms-export --mode direct` sends each plaintext to `kms:Encrypt`: an echo of that request
+/// must not reach the output either.
+#[tokio::test(flavor = "multi_thread")]
+async fn kms_export_encrypt_echo_is_scrubbed() {
+    let moto = Moto::start().await;
+    let key = moto
+        .kms_client("us-east-1")
+        .create_key()
+        .send()
+        .await
+        .unwrap();
+    let key_id = key.key_metadata().unwrap().key_id().to_owned();
+    let proxy = ThrottleProxy::start(moto.endpoint(), vec![]).await;
+    proxy.echo_next("Encrypt", 1000, 400, Echo::AwsJson);
+    let ws = Workspace::new();
+    ws.write(
+        "plain.jsonl",
+        &format!(
+            "{{\"path\":\"leak/object\",\"value\":{OBJECT}}}\n{{\"path\":\"leak/string\",\"value\":{}}}\n",
+            serde_json::to_string(STRING).unwrap()
+        ),
+    );
+    let run = ws
+        .run_with(
+            &[
+                "kms-export",
+                "--input",
+                "plain.jsonl",
+                "--output",
+                "out.jsonl",
+                "--key-id",
+                &key_id,
+                "--mode",
+                "direct",
+                "--endpoint-url",
+                proxy.endpoint(),
+            ],
+            &[("RUST_LOG", "debug,secretport=trace")],
+        )
+        .await;
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(proxy.injected("Encrypt") > 0);
+    assert!(run.stderr.contains("[REDACTED]"), "{}", run.stderr);
+    let values = vec![OBJECT.as_bytes().to_vec(), STRING.as_bytes().to_vec()];
+    assert_clean(&run, &values, "kms-export Encrypt");
+}

@@ -410,7 +410,12 @@ impl Kms<'_> {
                 .send()
         })
         .await
-        .map_err(|f| kms_error(rec, f))?;
+        .map_err(|mut f| {
+            // the request carried the plaintext: an echoing proxy must not put it in the error
+            f.message = crate::error_text::scrub(&f.message, &rec.value);
+            f.code = f.code.map(|c| crate::error_text::scrub(&c, &rec.value));
+            kms_error(rec, f)
+        })?;
         let blob = out
             .ciphertext_blob
             .ok_or_else(|| kms_error(rec, missing("Encrypt", "a CiphertextBlob")))?;
