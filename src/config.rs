@@ -646,7 +646,7 @@ impl Validator<'_> {
             .to_owned();
         let namespace = s
             .opt::<String>("namespace", "a namespace path")
-            .or_else(|| (self.env)("VAULT_NAMESPACE").filter(|n| !n.is_empty()));
+            .or_else(|| (self.env)("VAULT_NAMESPACE").filter(|n| !n.trim().is_empty()));
         let kv_version: Option<i64> = s.opt("kv_version", "1 or 2");
         let kv_version = match kv_version {
             None => None,
@@ -656,9 +656,11 @@ impl Validator<'_> {
                 None
             }
         };
-        let ca_cert = self
-            .file(s, "ca_cert", false)
-            .or_else(|| (self.env)("VAULT_CACERT").map(PathBuf::from));
+        let ca_cert = self.file(s, "ca_cert", false).or_else(|| {
+            (self.env)("VAULT_CACERT")
+                .filter(|c| !c.trim().is_empty())
+                .map(PathBuf::from)
+        });
         let tls_skip_verify = s.opt("tls_skip_verify", "true or false").unwrap_or(false);
         let parallelism: i64 = s.opt("parallelism", "an integer").unwrap_or(16);
         if !(1..=256).contains(&parallelism) {
