@@ -79,7 +79,10 @@ fn credentials_hint(
             }
         ));
     }
-    if lower.contains("sso") {
+    let sso = ["/sso/cache", "sso token", "sso session", "ssooidc", "sso_"]
+        .iter()
+        .any(|m| lower.contains(m));
+    if sso {
         return Some(format!(
             "AWS credentials: the SSO login of profile `{profile}` has no valid cached token \
              (not logged in, or expired): run `aws sso login --profile {profile}` ({detail})"
