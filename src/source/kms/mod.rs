@@ -51,8 +51,9 @@
 //! # Behaviour
 //!
 //! The file is read and every record validated at [`KmsSource::open`]: shape, base64, IV length
-//! (12), ciphertext at least as long as the tag. A bad line becomes a [`ListProblem`] with its
-//! line number and the other lines go on. Values are decrypted only on [`Source::fetch`]. Data
+//! (12), ciphertext at least as long as the tag. A bad line (invalid UTF-8 included; a leading
+//! byte order mark is skipped) becomes a [`ListProblem`] with its line number and the other
+//! lines go on. A decrypted value over AWS's 64 KiB fails its record, naming the line. Values are decrypted only on [`Source::fetch`]. Data
 //! keys are decrypted once per run and cached (zeroized when the source is dropped), keyed by
 //! the encrypted data key bytes *together with* the encryption context and `key_id` (KMS only
 //! releases a key for the right context, so a record with a wrong context must not be served
