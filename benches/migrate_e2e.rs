@@ -7,9 +7,9 @@
 //! (no `--bench` argument) it runs a 100-secret smoke version so the scenario itself is kept
 //! working by CI. `SECRETPORT_BENCH_N` overrides N.
 
-#[path = "../tests/cli/mod.rs"]
+#[path = "../tests/suite/cli/mod.rs"]
 mod cli;
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/suite/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};
@@ -76,7 +76,7 @@ async fn scenario(n: usize, full: bool) {
 
     proxy.reset_counters();
     let t = Instant::now();
-    let rec = ws.run(&["reconcile", "-c", "cfg.toml"]).await;
+    let rec = ws.run(&["reconcile", "-c", "cfg.toml", "--yes"]).await;
     let rec_wall = t.elapsed();
     rec.expect_code(0);
     assert_eq!(rec.count("unchanged", "ok"), n);

@@ -87,6 +87,8 @@ fn forms(value: &SecretValue) -> Vec<Zeroizing<String>> {
         out.push(Zeroizing::new(html_escape(&json)));
         out.push(json);
         out.push(Zeroizing::new(raw.to_owned()));
+        // [`chain`] puts a message on one line: an echoed multi-line value arrives that way
+        out.push(Zeroizing::new(raw.replace(['\n', '\r'], " ")));
     }
     out.retain(|f| !f.is_empty());
     out.sort_by(|a, b| a.as_str().cmp(b.as_str()));
@@ -286,6 +288,14 @@ mod tests {
             );
             assert!(out.contains(REDACTED), "{out}");
         }
+    }
+
+    #[test]
+    fn multi_line_values_flattened_by_chain_are_removed() {
+        let value = SecretValue::text("first-line-of-secret\nsecond-line".into());
+        let e = std::io::Error::other("echo: first-line-of-secret\nsecond-line!");
+        let out = scrub(&chain(&e), &value);
+        assert_eq!(out, format!("echo: {REDACTED}!"));
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub struct Endpoint<'a> {
     pub credentials: &'a Credentials,
     /// Config key of the credentials, for messages (`target.credentials`).
     pub key: &'a str,
+    /// Time limit of one request attempt.
+    pub timeout: Duration,
 }
 
 /// The value of `var`, trimmed; unset, empty and whitespace-only are all "not set" (as the config
@@ -84,7 +86,7 @@ pub async fn sdk_config(ep: &Endpoint<'_>) -> Result<SdkConfig, ClientError> {
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(Duration::from_secs(60))
+                .operation_attempt_timeout(ep.timeout)
                 .build(),
         );
     if let Some(r) = ep.region {

@@ -1,13 +1,12 @@
-//! Everything that speaks to AWS: building clients from the configured credentials
-//! ([`client`]), the Secrets Manager operations under the shared limiter and retry policy
-//! ([`secrets`]), and the idempotency tokens ([`token`]).
+//! Shared AWS plumbing: building SDK configs from the configured credentials ([`client`]) and
+//! AWS Secrets Manager as a [`crate::target::Target`] ([`secrets`]). Nothing outside this
+//! module (and the KMS source's own client) touches an SDK client.
 
 pub mod client;
 pub mod secrets;
-pub mod token;
 
-/// Renders an SDK error with its whole cause chain on one line (values a server may have echoed
-/// are scrubbed where a value was sent: see `secrets::CallError::scrubbed`).
+/// Renders an SDK error with its whole cause chain on one line. Callers that sent a secret
+/// value scrub the text of it (`error_text::scrub`), since a server or proxy may echo a request.
 ///
 /// A credential-provider failure leads with what to do about it: a profile that is not defined
 /// (a mistyped `AWS_PROFILE`), an SSO profile without a cached token (`aws sso login`), or no

@@ -241,6 +241,9 @@ pub async fn kms_client(
         endpoint_url,
         credentials: &Credentials::Default,
         key: "credentials",
+        timeout: std::time::Duration::from_secs(
+            crate::config::LimitsConfig::default().timeout_seconds,
+        ),
     })
     .await?;
     Ok(aws_sdk_kms::Client::new(&conf))
@@ -328,7 +331,7 @@ async fn read_input(
         };
         let value = match source.fetch(&r).await {
             Ok(Fetched::Value { value, .. }) => value,
-            Ok(Fetched::Skip { reason, .. }) => {
+            Ok(Fetched::Gone { reason, .. }) => {
                 problems.push(problem(reason));
                 continue;
             }

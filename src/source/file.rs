@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 
 use super::export::{parse_export, take_base64, Fields};
 use super::{Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceRef};
+use crate::identity::Scope;
 use crate::secret::{SecretValue, MAX_SECRET_BYTES};
 
 /// A parsed plaintext export.
@@ -117,8 +118,12 @@ impl Source for FileSource {
         "file"
     }
 
-    fn identity(&self, r: &SourceRef) -> String {
-        format!("file:{}", r.path)
+    fn scope(&self) -> Scope {
+        Scope::new("file", &super::export::export_instance(&self.file), "")
+    }
+
+    fn location(&self) -> String {
+        format!("export file {}", self.file.display())
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {

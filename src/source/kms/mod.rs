@@ -85,6 +85,7 @@ use super::export::parse_export;
 use super::{Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceRef};
 use crate::aws::client::{sdk_config, ClientError, Endpoint};
 use crate::config::{KmsConfig, TargetConfig};
+use crate::identity::Scope;
 use crate::limits::Limits;
 use crate::retry::RetryPolicy;
 use crate::secret::{SecretValue, MAX_SECRET_BYTES};
@@ -365,8 +366,16 @@ impl Source for KmsSource {
         "kms"
     }
 
-    fn identity(&self, r: &SourceRef) -> String {
-        format!("kms:{}", r.path)
+    fn scope(&self) -> Scope {
+        Scope::new(
+            "kms",
+            &crate::source::export::export_instance(&self.file),
+            "",
+        )
+    }
+
+    fn location(&self) -> String {
+        format!("export file {}", self.file.display())
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
@@ -383,6 +392,7 @@ impl Source for KmsSource {
 pub async fn kms_sdk_config(
     kms: &KmsConfig,
     target: &TargetConfig,
+    timeout: std::time::Duration,
 ) -> Result<aws_config::SdkConfig, ClientError> {
     let (credentials, key) = match &kms.credentials {
         Some(c) => (c, "source.credentials"),
@@ -396,6 +406,7 @@ pub async fn kms_sdk_config(
             .or(target.endpoint_url.as_deref()),
         credentials,
         key,
+        timeout,
     })
     .await
 }
@@ -466,7 +477,8 @@ mod tests {
         assert!(e.message.contains("12 bytes"), "{e}");
         let e = s.fetch(&SourceRef::new("zz")).await.unwrap_err();
         assert_eq!(e.kind, SourceErrorKind::NotFound);
-        assert_eq!(s.identity(&SourceRef::new("a/b")), "kms:a/b");
+        assert_eq!(s.scope().identity("a/b").path(), "a/b");
+        assert_eq!(s.scope().kind(), "kms");
         assert!(format!("{s:?}").contains("data_keys: 3"));
     }
 }

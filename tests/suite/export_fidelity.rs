@@ -7,16 +7,13 @@
 //! - a `file` export and a `kms` export with a UTF-8 byte order mark, a line that is not valid
 //!   UTF-8 and an oversize value: those lines fail with their line numbers, the rest migrate.
 
-mod cli;
-mod support;
-
 use std::collections::BTreeMap;
 
-use cli::{file_config, Workspace};
+use crate::cli::{file_config, Workspace};
+use crate::support::Moto;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as PtConfig, RngAlgorithm, TestRng, TestRunner};
-use support::Moto;
 
 /// A JSON number literal of the awkward kinds.
 fn number() -> impl Strategy<Value = String> {
@@ -207,7 +204,7 @@ fn damaged_plain() -> Vec<u8> {
     text
 }
 
-fn rows_by_path(run: &cli::Run) -> BTreeMap<String, BTreeMap<String, String>> {
+fn rows_by_path(run: &crate::cli::Run) -> BTreeMap<String, BTreeMap<String, String>> {
     run.rows
         .iter()
         .map(|r| (r["source_path"].clone(), r.clone()))

@@ -1,16 +1,13 @@
 //! `plan` and `migrate` against a real moto server, through the throttling proxy where rates
 //! matter. Each test starts its own moto (and proxy), so tests run in parallel safely.
 
-mod cli;
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::cli::{bulk_export, file_config, line, Workspace};
+use crate::support::{Moto, Quota, ThrottleProxy, WRITE_OPS};
 use aws_sdk_secretsmanager::primitives::Blob;
-use cli::{bulk_export, file_config, line, Workspace};
 use serde_json::json;
-use support::{Moto, Quota, ThrottleProxy, WRITE_OPS};
 
 async fn values_by_name(
     sm: &aws_sdk_secretsmanager::Client,
@@ -190,8 +187,13 @@ async fn changed_values_binary_oversize_tags_and_kms_key() {
     assert_eq!(tags["team"], "platform");
     assert_eq!(tags["env"], "prod");
     assert_eq!(tags["secretport:managed"], "true");
-    assert_eq!(tags["secretport:source"], "file:db");
-    assert!(d.description().unwrap().contains("file:db"));
+    let source = tags["secretport:source"];
+    assert!(
+        source.starts_with("file:/") && source.ends_with("/export.jsonl db"),
+        "{source}"
+    );
+    assert_eq!(tags["secretport:prefix"], "c");
+    assert!(d.description().unwrap().ends_with(source));
 
     // change one value: exactly one new version, the others untouched
     ws.write(
@@ -387,7 +389,7 @@ async fn scheduled_for_deletion_is_reported_and_restorable() {
     assert!(a["error"].contains("--restore-deleted"));
     let c = run.row("c");
     assert_eq!(c["action"], "skip");
-    assert!(c["error"].contains("not managed by secretport"), "{c:?}");
+    assert!(c["error"].contains("not this source's secret"), "{c:?}");
 
     let run = ws
         .run(&["migrate", "-c", "cfg.toml", "--yes", "--restore-deleted"])
@@ -646,8 +648,7 @@ async fn ctrl_c_stops_dispatching_flushes_the_report_and_exits_1() {
     cmd.arg("--report").arg(&report);
     let child = cmd.spawn().unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    // SAFETY: plain kill(2) on our own child
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    crate::support::signal(child.id(), "INT");
     let out = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .unwrap()
@@ -655,7 +656,7 @@ async fn ctrl_c_stops_dispatching_flushes_the_report_and_exits_1() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("INTERRUPTED"), "{stderr}");
-    let rows = cli::read_report(&report);
+    let rows = crate::cli::read_report(&report);
     assert_eq!(rows.len(), 300, "every secret has a row");
     let done = rows.iter().filter(|r| r["status"] == "ok").count();
     let not_started = rows
@@ -674,8 +675,10 @@ async fn ctrl_c_stops_dispatching_flushes_the_report_and_exits_1() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn token_key_makes_version_ids_keyed_hmacs() {
-    use secretport::aws::token::TokenDeriver;
+    use secretport::identity::token::TokenDeriver;
+    use secretport::identity::Scope;
     use secretport::secret::SecretValue;
+    use secretport::source::export::export_instance;
     let moto = Moto::start().await;
     let mut ws = Workspace::new();
     let key = "k3y-for-tokens-0123456789";
@@ -701,14 +704,22 @@ async fn token_key_makes_version_ids_keyed_hmacs() {
         .unwrap();
     let versions: Vec<&String> = d.version_ids_to_stages().unwrap().keys().collect();
     let value = SecretValue::text("v1".into());
-    let keyed = TokenDeriver::keyed(zeroize::Zeroizing::new(key.as_bytes().to_vec())).token(
-        "file:app/db",
-        &value,
-        None,
-    );
-    let plain = TokenDeriver::unkeyed().token("file:app/db", &value, None);
+    let id = Scope::new(
+        "file",
+        &export_instance(&ws.path().join("export.jsonl")),
+        "",
+    )
+    .identity("app/db");
+    let keyed = TokenDeriver::keyed(zeroize::Zeroizing::new(key.as_bytes().to_vec()))
+        .token(&id, &value, None);
     assert_eq!(versions, vec![&keyed], "the VersionId is the keyed token");
-    assert_ne!(keyed, plain);
+    // with token_key_env set, no key secret is made in the account
+    let key_secret = sm
+        .describe_secret()
+        .secret_id("secretport/token-key")
+        .send()
+        .await;
+    assert!(key_secret.is_err(), "{key_secret:?}");
 
     // rerun: nothing written
     let rerun = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;
@@ -730,7 +741,7 @@ async fn token_key_makes_version_ids_keyed_hmacs() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_target_is_one_clear_error_and_a_report_row() {
-    let port = support::free_port(); // nothing listens there
+    let port = crate::support::free_port(); // nothing listens there
     let ws = Workspace::new();
     ws.write("export.jsonl", &line("app/db", json!("v")));
     ws.write(
@@ -760,4 +771,85 @@ async fn unreachable_target_is_one_clear_error_and_a_report_row() {
         "{:?}",
         run.rows[0]
     );
+}
+
+/// An empty value is refused with one clear reason (AWS keeps no version of it), every run the
+/// same way, and a managed secret without a current version does not fail its batch neighbours:
+/// the batch falls back to one read per secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn empty_values_are_refused_and_a_versionless_secret_fails_no_neighbour() {
+    use secretport::identity::Scope;
+    use secretport::source::export::export_instance;
+    let moto = Moto::start().await;
+    let sm = moto.sm_client("us-east-1");
+    let ws = Workspace::new();
+    let mut lines: Vec<String> = (0..25)
+        .map(|i| line(&format!("s{i:02}"), json!(format!("v{i}"))))
+        .collect();
+    lines.push(line("empty", json!("")));
+    ws.write("export.jsonl", &lines.join("\n"));
+    ws.write("cfg.toml", &file_config(moto.endpoint(), "ev", "", ""));
+    for _ in 0..2 {
+        let run = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;
+        run.expect_code(1);
+        let e = run.row("empty");
+        assert_eq!(
+            (e["action"].as_str(), e["status"].as_str()),
+            ("skip", "failed"),
+            "{e:?}"
+        );
+        assert!(e["error"].contains("value is empty"), "{e:?}");
+        assert_eq!(run.failed().len(), 1, "{:#?}", run.failed());
+    }
+    assert!(
+        sm.describe_secret()
+            .secret_id("ev/empty")
+            .send()
+            .await
+            .is_err(),
+        "nothing written"
+    );
+
+    // a secret of ours that lost its version (created by hand with our tags, no value), in the
+    // middle of a BatchGetSecretValue batch
+    let id = Scope::new(
+        "file",
+        &export_instance(&ws.path().join("export.jsonl")),
+        "",
+    )
+    .identity("s05");
+    sm.delete_secret()
+        .secret_id("ev/s05")
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
+    sm.create_secret()
+        .name("ev/s05")
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("secretport:managed")
+                .value("true")
+                .build(),
+        )
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("secretport:source")
+                .value(id.tag_value())
+                .build(),
+        )
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("secretport:prefix")
+                .value("ev")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ws.write("export.jsonl", &lines[..25].join("\n"));
+    let run = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;
+    run.expect_code(0);
+    assert_eq!(run.row("s05")["action"], "update", "{:?}", run.row("s05"));
+    assert_eq!(run.count("unchanged", "ok"), 24, "{:#?}", run.rows);
 }

@@ -4,12 +4,9 @@
 //! appear, in any form, in the binary's stdout, stderr or report, while the error itself (its
 //! code and the `[REDACTED]` mark where the value was) still does.
 
-mod cli;
-mod support;
-
+use crate::cli::{file_config, Run, Workspace};
+use crate::support::{Echo, Moto, ThrottleProxy};
 use base64::Engine;
-use cli::{file_config, Run, Workspace};
-use support::{Echo, Moto, ThrottleProxy};
 
 /// An object value with quotes, `<&>`, unicode and a number literal in it (JSON-escaping changes
 /// it inside the request body).

@@ -3,12 +3,9 @@
 //! a Vault server whose certificate comes from a private CA, and `kms-export` without a region.
 //! Credential errors must come back at once (no retries) with the real cause first.
 
-mod cli;
-mod support;
-
 use std::time::{Duration, Instant};
 
-use cli::{Run, Workspace};
+use crate::cli::{Run, Workspace};
 
 const AWS_CONFIG: &str = "\
 [profile real]
@@ -64,7 +61,7 @@ async fn run_profile(ws: &Workspace, args: &[&str], env: &[(&str, &str)]) -> (Ru
 
 fn closed_port() -> u16 {
     // bound then dropped: nothing listens there
-    support::free_port()
+    crate::support::free_port()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -161,13 +158,13 @@ async fn closed_endpoint_is_named_with_its_origin() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn vault_tls_error_suggests_ca_cert() {
-    let port = support::free_port_pair();
+    let port = crate::support::free_port_pair();
     let ws = Workspace::new();
     let certs = ws.path().join("certs");
     std::fs::create_dir_all(&certs).unwrap();
-    let _bao = support::ServerProcess::spawn(
+    let _bao = crate::support::ServerProcess::spawn(
         "bao-tls",
-        &support::bin_path("bao"),
+        &crate::support::bin_path("bao"),
         &[
             "server".into(),
             "-dev".into(),

@@ -3,8 +3,6 @@
 //! text, AppRole with a partial policy, a list-only token, a wrong token, KV version detection
 //! and override, a parallel walk, token renewal and AppRole re-login, TLS and namespaces.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -13,10 +11,10 @@ use futures::stream::{self, StreamExt};
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use crate::support::{Bao, BaoApi, TEAM_A_ONLY_POLICY};
 use secretport::config::{VaultAuth, VaultConfig};
 use secretport::source::vault::VaultSource;
 use secretport::source::{Fetched, Listing, Source, SourceError, SourceErrorKind, SourceRef};
-use support::{Bao, BaoApi, TEAM_A_ONLY_POLICY};
 
 /// Sets a process-wide env var whose name is unique to the caller and returns its name (tests
 /// run in parallel threads of one process).
@@ -51,14 +49,23 @@ fn root_config(bao: &Bao, name: &str, mount: &str, path: &str) -> VaultConfig {
     config(bao.addr(), mount, path, token_auth(name, bao.token()))
 }
 
+/// Connects with the default limits, 4 attempts and a 30 s timeout.
+async fn connect_with(cfg: &VaultConfig) -> Result<VaultSource, SourceError> {
+    let limits = std::sync::Arc::new(secretport::limits::Limits::new(
+        &secretport::config::LimitsConfig::default(),
+    ));
+    let policy = secretport::retry::RetryPolicy::new(4);
+    VaultSource::connect(cfg, limits, policy, std::time::Duration::from_secs(30)).await
+}
+
 async fn connect(cfg: &VaultConfig) -> VaultSource {
-    VaultSource::connect(cfg)
+    connect_with(cfg)
         .await
         .unwrap_or_else(|e| panic!("connect: {e} ({:?})", e.kind))
 }
 
 async fn connect_err(cfg: &VaultConfig) -> SourceError {
-    match VaultSource::connect(cfg).await {
+    match connect_with(cfg).await {
         Ok(s) => panic!("connect should fail, got {s:?}"),
         Err(e) => e,
     }
@@ -244,14 +251,14 @@ async fn kv2_tree_lists_and_reads_exactly() {
     }
     assert_eq!(text(&got["old/revived"]), (r#"{"v":"2"}"#, Some("2")));
     match &got["old/soft"] {
-        Ok(Fetched::Skip { reason, version }) => {
+        Ok(Fetched::Gone { reason, version }) => {
             assert_eq!(reason, "current version 2 is deleted");
             assert_eq!(version.as_deref(), Some("2"));
         }
         other => panic!("{other:?}"),
     }
     match &got["old/gone"] {
-        Ok(Fetched::Skip { reason, version }) => {
+        Ok(Fetched::Gone { reason, version }) => {
             assert_eq!(reason, "current version 1 is destroyed");
             assert_eq!(version.as_deref(), Some("1"));
         }
@@ -262,8 +269,8 @@ async fn kv2_tree_lists_and_reads_exactly() {
     assert!(!dbg.contains("p1") && dbg.contains("REDACTED"), "{dbg}");
 
     assert_eq!(
-        source.identity(&listing.refs[0]),
-        format!("vault:{}/kv2/apps/db/primary", bao.addr())
+        source.scope().identity(&listing.refs[0].path).text(),
+        format!("vault:{}/kv2 apps/db/primary", bao.addr())
     );
     // gone since listing
     let e = source.fetch(&SourceRef::new("db/nope")).await.unwrap_err();
@@ -276,8 +283,8 @@ async fn kv2_tree_lists_and_reads_exactly() {
     assert_eq!(all.refs.len(), want.len() + 3, "{:?}", paths(&all));
     assert!(paths(&all).contains(&"apps-sibling/x") && paths(&all).contains(&"apps"));
     assert_eq!(
-        whole.identity(&SourceRef::new("apps/db/primary")),
-        source.identity(&SourceRef::new("db/primary"))
+        whole.scope().identity("apps/db/primary"),
+        source.scope().identity("db/primary")
     );
 }
 
@@ -318,8 +325,8 @@ async fn kv1_tree_lists_and_reads_exactly() {
         }
     }
     assert_eq!(
-        source.identity(&SourceRef::new("svc/elastic#1")),
-        format!("vault:{}/kv1/apps/svc/elastic#1", bao.addr())
+        source.scope().identity("svc/elastic#1").text(),
+        format!("vault:{}/kv1 apps/svc/elastic=231", bao.addr())
     );
     let e = source.fetch(&SourceRef::new("nope")).await.unwrap_err();
     assert_eq!(e.kind, SourceErrorKind::NotFound, "{e}");
@@ -718,8 +725,8 @@ async fn namespaces_are_honoured() {
     assert_eq!(paths(&l), ["x"]);
     assert_eq!(text(&source.fetch(&l.refs[0]).await).0, r#"{"v":"in-ns"}"#);
     assert_eq!(
-        source.identity(&l.refs[0]),
-        format!("vault:{}/team-a/kv/apps/x", bao.addr())
+        source.scope().identity(&l.refs[0].path).text(),
+        format!("vault:{}/team-a/kv apps/x", bao.addr())
     );
     // outside the namespace there is no such mount
     connect_err(&root_config(&bao, "NS_OUT", "kv", "apps")).await;
@@ -730,14 +737,14 @@ struct TlsBao {
     addr: String,
     ca: PathBuf,
     _dir: tempfile::TempDir,
-    _process: support::ServerProcess,
+    _process: crate::support::ServerProcess,
 }
 
 async fn start_tls_bao() -> TlsBao {
-    let bin = support::bin_path("bao");
+    let bin = crate::support::bin_path("bao");
     let dir = tempfile::tempdir().unwrap();
     for _ in 0..5 {
-        let port = support::free_port_pair();
+        let port = crate::support::free_port_pair();
         let args = vec![
             "server".to_string(),
             "-dev".to_string(),
@@ -746,7 +753,7 @@ async fn start_tls_bao() -> TlsBao {
             "-dev-root-token-id=root".to_string(),
             format!("-dev-listen-address=127.0.0.1:{port}"),
         ];
-        let mut process = support::ServerProcess::spawn("bao-tls", &bin, &args);
+        let mut process = crate::support::ServerProcess::spawn("bao-tls", &bin, &args);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if process.log().contains("OpenBao server started") {

@@ -2,11 +2,8 @@
 //! whatever the working directory, and the summary line names the file. A report directory that
 //! cannot be created is an error naming it.
 
-mod cli;
-mod support;
-
-use cli::{file_config, Workspace};
-use support::Moto;
+use crate::cli::{file_config, Workspace};
+use crate::support::Moto;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn default_report_dir_is_beside_the_config_and_named_in_the_summary() {

@@ -2,14 +2,11 @@
 //! KV v2 and KV v1 trees with awkward names, deleted and destroyed versions, AppRole with a
 //! partial policy, a list-only token, a wrong token, and reconcile drift from Vault.
 
-mod cli;
-mod support;
-
 use std::collections::BTreeMap;
 
-use cli::Workspace;
+use crate::cli::Workspace;
+use crate::support::{Bao, Moto, TEAM_A_ONLY_POLICY};
 use serde_json::{json, Value};
-use support::{Bao, Moto, TEAM_A_ONLY_POLICY};
 
 fn vault_config(
     bao: &str,
@@ -189,7 +186,7 @@ async fn kv2_and_kv1_trees_migrate_exactly() {
         .unwrap();
     assert_eq!(
         source_tag.value(),
-        Some(format!("vault:{}/kv2/apps/db/primary", bao.addr()).as_str())
+        Some(format!("vault:{}/kv2 apps/db/primary", bao.addr()).as_str())
     );
 
     // rerun: nothing to do
@@ -401,9 +398,16 @@ async fn reconcile_follows_vault() {
 
     // the owner decides to take the squatted name over
     ws.write("cfg.toml", &format!("{cfg}on_conflict = \"overwrite\"\n"));
-    ws.run(&["reconcile", "-c", "cfg.toml", "--prune", "--force-prune"])
-        .await
-        .expect_code(0);
+    ws.run(&[
+        "reconcile",
+        "-c",
+        "cfg.toml",
+        "--prune",
+        "--force-prune",
+        "--yes",
+    ])
+    .await
+    .expect_code(0);
     ws.run(&["reconcile", "-c", "cfg.toml", "--check"])
         .await
         .expect_code(0);
@@ -507,7 +511,7 @@ path "secret/data/apps/*" { capabilities = ["read"] }
     )
     .await;
     runs.push(
-        ws.run_with(&["reconcile", "-c", "token.toml"], &trace)
+        ws.run_with(&["reconcile", "-c", "token.toml", "--yes"], &trace)
             .await,
     );
     runs[2].expect_code(0);

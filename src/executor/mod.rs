@@ -1,0 +1,756 @@
+//! The executor: runs plan items against a [`Target`], writing one report row per outcome.
+//!
+//! For each item it fetches what [`decide::needs`] asks for (the source value, the target's
+//! current value from the bulk prefetch), asks [`decide::decide`] for the steps, and runs them.
+//! It decides nothing itself beyond reacting to a failed write (a name taken meanwhile, a
+//! response lost after the write landed). A dry run is the same code over
+//! [`crate::target::dry::DryRun`]. At most `concurrency` items are in flight; one failing
+//! secret never stops the others. Once the shutdown signal is set no new item starts; the
+//! rest are reported as not started.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use futures::stream::{self, StreamExt};
+
+use crate::decide::{self, CurrentFact, Facts, Need, SourceFact, Step};
+use crate::identity::token::TokenDeriver;
+use crate::naming;
+use crate::plan::{Decision, Item, Orphan, OrphanWhy};
+use crate::progress::Progress;
+use crate::report::{Action, Report, Row, Status};
+use crate::secret::SecretValue;
+use crate::shutdown::Shutdown;
+use crate::source::{Fetched, Source, SourceErrorKind};
+use crate::target::limits::BATCH_GET_MAX;
+use crate::target::{CallError, CurrentValue, ErrorClass, NewSecret, Target};
+
+/// Collects report rows and counts; shared by all tasks of a run.
+pub struct Sink {
+    report: Mutex<Report>,
+    counts: Mutex<BTreeMap<(Action, Status), u64>>,
+    write_error: Mutex<Option<std::io::Error>>,
+    /// Write requests that succeeded.
+    pub writes: AtomicU64,
+    /// Dry run only: values the source would not let us read (list-only access).
+    pub unread: AtomicU64,
+    dry_run: bool,
+    job: String,
+}
+
+impl Sink {
+    /// A sink writing to `report`; in a dry run `ok` and `skipped` become `planned`.
+    pub fn new(report: Report, dry_run: bool, job: &str) -> Sink {
+        Sink {
+            report: Mutex::new(report),
+            counts: Mutex::new(BTreeMap::new()),
+            write_error: Mutex::new(None),
+            writes: AtomicU64::new(0),
+            unread: AtomicU64::new(0),
+            dry_run,
+            job: job.to_owned(),
+        }
+    }
+
+    /// Records a row in the report and the counters.
+    pub fn emit(&self, mut row: Row) {
+        if self.dry_run && matches!(row.status, Status::Ok | Status::Skipped) {
+            row.status = Status::Planned;
+        }
+        if row.job.is_empty() {
+            row.job.clone_from(&self.job);
+        }
+        *self
+            .counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((row.action, row.status))
+            .or_default() += 1;
+        // A row about no secret is a fatal error that the command prints itself.
+        let about_a_secret = !(row.source_path.is_empty() && row.target_name.is_empty());
+        if row.status == Status::Failed && about_a_secret {
+            tracing::warn!(path = %row.source_path, target = %row.target_name, action = row.action.as_str(), error = %row.error, "failed");
+        }
+        let mut report = self.report.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = report.write(&row) {
+            let mut slot = self.write_error.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.is_none() {
+                *slot = Some(e);
+            }
+        }
+    }
+
+    /// Counts by action and status so far.
+    pub fn counts(&self) -> BTreeMap<(Action, Status), u64> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Rows with status `failed`.
+    pub fn failed(&self) -> u64 {
+        self.counts()
+            .iter()
+            .filter(|((_, s), _)| *s == Status::Failed)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// The first error writing the report, if any (taken).
+    pub fn take_write_error(&self) -> Option<std::io::Error> {
+        self.write_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    /// The report's path.
+    pub fn report_path(&self) -> std::path::PathBuf {
+        self.report
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .path()
+            .to_owned()
+    }
+}
+
+/// Settings of one execution.
+pub struct Settings {
+    /// What decisions depend on.
+    pub rules: decide::Rules,
+    /// CMK for new secrets.
+    pub kms_key_id: Option<String>,
+    /// Items in flight.
+    pub concurrency: usize,
+    /// Naming policy (for the last-line name check).
+    pub policy: naming::Policy,
+    /// Idempotency tokens from a configured key; `None`: the key secret in the target, read
+    /// (or created) on the first write that needs a token, so a run that writes nothing reads
+    /// nothing.
+    pub tokens: Option<TokenDeriver>,
+}
+
+/// Current target values, fetched in bulk before items run.
+#[derive(Default)]
+pub struct Prefetched {
+    values: HashMap<String, CurrentValue>,
+    errors: HashMap<String, String>,
+}
+
+/// Runs plan items against the target.
+pub struct Executor<'a> {
+    /// The target (a [`crate::target::dry::DryRun`] in dry runs).
+    pub target: &'a dyn Target,
+    /// The source.
+    pub source: &'a dyn Source,
+    /// Settings.
+    pub settings: &'a Settings,
+    /// Where rows go.
+    pub sink: &'a Sink,
+    /// Once set, no new item starts.
+    pub shutdown: &'a Shutdown,
+    /// Progress display.
+    pub progress: &'a Progress,
+    /// Secrets found gone from the source while reading (become orphans).
+    pub gone: Mutex<Vec<Orphan>>,
+    tokens: tokio::sync::OnceCell<Result<TokenDeriver, String>>,
+}
+
+struct Ctx<'i> {
+    item: &'i Item,
+    start: Instant,
+    attempts: u32,
+    version: String,
+}
+
+impl Ctx<'_> {
+    fn row(&self, action: Action, status: Status, why: impl Into<String>) -> Row {
+        let item = self.item;
+        let mut r = Row::new(&item.source.path, &item.mapping.target, action, status);
+        r.source_version.clone_from(&self.version);
+        r.target_arn = item
+            .existing
+            .as_ref()
+            .map(|e| e.arn.clone())
+            .unwrap_or_default();
+        r.attempts = self.attempts;
+        r.error = why.into();
+        r.duration_ms = self.start.elapsed().as_millis();
+        r.reasons = item
+            .mapping
+            .reasons
+            .iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(";");
+        r
+    }
+}
+
+/// Whether a failed write may nevertheless have landed (its response lost): worth asking AWS.
+fn may_have_landed(e: &CallError) -> bool {
+    matches!(e.class, ErrorClass::Unavailable | ErrorClass::Other)
+}
+
+impl Executor<'_> {
+    /// An executor with an empty list of gone secrets.
+    pub fn new<'a>(
+        target: &'a dyn Target,
+        source: &'a dyn Source,
+        settings: &'a Settings,
+        sink: &'a Sink,
+        shutdown: &'a Shutdown,
+        progress: &'a Progress,
+    ) -> Executor<'a> {
+        Executor {
+            target,
+            source,
+            settings,
+            sink,
+            shutdown,
+            progress,
+            gone: Mutex::new(Vec::new()),
+            tokens: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The token deriver: configured, ephemeral in a dry run (no token is sent), or the key
+    /// secret's, fetched once.
+    async fn tokens(&self) -> Result<&TokenDeriver, String> {
+        self.tokens
+            .get_or_init(|| async {
+                if let Some(t) = &self.settings.tokens {
+                    return Ok(t.clone());
+                }
+                if !self.target.writes() {
+                    return Ok(TokenDeriver::ephemeral());
+                }
+                crate::target::token_key::load_or_create(self.target)
+                    .await
+                    .map_err(|e| format!("idempotency token key: {e}"))
+            })
+            .await
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Reads the current value of every existing secret whose value must be compared,
+    /// [`BATCH_GET_MAX`] per `BatchGetSecretValue` call. A batch that fails as a whole, or
+    /// leaves some secrets unanswered, falls back to one `GetSecretValue` per secret, so one
+    /// bad secret never fails its 19 neighbours.
+    pub async fn prefetch(&self, items: &[Item]) -> Prefetched {
+        let ids: Vec<String> = items
+            .iter()
+            .filter(|i| decide::needs(i, &self.settings.rules, false) == Need::SourceAndCurrent)
+            .filter_map(|i| i.existing.as_ref().map(|e| e.arn.clone()))
+            .collect();
+        let chunks: Vec<Vec<String>> = ids.chunks(BATCH_GET_MAX).map(<[_]>::to_vec).collect();
+        let results: Vec<_> = stream::iter(chunks)
+            .map(|chunk| async move { (self.target.batch_get(&chunk).await, chunk) })
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect()
+            .await;
+        let mut p = Prefetched::default();
+        let mut single = Vec::new();
+        for (r, chunk) in results {
+            match r {
+                Ok(read) => {
+                    for id in chunk {
+                        if !read.values.contains_key(&id) && !read.errors.contains_key(&id) {
+                            single.push(id); // unanswered (e.g. a secret without a version)
+                        }
+                    }
+                    p.values.extend(read.values);
+                    single.extend(read.errors.into_keys());
+                }
+                Err(_) => single.extend(chunk),
+            }
+        }
+        let singles: Vec<_> = stream::iter(single)
+            .map(|id| async move { (self.target.get_value(&id).await, id) })
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect()
+            .await;
+        for (r, id) in singles {
+            match r {
+                Ok((Some(v), _)) => {
+                    p.values.insert(id, v);
+                }
+                Ok((None, _)) => {}
+                // listed a moment ago, so "not found" means it has no AWSCURRENT version (a
+                // secret created without a value): nothing to compare, the value is written
+                Err(e) if e.class == ErrorClass::NotFound => {}
+                Err(e) => {
+                    p.errors.insert(id, e.to_string());
+                }
+            }
+        }
+        p
+    }
+
+    /// Runs every item, `concurrency` at a time.
+    pub async fn run(&self, items: &[Item], pre: &Prefetched) {
+        stream::iter(items)
+            .map(|item| async move {
+                let failed_before = self.sink.failed();
+                self.run_item(item, pre).await;
+                self.progress.inc(self.sink.failed() > failed_before);
+            })
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect::<()>()
+            .await;
+    }
+
+    async fn read_source(
+        &self,
+        cx: &mut Ctx<'_>,
+    ) -> (Option<SecretValue>, BTreeMap<String, String>, Fact) {
+        match self.source.fetch(&cx.item.source).await {
+            Ok(Fetched::Value {
+                value,
+                version,
+                metadata,
+            }) => {
+                if let Some(v) = version {
+                    cx.version = v;
+                }
+                (Some(value), metadata, Fact::Value)
+            }
+            Ok(Fetched::Gone { reason, version }) => {
+                if let Some(v) = version {
+                    cx.version = v;
+                }
+                (None, BTreeMap::new(), Fact::Gone(reason))
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                if !self.target.writes()
+                    && matches!(e.kind, SourceErrorKind::Denied | SourceErrorKind::Auth)
+                {
+                    (None, BTreeMap::new(), Fact::Unread(msg))
+                } else {
+                    (None, BTreeMap::new(), Fact::Failed(msg))
+                }
+            }
+        }
+    }
+
+    async fn run_item(&self, item: &Item, pre: &Prefetched) {
+        let mut cx = Ctx {
+            item,
+            start: Instant::now(),
+            attempts: 0,
+            version: item.source.version.clone().unwrap_or_default(),
+        };
+        if self.shutdown.is_triggered() {
+            let action = match item.decision {
+                Decision::Create => Action::Create,
+                _ => Action::Skip,
+            };
+            self.sink
+                .emit(cx.row(action, Status::Skipped, "interrupted: not started"));
+            return;
+        }
+        if !naming::is_valid_target(&item.mapping.target, self.settings.policy) {
+            self.sink.emit(cx.row(
+                Action::Skip,
+                Status::Failed,
+                "target name rejected by the naming rules",
+            ));
+            return;
+        }
+        let rules = &self.settings.rules;
+        let mut restored = false;
+        let mut fetched: Option<(Option<SecretValue>, BTreeMap<String, String>, Fact)> = None;
+        loop {
+            let need = decide::needs(item, rules, restored);
+            if need != Need::Nothing && fetched.is_none() {
+                fetched = Some(self.read_source(&mut cx).await);
+            }
+            let reread;
+            let current = match (need, restored) {
+                (Need::SourceAndCurrent, true) => {
+                    let arn = item.existing.as_ref().map(|e| e.arn.as_str()).unwrap_or("");
+                    reread = self.target.get_value(arn).await;
+                    match &reread {
+                        Ok((Some(v), _)) => CurrentFact::Value(v),
+                        Ok((None, _)) => CurrentFact::Empty,
+                        Err(e) => CurrentFact::Failed(e.to_string()),
+                    }
+                }
+                (Need::SourceAndCurrent, false) => {
+                    let arn = item.existing.as_ref().map(|e| e.arn.as_str()).unwrap_or("");
+                    match (pre.values.get(arn), pre.errors.get(arn)) {
+                        (Some(v), _) => CurrentFact::Value(v),
+                        (None, Some(e)) => CurrentFact::Failed(e.clone()),
+                        (None, None) => CurrentFact::Empty,
+                    }
+                }
+                _ => CurrentFact::NotRead,
+            };
+            let source = match &fetched {
+                None => SourceFact::NotRead,
+                Some((Some(v), meta, _)) => SourceFact::Value {
+                    value: v,
+                    metadata: meta,
+                },
+                Some((None, _, Fact::Gone(r))) => SourceFact::Gone(r.clone()),
+                Some((None, _, Fact::Unread(r))) => SourceFact::Unread(r.clone()),
+                Some((None, _, Fact::Failed(r))) => SourceFact::Failed(r.clone()),
+                Some((None, _, Fact::Value)) => SourceFact::NotRead,
+            };
+            if matches!(source, SourceFact::Unread(_)) {
+                self.sink.unread.fetch_add(1, Ordering::Relaxed);
+            }
+            let facts = Facts {
+                source,
+                current,
+                restored,
+            };
+            let steps = decide::decide(item, &facts, rules);
+            let value = fetched.as_ref().and_then(|f| f.0.as_ref());
+            match self.run_steps(&mut cx, steps, value).await {
+                Next::Done => return,
+                Next::Restored => {
+                    restored = true;
+                    cx.attempts = 0;
+                }
+            }
+        }
+    }
+
+    async fn run_steps(
+        &self,
+        cx: &mut Ctx<'_>,
+        steps: Vec<Step>,
+        value: Option<&SecretValue>,
+    ) -> Next {
+        for step in steps {
+            let ok = match step {
+                Step::Row {
+                    action,
+                    status,
+                    why,
+                } => {
+                    self.sink.emit(cx.row(action, status, why));
+                    true
+                }
+                Step::Create { tags } => match value {
+                    Some(v) => self.create(cx, v, &tags).await,
+                    None => false,
+                },
+                Step::Put { previous, why } => match value {
+                    Some(v) => self.put(cx, v, previous, why).await,
+                    None => false,
+                },
+                Step::Tag { tags, why } => self.tag(cx, &tags, why).await,
+                Step::Restore => {
+                    if self.restore(cx).await {
+                        return Next::Restored;
+                    }
+                    false
+                }
+                Step::Orphan { why } => {
+                    if let Some(secret) = cx.item.existing.clone() {
+                        self.gone
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(Orphan {
+                                secret,
+                                identity: cx.item.identity.clone(),
+                                why: OrphanWhy::SourceDeleted(
+                                    why.trim_start_matches("source ").to_owned(),
+                                ),
+                            });
+                    }
+                    true
+                }
+            };
+            if !ok {
+                break;
+            }
+        }
+        Next::Done
+    }
+
+    fn wrote(&self) {
+        if self.target.writes() {
+            self.sink.writes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// After a write failed in a way that may hide success: does AWS hold the version the
+    /// token names? The token makes the answer exact.
+    async fn landed(&self, cx: &mut Ctx<'_>, id: &str, token: &str) -> Option<String> {
+        match self.target.describe(id).await {
+            Ok((s, a)) => {
+                cx.attempts += a;
+                let ours = s.source_tag() == Some(cx.item.identity.tag_value().as_str());
+                (ours && s.current_version.as_deref() == Some(token)).then_some(s.arn)
+            }
+            Err(e) => {
+                cx.attempts += e.attempts;
+                None
+            }
+        }
+    }
+
+    async fn create(
+        &self,
+        cx: &mut Ctx<'_>,
+        value: &SecretValue,
+        tags: &BTreeMap<String, String>,
+    ) -> bool {
+        let item = cx.item;
+        let (action, why) = match &item.renamed_from {
+            Some(old) => (
+                Action::Rename,
+                format!("renamed from {old} (mapping changed); {old} becomes an orphan"),
+            ),
+            None => (Action::Create, String::new()),
+        };
+        let name = item.mapping.target.as_str();
+        let token = match self.tokens().await {
+            Ok(t) => t.token(&item.identity, value, None),
+            Err(e) => {
+                self.sink.emit(cx.row(action, Status::Failed, e));
+                return false;
+            }
+        };
+        let description = item.identity.description();
+        let new = NewSecret {
+            name,
+            value,
+            token: token.clone(),
+            description: &description,
+            kms_key_id: self.settings.kms_key_id.as_deref(),
+            tags,
+        };
+        match self.target.create(&new).await {
+            Ok(((arn, version), attempts)) => {
+                cx.attempts += attempts;
+                self.wrote();
+                let mut row = cx.row(action, Status::Ok, why);
+                row.target_arn = arn;
+                row.version_id = version;
+                self.sink.emit(row);
+                true
+            }
+            Err(e) => {
+                cx.attempts += e.attempts;
+                if !may_have_landed(&e)
+                    && !matches!(e.class, ErrorClass::Exists | ErrorClass::InvalidRequest)
+                {
+                    self.sink
+                        .emit(cx.row(action, Status::Failed, e.to_string()));
+                    return false;
+                }
+                // What does AWS hold at the name? Our version (a lost response, or a retry
+                // answered "exists" after the first attempt landed), a name scheduled for
+                // deletion (AWS answers InvalidRequestException, moto ResourceExistsException),
+                // or someone else's secret.
+                match self.target.describe(name).await {
+                    Ok((s, attempts)) => {
+                        cx.attempts += attempts;
+                        let ours = s.source_tag() == Some(item.identity.tag_value().as_str());
+                        let mut row = if ours
+                            && s.current_version.as_deref() == Some(token.as_str())
+                        {
+                            self.wrote();
+                            let mut row = cx.row(
+                                action,
+                                Status::Ok,
+                                "the response was lost, but AWS holds the version written",
+                            );
+                            row.version_id.clone_from(&token);
+                            row
+                        } else if let Some(d) = &s.deleted_date {
+                            cx.row(
+                                Action::Skip,
+                                Status::Skipped,
+                                format!("scheduled for deletion on {d}; rerun with --restore-deleted to restore it"),
+                            )
+                        } else if matches!(e.class, ErrorClass::Exists | ErrorClass::InvalidRequest)
+                        {
+                            cx.row(
+                                Action::Conflict,
+                                Status::Failed,
+                                format!("created by someone else during this run ({})", e.message),
+                            )
+                        } else {
+                            cx.row(action, Status::Failed, e.to_string())
+                        };
+                        row.target_arn = s.arn;
+                        let ok = row.status == Status::Ok;
+                        self.sink.emit(row);
+                        ok
+                    }
+                    Err(d) => {
+                        cx.attempts += d.attempts;
+                        self.sink
+                            .emit(cx.row(action, Status::Failed, e.to_string()));
+                        false
+                    }
+                }
+            }
+        }
+    }
+
+    async fn put(
+        &self,
+        cx: &mut Ctx<'_>,
+        value: &SecretValue,
+        previous: Option<String>,
+        why: String,
+    ) -> bool {
+        let Some(arn) = cx.item.existing.as_ref().map(|e| e.arn.clone()) else {
+            return false;
+        };
+        let token = match self.tokens().await {
+            Ok(t) => t.token(&cx.item.identity, value, previous.as_deref()),
+            Err(e) => {
+                self.sink.emit(cx.row(Action::Update, Status::Failed, e));
+                return false;
+            }
+        };
+        let result = self.target.put_value(&arn, value, token.clone()).await;
+        let (status, why, version) = match result {
+            Ok((version, a)) => {
+                cx.attempts += a;
+                self.wrote();
+                (Status::Ok, why, version)
+            }
+            Err(e) => {
+                cx.attempts += e.attempts;
+                if may_have_landed(&e) && self.landed(cx, &arn, &token).await.is_some() {
+                    self.wrote();
+                    (
+                        Status::Ok,
+                        "the response was lost, but AWS holds the version written".to_owned(),
+                        token,
+                    )
+                } else {
+                    (Status::Failed, e.to_string(), String::new())
+                }
+            }
+        };
+        let mut row = cx.row(Action::Update, status, why);
+        row.version_id = version;
+        row.previous_version_id = previous.unwrap_or_default();
+        self.sink.emit(row);
+        status == Status::Ok
+    }
+
+    async fn tag(&self, cx: &mut Ctx<'_>, tags: &BTreeMap<String, String>, why: String) -> bool {
+        let Some(arn) = cx.item.existing.as_ref().map(|e| e.arn.clone()) else {
+            return false;
+        };
+        cx.attempts = 0;
+        match self.target.tag(&arn, tags).await {
+            Ok((_, a)) => {
+                cx.attempts += a;
+                self.wrote();
+                self.sink.emit(cx.row(Action::Retag, Status::Ok, why));
+                true
+            }
+            Err(e) => {
+                cx.attempts += e.attempts;
+                self.sink
+                    .emit(cx.row(Action::Retag, Status::Failed, e.to_string()));
+                false
+            }
+        }
+    }
+
+    async fn restore(&self, cx: &mut Ctx<'_>) -> bool {
+        let Some(arn) = cx.item.existing.as_ref().map(|e| e.arn.clone()) else {
+            return false;
+        };
+        match self.target.restore(&arn).await {
+            Ok((_, a)) => {
+                cx.attempts += a;
+                self.wrote();
+                let why = if self.target.writes() {
+                    ""
+                } else {
+                    "scheduled for deletion; would be restored, then updated if its value differs"
+                };
+                self.sink.emit(cx.row(Action::Restore, Status::Ok, why));
+                true
+            }
+            Err(e) => {
+                cx.attempts += e.attempts;
+                self.sink
+                    .emit(cx.row(Action::Restore, Status::Failed, e.to_string()));
+                false
+            }
+        }
+    }
+
+    /// The secrets found gone from the source while items ran.
+    pub fn take_gone(&self) -> Vec<Orphan> {
+        std::mem::take(&mut *self.gone.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Reports orphans, and schedules their deletion when `prune` is `Ok` (the recovery window
+    /// in days). `prune` carries the reason when pruning is refused or not asked for.
+    pub async fn orphans(&self, orphans: &[Orphan], prune: Result<i64, String>) {
+        stream::iter(orphans)
+            .map(|o| {
+                let prune = prune.clone();
+                async move {
+                    let start = Instant::now();
+                    let mut row = Row::new(o.identity.path(), &o.secret.name, Action::Orphan, Status::Skipped);
+                    row.target_arn.clone_from(&o.secret.arn);
+                    row.previous_version_id = o.secret.current_version.clone().unwrap_or_default();
+                    let why = o.why.words();
+                    match prune {
+                        Err(reason) => row.error = format!("{why}; {reason}"),
+                        Ok(days) => {
+                            row.action = Action::Delete;
+                            match self.target.schedule_deletion(&o.secret.arn, days).await {
+                                Ok((date, a)) => {
+                                    self.wrote();
+                                    row.status = Status::Ok;
+                                    row.attempts = a;
+                                    row.error = if self.target.writes() {
+                                        format!("{why}; scheduled for deletion on {date} ({days}-day recovery window)")
+                                    } else {
+                                        format!("{why}; would be scheduled for deletion with a {days}-day recovery window")
+                                    };
+                                }
+                                Err(e) => {
+                                    row.status = Status::Failed;
+                                    row.attempts = e.attempts;
+                                    row.error = e.to_string();
+                                }
+                            }
+                        }
+                    }
+                    row.duration_ms = start.elapsed().as_millis();
+                    self.sink.emit(row);
+                }
+            })
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect::<()>()
+            .await;
+    }
+}
+
+enum Fact {
+    Value,
+    Gone(String),
+    Unread(String),
+    Failed(String),
+}
+
+enum Next {
+    Done,
+    Restored,
+}
+
+#[cfg(test)]
+mod tests;
