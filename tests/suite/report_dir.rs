@@ -23,6 +23,7 @@ async fn default_report_dir_is_beside_the_config_and_named_in_the_summary() {
     let reports: Vec<_> = std::fs::read_dir(ws.path().join("conf/reports"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".csv"))
         .collect();
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert!(reports[0].starts_with("plan-"), "{reports:?}");
