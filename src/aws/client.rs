@@ -41,13 +41,12 @@ pub enum ClientError {
         /// The variable.
         var: String,
     },
-    /// No region in config, env or profile; `hint` says where to give one (the config key, or
-    /// `--region` for `kms-export`, which has no config).
-    #[error("no AWS region: {hint}")]
-    NoRegion {
-        /// Where to set it.
-        hint: String,
-    },
+    /// No region in config, env or profile (a command with a config).
+    #[error("no AWS region: set target.region (or source.region for the kms source) in the config, or AWS_REGION")]
+    NoRegion,
+    /// No region for `kms-export`, which has no config.
+    #[error("no AWS region: pass --region, or set AWS_REGION (or a region in the AWS profile)")]
+    NoRegionFlag,
 }
 
 /// Where and as whom to connect.
@@ -120,8 +119,10 @@ pub async fn sdk_config(ep: &Endpoint<'_>) -> Result<SdkConfig, ClientError> {
     }
     let base = loader.load().await;
     if base.region().is_none() {
-        return Err(ClientError::NoRegion {
-            hint: region_hint(ep.key),
+        return Err(if ep.key.contains('.') {
+            ClientError::NoRegion
+        } else {
+            ClientError::NoRegionFlag
         });
     }
     let inner = base.http_client().unwrap_or_else(default_https_client);
@@ -151,17 +152,6 @@ pub async fn sdk_config(ep: &Endpoint<'_>) -> Result<SdkConfig, ClientError> {
         .into_builder()
         .credentials_provider(SharedCredentialsProvider::new(provider))
         .build())
-}
-
-/// Where a missing region should be given, from the credentials key of the endpoint.
-fn region_hint(credentials_key: &str) -> String {
-    match credentials_key.split('.').next() {
-        Some("target") => "set target.region in the config, or AWS_REGION".into(),
-        Some("source") => {
-            "set source.region (or target.region) in the config, or AWS_REGION".into()
-        }
-        _ => "pass --region, or set AWS_REGION (or a region in the AWS profile)".into(),
-    }
 }
 
 /// The client the SDK builds by default (aws-smithy-runtime's `default_https_client`: hyper 1.x,
@@ -308,7 +298,5 @@ mod tests {
         );
         assert_eq!(endpoint_setting("credentials"), "--endpoint-url");
         assert_eq!(endpoint_origin("http://x", Some("here")), "here");
-        assert!(region_hint("credentials").starts_with("pass --region"));
-        assert!(region_hint("target.credentials").starts_with("set target.region"));
     }
 }

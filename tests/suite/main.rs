@@ -16,6 +16,7 @@ mod kms_source;
 mod leak_echo;
 mod migrate;
 mod naming_props;
+mod output;
 mod ownership;
 mod readme_cron;
 mod reconcile;
