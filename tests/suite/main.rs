@@ -6,11 +6,14 @@
 mod cli;
 mod support;
 
+mod actionable_errors;
 mod config_errors;
+mod export_fidelity;
 mod identity_golden;
 mod interrupt;
 mod kms_migrate;
 mod kms_source;
+mod leak_echo;
 mod migrate;
 mod naming_props;
 mod output;
@@ -18,6 +21,7 @@ mod ownership;
 mod readme_cron;
 mod reconcile;
 mod rename_golden;
+mod report_dir;
 mod smoke_servers;
 mod throttle_proxy;
 mod vault_migrate;
