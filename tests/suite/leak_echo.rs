@@ -87,7 +87,7 @@ async fn echoed_request_bodies_never_reach_output_or_report() {
     // Everything at debug, ours at trace. At `trace` the AWS SDK itself logs response bodies;
     // `secretport::log_filter::log_filter` caps it, once main.rs builds its subscriber with it
     // (then this can be plain "trace").
-    let trace = [("RUST_LOG", "debug,secretport=trace")];
+    let trace = [("RUST_LOG", "trace")];
 
     for (status, echo) in [
         (400, Echo::AwsJson),
@@ -194,7 +194,7 @@ async fn kms_export_encrypt_echo_is_scrubbed() {
                 "--endpoint-url",
                 proxy.endpoint(),
             ],
-            &[("RUST_LOG", "debug,secretport=trace")],
+            &[("RUST_LOG", "trace")],
         )
         .await;
     assert_ne!(run.code, 0, "{}", run.stderr);
