@@ -575,7 +575,8 @@ async fn planted_values_never_reach_output_logs_or_report() {
         .run_with(&["migrate", "-c", "cfg.toml", "--yes"], &env)
         .await;
     assert_eq!(second.count("update", "ok"), 1, "{:?}", second.rows);
-    assert!(second.stderr.len() > 1000, "trace logging should be on");
+    // secretport's own trace lines (the AWS SDK's logging is capped at info, see log_filter)
+    assert!(second.stderr.len() > 300, "trace logging should be on");
     for run in [&plan, &first, &second] {
         let all = run.all_output();
         for p in planted.iter().chain(["PLANTED-delta-5b3a"].iter()) {
@@ -669,6 +670,12 @@ async fn ctrl_c_stops_dispatching_flushes_the_report_and_exits_1() {
         "done {done}, not started {not_started}"
     );
     assert_eq!(done + not_started, 300);
+    // the summary counts what happened, not what was planned
+    assert!(
+        stderr.contains(&format!("create {done},"))
+            && stderr.contains(&format!("skipped {not_started},")),
+        "summary vs report (done {done}, not started {not_started}): {stderr}"
+    );
     // what the report says was created exists, and nothing else
     let sm = moto.sm_client("us-east-1");
     assert_eq!(values_by_name(&sm, "i").await.len(), done);
