@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::naming::{self, NamingRules, Overrides, Policy};
+use crate::target::limits::{MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS};
 
 /// One thing wrong with a config: the dotted key it concerns and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -804,8 +805,14 @@ impl Validator<'_> {
         let endpoint_url = self.url(&mut s, "endpoint_url");
         let kms_key_id: Option<String> = s.opt("kms_key_id", "a KMS key id, ARN or alias");
         if let Some(k) = &kms_key_id {
-            if k.is_empty() || k.len() > 2048 {
-                s.problem("kms_key_id", "must be 1..=2048 characters");
+            if k.is_empty() || k.len() > crate::target::limits::MAX_KMS_KEY_ID_CHARS {
+                s.problem(
+                    "kms_key_id",
+                    format!(
+                        "must be 1..={} characters",
+                        crate::target::limits::MAX_KMS_KEY_ID_CHARS
+                    ),
+                );
             }
         }
         let on_conflict = s
@@ -1036,7 +1043,7 @@ impl Validator<'_> {
         };
         let Some(mut s) = s else { return r };
         if let Some(d) = s.opt::<i64>("recovery_window_days", "an integer") {
-            if (7..=30).contains(&d) {
+            if crate::target::limits::RECOVERY_WINDOW_DAYS.contains(&d) {
                 r.recovery_window_days = d;
             } else {
                 s.problem("recovery_window_days", format!("must be 7..=30, got {d}"));
@@ -1148,14 +1155,18 @@ pub fn check_tag(k: &str, v: &str) -> Result<(), String> {
         s.chars()
             .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c))
     };
-    if k.is_empty() || k.chars().count() > 128 {
-        return Err("tag keys must be 1..=128 characters".into());
+    if k.is_empty() || k.chars().count() > MAX_TAG_KEY_CHARS {
+        return Err(format!(
+            "tag keys must be 1..={MAX_TAG_KEY_CHARS} characters"
+        ));
     }
     if k.to_ascii_lowercase().starts_with("aws:") || k.starts_with("secretport:") {
         return Err("tag keys starting with aws: or secretport: are reserved".into());
     }
-    if v.chars().count() > 256 {
-        return Err("tag values must be at most 256 characters".into());
+    if v.chars().count() > MAX_TAG_VALUE_CHARS {
+        return Err(format!(
+            "tag values must be at most {MAX_TAG_VALUE_CHARS} characters"
+        ));
     }
     if !ok_chars(k) || !ok_chars(v) {
         return Err("tags may hold letters, digits, spaces and _ . : / = + - @ only".into());

@@ -45,7 +45,7 @@ use crate::source::kms::envelope::{self, DataKey};
 use crate::source::{Fetched, ListProblem, Source, SourceErrorKind};
 
 /// Largest plaintext `kms:Encrypt` accepts.
-pub const MAX_DIRECT_BYTES: usize = 4096;
+pub const MAX_DIRECT_BYTES: usize = crate::target::limits::KMS_ENCRYPT_MAX_BYTES;
 
 /// How values are encrypted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -47,10 +47,7 @@ pub const SOURCE_TAG: &str = "secretport:source";
 pub const PREFIX_TAG: &str = "secretport:prefix";
 /// The description's fixed start; the identity text follows.
 pub const DESCRIPTION_LEAD: &str = "Migrated by secretport from ";
-/// AWS's limit on a tag value, in characters.
-pub const MAX_TAG_VALUE_CHARS: usize = 256;
-/// AWS's limit on a description, in characters.
-pub const MAX_DESCRIPTION_CHARS: usize = 2048;
+pub use crate::target::limits::{MAX_DESCRIPTION_CHARS, MAX_TAG_VALUE_CHARS};
 
 /// Why an identity text could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

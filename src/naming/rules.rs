@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use super::{Mapping, NamingRules, Policy, Reason, ReasonSet};
 
 /// The longest name AWS Secrets Manager accepts.
-pub const MAX_NAME_LEN: usize = 512;
+pub const MAX_NAME_LEN: usize = crate::target::limits::MAX_NAME_CHARS;
 /// The longest prefix accepted: it leaves room for the name and any hash suffix.
 pub const MAX_PREFIX_LEN: usize = 256;
 /// Hex digits of SHA-256 in a hash suffix or token (lengthened on a clash).

@@ -17,5 +17,7 @@ pub const MAX_TAG_VALUE_CHARS: usize = 256;
 pub const BATCH_GET_MAX: usize = 20;
 /// Largest plaintext `kms:Encrypt` takes, in bytes.
 pub const KMS_ENCRYPT_MAX_BYTES: usize = 4_096;
+/// Longest `KmsKeyId` (id, ARN or alias), in characters.
+pub const MAX_KMS_KEY_ID_CHARS: usize = 2_048;
 /// Recovery window bounds for `DeleteSecret`, in days.
 pub const RECOVERY_WINDOW_DAYS: std::ops::RangeInclusive<i64> = 7..=30;
