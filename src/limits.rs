@@ -179,7 +179,45 @@ pub struct Limits {
     pub vault: AdaptiveLimiter,
 }
 
+/// Which quota group an API operation draws from: the one table of operation → limiter.
+/// AWS meters Secrets Manager's reads and writes separately (per account and region), KMS on
+/// its own, and Vault has no AWS quota at all.
+pub fn group_of(op: &str) -> Group {
+    match op {
+        "CreateSecret"
+        | "PutSecretValue"
+        | "UpdateSecret"
+        | "TagResource"
+        | "UntagResource"
+        | "DeleteSecret"
+        | "RestoreSecret"
+        | "UpdateSecretVersionStage" => Group::Write,
+        "Decrypt" | "Encrypt" | "GenerateDataKey" => Group::Kms,
+        _ => Group::Read, // ListSecrets, DescribeSecret, GetSecretValue, BatchGetSecretValue, GetCallerIdentity
+    }
+}
+
+/// A quota group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// Secrets Manager writes.
+    Write,
+    /// Secrets Manager reads (and STS).
+    Read,
+    /// KMS cryptographic operations.
+    Kms,
+}
+
 impl Limits {
+    /// The limiter of the group `op` draws from ([`group_of`]).
+    pub fn for_op(&self, op: &str) -> &AdaptiveLimiter {
+        match group_of(op) {
+            Group::Write => &self.write,
+            Group::Read => &self.read,
+            Group::Kms => &self.kms,
+        }
+    }
+
     /// Limiters at the configured rates, with no shutdown signal.
     pub fn new(cfg: &LimitsConfig) -> Self {
         Self::with_shutdown(cfg, &Shutdown::new())
@@ -235,6 +273,34 @@ mod tests {
             l.on_success();
         }
         assert_eq!(l.current_rate(), 50.0);
+    }
+
+    #[test]
+    fn every_operation_has_its_quota_group() {
+        for op in [
+            "CreateSecret",
+            "PutSecretValue",
+            "TagResource",
+            "DeleteSecret",
+            "RestoreSecret",
+            "UpdateSecretVersionStage",
+        ] {
+            assert_eq!(group_of(op), Group::Write, "{op}");
+        }
+        for op in [
+            "ListSecrets",
+            "DescribeSecret",
+            "GetSecretValue",
+            "BatchGetSecretValue",
+            "GetCallerIdentity",
+        ] {
+            assert_eq!(group_of(op), Group::Read, "{op}");
+        }
+        for op in ["Decrypt", "Encrypt", "GenerateDataKey"] {
+            assert_eq!(group_of(op), Group::Kms, "{op}");
+        }
+        let l = Limits::new(&LimitsConfig::default());
+        assert_eq!(l.for_op("PutSecretValue").name(), "write");
     }
 
     #[tokio::test]

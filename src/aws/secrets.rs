@@ -88,11 +88,12 @@ where
 
 /// Runs a call and maps its outcome.
 macro_rules! run {
-    ($self:ident, $group:ident, $op:literal, $name:expr, $req:expr) => {
-        run!($self, $group, $op, $name, $req, None)
+    ($self:ident, $op:literal, $name:expr, $req:expr) => {
+        run!($self, $op, $name, $req, None)
     };
-    ($self:ident, $group:ident, $op:literal, $name:expr, $req:expr, $value:expr) => {{
-        let a = retry::call(&$self.limits.$group, &$self.policy, || $req.clone().send()).await;
+    ($self:ident, $op:literal, $name:expr, $req:expr, $value:expr) => {{
+        let limiter = $self.limits.for_op($op);
+        let a = retry::call(limiter, &$self.policy, || $req.clone().send()).await;
         match a.result {
             Ok(v) => Ok((v, a.attempts)),
             Err(_) => Err(call_error($op, $name, a, $value)),
@@ -161,7 +162,7 @@ impl SecretsTarget {
 
     async fn caller_impl(&self) -> Result<Caller, CallError> {
         let req = self.sts.get_caller_identity();
-        let (out, _) = run!(self, read, "GetCallerIdentity", "", req)?;
+        let (out, _) = run!(self, "GetCallerIdentity", "", req)?;
         Ok(Caller {
             account: out.account.unwrap_or_default(),
             arn: out.arn.unwrap_or_default(),
@@ -187,13 +188,7 @@ impl SecretsTarget {
                         .build(),
                 );
             }
-            let (page, _) = run!(
-                self,
-                read,
-                "ListSecrets",
-                want.as_deref().unwrap_or("*"),
-                req
-            )?;
+            let (page, _) = run!(self, "ListSecrets", want.as_deref().unwrap_or("*"), req)?;
             for e in page.secret_list.unwrap_or_default() {
                 let Some(name) = e.name else { continue };
                 // the Name filter is a case-insensitive prefix match; ours is exact
@@ -227,7 +222,7 @@ impl SecretsTarget {
             .batch_get_secret_value()
             .set_secret_id_list(Some(ids.to_vec()));
         let label = ids.first().cloned().unwrap_or_default();
-        let (out, _) = run!(self, read, "BatchGetSecretValue", &label, req)?;
+        let (out, _) = run!(self, "BatchGetSecretValue", &label, req)?;
         let mut read = BatchRead::default();
         for e in out.secret_values.unwrap_or_default() {
             let key = e.arn.clone().or(e.name.clone()).unwrap_or_default();
@@ -261,7 +256,7 @@ impl SecretsTarget {
 
     async fn get_value_impl(&self, id: &str) -> Outcome<Option<CurrentValue>> {
         let req = self.client.get_secret_value().secret_id(id);
-        let (out, attempts) = run!(self, read, "GetSecretValue", id, req)?;
+        let (out, attempts) = run!(self, "GetSecretValue", id, req)?;
         let version_id = out.version_id;
         Ok((
             value_of(out.secret_string, out.secret_binary)
@@ -272,7 +267,7 @@ impl SecretsTarget {
 
     async fn describe_impl(&self, id: &str) -> Outcome<TargetSecret> {
         let req = self.client.describe_secret().secret_id(id);
-        let (d, attempts) = run!(self, read, "DescribeSecret", id, req)?;
+        let (d, attempts) = run!(self, "DescribeSecret", id, req)?;
         let (current_version, previous_version) = stages_of(d.version_ids_to_stages);
         Ok((
             TargetSecret {
@@ -301,7 +296,7 @@ impl SecretsTarget {
             Some(text) => req.secret_string(text),
             None => req.secret_binary(Blob::new(s.value.expose_bytes().to_vec())),
         };
-        let (out, attempts) = run!(self, write, "CreateSecret", s.name, req, Some(s.value))?;
+        let (out, attempts) = run!(self, "CreateSecret", s.name, req, Some(s.value))?;
         Ok((
             (
                 out.arn.unwrap_or_default(),
@@ -326,7 +321,7 @@ impl SecretsTarget {
             Some(text) => req.secret_string(text),
             None => req.secret_binary(Blob::new(value.expose_bytes().to_vec())),
         };
-        let (out, attempts) = run!(self, write, "PutSecretValue", id, req, Some(value))?;
+        let (out, attempts) = run!(self, "PutSecretValue", id, req, Some(value))?;
         Ok((out.version_id.unwrap_or(token), attempts))
     }
 
@@ -336,13 +331,13 @@ impl SecretsTarget {
             .tag_resource()
             .secret_id(id)
             .set_tags(Some(to_tags(tags)));
-        let (_, attempts) = run!(self, write, "TagResource", id, req)?;
+        let (_, attempts) = run!(self, "TagResource", id, req)?;
         Ok(((), attempts))
     }
 
     async fn restore_impl(&self, id: &str) -> Outcome<()> {
         let req = self.client.restore_secret().secret_id(id);
-        let (_, attempts) = run!(self, write, "RestoreSecret", id, req)?;
+        let (_, attempts) = run!(self, "RestoreSecret", id, req)?;
         Ok(((), attempts))
     }
 
@@ -352,7 +347,7 @@ impl SecretsTarget {
             .delete_secret()
             .secret_id(id)
             .recovery_window_in_days(window_days);
-        let (out, attempts) = run!(self, write, "DeleteSecret", id, req)?;
+        let (out, attempts) = run!(self, "DeleteSecret", id, req)?;
         Ok((
             out.deletion_date
                 .and_then(|d| d.fmt(Format::DateTime).ok())
@@ -369,7 +364,7 @@ impl SecretsTarget {
             .version_stage("AWSCURRENT")
             .move_to_version_id(to)
             .remove_from_version_id(from);
-        let (_, attempts) = run!(self, write, "UpdateSecretVersionStage", id, req)?;
+        let (_, attempts) = run!(self, "UpdateSecretVersionStage", id, req)?;
         Ok(((), attempts))
     }
 }

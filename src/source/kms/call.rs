@@ -136,7 +136,7 @@ where
     Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let attempted = retry::call(&limits.kms, policy, send).await;
+    let attempted = retry::call(limits.for_op(op), policy, send).await;
     calls.fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
     attempted.result.map_err(|e| failure(op, &e))
 }
