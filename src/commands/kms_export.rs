@@ -27,10 +27,7 @@ use std::sync::Arc;
 
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
 use futures::{StreamExt, TryStreamExt};
-use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
 use crate::aws::client::{sdk_config, ClientError, Endpoint};
@@ -42,6 +39,7 @@ use crate::secret::SecretValue;
 use crate::source::file::FileSource;
 use crate::source::kms::call::{self, context_map, missing, KmsFailure};
 use crate::source::kms::envelope::{self, DataKey};
+use crate::source::kms::record;
 use crate::source::{Fetched, ListProblem, Source, SourceErrorKind};
 
 /// Largest plaintext `kms:Encrypt` accepts.
@@ -382,26 +380,6 @@ fn kms_error(rec: &Plain, failure: KmsFailure) -> KmsExportError {
 }
 
 impl Kms<'_> {
-    /// One output record, fields in a fixed order.
-    fn line(&self, path: &str, fields: Vec<(&str, Value)>, key_arn: &str) -> String {
-        let mut m = Map::new();
-        m.insert("path".into(), Value::String(path.to_owned()));
-        for (k, v) in fields {
-            m.insert(k.into(), v);
-        }
-        if !self.options.context.is_empty() {
-            let ctx: Map<String, Value> = self
-                .options
-                .context
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect();
-            m.insert("encryption_context".into(), Value::Object(ctx));
-        }
-        m.insert("key_id".into(), Value::String(key_arn.to_owned()));
-        Value::Object(m).to_string()
-    }
-
     async fn encrypt_one(&self, rec: &Plain) -> Result<(String, String), KmsExportError> {
         let context = context_map(&self.options.context);
         let out = call::send(self.limits, self.policy, self.calls, "Encrypt", || {
@@ -423,11 +401,7 @@ impl Kms<'_> {
             .ciphertext_blob
             .ok_or_else(|| kms_error(rec, missing("Encrypt", "a CiphertextBlob")))?;
         let arn = out.key_id.unwrap_or_else(|| self.options.key_id.clone());
-        let line = self.line(
-            &rec.path,
-            vec![("ciphertext", Value::String(B64.encode(blob.as_ref())))],
-            &arn,
-        );
+        let line = record::direct_line(&rec.path, blob.as_ref(), &self.options.context, &arn);
         Ok((line, arn))
     }
 
@@ -497,17 +471,15 @@ impl Kms<'_> {
         for batch in records.chunks(self.options.records_per_data_key) {
             let (key, encrypted, key_arn) = self.data_key(&batch[0]).await?;
             keys += 1;
-            let edk = B64.encode(&encrypted);
             for rec in batch {
                 let iv = envelope::random_iv();
                 let ct = envelope::seal(&key, &iv, rec.value.expose_bytes(), &aad);
-                lines.push(self.line(
+                lines.push(record::envelope_line(
                     &rec.path,
-                    vec![
-                        ("encrypted_data_key", Value::String(edk.clone())),
-                        ("iv", Value::String(B64.encode(iv))),
-                        ("ciphertext", Value::String(B64.encode(&ct))),
-                    ],
+                    &encrypted,
+                    &iv,
+                    &ct,
+                    &self.options.context,
                     &key_arn,
                 ));
             }

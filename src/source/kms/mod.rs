@@ -67,7 +67,7 @@
 
 pub mod call;
 pub mod envelope;
-mod record;
+pub(crate) mod record;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

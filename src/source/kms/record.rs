@@ -1,6 +1,8 @@
-//! Validation of one `kms` export record (after [`parse_export`](crate::source::export) has
-//! checked JSON syntax, `path` and duplicates). Everything that can be checked without KMS is
-//! checked here, at open time, so a bad record shows in the listing with its line number.
+//! The `kms` export record, both ways: validation of one record as read (after
+//! [`parse_export`](crate::source::export) has checked JSON syntax, `path` and duplicates), and
+//! the lines `secretport kms-export` writes ([`direct_line`], [`envelope_line`]). The field names
+//! live here and nowhere else. Everything that can be checked without KMS is checked at open
+//! time, so a bad record shows in the listing with its line number.
 
 use std::collections::BTreeMap;
 
@@ -117,6 +119,72 @@ pub(crate) fn record_of(fields: &mut Fields<'_>) -> Result<Record, String> {
         aad,
         key_id,
     })
+}
+
+/// One output line: `path`, the record's own fields, then `encryption_context` (when not empty)
+/// and `key_id`, in this order.
+fn line(
+    path: &str,
+    fields: Vec<(&str, String)>,
+    context: &BTreeMap<String, String>,
+    key_arn: &str,
+) -> String {
+    use serde_json::{Map, Value};
+    let mut m = Map::new();
+    m.insert("path".into(), Value::String(path.to_owned()));
+    for (k, v) in fields {
+        m.insert(k.into(), Value::String(v));
+    }
+    if !context.is_empty() {
+        let ctx: Map<String, Value> = context
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        m.insert("encryption_context".into(), Value::Object(ctx));
+    }
+    m.insert("key_id".into(), Value::String(key_arn.to_owned()));
+    Value::Object(m).to_string()
+}
+
+/// A direct record: `ciphertext` is the `CiphertextBlob` of `kms:Encrypt`.
+pub(crate) fn direct_line(
+    path: &str,
+    ciphertext: &[u8],
+    context: &BTreeMap<String, String>,
+    key_arn: &str,
+) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    line(
+        path,
+        vec![("ciphertext", b64.encode(ciphertext))],
+        context,
+        key_arn,
+    )
+}
+
+/// An envelope record: the data key's `CiphertextBlob`, the IV, and the AES-256-GCM ciphertext
+/// with its tag.
+pub(crate) fn envelope_line(
+    path: &str,
+    encrypted_data_key: &[u8],
+    iv: &[u8; IV_LEN],
+    ciphertext: &[u8],
+    context: &BTreeMap<String, String>,
+    key_arn: &str,
+) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    line(
+        path,
+        vec![
+            ("encrypted_data_key", b64.encode(encrypted_data_key)),
+            ("iv", b64.encode(iv)),
+            ("ciphertext", b64.encode(ciphertext)),
+        ],
+        context,
+        key_arn,
+    )
 }
 
 #[cfg(test)]
