@@ -379,6 +379,12 @@ pub async fn run(
         tokens,
     };
     let progress = Progress::new(command, (plan.items.len() + plan.orphans.len()) as u64);
+    let progress = if dry_run {
+        progress
+    } else {
+        let limits = limits.clone();
+        progress.with_pace(Box::new(move || Some(limits.write.current_rate())))
+    };
     let exec = Executor::new(
         target,
         source.as_ref(),
