@@ -265,6 +265,8 @@ pub async fn run(
         plan.owned_live,
         plan.foreign,
     );
+    // the plan holds what it needs of the inventory; the rest is not kept for the whole run
+    drop(inventory);
 
     for p in &listing.problems {
         // the error names its line even where the path column already says "line N": the
