@@ -167,6 +167,11 @@ pub struct Limits {
     pub read: AdaptiveLimiter,
     /// KMS Decrypt/Encrypt/GenerateDataKey.
     pub kms: AdaptiveLimiter,
+    /// SSM Parameter Store: GetParametersByPath, GetParameter, DescribeParameters,
+    /// ListTagsForResource (the `ssm` source).
+    pub ssm: AdaptiveLimiter,
+    /// DynamoDB Scan (the `credstash` source).
+    pub dynamodb: AdaptiveLimiter,
 }
 
 impl Limits {
@@ -176,6 +181,8 @@ impl Limits {
             write: AdaptiveLimiter::new("write", cfg.write_per_second),
             read: AdaptiveLimiter::new("read", cfg.read_per_second),
             kms: AdaptiveLimiter::new("kms", cfg.kms_per_second),
+            ssm: AdaptiveLimiter::new("ssm", cfg.ssm_per_second),
+            dynamodb: AdaptiveLimiter::new("dynamodb", cfg.dynamodb_per_second),
         }
     }
 }

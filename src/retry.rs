@@ -36,6 +36,7 @@ const THROTTLE_CODES: &[&str] = &[
     "SlowDown",
     "RequestThrottled",
     "RequestThrottledException",
+    "ProvisionedThroughputExceededException",
 ];
 
 /// Error codes for server-side failures worth retrying.

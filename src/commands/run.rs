@@ -118,6 +118,16 @@ pub async fn open_source(
                 policy,
             )?)
         }
+        SourceConfig::Ssm(c) => Box::new(
+            crate::source::ssm::SsmSource::open(c, &cfg.target, limits.clone(), policy).await?,
+        ),
+        SourceConfig::Sops(c) => Box::new(
+            crate::source::sops::SopsSource::open(c, &cfg.target, limits.clone(), policy).await?,
+        ),
+        SourceConfig::Credstash(c) => Box::new(
+            crate::source::credstash::CredstashSource::open(c, &cfg.target, limits.clone(), policy)
+                .await?,
+        ),
     })
 }
 
@@ -306,7 +316,7 @@ pub async fn run(
         restore_deleted,
         kms_key_id: cfg.target.kms_key_id.clone(),
         config_tags: cfg.target.tags.clone(),
-        copy_metadata: matches!(&cfg.source, SourceConfig::Vault(v) if v.copy_metadata),
+        copy_metadata: cfg.source.copy_metadata(),
         concurrency: cfg.limits.concurrency,
         policy: cfg.naming.policy,
         tokens: match &cfg.target.token_key_env {

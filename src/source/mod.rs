@@ -14,9 +14,13 @@ use sha2::{Digest, Sha256};
 
 use crate::secret::SecretValue;
 
+pub mod aws_call;
+pub mod credstash;
 pub mod export;
 pub mod file;
 pub mod kms;
+pub mod sops;
+pub mod ssm;
 pub mod vault;
 
 /// A secret in the source, without its value.
