@@ -139,6 +139,15 @@ struct Item {
     digest: Digest,
 }
 
+impl fmt::Debug for Item {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Item")
+            .field("version", &self.version)
+            .field("digest", &self.digest)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What one scanned item gave: a readable item or why not.
 type Scanned = Result<Item, String>;
 
