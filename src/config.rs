@@ -722,7 +722,14 @@ impl Validator<'_> {
             .opt("split", "\"file\" or \"keys\"")
             .unwrap_or_default();
         let aws = self.aws_access(s);
-        let dir = std::path::absolute(self.base).unwrap_or_else(|_| self.base.to_owned());
+        let base = if self.base.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            self.base
+        };
+        let dir = std::fs::canonicalize(base)
+            .or_else(|_| std::path::absolute(base))
+            .unwrap_or_else(|_| base.to_owned());
         let files = files?;
         ok.then(|| SopsConfig {
             dir,

@@ -158,6 +158,7 @@ impl SopsSource {
             let pattern = format!("{base}/{p}");
             match glob::glob(&pattern) {
                 Ok(paths) => {
+                    let before = files.len();
                     for entry in paths {
                         match entry {
                             Ok(path) if path.is_file() => files.push(path),
@@ -168,6 +169,13 @@ impl SopsSource {
                                 error: format!("cannot read {}: {}", e.path().display(), e.error()),
                             }),
                         }
+                    }
+                    if files.len() == before {
+                        problems.push(ListProblem {
+                            path: p.clone(),
+                            line: None,
+                            error: format!("no file matches {p:?} in {}", self.dir.display()),
+                        });
                     }
                 }
                 Err(e) => problems.push(ListProblem {
