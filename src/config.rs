@@ -660,7 +660,9 @@ impl Validator<'_> {
         if !valid {
             s.problem(
                 "path",
-                format!("{path:?} is not a parameter path (segments of A-Za-z0-9_.- separated by /)"),
+                format!(
+                    "{path:?} is not a parameter path (segments of A-Za-z0-9_.- separated by /)"
+                ),
             );
         }
         let types: Vec<String> = s
@@ -708,19 +710,22 @@ impl Validator<'_> {
             for (i, f) in files.iter().enumerate() {
                 if let Err(e) = glob::Pattern::new(f) {
                     ok = false;
-                    s.problem(&format!("files[{i}]"), format!("{f:?} is not a glob pattern: {e}"));
+                    s.problem(
+                        &format!("files[{i}]"),
+                        format!("{f:?} is not a glob pattern: {e}"),
+                    );
                 } else if Path::new(f).is_absolute() || f.split('/').any(|seg| seg == "..") {
                     ok = false;
                     s.problem(
                         &format!("files[{i}]"),
-                        format!("{f:?} must be relative to the config file's folder, without \"..\""),
+                        format!(
+                            "{f:?} must be relative to the config file's folder, without \"..\""
+                        ),
                     );
                 }
             }
         }
-        let split = s
-            .opt("split", "\"file\" or \"keys\"")
-            .unwrap_or_default();
+        let split = s.opt("split", "\"file\" or \"keys\"").unwrap_or_default();
         let aws = self.aws_access(s);
         let base = if self.base.as_os_str().is_empty() {
             Path::new(".")
@@ -750,7 +755,9 @@ impl Validator<'_> {
         if !valid {
             s.problem(
                 "table",
-                format!("{table:?} is not a DynamoDB table name (3..=255 characters of A-Za-z0-9_.-)"),
+                format!(
+                    "{table:?} is not a DynamoDB table name (3..=255 characters of A-Za-z0-9_.-)"
+                ),
             );
         }
         let context: BTreeMap<String, String> = s
@@ -765,8 +772,7 @@ impl Validator<'_> {
     }
 
     fn source(&mut self, mut s: Section) -> Option<SourceConfig> {
-        const KINDS: &str =
-            "\"vault\", \"kms\", \"file\", \"ssm\", \"sops\" or \"credstash\"";
+        const KINDS: &str = "\"vault\", \"kms\", \"file\", \"ssm\", \"sops\" or \"credstash\"";
         let kind: Option<String> = s.req("kind", KINDS);
         let out = match kind.as_deref() {
             Some("ssm") => self.ssm(&mut s).map(SourceConfig::Ssm),

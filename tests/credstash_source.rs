@@ -51,10 +51,44 @@ async fn credstash_table_migrates_equal_to_credstash_get_and_bad_items_fail_alon
     cs(&["put", "-k", &arn, "-a", "app.db", MARKERS[0], ctx]); // version 2
     cs(&["put", "-k", &arn, "app/api-key", "clé ✓ ünïcode", ctx]);
     cs(&["put", "-k", &arn, "multi.line", "line one\nline two\n", ctx]);
-    cs(&["put", "-k", &arn, "-d", "SHA512", "sha512.item", MARKERS[1], ctx]);
-    cs(&["put", "-k", &arn, "-d", "SHA", "sha1.item", "{\"json\": [1, 2.50]}", ctx]);
-    cs(&["put", "-k", &arn, "-d", "MD5", "md5.item", "  spaces  ", ctx]);
-    cs(&["put", "-k", &arn, "wrong.ctx", "under another context", "env=other"]);
+    cs(&[
+        "put",
+        "-k",
+        &arn,
+        "-d",
+        "SHA512",
+        "sha512.item",
+        MARKERS[1],
+        ctx,
+    ]);
+    cs(&[
+        "put",
+        "-k",
+        &arn,
+        "-d",
+        "SHA",
+        "sha1.item",
+        "{\"json\": [1, 2.50]}",
+        ctx,
+    ]);
+    cs(&[
+        "put",
+        "-k",
+        &arn,
+        "-d",
+        "MD5",
+        "md5.item",
+        "  spaces  ",
+        ctx,
+    ]);
+    cs(&[
+        "put",
+        "-k",
+        &arn,
+        "wrong.ctx",
+        "under another context",
+        "env=other",
+    ]);
     cs(&["put", "-k", &arn, "bad.hmac", MARKERS[2], ctx]);
     let good = [
         "app.db",
@@ -68,7 +102,10 @@ async fn credstash_table_migrates_equal_to_credstash_get_and_bad_items_fail_alon
         .iter()
         .map(|n| String::from_utf8(cs(&["get", "-n", n, ctx])).expect("utf-8"))
         .collect();
-    assert_eq!(expected[0], MARKERS[0], "credstash get returns the latest version");
+    assert_eq!(
+        expected[0], MARKERS[0],
+        "credstash get returns the latest version"
+    );
 
     // tamper with bad.hmac's HMAC (credstash stores its hex text as binary)
     let ddb = aws_sdk_dynamodb::Client::new(&moto.sdk_config("us-east-1"));
@@ -105,7 +142,8 @@ async fn credstash_table_migrates_equal_to_credstash_get_and_bad_items_fail_alon
     let hmac_row = run.row("bad.hmac");
     assert_eq!(hmac_row["status"], "failed");
     assert!(
-        hmac_row["error"].contains("HMAC (SHA256)") && hmac_row["error"].contains("nothing was decrypted"),
+        hmac_row["error"].contains("HMAC (SHA256)")
+            && hmac_row["error"].contains("nothing was decrypted"),
         "{hmac_row:?}"
     );
 
@@ -138,7 +176,11 @@ async fn credstash_table_migrates_equal_to_credstash_get_and_bad_items_fail_alon
         );
     }
     for name in ["wrong.ctx", "bad.hmac"] {
-        let e = sm.describe_secret().secret_id(format!("cs/{name}")).send().await;
+        let e = sm
+            .describe_secret()
+            .secret_id(format!("cs/{name}"))
+            .send()
+            .await;
         assert!(e.is_err(), "{name} must not be migrated");
     }
 
@@ -150,6 +192,11 @@ async fn credstash_table_migrates_equal_to_credstash_get_and_bad_items_fail_alon
     // a rerun writes nothing
     let rerun = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;
     rerun.expect_code(1);
-    assert_eq!(rerun.count("unchanged", "ok"), good.len(), "{:#?}", rerun.rows);
+    assert_eq!(
+        rerun.count("unchanged", "ok"),
+        good.len(),
+        "{:#?}",
+        rerun.rows
+    );
     assert_eq!(rerun.failed().len(), 2);
 }

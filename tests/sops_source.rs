@@ -191,7 +191,12 @@ async fn sops_files_migrate_equal_to_sops_decrypt_and_tampered_files_fail_alone(
 
     ws.write(
         "cfg.toml",
-        &config(&ep, "sops", r#"["secrets/*.yaml", "secrets/**/*.json", "secrets/*.env"]"#, "file"),
+        &config(
+            &ep,
+            "sops",
+            r#"["secrets/*.yaml", "secrets/**/*.json", "secrets/*.env"]"#,
+            "file",
+        ),
     );
     let run = ws
         .run_with(
@@ -236,7 +241,12 @@ async fn sops_files_migrate_equal_to_sops_decrypt_and_tampered_files_fail_alone(
     // one secret per top-level key
     ws.write(
         "keys.toml",
-        &config(&ep, "sk", r#"["secrets/app.yaml", "secrets/dot.env"]"#, "keys"),
+        &config(
+            &ep,
+            "sk",
+            r#"["secrets/app.yaml", "secrets/dot.env"]"#,
+            "keys",
+        ),
     );
     let keys = ws.run(&["migrate", "-c", "keys.toml", "--yes"]).await;
     keys.expect_code(0);
@@ -262,7 +272,10 @@ async fn sops_files_migrate_equal_to_sops_decrypt_and_tampered_files_fail_alone(
         secret(&moto, "sk/secrets/app/multi").await,
         raw("[\"multi\"]", "secrets/app.yaml")
     );
-    assert_eq!(secret(&moto, "sk/secrets/app/multi").await, "line one\nline two\n");
+    assert_eq!(
+        secret(&moto, "sk/secrets/app/multi").await,
+        "line one\nline two\n"
+    );
     assert_eq!(
         secret(&moto, "sk/secrets/app/unicode").await,
         raw("[\"unicode\"]", "secrets/app.yaml")

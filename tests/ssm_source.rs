@@ -62,15 +62,40 @@ async fn parameters_migrate_equal_to_get_parameter_and_a_denied_key_fails_alone(
     let kms = moto.kms_client("us-east-1");
     let key = kms.create_key().send().await.expect("CreateKey");
     let key_id = key.key_metadata().unwrap().key_id().to_owned();
-    kms.disable_key().key_id(&key_id).send().await.expect("DisableKey");
+    kms.disable_key()
+        .key_id(&key_id)
+        .send()
+        .await
+        .expect("DisableKey");
 
     use ParameterType::{SecureString as Sec, String as Str, StringList as List};
     for i in 0..25 {
-        put(&ssm, &format!("/prod/app/bulk/p{i:02}"), &format!("bulk-{i}"), Sec, None).await;
+        put(
+            &ssm,
+            &format!("/prod/app/bulk/p{i:02}"),
+            &format!("bulk-{i}"),
+            Sec,
+            None,
+        )
+        .await;
     }
     put(&ssm, "/prod/app/db/password", MARKERS[0], Sec, None).await;
-    put(&ssm, "/prod/app/db/url", "postgres://db.example:5432/app", Str, None).await;
-    put(&ssm, "/prod/app/hosts", "a.example,b.example,c.example", List, None).await;
+    put(
+        &ssm,
+        "/prod/app/db/url",
+        "postgres://db.example:5432/app",
+        Str,
+        None,
+    )
+    .await;
+    put(
+        &ssm,
+        "/prod/app/hosts",
+        "a.example,b.example,c.example",
+        List,
+        None,
+    )
+    .await;
     put(
         &ssm,
         "/prod/app/nested/deep/very/secret",
@@ -88,7 +113,13 @@ async fn parameters_migrate_equal_to_get_parameter_and_a_denied_key_fails_alone(
     ssm.add_tags_to_resource()
         .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
         .resource_id("/prod/app/db/password")
-        .tags(Tag::builder().key("team").value("payments").build().unwrap())
+        .tags(
+            Tag::builder()
+                .key("team")
+                .value("payments")
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .expect("AddTagsToResource");
@@ -185,7 +216,10 @@ async fn parameters_migrate_equal_to_get_parameter_and_a_denied_key_fails_alone(
         "{source}"
     );
     for gone in ["ssm/denied/token", "ssm/outside", "ssm/other/outside"] {
-        assert!(sm.describe_secret().secret_id(gone).send().await.is_err(), "{gone}");
+        assert!(
+            sm.describe_secret().secret_id(gone).send().await.is_err(),
+            "{gone}"
+        );
     }
     let all = run.all_output();
     for m in MARKERS {
@@ -201,7 +235,10 @@ async fn parameters_migrate_equal_to_get_parameter_and_a_denied_key_fails_alone(
         .filter(|r| r["action"] == "create" && r["source_path"] != "denied/token")
         .count();
     assert_eq!(planned, 29, "{:#?}", plan.rows);
-    assert!(plan.rows.iter().all(|r| r["source_path"] != "hosts" && r["source_path"] != "db/url"));
+    assert!(plan
+        .rows
+        .iter()
+        .all(|r| r["source_path"] != "hosts" && r["source_path"] != "db/url"));
 
     // a rerun writes nothing
     let rerun = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;

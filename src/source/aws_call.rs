@@ -68,9 +68,7 @@ where
     match c.as_deref() {
         Some(c) if AUTH_CODES.contains(&c) => SourceErrorKind::Auth,
         Some("AccessDeniedException") | Some("AccessDenied") => SourceErrorKind::Denied,
-        Some("ResourceNotFoundException") | Some("ParameterNotFound") => {
-            SourceErrorKind::NotFound
-        }
+        Some("ResourceNotFoundException") | Some("ParameterNotFound") => SourceErrorKind::NotFound,
         _ => match e.class() {
             Class::Throttled | Class::Transient => SourceErrorKind::Unavailable,
             Class::Permanent => SourceErrorKind::Other,

@@ -50,7 +50,9 @@ use hmac::{KeyInit, Mac};
 use zeroize::Zeroizing;
 
 use super::kms::{call, source_sdk_config};
-use super::{aws_call, Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceRef};
+use super::{
+    aws_call, Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceRef,
+};
 use crate::aws::client::ClientError;
 use crate::config::{CredstashConfig, TargetConfig};
 use crate::limits::Limits;
@@ -350,7 +352,10 @@ impl CredstashSource {
                 Err(why) => listing.problems.push(ListProblem {
                     path: name,
                     line: None,
-                    error: format!("latest version {} cannot be read: {why}", version_label(&version)),
+                    error: format!(
+                        "latest version {} cannot be read: {why}",
+                        version_label(&version)
+                    ),
                 }),
             }
         }
@@ -490,7 +495,10 @@ mod tests {
         assert_eq!(open(&k, &item).unwrap().expose_str(), Some("héllo"));
         item.contents[0] ^= 1;
         let e = open(&k, &item).unwrap_err();
-        assert!(e.contains("HMAC (SHA256)") && e.contains("does not match"), "{e}");
+        assert!(
+            e.contains("HMAC (SHA256)") && e.contains("does not match"),
+            "{e}"
+        );
         item.contents[0] ^= 1;
         item.digest = Digest::Sha512;
         assert!(open(&k, &item).is_err());

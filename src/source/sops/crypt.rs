@@ -251,16 +251,15 @@ impl Walk<'_> {
                     std::str::from_utf8(&bytes)
                         .map_err(|_| format!("value at {}: plaintext is not UTF-8", at()))
                 };
-                let bad = |what: &str| format!("value at {}: plaintext is not a valid {what}", at());
+                let bad =
+                    |what: &str| format!("value at {}: plaintext is not a valid {what}", at());
                 match kind.as_str() {
                     "str" | "bytes" => Plain::Str(text()?.to_owned()),
                     "int" => Plain::Int(text()?.parse().map_err(|_| bad("int"))?),
                     "float" => Plain::Float(text()?.parse().map_err(|_| bad("float"))?),
                     "bool" => Plain::Bool(parse_bool(text()?).ok_or_else(|| bad("bool"))?),
                     "time" => Plain::Time(text()?.to_owned()),
-                    other => {
-                        return Err(format!("value at {}: unknown SOPS type {other:?}", at()))
-                    }
+                    other => return Err(format!("value at {}: unknown SOPS type {other:?}", at())),
                 }
             }
         } else {
@@ -334,8 +333,9 @@ pub fn decrypt_tree(
     }
     let plain = w.map(tree, &mut Vec::new())?;
     let computed = hex::encode_upper(w.hash.finalize());
-    let (stored, _) = open(key, &meta.mac, &meta.lastmodified)
-        .map_err(|e| format!("sops.mac cannot be decrypted ({e}): the MAC or lastmodified was altered"))?;
+    let (stored, _) = open(key, &meta.mac, &meta.lastmodified).map_err(|e| {
+        format!("sops.mac cannot be decrypted ({e}): the MAC or lastmodified was altered")
+    })?;
     if !stored.eq_ignore_ascii_case(computed.as_bytes()) {
         return Err(
             "MAC mismatch: the file was altered after SOPS wrote it (a value, a key, their order, \
@@ -432,8 +432,12 @@ mod tests {
         assert!(parse_enc("ENC[AES256_GCM,data:%%,iv:AA==,tag:AA==,type:str]").is_err());
         let e = parse_enc("ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]").unwrap();
         assert_eq!((e.data.len(), e.kind.as_str()), (1, "str"));
-        let err = open(&[0; 32], "ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]", "a:")
-            .unwrap_err();
+        let err = open(
+            &[0; 32],
+            "ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]",
+            "a:",
+        )
+        .unwrap_err();
         assert!(err.contains("iv of 1 bytes"), "{err}");
     }
 
@@ -444,7 +448,11 @@ mod tests {
             ("a".into(), Plain::Float(1.5)),
             (
                 "l".into(),
-                Plain::List(vec![Plain::Bool(true), Plain::Null, Plain::Str("é\n".into())]),
+                Plain::List(vec![
+                    Plain::Bool(true),
+                    Plain::Null,
+                    Plain::Str("é\n".into()),
+                ]),
             ),
         ]);
         let mut out = Vec::new();

@@ -143,7 +143,11 @@ fn yaml_node(y: &Yaml) -> Result<Node, String> {
             for (k, v) in h {
                 let key = match k {
                     Yaml::String(s) => s.clone(),
-                    _ => return Err("a YAML key is not a string; SOPS supports string keys only".into()),
+                    _ => {
+                        return Err(
+                            "a YAML key is not a string; SOPS supports string keys only".into()
+                        )
+                    }
                 };
                 m.push((key, yaml_node(v)?));
             }
@@ -328,7 +332,8 @@ fn kms_keys(group: &[(String, Node)]) -> Result<Vec<KmsKey>, String> {
     let mut out = Vec::new();
     for k in entries(get(group, "kms")) {
         let arn = string(get(k, "arn")).ok_or("a sops.kms entry has no arn")?;
-        let enc = string(get(k, "enc")).ok_or_else(|| format!("sops.kms entry {arn} has no enc"))?;
+        let enc =
+            string(get(k, "enc")).ok_or_else(|| format!("sops.kms entry {arn} has no enc"))?;
         use base64::Engine;
         let enc = base64::engine::general_purpose::STANDARD
             .decode(enc.trim())
@@ -341,7 +346,11 @@ fn kms_keys(group: &[(String, Node)]) -> Result<Vec<KmsKey>, String> {
                         context.insert(ck.clone(), s.clone());
                     }
                     Node::Null => {}
-                    _ => return Err(format!("sops.kms entry {arn}: context {ck} is not a string")),
+                    _ => {
+                        return Err(format!(
+                            "sops.kms entry {arn}: context {ck} is not a string"
+                        ))
+                    }
                 }
             }
         }
@@ -461,6 +470,8 @@ mod tests {
         assert_eq!(d.meta.kms[0].context["app"], "demo");
         assert_eq!(d.meta.kms[0].enc, vec![0, 1, 2]);
         assert_eq!(d.meta.others, vec!["age (1)".to_owned()]);
-        assert!(parse(Format::Yaml, "a: 1\n").unwrap_err().contains("no sops metadata"));
+        assert!(parse(Format::Yaml, "a: 1\n")
+            .unwrap_err()
+            .contains("no sops metadata"));
     }
 }

@@ -311,7 +311,13 @@ impl SopsSource {
     /// Unwraps the file's data key through its KMS recipients. `Err` = transient (not cached).
     async fn unwrap_key(&self, file: &File) -> Result<KeyOutcome, KmsFailure> {
         let meta = &file.doc.meta;
-        let bad = |m: String| Ok(Err(SourceError::new(SourceErrorKind::BadRecord, &file.rel, m)));
+        let bad = |m: String| {
+            Ok(Err(SourceError::new(
+                SourceErrorKind::BadRecord,
+                &file.rel,
+                m,
+            )))
+        };
         if meta.kms.is_empty() {
             return bad(if meta.others.is_empty() {
                 "no key recipients in sops metadata".into()
@@ -377,7 +383,10 @@ impl SopsSource {
         Ok(Err(SourceError::new(
             kind,
             &file.rel,
-            format!("no KMS recipient could unwrap the data key: {}", failures.join("; ")),
+            format!(
+                "no KMS recipient could unwrap the data key: {}",
+                failures.join("; ")
+            ),
         )))
     }
 
@@ -399,7 +408,11 @@ impl SopsSource {
             },
         };
         let file = lock(&self.files).get(&file_rel).cloned().ok_or_else(|| {
-            SourceError::new(SourceErrorKind::NotFound, &r.path, "no such SOPS file or key")
+            SourceError::new(
+                SourceErrorKind::NotFound,
+                &r.path,
+                "no such SOPS file or key",
+            )
         })?;
         let key = self.data_key(&file).await.map_err(|mut e| {
             e.path = r.path.clone();
