@@ -688,7 +688,7 @@ impl Validator<'_> {
         }
         let copy_tags = s.opt("copy_tags", "true or false").unwrap_or(false);
         let aws = self.aws_access(s);
-        (valid && types_ok).then(|| SsmConfig {
+        (valid && types_ok).then_some(SsmConfig {
             path,
             types,
             copy_tags,
@@ -736,7 +736,7 @@ impl Validator<'_> {
             .or_else(|_| std::path::absolute(base))
             .unwrap_or_else(|_| base.to_owned());
         let files = files?;
-        ok.then(|| SopsConfig {
+        ok.then_some(SopsConfig {
             dir,
             files,
             split,
@@ -764,7 +764,7 @@ impl Validator<'_> {
             .opt("context", "a table of strings (the KMS encryption context)")
             .unwrap_or_default();
         let aws = self.aws_access(s);
-        valid.then(|| CredstashConfig {
+        valid.then_some(CredstashConfig {
             table,
             context,
             aws,

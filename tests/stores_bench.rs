@@ -20,9 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
-use secretport::config::{
-    AwsAccess, CredstashConfig, LimitsConfig, SopsConfig, SopsSplit, SsmConfig,
-};
+use secretport::config::{AwsAccess, LimitsConfig, SopsConfig, SopsSplit, SsmConfig};
 use secretport::limits::Limits;
 use secretport::retry::RetryPolicy;
 use secretport::source::credstash::CredstashSource;
@@ -55,7 +53,16 @@ fn limits() -> Arc<Limits> {
 async fn bench_sops_1000_files() {
     let moto = Moto::start().await;
     let kms = moto.kms_client(TEST_REGION);
-    let arn = kms.create_key().send().await.unwrap().key_metadata().unwrap().arn().unwrap().to_owned();
+    let arn = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("secrets")).unwrap();
     let seed = Instant::now();
@@ -72,10 +79,17 @@ async fn bench_sops_1000_files() {
             &["--encrypt", "--kms", &arn, "plain.yaml"],
         );
         for j in 0..50 {
-            std::fs::write(dir.path().join(format!("secrets/f{i:02}-{j:02}.yaml")), &enc).unwrap();
+            std::fs::write(
+                dir.path().join(format!("secrets/f{i:02}-{j:02}.yaml")),
+                &enc,
+            )
+            .unwrap();
         }
     }
-    eprintln!("sops: seeded 1000 files in {:.1}s", seed.elapsed().as_secs_f64());
+    eprintln!(
+        "sops: seeded 1000 files in {:.1}s",
+        seed.elapsed().as_secs_f64()
+    );
     let source = SopsSource::new(
         &SopsConfig {
             dir: dir.path().canonicalize().unwrap(),
@@ -102,7 +116,16 @@ async fn bench_sops_1000_files() {
 async fn bench_credstash_5000_items() {
     let moto = Moto::start().await;
     let kms = moto.kms_client(TEST_REGION);
-    let arn = kms.create_key().send().await.unwrap().key_metadata().unwrap().arn().unwrap().to_owned();
+    let arn = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
     let dir = tempfile::tempdir().unwrap();
     tool_ok("credstash", dir.path(), moto.endpoint(), &["setup"]);
     let seed = Instant::now();
@@ -114,8 +137,15 @@ async fn bench_credstash_5000_items() {
              credstash.putSecret('bench.%05d' % i, 'value-%d' % i, version='1', kms_key='{arn}', context={{'app': 'bench'}}, kms=kms, dynamodb=ddb)\n"
     );
     let out = run_tool("python", dir.path(), moto.endpoint(), &["-c", &script], b"");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    eprintln!("credstash: seeded 5000 items in {:.1}s", seed.elapsed().as_secs_f64());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "credstash: seeded 5000 items in {:.1}s",
+        seed.elapsed().as_secs_f64()
+    );
     let conf = moto.sdk_config(TEST_REGION);
     let source = CredstashSource::new(
         "credential-store".into(),
@@ -158,7 +188,10 @@ async fn bench_ssm_2000_parameters_at_40_per_second() {
         .buffer_unordered(16)
         .collect::<Vec<_>>()
         .await;
-    eprintln!("ssm: seeded 2000 parameters in {:.1}s", seed.elapsed().as_secs_f64());
+    eprintln!(
+        "ssm: seeded 2000 parameters in {:.1}s",
+        seed.elapsed().as_secs_f64()
+    );
     let ops = [
         "GetParametersByPath",
         "GetParameter",
@@ -194,5 +227,9 @@ async fn bench_ssm_2000_parameters_at_40_per_second() {
         proxy.total_throttled(),
         source.ssm_calls()
     );
-    assert_eq!(proxy.total_throttled(), 0, "no throttles at the configured rate");
+    assert_eq!(
+        proxy.total_throttled(),
+        0,
+        "no throttles at the configured rate"
+    );
 }
