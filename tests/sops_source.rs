@@ -291,3 +291,121 @@ async fn sops_files_migrate_equal_to_sops_decrypt_and_tampered_files_fail_alone(
     rerun.expect_code(0);
     assert_eq!(rerun.count("unchanged", "ok"), 11, "{:#?}", rerun.rows);
 }
+
+/// A KMS key in account 111111111111, created through an assumed role there (moto's STS gives
+/// credentials that act in the role's account).
+async fn key_in_other_account(moto: &Moto, role: &str) -> String {
+    let creds = moto
+        .sts_client("us-east-1")
+        .assume_role()
+        .role_arn(role)
+        .role_session_name("test")
+        .send()
+        .await
+        .expect("AssumeRole")
+        .credentials
+        .expect("credentials");
+    let conf = moto
+        .sdk_config("us-east-1")
+        .into_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new(
+                    creds.access_key_id(),
+                    creds.secret_access_key(),
+                    Some(creds.session_token().to_owned()),
+                    None,
+                    "assumed",
+                ),
+            ),
+        )
+        .build();
+    let key = aws_sdk_kms::Client::new(&conf)
+        .create_key()
+        .send()
+        .await
+        .expect("CreateKey in the other account");
+    key.key_metadata().unwrap().arn().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn encrypted_regex_mac_only_roles_and_a_broken_first_recipient() {
+    let moto = Moto::start().await;
+    let ep = moto.endpoint().to_owned();
+    let kms = moto.kms_client("us-east-1");
+    let new_key = || async {
+        let k = kms.create_key().send().await.expect("CreateKey");
+        k.key_metadata().unwrap().arn().unwrap().to_owned()
+    };
+    let (a, b) = (new_key().await, new_key().await);
+    let role = "arn:aws:iam::111111111111:role/sops-reader";
+    let other = key_in_other_account(&moto, role).await;
+    assert!(other.contains(":111111111111:"), "{other}");
+
+    let ws = Workspace::new();
+    std::fs::create_dir_all(ws.path().join("secrets")).unwrap();
+    ws.write("plain.yaml", &app_yaml());
+    let sops = |args: &[&str], out: &str| {
+        let mut all = vec!["--encrypt"];
+        all.extend_from_slice(args);
+        all.push("plain.yaml");
+        let text = tool_ok("sops", ws.path(), &ep, &all);
+        ws.write(out, std::str::from_utf8(&text).unwrap());
+        String::from_utf8(text).unwrap()
+    };
+    // typed values left in clear are part of the MAC (port, ratio, enabled, list items)
+    let regex = sops(
+        &["--kms", &a, "--encrypted-regex", "^(password|token|multi)$"],
+        "secrets/regex.yaml",
+    );
+    assert!(regex.contains("port: 5432") && !regex.contains(MARKERS[0]));
+    sops(
+        &[
+            "--kms",
+            &a,
+            "--encrypted-regex",
+            "^(password|multi)$",
+            "--mac-only-encrypted",
+        ],
+        "secrets/maconly.yaml",
+    );
+    // the key is usable only as the role: without assuming it, KMS is asked in the wrong account
+    sops(&["--kms", &format!("{other}+{role}")], "secrets/role.yaml");
+    // two recipients; the first one's wrapped key is broken, the second must be used
+    let two = sops(&["--kms", &format!("{a},{b}")], "secrets/two.yaml");
+    let first_enc = two
+        .lines()
+        .find(|l| l.trim_start().starts_with("enc: "))
+        .expect("enc line")
+        .to_owned();
+    let broken = format!(
+        "{}enc: {}",
+        &first_enc[..first_enc.find("enc: ").unwrap()],
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+    );
+    ws.write("secrets/two.yaml", &two.replacen(&first_enc, &broken, 1));
+
+    ws.write(
+        "cfg.toml",
+        &config(&ep, "rx", r#"["secrets/*.yaml"]"#, "file"),
+    );
+    let run = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;
+    run.expect_code(0);
+    assert_eq!(run.count("create", "ok"), 4, "{:#?}", run.rows);
+    for f in ["regex", "maconly", "role", "two"] {
+        let want = sops_json(&ws, &ep, &format!("secrets/{f}.yaml"), None);
+        assert_eq!(secret(&moto, &format!("rx/secrets/{f}")).await, want, "{f}");
+    }
+
+    // tampering with a value left in clear breaks the MAC (it is covered) unless the MAC
+    // covers only encrypted values
+    ws.write(
+        "secrets/regex.yaml",
+        &tamper(&regex, "port:", "5432", "5433"),
+    );
+    let rerun = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;
+    rerun.expect_code(1);
+    let e = &rerun.row("secrets/regex")["error"];
+    assert!(e.contains("MAC mismatch"), "{e}");
+    assert_eq!(rerun.count("unchanged", "ok"), 3, "{:#?}", rerun.rows);
+}
