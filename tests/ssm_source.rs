@@ -245,3 +245,42 @@ async fn parameters_migrate_equal_to_get_parameter_and_a_denied_key_fails_alone(
     rerun.expect_code(1);
     assert_eq!(rerun.count("unchanged", "ok"), 31, "{:#?}", rerun.rows);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttled_listing_slows_down_retries_and_completes() {
+    let moto = Moto::start().await;
+    let ssm = aws_sdk_ssm::Client::new(&moto.sdk_config("us-east-1"));
+    for i in 0..35 {
+        put(
+            &ssm,
+            &format!("/prod/app/t/p{i:02}"),
+            &format!("v-{i}"),
+            ParameterType::SecureString,
+            None,
+        )
+        .await;
+    }
+    // SSM allows 2 GetParametersByPath per second; the config claims 40
+    let proxy = ThrottleProxy::start(
+        moto.endpoint(),
+        vec![support::Quota::per_op("GetParametersByPath", 2.0, 1)],
+    )
+    .await;
+    let ws = Workspace::new();
+    ws.write(
+        "cfg.toml",
+        &(config(proxy.endpoint(), "thr", "") + "\n[limits]\nssm_per_second = 40\n"),
+    );
+    let plan = ws.run(&["plan", "-c", "cfg.toml"]).await;
+    plan.expect_code(0);
+    assert_eq!(plan.count("create", "planned"), 35, "{:#?}", plan.rows);
+    assert!(
+        proxy.throttled("GetParametersByPath") > 0,
+        "the quota was hit"
+    );
+    assert_eq!(
+        proxy.forwarded("GetParametersByPath"),
+        4,
+        "every page listed once, throttled calls retried"
+    );
+}
