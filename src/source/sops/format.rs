@@ -41,6 +41,8 @@ pub enum Format {
     Json,
     /// `.env`.
     Dotenv,
+    /// `.ini`: not read (SOPS's INI store flattens sections; no one migrates those yet).
+    Ini,
 }
 
 impl Format {
@@ -50,6 +52,7 @@ impl Format {
             Some("yaml" | "yml") => Format::Yaml,
             Some("json") => Format::Json,
             Some("env") => Format::Dotenv,
+            Some("ini") => Format::Ini,
             _ if text.trim_start().starts_with('{') => Format::Json,
             _ if text.lines().any(|l| l.starts_with("sops_mac=")) => Format::Dotenv,
             _ => Format::Yaml,
@@ -108,6 +111,9 @@ pub fn parse(format: Format, text: &str) -> Result<Document, String> {
         Format::Yaml => yaml_top(text)?,
         Format::Json => json_top(text)?,
         Format::Dotenv => return dotenv(text),
+        Format::Ini => {
+            return Err("SOPS INI files are not supported (YAML, JSON and dotenv are)".into())
+        }
     };
     let pos = tree
         .iter()
