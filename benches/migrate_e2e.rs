@@ -76,7 +76,7 @@ async fn scenario(n: usize, full: bool) {
 
     proxy.reset_counters();
     let t = Instant::now();
-    let rec = ws.run(&["reconcile", "-c", "cfg.toml"]).await;
+    let rec = ws.run(&["reconcile", "-c", "cfg.toml", "--yes"]).await;
     let rec_wall = t.elapsed();
     rec.expect_code(0);
     assert_eq!(rec.count("unchanged", "ok"), n);

@@ -137,7 +137,7 @@ async fn fetch_all(
                 let Some(r) = refs.get(i) else { break };
                 match source.fetch(r).await {
                     Ok(Fetched::Value { value, .. }) => bytes += value.len(),
-                    Ok(Fetched::Skip { reason, .. }) => panic!("{}: skipped: {reason}", r.path),
+                    Ok(Fetched::Gone { reason, .. }) => panic!("{}: gone: {reason}", r.path),
                     Err(e) => panic!("{e}"),
                 }
             }

@@ -89,6 +89,10 @@ pub struct Config {
     pub report: ReportConfig,
     /// Reconciliation settings.
     pub reconcile: ReconcileConfig,
+    /// A source that lists 0 secrets is fine (otherwise an error naming where it looked).
+    pub allow_empty: bool,
+    /// SHA-256 of the config text (recorded beside each report).
+    pub digest: String,
 }
 
 /// `[source]`.
@@ -275,8 +279,8 @@ pub enum OnConflict {
 pub struct TargetConfig {
     /// Region (config, else the SDK's chain: `AWS_REGION`, profile).
     pub region: Option<String>,
-    /// Name prefix, without trailing slash.
-    pub prefix: Option<String>,
+    /// Name prefix, without trailing slash (`""`: none, written explicitly).
+    pub prefix: String,
     /// Endpoint override (config, else `AWS_ENDPOINT_URL` via the SDK).
     pub endpoint_url: Option<String>,
     /// KMS key for new secrets.
@@ -383,7 +387,7 @@ impl Config {
     /// The naming rules this config implies.
     pub fn naming_rules(&self) -> NamingRules {
         NamingRules {
-            prefix: self.target.prefix.clone(),
+            prefix: Some(self.target.prefix.clone()).filter(|p| !p.is_empty()),
             policy: self.naming.policy,
         }
     }
@@ -414,6 +418,7 @@ impl Config {
             problems: Vec::new(),
             env,
             base,
+            allow_empty: false,
         };
         let mut root = Section::new("", table);
         let source = root.table("source", true).and_then(|s| v.source(s));
@@ -424,7 +429,10 @@ impl Config {
         let reconcile = v.reconcile(root.table("reconcile", false));
         v.problems.extend(root.finish());
 
-        let prefix = target.as_ref().and_then(|t| t.prefix.clone());
+        let prefix = target
+            .as_ref()
+            .map(|t| t.prefix.clone())
+            .filter(|p| !p.is_empty());
         let naming = v.naming(naming_sec, prefix);
         let mut problems = v.problems;
         match (source, target, naming) {
@@ -435,6 +443,8 @@ impl Config {
                 limits,
                 report,
                 reconcile,
+                allow_empty: v.allow_empty,
+                digest: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())),
             }),
             _ => {
                 if problems.is_empty() {
@@ -540,6 +550,7 @@ struct Validator<'a> {
     problems: Vec<Problem>,
     env: &'a dyn Fn(&str) -> Option<String>,
     base: &'a Path,
+    allow_empty: bool,
 }
 
 impl Validator<'_> {
@@ -772,6 +783,12 @@ impl Validator<'_> {
     }
 
     fn source(&mut self, mut s: Section) -> Option<SourceConfig> {
+        self.allow_empty = s
+            .opt(
+                "allow_empty",
+                "true or false (whether a source that lists 0 secrets is fine)",
+            )
+            .unwrap_or(false);
         const KINDS: &str = "\"vault\", \"kms\", \"file\", \"ssm\", \"sops\" or \"credstash\"";
         let kind: Option<String> = s.req("kind", KINDS);
         let out = match kind.as_deref() {
@@ -852,6 +869,28 @@ impl Validator<'_> {
             .unwrap_or_default()
             .trim_matches('/')
             .to_owned();
+        // KV v2's API paths are not its secrets' paths: secretport adds data/ and metadata/
+        if kv_v2_api_path(s.table.get("kv_version"), mount.as_deref(), &path) {
+            if let Some(m) = mount.as_deref() {
+                for api in ["data", "metadata"] {
+                    if let Some(base) = m.strip_suffix(&format!("/{api}")) {
+                        s.problem(
+                            "mount",
+                            format!("{m:?} ends in the KV v2 API segment {api:?}; write mount = {base:?} (secretport adds {api}/ itself)"),
+                        );
+                    }
+                }
+            }
+            for api in ["data", "metadata"] {
+                if path == api || path.starts_with(&format!("{api}/")) {
+                    let rest = path[api.len()..].trim_start_matches('/');
+                    s.problem(
+                        "path",
+                        format!("{path:?} starts with the KV v2 API segment {api:?}; write path = {rest:?} (secretport adds {api}/ itself; set kv_version = 1 if this really is a KV v1 folder)"),
+                    );
+                }
+            }
+        }
         let namespace = s
             .opt::<String>("namespace", "a namespace path")
             .or_else(|| (self.env)("VAULT_NAMESPACE").filter(|n| !n.is_empty()));
@@ -946,10 +985,21 @@ impl Validator<'_> {
 
     fn target(&mut self, mut s: Section) -> TargetConfig {
         let region = self.region(&mut s, "region");
-        let prefix: Option<String> = s.opt("prefix", "a name prefix such as \"devops\"");
-        let prefix = prefix
-            .map(|p| p.trim_end_matches('/').to_owned())
-            .filter(|p| !p.is_empty());
+        let prefix: Option<String> = s.req(
+            "prefix",
+            "a name prefix such as \"devops\" (secretport owns only what it wrote under it; write prefix = \"\" explicitly for none)",
+        );
+        let prefix = match prefix {
+            Some(p) if !p.is_empty() && p.trim_end_matches('/').is_empty() => {
+                s.problem(
+                    "prefix",
+                    format!("{p:?} is not a name prefix; write prefix = \"\" for no prefix, or a name such as \"devops\""),
+                );
+                None
+            }
+            Some(p) => Some(p.trim_end_matches('/').to_owned()),
+            None => None,
+        };
         let endpoint_url = self.url(&mut s, "endpoint_url");
         let kms_key_id: Option<String> = s.opt("kms_key_id", "a KMS key id, ARN or alias");
         if let Some(k) = &kms_key_id {
@@ -971,12 +1021,13 @@ impl Validator<'_> {
                 s.problem(&format!("tags.{k}"), m);
             }
         }
-        if tags.len() > 48 {
+        if tags.len() > crate::target::limits::MAX_TAGS - 3 {
             s.problem(
                 "tags",
                 format!(
-                    "{} tags given; AWS allows 50 per secret and secretport adds 2",
-                    tags.len()
+                    "{} tags given; AWS allows {} per secret and secretport adds 3",
+                    tags.len(),
+                    crate::target::limits::MAX_TAGS
                 ),
             );
         }
@@ -987,12 +1038,12 @@ impl Validator<'_> {
         };
         if let Some(name) = &token_key_env {
             let len = (self.env)(name).map_or(0, |v| v.len());
-            if len < crate::aws::token::MIN_KEY_BYTES {
+            if len < crate::identity::token::MIN_KEY_BYTES {
                 s.problem(
                     "token_key_env",
                     format!(
                         "environment variable {name} holds {len} bytes; the token key needs at least {}",
-                        crate::aws::token::MIN_KEY_BYTES
+                        crate::identity::token::MIN_KEY_BYTES
                     ),
                 );
             }
@@ -1008,7 +1059,7 @@ impl Validator<'_> {
         self.problems.extend(s.finish());
         TargetConfig {
             region,
-            prefix,
+            prefix: prefix.unwrap_or_default(),
             endpoint_url,
             kms_key_id,
             on_conflict,
@@ -1199,6 +1250,17 @@ impl Validator<'_> {
     }
 }
 
+/// Whether a Vault `mount`/`path` written with KV v2's API segments should be flagged: unless
+/// the config says KV v1 (where a folder may really be called `data`).
+fn kv_v2_api_path(kv_version: Option<&toml::Value>, mount: Option<&str>, path: &str) -> bool {
+    let v1 = kv_version.and_then(toml::Value::as_integer) == Some(1);
+    let suspicious = mount.is_some_and(|m| m.ends_with("/data") || m.ends_with("/metadata"))
+        || ["data", "metadata"]
+            .iter()
+            .any(|a| path == *a || path.starts_with(&format!("{a}/")));
+    !v1 && suspicious
+}
+
 fn is_role_arn(r: &str) -> bool {
     let parts: Vec<&str> = r.splitn(6, ':').collect();
     parts.len() == 6
@@ -1273,7 +1335,7 @@ write_per_second = 10
         };
         assert_eq!(v.path, "apps");
         assert_eq!(v.parallelism, 16);
-        assert_eq!(c.target.prefix.as_deref(), Some("devops"));
+        assert_eq!(c.target.prefix, "devops");
         assert_eq!(c.limits.write_per_second, 10);
         assert_eq!(c.limits.read_per_second, 100);
         assert_eq!(c.target.on_conflict, OnConflict::Skip);

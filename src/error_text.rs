@@ -63,3 +63,33 @@ mod tests {
         assert_eq!(join(parts), "source: x: y: z");
     }
 }
+
+/// `text` with every occurrence of `value` removed: its raw text, its JSON-escaped form (as it
+/// stands inside a JSON request body) and its base64 form (as binary values travel), each
+/// replaced by `<redacted>`. Applied to any text a server sends back about a request that
+/// carried the value (an error page that echoes the body, a WAF, a proxy).
+pub fn scrub(text: &str, value: &crate::secret::SecretValue) -> String {
+    use base64::Engine;
+    let bytes = value.expose_bytes();
+    if bytes.is_empty() {
+        return text.to_owned();
+    }
+    let mut forms: Vec<String> = Vec::new();
+    if let Ok(raw) = std::str::from_utf8(bytes) {
+        forms.push(raw.to_owned());
+        if let Ok(json) = serde_json::to_string(raw) {
+            forms.push(json[1..json.len() - 1].to_owned());
+        }
+        // a JSON value re-rendered on one line by an error page
+        forms.push(raw.replace(['\n', '\r'], " "));
+    }
+    forms.push(base64::engine::general_purpose::STANDARD.encode(bytes));
+    forms.push(base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes));
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms.dedup();
+    let mut out = text.to_owned();
+    for f in forms.iter().filter(|f| !f.is_empty()) {
+        out = out.replace(f.as_str(), "<redacted>");
+    }
+    out
+}

@@ -1,29 +1,31 @@
-//! The executor: the only place that writes to AWS.
+//! The executor: runs plan items against a [`Target`], writing one report row per outcome.
 //!
-//! It interprets a [`Plan`] item by item, at most `concurrency` items in flight, each AWS call
-//! under the group's limiter and the shared retry policy (`retry::call`, via
-//! `aws::secrets`). In dry-run mode it walks the same path and stops short of every write, so
-//! `plan`, `migrate` and `reconcile --check` cannot disagree about what would happen. Every
-//! outcome becomes a report row through the [`Sink`]; one failing secret never stops the others.
-//! A cancel flag (Ctrl-C) stops dispatching new items; items in flight finish and the rest are
-//! reported as not started.
+//! For each item it fetches what [`decide::needs`] asks for (the source value, the target's
+//! current value from the bulk prefetch), asks [`decide::decide`] for the steps, and runs them.
+//! It decides nothing itself beyond reacting to a failed write (a name taken meanwhile, a
+//! response lost after the write landed). A dry run is the same code over
+//! [`crate::target::dry::DryRun`]. At most `concurrency` items are in flight; one failing
+//! secret never stops the others. Once the shutdown signal is set no new item starts; the
+//! rest are reported as not started.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
 
-use crate::aws::secrets::{CurrentValue, NewSecret, SecretsTarget, TargetSecret, BATCH_GET_MAX};
-use crate::aws::token::TokenDeriver;
-use crate::config::OnConflict;
+use crate::decide::{self, CurrentFact, Facts, Need, SourceFact, Step};
+use crate::identity::token::TokenDeriver;
 use crate::naming;
-use crate::plan::{expected_tags, tag_drift, Decision, Item};
+use crate::plan::{Decision, Item, Orphan, OrphanWhy};
 use crate::progress::Progress;
 use crate::report::{Action, Report, Row, Status};
-use crate::secret::{SecretValue, MAX_SECRET_BYTES};
+use crate::secret::SecretValue;
+use crate::shutdown::Shutdown;
 use crate::source::{Fetched, Source, SourceErrorKind};
+use crate::target::limits::BATCH_GET_MAX;
+use crate::target::{CallError, CurrentValue, ErrorClass, NewSecret, Target};
 
 /// Collects report rows and counts; shared by all tasks of a run.
 pub struct Sink {
@@ -35,11 +37,12 @@ pub struct Sink {
     /// Dry run only: values the source would not let us read (list-only access).
     pub unread: AtomicU64,
     dry_run: bool,
+    job: String,
 }
 
 impl Sink {
-    /// A sink writing to `report`.
-    pub fn new(report: Report, dry_run: bool) -> Sink {
+    /// A sink writing to `report`; in a dry run `ok` and `skipped` become `planned`.
+    pub fn new(report: Report, dry_run: bool, job: &str) -> Sink {
         Sink {
             report: Mutex::new(report),
             counts: Mutex::new(BTreeMap::new()),
@@ -47,6 +50,7 @@ impl Sink {
             writes: AtomicU64::new(0),
             unread: AtomicU64::new(0),
             dry_run,
+            job: job.to_owned(),
         }
     }
 
@@ -54,6 +58,9 @@ impl Sink {
     pub fn emit(&self, mut row: Row) {
         if self.dry_run && matches!(row.status, Status::Ok | Status::Skipped) {
             row.status = Status::Planned;
+        }
+        if row.job.is_empty() {
+            row.job.clone_from(&self.job);
         }
         *self
             .counts
@@ -112,22 +119,18 @@ impl Sink {
 
 /// Settings of one execution.
 pub struct Settings {
-    /// Stop short of every write.
-    pub dry_run: bool,
-    /// Restore our secrets that are scheduled for deletion.
-    pub restore_deleted: bool,
+    /// What decisions depend on.
+    pub rules: decide::Rules,
     /// CMK for new secrets.
     pub kms_key_id: Option<String>,
-    /// Tags from config.
-    pub config_tags: BTreeMap<String, String>,
-    /// Copy source metadata into tags.
-    pub copy_metadata: bool,
     /// Items in flight.
     pub concurrency: usize,
     /// Naming policy (for the last-line name check).
     pub policy: naming::Policy,
-    /// Idempotency tokens.
-    pub tokens: TokenDeriver,
+    /// Idempotency tokens from a configured key; `None`: the key secret in the target, read
+    /// (or created) on the first write that needs a token, so a run that writes nothing reads
+    /// nothing.
+    pub tokens: Option<TokenDeriver>,
 }
 
 /// Current target values, fetched in bulk before items run.
@@ -139,18 +142,21 @@ pub struct Prefetched {
 
 /// Runs plan items against the target.
 pub struct Executor<'a> {
-    /// The target.
-    pub target: &'a SecretsTarget,
+    /// The target (a [`crate::target::dry::DryRun`] in dry runs).
+    pub target: &'a dyn Target,
     /// The source.
     pub source: &'a dyn Source,
     /// Settings.
     pub settings: &'a Settings,
     /// Where rows go.
     pub sink: &'a Sink,
-    /// Set to stop dispatching.
-    pub cancel: &'a AtomicBool,
+    /// Once set, no new item starts.
+    pub shutdown: &'a Shutdown,
     /// Progress display.
     pub progress: &'a Progress,
+    /// Secrets found gone from the source while reading (become orphans).
+    pub gone: Mutex<Vec<Orphan>>,
+    tokens: tokio::sync::OnceCell<Result<TokenDeriver, String>>,
 }
 
 struct Ctx<'i> {
@@ -161,64 +167,84 @@ struct Ctx<'i> {
 }
 
 impl Ctx<'_> {
-    fn row(&self, action: Action, status: Status, error: impl Into<String>) -> Row {
-        let mut r = Row::new(
-            &self.item.source.path,
-            &self.item.mapping.target,
-            action,
-            status,
-        );
-        r.source_version = self.version.clone();
-        r.target_arn = self
-            .item
+    fn row(&self, action: Action, status: Status, why: impl Into<String>) -> Row {
+        let item = self.item;
+        let mut r = Row::new(&item.source.path, &item.mapping.target, action, status);
+        r.source_version.clone_from(&self.version);
+        r.target_arn = item
             .existing
             .as_ref()
             .map(|e| e.arn.clone())
             .unwrap_or_default();
         r.attempts = self.attempts;
-        r.error = error.into();
+        r.error = why.into();
         r.duration_ms = self.start.elapsed().as_millis();
+        r.reasons = item
+            .mapping
+            .reasons
+            .iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(";");
         r
     }
 }
 
-/// What reading the source gave.
-enum Read {
-    Value(SecretValue, BTreeMap<String, String>),
-    /// Reported already.
-    Done,
-    /// Value could not be read in a dry run; the reason.
-    Unread(String),
-}
-
-fn description(identity: &str) -> String {
-    let mut d = format!("Migrated by secretport from {identity}");
-    if d.len() > 2048 {
-        let mut cut = 2048;
-        while !d.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        d.truncate(cut);
-    }
-    d
+/// Whether a failed write may nevertheless have landed (its response lost): worth asking AWS.
+fn may_have_landed(e: &CallError) -> bool {
+    matches!(e.class, ErrorClass::Unavailable | ErrorClass::Other)
 }
 
 impl Executor<'_> {
-    /// Reads the current value of every existing secret whose value the plan must compare,
-    /// [`BATCH_GET_MAX`] per `BatchGetSecretValue` call.
+    /// An executor with an empty list of gone secrets.
+    pub fn new<'a>(
+        target: &'a dyn Target,
+        source: &'a dyn Source,
+        settings: &'a Settings,
+        sink: &'a Sink,
+        shutdown: &'a Shutdown,
+        progress: &'a Progress,
+    ) -> Executor<'a> {
+        Executor {
+            target,
+            source,
+            settings,
+            sink,
+            shutdown,
+            progress,
+            gone: Mutex::new(Vec::new()),
+            tokens: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The token deriver: configured, ephemeral in a dry run (no token is sent), or the key
+    /// secret's, fetched once.
+    async fn tokens(&self) -> Result<&TokenDeriver, String> {
+        self.tokens
+            .get_or_init(|| async {
+                if let Some(t) = &self.settings.tokens {
+                    return Ok(t.clone());
+                }
+                if !self.target.writes() {
+                    return Ok(TokenDeriver::ephemeral());
+                }
+                crate::target::token_key::load_or_create(self.target)
+                    .await
+                    .map_err(|e| format!("idempotency token key: {e}"))
+            })
+            .await
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Reads the current value of every existing secret whose value must be compared,
+    /// [`BATCH_GET_MAX`] per `BatchGetSecretValue` call. A batch that fails as a whole, or
+    /// leaves some secrets unanswered, falls back to one `GetSecretValue` per secret, so one
+    /// bad secret never fails its 19 neighbours.
     pub async fn prefetch(&self, items: &[Item]) -> Prefetched {
         let ids: Vec<String> = items
             .iter()
-            .filter(|i| {
-                matches!(
-                    &i.decision,
-                    Decision::Compare
-                        | Decision::Conflict {
-                            owner: None,
-                            policy: OnConflict::Adopt | OnConflict::Overwrite,
-                        }
-                )
-            })
+            .filter(|i| decide::needs(i, &self.settings.rules, false) == Need::SourceAndCurrent)
             .filter_map(|i| i.existing.as_ref().map(|e| e.arn.clone()))
             .collect();
         let chunks: Vec<Vec<String>> = ids.chunks(BATCH_GET_MAX).map(<[_]>::to_vec).collect();
@@ -228,16 +254,34 @@ impl Executor<'_> {
             .collect()
             .await;
         let mut p = Prefetched::default();
+        let mut single = Vec::new();
         for (r, chunk) in results {
             match r {
-                Ok((values, errors, _)) => {
-                    p.values.extend(values);
-                    p.errors.extend(errors);
-                }
-                Err(e) => {
+                Ok(read) => {
                     for id in chunk {
-                        p.errors.insert(id, e.to_string());
+                        if !read.values.contains_key(&id) && !read.errors.contains_key(&id) {
+                            single.push(id); // unanswered (e.g. a secret without a version)
+                        }
                     }
+                    p.values.extend(read.values);
+                    single.extend(read.errors.into_keys());
+                }
+                Err(_) => single.extend(chunk),
+            }
+        }
+        let singles: Vec<_> = stream::iter(single)
+            .map(|id| async move { (self.target.get_value(&id).await, id) })
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect()
+            .await;
+        for (r, id) in singles {
+            match r {
+                Ok((Some(v), _)) => {
+                    p.values.insert(id, v);
+                }
+                Ok((None, _)) => {}
+                Err(e) => {
+                    p.errors.insert(id, e.to_string());
                 }
             }
         }
@@ -257,7 +301,10 @@ impl Executor<'_> {
             .await;
     }
 
-    async fn read_source(&self, cx: &mut Ctx<'_>, action: Action) -> Read {
+    async fn read_source(
+        &self,
+        cx: &mut Ctx<'_>,
+    ) -> (Option<SecretValue>, BTreeMap<String, String>, Fact) {
         match self.source.fetch(&cx.item.source).await {
             Ok(Fetched::Value {
                 value,
@@ -267,55 +314,25 @@ impl Executor<'_> {
                 if let Some(v) = version {
                     cx.version = v;
                 }
-                if value.len() > MAX_SECRET_BYTES {
-                    self.sink.emit(cx.row(
-                        Action::Skip,
-                        Status::Failed,
-                        format!(
-                            "value is {} bytes; AWS Secrets Manager allows at most {MAX_SECRET_BYTES}",
-                            value.len()
-                        ),
-                    ));
-                    return Read::Done;
-                }
-                let mut meta = cx.item.source.metadata.clone();
-                meta.extend(metadata);
-                Read::Value(value, meta)
+                (Some(value), metadata, Fact::Value)
             }
-            Ok(Fetched::Skip { reason, version }) => {
+            Ok(Fetched::Gone { reason, version }) => {
                 if let Some(v) = version {
                     cx.version = v;
                 }
-                self.sink
-                    .emit(cx.row(Action::Skip, Status::Skipped, reason));
-                Read::Done
+                (None, BTreeMap::new(), Fact::Gone(reason))
             }
             Err(e) => {
-                let msg = format!("source read failed: {e}");
-                if self.settings.dry_run
+                let msg = e.to_string();
+                if !self.target.writes()
                     && matches!(e.kind, SourceErrorKind::Denied | SourceErrorKind::Auth)
                 {
-                    return Read::Unread(msg);
-                }
-                let a = if matches!(action, Action::Create) {
-                    Action::Create
+                    (None, BTreeMap::new(), Fact::Unread(msg))
                 } else {
-                    Action::Skip
-                };
-                self.sink.emit(cx.row(a, Status::Failed, msg));
-                Read::Done
+                    (None, BTreeMap::new(), Fact::Failed(msg))
+                }
             }
         }
-    }
-
-    fn tags_for(&self, item: &Item, meta: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-        let empty = BTreeMap::new();
-        let meta = if self.settings.copy_metadata {
-            meta
-        } else {
-            &empty
-        };
-        expected_tags(&self.settings.config_tags, meta, &item.tag_value)
     }
 
     async fn run_item(&self, item: &Item, pre: &Prefetched) {
@@ -325,12 +342,7 @@ impl Executor<'_> {
             attempts: 0,
             version: item.source.version.clone().unwrap_or_default(),
         };
-        if let Some(reason) = &item.source.skip {
-            self.sink
-                .emit(cx.row(Action::Skip, Status::Skipped, reason.clone()));
-            return;
-        }
-        if self.cancel.load(Ordering::Relaxed) {
+        if self.shutdown.is_triggered() {
             let action = match item.decision {
                 Decision::Create => Action::Create,
                 _ => Action::Skip,
@@ -347,89 +359,203 @@ impl Executor<'_> {
             ));
             return;
         }
-        match &item.decision {
-            Decision::Create => self.create(&mut cx).await,
-            Decision::Compare => self.compare(&mut cx, pre, false).await,
-            Decision::ScheduledForDeletion { date, ours } => {
-                if *ours && self.settings.restore_deleted {
-                    self.restore_then_compare(&mut cx, date).await;
-                } else {
-                    let why = if *ours {
-                        format!("scheduled for deletion on {date}; rerun with --restore-deleted to restore it")
-                    } else {
-                        format!("scheduled for deletion on {date} and not managed by secretport")
-                    };
-                    self.sink.emit(cx.row(Action::Skip, Status::Skipped, why));
+        let rules = &self.settings.rules;
+        let mut restored = false;
+        let mut fetched: Option<(Option<SecretValue>, BTreeMap<String, String>, Fact)> = None;
+        loop {
+            let need = decide::needs(item, rules, restored);
+            if need != Need::Nothing && fetched.is_none() {
+                fetched = Some(self.read_source(&mut cx).await);
+            }
+            let reread;
+            let current = match (need, restored) {
+                (Need::SourceAndCurrent, true) => {
+                    let arn = item.existing.as_ref().map(|e| e.arn.as_str()).unwrap_or("");
+                    reread = self.target.get_value(arn).await;
+                    match &reread {
+                        Ok((Some(v), _)) => CurrentFact::Value(v),
+                        Ok((None, _)) => CurrentFact::Empty,
+                        Err(e) => CurrentFact::Failed(e.to_string()),
+                    }
+                }
+                (Need::SourceAndCurrent, false) => {
+                    let arn = item.existing.as_ref().map(|e| e.arn.as_str()).unwrap_or("");
+                    match (pre.values.get(arn), pre.errors.get(arn)) {
+                        (Some(v), _) => CurrentFact::Value(v),
+                        (None, Some(e)) => CurrentFact::Failed(e.clone()),
+                        (None, None) => CurrentFact::Empty,
+                    }
+                }
+                _ => CurrentFact::NotRead,
+            };
+            let source = match &fetched {
+                None => SourceFact::NotRead,
+                Some((Some(v), meta, _)) => SourceFact::Value {
+                    value: v,
+                    metadata: meta,
+                },
+                Some((None, _, Fact::Gone(r))) => SourceFact::Gone(r.clone()),
+                Some((None, _, Fact::Unread(r))) => SourceFact::Unread(r.clone()),
+                Some((None, _, Fact::Failed(r))) => SourceFact::Failed(r.clone()),
+                Some((None, _, Fact::Value)) => SourceFact::NotRead,
+            };
+            if matches!(source, SourceFact::Unread(_)) {
+                self.sink.unread.fetch_add(1, Ordering::Relaxed);
+            }
+            let facts = Facts {
+                source,
+                current,
+                restored,
+            };
+            let steps = decide::decide(item, &facts, rules);
+            let value = fetched.as_ref().and_then(|f| f.0.as_ref());
+            match self.run_steps(&mut cx, steps, value).await {
+                Next::Done => return,
+                Next::Restored => {
+                    restored = true;
+                    cx.attempts = 0;
                 }
             }
-            Decision::Conflict { owner, policy } => match (owner, policy) {
-                (Some(other), _) => self.sink.emit(cx.row(
-                    Action::Conflict,
-                    Status::Skipped,
-                    format!("name is managed by secretport for another source ({other})"),
-                )),
-                (None, OnConflict::Skip) => self.sink.emit(cx.row(
-                    Action::Conflict,
-                    Status::Skipped,
-                    "exists and is not managed by secretport (on_conflict = skip)",
-                )),
-                (None, OnConflict::Fail) => self.sink.emit(cx.row(
-                    Action::Conflict,
-                    Status::Failed,
-                    "exists and is not managed by secretport (on_conflict = fail)",
-                )),
-                (None, OnConflict::Adopt) => self.compare(&mut cx, pre, true).await,
-                (None, OnConflict::Overwrite) => self.compare(&mut cx, pre, false).await,
-            },
         }
     }
 
-    async fn create(&self, cx: &mut Ctx<'_>) {
-        let (value, meta) = match self.read_source(cx, Action::Create).await {
-            Read::Value(v, m) => (v, m),
-            Read::Done => return,
-            Read::Unread(why) => {
-                self.sink.unread.fetch_add(1, Ordering::Relaxed);
-                self.sink.emit(cx.row(
-                    Action::Create,
-                    Status::Planned,
-                    format!("value unread ({why}); size not checked"),
-                ));
-                return;
+    async fn run_steps(
+        &self,
+        cx: &mut Ctx<'_>,
+        steps: Vec<Step>,
+        value: Option<&SecretValue>,
+    ) -> Next {
+        for step in steps {
+            let ok = match step {
+                Step::Row {
+                    action,
+                    status,
+                    why,
+                } => {
+                    self.sink.emit(cx.row(action, status, why));
+                    true
+                }
+                Step::Create { tags } => match value {
+                    Some(v) => self.create(cx, v, &tags).await,
+                    None => false,
+                },
+                Step::Put { previous, why } => match value {
+                    Some(v) => self.put(cx, v, previous, why).await,
+                    None => false,
+                },
+                Step::Tag { tags, why } => self.tag(cx, &tags, why).await,
+                Step::Restore => {
+                    if self.restore(cx).await {
+                        return Next::Restored;
+                    }
+                    false
+                }
+                Step::Orphan { why } => {
+                    if let Some(secret) = cx.item.existing.clone() {
+                        self.gone
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(Orphan {
+                                secret,
+                                identity: cx.item.identity.clone(),
+                                why: OrphanWhy::SourceDeleted(
+                                    why.trim_start_matches("source ").to_owned(),
+                                ),
+                            });
+                    }
+                    true
+                }
+            };
+            if !ok {
+                break;
             }
-        };
-        if self.settings.dry_run {
-            self.sink.emit(cx.row(Action::Create, Status::Planned, ""));
-            return;
         }
-        let tags = self.tags_for(cx.item, &meta);
-        let name = cx.item.mapping.target.as_str();
-        let new = NewSecret {
-            name,
-            value: &value,
-            token: self.settings.tokens.token(&cx.item.identity, &value, None),
-            description: &description(&cx.item.identity),
-            kms_key_id: self.settings.kms_key_id.as_deref(),
-            tags: &tags,
-        };
-        match self.target.create(&new).await {
-            Ok((arn, attempts)) => {
-                cx.attempts += attempts;
-                self.sink.writes.fetch_add(1, Ordering::Relaxed);
-                let mut row = cx.row(Action::Create, Status::Ok, "");
-                row.target_arn = arn;
-                self.sink.emit(row);
+        Next::Done
+    }
+
+    fn wrote(&self) {
+        if self.target.writes() {
+            self.sink.writes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// After a write failed in a way that may hide success: does AWS hold the version the
+    /// token names? The token makes the answer exact.
+    async fn landed(&self, cx: &mut Ctx<'_>, id: &str, token: &str) -> Option<String> {
+        match self.target.describe(id).await {
+            Ok((s, a)) => {
+                cx.attempts += a;
+                let ours = s.source_tag() == Some(cx.item.identity.tag_value().as_str());
+                (ours && s.current_version.as_deref() == Some(token)).then_some(s.arn)
             }
             Err(e) => {
                 cx.attempts += e.attempts;
-                let exists = matches!(
-                    e.code.as_deref(),
-                    Some("ResourceExistsException" | "InvalidRequestException")
-                );
-                if !exists {
+                None
+            }
+        }
+    }
+
+    async fn create(
+        &self,
+        cx: &mut Ctx<'_>,
+        value: &SecretValue,
+        tags: &BTreeMap<String, String>,
+    ) -> bool {
+        let item = cx.item;
+        let (action, why) = match &item.renamed_from {
+            Some(old) => (
+                Action::Rename,
+                format!("renamed from {old} (mapping changed); {old} becomes an orphan"),
+            ),
+            None => (Action::Create, String::new()),
+        };
+        let name = item.mapping.target.as_str();
+        let token = match self.tokens().await {
+            Ok(t) => t.token(&item.identity, value, None),
+            Err(e) => {
+                self.sink.emit(cx.row(action, Status::Failed, e));
+                return false;
+            }
+        };
+        let description = item.identity.description();
+        let new = NewSecret {
+            name,
+            value,
+            token: token.clone(),
+            description: &description,
+            kms_key_id: self.settings.kms_key_id.as_deref(),
+            tags,
+        };
+        match self.target.create(&new).await {
+            Ok(((arn, version), attempts)) => {
+                cx.attempts += attempts;
+                self.wrote();
+                let mut row = cx.row(action, Status::Ok, why);
+                row.target_arn = arn;
+                row.version_id = version;
+                self.sink.emit(row);
+                true
+            }
+            Err(e) => {
+                cx.attempts += e.attempts;
+                if may_have_landed(&e) {
+                    if let Some(arn) = self.landed(cx, name, &token).await {
+                        self.wrote();
+                        let mut row = cx.row(
+                            action,
+                            Status::Ok,
+                            "the response was lost, but AWS holds the version written",
+                        );
+                        row.target_arn = arn;
+                        row.version_id = token;
+                        self.sink.emit(row);
+                        return true;
+                    }
+                }
+                if !matches!(e.class, ErrorClass::Exists | ErrorClass::InvalidRequest) {
                     self.sink
-                        .emit(cx.row(Action::Create, Status::Failed, e.to_string()));
-                    return;
+                        .emit(cx.row(action, Status::Failed, e.to_string()));
+                    return false;
                 }
                 // AWS answers InvalidRequestException for a name scheduled for deletion, moto
                 // ResourceExistsException: decide from DescribeSecret's DeletedDate instead.
@@ -454,207 +580,136 @@ impl Executor<'_> {
                     Err(d) => {
                         cx.attempts += d.attempts;
                         self.sink
-                            .emit(cx.row(Action::Create, Status::Failed, e.to_string()));
+                            .emit(cx.row(action, Status::Failed, e.to_string()));
                     }
                 }
+                false
             }
         }
     }
 
-    async fn restore_then_compare(&self, cx: &mut Ctx<'_>, date: &str) {
-        let Some(existing) = cx.item.existing.clone() else {
-            return;
+    async fn put(
+        &self,
+        cx: &mut Ctx<'_>,
+        value: &SecretValue,
+        previous: Option<String>,
+        why: String,
+    ) -> bool {
+        let Some(arn) = cx.item.existing.as_ref().map(|e| e.arn.clone()) else {
+            return false;
         };
-        if self.settings.dry_run {
-            self.sink.emit(cx.row(
-                Action::Restore,
-                Status::Planned,
-                format!("scheduled for deletion on {date}; will be restored, then updated if its value differs"),
-            ));
-            return;
-        }
-        match self.target.restore(&existing.arn).await {
-            Ok((_, a)) => {
+        let token = match self.tokens().await {
+            Ok(t) => t.token(&cx.item.identity, value, previous.as_deref()),
+            Err(e) => {
+                self.sink.emit(cx.row(Action::Update, Status::Failed, e));
+                return false;
+            }
+        };
+        let result = self.target.put_value(&arn, value, token.clone()).await;
+        let (status, why, version) = match result {
+            Ok((version, a)) => {
                 cx.attempts += a;
-                self.sink.writes.fetch_add(1, Ordering::Relaxed);
-                self.sink.emit(cx.row(Action::Restore, Status::Ok, ""));
+                self.wrote();
+                (Status::Ok, why, version)
             }
             Err(e) => {
                 cx.attempts += e.attempts;
-                self.sink
-                    .emit(cx.row(Action::Restore, Status::Failed, e.to_string()));
-                return;
+                if may_have_landed(&e) && self.landed(cx, &arn, &token).await.is_some() {
+                    self.wrote();
+                    (
+                        Status::Ok,
+                        "the response was lost, but AWS holds the version written".to_owned(),
+                        token,
+                    )
+                } else {
+                    (Status::Failed, e.to_string(), String::new())
+                }
             }
-        }
-        cx.attempts = 0;
-        let mut pre = Prefetched::default();
-        match self.target.get_value(&existing.arn).await {
-            Ok((Some(v), _)) => {
-                pre.values.insert(existing.arn.clone(), v);
-            }
-            Ok((None, _)) => {}
-            Err(e) => {
-                pre.errors.insert(existing.arn.clone(), e.to_string());
-            }
-        }
-        self.compare(cx, &pre, false).await;
+        };
+        let mut row = cx.row(Action::Update, status, why);
+        row.version_id = version;
+        row.previous_version_id = previous.unwrap_or_default();
+        self.sink.emit(row);
+        status == Status::Ok
     }
 
-    /// Compares the source value with the target's and writes the difference; `adopt` only
-    /// takes over an unmanaged secret whose value already equals the source.
-    async fn compare(&self, cx: &mut Ctx<'_>, pre: &Prefetched, adopt: bool) {
-        let Some(existing) = cx.item.existing.clone() else {
-            return;
-        };
-        let unmanaged = !existing.is_managed();
-        let (value, meta) = match self.read_source(cx, Action::Update).await {
-            Read::Value(v, m) => (v, m),
-            Read::Done => return,
-            Read::Unread(why) => {
-                self.sink.unread.fetch_add(1, Ordering::Relaxed);
-                self.sink.emit(cx.row(
-                    Action::Update,
-                    Status::Planned,
-                    format!("value unread ({why}); update or unchanged cannot be decided"),
-                ));
-                return;
-            }
-        };
-        let current = match pre.values.get(&existing.arn) {
-            Some(c) => Some(c),
-            None => match pre.errors.get(&existing.arn) {
-                Some(err) => {
-                    self.sink.emit(cx.row(
-                        Action::Update,
-                        Status::Failed,
-                        format!("cannot read the current value: {err}"),
-                    ));
-                    return;
-                }
-                None => None, // a secret without a current value
-            },
-        };
-        let same = current.is_some_and(|c| c.value.same_as(&value));
-        if adopt && !same {
-            self.sink.emit(cx.row(
-                Action::Conflict,
-                Status::Skipped,
-                "exists, not managed by secretport, and its value differs from the source: not adopted (on_conflict = overwrite would replace it)",
-            ));
-            return;
-        }
-        if same {
-            if !unmanaged {
-                self.sink.emit(cx.row(Action::Unchanged, Status::Ok, ""));
-            }
-        } else if self.settings.dry_run {
-            let why = if unmanaged {
-                "exists and is not managed by secretport; on_conflict = overwrite"
-            } else {
-                ""
-            };
-            self.sink.emit(cx.row(Action::Update, Status::Planned, why));
-        } else {
-            let token = self.settings.tokens.token(
-                &cx.item.identity,
-                &value,
-                current.and_then(|c| c.version_id.as_deref()),
-            );
-            match self.target.put_value(&existing.arn, &value, token).await {
-                Ok((_, a)) => {
-                    cx.attempts += a;
-                    self.sink.writes.fetch_add(1, Ordering::Relaxed);
-                    self.sink.emit(cx.row(Action::Update, Status::Ok, ""));
-                }
-                Err(e) => {
-                    cx.attempts += e.attempts;
-                    self.sink
-                        .emit(cx.row(Action::Update, Status::Failed, e.to_string()));
-                    return;
-                }
-            }
-        }
-        self.retag(cx, &existing, &meta, unmanaged, adopt).await;
-    }
-
-    async fn retag(
-        &self,
-        cx: &mut Ctx<'_>,
-        existing: &TargetSecret,
-        meta: &BTreeMap<String, String>,
-        unmanaged: bool,
-        adopt: bool,
-    ) {
-        let expected = self.tags_for(cx.item, meta);
-        let drift = tag_drift(&expected, &existing.tags);
-        if drift.is_empty() {
-            return;
-        }
-        let keys: Vec<&str> = drift.keys().map(String::as_str).collect();
-        let why = match (unmanaged, adopt) {
-            (true, true) => format!("adopted (value already equal); tags {}", keys.join(", ")),
-            (true, false) => format!(
-                "taken over (on_conflict = overwrite); tags {}",
-                keys.join(", ")
-            ),
-            _ => format!("tags missing or changed: {}", keys.join(", ")),
+    async fn tag(&self, cx: &mut Ctx<'_>, tags: &BTreeMap<String, String>, why: String) -> bool {
+        let Some(arn) = cx.item.existing.as_ref().map(|e| e.arn.clone()) else {
+            return false;
         };
         cx.attempts = 0;
-        if self.settings.dry_run {
-            self.sink.emit(cx.row(Action::Retag, Status::Planned, why));
-            return;
-        }
-        match self.target.tag(&existing.arn, &drift).await {
+        match self.target.tag(&arn, tags).await {
             Ok((_, a)) => {
                 cx.attempts += a;
-                self.sink.writes.fetch_add(1, Ordering::Relaxed);
+                self.wrote();
                 self.sink.emit(cx.row(Action::Retag, Status::Ok, why));
+                true
             }
             Err(e) => {
                 cx.attempts += e.attempts;
                 self.sink
                     .emit(cx.row(Action::Retag, Status::Failed, e.to_string()));
+                false
             }
         }
     }
 
-    /// Reports orphans, and schedules their deletion when `prune` is `Ok`. `prune` carries the
-    /// reason when pruning is refused or not asked for.
-    pub async fn orphans(&self, orphans: &[TargetSecret], prune: Result<i64, String>) {
+    async fn restore(&self, cx: &mut Ctx<'_>) -> bool {
+        let Some(arn) = cx.item.existing.as_ref().map(|e| e.arn.clone()) else {
+            return false;
+        };
+        match self.target.restore(&arn).await {
+            Ok((_, a)) => {
+                cx.attempts += a;
+                self.wrote();
+                let why = if self.target.writes() {
+                    ""
+                } else {
+                    "scheduled for deletion; would be restored, then updated if its value differs"
+                };
+                self.sink.emit(cx.row(Action::Restore, Status::Ok, why));
+                true
+            }
+            Err(e) => {
+                cx.attempts += e.attempts;
+                self.sink
+                    .emit(cx.row(Action::Restore, Status::Failed, e.to_string()));
+                false
+            }
+        }
+    }
+
+    /// The secrets found gone from the source while items ran.
+    pub fn take_gone(&self) -> Vec<Orphan> {
+        std::mem::take(&mut *self.gone.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Reports orphans, and schedules their deletion when `prune` is `Ok` (the recovery window
+    /// in days). `prune` carries the reason when pruning is refused or not asked for.
+    pub async fn orphans(&self, orphans: &[Orphan], prune: Result<i64, String>) {
         stream::iter(orphans)
             .map(|o| {
                 let prune = prune.clone();
                 async move {
                     let start = Instant::now();
-                    let mut row = Row::new(
-                        o.source_tag().unwrap_or(""),
-                        &o.name,
-                        Action::Orphan,
-                        Status::Skipped,
-                    );
-                    row.target_arn = o.arn.clone();
+                    let mut row = Row::new(o.identity.path(), &o.secret.name, Action::Orphan, Status::Skipped);
+                    row.target_arn.clone_from(&o.secret.arn);
+                    row.previous_version_id = o.secret.current_version.clone().unwrap_or_default();
+                    let why = o.why.words();
                     match prune {
-                        Err(why) => {
-                            row.status = if self.settings.dry_run {
-                                Status::Planned
-                            } else {
-                                Status::Skipped
-                            };
-                            row.error = why;
-                        }
-                        Ok(days) if self.settings.dry_run => {
-                            row.action = Action::Delete;
-                            row.status = Status::Planned;
-                            row.error = format!("source is gone; would be scheduled for deletion with a {days}-day recovery window");
-                        }
+                        Err(reason) => row.error = format!("{why}; {reason}"),
                         Ok(days) => {
                             row.action = Action::Delete;
-                            match self.target.schedule_deletion(&o.arn, days).await {
+                            match self.target.schedule_deletion(&o.secret.arn, days).await {
                                 Ok((date, a)) => {
-                                    self.sink.writes.fetch_add(1, Ordering::Relaxed);
+                                    self.wrote();
                                     row.status = Status::Ok;
                                     row.attempts = a;
-                                    row.error = format!("source is gone; scheduled for deletion on {date} ({days}-day recovery window)");
+                                    row.error = if self.target.writes() {
+                                        format!("{why}; scheduled for deletion on {date} ({days}-day recovery window)")
+                                    } else {
+                                        format!("{why}; would be scheduled for deletion with a {days}-day recovery window")
+                                    };
                                 }
                                 Err(e) => {
                                     row.status = Status::Failed;
@@ -672,4 +727,16 @@ impl Executor<'_> {
             .collect::<()>()
             .await;
     }
+}
+
+enum Fact {
+    Value,
+    Gone(String),
+    Unread(String),
+    Failed(String),
+}
+
+enum Next {
+    Done,
+    Restored,
 }

@@ -1,26 +1,34 @@
 //! secretport: batch migration of secrets from Vault/OpenBao and KMS-encrypted stores into AWS
 //! Secrets Manager.
 //!
-//! The crate is split the way the data flows (see README and DESIGN.md):
-//! sources list references and fetch values on demand ([`source`]), the pure rename planner maps
-//! source paths to compliant target names ([`naming`]), the pure action planner compares sources
-//! with the target's inventory ([`plan`]), and the executor is the only place that writes to AWS,
-//! under rate limits and one retry policy ([`executor`], [`aws`], [`limits`], [`retry`]). Every
-//! step leaves rows in the CSV audit trail ([`report`]). Secret values only ever travel inside
-//! [`secret::SecretValue`], which redacts itself and is zeroized on drop.
+//! The crate is split the way the data flows (`docs/architecture.md` draws it):
+//! sources list references and fetch values on demand ([`source`]); the pure rename planner maps
+//! source paths to compliant target names ([`naming`]); the pure action planner compares the
+//! listing with the target's inventory within the job's ownership scope ([`plan`],
+//! [`identity`]); pure per-item decisions ([`decide`]) and run-level policy ([`policy`]) say
+//! what to do; the executor runs it against a [`target::Target`] ([`executor`]), the real one
+//! being AWS Secrets Manager under rate limits and one retry policy ([`aws`], [`limits`],
+//! [`retry`]). Every step leaves rows in the CSV audit trail ([`report`]). Secret values only
+//! ever travel inside [`secret::SecretValue`], which redacts itself and is zeroized on drop.
+#![forbid(unsafe_code)]
 
 pub mod aws;
 pub mod commands;
 pub mod config;
 pub mod csv_safe;
+pub mod decide;
 pub mod error_text;
 pub mod executor;
 pub mod exit;
+pub mod identity;
 pub mod limits;
 pub mod naming;
 pub mod plan;
+pub mod policy;
 pub mod progress;
 pub mod report;
 pub mod retry;
 pub mod secret;
+pub mod shutdown;
 pub mod source;
+pub mod target;

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::config::LimitsConfig;
+use crate::shutdown::Shutdown;
 
 /// Multiplicative decrease factor on throttling.
 const DECREASE: f64 = 0.7;
@@ -46,6 +47,7 @@ pub struct AdaptiveLimiter {
     state: Mutex<State>,
     throttles: AtomicU64,
     decreases: AtomicU64,
+    shutdown: Shutdown,
 }
 
 fn bucket(rate: f64, burst: u32) -> Arc<DefaultDirectRateLimiter> {
@@ -73,6 +75,7 @@ impl AdaptiveLimiter {
             }),
             throttles: AtomicU64::new(0),
             decreases: AtomicU64::new(0),
+            shutdown: Shutdown::new(),
         }
     }
 
@@ -82,6 +85,11 @@ impl AdaptiveLimiter {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The run's shutdown signal (retry loops stop retrying once it is set).
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
     }
 
     /// The group's name (`write`, `read`, `kms`).
@@ -175,14 +183,24 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Limiters at the configured rates.
+    /// Limiters at the configured rates, with no shutdown signal.
     pub fn new(cfg: &LimitsConfig) -> Self {
+        Self::with_shutdown(cfg, &Shutdown::new())
+    }
+
+    /// Limiters at the configured rates whose retry loops stop once `shutdown` is set.
+    pub fn with_shutdown(cfg: &LimitsConfig, shutdown: &Shutdown) -> Self {
+        let group = |name, rate| {
+            let mut l = AdaptiveLimiter::new(name, rate);
+            l.shutdown = shutdown.clone();
+            l
+        };
         Limits {
-            write: AdaptiveLimiter::new("write", cfg.write_per_second),
-            read: AdaptiveLimiter::new("read", cfg.read_per_second),
-            kms: AdaptiveLimiter::new("kms", cfg.kms_per_second),
-            ssm: AdaptiveLimiter::new("ssm", cfg.ssm_per_second),
-            dynamodb: AdaptiveLimiter::new("dynamodb", cfg.dynamodb_per_second),
+            write: group("write", cfg.write_per_second),
+            read: group("read", cfg.read_per_second),
+            kms: group("kms", cfg.kms_per_second),
+            ssm: group("ssm", cfg.ssm_per_second),
+            dynamodb: group("dynamodb", cfg.dynamodb_per_second),
         }
     }
 }

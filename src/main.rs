@@ -1,6 +1,7 @@
-//! The `secretport` command line: argument parsing, logging, and mapping outcomes to the exit
-//! codes scripts rely on (0 ok, 1 failures, 2 drift under `reconcile --check`, 64 bad usage or
-//! config). All work happens in the library.
+//! The `secretport` command line: argument parsing, logging, the terminal (confirmation prompt,
+//! Ctrl-C and SIGTERM), and mapping outcomes to the exit codes scripts rely on (0 ok, 1
+//! failures, 2 drift, 64 bad usage or config, 130 after a second interrupt). All work happens in
+//! the library, which takes the prompt and the shutdown signal as parameters.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -9,11 +10,13 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use secretport::commands::run::{self, Mode};
-use secretport::commands::{kms_export, rename};
+use secretport::commands::run::{self, Confirm, Confirmation};
+use secretport::commands::{kms_export, rename, rollback};
 use secretport::config::Config;
 use secretport::exit;
 use secretport::naming::{NamingRules, Overrides, Policy};
+use secretport::policy::Mode;
+use secretport::shutdown::Shutdown;
 
 #[derive(Parser)]
 #[command(
@@ -23,8 +26,13 @@ use secretport::naming::{NamingRules, Overrides, Policy};
     long_about = "Move secrets from HashiCorp Vault / OpenBao (KV v1 and v2) and from KMS-encrypted \
 exports into AWS Secrets Manager: compliant names planned up front, writes kept within AWS request \
 quotas, every action recorded in a CSV audit report.\n\n\
-Exit codes: 0 success / in sync, 1 a secret failed or a fatal error, 2 drift found by \
-`reconcile --check`, 64 bad usage or bad config.\n\n\
+Exit codes: 0 success / in sync, 1 a secret failed or a fatal error, 2 drift (found by \
+`reconcile --check` or `plan --detailed-exitcode`, or left unrepaired by `reconcile`: conflicts, \
+orphans not deleted), 64 bad usage or bad config, or a write refused because stdin is not a \
+terminal and --yes was not given, 130 after a second Ctrl-C.\n\n\
+Writing commands ask for confirmation on a terminal (showing account, region, prefix and counts); \
+without a terminal they refuse unless --yes is given. Ctrl-C or SIGTERM stops starting new \
+secrets and writes the report; a second one exits at once.\n\n\
 Logging: RUST_LOG (e.g. RUST_LOG=secretport=debug) to stderr; secret values are never logged."
 )]
 struct Cli {
@@ -52,12 +60,18 @@ enum Command {
     },
     /// Dry run: list the source, read the target, and report what migrate would do.
     /// Never writes to AWS.
-    Plan(RunArgs),
+    Plan {
+        #[command(flatten)]
+        run: RunArgs,
+        /// Exit 2 when anything would change (for CI gates), 0 when nothing would.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
     /// Create missing secrets and update changed ones, within the configured request rates.
     Migrate {
         #[command(flatten)]
         run: RunArgs,
-        /// Don't ask for confirmation (only asked on a terminal).
+        /// Don't ask for confirmation. Without a terminal on stdin, required to write at all.
         #[arg(long, short = 'y')]
         yes: bool,
         /// Restore secrets of ours that are scheduled for deletion, then update them.
@@ -81,6 +95,31 @@ enum Command {
         /// Restore secrets of ours that are scheduled for deletion, then update them.
         #[arg(long)]
         restore_deleted: bool,
+        /// Don't ask for confirmation. Without a terminal on stdin, required to write at all.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Undo what one migrate or reconcile run wrote, from its report: created secrets are
+    /// scheduled for deletion (recovery window), updated ones get AWSCURRENT moved back to the
+    /// version they replaced, pruned ones are restored. A secret changed since that run is left
+    /// alone, with the reason. Writes its own report (action `rollback`).
+    Rollback {
+        /// The report of the run to undo.
+        #[arg(long)]
+        report: PathBuf,
+        /// The config of that run, for the target's region, endpoint and credentials (default:
+        /// the region in the report's ARNs and the SDK's usual credentials).
+        #[arg(long, short = 'c')]
+        config: Option<PathBuf>,
+        /// Where this rollback's own report goes (default: beside the one undone).
+        #[arg(long)]
+        rollback_report: Option<PathBuf>,
+        /// Recovery window for created secrets scheduled for deletion, 7..=30 days.
+        #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(i64).range(7..=30))]
+        recovery_window_days: i64,
+        /// Don't ask for confirmation. Without a terminal on stdin, required to write at all.
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
     /// Encrypt a plaintext export (the `file` source's JSON Lines) into the `kms` export format
     /// through AWS KMS, so a KMS-encrypted store can be produced or re-keyed. Credentials,
@@ -195,6 +234,66 @@ fn runtime() -> Result<tokio::runtime::Runtime, Fail> {
         .map_err(failed)
 }
 
+/// Confirmation on the terminal: asks on stderr, reads stdin; without a terminal on stdin it
+/// cannot ask (and the library refuses to write).
+struct Terminal;
+
+impl Confirm for Terminal {
+    fn confirm(&self, question: &str) -> Confirmation {
+        use std::io::{BufRead, IsTerminal};
+        if !std::io::stdin().is_terminal() {
+            return Confirmation::NoTerminal;
+        }
+        eprint!("{question} [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        if std::io::stdin().lock().read_line(&mut line).is_err() {
+            return Confirmation::No;
+        }
+        match line.trim() {
+            "y" | "Y" | "yes" | "YES" | "Yes" => Confirmation::Yes,
+            _ => Confirmation::No,
+        }
+    }
+}
+
+/// Ctrl-C and SIGTERM (a CronJob's stop) trigger the run's shutdown: no new secret starts, the
+/// report is written. A second signal exits at once with 130; every report row is already
+/// flushed (rows are written and flushed one by one).
+fn signals(rt: &tokio::runtime::Runtime) -> Shutdown {
+    let shutdown = Shutdown::new();
+    let s = shutdown.clone();
+    rt.spawn(async move {
+        #[cfg(unix)]
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut seen = 0;
+        loop {
+            #[cfg(unix)]
+            let got = match term.as_mut() {
+                Some(t) => tokio::select! {
+                    r = tokio::signal::ctrl_c() => r.is_ok(),
+                    r = t.recv() => r.is_some(),
+                },
+                None => tokio::signal::ctrl_c().await.is_ok(),
+            };
+            #[cfg(not(unix))]
+            let got = tokio::signal::ctrl_c().await.is_ok();
+            if !got {
+                return;
+            }
+            seen += 1;
+            if seen == 1 {
+                eprintln!("interrupted: starting no new secret; finishing requests in flight, then writing the report (interrupt again to exit at once)");
+                s.trigger();
+            } else {
+                eprintln!("interrupted twice: exiting now; the report holds every row written so far");
+                std::process::exit(130);
+            }
+        }
+    });
+    shutdown
+}
+
 fn load(path: &std::path::Path) -> Result<Config, Fail> {
     Config::load(path).map_err(usage)
 }
@@ -250,7 +349,33 @@ fn dispatch(cli: Cli) -> Result<i32, Fail> {
                 }
             });
         }
-        Command::Plan(r) => (r.config, r.report, Mode::Plan),
+        Command::Plan {
+            run,
+            detailed_exitcode,
+        } => (run.config, run.report, Mode::Plan { detailed_exitcode }),
+        Command::Rollback {
+            report,
+            config,
+            rollback_report,
+            recovery_window_days,
+            yes,
+        } => {
+            let cfg = config.as_deref().map(load).transpose()?;
+            let rt = runtime()?;
+            let shutdown = signals(&rt);
+            let opts = rollback::Options {
+                report: &report,
+                config: cfg.as_ref(),
+                own_report: rollback_report.as_deref(),
+                recovery_window_days,
+                yes,
+            };
+            let outcome = rt
+                .block_on(rollback::rollback(&opts, shutdown, &Terminal))
+                .map_err(|e| Fail(e.exit_code(), e.into()))?;
+            eprintln!("{}", outcome.summary);
+            return Ok(outcome.exit_code);
+        }
         Command::Migrate {
             run,
             yes,
@@ -269,6 +394,7 @@ fn dispatch(cli: Cli) -> Result<i32, Fail> {
             prune,
             force_prune,
             restore_deleted,
+            yes,
         } => (
             run.config,
             run.report,
@@ -277,15 +403,17 @@ fn dispatch(cli: Cli) -> Result<i32, Fail> {
                 prune,
                 force_prune,
                 restore_deleted,
+                yes,
             },
         ),
     };
     let cfg = load(&cfg_path)?;
     let rt = runtime()?;
+    let shutdown = signals(&rt);
     let outcome = rt
-        .block_on(run::run(&cfg, mode, report.as_deref()))
+        .block_on(run::run(&cfg, mode, report.as_deref(), shutdown, &Terminal))
         .map_err(failed)?;
-    if mode == Mode::Plan {
+    if let Mode::Plan { .. } = mode {
         print!("{}", run::table(&outcome.counts));
     }
     eprintln!("{}", outcome.summary);

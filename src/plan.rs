@@ -1,21 +1,32 @@
 //! The action planner: pure, deterministic, no I/O.
 //!
-//! Input: the source listing (with each reference's identity), the naming rules and overrides,
-//! and the target's inventory. Output: one [`Item`] per source secret with its target name and a
-//! [`Decision`] that needs no secret value, plus the orphans (secrets we manage whose source is
-//! gone). Values are compared later, by the executor, only where the decision is
-//! [`Decision::Compare`]. `plan`, `migrate` and `reconcile` all interpret this one plan.
+//! Input: the source listing, the job's [`Scope`] and prefix, the naming rules and overrides,
+//! and the target's inventory under the prefix. Output: one [`Item`] per source secret with its
+//! target name and a [`Decision`] that needs no secret value, plus the orphans (secrets this job
+//! owns whose source is gone, or whose mapping moved to a new name). Values are compared later,
+//! by the executor, where the decision is [`Decision::Compare`]. `plan`, `migrate` and
+//! `reconcile` all interpret this one plan; the run-level rules that sit on top of it (the
+//! `on_conflict = fail` gate, the prune safety valve, drift and exit codes) live in
+//! [`crate::policy`].
 //!
-//! Sticky names: a managed secret's `secretport:source` tag maps it back to its source, and that
-//! mapping is fed to the rename planner first, so a source keeps the name it was migrated under
-//! even when a new colliding source appears later (the newcomer is the one disambiguated).
+//! **Ownership.** Every secret of the inventory is classified once ([`Ownership`]): unmanaged,
+//! owned by this job (its identity inside the job's scope, written under the job's prefix), or
+//! foreign (managed for another scope). Foreign secrets are never orphans and never compared;
+//! a planned name held by one is a conflict naming its owner.
+//!
+//! **Sticky names and renames.** A source keeps the name of its owned secret when that name is
+//! what the rules give it, or one of the rules' collision-hash variants (so a new colliding
+//! source is the one disambiguated). Any other difference (an override added, a tightened
+//! policy) is a planned rename: the new name is created, the old one becomes an orphan.
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::aws::secrets::{TargetSecret, MANAGED_TAG, SOURCE_TAG};
 use crate::config::OnConflict;
+use crate::identity::{Ownership, Scope, SourceIdentity, MANAGED_TAG, PREFIX_TAG, SOURCE_TAG};
 use crate::naming::{self, Mapping, NamingError, NamingRules, Overrides};
-use crate::source::{source_tag_value, Listing, SourceRef};
+use crate::source::{Listing, SourceRef};
+use crate::target::limits::MAX_TAGS;
+use crate::target::TargetSecret;
 
 /// What to do with one source secret, decided from names and tags alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,10 +35,9 @@ pub enum Decision {
     Create,
     /// Ours: compare values (update or unchanged), repair tags.
     Compare,
-    /// The name is held by a secret that is not ours (`owner` says whose), handled per
-    /// `on_conflict`.
+    /// The name is held by a secret that is not this source's, handled per `on_conflict`.
     Conflict {
-        /// `None` = unmanaged; `Some(tag)` = managed for another source.
+        /// `None` = unmanaged; `Some(words)` = managed for another source (whose, in words).
         owner: Option<String>,
         /// The configured policy.
         policy: OnConflict,
@@ -36,7 +46,7 @@ pub enum Decision {
     ScheduledForDeletion {
         /// When AWS deletes it.
         date: String,
-        /// Whether it is ours (only ours may be restored).
+        /// Whether it is this source's (only those may be restored).
         ours: bool,
     },
 }
@@ -46,16 +56,49 @@ pub enum Decision {
 pub struct Item {
     /// The source reference.
     pub source: SourceRef,
-    /// Its identity (for tokens and the description).
-    pub identity: String,
-    /// The `secretport:source` tag value for it.
-    pub tag_value: String,
+    /// Its identity (tags, tokens, description).
+    pub identity: SourceIdentity,
     /// Its name mapping.
     pub mapping: Mapping,
     /// The secret at that name, if any.
     pub existing: Option<TargetSecret>,
     /// What to do.
     pub decision: Decision,
+    /// The name of this source's owned secret when the mapping moved away from it (a rename).
+    pub renamed_from: Option<String>,
+}
+
+/// A secret this job owns that no source item claims any more.
+#[derive(Debug, Clone)]
+pub struct Orphan {
+    /// The secret.
+    pub secret: TargetSecret,
+    /// Its recorded identity.
+    pub identity: SourceIdentity,
+    /// Why it is an orphan.
+    pub why: OrphanWhy,
+}
+
+/// Why a secret is an orphan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrphanWhy {
+    /// Its source is not in the listing.
+    SourceGone,
+    /// Its source now maps to another name.
+    RenamedTo(String),
+    /// Its source's current version is deleted or destroyed (found while reading).
+    SourceDeleted(String),
+}
+
+impl OrphanWhy {
+    /// Words for the report.
+    pub fn words(&self) -> String {
+        match self {
+            OrphanWhy::SourceGone => "source is gone".into(),
+            OrphanWhy::RenamedTo(n) => format!("renamed: its source now maps to {n}"),
+            OrphanWhy::SourceDeleted(r) => format!("source {r}"),
+        }
+    }
 }
 
 /// The whole plan.
@@ -63,10 +106,14 @@ pub struct Item {
 pub struct Plan {
     /// One item per source secret, sorted by source path.
     pub items: Vec<Item>,
-    /// Managed secrets under the prefix whose source is not in the listing, sorted by name.
-    pub orphans: Vec<TargetSecret>,
-    /// Managed secrets already scheduled for deletion whose source is gone (not drift).
+    /// Owned, live secrets no item claims, sorted by name.
+    pub orphans: Vec<Orphan>,
+    /// Owned secrets already scheduled for deletion whose source is gone (not drift).
     pub deleted_orphans: Vec<TargetSecret>,
+    /// Owned secrets that are live (the prune safety valve's denominator).
+    pub owned_live: usize,
+    /// Managed secrets of other scopes seen under the prefix (never touched).
+    pub foreign: usize,
 }
 
 impl Plan {
@@ -82,9 +129,9 @@ impl Plan {
 pub struct PlanInput<'a> {
     /// The source listing.
     pub listing: &'a Listing,
-    /// `identities[i]` is the identity of `listing.refs[i]`.
-    pub identities: &'a [String],
-    /// Naming rules.
+    /// What this job owns.
+    pub scope: &'a Scope,
+    /// Naming rules (their prefix is the job's prefix).
     pub rules: &'a NamingRules,
     /// Explicit renames.
     pub overrides: &'a Overrides,
@@ -96,34 +143,39 @@ pub struct PlanInput<'a> {
 
 /// Builds the plan.
 pub fn build(input: &PlanInput<'_>) -> Result<Plan, NamingError> {
+    let prefix = input.rules.prefix().unwrap_or("");
     let refs = &input.listing.refs;
-    let tag_values: Vec<String> = input
-        .identities
-        .iter()
-        .map(|i| source_tag_value(i))
-        .collect();
+    let identities: Vec<SourceIdentity> =
+        refs.iter().map(|r| input.scope.identity(&r.path)).collect();
 
-    // sticky names: source tag -> the (smallest) name of a managed secret carrying it
-    let mut by_tag: HashMap<&str, &TargetSecret> = HashMap::new();
-    for s in input.inventory {
-        if let Some(t) = s.source_tag() {
-            by_tag
-                .entry(t)
-                .and_modify(|cur| {
-                    // prefer a live secret, then the smallest name: deterministic
-                    let better = (s.deleted_date.is_none(), std::cmp::Reverse(&s.name))
-                        > (cur.deleted_date.is_none(), std::cmp::Reverse(&cur.name));
-                    if better {
-                        *cur = s;
-                    }
-                })
-                .or_insert(s);
+    // ownership of every secret under the prefix, decided once
+    let owners: Vec<Ownership> = input
+        .inventory
+        .iter()
+        .map(|s| s.ownership(input.scope, prefix))
+        .collect();
+    let mut owned: HashMap<&SourceIdentity, Vec<&TargetSecret>> = HashMap::new();
+    for (s, o) in input.inventory.iter().zip(&owners) {
+        if let Ownership::Owned(id) = o {
+            owned.entry(id).or_default().push(s);
         }
     }
+    // the live one first, then the smallest name: deterministic
+    for v in owned.values_mut() {
+        v.sort_by(|a, b| {
+            (a.deleted_date.is_some(), &a.name).cmp(&(b.deleted_date.is_some(), &b.name))
+        });
+    }
+
     let mut sticky = BTreeMap::new();
-    for (r, t) in refs.iter().zip(&tag_values) {
-        if let Some(s) = by_tag.get(t.as_str()) {
-            sticky.insert(r.path.clone(), s.name.clone());
+    for (r, id) in refs.iter().zip(&identities) {
+        if input.overrides.get(&r.path).is_some() {
+            continue; // an override always wins, in the open
+        }
+        if let Some(s) = owned.get(id).and_then(|v| v.first()) {
+            if naming::is_rule_name(&r.path, &s.name, input.rules) {
+                sticky.insert(r.path.clone(), s.name.clone());
+            }
         }
     }
 
@@ -131,22 +183,23 @@ pub fn build(input: &PlanInput<'_>) -> Result<Plan, NamingError> {
     let mappings = naming::plan_names(&paths, input.rules, input.overrides, &sticky)?;
     let by_source: HashMap<&str, &Mapping> =
         mappings.iter().map(|m| (m.source.as_str(), m)).collect();
-    let by_name: HashMap<&str, &TargetSecret> = input
+    let by_name: HashMap<&str, (&TargetSecret, &Ownership)> = input
         .inventory
         .iter()
-        .map(|s| (s.name.as_str(), s))
+        .zip(&owners)
+        .map(|(s, o)| (s.name.as_str(), (s, o)))
         .collect();
 
     let mut items = Vec::with_capacity(refs.len());
-    for ((r, identity), tag_value) in refs.iter().zip(input.identities).zip(&tag_values) {
+    for (r, identity) in refs.iter().zip(identities) {
         let Some(mapping) = by_source.get(r.path.as_str()) else {
             continue;
         };
-        let existing = by_name.get(mapping.target.as_str()).map(|s| (*s).clone());
-        let decision = match &existing {
+        let at_name = by_name.get(mapping.target.as_str());
+        let decision = match at_name {
             None => Decision::Create,
-            Some(s) => {
-                let ours = s.source_tag() == Some(tag_value.as_str());
+            Some((s, o)) => {
+                let ours = matches!(o, Ownership::Owned(id) if *id == identity);
                 if let Some(date) = &s.deleted_date {
                     Decision::ScheduledForDeletion {
                         date: date.clone(),
@@ -155,62 +208,99 @@ pub fn build(input: &PlanInput<'_>) -> Result<Plan, NamingError> {
                 } else if ours {
                     Decision::Compare
                 } else {
+                    let owner = match o {
+                        Ownership::Unmanaged => None,
+                        Ownership::Owned(other) => Some(format!(
+                            "managed by secretport for another source of this job ({})",
+                            other.path()
+                        )),
+                        Ownership::Foreign(words) => Some(words.clone()),
+                    };
                     Decision::Conflict {
-                        owner: s.source_tag().map(str::to_owned),
+                        owner,
                         policy: input.on_conflict,
                     }
                 }
             }
         };
+        let renamed_from = owned
+            .get(&identity)
+            .and_then(|v| v.iter().find(|s| s.deleted_date.is_none()))
+            .filter(|s| s.name != mapping.target)
+            .map(|s| s.name.clone());
         items.push(Item {
             source: r.clone(),
-            identity: identity.clone(),
-            tag_value: tag_value.clone(),
+            identity,
             mapping: (*mapping).clone(),
-            existing,
+            existing: at_name.map(|(s, _)| (*s).clone()),
             decision,
+            renamed_from,
         });
     }
     items.sort_by(|a, b| a.source.path.cmp(&b.source.path));
 
-    let live: std::collections::HashSet<&str> = tag_values.iter().map(String::as_str).collect();
-    let claimed: std::collections::HashSet<&str> =
-        items.iter().map(|i| i.mapping.target.as_str()).collect();
+    let claimed: HashMap<&SourceIdentity, &str> = items
+        .iter()
+        .map(|i| (&i.identity, i.mapping.target.as_str()))
+        .collect();
     let (mut orphans, mut deleted_orphans) = (Vec::new(), Vec::new());
-    for s in input.inventory {
-        let Some(t) = s.source_tag() else { continue };
-        // a live source's secret under a name the plan no longer uses is an orphan too
-        if live.contains(t) && claimed.contains(s.name.as_str()) {
-            continue;
+    let mut owned_live = 0;
+    let mut foreign = 0;
+    for (s, o) in input.inventory.iter().zip(&owners) {
+        let id = match o {
+            Ownership::Owned(id) => id,
+            Ownership::Foreign(_) => {
+                foreign += 1;
+                continue;
+            }
+            Ownership::Unmanaged => continue,
+        };
+        if s.deleted_date.is_none() {
+            owned_live += 1;
         }
+        let why = match claimed.get(id) {
+            Some(name) if *name == s.name => continue,
+            Some(name) => OrphanWhy::RenamedTo((*name).to_owned()),
+            None => OrphanWhy::SourceGone,
+        };
         if s.deleted_date.is_some() {
             deleted_orphans.push(s.clone());
         } else {
-            orphans.push(s.clone());
+            orphans.push(Orphan {
+                secret: s.clone(),
+                identity: id.clone(),
+                why,
+            });
         }
     }
     Ok(Plan {
         items,
         orphans,
         deleted_orphans,
+        owned_live,
+        foreign,
     })
 }
 
-/// The tags a managed secret must carry: configured tags, copied metadata (when enabled and
-/// valid as AWS tags), then ours, which win.
+/// The tags a managed secret must carry: copied metadata (when given and valid as AWS tags),
+/// configured tags, then ours, which win; never more than AWS allows.
 pub fn expected_tags(
     config_tags: &BTreeMap<String, String>,
     metadata: &BTreeMap<String, String>,
-    tag_value: &str,
+    identity: &SourceIdentity,
+    prefix: &str,
 ) -> BTreeMap<String, String> {
-    let mut t = BTreeMap::new();
-    for (k, v) in metadata {
-        if crate::config::check_tag(k, v).is_ok() && t.len() < 48 - config_tags.len().min(48) {
-            t.insert(k.clone(), v.clone());
-        }
-    }
+    const OURS: usize = 3;
+    let room = MAX_TAGS.saturating_sub(OURS + config_tags.len());
+    let mut t: BTreeMap<String, String> = metadata
+        .iter()
+        .filter(|(k, v)| crate::config::check_tag(k, v).is_ok() && !k.starts_with("secretport:"))
+        .take(room)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     t.extend(config_tags.iter().map(|(k, v)| (k.clone(), v.clone())));
-    t.insert(SOURCE_TAG.to_owned(), tag_value.to_owned());
+    t.insert(SOURCE_TAG.to_owned(), identity.tag_value());
+    t.insert(PREFIX_TAG.to_owned(), prefix.to_owned());
     t.insert(MANAGED_TAG.to_owned(), "true".to_owned());
     t
 }
@@ -233,49 +323,69 @@ mod tests {
     use super::*;
     use crate::naming::Policy;
 
-    fn secret(name: &str, tag: Option<&str>, deleted: bool) -> TargetSecret {
-        let mut tags = BTreeMap::new();
-        if let Some(t) = tag {
-            tags.insert(MANAGED_TAG.into(), "true".into());
-            tags.insert(SOURCE_TAG.into(), t.into());
-        }
+    const INSTANCE: &str = "/x/export.jsonl";
+
+    fn scope(sub: &str) -> Scope {
+        Scope::new("file", INSTANCE, sub)
+    }
+
+    fn secret(name: &str, owner: Option<(&Scope, &str, &str)>, deleted: bool) -> TargetSecret {
+        let tags = match owner {
+            Some((sc, path, prefix)) => expected_tags(
+                &BTreeMap::new(),
+                &BTreeMap::new(),
+                &sc.identity(path),
+                prefix,
+            ),
+            None => BTreeMap::new(),
+        };
         TargetSecret {
             name: name.into(),
             arn: format!("arn:{name}"),
             tags,
             deleted_date: deleted.then(|| "2026-12-01T00:00:00Z".into()),
+            ..TargetSecret::default()
         }
     }
 
-    fn plan(paths: &[&str], inventory: &[TargetSecret]) -> Plan {
+    fn plan_with(
+        sc: &Scope,
+        paths: &[&str],
+        inventory: &[TargetSecret],
+        overrides: &str,
+        policy: Policy,
+    ) -> Plan {
         let listing = Listing {
             refs: paths.iter().map(|p| SourceRef::new(*p)).collect(),
             problems: vec![],
         };
-        let ids: Vec<String> = paths.iter().map(|p| format!("file:{p}")).collect();
+        let rules = NamingRules::new(Some("p"), policy);
+        let overrides = Overrides::parse(overrides, &rules).unwrap();
         build(&PlanInput {
             listing: &listing,
-            identities: &ids,
-            rules: &NamingRules {
-                prefix: Some("p".into()),
-                policy: Policy::Aws,
-            },
-            overrides: &Overrides::default(),
+            scope: sc,
+            rules: &rules,
+            overrides: &overrides,
             inventory,
             on_conflict: OnConflict::Skip,
         })
         .unwrap()
     }
 
+    fn plan(paths: &[&str], inventory: &[TargetSecret]) -> Plan {
+        plan_with(&scope(""), paths, inventory, "", Policy::Aws)
+    }
+
     #[test]
     fn decisions_and_orphans() {
+        let s = scope("");
         let inv = vec![
-            secret("p/a", Some("file:a"), false),
+            secret("p/a", Some((&s, "a", "p")), false),
             secret("p/b", None, false),
-            secret("p/c", Some("file:zzz"), false),
-            secret("p/d", Some("file:d"), true),
-            secret("p/gone", Some("file:gone"), false),
-            secret("p/gone2", Some("file:gone2"), true),
+            secret("p/c", Some((&s, "zzz", "p")), false),
+            secret("p/d", Some((&s, "d", "p")), true),
+            secret("p/gone", Some((&s, "gone", "p")), false),
+            secret("p/gone2", Some((&s, "gone2", "p")), true),
         ];
         let p = plan(&["a", "b", "c", "d", "e"], &inv);
         let d: Vec<&Decision> = p.items.iter().map(|i| &i.decision).collect();
@@ -287,16 +397,43 @@ mod tests {
             Decision::ScheduledForDeletion { ours: true, .. }
         ));
         assert_eq!(d[4], &Decision::Create);
-        // p/c's source file:zzz is not listed: it is an orphan even though its name is taken
-        let names: Vec<&str> = p.orphans.iter().map(|o| o.name.as_str()).collect();
+        // p/c's source zzz is not listed: it is an orphan even though its name is taken
+        let names: Vec<&str> = p.orphans.iter().map(|o| o.secret.name.as_str()).collect();
         assert_eq!(names, vec!["p/c", "p/gone"]);
         assert_eq!(p.deleted_orphans.len(), 1);
+        assert_eq!(p.owned_live, 3);
+    }
+
+    #[test]
+    fn foreign_secrets_are_never_orphans_nor_counted() {
+        let mine = scope("apps");
+        let theirs = scope("apps2");
+        let other_file = Scope::new("file", "/y/other.jsonl", "");
+        let inv = vec![
+            secret("p/db", Some((&mine, "db", "p")), false),
+            secret("p/x", Some((&theirs, "x", "p")), false),
+            secret("p/y", Some((&other_file, "y", "p")), false),
+            // same source scope, but written under a nested prefix by another config
+            secret("p/q/db", Some((&mine, "db", "p/q")), false),
+        ];
+        let p = plan_with(&mine, &[], &inv, "", Policy::Aws);
+        let names: Vec<&str> = p.orphans.iter().map(|o| o.secret.name.as_str()).collect();
+        assert_eq!(names, vec!["p/db"]);
+        assert_eq!(p.owned_live, 1);
+        assert_eq!(p.foreign, 3);
+        // a name clash with a foreign secret names its scope
+        let p = plan_with(&mine, &["x"], &inv, "", Policy::Aws);
+        match &p.items[0].decision {
+            Decision::Conflict { owner: Some(w), .. } => assert!(w.contains("apps2/x"), "{w}"),
+            d => panic!("{d:?}"),
+        }
     }
 
     #[test]
     fn sticky_names_survive_a_new_collision() {
         // "a b" was migrated as p/a_b; now "a#b" (same candidate) appears: "a b" keeps it
-        let inv = vec![secret("p/a_b", Some("file:a b"), false)];
+        let s = scope("");
+        let inv = vec![secret("p/a_b", Some((&s, "a b", "p")), false)];
         let p = plan(&["a b", "a#b"], &inv);
         let m: BTreeMap<&str, &str> = p
             .items
@@ -306,6 +443,44 @@ mod tests {
         assert_eq!(m["a b"], "p/a_b");
         assert_ne!(m["a#b"], "p/a_b");
         assert!(p.orphans.is_empty());
+        assert!(p.items.iter().all(|i| i.renamed_from.is_none()));
+    }
+
+    #[test]
+    fn a_collision_hash_name_stays_sticky_after_the_other_source_leaves() {
+        let s = scope("");
+        let first = plan(&["a b", "a#b"], &[]);
+        let hashed = first.items.iter().find(|i| i.source.path == "a#b").unwrap();
+        let inv = vec![secret(
+            &hashed.mapping.target,
+            Some((&s, "a#b", "p")),
+            false,
+        )];
+        let p = plan(&["a#b"], &inv);
+        assert_eq!(p.items[0].mapping.target, hashed.mapping.target);
+        assert_eq!(p.items[0].decision, Decision::Compare);
+    }
+
+    #[test]
+    fn an_override_added_later_is_a_rename_in_the_open() {
+        let s = scope("");
+        let inv = vec![secret("p/a", Some((&s, "a", "p")), false)];
+        let p = plan_with(&s, &["a"], &inv, "a,p/new\n", Policy::Aws);
+        assert_eq!(p.items[0].mapping.target, "p/new");
+        assert_eq!(p.items[0].decision, Decision::Create);
+        assert_eq!(p.items[0].renamed_from.as_deref(), Some("p/a"));
+        assert_eq!(p.orphans.len(), 1);
+        assert_eq!(p.orphans[0].why, OrphanWhy::RenamedTo("p/new".into()));
+    }
+
+    #[test]
+    fn a_tightened_policy_is_a_rename_too() {
+        let s = scope("");
+        let inv = vec![secret("p/a_b", Some((&s, "a_b", "p")), false)];
+        let p = plan_with(&s, &["a_b"], &inv, "", Policy::Alphanumeric);
+        assert_ne!(p.items[0].mapping.target, "p/a_b");
+        assert_eq!(p.items[0].renamed_from.as_deref(), Some("p/a_b"));
+        assert_eq!(p.orphans.len(), 1);
     }
 
     #[test]
@@ -314,12 +489,17 @@ mod tests {
         let meta = BTreeMap::from([
             ("owner".to_string(), "o".to_string()),
             ("bad#".to_string(), "v".to_string()),
+            ("secretport:managed".to_string(), "false".to_string()),
         ]);
-        let e = expected_tags(&cfg, &meta, "file:a");
-        assert_eq!(e.len(), 4);
+        let id = scope("").identity("a");
+        let e = expected_tags(&cfg, &meta, &id, "p");
+        assert_eq!(e.len(), 5);
+        assert_eq!(e[MANAGED_TAG], "true");
         let actual = BTreeMap::from([("team".to_string(), "y".to_string())]);
-        let d = tag_drift(&e, &actual);
-        assert_eq!(d.len(), 4);
+        assert_eq!(tag_drift(&e, &actual).len(), 5);
         assert!(tag_drift(&e, &e).is_empty());
+        let many: BTreeMap<String, String> =
+            (0..60).map(|i| (format!("k{i}"), "v".into())).collect();
+        assert_eq!(expected_tags(&cfg, &many, &id, "p").len(), MAX_TAGS);
     }
 }

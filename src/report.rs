@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use crate::csv_safe::escape_formula;
 
 /// Report columns, in order.
-pub const COLUMNS: [&str; 12] = [
+pub const COLUMNS: [&str; 16] = [
     "timestamp",
     "run_id",
     "command",
@@ -29,6 +29,10 @@ pub const COLUMNS: [&str; 12] = [
     "attempts",
     "error",
     "duration_ms",
+    "job",
+    "version_id",
+    "previous_version_id",
+    "reasons",
 ];
 
 /// What was (or would be) done to a secret.
@@ -52,6 +56,10 @@ pub enum Action {
     Delete,
     /// Restored from scheduled deletion.
     Restore,
+    /// Created under a new name because its mapping changed (the old name becomes an orphan).
+    Rename,
+    /// A write of an earlier run undone by `rollback`.
+    Rollback,
 }
 
 impl Action {
@@ -67,6 +75,8 @@ impl Action {
             Action::Retag => "retag",
             Action::Delete => "delete",
             Action::Restore => "restore",
+            Action::Rename => "rename",
+            Action::Rollback => "rollback",
         }
     }
 
@@ -74,10 +84,36 @@ impl Action {
     pub fn is_write(self) -> bool {
         matches!(
             self,
-            Action::Create | Action::Update | Action::Retag | Action::Delete | Action::Restore
+            Action::Create
+                | Action::Update
+                | Action::Retag
+                | Action::Delete
+                | Action::Restore
+                | Action::Rename
+                | Action::Rollback
         )
     }
+
+    /// Reads the report spelling back.
+    pub fn parse(s: &str) -> Option<Action> {
+        ALL_ACTIONS.into_iter().find(|a| a.as_str() == s)
+    }
 }
+
+/// Every action, in report order.
+pub const ALL_ACTIONS: [Action; 11] = [
+    Action::Create,
+    Action::Update,
+    Action::Unchanged,
+    Action::Conflict,
+    Action::Skip,
+    Action::Orphan,
+    Action::Retag,
+    Action::Delete,
+    Action::Restore,
+    Action::Rename,
+    Action::Rollback,
+];
 
 /// Outcome of an action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -102,6 +138,13 @@ impl Status {
             Status::Skipped => "skipped",
         }
     }
+
+    /// Reads the report spelling back.
+    pub fn parse(s: &str) -> Option<Status> {
+        [Status::Planned, Status::Ok, Status::Failed, Status::Skipped]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
 }
 
 /// One report row (timestamp, run id and command are added by the writer).
@@ -125,6 +168,14 @@ pub struct Row {
     pub error: String,
     /// Wall time spent on it.
     pub duration_ms: u128,
+    /// The job it belongs to.
+    pub job: String,
+    /// The AWS VersionId this row wrote.
+    pub version_id: String,
+    /// The VersionId it replaced (what `rollback` moves `AWSCURRENT` back to).
+    pub previous_version_id: String,
+    /// The rename reasons of the target name, `;`-separated.
+    pub reasons: String,
 }
 
 impl Row {
@@ -140,6 +191,10 @@ impl Row {
             attempts: 0,
             error: String::new(),
             duration_ms: 0,
+            job: String::new(),
+            version_id: String::new(),
+            previous_version_id: String::new(),
+            reasons: String::new(),
         }
     }
 
@@ -233,7 +288,7 @@ impl Report {
         let attempts = row.attempts.to_string();
         let duration = row.duration_ms.to_string();
         let ts = now_rfc3339();
-        let cells: [&str; 12] = [
+        let cells: [&str; 16] = [
             &ts,
             &self.run_id,
             &self.command,
@@ -246,6 +301,10 @@ impl Report {
             &attempts,
             &row.error,
             &duration,
+            &row.job,
+            &row.version_id,
+            &row.previous_version_id,
+            &row.reasons,
         ];
         self.out
             .write_record(cells.iter().map(|c| escape_formula(c).into_owned()))?;

@@ -159,8 +159,19 @@ where
                         attempts,
                     };
                 }
+                if limiter.shutdown().is_triggered() {
+                    return Attempted {
+                        result: Err(e),
+                        attempts,
+                    };
+                }
                 tracing::debug!(group = limiter.name(), attempts, ?class, "retrying");
-                tokio::time::sleep(policy.backoff(attempts)).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(policy.backoff(attempts)) => {}
+                    _ = limiter.shutdown().wait() => {
+                        return Attempted { result: Err(e), attempts };
+                    }
+                }
             }
         }
     }

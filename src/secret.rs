@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretBox, SecretString};
 use sha2::{Digest, Sha256};
 
 /// AWS Secrets Manager's maximum size of a secret value (SecretString or SecretBinary).
-pub const MAX_SECRET_BYTES: usize = 65_536;
+pub use crate::target::limits::MAX_SECRET_BYTES;
 
 /// A plaintext secret: text (stored as `SecretString`) or bytes (stored as `SecretBinary`).
 pub enum SecretValue {

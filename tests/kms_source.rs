@@ -127,7 +127,7 @@ fn open(file: &Path, client: aws_sdk_kms::Client) -> KmsSource {
 async fn value_of(source: &dyn Source, path: &str) -> SecretValue {
     match source.fetch(&SourceRef::new(path)).await {
         Ok(Fetched::Value { value, .. }) => value,
-        Ok(Fetched::Skip { reason, .. }) => panic!("{path}: skipped: {reason}"),
+        Ok(Fetched::Gone { reason, .. }) => panic!("{path}: gone: {reason}"),
         Err(e) => panic!("{path}: {e}"),
     }
 }

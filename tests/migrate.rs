@@ -190,8 +190,13 @@ async fn changed_values_binary_oversize_tags_and_kms_key() {
     assert_eq!(tags["team"], "platform");
     assert_eq!(tags["env"], "prod");
     assert_eq!(tags["secretport:managed"], "true");
-    assert_eq!(tags["secretport:source"], "file:db");
-    assert!(d.description().unwrap().contains("file:db"));
+    let source = tags["secretport:source"];
+    assert!(
+        source.starts_with("file:/") && source.ends_with("/export.jsonl db"),
+        "{source}"
+    );
+    assert_eq!(tags["secretport:prefix"], "c");
+    assert!(d.description().unwrap().ends_with(source));
 
     // change one value: exactly one new version, the others untouched
     ws.write(
@@ -387,7 +392,7 @@ async fn scheduled_for_deletion_is_reported_and_restorable() {
     assert!(a["error"].contains("--restore-deleted"));
     let c = run.row("c");
     assert_eq!(c["action"], "skip");
-    assert!(c["error"].contains("not managed by secretport"), "{c:?}");
+    assert!(c["error"].contains("not this source's secret"), "{c:?}");
 
     let run = ws
         .run(&["migrate", "-c", "cfg.toml", "--yes", "--restore-deleted"])
@@ -646,8 +651,7 @@ async fn ctrl_c_stops_dispatching_flushes_the_report_and_exits_1() {
     cmd.arg("--report").arg(&report);
     let child = cmd.spawn().unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    // SAFETY: plain kill(2) on our own child
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    support::signal(child.id(), "INT");
     let out = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .unwrap()
@@ -674,8 +678,10 @@ async fn ctrl_c_stops_dispatching_flushes_the_report_and_exits_1() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn token_key_makes_version_ids_keyed_hmacs() {
-    use secretport::aws::token::TokenDeriver;
+    use secretport::identity::token::TokenDeriver;
+    use secretport::identity::Scope;
     use secretport::secret::SecretValue;
+    use secretport::source::export::export_instance;
     let moto = Moto::start().await;
     let mut ws = Workspace::new();
     let key = "k3y-for-tokens-0123456789";
@@ -701,14 +707,22 @@ async fn token_key_makes_version_ids_keyed_hmacs() {
         .unwrap();
     let versions: Vec<&String> = d.version_ids_to_stages().unwrap().keys().collect();
     let value = SecretValue::text("v1".into());
-    let keyed = TokenDeriver::keyed(zeroize::Zeroizing::new(key.as_bytes().to_vec())).token(
-        "file:app/db",
-        &value,
-        None,
-    );
-    let plain = TokenDeriver::unkeyed().token("file:app/db", &value, None);
+    let id = Scope::new(
+        "file",
+        &export_instance(&ws.path().join("export.jsonl")),
+        "",
+    )
+    .identity("app/db");
+    let keyed = TokenDeriver::keyed(zeroize::Zeroizing::new(key.as_bytes().to_vec()))
+        .token(&id, &value, None);
     assert_eq!(versions, vec![&keyed], "the VersionId is the keyed token");
-    assert_ne!(keyed, plain);
+    // with token_key_env set, no key secret is made in the account
+    let key_secret = sm
+        .describe_secret()
+        .secret_id("secretport/token-key")
+        .send()
+        .await;
+    assert!(key_secret.is_err(), "{key_secret:?}");
 
     // rerun: nothing written
     let rerun = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;

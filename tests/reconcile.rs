@@ -132,9 +132,9 @@ async fn check_reports_each_drift_class_then_reconcile_fixes_them() {
         check.rows
     );
 
-    // without --prune the orphan is only reported
-    let fix = ws.run(&["reconcile", "-c", "cfg.toml"]).await;
-    fix.expect_code(0);
+    // without --prune the orphan is only reported, and the exit code says drift is left
+    let fix = ws.run(&["reconcile", "-c", "cfg.toml", "--yes"]).await;
+    fix.expect_code(2);
     assert_eq!(
         fix.rows
             .iter()
@@ -155,7 +155,14 @@ async fn check_reports_each_drift_class_then_reconcile_fixes_them() {
     still.expect_code(2); // the orphan is still there
 
     let prune = ws
-        .run(&["reconcile", "-c", "cfg.toml", "--prune", "--force-prune"])
+        .run(&[
+            "reconcile",
+            "-c",
+            "cfg.toml",
+            "--prune",
+            "--force-prune",
+            "--yes",
+        ])
         .await;
     prune.expect_code(0);
     let del = prune
@@ -216,10 +223,13 @@ async fn prune_safety_valve_and_recovery_window() {
         .await
         .expect_code(0);
 
-    // a source outage that lost 5 of 20 (25% > the default 10%): refused without --force-prune
+    // a source outage that lost 5 of 20 (25% > the default 10%): refused without --force-prune,
+    // and the refusal is drift left for cron to see (exit 2)
     ws.write("export.jsonl", &export(&refs[..15]));
-    let run = ws.run(&["reconcile", "-c", "cfg.toml", "--prune"]).await;
-    run.expect_code(0);
+    let run = ws
+        .run(&["reconcile", "-c", "cfg.toml", "--prune", "--yes"])
+        .await;
+    run.expect_code(2);
     let orphans: Vec<_> = run
         .rows
         .iter()
@@ -242,10 +252,12 @@ async fn prune_safety_valve_and_recovery_window() {
 
     // within the share (1 of 20 = 5%): pruned with the configured window
     ws.write("export.jsonl", &export(&refs[..19]));
-    let run = ws.run(&["reconcile", "-c", "cfg.toml", "--prune"]).await;
+    let run = ws
+        .run(&["reconcile", "-c", "cfg.toml", "--prune", "--yes"])
+        .await;
     run.expect_code(0);
     assert_eq!(run.count("delete", "ok"), 1);
-    assert!(run.row("file:s19")["error"].contains("7-day recovery window"));
+    assert!(run.row("s19")["error"].contains("7-day recovery window"));
     assert!(sm
         .describe_secret()
         .secret_id("v/s19")
@@ -279,7 +291,14 @@ async fn incomplete_listing_prunes_nothing() {
         .join("\n"),
     );
     let run = ws
-        .run(&["reconcile", "-c", "cfg.toml", "--prune", "--force-prune"])
+        .run(&[
+            "reconcile",
+            "-c",
+            "cfg.toml",
+            "--prune",
+            "--force-prune",
+            "--yes",
+        ])
         .await;
     run.expect_code(1); // the bad line is a failure
     let o = run.rows.iter().find(|r| r["target_name"] == "i/b").unwrap();
@@ -308,7 +327,7 @@ async fn sticky_names_keep_existing_mappings() {
     // later a compliant "db_1" appears: on a fresh target it would win the clean name, but the
     // existing mapping is sticky, so the newcomer is the one disambiguated
     ws.write("export.jsonl", &export(&[("db#1", "old"), ("db_1", "new")]));
-    let run = ws.run(&["reconcile", "-c", "cfg.toml"]).await;
+    let run = ws.run(&["reconcile", "-c", "cfg.toml", "--yes"]).await;
     run.expect_code(0);
     assert_eq!(run.row("db#1")["target_name"], "s/db_1");
     assert_eq!(run.row("db#1")["action"], "unchanged");

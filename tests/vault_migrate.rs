@@ -189,7 +189,7 @@ async fn kv2_and_kv1_trees_migrate_exactly() {
         .unwrap();
     assert_eq!(
         source_tag.value(),
-        Some(format!("vault:{}/kv2/apps/db/primary", bao.addr()).as_str())
+        Some(format!("vault:{}/kv2 apps/db/primary", bao.addr()).as_str())
     );
 
     // rerun: nothing to do
@@ -401,9 +401,16 @@ async fn reconcile_follows_vault() {
 
     // the owner decides to take the squatted name over
     ws.write("cfg.toml", &format!("{cfg}on_conflict = \"overwrite\"\n"));
-    ws.run(&["reconcile", "-c", "cfg.toml", "--prune", "--force-prune"])
-        .await
-        .expect_code(0);
+    ws.run(&[
+        "reconcile",
+        "-c",
+        "cfg.toml",
+        "--prune",
+        "--force-prune",
+        "--yes",
+    ])
+    .await
+    .expect_code(0);
     ws.run(&["reconcile", "-c", "cfg.toml", "--check"])
         .await
         .expect_code(0);
@@ -507,7 +514,7 @@ path "secret/data/apps/*" { capabilities = ["read"] }
     )
     .await;
     runs.push(
-        ws.run_with(&["reconcile", "-c", "token.toml"], &trace)
+        ws.run_with(&["reconcile", "-c", "token.toml", "--yes"], &trace)
             .await,
     );
     runs[2].expect_code(0);

@@ -244,14 +244,14 @@ async fn kv2_tree_lists_and_reads_exactly() {
     }
     assert_eq!(text(&got["old/revived"]), (r#"{"v":"2"}"#, Some("2")));
     match &got["old/soft"] {
-        Ok(Fetched::Skip { reason, version }) => {
+        Ok(Fetched::Gone { reason, version }) => {
             assert_eq!(reason, "current version 2 is deleted");
             assert_eq!(version.as_deref(), Some("2"));
         }
         other => panic!("{other:?}"),
     }
     match &got["old/gone"] {
-        Ok(Fetched::Skip { reason, version }) => {
+        Ok(Fetched::Gone { reason, version }) => {
             assert_eq!(reason, "current version 1 is destroyed");
             assert_eq!(version.as_deref(), Some("1"));
         }
@@ -262,8 +262,8 @@ async fn kv2_tree_lists_and_reads_exactly() {
     assert!(!dbg.contains("p1") && dbg.contains("REDACTED"), "{dbg}");
 
     assert_eq!(
-        source.identity(&listing.refs[0]),
-        format!("vault:{}/kv2/apps/db/primary", bao.addr())
+        source.scope().identity(&listing.refs[0].path).text(),
+        format!("vault:{}/kv2 apps/db/primary", bao.addr())
     );
     // gone since listing
     let e = source.fetch(&SourceRef::new("db/nope")).await.unwrap_err();
@@ -276,8 +276,8 @@ async fn kv2_tree_lists_and_reads_exactly() {
     assert_eq!(all.refs.len(), want.len() + 3, "{:?}", paths(&all));
     assert!(paths(&all).contains(&"apps-sibling/x") && paths(&all).contains(&"apps"));
     assert_eq!(
-        whole.identity(&SourceRef::new("apps/db/primary")),
-        source.identity(&SourceRef::new("db/primary"))
+        whole.scope().identity("apps/db/primary"),
+        source.scope().identity("db/primary")
     );
 }
 
@@ -318,8 +318,8 @@ async fn kv1_tree_lists_and_reads_exactly() {
         }
     }
     assert_eq!(
-        source.identity(&SourceRef::new("svc/elastic#1")),
-        format!("vault:{}/kv1/apps/svc/elastic#1", bao.addr())
+        source.scope().identity("svc/elastic#1").text(),
+        format!("vault:{}/kv1 apps/svc/elastic=231", bao.addr())
     );
     let e = source.fetch(&SourceRef::new("nope")).await.unwrap_err();
     assert_eq!(e.kind, SourceErrorKind::NotFound, "{e}");
@@ -718,8 +718,8 @@ async fn namespaces_are_honoured() {
     assert_eq!(paths(&l), ["x"]);
     assert_eq!(text(&source.fetch(&l.refs[0]).await).0, r#"{"v":"in-ns"}"#);
     assert_eq!(
-        source.identity(&l.refs[0]),
-        format!("vault:{}/team-a/kv/apps/x", bao.addr())
+        source.scope().identity(&l.refs[0].path).text(),
+        format!("vault:{}/team-a/kv apps/x", bao.addr())
     );
     // outside the namespace there is no such mount
     connect_err(&root_config(&bao, "NS_OUT", "kv", "apps")).await;

@@ -7,6 +7,16 @@
 //! tags, restore, delete) carry idempotency tokens from `aws::token`. Every call reports its
 //! attempts so the audit row can show them.
 
+//! AWS Secrets Manager as a [`Target`]: each operation under its quota group's limiter and the
+//! one retry policy.
+//!
+//! Reads take the target's state in bulk: `inventory` pages through `ListSecrets` (name-prefix
+//! filter, planned deletions included, tags, description and the `AWSCURRENT` version id in the
+//! same answer) instead of one `DescribeSecret` per secret, and `batch_get` compares values 20
+//! at a time with `BatchGetSecretValue`. Writes carry the idempotency tokens of
+//! `identity::token`. Service error codes become [`ErrorClass`]es here and nowhere else. The
+//! SDK client never leaves this type, so no call can bypass pacing and retry.
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -15,77 +25,47 @@ use aws_sdk_secretsmanager::Client;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::Blob;
+use futures::future::BoxFuture;
 
 use crate::limits::Limits;
 use crate::retry::{self, Attempted, RetryPolicy};
 use crate::secret::SecretValue;
+use crate::target::{
+    BatchRead, CallError, Caller, CurrentValue, ErrorClass, NewSecret, Outcome, Target,
+    TargetSecret,
+};
 
-/// Tag that marks a secret as written by secretport.
-pub const MANAGED_TAG: &str = "secretport:managed";
-/// Tag that records the source identity (see `source::source_tag_value`).
-pub const SOURCE_TAG: &str = "secretport:source";
-
-/// BatchGetSecretValue's limit on secret ids per call.
-pub const BATCH_GET_MAX: usize = 20;
-
-/// A secret that exists in the target (from `ListSecrets` or `DescribeSecret`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetSecret {
-    /// Name.
-    pub name: String,
-    /// ARN.
-    pub arn: String,
-    /// Tags.
-    pub tags: BTreeMap<String, String>,
-    /// When it is scheduled for deletion, if it is.
-    pub deleted_date: Option<String>,
-}
-
-impl TargetSecret {
-    /// Whether secretport wrote it.
-    pub fn is_managed(&self) -> bool {
-        self.tags.get(MANAGED_TAG).is_some_and(|v| v == "true")
-    }
-
-    /// The recorded source identity tag, for managed secrets.
-    pub fn source_tag(&self) -> Option<&str> {
-        if self.is_managed() {
-            self.tags.get(SOURCE_TAG).map(String::as_str)
-        } else {
-            None
+/// The error class of a Secrets Manager error code.
+fn class_of(code: Option<&str>) -> ErrorClass {
+    match code {
+        Some("ResourceExistsException") => ErrorClass::Exists,
+        Some("ResourceNotFoundException") => ErrorClass::NotFound,
+        Some("InvalidRequestException" | "InvalidParameterException") => ErrorClass::InvalidRequest,
+        Some("AccessDeniedException" | "AccessDenied" | "UnrecognizedClientException") => {
+            ErrorClass::Denied
         }
+        Some(
+            "ExpiredTokenException"
+            | "InvalidClientTokenId"
+            | "InvalidSignatureException"
+            | "SignatureDoesNotMatch",
+        ) => ErrorClass::Credentials,
+        Some(
+            "InternalServiceError"
+            | "InternalFailure"
+            | "ServiceUnavailable"
+            | "ThrottlingException",
+        ) => ErrorClass::Unavailable,
+        _ => ErrorClass::Other,
     }
 }
 
-/// A failed AWS call, naming the operation and the secret.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{op} {name}: {message}")]
-pub struct CallError {
-    /// Operation, e.g. `CreateSecret`.
-    pub op: &'static str,
-    /// Secret name (or prefix) concerned.
-    pub name: String,
-    /// AWS error code, when there is one.
-    pub code: Option<String>,
-    /// Description (never a value).
-    pub message: String,
-    /// Attempts made.
-    pub attempts: u32,
-}
-
-/// A value read from the target with the version it is.
-#[derive(Debug)]
-pub struct CurrentValue {
-    /// The AWSCURRENT value.
-    pub value: SecretValue,
-    /// Its VersionId.
-    pub version_id: Option<String>,
-}
-
-/// Result of an operation with its attempt count.
-pub type Outcome<T> = Result<(T, u32), CallError>;
-
-fn call_error<E>(op: &'static str, name: &str, a: Attempted<impl Sized, E>) -> CallError
+fn call_error<E>(
+    op: &'static str,
+    name: &str,
+    a: Attempted<impl Sized, E>,
+    value: Option<&SecretValue>,
+) -> CallError
 where
     E: std::error::Error + ProvideErrorMetadata,
 {
@@ -93,10 +73,14 @@ where
         Err(e) => (e.code().map(str::to_owned), super::describe_error(e)),
         Ok(_) => (None, String::new()),
     };
+    let message = match value {
+        Some(v) => crate::error_text::scrub(&message, v),
+        None => message,
+    };
     CallError {
         op,
         name: name.to_owned(),
-        code,
+        class: class_of(code.as_deref()),
         message,
         attempts: a.attempts,
     }
@@ -104,11 +88,14 @@ where
 
 /// Runs a call and maps its outcome.
 macro_rules! run {
-    ($self:ident, $group:ident, $op:literal, $name:expr, $req:expr) => {{
+    ($self:ident, $group:ident, $op:literal, $name:expr, $req:expr) => {
+        run!($self, $group, $op, $name, $req, None)
+    };
+    ($self:ident, $group:ident, $op:literal, $name:expr, $req:expr, $value:expr) => {{
         let a = retry::call(&$self.limits.$group, &$self.policy, || $req.clone().send()).await;
         match a.result {
             Ok(v) => Ok((v, a.attempts)),
-            Err(_) => Err(call_error($op, $name, a)),
+            Err(_) => Err(call_error($op, $name, a, $value)),
         }
     }};
 }
@@ -131,42 +118,51 @@ fn to_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
 #[derive(Clone)]
 pub struct SecretsTarget {
     client: Client,
+    sts: aws_sdk_sts::Client,
+    region: String,
     limits: Arc<Limits>,
     policy: RetryPolicy,
 }
 
-/// Everything CreateSecret needs.
-pub struct NewSecret<'a> {
-    /// Name.
-    pub name: &'a str,
-    /// Value.
-    pub value: &'a SecretValue,
-    /// Idempotency token.
-    pub token: String,
-    /// Description.
-    pub description: &'a str,
-    /// Customer managed key, if any.
-    pub kms_key_id: Option<&'a str>,
-    /// All tags.
-    pub tags: &'a BTreeMap<String, String>,
+fn tags_of(tags: Option<Vec<Tag>>) -> BTreeMap<String, String> {
+    tags.unwrap_or_default()
+        .into_iter()
+        .filter_map(|t| Some((t.key?, t.value.unwrap_or_default())))
+        .collect()
+}
+
+fn current_of(stages: Option<std::collections::HashMap<String, Vec<String>>>) -> Option<String> {
+    stages?
+        .into_iter()
+        .find(|(_, s)| s.iter().any(|x| x == "AWSCURRENT"))
+        .map(|(v, _)| v)
 }
 
 impl SecretsTarget {
-    /// Wraps a client.
-    pub fn new(client: Client, limits: Arc<Limits>, policy: RetryPolicy) -> Self {
+    /// A target for the region and credentials of `sdk`.
+    pub fn new(sdk: &aws_config::SdkConfig, limits: Arc<Limits>, policy: RetryPolicy) -> Self {
         SecretsTarget {
-            client,
+            client: Client::new(sdk),
+            sts: aws_sdk_sts::Client::new(sdk),
+            region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
             limits,
             policy,
         }
     }
 
-    /// Every secret whose name starts with `prefix/` (all secrets without a prefix), including
-    /// those scheduled for deletion.
-    pub async fn inventory(&self, prefix: Option<&str>) -> Result<Vec<TargetSecret>, CallError> {
+    async fn caller_impl(&self) -> Result<Caller, CallError> {
+        let req = self.sts.get_caller_identity();
+        let (out, _) = run!(self, read, "GetCallerIdentity", "", req)?;
+        Ok(Caller {
+            account: out.account.unwrap_or_default(),
+            arn: out.arn.unwrap_or_default(),
+        })
+    }
+
+    async fn inventory_impl(&self, prefix: &str) -> Result<Vec<TargetSecret>, CallError> {
         let mut out = Vec::new();
         let mut next: Option<String> = None;
-        let want = prefix.map(|p| format!("{p}/"));
+        let want = (!prefix.is_empty()).then(|| format!("{prefix}/"));
         loop {
             let mut req = self
                 .client
@@ -198,13 +194,10 @@ impl SecretsTarget {
                 out.push(TargetSecret {
                     name,
                     arn: e.arn.unwrap_or_default(),
-                    tags: e
-                        .tags
-                        .unwrap_or_default()
-                        .into_iter()
-                        .filter_map(|t| Some((t.key?, t.value.unwrap_or_default())))
-                        .collect(),
+                    tags: tags_of(e.tags),
+                    description: e.description,
                     deleted_date: e.deleted_date.and_then(|d| d.fmt(Format::DateTime).ok()),
+                    current_version: current_of(e.secret_versions_to_stages),
                 });
             }
             next = page.next_token.filter(|t| !t.is_empty());
@@ -217,31 +210,18 @@ impl SecretsTarget {
         Ok(out)
     }
 
-    /// Current values of up to [`BATCH_GET_MAX`] secrets (by ARN or name) in one call.
-    /// Per-secret errors come back in the second map; a failed call is an `Err`.
-    #[allow(clippy::type_complexity)]
-    pub async fn batch_get(
-        &self,
-        ids: &[String],
-    ) -> Result<
-        (
-            BTreeMap<String, CurrentValue>,
-            BTreeMap<String, String>,
-            u32,
-        ),
-        CallError,
-    > {
+    async fn batch_get_impl(&self, ids: &[String]) -> Result<BatchRead, CallError> {
         let req = self
             .client
             .batch_get_secret_value()
             .set_secret_id_list(Some(ids.to_vec()));
         let label = ids.first().cloned().unwrap_or_default();
-        let (out, attempts) = run!(self, read, "BatchGetSecretValue", &label, req)?;
-        let mut values = BTreeMap::new();
+        let (out, _) = run!(self, read, "BatchGetSecretValue", &label, req)?;
+        let mut read = BatchRead::default();
         for e in out.secret_values.unwrap_or_default() {
             let key = e.arn.clone().or(e.name.clone()).unwrap_or_default();
             if let Some(value) = value_of(e.secret_string, e.secret_binary) {
-                values.insert(
+                read.values.insert(
                     key,
                     CurrentValue {
                         value,
@@ -250,7 +230,7 @@ impl SecretsTarget {
                 );
             }
         }
-        let errors = out
+        read.errors = out
             .errors
             .unwrap_or_default()
             .into_iter()
@@ -265,11 +245,10 @@ impl SecretsTarget {
                 )
             })
             .collect();
-        Ok((values, errors, attempts))
+        Ok(read)
     }
 
-    /// The current value of one secret.
-    pub async fn get_value(&self, id: &str) -> Outcome<Option<CurrentValue>> {
+    async fn get_value_impl(&self, id: &str) -> Outcome<Option<CurrentValue>> {
         let req = self.client.get_secret_value().secret_id(id);
         let (out, attempts) = run!(self, read, "GetSecretValue", id, req)?;
         let version_id = out.version_id;
@@ -280,28 +259,23 @@ impl SecretsTarget {
         ))
     }
 
-    /// Describes one secret (used to tell "scheduled for deletion" from "exists").
-    pub async fn describe(&self, id: &str) -> Outcome<TargetSecret> {
+    async fn describe_impl(&self, id: &str) -> Outcome<TargetSecret> {
         let req = self.client.describe_secret().secret_id(id);
         let (d, attempts) = run!(self, read, "DescribeSecret", id, req)?;
         Ok((
             TargetSecret {
                 name: d.name.unwrap_or_else(|| id.to_owned()),
                 arn: d.arn.unwrap_or_default(),
-                tags: d
-                    .tags
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|t| Some((t.key?, t.value.unwrap_or_default())))
-                    .collect(),
+                tags: tags_of(d.tags),
+                description: d.description,
                 deleted_date: d.deleted_date.and_then(|x| x.fmt(Format::DateTime).ok()),
+                current_version: current_of(d.version_ids_to_stages),
             },
             attempts,
         ))
     }
 
-    /// CreateSecret; returns the ARN.
-    pub async fn create(&self, s: &NewSecret<'_>) -> Outcome<String> {
+    async fn create_impl(&self, s: &NewSecret<'_>) -> Outcome<(String, String)> {
         let mut req = self
             .client
             .create_secret()
@@ -314,27 +288,36 @@ impl SecretsTarget {
             Some(text) => req.secret_string(text),
             None => req.secret_binary(Blob::new(s.value.expose_bytes().to_vec())),
         };
-        let (out, attempts) = run!(self, write, "CreateSecret", s.name, req)?;
-        Ok((out.arn.unwrap_or_default(), attempts))
+        let (out, attempts) = run!(self, write, "CreateSecret", s.name, req, Some(s.value))?;
+        Ok((
+            (
+                out.arn.unwrap_or_default(),
+                out.version_id.unwrap_or_else(|| s.token.clone()),
+            ),
+            attempts,
+        ))
     }
 
-    /// PutSecretValue (a new AWSCURRENT version).
-    pub async fn put_value(&self, id: &str, value: &SecretValue, token: String) -> Outcome<()> {
+    async fn put_value_impl(
+        &self,
+        id: &str,
+        value: &SecretValue,
+        token: String,
+    ) -> Outcome<String> {
         let mut req = self
             .client
             .put_secret_value()
             .secret_id(id)
-            .client_request_token(token);
+            .client_request_token(&token);
         req = match value.expose_str() {
             Some(text) => req.secret_string(text),
             None => req.secret_binary(Blob::new(value.expose_bytes().to_vec())),
         };
-        let (_, attempts) = run!(self, write, "PutSecretValue", id, req)?;
-        Ok(((), attempts))
+        let (out, attempts) = run!(self, write, "PutSecretValue", id, req, Some(value))?;
+        Ok((out.version_id.unwrap_or(token), attempts))
     }
 
-    /// TagResource (adds or changes the given tags, leaves others).
-    pub async fn tag(&self, id: &str, tags: &BTreeMap<String, String>) -> Outcome<()> {
+    async fn tag_impl(&self, id: &str, tags: &BTreeMap<String, String>) -> Outcome<()> {
         let req = self
             .client
             .tag_resource()
@@ -344,15 +327,13 @@ impl SecretsTarget {
         Ok(((), attempts))
     }
 
-    /// RestoreSecret (cancels a scheduled deletion).
-    pub async fn restore(&self, id: &str) -> Outcome<()> {
+    async fn restore_impl(&self, id: &str) -> Outcome<()> {
         let req = self.client.restore_secret().secret_id(id);
         let (_, attempts) = run!(self, write, "RestoreSecret", id, req)?;
         Ok(((), attempts))
     }
 
-    /// DeleteSecret with a recovery window (never forced); returns the deletion date.
-    pub async fn schedule_deletion(&self, id: &str, window_days: i64) -> Outcome<String> {
+    async fn schedule_deletion_impl(&self, id: &str, window_days: i64) -> Outcome<String> {
         let req = self
             .client
             .delete_secret()
@@ -365,5 +346,88 @@ impl SecretsTarget {
                 .unwrap_or_default(),
             attempts,
         ))
+    }
+
+    async fn move_current_impl(&self, id: &str, to: &str, from: &str) -> Outcome<()> {
+        let req = self
+            .client
+            .update_secret_version_stage()
+            .secret_id(id)
+            .version_stage("AWSCURRENT")
+            .move_to_version_id(to)
+            .remove_from_version_id(from);
+        let (_, attempts) = run!(self, write, "UpdateSecretVersionStage", id, req)?;
+        Ok(((), attempts))
+    }
+}
+
+impl Target for SecretsTarget {
+    fn region(&self) -> &str {
+        &self.region
+    }
+
+    fn caller(&self) -> BoxFuture<'_, Result<Caller, CallError>> {
+        Box::pin(self.caller_impl())
+    }
+
+    fn inventory<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<TargetSecret>, CallError>> {
+        Box::pin(self.inventory_impl(prefix))
+    }
+
+    fn batch_get<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<BatchRead, CallError>> {
+        Box::pin(self.batch_get_impl(ids))
+    }
+
+    fn get_value<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Outcome<Option<CurrentValue>>> {
+        Box::pin(self.get_value_impl(id))
+    }
+
+    fn describe<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Outcome<TargetSecret>> {
+        Box::pin(self.describe_impl(id))
+    }
+
+    fn create<'a>(&'a self, s: &'a NewSecret<'a>) -> BoxFuture<'a, Outcome<(String, String)>> {
+        Box::pin(self.create_impl(s))
+    }
+
+    fn put_value<'a>(
+        &'a self,
+        id: &'a str,
+        value: &'a SecretValue,
+        token: String,
+    ) -> BoxFuture<'a, Outcome<String>> {
+        Box::pin(self.put_value_impl(id, value, token))
+    }
+
+    fn tag<'a>(
+        &'a self,
+        id: &'a str,
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Outcome<()>> {
+        Box::pin(self.tag_impl(id, tags))
+    }
+
+    fn restore<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Outcome<()>> {
+        Box::pin(self.restore_impl(id))
+    }
+
+    fn schedule_deletion<'a>(
+        &'a self,
+        id: &'a str,
+        window_days: i64,
+    ) -> BoxFuture<'a, Outcome<String>> {
+        Box::pin(self.schedule_deletion_impl(id, window_days))
+    }
+
+    fn move_current<'a>(
+        &'a self,
+        id: &'a str,
+        to: &'a str,
+        from: &'a str,
+    ) -> BoxFuture<'a, Outcome<()>> {
+        Box::pin(self.move_current_impl(id, to, from))
     }
 }

@@ -327,7 +327,7 @@ async fn read_input(
         };
         let value = match source.fetch(&r).await {
             Ok(Fetched::Value { value, .. }) => value,
-            Ok(Fetched::Skip { reason, .. }) => {
+            Ok(Fetched::Gone { reason, .. }) => {
                 problems.push(problem(reason));
                 continue;
             }

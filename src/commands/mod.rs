@@ -3,4 +3,5 @@
 
 pub mod kms_export;
 pub mod rename;
+pub mod rollback;
 pub mod run;

@@ -1,71 +1,38 @@
 //! `plan`, `migrate` and `reconcile`: one pipeline, three interpreters of the same plan.
 //!
-//! list the source → take the target's inventory → plan (pure) → read current values in bulk →
-//! execute (or dry-run) every item → handle orphans (reconcile) → summary. The order is chosen so
-//! that the cheap, fatal checks (source authentication, target reachability) come before any
-//! write, and a wrong Vault token writes nothing at all.
+//! list the source → take the target's inventory → plan (pure) → gate and confirm (pure
+//! policy, prompt passed in) → read current values in bulk → execute every item over the real
+//! target or the dry-run gate → handle orphans → summary and exit code (pure policy). The cheap,
+//! fatal checks (source authentication, target reachability, an empty listing) come before any
+//! write. Terminal I/O is not done here: the confirmation prompt and the shutdown signal are
+//! parameters, supplied by the binary (and by tests).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::aws::client::{sdk_config, ClientError, Endpoint};
-use crate::aws::secrets::{CallError, SecretsTarget};
-use crate::aws::token::TokenDeriver;
+use crate::aws::secrets::SecretsTarget;
 use crate::config::{Config, OnConflict, SourceConfig};
+use crate::decide;
 use crate::executor::{Executor, Settings, Sink};
 use crate::exit;
+use crate::identity::token::TokenDeriver;
 use crate::limits::Limits;
 use crate::naming::NamingError;
 use crate::plan::{self, Decision, PlanInput};
+use crate::policy::{self, Mode, PruneFacts, Refusal};
 use crate::progress::Progress;
 use crate::report::{Action, Report, Row, Status};
 use crate::retry::RetryPolicy;
+use crate::shutdown::Shutdown;
 use crate::source::file::FileSource;
 use crate::source::{Source, SourceError};
-
-/// Which command is running.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Dry run of `migrate`.
-    Plan,
-    /// Create and update.
-    Migrate {
-        /// Don't ask for confirmation.
-        yes: bool,
-        /// Restore our secrets scheduled for deletion.
-        restore_deleted: bool,
-    },
-    /// Create, update, retag, report orphans; `check` writes nothing; `prune` deletes orphans.
-    Reconcile {
-        /// Read only; exit 2 on drift.
-        check: bool,
-        /// Schedule orphans for deletion.
-        prune: bool,
-        /// Override the prune safety valve.
-        force_prune: bool,
-        /// Restore our secrets scheduled for deletion.
-        restore_deleted: bool,
-    },
-}
-
-impl Mode {
-    /// The command name (report file name, `command` column).
-    pub fn command(self) -> &'static str {
-        match self {
-            Mode::Plan => "plan",
-            Mode::Migrate { .. } => "migrate",
-            Mode::Reconcile { .. } => "reconcile",
-        }
-    }
-
-    fn dry_run(self) -> bool {
-        matches!(self, Mode::Plan | Mode::Reconcile { check: true, .. })
-    }
-}
+use crate::target::dry::DryRun;
+use crate::target::token_key::KeyError;
+use crate::target::{CallError, Caller, Target};
 
 /// A failure that stops the whole run.
 #[derive(Debug, thiserror::Error)]
@@ -79,12 +46,35 @@ pub enum RunError {
     /// The source cannot be read at all.
     #[error("source: {0}")]
     Source(#[from] SourceError),
+    /// The source listed nothing, which is almost always a wrong mount or path.
+    #[error("source: 0 secrets found at {0}; check mount and path (on KV v2, path is the secret path without data/), or set allow_empty = true in [source] if an empty source is expected")]
+    Empty(String),
     /// The target's inventory cannot be read.
     #[error("target: {0}")]
     Target(#[from] CallError),
+    /// The token key cannot be had.
+    #[error("target: {0}")]
+    Key(#[from] KeyError),
     /// Naming failed.
     #[error(transparent)]
     Naming(#[from] NamingError),
+}
+
+/// The answer to a confirmation question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    /// Go ahead.
+    Yes,
+    /// Declined.
+    No,
+    /// Nobody can be asked (stdin is not a terminal).
+    NoTerminal,
+}
+
+/// Asks a person whether to go ahead (the binary asks on the terminal; tests answer directly).
+pub trait Confirm: Send + Sync {
+    /// Shows `question` and returns the answer.
+    fn confirm(&self, question: &str) -> Confirmation;
 }
 
 /// How a run ended.
@@ -131,7 +121,7 @@ pub async fn open_source(
     })
 }
 
-/// Builds the target client.
+/// Builds the target's SDK configuration.
 pub async fn target_sdk(cfg: &Config) -> Result<aws_config::SdkConfig, ClientError> {
     sdk_config(&Endpoint {
         region: cfg.target.region.as_deref(),
@@ -142,47 +132,80 @@ pub async fn target_sdk(cfg: &Config) -> Result<aws_config::SdkConfig, ClientErr
     .await
 }
 
-fn confirm(question: &str) -> bool {
-    eprint!("{question} [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    if std::io::stdin().lock().read_line(&mut line).is_err() {
-        return false;
+fn prefix_words(prefix: &str) -> String {
+    if prefix.is_empty() {
+        "no prefix (the whole account)".into()
+    } else {
+        format!("{prefix}/")
     }
-    matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
 }
 
-/// Runs `plan`, `migrate` or `reconcile`.
+/// The question asked before writing: account, region, prefix and counts per action.
+fn question(
+    mode: Mode,
+    caller: &Result<Caller, CallError>,
+    region: &str,
+    prefix: &str,
+    counts: &[(&str, usize)],
+) -> String {
+    let account = match caller {
+        Ok(c) => c.account.clone(),
+        Err(e) => format!("unknown ({e})"),
+    };
+    let counts: Vec<String> = counts
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(what, n)| format!("{what} {n}"))
+        .collect();
+    format!(
+        "{} into AWS account {account}, region {region}, prefix {}: {}. Proceed?",
+        mode.command(),
+        prefix_words(prefix),
+        counts.join(", ")
+    )
+}
+
+/// Runs `plan`, `migrate` or `reconcile`. `shutdown` stops the run between secrets; `confirm`
+/// is asked before a run that would write, unless `--yes` was given.
 pub async fn run(
     cfg: &Config,
     mode: Mode,
     report_path: Option<&Path>,
+    shutdown: Shutdown,
+    confirm: &dyn Confirm,
 ) -> Result<Outcome, RunError> {
     let started = Instant::now();
     let dry_run = mode.dry_run();
-    let report = Report::create(&cfg.report.dir, mode.command(), report_path)?;
-    let sink = Sink::new(report, dry_run);
-    let limits = Arc::new(Limits::new(&cfg.limits));
-    let policy = RetryPolicy::new(cfg.limits.max_attempts);
-    let sdk = target_sdk(cfg).await?;
-    let target = SecretsTarget::new(
-        aws_sdk_secretsmanager::Client::new(&sdk),
-        limits.clone(),
-        policy,
-    );
-
+    let command = mode.command();
+    let job = "default";
+    let report = Report::create(&cfg.report.dir, command, report_path)?;
+    let run_id = report.run_id().to_owned();
+    let sink = Sink::new(report, dry_run, job);
+    let limits = Arc::new(Limits::with_shutdown(&cfg.limits, &shutdown));
+    let retry = RetryPolicy::new(cfg.limits.max_attempts);
     let fatal = |sink: &Sink, what: &str, e: &dyn std::error::Error| {
         let text = crate::error_text::chain(e);
         sink.emit(Row::new("", "", Action::Skip, Status::Failed).error(format!("{what}: {text}")));
     };
-    let source = match open_source(cfg, &limits, policy).await {
+    let sdk = match target_sdk(cfg).await {
+        Ok(s) => s,
+        Err(e) => {
+            fatal(&sink, "target configuration", &e);
+            return Err(e.into());
+        }
+    };
+    let aws = SecretsTarget::new(&sdk, limits.clone(), retry);
+    let dry = DryRun::new(&aws);
+    let target: &dyn Target = if dry_run { &dry } else { &aws };
+
+    let source = match open_source(cfg, &limits, retry).await {
         Ok(s) => s,
         Err(e) => {
             fatal(&sink, "cannot open the source", &e);
             return Err(e);
         }
     };
-    eprintln!("{}: listing the {} source", mode.command(), source.kind());
+    eprintln!("{command}: listing the {} source", source.kind());
     let listing = match source.list().await {
         Ok(l) => l,
         Err(e) => {
@@ -190,7 +213,12 @@ pub async fn run(
             return Err(e.into());
         }
     };
-    let prefix = cfg.target.prefix.as_deref();
+    if listing.refs.is_empty() && listing.problems.is_empty() && !cfg.allow_empty {
+        let e = RunError::Empty(source.location());
+        fatal(&sink, "source", &e);
+        return Err(e);
+    }
+    let prefix = cfg.target.prefix.as_str();
     let inventory = match target.inventory(prefix).await {
         Ok(i) => i,
         Err(e) => {
@@ -198,44 +226,45 @@ pub async fn run(
             return Err(e.into());
         }
     };
-    eprintln!(
-        "{}: {} source secrets ({} problems), {} existing target secrets under {}",
-        mode.command(),
-        listing.refs.len(),
-        listing.problems.len(),
-        inventory.len(),
-        prefix
-            .map(|p| format!("{p}/"))
-            .unwrap_or_else(|| "the account".into())
-    );
-    let identities: Vec<String> = listing.refs.iter().map(|r| source.identity(r)).collect();
+    let scope = source.scope();
     let rules = cfg.naming_rules();
     let plan = plan::build(&PlanInput {
         listing: &listing,
-        identities: &identities,
+        scope: &scope,
         rules: &rules,
         overrides: &cfg.naming.overrides,
         inventory: &inventory,
         on_conflict: cfg.target.on_conflict,
     })?;
+    eprintln!(
+        "{command}: {} source secrets ({} problems) in {}; {} target secrets under {}: {} owned by this job, {} managed for other scopes (left alone)",
+        listing.refs.len(),
+        listing.problems.len(),
+        scope.describe(),
+        inventory.len(),
+        prefix_words(prefix),
+        plan.owned_live,
+        plan.foreign,
+    );
 
     for p in &listing.problems {
         let mut row = Row::new(&p.path, "", Action::Skip, Status::Failed).error(p.error.clone());
         if let Some(l) = p.line {
-            row.error = format!("line {l}: {}", p.error);
+            if !p.error.starts_with("line ") {
+                row.error = format!("line {l}: {}", p.error);
+            }
         }
         sink.emit(row);
     }
 
-    let writes = !dry_run;
     let conflicts = plan.conflicts().count();
-    if writes && cfg.target.on_conflict == OnConflict::Fail && conflicts > 0 {
+    if !dry_run && cfg.target.on_conflict == OnConflict::Fail && conflicts > 0 {
         for item in &plan.items {
             let (action, status, why) = match item.decision {
                 Decision::Conflict { .. } => (
                     Action::Conflict,
                     Status::Failed,
-                    "exists and is not managed by secretport (on_conflict = fail)".to_owned(),
+                    "exists and is not this source's (on_conflict = fail)".to_owned(),
                 ),
                 _ => (
                     Action::Skip,
@@ -245,43 +274,66 @@ pub async fn run(
             };
             sink.emit(Row::new(&item.source.path, &item.mapping.target, action, status).error(why));
         }
-        let counts = sink.counts();
         return Ok(Outcome {
             exit_code: exit::FAILED,
             summary: format!(
-                "{}: stopped before any write: {conflicts} conflict(s) under on_conflict = fail; report {}",
-                mode.command(),
+                "{command}: stopped before any write: {conflicts} conflict(s) under on_conflict = fail; report {}",
                 sink.report_path().display()
             ),
-            counts,
+            counts: sink.counts(),
             report: sink.report_path(),
         });
     }
 
-    if let Mode::Migrate { yes: false, .. } = mode {
-        if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
-            let creates = plan
-                .items
-                .iter()
-                .filter(|i| i.decision == Decision::Create)
-                .count();
-            let q = format!(
-                "migrate {} secrets ({creates} new names, {} existing) into {} under {}?",
-                plan.items.len(),
-                plan.items.len() - creates,
-                cfg.target.region.as_deref().unwrap_or("the default region"),
-                prefix
-                    .map(|p| format!("{p}/"))
-                    .unwrap_or_else(|| "no prefix".into())
-            );
-            if !confirm(&q) {
-                sink.emit(
-                    Row::new("", "", Action::Skip, Status::Skipped)
-                        .error("declined at the confirmation prompt"),
-                );
+    let caller = target.caller().await;
+    let prune_asked = matches!(mode, Mode::Reconcile { prune: true, .. });
+    if !dry_run && !mode.yes() {
+        let count = |d: fn(&plan::Item) -> bool| plan.items.iter().filter(|i| d(i)).count();
+        let creates = count(|i| i.decision == Decision::Create && i.renamed_from.is_none());
+        let renames = count(|i| i.decision == Decision::Create && i.renamed_from.is_some());
+        let compares = count(|i| {
+            matches!(
+                i.decision,
+                Decision::Compare
+                    | Decision::Conflict {
+                        owner: None,
+                        policy: OnConflict::Adopt | OnConflict::Overwrite
+                    }
+            )
+        });
+        let restores = if mode.restore_deleted() {
+            count(|i| {
+                matches!(
+                    i.decision,
+                    Decision::ScheduledForDeletion { ours: true, .. }
+                )
+            })
+        } else {
+            0
+        };
+        let deletes = if prune_asked { plan.orphans.len() } else { 0 };
+        let counts = [
+            ("create", creates),
+            ("rename", renames),
+            ("update where the value differs, of", compares),
+            ("restore", restores),
+            ("schedule for deletion up to", deletes),
+        ];
+        if counts.iter().any(|(_, n)| *n > 0) {
+            let q = question(mode, &caller, target.region(), prefix, &counts);
+            let answer = confirm.confirm(&q);
+            if answer != Confirmation::Yes {
+                let (code, why) = match answer {
+                    Confirmation::NoTerminal => (
+                        exit::USAGE,
+                        "refused: this run would write, stdin is not a terminal to confirm on, and --yes was not given; pass --yes",
+                    ),
+                    _ => (exit::FAILED, "declined at the confirmation prompt; nothing written"),
+                };
+                sink.emit(Row::new("", "", Action::Skip, Status::Skipped).error(why));
                 return Ok(Outcome {
-                    exit_code: exit::FAILED,
-                    summary: "migrate: declined; nothing written".into(),
+                    exit_code: code,
+                    summary: format!("{command}: {why}; report {}", sink.report_path().display()),
                     counts: sink.counts(),
                     report: sink.report_path(),
                 });
@@ -289,96 +341,104 @@ pub async fn run(
         }
     }
 
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                cancel.store(true, Ordering::Relaxed);
-                eprintln!("interrupted: finishing requests in flight, then writing the report");
-            }
-        });
-    }
-    let (restore_deleted, reconcile) = match mode {
-        Mode::Plan => (false, None),
-        Mode::Migrate {
-            restore_deleted, ..
-        } => (restore_deleted, None),
-        Mode::Reconcile {
-            prune,
-            force_prune,
-            restore_deleted,
-            ..
-        } => (restore_deleted, Some((prune, force_prune))),
-    };
+    // validated (set, long enough) when the config was loaded
+    let tokens = cfg.target.token_key_env.as_ref().map(|name| {
+        TokenDeriver::keyed(zeroize::Zeroizing::new(
+            std::env::var(name).unwrap_or_default().into_bytes(),
+        ))
+    });
     let settings = Settings {
-        dry_run,
-        restore_deleted,
+        rules: decide::Rules {
+            restore_deleted: mode.restore_deleted(),
+            copy_metadata: cfg.source.copy_metadata(),
+            config_tags: cfg.target.tags.clone(),
+            prefix: prefix.to_owned(),
+        },
         kms_key_id: cfg.target.kms_key_id.clone(),
-        config_tags: cfg.target.tags.clone(),
-        copy_metadata: cfg.source.copy_metadata(),
         concurrency: cfg.limits.concurrency,
         policy: cfg.naming.policy,
-        tokens: match &cfg.target.token_key_env {
-            // Validated (set, long enough) when the config was loaded.
-            Some(name) => TokenDeriver::keyed(zeroize::Zeroizing::new(
-                std::env::var(name).unwrap_or_default().into_bytes(),
-            )),
-            None => TokenDeriver::unkeyed(),
-        },
+        tokens,
     };
-    let total = plan.items.len()
-        + if reconcile.is_some() {
-            plan.orphans.len()
-        } else {
-            0
-        };
-    let progress = Progress::new(mode.command(), total as u64);
-    let exec = Executor {
-        target: &target,
-        source: source.as_ref(),
-        settings: &settings,
-        sink: &sink,
-        cancel: &cancel,
-        progress: &progress,
-    };
+    let progress = Progress::new(command, (plan.items.len() + plan.orphans.len()) as u64);
+    let exec = Executor::new(
+        target,
+        source.as_ref(),
+        &settings,
+        &sink,
+        &shutdown,
+        &progress,
+    );
     let write_start = Instant::now();
     let pre = exec.prefetch(&plan.items).await;
     exec.run(&plan.items, &pre).await;
 
-    if let Some((prune, force)) = reconcile {
-        let managed = inventory
-            .iter()
-            .filter(|s| s.is_managed() && s.deleted_date.is_none())
-            .count();
-        let allowed = (managed as f64 * cfg.reconcile.max_prune_fraction).floor() as usize;
-        let decision = if !prune {
-            Err("source is gone; run reconcile --prune to schedule its deletion".to_owned())
-        } else if !listing.is_complete() {
-            Err(format!(
-                "source is gone from the listing, but the listing was incomplete ({} problem(s)): nothing is pruned",
-                listing.problems.len()
-            ))
-        } else if cancel.load(Ordering::Relaxed) {
-            Err("interrupted: nothing pruned".to_owned())
-        } else if plan.orphans.len() > allowed && !force {
-            Err(format!(
-                "prune refused: {} orphans of {managed} managed secrets exceeds max_prune_fraction {} (limit {allowed}); rerun with --force-prune if this is intended",
-                plan.orphans.len(),
-                cfg.reconcile.max_prune_fraction
-            ))
-        } else {
-            Ok(cfg.reconcile.recovery_window_days)
-        };
-        exec.orphans(&plan.orphans, decision).await;
-    }
+    let mut orphans = plan.orphans.clone();
+    orphans.extend(exec.take_gone());
+    orphans.sort_by(|a, b| a.secret.name.cmp(&b.secret.name));
+    let interrupted = shutdown.is_triggered();
+    let prune = policy::prune(&PruneFacts {
+        prune: prune_asked,
+        force: matches!(
+            mode,
+            Mode::Reconcile {
+                force_prune: true,
+                ..
+            }
+        ),
+        listing_problems: listing.problems.len(),
+        listed: listing.refs.len(),
+        owned_live: plan.owned_live,
+        orphans: orphans.len(),
+        max_fraction: cfg.reconcile.max_prune_fraction,
+        window_days: cfg.reconcile.recovery_window_days,
+        interrupted,
+    });
+    let prune = prune.map_err(|r: Refusal| r.words());
+    exec.orphans(&orphans, prune).await;
     progress.finish();
     if let Some(e) = sink.take_write_error() {
         return Err(RunError::Report(e));
     }
 
     let counts = sink.counts();
-    let elapsed = started.elapsed().as_secs_f64();
+    let exit_code = policy::exit_code(mode, &counts, interrupted);
+    let summary = summary_line(
+        mode,
+        &plan,
+        &counts,
+        &sink,
+        started,
+        write_start,
+        interrupted,
+    );
+    write_sidecar(
+        &sink.report_path(),
+        &run_id,
+        command,
+        cfg,
+        &caller,
+        target.region(),
+        &counts,
+        exit_code,
+    );
+    Ok(Outcome {
+        exit_code,
+        summary,
+        counts,
+        report: sink.report_path(),
+    })
+}
+
+fn summary_line(
+    mode: Mode,
+    plan: &plan::Plan,
+    counts: &BTreeMap<(Action, Status), u64>,
+    sink: &Sink,
+    started: Instant,
+    write_start: Instant,
+    interrupted: bool,
+) -> String {
+    let dry_run = mode.dry_run();
     let n = |a: Action| -> u64 {
         counts
             .iter()
@@ -387,55 +447,34 @@ pub async fn run(
             .sum()
     };
     let failed = sink.failed();
-    let writes_done = sink.writes.load(Ordering::Relaxed);
-    let write_secs = write_start.elapsed().as_secs_f64().max(1e-3);
-    let drift: u64 = counts
-        .iter()
-        .filter(|((a, s), _)| {
-            *s != Status::Failed
-                && matches!(
-                    a,
-                    Action::Create
-                        | Action::Update
-                        | Action::Retag
-                        | Action::Conflict
-                        | Action::Orphan
-                        | Action::Delete
-                        | Action::Restore
-                )
-        })
-        .map(|(_, n)| n)
-        .sum();
-    let interrupted = cancel.load(Ordering::Relaxed);
-    let exit_code = if failed > 0 || interrupted {
-        exit::FAILED
-    } else if matches!(mode, Mode::Reconcile { check: true, .. }) && drift > 0 {
-        exit::DRIFT
-    } else {
-        exit::OK
-    };
     let verb = if dry_run { "would " } else { "" };
     let mut summary = format!(
-        "{}: {} secrets: {verb}create {}, {verb}update {}, unchanged {}, {verb}retag {}, conflicts {}, skipped {}, failed {}",
+        "{}: {} secrets: {verb}create {}, {verb}rename {}, {verb}update {}, unchanged {}, {verb}retag {}, conflicts {}, skipped {}, failed {}, orphans {}, {verb}delete {}",
         mode.command(),
         plan.items.len(),
         n(Action::Create),
+        n(Action::Rename),
         n(Action::Update),
         n(Action::Unchanged),
         n(Action::Retag),
         n(Action::Conflict),
         n(Action::Skip),
-        failed
+        failed,
+        n(Action::Orphan),
+        n(Action::Delete),
     );
-    if reconcile.is_some() {
+    if let Mode::Reconcile { check: true, .. } = mode {
+        summary.push_str(if policy::drift(counts) > 0 {
+            "; DRIFT"
+        } else {
+            "; in sync"
+        });
+    }
+    if plan.foreign > 0 {
         summary.push_str(&format!(
-            ", orphans {}, {verb}delete {}",
-            n(Action::Orphan),
-            n(Action::Delete)
+            "; {} secret(s) of other scopes left alone",
+            plan.foreign
         ));
-        if matches!(mode, Mode::Reconcile { check: true, .. }) {
-            summary.push_str(if drift > 0 { "; DRIFT" } else { "; in sync" });
-        }
     }
     let unread = sink.unread.load(Ordering::Relaxed);
     if unread > 0 {
@@ -443,23 +482,55 @@ pub async fn run(
             "; {unread} value(s) unread (no read access): their size is unchecked, and for existing secrets update vs unchanged is undecided"
         ));
     }
-    summary.push_str(&format!("; {elapsed:.1}s"));
+    summary.push_str(&format!("; {:.1}s", started.elapsed().as_secs_f64()));
+    let writes_done = sink.writes.load(Ordering::Relaxed);
     if writes_done > 0 {
+        let secs = write_start.elapsed().as_secs_f64().max(1e-3);
         summary.push_str(&format!(
             ", {writes_done} writes at {:.1}/s",
-            writes_done as f64 / write_secs
+            writes_done as f64 / secs
         ));
     }
     if interrupted {
         summary.push_str("; INTERRUPTED");
     }
     summary.push_str(&format!("; report {}", sink.report_path().display()));
-    Ok(Outcome {
-        exit_code,
-        summary,
-        counts,
-        report: sink.report_path(),
-    })
+    summary
+}
+
+/// `<report>.json` beside the CSV: who ran what, with which config, and how it ended.
+#[allow(clippy::too_many_arguments)]
+fn write_sidecar(
+    report: &Path,
+    run_id: &str,
+    command: &str,
+    cfg: &Config,
+    caller: &Result<Caller, CallError>,
+    region: &str,
+    counts: &BTreeMap<(Action, Status), u64>,
+    exit_code: i32,
+) {
+    let counts: BTreeMap<String, u64> = counts
+        .iter()
+        .map(|((a, s), n)| (format!("{}/{}", a.as_str(), s.as_str()), *n))
+        .collect();
+    let doc = serde_json::json!({
+        "run_id": run_id,
+        "command": command,
+        "secretport_version": env!("CARGO_PKG_VERSION"),
+        "caller_arn": caller.as_ref().map(|c| c.arn.clone()).unwrap_or_default(),
+        "account": caller.as_ref().map(|c| c.account.clone()).unwrap_or_default(),
+        "region": region,
+        "prefix": cfg.target.prefix,
+        "config_sha256": cfg.digest,
+        "finished": crate::report::now_rfc3339(),
+        "exit_code": exit_code,
+        "counts": counts,
+    });
+    let path = report.with_extension("json");
+    if let Err(e) = std::fs::write(&path, format!("{doc:#}\n")) {
+        eprintln!("warning: cannot write {}: {e}", path.display());
+    }
 }
 
 /// The summary table `plan` prints: one line per action and status.

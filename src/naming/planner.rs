@@ -132,25 +132,6 @@ impl Ctx<'_> {
     }
 }
 
-/// How many names ahead [`prefetch`] asks for, in the per-name pass and in light loops.
-const PREFETCH_AHEAD: usize = 8;
-const PREFETCH_AHEAD_LIGHT: usize = 32;
-
-/// A hint to load the cache line at `p` (no effect on the program's meaning; a prefetch never
-/// faults, whatever the address).
-#[inline(always)]
-fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: PREFETCHT0 (SSE, always present on x86_64) only hints the cache; it does not
-    // dereference `p` architecturally and cannot fault.
-    #[allow(unused_unsafe)]
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
-
 /// The first 16 bytes, big-endian, zero-padded: ordered like the strings' bytes (ties broken by
 /// comparing the strings).
 #[inline]
@@ -202,14 +183,8 @@ pub fn plan_names_with_first(
 }
 
 /// Sorts `make(i, source)` for all sources (parallel) and keeps the first of each run of
-/// elements that `same` says are equal. `text` gives the string of an element, for
-/// prefetching.
-fn sort_dedup<'a, T, M>(
-    sources: &'a [String],
-    make: M,
-    same: fn(&T, &T) -> bool,
-    text: fn(&T) -> &'a str,
-) -> Vec<T>
+/// elements that `same` says are equal.
+fn sort_dedup<'a, T, M>(sources: &'a [String], make: M, same: fn(&T, &T) -> bool) -> Vec<T>
 where
     T: Ord + Send + Sync,
     M: Fn(usize, &'a str) -> T + Sync + Send,
@@ -217,23 +192,13 @@ where
     let mut keyed: Vec<T> = sources
         .par_iter()
         .enumerate()
-        .map(|(i, s)| {
-            if let Some(ahead) = sources.get(i + PREFETCH_AHEAD_LIGHT) {
-                prefetch(ahead.as_ptr());
-            }
-            make(i, s)
-        })
+        .map(|(i, s)| make(i, s))
         .collect();
     keyed.par_sort_unstable();
     // Compare neighbours in parallel (the strings only on equal keys), then compact.
     let dup: Vec<bool> = (0..keyed.len())
         .into_par_iter()
-        .map(|i| {
-            if let Some(ahead) = keyed.get(i + PREFETCH_AHEAD_LIGHT) {
-                prefetch(text(ahead).as_ptr());
-            }
-            i > 0 && same(&keyed[i], &keyed[i - 1])
-        })
+        .map(|i| i > 0 && same(&keyed[i], &keyed[i - 1]))
         .collect();
     let mut dup = dup.into_iter();
     keyed.retain(|_| !dup.next().unwrap_or(false));
@@ -267,14 +232,13 @@ fn plan(
             sources,
             |i, s| (sort_key(s), s, i as u32),
             |a, b| a.0 == b.0 && a.1 == b.1,
-            |a| a.1,
         );
         (
             keyed.par_iter().map(|k| k.1).collect(),
             Some(keyed.par_iter().map(|k| k.2 as usize).collect()),
         )
     } else {
-        let keyed = sort_dedup(sources, |_, s| (sort_key(s), s), |a, b| a == b, |a| a.1);
+        let keyed = sort_dedup(sources, |_, s| (sort_key(s), s), |a, b| a == b);
         (keyed.par_iter().map(|k| k.1).collect(), None)
     };
 
@@ -289,18 +253,8 @@ fn plan(
         sticky,
         reserved: &reserved,
     };
-    let (mut maps, mut meta): (Vec<Mapping>, Vec<Meta>) = uniq
-        .par_iter()
-        .enumerate()
-        .map(|(i, s)| {
-            // In sorted order the strings are scattered over the heap: ask for the bytes a
-            // few names ahead (rayon walks each task's range in order).
-            if let Some(ahead) = uniq.get(i + PREFETCH_AHEAD) {
-                prefetch(ahead.as_ptr());
-            }
-            ctx.entry(s)
-        })
-        .unzip();
+    let (mut maps, mut meta): (Vec<Mapping>, Vec<Meta>) =
+        uniq.par_iter().map(|s| ctx.entry(s)).unzip();
     drop(uniq);
 
     // 4. Rewritten names that equal a compliant name, or each other.
@@ -395,6 +349,23 @@ fn plan(
         m.reasons.sort_unstable();
     }
     Ok((maps, first_seen))
+}
+
+/// Whether `name` is what the rules give `source` (its candidate), or one of the collision-hash
+/// variants of that candidate. Existing names pass as sticky only then: sticky names keep
+/// collision choices stable, while a changed rule or override shows as a rename.
+pub fn is_rule_name(source: &str, name: &str, rules: &NamingRules) -> bool {
+    let prefix = rules.prefix();
+    let (rule, _, _) = candidate(source, prefix, rules.policy);
+    if name == rule {
+        return true;
+    }
+    let body_start = prefix.map_or(0, |p| p.len() + 1);
+    // attempts 0..=12 cover hashes of 8..=56 hex digits and the first re-hashed ones: far more
+    // collisions on one name than a real tree holds
+    (0..=12).any(|attempt| {
+        disambiguate(source, &rule, rules.policy, body_start, attempt, |_| false).0 == name
+    })
 }
 
 /// Sticky targets and the override targets of non-sticky sources, each with its source.

@@ -55,6 +55,7 @@ use super::{
 };
 use crate::aws::client::ClientError;
 use crate::config::{CredstashConfig, TargetConfig};
+use crate::identity::Scope;
 use crate::limits::Limits;
 use crate::retry::{self, RetryPolicy};
 use crate::secret::SecretValue;
@@ -454,8 +455,12 @@ impl Source for CredstashSource {
         "credstash"
     }
 
-    fn identity(&self, r: &SourceRef) -> String {
-        format!("credstash:{} {}", self.instance(), r.path)
+    fn scope(&self) -> Scope {
+        Scope::new("credstash", &self.instance(), self.subtree())
+    }
+
+    fn location(&self) -> String {
+        format!("credstash table {} in {}", self.table, self.region)
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {

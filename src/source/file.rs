@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use super::export::{parse_export, take_base64};
 use super::{Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceRef};
+use crate::identity::Scope;
 use crate::secret::SecretValue;
 
 /// A parsed plaintext export.
@@ -105,8 +106,12 @@ impl Source for FileSource {
         "file"
     }
 
-    fn identity(&self, r: &SourceRef) -> String {
-        format!("file:{}", r.path)
+    fn scope(&self) -> Scope {
+        Scope::new("file", &super::export::export_instance(&self.file), "")
+    }
+
+    fn location(&self) -> String {
+        format!("export file {}", self.file.display())
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {

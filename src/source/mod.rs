@@ -10,7 +10,8 @@
 use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
-use sha2::{Digest, Sha256};
+
+use crate::identity::Scope;
 
 use crate::secret::SecretValue;
 
@@ -93,8 +94,9 @@ pub enum Fetched {
         /// into tags when configured; empty when none.
         metadata: BTreeMap<String, String>,
     },
-    /// Nothing to migrate, with the reason (KV v2 current version deleted or destroyed).
-    Skip {
+    /// The source holds no current value any more (KV v2 current version deleted or
+    /// destroyed): the secret is gone from the source, and its managed copy is an orphan.
+    Gone {
         /// Why.
         reason: String,
         /// The version concerned.
@@ -160,9 +162,14 @@ pub trait Source: Send + Sync {
     /// `vault`, `kms` or `file`.
     fn kind(&self) -> &'static str;
 
-    /// The stable identity of a secret, recorded in the `secretport:source` tag: source kind +
-    /// address + full path. Reconciliation maps target secrets back to sources with it.
-    fn identity(&self, r: &SourceRef) -> String;
+    /// What this source reads, and therefore owns in the target: kind, instance (address,
+    /// namespace, mount, file, table...) and subtree. The identity of each secret (the
+    /// `secretport:source` tag) is `scope().identity(&r.path)`; see [`crate::identity`].
+    fn scope(&self) -> Scope;
+
+    /// Words naming where an empty listing looked (`mount secret, path apps/`), for the
+    /// "0 secrets" error.
+    fn location(&self) -> String;
 
     /// Lists every secret of the configured subtree, without values. `Err` only for failures
     /// that make the whole listing impossible (authentication, unreachable server).
@@ -170,39 +177,4 @@ pub trait Source: Send + Sync {
 
     /// Reads one value.
     fn fetch<'a>(&'a self, r: &'a SourceRef) -> BoxFuture<'a, Result<Fetched, SourceError>>;
-}
-
-/// The value of the `secretport:source` tag for an identity. AWS tag values hold at most 256
-/// characters of letters, digits, spaces and `_ . : / = + - @`; an identity that does not fit is
-/// stored as `sha256:<hex>` of itself, which still matches exactly when recomputed.
-pub fn source_tag_value(identity: &str) -> String {
-    let fits = identity.chars().count() <= 256
-        && identity
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c));
-    if fits {
-        identity.to_owned()
-    } else {
-        format!(
-            "sha256:{}",
-            hex::encode(Sha256::digest(identity.as_bytes()))
-        )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tag_value_plain_or_hashed() {
-        assert_eq!(
-            source_tag_value("vault:http://127.0.0.1:8200/secret/app/db"),
-            "vault:http://127.0.0.1:8200/secret/app/db"
-        );
-        let h = source_tag_value("vault:http://x/secret/a#b");
-        assert!(h.starts_with("sha256:") && h.len() == 71, "{h}");
-        assert_eq!(h, source_tag_value("vault:http://x/secret/a#b"));
-        assert!(source_tag_value(&"a".repeat(300)).starts_with("sha256:"));
-    }
 }

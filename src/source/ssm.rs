@@ -48,6 +48,7 @@ use super::kms::source_sdk_config;
 use super::{aws_call, Fetched, Listing, Source, SourceError, SourceErrorKind, SourceRef};
 use crate::aws::client::ClientError;
 use crate::config::{SsmConfig, TargetConfig};
+use crate::identity::Scope;
 use crate::limits::Limits;
 use crate::retry::{self, Class, Classify, RetryPolicy};
 use crate::secret::SecretValue;
@@ -438,9 +439,12 @@ impl Source for SsmSource {
         "ssm"
     }
 
-    fn identity(&self, r: &SourceRef) -> String {
-        let full = self.full_name(&r.path);
-        format!("ssm:{} {}", self.instance(), full.trim_start_matches('/'))
+    fn scope(&self) -> Scope {
+        Scope::new("ssm", &self.instance(), self.subtree())
+    }
+
+    fn location(&self) -> String {
+        format!("SSM path {} ({})", self.path, self.instance())
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
@@ -487,14 +491,14 @@ mod tests {
         assert_eq!(s.subtree(), "prod/app");
         assert_eq!(s.instance(), "eu-west-1");
         assert_eq!(
-            s.identity(&SourceRef::new("db/pw")),
+            s.scope().identity("db/pw").text(),
             "ssm:eu-west-1 prod/app/db/pw"
         );
         let all = source("/", Some("http://127.0.0.1:5000"));
         assert_eq!(all.relative("/a/b").as_deref(), Some("a/b"));
         assert_eq!(all.subtree(), "");
         assert_eq!(
-            all.identity(&SourceRef::new("a/b")),
+            all.scope().identity("a/b").text(),
             "ssm:eu-west-1@http://127.0.0.1:5000 a/b"
         );
     }

@@ -262,3 +262,13 @@ pub fn helper_http_client() -> reqwest::Client {
         .build()
         .expect("build reqwest client")
 }
+
+/// Sends signal `sig` (`INT`, `TERM`) to process `pid` with the system's `kill` command.
+pub fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{sig} {pid} failed");
+}

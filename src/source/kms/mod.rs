@@ -84,6 +84,7 @@ use super::export::parse_export;
 use super::{Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceRef};
 use crate::aws::client::{sdk_config, ClientError, Endpoint};
 use crate::config::{KmsConfig, TargetConfig};
+use crate::identity::Scope;
 use crate::limits::Limits;
 use crate::retry::RetryPolicy;
 use crate::secret::SecretValue;
@@ -366,8 +367,16 @@ impl Source for KmsSource {
         "kms"
     }
 
-    fn identity(&self, r: &SourceRef) -> String {
-        format!("kms:{}", r.path)
+    fn scope(&self) -> Scope {
+        Scope::new(
+            "kms",
+            &crate::source::export::export_instance(&self.file),
+            "",
+        )
+    }
+
+    fn location(&self) -> String {
+        format!("export file {}", self.file.display())
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
@@ -481,7 +490,8 @@ mod tests {
         assert!(e.message.contains("12 bytes"), "{e}");
         let e = s.fetch(&SourceRef::new("zz")).await.unwrap_err();
         assert_eq!(e.kind, SourceErrorKind::NotFound);
-        assert_eq!(s.identity(&SourceRef::new("a/b")), "kms:a/b");
+        assert_eq!(s.scope().identity("a/b").path(), "a/b");
+        assert_eq!(s.scope().kind(), "kms");
         assert!(format!("{s:?}").contains("data_keys: 3"));
     }
 }

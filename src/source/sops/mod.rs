@@ -47,6 +47,7 @@ use super::kms::source_sdk_config;
 use super::{Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceRef};
 use crate::aws::client::ClientError;
 use crate::config::{SopsConfig, SopsSplit, TargetConfig};
+use crate::identity::Scope;
 use crate::limits::Limits;
 use crate::retry::RetryPolicy;
 use crate::secret::SecretValue;
@@ -461,8 +462,16 @@ impl Source for SopsSource {
         "sops"
     }
 
-    fn identity(&self, r: &SourceRef) -> String {
-        format!("sops:{} {}", self.instance(), r.path)
+    fn scope(&self) -> Scope {
+        Scope::new("sops", &self.instance(), self.subtree())
+    }
+
+    fn location(&self) -> String {
+        format!(
+            "files {} in {}",
+            self.patterns.join(", "),
+            self.dir.display()
+        )
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {

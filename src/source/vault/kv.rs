@@ -217,7 +217,7 @@ impl VaultSource {
             }
             // current version soft-deleted or destroyed: 404 with the metadata (200 with null
             // data on some servers)
-            (_, Some(meta), None) => Ok(Fetched::Skip {
+            (_, Some(meta), None) => Ok(Fetched::Gone {
                 reason: meta.skip_reason(),
                 version: Some(meta.version.to_string()),
             }),

@@ -24,7 +24,7 @@
 //!   and the metadata returned is `custom_metadata` (always returned; the executor copies it into
 //!   tags only under `copy_metadata = true`). A current version that is soft-deleted or
 //!   destroyed (Vault answers 404 with the metadata in the body) is
-//!   [`Fetched::Skip`] with `current version N is deleted` /
+//!   [`Fetched::Gone`] with `current version N is deleted` /
 //!   `... is destroyed`; older versions are never migrated. A version whose deletion is only
 //!   scheduled (`delete_version_after`) is still current and is migrated. KV v1:
 //!   `GET <mount>/<path>`, the `data` object as JSON text, no version, no metadata.
@@ -76,6 +76,7 @@ use self::auth::Session;
 use self::http::{encode_path, Http, Reply, Verb};
 use self::kv::{Detected, Kv};
 use crate::config::{VaultAuth, VaultConfig};
+use crate::identity::Scope;
 use crate::source::{Fetched, Listing, Source, SourceError, SourceErrorKind, SourceRef};
 
 /// A connected Vault / OpenBao KV source. Cheap to share: `fetch` may run many times at once.
@@ -248,16 +249,29 @@ impl Source for VaultSource {
         "vault"
     }
 
-    fn identity(&self, r: &SourceRef) -> String {
-        let mut id = format!("vault:{}/", self.http.address);
+    fn scope(&self) -> Scope {
+        let mut instance = self.http.address.clone();
         if let Some(ns) = &self.namespace {
-            id.push_str(ns);
-            id.push('/');
+            instance.push('/');
+            instance.push_str(ns);
         }
-        id.push_str(&self.mount);
-        id.push('/');
-        id.push_str(&self.full_path(&r.path));
-        id
+        instance.push('/');
+        instance.push_str(&self.mount);
+        Scope::new("vault", &instance, &self.subtree)
+    }
+
+    fn location(&self) -> String {
+        let ns = self
+            .namespace
+            .as_ref()
+            .map(|n| format!(" in namespace {n}"))
+            .unwrap_or_default();
+        format!(
+            "mount {}, path {:?}{ns} at {}",
+            self.mount,
+            format!("{}/", self.subtree).trim_start_matches('/'),
+            self.http.address
+        )
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
@@ -309,13 +323,13 @@ mod tests {
     fn identity_has_address_namespace_mount_subtree_and_path() {
         let s = offline(&cfg("apps", None), Kv::V2);
         assert_eq!(
-            s.identity(&SourceRef::new("db/primary")),
-            "vault:http://127.0.0.1:8200/secret/apps/db/primary"
+            s.scope().identity("db/primary").text(),
+            "vault:http://127.0.0.1:8200/secret apps/db/primary"
         );
         let s = offline(&cfg("", Some("team-a")), Kv::V2);
         assert_eq!(
-            s.identity(&SourceRef::new("café/naïve")),
-            "vault:http://127.0.0.1:8200/team-a/secret/café/naïve"
+            s.scope().identity("café/naïve").text(),
+            "vault:http://127.0.0.1:8200/team-a/secret caf=C3=A9/na=C3=AFve"
         );
         assert_eq!(s.kind(), "vault");
     }

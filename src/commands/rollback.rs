@@ -1,0 +1,490 @@
+//! `secretport rollback --report R`: undo what one `migrate` or `reconcile` run wrote.
+//!
+//! The report is the only input: its `ok` rows name each secret (ARN), what the run did, the
+//! VersionId it wrote (`version_id`) and the one it replaced (`previous_version_id`). For each,
+//! the target is asked what it holds now ([`undo`] decides, purely):
+//! - `create`/`rename`: still at the version the run wrote → scheduled for deletion (recovery
+//!   window, never forced);
+//! - `update`: still at the version the run wrote → `AWSCURRENT` moved back to the version it
+//!   replaced;
+//! - `delete` (a prune): still scheduled for deletion → restored;
+//! - anything changed since (a later run, a hand edit, a rotation) → left alone, with the reason.
+//!
+//! Retags and restores are not undone (they carry no value). The rollback writes its own
+//! report with action `rollback`, and asks for confirmation like every writing command.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::aws::secrets::SecretsTarget;
+use crate::commands::run::{Confirm, Confirmation};
+use crate::config::{Config, Credentials, LimitsConfig};
+use crate::csv_safe::unescape_formula;
+use crate::exit;
+use crate::limits::Limits;
+use crate::report::{Action, Report, Row, Status, COLUMNS};
+use crate::retry::RetryPolicy;
+use crate::shutdown::Shutdown;
+use crate::target::{Target, TargetSecret};
+
+/// What `rollback` needs.
+pub struct Options<'a> {
+    /// The report of the run to undo.
+    pub report: &'a Path,
+    /// The config of that run (target settings), if given.
+    pub config: Option<&'a Config>,
+    /// Where the rollback's own report goes.
+    pub own_report: Option<&'a Path>,
+    /// Recovery window for deletions.
+    pub recovery_window_days: i64,
+    /// Skip the confirmation.
+    pub yes: bool,
+}
+
+/// Why a rollback could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum RollbackError {
+    /// The report cannot be read or is not a secretport report.
+    #[error("report {path}: {why}")]
+    BadReport {
+        /// The report.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+    /// The rollback's own report cannot be written.
+    #[error("audit report: {0}")]
+    Report(#[from] std::io::Error),
+    /// AWS client configuration.
+    #[error(transparent)]
+    Client(#[from] crate::aws::client::ClientError),
+}
+
+impl RollbackError {
+    /// The exit code for this failure.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RollbackError::BadReport { .. } => exit::USAGE,
+            _ => exit::FAILED,
+        }
+    }
+}
+
+/// One write of the run being undone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// Source path (for the new report).
+    pub source_path: String,
+    /// Secret name.
+    pub name: String,
+    /// Secret ARN.
+    pub arn: String,
+    /// What the run did.
+    pub action: Action,
+    /// The version it wrote.
+    pub version_id: String,
+    /// The version it replaced.
+    pub previous_version_id: String,
+}
+
+/// What to do about one write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undo {
+    /// Schedule the secret for deletion.
+    Delete,
+    /// Move `AWSCURRENT` from `from` back to `to`.
+    MoveBack {
+        /// The version the run replaced.
+        to: String,
+        /// The version the run wrote.
+        from: String,
+    },
+    /// Cancel the scheduled deletion.
+    Restore,
+    /// Leave it, with the reason.
+    Leave(String),
+}
+
+/// Reads the `ok` writes out of a report's text.
+pub fn read_report(text: &str) -> Result<Vec<Written>, String> {
+    let mut r = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+    let headers = r.headers().map_err(|e| e.to_string())?.clone();
+    let col = |name: &str| headers.iter().position(|h| h == name);
+    let need = [
+        "action",
+        "status",
+        "target_name",
+        "target_arn",
+        "version_id",
+        "previous_version_id",
+        "source_path",
+        "command",
+    ];
+    let mut idx = BTreeMap::new();
+    for n in need {
+        idx.insert(
+            n,
+            col(n).ok_or_else(|| {
+                format!(
+                    "no {n:?} column: not a secretport report (columns: {})",
+                    COLUMNS.join(",")
+                )
+            })?,
+        );
+    }
+    let mut out = Vec::new();
+    for (i, rec) in r.records().enumerate() {
+        let rec = rec.map_err(|e| format!("line {}: {e}", i + 2))?;
+        let get = |n: &str| unescape_formula(rec.get(idx[n]).unwrap_or("")).to_owned();
+        let command = get("command");
+        if command == "rollback" {
+            return Err(
+                "this is a rollback's own report; roll back the original run's report".into(),
+            );
+        }
+        if get("status") != "ok" {
+            continue;
+        }
+        let Some(action) = Action::parse(&get("action")) else {
+            return Err(format!(
+                "line {}: unknown action {:?}",
+                i + 2,
+                get("action")
+            ));
+        };
+        if !matches!(
+            action,
+            Action::Create | Action::Rename | Action::Update | Action::Delete
+        ) {
+            continue;
+        }
+        out.push(Written {
+            source_path: get("source_path"),
+            name: get("target_name"),
+            arn: get("target_arn"),
+            action,
+            version_id: get("version_id"),
+            previous_version_id: get("previous_version_id"),
+        });
+    }
+    Ok(out)
+}
+
+/// Decides what to do about `w` given what the target holds now (`None`: it is gone).
+pub fn undo(w: &Written, now: Option<&TargetSecret>) -> Undo {
+    let Some(now) = now else {
+        return Undo::Leave("no longer exists".into());
+    };
+    let current = now.current_version.as_deref().unwrap_or("");
+    match w.action {
+        Action::Delete => {
+            if now.deleted_date.is_some() {
+                Undo::Restore
+            } else {
+                Undo::Leave("no longer scheduled for deletion: left alone".into())
+            }
+        }
+        _ if now.deleted_date.is_some() => {
+            Undo::Leave("already scheduled for deletion: left alone".into())
+        }
+        _ if w.version_id.is_empty() => {
+            Undo::Leave("the report has no version_id for this write: left alone".into())
+        }
+        _ if current != w.version_id => Undo::Leave(format!(
+            "changed since that run (AWSCURRENT is {current}, the run wrote {}): left alone",
+            w.version_id
+        )),
+        Action::Create | Action::Rename => Undo::Delete,
+        Action::Update if w.previous_version_id.is_empty() => {
+            Undo::Leave("the run replaced no recorded version: left alone".into())
+        }
+        Action::Update => Undo::MoveBack {
+            to: w.previous_version_id.clone(),
+            from: w.version_id.clone(),
+        },
+        _ => Undo::Leave("nothing to undo".into()),
+    }
+}
+
+/// How the rollback ended.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Exit code.
+    pub exit_code: i32,
+    /// One line.
+    pub summary: String,
+}
+
+fn region_of(arn: &str) -> Option<&str> {
+    arn.split(':').nth(3).filter(|r| !r.is_empty())
+}
+
+/// Runs a rollback.
+pub async fn rollback(
+    opts: &Options<'_>,
+    shutdown: Shutdown,
+    confirm: &dyn Confirm,
+) -> Result<Outcome, RollbackError> {
+    let started = Instant::now();
+    let bad = |why: String| RollbackError::BadReport {
+        path: opts.report.to_owned(),
+        why,
+    };
+    let text = std::fs::read_to_string(opts.report).map_err(|e| bad(e.to_string()))?;
+    let writes = read_report(&text).map_err(bad)?;
+    let dir = opts.report.parent().unwrap_or(Path::new("."));
+    let mut report = Report::create(dir, "rollback", opts.own_report)?;
+    if writes.is_empty() {
+        return Ok(Outcome {
+            exit_code: exit::OK,
+            summary: format!(
+                "rollback: the run wrote nothing to undo; report {}",
+                report.path().display()
+            ),
+        });
+    }
+    let limits_cfg = opts
+        .config
+        .map(|c| c.limits.clone())
+        .unwrap_or_else(LimitsConfig::default);
+    let limits = Arc::new(Limits::with_shutdown(&limits_cfg, &shutdown));
+    let region = opts
+        .config
+        .and_then(|c| c.target.region.clone())
+        .or_else(|| {
+            writes
+                .iter()
+                .find_map(|w| region_of(&w.arn))
+                .map(str::to_owned)
+        });
+    let default = Credentials::Default;
+    let sdk = crate::aws::client::sdk_config(&crate::aws::client::Endpoint {
+        region: region.as_deref(),
+        endpoint_url: opts.config.and_then(|c| c.target.endpoint_url.as_deref()),
+        credentials: opts.config.map_or(&default, |c| &c.target.credentials),
+        key: "target.credentials",
+    })
+    .await?;
+    let target = SecretsTarget::new(&sdk, limits, RetryPolicy::new(limits_cfg.max_attempts));
+
+    // what the target holds now, and what to do about each write
+    let mut plan = Vec::with_capacity(writes.len());
+    for w in &writes {
+        let now = match target.describe(&w.arn).await {
+            Ok((s, _)) => Some(s),
+            Err(e) if e.class == crate::target::ErrorClass::NotFound => None,
+            Err(e) => {
+                plan.push((w, Undo::Leave(format!("cannot read its state: {e}")), true));
+                continue;
+            }
+        };
+        plan.push((w, undo(w, now.as_ref()), false));
+    }
+    let acting = plan
+        .iter()
+        .filter(|(_, u, _)| !matches!(u, Undo::Leave(_)))
+        .count();
+    if acting > 0 && !opts.yes {
+        let caller = target.caller().await;
+        let account = caller
+            .map(|c| c.account)
+            .unwrap_or_else(|e| format!("unknown ({e})"));
+        let n = |f: fn(&Undo) -> bool| plan.iter().filter(|(_, u, _)| f(u)).count();
+        let q = format!(
+            "rollback of {} in AWS account {account}, region {}: schedule for deletion {}, move AWSCURRENT back {}, restore {}, leave alone {}. Proceed?",
+            opts.report.display(),
+            target.region(),
+            n(|u| *u == Undo::Delete),
+            n(|u| matches!(u, Undo::MoveBack { .. })),
+            n(|u| *u == Undo::Restore),
+            n(|u| matches!(u, Undo::Leave(_))),
+        );
+        match confirm.confirm(&q) {
+            Confirmation::Yes => {}
+            Confirmation::No => {
+                return Ok(Outcome {
+                    exit_code: exit::FAILED,
+                    summary: "rollback: declined; nothing written".into(),
+                })
+            }
+            Confirmation::NoTerminal => {
+                return Ok(Outcome {
+                    exit_code: exit::USAGE,
+                    summary: "rollback: refused: stdin is not a terminal to confirm on and --yes was not given; pass --yes".into(),
+                })
+            }
+        }
+    }
+
+    let (mut done, mut left, mut failed) = (0, 0, 0);
+    for (w, u, read_failed) in plan {
+        let start = Instant::now();
+        let mut row = Row::new(&w.source_path, &w.name, Action::Rollback, Status::Ok);
+        row.target_arn.clone_from(&w.arn);
+        if shutdown.is_triggered() {
+            row.status = Status::Skipped;
+            row.error = format!("interrupted: not started (undo of {})", w.action.as_str());
+            report.write(&row)?;
+            left += 1;
+            continue;
+        }
+        let result = match &u {
+            Undo::Leave(why) => {
+                row.status = if read_failed {
+                    Status::Failed
+                } else {
+                    Status::Skipped
+                };
+                row.error = format!("{}: {why}", w.action.as_str());
+                None
+            }
+            Undo::Delete => Some(
+                target
+                    .schedule_deletion(&w.arn, opts.recovery_window_days)
+                    .await
+                    .map(|(date, a)| {
+                        row.error = format!(
+                            "{} undone: scheduled for deletion on {date} ({}-day recovery window)",
+                            w.action.as_str(),
+                            opts.recovery_window_days
+                        );
+                        row.previous_version_id.clone_from(&w.version_id);
+                        a
+                    }),
+            ),
+            Undo::MoveBack { to, from } => {
+                Some(target.move_current(&w.arn, to, from).await.map(|(_, a)| {
+                    row.error =
+                        "update undone: AWSCURRENT moved back to the version it replaced".into();
+                    row.version_id.clone_from(to);
+                    row.previous_version_id.clone_from(from);
+                    a
+                }))
+            }
+            Undo::Restore => Some(target.restore(&w.arn).await.map(|(_, a)| {
+                row.error = "prune undone: deletion cancelled".into();
+                a
+            })),
+        };
+        match result {
+            None if read_failed => failed += 1,
+            None => left += 1,
+            Some(Ok(a)) => {
+                row.attempts = a;
+                done += 1;
+            }
+            Some(Err(e)) => {
+                row.status = Status::Failed;
+                row.attempts = e.attempts;
+                row.error = e.to_string();
+                failed += 1;
+            }
+        }
+        row.duration_ms = start.elapsed().as_millis();
+        report.write(&row)?;
+    }
+    let exit_code = if failed > 0 || shutdown.is_triggered() {
+        exit::FAILED
+    } else {
+        exit::OK
+    };
+    Ok(Outcome {
+        exit_code,
+        summary: format!(
+            "rollback: {} write(s) in the report: undone {done}, left alone {left}, failed {failed}; {:.1}s; report {}",
+            writes.len(),
+            started.elapsed().as_secs_f64(),
+            report.path().display()
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(action: Action, version: &str, previous: &str) -> Written {
+        Written {
+            source_path: "a".into(),
+            name: "p/a".into(),
+            arn: "arn:aws:secretsmanager:us-east-1:1:secret:p/a-x".into(),
+            action,
+            version_id: version.into(),
+            previous_version_id: previous.into(),
+        }
+    }
+
+    fn now(current: &str, deleted: bool) -> TargetSecret {
+        TargetSecret {
+            current_version: Some(current.into()),
+            deleted_date: deleted.then(|| "2026-12-01".into()),
+            ..TargetSecret::default()
+        }
+    }
+
+    #[test]
+    fn undo_table() {
+        assert_eq!(
+            undo(&w(Action::Create, "v1", ""), Some(&now("v1", false))),
+            Undo::Delete
+        );
+        assert_eq!(
+            undo(&w(Action::Rename, "v1", ""), Some(&now("v1", false))),
+            Undo::Delete
+        );
+        assert!(
+            matches!(undo(&w(Action::Create, "v1", ""), Some(&now("v2", false))), Undo::Leave(w) if w.contains("changed since"))
+        );
+        assert_eq!(
+            undo(&w(Action::Update, "v2", "v1"), Some(&now("v2", false))),
+            Undo::MoveBack {
+                to: "v1".into(),
+                from: "v2".into()
+            }
+        );
+        assert!(matches!(
+            undo(&w(Action::Update, "v2", "v1"), Some(&now("v3", false))),
+            Undo::Leave(_)
+        ));
+        assert!(matches!(
+            undo(&w(Action::Update, "v2", ""), Some(&now("v2", false))),
+            Undo::Leave(_)
+        ));
+        assert_eq!(
+            undo(&w(Action::Delete, "", ""), Some(&now("v1", true))),
+            Undo::Restore
+        );
+        assert!(matches!(
+            undo(&w(Action::Delete, "", ""), Some(&now("v1", false))),
+            Undo::Leave(_)
+        ));
+        assert!(matches!(
+            undo(&w(Action::Create, "v1", ""), None),
+            Undo::Leave(_)
+        ));
+        assert!(matches!(
+            undo(&w(Action::Create, "v1", ""), Some(&now("v1", true))),
+            Undo::Leave(_)
+        ));
+    }
+
+    #[test]
+    fn reads_ok_writes_only() {
+        let head = COLUMNS.join(",");
+        let text = format!(
+            "{head}\n\
+             t,r,migrate,a,,p/a,arn:1,create,ok,1,,3,default,v1,,\n\
+             t,r,migrate,b,,p/b,arn:2,update,failed,1,x,3,default,,v0,\n\
+             t,r,migrate,c,,p/c,arn:3,retag,ok,1,,3,default,,,\n\
+             t,r,migrate,d,,p/d,arn:4,update,ok,1,,3,default,v2,v1,\n"
+        );
+        let ws = read_report(&text).unwrap();
+        assert_eq!(ws.len(), 2);
+        assert_eq!(ws[1].previous_version_id, "v1");
+        assert!(read_report("a,b\n1,2\n")
+            .unwrap_err()
+            .contains("not a secretport report"));
+    }
+}

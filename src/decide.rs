@@ -1,0 +1,736 @@
+//! What to do with one plan item, once the facts are in: a pure function, table-tested.
+//!
+//! The planner decided from names and tags alone ([`Decision`]); the executor then fetches what
+//! that decision needs ([`needs`]: the source value, the target's current value) and asks
+//! [`decide`] for the [`Step`]s to run. Every rule about adopting, overwriting, restoring,
+//! retagging, refusing a value or treating a source as gone lives here, so it can be read in one
+//! place and tested without any server; the executor only runs steps and writes rows.
+
+use std::collections::BTreeMap;
+
+use crate::config::OnConflict;
+use crate::plan::{expected_tags, tag_drift, Decision, Item};
+use crate::report::{Action, Status};
+use crate::secret::SecretValue;
+use crate::target::limits::MAX_SECRET_BYTES;
+use crate::target::CurrentValue;
+
+/// The job-wide settings decisions depend on.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// Restore our secrets that are scheduled for deletion.
+    pub restore_deleted: bool,
+    /// Copy source metadata into tags.
+    pub copy_metadata: bool,
+    /// Tags from config.
+    pub config_tags: BTreeMap<String, String>,
+    /// The job's prefix (recorded in a tag).
+    pub prefix: String,
+}
+
+/// What reading the source gave.
+#[derive(Debug)]
+pub enum SourceFact<'a> {
+    /// Not read (the decision did not need it).
+    NotRead,
+    /// The value and the metadata that came with it.
+    Value {
+        /// The plaintext.
+        value: &'a SecretValue,
+        /// Metadata to copy into tags when configured.
+        metadata: &'a BTreeMap<String, String>,
+    },
+    /// A dry run could not read it (list-only access); the reason.
+    Unread(String),
+    /// The source holds no current value any more; the reason.
+    Gone(String),
+    /// Reading failed; the error text.
+    Failed(String),
+}
+
+/// What the target holds at the name now.
+#[derive(Debug)]
+pub enum CurrentFact<'a> {
+    /// Not read.
+    NotRead,
+    /// The current value.
+    Value(&'a CurrentValue),
+    /// The secret has no current value.
+    Empty,
+    /// Reading it failed; the error text.
+    Failed(String),
+}
+
+/// Everything fetched for one item.
+#[derive(Debug)]
+pub struct Facts<'a> {
+    /// The source side.
+    pub source: SourceFact<'a>,
+    /// The target side.
+    pub current: CurrentFact<'a>,
+    /// The secret was restored from scheduled deletion during this run.
+    pub restored: bool,
+}
+
+/// What the executor must fetch before [`decide`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Nothing: the decision is made from names and tags.
+    Nothing,
+    /// The source value.
+    Source,
+    /// The source value and the target's current value.
+    SourceAndCurrent,
+}
+
+/// One thing to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Write a report row and stop.
+    Row {
+        /// The action.
+        action: Action,
+        /// `Ok`, `Skipped` or `Failed` (a dry run reports `Ok` and `Skipped` as planned).
+        status: Status,
+        /// Why.
+        why: String,
+    },
+    /// Create the secret with these tags.
+    Create {
+        /// All tags.
+        tags: BTreeMap<String, String>,
+    },
+    /// Put a new value over the current version.
+    Put {
+        /// The VersionId being replaced.
+        previous: Option<String>,
+        /// Why (for an unmanaged secret taken over).
+        why: String,
+    },
+    /// Add or fix tags.
+    Tag {
+        /// The tags to set.
+        tags: BTreeMap<String, String>,
+        /// Why.
+        why: String,
+    },
+    /// Restore from scheduled deletion, then decide again with the current value re-read.
+    Restore,
+    /// The source is gone: report the secret as an orphan (pruned only under `--prune`).
+    Orphan {
+        /// Why.
+        why: String,
+    },
+}
+
+fn row(action: Action, status: Status, why: impl Into<String>) -> Vec<Step> {
+    vec![Step::Row {
+        action,
+        status,
+        why: why.into(),
+    }]
+}
+
+/// The secret at the name is one we compare values with (ours, restored, or unmanaged under
+/// adopt/overwrite).
+fn compares(item: &Item, restored: bool) -> Option<Compare> {
+    match &item.decision {
+        Decision::Compare => Some(Compare::Ours),
+        Decision::ScheduledForDeletion { ours: true, .. } if restored => Some(Compare::Ours),
+        Decision::Conflict {
+            owner: None,
+            policy: OnConflict::Adopt,
+        } => Some(Compare::Adopt),
+        Decision::Conflict {
+            owner: None,
+            policy: OnConflict::Overwrite,
+        } => Some(Compare::Overwrite),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compare {
+    Ours,
+    Adopt,
+    Overwrite,
+}
+
+/// What must be fetched for `item`.
+pub fn needs(item: &Item, rules: &Rules, restored: bool) -> Need {
+    if item.source.skip.is_some() {
+        return Need::Nothing;
+    }
+    match &item.decision {
+        Decision::Create => Need::Source,
+        Decision::ScheduledForDeletion { ours: true, .. } if restored => Need::SourceAndCurrent,
+        Decision::ScheduledForDeletion { ours: true, .. } if rules.restore_deleted => {
+            Need::Source // a source that is gone is not restored
+        }
+        _ if compares(item, restored).is_some() => Need::SourceAndCurrent,
+        _ => Need::Nothing,
+    }
+}
+
+/// The steps for `item` given `facts`.
+pub fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
+    if let Some(reason) = &item.source.skip {
+        return row(Action::Skip, Status::Skipped, reason.clone());
+    }
+    // decisions made from names and tags alone
+    match &item.decision {
+        Decision::Conflict { owner: Some(o), .. } => {
+            return row(Action::Conflict, Status::Skipped, format!("name is {o}"));
+        }
+        Decision::Conflict {
+            owner: None,
+            policy: OnConflict::Skip,
+        } => {
+            return row(
+                Action::Conflict,
+                Status::Skipped,
+                "exists and is not managed by secretport (on_conflict = skip)",
+            );
+        }
+        Decision::Conflict {
+            owner: None,
+            policy: OnConflict::Fail,
+        } => {
+            return row(
+                Action::Conflict,
+                Status::Failed,
+                "exists and is not managed by secretport (on_conflict = fail)",
+            );
+        }
+        Decision::ScheduledForDeletion { date, ours: false } => {
+            return row(
+                Action::Skip,
+                Status::Skipped,
+                format!("scheduled for deletion on {date} and not this source's secret"),
+            );
+        }
+        Decision::ScheduledForDeletion { date, ours: true }
+            if !rules.restore_deleted && !facts.restored =>
+        {
+            return row(
+                Action::Skip,
+                Status::Skipped,
+                format!(
+                    "scheduled for deletion on {date}; rerun with --restore-deleted to restore it"
+                ),
+            );
+        }
+        _ => {}
+    }
+
+    // the source side
+    let is_create = item.decision == Decision::Create;
+    let (value, metadata) = match &facts.source {
+        SourceFact::Value { value, metadata } => (*value, *metadata),
+        SourceFact::NotRead => {
+            return row(
+                Action::Skip,
+                Status::Failed,
+                "internal: source value not fetched",
+            );
+        }
+        SourceFact::Unread(why) => {
+            let (action, what) = if is_create {
+                (Action::Create, "size not checked")
+            } else {
+                (Action::Update, "update or unchanged cannot be decided")
+            };
+            return row(action, Status::Ok, format!("value unread ({why}); {what}"));
+        }
+        SourceFact::Failed(e) => {
+            let action = if is_create {
+                Action::Create
+            } else {
+                Action::Skip
+            };
+            return row(action, Status::Failed, format!("source read failed: {e}"));
+        }
+        SourceFact::Gone(reason) => {
+            let owned_here = matches!(
+                item.decision,
+                Decision::Compare | Decision::ScheduledForDeletion { ours: true, .. }
+            );
+            if owned_here && !matches!(item.decision, Decision::ScheduledForDeletion { .. }) {
+                return vec![Step::Orphan {
+                    why: format!("source {reason}"),
+                }];
+            }
+            return row(
+                Action::Skip,
+                Status::Skipped,
+                format!("source {reason}; nothing to migrate"),
+            );
+        }
+    };
+    if value.len() > MAX_SECRET_BYTES {
+        return row(
+            Action::Skip,
+            Status::Failed,
+            format!(
+                "value is {} bytes; AWS Secrets Manager allows at most {MAX_SECRET_BYTES}",
+                value.len()
+            ),
+        );
+    }
+    if value.is_empty() {
+        return row(
+            Action::Skip,
+            Status::Failed,
+            "value is empty: AWS Secrets Manager keeps no version of an empty value, so it is refused (nothing written)",
+        );
+    }
+    let metadata = if rules.copy_metadata {
+        let mut m = item.source.metadata.clone();
+        m.extend(metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
+        m
+    } else {
+        BTreeMap::new()
+    };
+    let expected = expected_tags(&rules.config_tags, &metadata, &item.identity, &rules.prefix);
+
+    if is_create {
+        return vec![Step::Create { tags: expected }];
+    }
+    if matches!(
+        item.decision,
+        Decision::ScheduledForDeletion { ours: true, .. }
+    ) && !facts.restored
+    {
+        return vec![Step::Restore];
+    }
+    let Some(how) = compares(item, facts.restored) else {
+        return row(
+            Action::Skip,
+            Status::Failed,
+            "internal: no rule for this item",
+        );
+    };
+
+    // the target side
+    let current = match &facts.current {
+        CurrentFact::Value(c) => Some(*c),
+        CurrentFact::Empty => None,
+        CurrentFact::Failed(e) => {
+            return row(
+                Action::Update,
+                Status::Failed,
+                format!("cannot read the current value: {e}"),
+            );
+        }
+        CurrentFact::NotRead => {
+            return row(
+                Action::Update,
+                Status::Failed,
+                "internal: current value not fetched",
+            );
+        }
+    };
+    let same = current.is_some_and(|c| c.value.same_as(value));
+    if how == Compare::Adopt && !same {
+        return row(
+            Action::Conflict,
+            Status::Skipped,
+            "exists, not managed by secretport, and its value differs from the source: not adopted (on_conflict = overwrite would replace it)",
+        );
+    }
+    let mut steps = Vec::new();
+    if same {
+        if how == Compare::Ours {
+            steps.push(Step::Row {
+                action: Action::Unchanged,
+                status: Status::Ok,
+                why: String::new(),
+            });
+        }
+    } else {
+        steps.push(Step::Put {
+            previous: current.and_then(|c| c.version_id.clone()),
+            why: if how == Compare::Overwrite {
+                "exists and is not managed by secretport; on_conflict = overwrite".into()
+            } else {
+                String::new()
+            },
+        });
+    }
+    let existing = item.existing.as_ref().map(|e| &e.tags);
+    let empty = BTreeMap::new();
+    let drift = tag_drift(&expected, existing.unwrap_or(&empty));
+    if !drift.is_empty() {
+        let keys: Vec<&str> = drift.keys().map(String::as_str).collect();
+        let why = match how {
+            Compare::Adopt => format!("adopted (value already equal); tags {}", keys.join(", ")),
+            Compare::Overwrite => format!(
+                "taken over (on_conflict = overwrite); tags {}",
+                keys.join(", ")
+            ),
+            Compare::Ours => format!("tags missing or changed: {}", keys.join(", ")),
+        };
+        steps.push(Step::Tag { tags: drift, why });
+    }
+    steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Scope;
+    use crate::naming::Mapping;
+    use crate::source::SourceRef;
+    use crate::target::TargetSecret;
+
+    fn rules() -> Rules {
+        Rules {
+            restore_deleted: false,
+            copy_metadata: false,
+            config_tags: BTreeMap::new(),
+            prefix: "p".into(),
+        }
+    }
+
+    fn item(decision: Decision, tagged: bool) -> Item {
+        let identity = Scope::new("file", "/x", "").identity("a");
+        let tags = if tagged {
+            expected_tags(&BTreeMap::new(), &BTreeMap::new(), &identity, "p")
+        } else {
+            BTreeMap::new()
+        };
+        Item {
+            source: SourceRef::new("a"),
+            identity,
+            mapping: Mapping {
+                source: "a".into(),
+                target: "p/a".into(),
+                changed: false,
+                reasons: vec![],
+            },
+            existing: (decision != Decision::Create).then(|| TargetSecret {
+                name: "p/a".into(),
+                arn: "arn:p/a".into(),
+                tags,
+                ..TargetSecret::default()
+            }),
+            decision,
+            renamed_from: None,
+        }
+    }
+
+    fn conflict(policy: OnConflict) -> Decision {
+        Decision::Conflict {
+            owner: None,
+            policy,
+        }
+    }
+
+    fn deleted(ours: bool) -> Decision {
+        Decision::ScheduledForDeletion {
+            date: "2026-12-01".into(),
+            ours,
+        }
+    }
+
+    fn kinds(steps: &[Step]) -> Vec<String> {
+        steps
+            .iter()
+            .map(|s| match s {
+                Step::Row { action, status, .. } => {
+                    format!("{}/{}", action.as_str(), status.as_str())
+                }
+                Step::Create { .. } => "create".into(),
+                Step::Put { .. } => "put".into(),
+                Step::Tag { .. } => "tag".into(),
+                Step::Restore => "restore".into(),
+                Step::Orphan { .. } => "orphan".into(),
+            })
+            .collect()
+    }
+
+    /// Every decision, against every combination of source and current value that matters.
+    #[test]
+    fn decision_table() {
+        let v = SecretValue::text("v".into());
+        let other = CurrentValue {
+            value: SecretValue::text("old".into()),
+            version_id: Some("v1".into()),
+        };
+        let same = CurrentValue {
+            value: SecretValue::text("v".into()),
+            version_id: Some("v1".into()),
+        };
+        let meta = BTreeMap::new();
+        let val = || SourceFact::Value {
+            value: &v,
+            metadata: &meta,
+        };
+        let mut restore = rules();
+        restore.restore_deleted = true;
+        let plain = rules();
+        let cases: Vec<(&str, Item, SourceFact, CurrentFact, bool, &Rules, Vec<&str>)> = vec![
+            (
+                "create",
+                item(Decision::Create, false),
+                val(),
+                CurrentFact::NotRead,
+                false,
+                &plain,
+                vec!["create"],
+            ),
+            (
+                "update",
+                item(Decision::Compare, true),
+                val(),
+                CurrentFact::Value(&other),
+                false,
+                &plain,
+                vec!["put"],
+            ),
+            (
+                "unchanged",
+                item(Decision::Compare, true),
+                val(),
+                CurrentFact::Value(&same),
+                false,
+                &plain,
+                vec!["unchanged/ok"],
+            ),
+            (
+                "retag",
+                item(Decision::Compare, false),
+                val(),
+                CurrentFact::Value(&same),
+                false,
+                &plain,
+                vec!["unchanged/ok", "tag"],
+            ),
+            (
+                "no current version",
+                item(Decision::Compare, true),
+                val(),
+                CurrentFact::Empty,
+                false,
+                &plain,
+                vec!["put"],
+            ),
+            (
+                "adopt equal",
+                item(conflict(OnConflict::Adopt), false),
+                val(),
+                CurrentFact::Value(&same),
+                false,
+                &plain,
+                vec!["tag"],
+            ),
+            (
+                "adopt differs",
+                item(conflict(OnConflict::Adopt), false),
+                val(),
+                CurrentFact::Value(&other),
+                false,
+                &plain,
+                vec!["conflict/skipped"],
+            ),
+            (
+                "overwrite",
+                item(conflict(OnConflict::Overwrite), false),
+                val(),
+                CurrentFact::Value(&other),
+                false,
+                &plain,
+                vec!["put", "tag"],
+            ),
+            (
+                "conflict skip",
+                item(conflict(OnConflict::Skip), false),
+                SourceFact::NotRead,
+                CurrentFact::NotRead,
+                false,
+                &plain,
+                vec!["conflict/skipped"],
+            ),
+            (
+                "conflict fail",
+                item(conflict(OnConflict::Fail), false),
+                SourceFact::NotRead,
+                CurrentFact::NotRead,
+                false,
+                &plain,
+                vec!["conflict/failed"],
+            ),
+            (
+                "foreign",
+                item(
+                    Decision::Conflict {
+                        owner: Some("managed for x".into()),
+                        policy: OnConflict::Overwrite,
+                    },
+                    true,
+                ),
+                SourceFact::NotRead,
+                CurrentFact::NotRead,
+                false,
+                &plain,
+                vec!["conflict/skipped"],
+            ),
+            (
+                "deleted, not asked",
+                item(deleted(true), true),
+                SourceFact::NotRead,
+                CurrentFact::NotRead,
+                false,
+                &plain,
+                vec!["skip/skipped"],
+            ),
+            (
+                "deleted, not ours",
+                item(deleted(false), false),
+                SourceFact::NotRead,
+                CurrentFact::NotRead,
+                false,
+                &restore,
+                vec!["skip/skipped"],
+            ),
+            (
+                "restore",
+                item(deleted(true), true),
+                val(),
+                CurrentFact::NotRead,
+                false,
+                &restore,
+                vec!["restore"],
+            ),
+            (
+                "restored, differs",
+                item(deleted(true), true),
+                val(),
+                CurrentFact::Value(&other),
+                true,
+                &restore,
+                vec!["put"],
+            ),
+            (
+                "restored, equal",
+                item(deleted(true), true),
+                val(),
+                CurrentFact::Value(&same),
+                true,
+                &restore,
+                vec!["unchanged/ok"],
+            ),
+            (
+                "source gone: orphan",
+                item(Decision::Compare, true),
+                SourceFact::Gone("current version 2 is deleted".into()),
+                CurrentFact::NotRead,
+                false,
+                &plain,
+                vec!["orphan"],
+            ),
+            (
+                "source gone, nothing there",
+                item(Decision::Create, false),
+                SourceFact::Gone("current version 2 is deleted".into()),
+                CurrentFact::NotRead,
+                false,
+                &plain,
+                vec!["skip/skipped"],
+            ),
+            (
+                "source failed",
+                item(Decision::Create, false),
+                SourceFact::Failed("403".into()),
+                CurrentFact::NotRead,
+                false,
+                &plain,
+                vec!["create/failed"],
+            ),
+            (
+                "unread in a dry run",
+                item(Decision::Compare, true),
+                SourceFact::Unread("403".into()),
+                CurrentFact::NotRead,
+                false,
+                &plain,
+                vec!["update/ok"],
+            ),
+            (
+                "current unreadable",
+                item(Decision::Compare, true),
+                val(),
+                CurrentFact::Failed("denied".into()),
+                false,
+                &plain,
+                vec!["update/failed"],
+            ),
+        ];
+        for (name, item, source, current, restored, rules, want) in cases {
+            let facts = Facts {
+                source,
+                current,
+                restored,
+            };
+            assert_eq!(kinds(&decide(&item, &facts, rules)), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn refused_values() {
+        let meta = BTreeMap::new();
+        for (v, want) in [
+            (SecretValue::text(String::new()), "empty"),
+            (SecretValue::binary(vec![0; MAX_SECRET_BYTES + 1]), "65536"),
+        ] {
+            let facts = Facts {
+                source: SourceFact::Value {
+                    value: &v,
+                    metadata: &meta,
+                },
+                current: CurrentFact::NotRead,
+                restored: false,
+            };
+            match &decide(&item(Decision::Create, false), &facts, &rules())[..] {
+                [Step::Row {
+                    status: Status::Failed,
+                    why,
+                    ..
+                }] => assert!(why.contains(want), "{why}"),
+                s => panic!("{s:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn needs_follow_the_decision() {
+        let r = rules();
+        assert_eq!(
+            needs(&item(Decision::Create, false), &r, false),
+            Need::Source
+        );
+        assert_eq!(
+            needs(&item(Decision::Compare, true), &r, false),
+            Need::SourceAndCurrent
+        );
+        assert_eq!(
+            needs(&item(conflict(OnConflict::Skip), false), &r, false),
+            Need::Nothing
+        );
+        assert_eq!(
+            needs(&item(conflict(OnConflict::Adopt), false), &r, false),
+            Need::SourceAndCurrent
+        );
+        assert_eq!(needs(&item(deleted(true), true), &r, false), Need::Nothing);
+        let mut restore = rules();
+        restore.restore_deleted = true;
+        assert_eq!(
+            needs(&item(deleted(true), true), &restore, false),
+            Need::Source
+        );
+        assert_eq!(
+            needs(&item(deleted(true), true), &restore, true),
+            Need::SourceAndCurrent
+        );
+    }
+}

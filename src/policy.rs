@@ -1,0 +1,361 @@
+//! Run-level rules on top of a plan: pure functions, tested here.
+//!
+//! - the `on_conflict = fail` gate (stop before any write when a conflict exists),
+//! - the prune decision (only under `--prune`, only from a complete, non-empty listing, only
+//!   within the safety valve, never after an interruption),
+//! - which counts are drift, and the exit code a script or cron sees.
+
+use std::collections::BTreeMap;
+
+use crate::exit;
+use crate::report::{Action, Status};
+
+/// Which command is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Dry run of `migrate`.
+    Plan {
+        /// Exit 2 when anything would change.
+        detailed_exitcode: bool,
+    },
+    /// Create and update.
+    Migrate {
+        /// Don't ask for confirmation.
+        yes: bool,
+        /// Restore our secrets scheduled for deletion.
+        restore_deleted: bool,
+    },
+    /// Create, update, retag, report orphans; `check` writes nothing; `prune` deletes orphans.
+    Reconcile {
+        /// Read only; exit 2 on drift.
+        check: bool,
+        /// Schedule orphans for deletion.
+        prune: bool,
+        /// Override the prune safety valve.
+        force_prune: bool,
+        /// Restore our secrets scheduled for deletion.
+        restore_deleted: bool,
+        /// Don't ask for confirmation.
+        yes: bool,
+    },
+}
+
+impl Mode {
+    /// The command name (report file name, `command` column).
+    pub fn command(self) -> &'static str {
+        match self {
+            Mode::Plan { .. } => "plan",
+            Mode::Migrate { .. } => "migrate",
+            Mode::Reconcile { .. } => "reconcile",
+        }
+    }
+
+    /// Whether the run writes nothing.
+    pub fn dry_run(self) -> bool {
+        matches!(
+            self,
+            Mode::Plan { .. } | Mode::Reconcile { check: true, .. }
+        )
+    }
+
+    /// Whether `--yes` was given.
+    pub fn yes(self) -> bool {
+        matches!(
+            self,
+            Mode::Migrate { yes: true, .. } | Mode::Reconcile { yes: true, .. }
+        )
+    }
+
+    /// Whether `--restore-deleted` was given.
+    pub fn restore_deleted(self) -> bool {
+        matches!(
+            self,
+            Mode::Migrate {
+                restore_deleted: true,
+                ..
+            } | Mode::Reconcile {
+                restore_deleted: true,
+                ..
+            }
+        )
+    }
+}
+
+/// What the prune decision looks at.
+#[derive(Debug, Clone)]
+pub struct PruneFacts {
+    /// `--prune` given (and not `--check`).
+    pub prune: bool,
+    /// `--force-prune` given.
+    pub force: bool,
+    /// Listing problems (an incomplete listing prunes nothing).
+    pub listing_problems: usize,
+    /// Secrets the source listed.
+    pub listed: usize,
+    /// Live secrets this job owns (the valve's denominator; foreign secrets never count).
+    pub owned_live: usize,
+    /// Orphans that would be deleted (the valve's numerator).
+    pub orphans: usize,
+    /// Largest share of owned secrets one run may prune without `--force-prune`.
+    pub max_fraction: f64,
+    /// Recovery window in days.
+    pub window_days: i64,
+    /// The run was interrupted.
+    pub interrupted: bool,
+}
+
+/// `Ok(window)` to schedule orphans for deletion, or the reason nothing is pruned.
+pub fn prune(f: &PruneFacts) -> Result<i64, Refusal> {
+    if !f.prune {
+        return Err(Refusal::NotAsked);
+    }
+    if f.interrupted {
+        return Err(Refusal::Refused("interrupted: nothing pruned".into()));
+    }
+    if f.listing_problems > 0 {
+        return Err(Refusal::Refused(format!(
+            "the listing was incomplete ({} problem(s)): nothing is pruned",
+            f.listing_problems
+        )));
+    }
+    if f.listed == 0 && f.owned_live > 0 {
+        return Err(Refusal::Refused(format!(
+            "the source listed 0 secrets while this job owns {}: nothing is pruned",
+            f.owned_live
+        )));
+    }
+    let allowed = (f.owned_live as f64 * f.max_fraction).floor() as usize;
+    if f.orphans > allowed && !f.force {
+        return Err(Refusal::Refused(format!(
+            "prune refused: {} orphans of {} secrets this job owns exceeds max_prune_fraction {} (limit {allowed}); rerun with --force-prune if this is intended",
+            f.orphans, f.owned_live, f.max_fraction
+        )));
+    }
+    Ok(f.window_days)
+}
+
+/// Why orphans are not deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// `--prune` was not given.
+    NotAsked,
+    /// `--prune` was given and refused, with the reason.
+    Refused(String),
+}
+
+impl Refusal {
+    /// Words for the report.
+    pub fn words(&self) -> String {
+        match self {
+            Refusal::NotAsked => "run reconcile --prune to schedule its deletion".into(),
+            Refusal::Refused(r) => r.clone(),
+        }
+    }
+}
+
+/// Rows that mean the target differs from the source (or would, in a dry run).
+pub fn drift(counts: &BTreeMap<(Action, Status), u64>) -> u64 {
+    counts
+        .iter()
+        .filter(|((a, s), _)| {
+            *s != Status::Failed
+                && matches!(
+                    a,
+                    Action::Create
+                        | Action::Update
+                        | Action::Retag
+                        | Action::Conflict
+                        | Action::Orphan
+                        | Action::Delete
+                        | Action::Restore
+                        | Action::Rename
+                )
+        })
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// Drift a writing run leaves behind: conflicts it did not resolve, orphans it did not delete.
+pub fn left_unrepaired(counts: &BTreeMap<(Action, Status), u64>) -> u64 {
+    counts
+        .iter()
+        .filter(|((a, s), _)| {
+            matches!(a, Action::Conflict | Action::Orphan) && *s == Status::Skipped
+        })
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// The exit code of a run.
+pub fn exit_code(mode: Mode, counts: &BTreeMap<(Action, Status), u64>, interrupted: bool) -> i32 {
+    let failed: u64 = counts
+        .iter()
+        .filter(|((_, s), _)| *s == Status::Failed)
+        .map(|(_, n)| n)
+        .sum();
+    if failed > 0 || interrupted {
+        return exit::FAILED;
+    }
+    let drifted = match mode {
+        Mode::Plan {
+            detailed_exitcode: true,
+        }
+        | Mode::Reconcile { check: true, .. } => drift(counts) > 0,
+        Mode::Reconcile { check: false, .. } => left_unrepaired(counts) > 0,
+        _ => false,
+    };
+    if drifted {
+        exit::DRIFT
+    } else {
+        exit::OK
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> PruneFacts {
+        PruneFacts {
+            prune: true,
+            force: false,
+            listing_problems: 0,
+            listed: 100,
+            owned_live: 100,
+            orphans: 5,
+            max_fraction: 0.1,
+            window_days: 7,
+            interrupted: false,
+        }
+    }
+
+    #[test]
+    fn prune_only_when_asked_complete_and_within_the_valve() {
+        assert_eq!(prune(&facts()), Ok(7));
+        let no = |f: PruneFacts| prune(&f).unwrap_err();
+        assert_eq!(
+            no(PruneFacts {
+                prune: false,
+                ..facts()
+            }),
+            Refusal::NotAsked
+        );
+        assert!(no(PruneFacts {
+            interrupted: true,
+            ..facts()
+        })
+        .words()
+        .contains("interrupted"));
+        assert!(no(PruneFacts {
+            listing_problems: 1,
+            ..facts()
+        })
+        .words()
+        .contains("incomplete"));
+        assert!(no(PruneFacts {
+            listed: 0,
+            ..facts()
+        })
+        .words()
+        .contains("0 secrets"));
+        assert!(no(PruneFacts {
+            orphans: 11,
+            ..facts()
+        })
+        .words()
+        .contains("--force-prune"));
+        assert_eq!(
+            prune(&PruneFacts {
+                orphans: 11,
+                force: true,
+                ..facts()
+            }),
+            Ok(7)
+        );
+        // an empty listing with nothing owned is no reason to refuse (there is nothing to prune)
+        assert_eq!(
+            prune(&PruneFacts {
+                listed: 0,
+                owned_live: 0,
+                orphans: 0,
+                ..facts()
+            }),
+            Ok(7)
+        );
+    }
+
+    #[test]
+    fn exit_codes() {
+        let c = |rows: &[(Action, Status)]| {
+            let mut m = BTreeMap::new();
+            for r in rows {
+                *m.entry(*r).or_insert(0) += 1;
+            }
+            m
+        };
+        let check = Mode::Reconcile {
+            check: true,
+            prune: false,
+            force_prune: false,
+            restore_deleted: false,
+            yes: false,
+        };
+        let fix = Mode::Reconcile {
+            check: false,
+            prune: true,
+            force_prune: false,
+            restore_deleted: false,
+            yes: true,
+        };
+        let plan = Mode::Plan {
+            detailed_exitcode: true,
+        };
+        let migrate = Mode::Migrate {
+            yes: true,
+            restore_deleted: false,
+        };
+        assert_eq!(
+            exit_code(check, &c(&[(Action::Unchanged, Status::Planned)]), false),
+            0
+        );
+        assert_eq!(
+            exit_code(check, &c(&[(Action::Update, Status::Planned)]), false),
+            2
+        );
+        assert_eq!(
+            exit_code(plan, &c(&[(Action::Create, Status::Planned)]), false),
+            2
+        );
+        assert_eq!(
+            exit_code(
+                Mode::Plan {
+                    detailed_exitcode: false
+                },
+                &c(&[(Action::Create, Status::Planned)]),
+                false
+            ),
+            0
+        );
+        assert_eq!(
+            exit_code(fix, &c(&[(Action::Update, Status::Ok)]), false),
+            0
+        );
+        assert_eq!(
+            exit_code(fix, &c(&[(Action::Orphan, Status::Skipped)]), false),
+            2
+        );
+        assert_eq!(
+            exit_code(fix, &c(&[(Action::Conflict, Status::Skipped)]), false),
+            2
+        );
+        assert_eq!(
+            exit_code(migrate, &c(&[(Action::Conflict, Status::Skipped)]), false),
+            0
+        );
+        assert_eq!(
+            exit_code(fix, &c(&[(Action::Update, Status::Failed)]), false),
+            1
+        );
+        assert_eq!(exit_code(migrate, &c(&[]), true), 1);
+    }
+}

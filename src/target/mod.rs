@@ -1,0 +1,202 @@
+//! The target, seen from the engine: SDK-free types and the [`Target`] trait.
+//!
+//! The planner and the executor only ever talk to a `&dyn Target`. The real one is
+//! `aws::secrets::SecretsTarget` (AWS Secrets Manager through the SDK, every call under its
+//! quota group's limiter and the one retry policy); [`dry::DryRun`] wraps any target and turns
+//! every write into a no-op that answers "would succeed", so a dry run is decided in exactly one
+//! place; unit tests use an in-memory fake. Nothing here imports the AWS SDK.
+
+pub mod dry;
+pub mod limits;
+pub mod token_key;
+
+use std::collections::BTreeMap;
+
+use futures::future::BoxFuture;
+
+use crate::identity::{self, Ownership, Scope, MANAGED_TAG};
+use crate::secret::SecretValue;
+
+/// A secret that exists in the target (from `ListSecrets` or `DescribeSecret`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TargetSecret {
+    /// Name.
+    pub name: String,
+    /// ARN.
+    pub arn: String,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+    /// Description (carries the identity when the source tag is a hash).
+    pub description: Option<String>,
+    /// When it is scheduled for deletion, if it is.
+    pub deleted_date: Option<String>,
+    /// The VersionId labelled `AWSCURRENT`, when the listing says.
+    pub current_version: Option<String>,
+}
+
+impl TargetSecret {
+    /// Whether secretport wrote it (for any job).
+    pub fn is_managed(&self) -> bool {
+        self.tags.get(MANAGED_TAG).is_some_and(|v| v == "true")
+    }
+
+    /// How the job with `scope` and `prefix` stands to it.
+    pub fn ownership(&self, scope: &Scope, prefix: &str) -> Ownership {
+        identity::ownership(scope, prefix, &self.tags, self.description.as_deref())
+    }
+
+    /// The raw source tag, for messages.
+    pub fn source_tag(&self) -> Option<&str> {
+        self.tags.get(identity::SOURCE_TAG).map(String::as_str)
+    }
+}
+
+/// A value read from the target with the version it is.
+#[derive(Debug)]
+pub struct CurrentValue {
+    /// The AWSCURRENT value.
+    pub value: SecretValue,
+    /// Its VersionId.
+    pub version_id: Option<String>,
+}
+
+/// Everything CreateSecret needs.
+pub struct NewSecret<'a> {
+    /// Name.
+    pub name: &'a str,
+    /// Value.
+    pub value: &'a SecretValue,
+    /// Idempotency token (becomes the VersionId).
+    pub token: String,
+    /// Description.
+    pub description: &'a str,
+    /// Customer managed key, if any.
+    pub kms_key_id: Option<&'a str>,
+    /// All tags.
+    pub tags: &'a BTreeMap<String, String>,
+}
+
+/// What kind of failure a target call ended in; decides what the executor does next. Mapping
+/// service error codes to these classes happens once, in the target implementation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The name exists already (or is scheduled for deletion: AWS and moto differ, so the
+    /// executor asks `describe`).
+    Exists,
+    /// No such secret.
+    NotFound,
+    /// The request was refused as invalid (including "scheduled for deletion" on AWS).
+    InvalidRequest,
+    /// Access denied.
+    Denied,
+    /// Credentials or client configuration: nothing will work until a person fixes it.
+    Credentials,
+    /// The service or network failed (after retries).
+    Unavailable,
+    /// Anything else.
+    Other,
+}
+
+/// A failed target call, naming the operation and the secret. Its message never holds a value
+/// (server text is scrubbed of the value being written before it gets here).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{op} {name}: {message}")]
+pub struct CallError {
+    /// Operation, e.g. `CreateSecret`.
+    pub op: &'static str,
+    /// Secret name (or prefix) concerned.
+    pub name: String,
+    /// The class of failure.
+    pub class: ErrorClass,
+    /// Description.
+    pub message: String,
+    /// Attempts made.
+    pub attempts: u32,
+}
+
+/// Result of an operation with its attempt count.
+pub type Outcome<T> = Result<(T, u32), CallError>;
+
+/// What one `BatchGetSecretValue` gave: values by ARN, per-secret errors by ARN.
+#[derive(Debug, Default)]
+pub struct BatchRead {
+    /// Current values by the id asked for.
+    pub values: BTreeMap<String, CurrentValue>,
+    /// Per-secret errors by id.
+    pub errors: BTreeMap<String, String>,
+}
+
+/// Who the target's credentials act as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// AWS account id.
+    pub account: String,
+    /// The caller's ARN.
+    pub arn: String,
+}
+
+/// A secrets store the executor writes to.
+pub trait Target: Send + Sync {
+    /// The region (for prompts and reports).
+    fn region(&self) -> &str;
+
+    /// Who the credentials act as.
+    fn caller(&self) -> BoxFuture<'_, Result<Caller, CallError>>;
+
+    /// Every secret whose name starts with `prefix/` (every secret for `""`), planned deletions
+    /// included, sorted by name.
+    fn inventory<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<TargetSecret>, CallError>>;
+
+    /// Current values of up to [`limits::BATCH_GET_MAX`] secrets in one call.
+    fn batch_get<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<BatchRead, CallError>>;
+
+    /// The current value of one secret (`None`: it has no current value).
+    fn get_value<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Outcome<Option<CurrentValue>>>;
+
+    /// One secret's metadata.
+    fn describe<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Outcome<TargetSecret>>;
+
+    /// CreateSecret; returns (ARN, VersionId).
+    fn create<'a>(&'a self, s: &'a NewSecret<'a>) -> BoxFuture<'a, Outcome<(String, String)>>;
+
+    /// PutSecretValue; returns the new VersionId.
+    fn put_value<'a>(
+        &'a self,
+        id: &'a str,
+        value: &'a SecretValue,
+        token: String,
+    ) -> BoxFuture<'a, Outcome<String>>;
+
+    /// TagResource (adds or changes the given tags, leaves others).
+    fn tag<'a>(
+        &'a self,
+        id: &'a str,
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Outcome<()>>;
+
+    /// RestoreSecret.
+    fn restore<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Outcome<()>>;
+
+    /// DeleteSecret with a recovery window (never forced); returns the deletion date.
+    fn schedule_deletion<'a>(
+        &'a self,
+        id: &'a str,
+        window_days: i64,
+    ) -> BoxFuture<'a, Outcome<String>>;
+
+    /// Moves `AWSCURRENT` from version `from` to version `to` (rollback of an update).
+    fn move_current<'a>(
+        &'a self,
+        id: &'a str,
+        to: &'a str,
+        from: &'a str,
+    ) -> BoxFuture<'a, Outcome<()>>;
+
+    /// Whether this target performs writes (`false` for a dry run).
+    fn writes(&self) -> bool {
+        true
+    }
+}

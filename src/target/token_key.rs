@@ -1,0 +1,96 @@
+//! Where the idempotency-token key lives when the config names none: a secret in the target
+//! account itself, [`KEY_NAME`], created with 32 random bytes on the first writing run.
+//!
+//! Tokens become VersionIds that principals without `GetSecretValue` can see; keying them with a
+//! value only `GetSecretValue` on this secret reveals means a VersionId tells nothing about the
+//! value it names. No setup is needed for a first run, every machine and CronJob that writes to
+//! the account finds the same key, and `[target] token_key_env` overrides it (a key from your
+//! own secret store). The key secret carries no `secretport:managed` tag: no job owns it, no
+//! prune touches it.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use zeroize::Zeroizing;
+
+use super::{CallError, ErrorClass, NewSecret, Target};
+use crate::identity::token::{TokenDeriver, MIN_KEY_BYTES};
+use crate::secret::SecretValue;
+
+/// The key secret's name (one per account and region).
+pub const KEY_NAME: &str = "secretport/token-key";
+/// Tag that marks it.
+pub const ROLE_TAG: &str = "secretport:role";
+
+/// Why the key could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Reading or creating it failed.
+    #[error("token key {KEY_NAME}: {0}")]
+    Call(#[from] CallError),
+    /// It exists but holds something else.
+    #[error("token key {KEY_NAME}: holds no base64 key of at least {MIN_KEY_BYTES} bytes; delete it (a new one is made) or set target.token_key_env")]
+    Malformed,
+}
+
+fn decode(v: &SecretValue) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    let text = v.expose_str().ok_or(KeyError::Malformed)?;
+    let key = Zeroizing::new(
+        base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|_| KeyError::Malformed)?,
+    );
+    if key.len() < MIN_KEY_BYTES {
+        return Err(KeyError::Malformed);
+    }
+    Ok(key)
+}
+
+/// Reads the key secret, creating it when it does not exist yet (a concurrent first run that
+/// wins the race is read back).
+pub async fn load_or_create(target: &dyn Target) -> Result<TokenDeriver, KeyError> {
+    match target.get_value(KEY_NAME).await {
+        Ok((Some(c), _)) => return Ok(TokenDeriver::keyed(decode(&c.value)?)),
+        Ok((None, _)) => return Err(KeyError::Malformed),
+        Err(e) if e.class == ErrorClass::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    let mut raw = Zeroizing::new(vec![0u8; 32]);
+    for b in raw.iter_mut() {
+        *b = fastrand::u8(..);
+    }
+    let value = SecretValue::text(base64::engine::general_purpose::STANDARD.encode(&*raw));
+    let tags = BTreeMap::from([(ROLE_TAG.to_owned(), "token-key".to_owned())]);
+    let new = NewSecret {
+        name: KEY_NAME,
+        value: &value,
+        token: uuid_like(),
+        description:
+            "secretport: key for idempotency tokens (ClientRequestTokens); keep, do not share",
+        kms_key_id: None,
+        tags: &tags,
+    };
+    match target.create(&new).await {
+        Ok(_) => Ok(TokenDeriver::keyed(raw)),
+        Err(e) if e.class == ErrorClass::Exists => match target.get_value(KEY_NAME).await {
+            Ok((Some(c), _)) => Ok(TokenDeriver::keyed(decode(&c.value)?)),
+            Ok((None, _)) => Err(KeyError::Malformed),
+            Err(e) => Err(e.into()),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn uuid_like() -> String {
+    let x: String = (0..16)
+        .map(|_| format!("{:02x}", fastrand::u8(..)))
+        .collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &x[0..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..32]
+    )
+}
