@@ -7,9 +7,9 @@
 //! (no `--bench` argument) it runs a 100-secret smoke version so the scenario itself is kept
 //! working by CI. `SECRETPORT_BENCH_N` overrides N.
 
-#[path = "../tests/cli/mod.rs"]
+#[path = "../tests/suite/cli/mod.rs"]
 mod cli;
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/suite/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};

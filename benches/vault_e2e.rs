@@ -5,9 +5,9 @@
 //! `cargo bench --bench vault_e2e` runs N = 5,000; under `cargo test` (no `--bench`) a 100-secret
 //! smoke run keeps the scenario working. `SECRETPORT_BENCH_N` overrides N.
 
-#[path = "../tests/cli/mod.rs"]
+#[path = "../tests/suite/cli/mod.rs"]
 mod cli;
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/suite/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};

@@ -451,6 +451,7 @@ mod tests {
 
     /// Every decision, against every combination of source and current value that matters.
     #[test]
+    #[allow(clippy::type_complexity)]
     fn decision_table() {
         let v = SecretValue::text("v".into());
         let other = CurrentValue {

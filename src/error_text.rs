@@ -36,34 +36,6 @@ pub fn join<I: IntoIterator<Item = String>>(parts: I) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(Debug, thiserror::Error)]
-    #[error("outer")]
-    struct Outer(#[source] Middle);
-
-    #[derive(Debug, thiserror::Error)]
-    #[error("middle: {0}")]
-    struct Middle(#[source] std::io::Error);
-
-    #[test]
-    fn causes_once_on_one_line() {
-        let e = Outer(Middle(std::io::Error::new(
-            std::io::ErrorKind::ConnectionRefused,
-            "refused\nreally",
-        )));
-        assert_eq!(chain(&e), "outer: middle: refused really");
-    }
-
-    #[test]
-    fn join_skips_repeats_and_empties() {
-        let parts = ["source: x: y", "x: y", "", "z"].map(String::from);
-        assert_eq!(join(parts), "source: x: y: z");
-    }
-}
-
 /// `text` with every occurrence of `value` removed: its raw text, its JSON-escaped form (as it
 /// stands inside a JSON request body) and its base64 form (as binary values travel), each
 /// replaced by `<redacted>`. Applied to any text a server sends back about a request that
@@ -92,4 +64,32 @@ pub fn scrub(text: &str, value: &crate::secret::SecretValue) -> String {
         out = out.replace(f.as_str(), "<redacted>");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] Middle);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("middle: {0}")]
+    struct Middle(#[source] std::io::Error);
+
+    #[test]
+    fn causes_once_on_one_line() {
+        let e = Outer(Middle(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "refused\nreally",
+        )));
+        assert_eq!(chain(&e), "outer: middle: refused really");
+    }
+
+    #[test]
+    fn join_skips_repeats_and_empties() {
+        let parts = ["source: x: y", "x: y", "", "z"].map(String::from);
+        assert_eq!(join(parts), "source: x: y: z");
+    }
 }

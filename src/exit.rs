@@ -1,4 +1,4 @@
-//! Process exit codes, as DESIGN.md fixes them for scripts and alerting.
+//! Process exit codes, as README's "Commands" section documents them for scripts and alerting.
 
 /// Success, or in sync.
 pub const OK: i32 = 0;

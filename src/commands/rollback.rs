@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use crate::aws::secrets::SecretsTarget;
 use crate::commands::run::{Confirm, Confirmation};
-use crate::config::{Config, Credentials, LimitsConfig};
+use crate::config::{Config, Credentials};
 use crate::csv_safe::unescape_formula;
 use crate::exit;
 use crate::limits::Limits;
@@ -245,10 +245,7 @@ pub async fn rollback(
             ),
         });
     }
-    let limits_cfg = opts
-        .config
-        .map(|c| c.limits.clone())
-        .unwrap_or_else(LimitsConfig::default);
+    let limits_cfg = opts.config.map(|c| c.limits.clone()).unwrap_or_default();
     let limits = Arc::new(Limits::with_shutdown(&limits_cfg, &shutdown));
     let region = opts
         .config

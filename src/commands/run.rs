@@ -439,13 +439,28 @@ fn summary_line(
     interrupted: bool,
 ) -> String {
     let dry_run = mode.dry_run();
+    // what happened (or would): rows that succeeded or are planned; everything not started
+    // or deliberately left counts as skipped, whatever its action
     let n = |a: Action| -> u64 {
         counts
             .iter()
-            .filter(|((x, s), _)| *x == a && *s != Status::Failed)
+            .filter(|((x, s), _)| {
+                *x == a
+                    && match a {
+                        Action::Conflict | Action::Orphan => *s != Status::Failed,
+                        _ => matches!(s, Status::Ok | Status::Planned),
+                    }
+            })
             .map(|(_, n)| n)
             .sum()
     };
+    let skipped: u64 = counts
+        .iter()
+        .filter(|((a, s), _)| {
+            *s == Status::Skipped && !matches!(a, Action::Conflict | Action::Orphan)
+        })
+        .map(|(_, n)| n)
+        .sum();
     let failed = sink.failed();
     let verb = if dry_run { "would " } else { "" };
     let mut summary = format!(
@@ -458,7 +473,7 @@ fn summary_line(
         n(Action::Unchanged),
         n(Action::Retag),
         n(Action::Conflict),
-        n(Action::Skip),
+        n(Action::Skip) + skipped,
         failed,
         n(Action::Orphan),
         n(Action::Delete),

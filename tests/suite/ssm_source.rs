@@ -6,12 +6,9 @@
 //! keys, so the test's proxy answers a decrypting read of that parameter with SSM's
 //! `AccessDeniedException`, as AWS does for the whole page that holds it.
 
-mod cli;
-mod support;
-
+use crate::cli::Workspace;
+use crate::support::{Moto, ThrottleProxy};
 use aws_sdk_ssm::types::{ParameterType, Tag};
-use cli::Workspace;
-use support::{Moto, ThrottleProxy};
 
 const MARKERS: [&str; 3] = [
     "ssm-PLANTED-pw-1b7c",
@@ -263,7 +260,7 @@ async fn throttled_listing_slows_down_retries_and_completes() {
     // SSM allows 2 GetParametersByPath per second; the config claims 40
     let proxy = ThrottleProxy::start(
         moto.endpoint(),
-        vec![support::Quota::per_op("GetParametersByPath", 2.0, 1)],
+        vec![crate::support::Quota::per_op("GetParametersByPath", 2.0, 1)],
     )
     .await;
     let ws = Workspace::new();

@@ -5,12 +5,9 @@
 //! in file order). A tampered value, a tampered unencrypted value (MAC mismatch), a tampered MAC
 //! and an age-only file each fail alone; no value reaches stdout, stderr or the report.
 
-mod cli;
-mod support;
-
-use cli::Workspace;
+use crate::cli::Workspace;
+use crate::support::{tool_ok, Moto};
 use serde_json::Value;
-use support::{tool_ok, Moto};
 
 const MARKERS: [&str; 3] = [
     "sops-PLANTED-yaml-5c1e",

@@ -538,52 +538,60 @@ impl Executor<'_> {
             }
             Err(e) => {
                 cx.attempts += e.attempts;
-                if may_have_landed(&e) {
-                    if let Some(arn) = self.landed(cx, name, &token).await {
-                        self.wrote();
-                        let mut row = cx.row(
-                            action,
-                            Status::Ok,
-                            "the response was lost, but AWS holds the version written",
-                        );
-                        row.target_arn = arn;
-                        row.version_id = token;
-                        self.sink.emit(row);
-                        return true;
-                    }
-                }
-                if !matches!(e.class, ErrorClass::Exists | ErrorClass::InvalidRequest) {
+                if !may_have_landed(&e)
+                    && !matches!(e.class, ErrorClass::Exists | ErrorClass::InvalidRequest)
+                {
                     self.sink
                         .emit(cx.row(action, Status::Failed, e.to_string()));
                     return false;
                 }
-                // AWS answers InvalidRequestException for a name scheduled for deletion, moto
-                // ResourceExistsException: decide from DescribeSecret's DeletedDate instead.
+                // What does AWS hold at the name? Our version (a lost response, or a retry
+                // answered "exists" after the first attempt landed), a name scheduled for
+                // deletion (AWS answers InvalidRequestException, moto ResourceExistsException),
+                // or someone else's secret.
                 match self.target.describe(name).await {
                     Ok((s, attempts)) => {
                         cx.attempts += attempts;
-                        let mut row = match &s.deleted_date {
-                            Some(d) => cx.row(
+                        let ours = s.source_tag() == Some(item.identity.tag_value().as_str());
+                        let mut row = if ours
+                            && s.current_version.as_deref() == Some(token.as_str())
+                        {
+                            self.wrote();
+                            let mut row = cx.row(
+                                action,
+                                Status::Ok,
+                                "the response was lost, but AWS holds the version written",
+                            );
+                            row.version_id.clone_from(&token);
+                            row
+                        } else if let Some(d) = &s.deleted_date {
+                            cx.row(
                                 Action::Skip,
                                 Status::Skipped,
                                 format!("scheduled for deletion on {d}; rerun with --restore-deleted to restore it"),
-                            ),
-                            None => cx.row(
+                            )
+                        } else if matches!(e.class, ErrorClass::Exists | ErrorClass::InvalidRequest)
+                        {
+                            cx.row(
                                 Action::Conflict,
                                 Status::Failed,
                                 format!("created by someone else during this run ({})", e.message),
-                            ),
+                            )
+                        } else {
+                            cx.row(action, Status::Failed, e.to_string())
                         };
                         row.target_arn = s.arn;
+                        let ok = row.status == Status::Ok;
                         self.sink.emit(row);
+                        ok
                     }
                     Err(d) => {
                         cx.attempts += d.attempts;
                         self.sink
                             .emit(cx.row(action, Status::Failed, e.to_string()));
+                        false
                     }
                 }
-                false
             }
         }
     }
@@ -740,3 +748,6 @@ enum Next {
     Done,
     Restored,
 }
+
+#[cfg(test)]
+mod tests;

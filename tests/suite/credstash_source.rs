@@ -5,13 +5,10 @@
 //! A wrong context and a tampered HMAC fail only their own names, and no value reaches stdout,
 //! stderr or the report.
 
-mod cli;
-mod support;
-
+use crate::cli::Workspace;
+use crate::support::{tool_ok, Moto};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
-use cli::Workspace;
-use support::{tool_ok, Moto};
 
 const MARKERS: [&str; 3] = [
     "cs-PLANTED-v2-9f3a",

@@ -4,14 +4,11 @@
 //! source, a mapping changed after a migration, writes without a terminal, refused prunes and
 //! the exit codes cron sees, and `rollback` of a create run and of an update run.
 
-mod cli;
-mod support;
-
 use std::collections::BTreeMap;
 
-use cli::{file_config, line, Workspace};
+use crate::cli::{file_config, line, Workspace};
+use crate::support::{Bao, Moto};
 use serde_json::json;
-use support::{Bao, Moto};
 
 type Sm = aws_sdk_secretsmanager::Client;
 
@@ -569,7 +566,7 @@ async fn rollback_restores_the_pre_run_state() {
         ])
         .await;
     rb.expect_code(0);
-    let rows = cli::read_report(&ws.path().join("rb1.csv"));
+    let rows = crate::cli::read_report(&ws.path().join("rb1.csv"));
     let a = rows.iter().find(|r| r["target_name"] == "rb/a").unwrap();
     assert_eq!(
         (a["action"].as_str(), a["status"].as_str()),
@@ -603,6 +600,6 @@ async fn rollback_restores_the_pre_run_state() {
     assert!(!s["rb/b"].1, "changed since: left alone");
     // rb/a was moved back to the create run's version, so it too is as that run left it
     assert!(s["rb/a"].1);
-    let rows = cli::read_report(&ws.path().join("rb2.csv"));
+    let rows = crate::cli::read_report(&ws.path().join("rb2.csv"));
     assert!(rows.iter().all(|r| r["action"] == "rollback"), "{rows:#?}");
 }

@@ -2,7 +2,7 @@
 //! real tools. Ignored by default (each takes a minute or so to seed); run with
 //!
 //! ```sh
-//! cargo test --test stores_bench -- --ignored --nocapture --test-threads 1
+//! cargo test --test suite stores_bench -- --ignored --nocapture --test-threads 1
 //! ```
 //!
 //! - SOPS: 1,000 files (20 encrypted by `sops`, each copied 50 times: every copy is its own file
@@ -14,11 +14,10 @@
 //! - SSM: 2,000 SecureStrings listed through the throttling proxy at an SSM quota of 40/s:
 //!   wall time against the listing floor (200 pages at 40/s) and throttled calls (target 0).
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::support::{run_tool, tool_ok, Moto, Quota, ThrottleProxy, TEST_REGION};
 use futures::stream::{self, StreamExt};
 use secretport::config::{AwsAccess, LimitsConfig, SopsConfig, SopsSplit, SsmConfig};
 use secretport::limits::Limits;
@@ -27,7 +26,6 @@ use secretport::source::credstash::CredstashSource;
 use secretport::source::sops::SopsSource;
 use secretport::source::ssm::SsmSource;
 use secretport::source::{Fetched, Source};
-use support::{run_tool, tool_ok, Moto, Quota, ThrottleProxy, TEST_REGION};
 
 const CONCURRENCY: usize = 32;
 
@@ -208,7 +206,7 @@ async fn bench_ssm_2000_parameters_at_40_per_second() {
         },
         TEST_REGION.into(),
         Some(proxy.endpoint().into()),
-        aws_sdk_ssm::Client::new(&support::aws_sdk_config_with_retry(
+        aws_sdk_ssm::Client::new(&crate::support::aws_sdk_config_with_retry(
             proxy.endpoint(),
             TEST_REGION,
             aws_config::retry::RetryConfig::disabled(),

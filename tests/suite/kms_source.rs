@@ -6,8 +6,6 @@
 //! moto's ciphertext format is moto's own, so every fixture is encrypted through moto during the
 //! test; nothing pre-encrypted is stored.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,6 +19,7 @@ use serde_json::{Map, Value};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::support::{aws_sdk_config_with_retry, Moto, ThrottleProxy, TEST_REGION};
 use secretport::commands::kms_export::{kms_export, ExportMode, KmsExportOptions};
 use secretport::config::LimitsConfig;
 use secretport::limits::Limits;
@@ -29,7 +28,6 @@ use secretport::secret::SecretValue;
 use secretport::source::file::FileSource;
 use secretport::source::kms::KmsSource;
 use secretport::source::{Fetched, Source, SourceErrorKind, SourceRef};
-use support::{aws_sdk_config_with_retry, Moto, ThrottleProxy, TEST_REGION};
 
 const PLANTED: &str = "pl4nted-S3cret-kms-9c1e";
 
@@ -735,7 +733,7 @@ with open(out, "w") as f:
     let dir = tempfile::tempdir().unwrap();
     let script = write(dir.path(), "make_export.py", SCRIPT);
     let out = dir.path().join("py.jsonl");
-    let status = std::process::Command::new(support::bin_path("python"))
+    let status = std::process::Command::new(crate::support::bin_path("python"))
         .arg(&script)
         .arg(moto.endpoint())
         .arg("alias/python")

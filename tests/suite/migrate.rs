@@ -1,16 +1,13 @@
 //! `plan` and `migrate` against a real moto server, through the throttling proxy where rates
 //! matter. Each test starts its own moto (and proxy), so tests run in parallel safely.
 
-mod cli;
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::cli::{bulk_export, file_config, line, Workspace};
+use crate::support::{Moto, Quota, ThrottleProxy, WRITE_OPS};
 use aws_sdk_secretsmanager::primitives::Blob;
-use cli::{bulk_export, file_config, line, Workspace};
 use serde_json::json;
-use support::{Moto, Quota, ThrottleProxy, WRITE_OPS};
 
 async fn values_by_name(
     sm: &aws_sdk_secretsmanager::Client,
@@ -651,7 +648,7 @@ async fn ctrl_c_stops_dispatching_flushes_the_report_and_exits_1() {
     cmd.arg("--report").arg(&report);
     let child = cmd.spawn().unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    support::signal(child.id(), "INT");
+    crate::support::signal(child.id(), "INT");
     let out = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .unwrap()
@@ -659,7 +656,7 @@ async fn ctrl_c_stops_dispatching_flushes_the_report_and_exits_1() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("INTERRUPTED"), "{stderr}");
-    let rows = cli::read_report(&report);
+    let rows = crate::cli::read_report(&report);
     assert_eq!(rows.len(), 300, "every secret has a row");
     let done = rows.iter().filter(|r| r["status"] == "ok").count();
     let not_started = rows
@@ -744,7 +741,7 @@ async fn token_key_makes_version_ids_keyed_hmacs() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_target_is_one_clear_error_and_a_report_row() {
-    let port = support::free_port(); // nothing listens there
+    let port = crate::support::free_port(); // nothing listens there
     let ws = Workspace::new();
     ws.write("export.jsonl", &line("app/db", json!("v")));
     ws.write(

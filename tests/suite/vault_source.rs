@@ -3,8 +3,6 @@
 //! text, AppRole with a partial policy, a list-only token, a wrong token, KV version detection
 //! and override, a parallel walk, token renewal and AppRole re-login, TLS and namespaces.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -13,10 +11,10 @@ use futures::stream::{self, StreamExt};
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use crate::support::{Bao, BaoApi, TEAM_A_ONLY_POLICY};
 use secretport::config::{VaultAuth, VaultConfig};
 use secretport::source::vault::VaultSource;
 use secretport::source::{Fetched, Listing, Source, SourceError, SourceErrorKind, SourceRef};
-use support::{Bao, BaoApi, TEAM_A_ONLY_POLICY};
 
 /// Sets a process-wide env var whose name is unique to the caller and returns its name (tests
 /// run in parallel threads of one process).
@@ -730,14 +728,14 @@ struct TlsBao {
     addr: String,
     ca: PathBuf,
     _dir: tempfile::TempDir,
-    _process: support::ServerProcess,
+    _process: crate::support::ServerProcess,
 }
 
 async fn start_tls_bao() -> TlsBao {
-    let bin = support::bin_path("bao");
+    let bin = crate::support::bin_path("bao");
     let dir = tempfile::tempdir().unwrap();
     for _ in 0..5 {
-        let port = support::free_port_pair();
+        let port = crate::support::free_port_pair();
         let args = vec![
             "server".to_string(),
             "-dev".to_string(),
@@ -746,7 +744,7 @@ async fn start_tls_bao() -> TlsBao {
             "-dev-root-token-id=root".to_string(),
             format!("-dev-listen-address=127.0.0.1:{port}"),
         ];
-        let mut process = support::ServerProcess::spawn("bao-tls", &bin, &args);
+        let mut process = crate::support::ServerProcess::spawn("bao-tls", &bin, &args);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if process.log().contains("OpenBao server started") {

@@ -1,13 +1,11 @@
 //! Smoke tests of the test infrastructure itself: the real OpenBao and moto servers start on
 //! their own ports, answer the clients secretport uses, and stop again.
 
-mod support;
-
+use crate::support::{Bao, Moto, TEST_REGION};
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use serde_json::json;
 use std::collections::HashMap;
 use std::time::Instant;
-use support::{Bao, Moto, TEST_REGION};
 use vaultrs::{auth::approle, kv1, kv2};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -58,7 +56,7 @@ async fn bao_helpers_mounts_deletes_policies_and_auth() {
     bao.destroy_kv2_versions("kv2", "a/b", &[1]).await;
     bao.delete_kv2_latest("kv2", "a/b").await;
     // Latest (3) is soft-deleted: the read answers 404 (with metadata in the body), which
-    // vaultrs surfaces as an error, as DESIGN.md says.
+    // vaultrs surfaces as an error (see docs/architecture.md and README).
     assert_eq!(bao.read_kv2("kv2", "a/b").await, None);
     assert!(
         kv2::read::<HashMap<String, String>>(&bao.client(), "kv2", "a/b")

@@ -1,19 +1,17 @@
 //! The throttling proxy (tests/support/proxy.rs): its token bucket, how it names operations,
 //! and, against a real moto, that the AWS SDK sees its over-quota answers as AWS throttling.
 
-mod support;
-
+use crate::support::proxy::{operation_name, peak_in_window};
+use crate::support::{
+    aws_sdk_config_with_retry, kms_client, sm_client, sm_client_no_retry, sm_client_with_retry,
+    Moto, Quota, ThrottleProxy, TokenBucket, TEST_REGION,
+};
 use aws_config::retry::RetryConfig;
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use aws_sdk_secretsmanager::primitives::Blob;
 use hyper::header::{HeaderMap, HeaderValue};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::proxy::{operation_name, peak_in_window};
-use support::{
-    aws_sdk_config_with_retry, kms_client, sm_client, sm_client_no_retry, sm_client_with_retry,
-    Moto, Quota, ThrottleProxy, TokenBucket, TEST_REGION,
-};
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 

@@ -4,15 +4,12 @@
 //! SDK equal the plaintext. Broken records fail with their line numbers while the good ones
 //! migrate, and nothing secret (values or data keys) reaches stdout, stderr or the report.
 
-mod cli;
-mod support;
-
+use crate::cli::{line, Workspace};
+use crate::support::Moto;
 use aws_sdk_kms::primitives::Blob;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use cli::{line, Workspace};
 use serde_json::{json, Value};
-use support::Moto;
 
 const PLANTED: [&str; 3] = [
     "kms-PLANTED-obj-5a1c",
@@ -109,7 +106,13 @@ async fn setup(alias: &str) -> (Moto, aws_sdk_kms::Client, Workspace, Vec<u8>) {
 }
 
 /// `secretport kms-export` of `plain.jsonl` with context app=payments.
-async fn kms_export(ws: &Workspace, moto: &Moto, alias: &str, mode: &str, out: &str) -> cli::Run {
+async fn kms_export(
+    ws: &Workspace,
+    moto: &Moto,
+    alias: &str,
+    mode: &str,
+    out: &str,
+) -> crate::cli::Run {
     let key = format!("alias/{alias}");
     ws.run(&[
         "kms-export",

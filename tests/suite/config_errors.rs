@@ -2,10 +2,7 @@
 //! before any network call (the endpoints point at a closed port: contacting it would fail
 //! differently and slowly).
 
-mod cli;
-mod support;
-
-use cli::Workspace;
+use crate::cli::Workspace;
 
 const BASE: &str = r#"
 [source]

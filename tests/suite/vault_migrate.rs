@@ -2,14 +2,11 @@
 //! KV v2 and KV v1 trees with awkward names, deleted and destroyed versions, AppRole with a
 //! partial policy, a list-only token, a wrong token, and reconcile drift from Vault.
 
-mod cli;
-mod support;
-
 use std::collections::BTreeMap;
 
-use cli::Workspace;
+use crate::cli::Workspace;
+use crate::support::{Bao, Moto, TEAM_A_ONLY_POLICY};
 use serde_json::{json, Value};
-use support::{Bao, Moto, TEAM_A_ONLY_POLICY};
 
 fn vault_config(
     bao: &str,

@@ -2,14 +2,11 @@
 //! recovery window and the safety valve, an incomplete listing that prunes nothing, and sticky
 //! names.
 
-mod cli;
-mod support;
-
 use std::collections::BTreeMap;
 
-use cli::{file_config, line, Workspace};
+use crate::cli::{file_config, line, Workspace};
+use crate::support::{Moto, ThrottleProxy};
 use serde_json::json;
-use support::{Moto, ThrottleProxy};
 
 fn export(entries: &[(&str, &str)]) -> String {
     entries
@@ -105,7 +102,7 @@ async fn check_reports_each_drift_class_then_reconcile_fixes_them() {
         "--check writes nothing: {:?}",
         proxy.snapshot()
     );
-    let actions = |run: &cli::Run, p: &str| -> Vec<String> {
+    let actions = |run: &crate::cli::Run, p: &str| -> Vec<String> {
         run.rows
             .iter()
             .filter(|r| r["source_path"] == p)

@@ -1,0 +1,101 @@
+//! The strings secretport leaves in AWS, pinned: source identity text, `secretport:source` tag
+//! value, description and idempotency token for fixed inputs. A change to any of them would
+//! orphan every managed secret or duplicate versions after a crash, so it must fail here.
+//! Regenerate deliberately with `UPDATE_GOLDEN=1 cargo test --test identity_golden` and say why
+//! in the commit.
+
+use secretport::identity::token::TokenDeriver;
+use secretport::identity::{Scope, SourceIdentity};
+use secretport::secret::SecretValue;
+use serde_json::{json, Value};
+
+const GOLDEN: &str = "fixtures/identity/golden.jsonl";
+const KEY: &[u8] = b"golden-token-key-0123456789abcdef";
+
+fn cases() -> Vec<(
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+)> {
+    vec![
+        (
+            "vault",
+            "http://127.0.0.1:8200/secret",
+            "apps/db/primary",
+            "v",
+            None,
+        ),
+        (
+            "vault",
+            "https://vault.example.com/team-a/secret",
+            "café/naïve",
+            "{\"a\":1}",
+            Some("v1"),
+        ),
+        (
+            "vault",
+            "http://v:8200/kv",
+            "svc/stripe:live#1 x=y",
+            "s3cret\n",
+            None,
+        ),
+        (
+            "file",
+            "/srv/exports/export.jsonl",
+            "app/db",
+            "",
+            Some("00000000-0000-0000-0000-000000000000"),
+        ),
+        ("kms", "/tmp/x y/kms.jsonl", "a/b", "x", None),
+        ("vault", "http://v/secret", "deep/%s", "long", None),
+    ]
+}
+
+fn render() -> String {
+    let deriver = TokenDeriver::keyed(zeroize::Zeroizing::new(KEY.to_vec()));
+    let mut out = String::new();
+    for (kind, instance, path, value, previous) in cases() {
+        let path = path.replace("%s", &"segment/".repeat(40));
+        let id = Scope::new(kind, instance, "").identity(&path);
+        assert_eq!(SourceIdentity::parse(&id.text()).unwrap(), id);
+        let line = json!({
+            "kind": kind,
+            "instance": instance,
+            "path": path,
+            "value": value,
+            "previous": previous,
+            "text": id.text(),
+            "tag": id.tag_value(),
+            "description": id.description(),
+            "token": deriver.token(&id, &SecretValue::text(value.to_owned()), previous),
+        });
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn identity_tag_and_token_strings_are_pinned() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
+    let got = render();
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (create it with UPDATE_GOLDEN=1)", path.display()));
+    for (g, w) in got.lines().zip(want.lines()) {
+        let (g, w): (Value, Value) = (
+            serde_json::from_str(g).unwrap(),
+            serde_json::from_str(w).unwrap(),
+        );
+        assert_eq!(
+            g, w,
+            "a pinned string changed: managed secrets would be orphaned or versions duplicated"
+        );
+    }
+    assert_eq!(got.lines().count(), want.lines().count());
+}

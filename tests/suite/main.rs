@@ -1,0 +1,27 @@
+//! The integration tests: one crate (so the AWS SDK is linked once, not once per file), one
+//! module per area. They drive the real `secretport` binary and the library against real
+//! OpenBao and moto servers started on loopback by [`support`]; a missing server binary fails
+//! the test with the command that installs it (`scripts/setup-servers`).
+
+mod cli;
+mod support;
+
+mod config_errors;
+mod config_sources;
+mod credstash_source;
+mod identity_golden;
+mod kms_migrate;
+mod kms_source;
+mod migrate;
+mod naming_props;
+mod ownership;
+mod readme_cron;
+mod reconcile;
+mod rename_golden;
+mod smoke_servers;
+mod sops_source;
+mod ssm_source;
+mod stores_bench;
+mod throttle_proxy;
+mod vault_migrate;
+mod vault_source;

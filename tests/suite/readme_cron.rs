@@ -1,0 +1,146 @@
+//! Every scheduled command line README shows (the two cron lines and the Kubernetes CronJob's
+//! arguments) runs as written, with only the paths pointed at a scratch directory, against
+//! OpenBao and moto: the nightly line repairs and exits 0, the hourly check exits 0 in sync and
+//! reports drift (exit 2) through its `||` branch.
+
+use std::process::{Command, Stdio};
+
+use serde_json::json;
+
+use crate::support::{aws_env, Bao, Moto, TEST_REGION};
+
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
+}
+
+/// The command part of each line of README's ```cron block.
+fn cron_lines() -> Vec<String> {
+    let text = readme();
+    let block = text
+        .split("```cron\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("README has a ```cron block");
+    block
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(|l| l.split_whitespace().skip(5).collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// The CronJob's `args:` list.
+fn cronjob_args() -> Vec<String> {
+    let text = readme();
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("args: [\"reconcile\""))
+        .expect("README's CronJob has args");
+    serde_json::from_str(line.trim_start().trim_start_matches("args:").trim()).unwrap()
+}
+
+fn sh(cmd: &str, dir: &std::path::Path) -> (i32, String) {
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg(cmd)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .env_remove("VAULT_TOKEN")
+        .env_remove("AWS_PROFILE");
+    for (k, v) in aws_env(TEST_REGION) {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readme_cron_lines_and_cronjob_args_run_as_written() {
+    let bao = Bao::start().await;
+    let moto = Moto::start().await;
+    bao.put_kv2("secret", "apps/db", json!({"password": "p1"}))
+        .await;
+    bao.put_kv2("secret", "apps/api", json!({"key": "k1"}))
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("token"), bao.token()).unwrap();
+    std::fs::write(
+        d.join("vault.toml"),
+        format!(
+            r#"[source]
+kind = "vault"
+address = "{}"
+mount = "secret"
+path = "apps"
+auth = {{ method = "token", token_env = "VAULT_TOKEN" }}
+
+[target]
+region = "us-east-1"
+prefix = "cron"
+endpoint_url = "{}"
+
+[report]
+dir = "reports"
+"#,
+            bao.addr(),
+            moto.endpoint()
+        ),
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_secretport");
+    let local = |cmd: &str| {
+        cmd.replace("/usr/local/bin/secretport", bin)
+            .replace("/etc/secretport/", &format!("{}/", d.display()))
+            .replace(
+                "/var/log/secretport.log",
+                &d.join("log").display().to_string(),
+            )
+            .replace("logger -t secretport", "echo ALERT")
+    };
+    let lines = cron_lines();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let (nightly, hourly) = (local(&lines[0]), local(&lines[1]));
+
+    let (code, out) = sh(&nightly, d);
+    let log = std::fs::read_to_string(d.join("log")).unwrap_or_default();
+    assert_eq!(code, 0, "{nightly}\n{out}\n{log}");
+    assert!(log.contains("create 2"), "{log}");
+    let (code, out) = sh(&hourly, d);
+    assert_eq!(code, 0, "{hourly}\n{out}");
+    assert!(out.contains("in sync") && !out.contains("ALERT"), "{out}");
+
+    // drift: the hourly line alerts with the exit code, the nightly one repairs it
+    bao.put_kv2("secret", "apps/db", json!({"password": "p2"}))
+        .await;
+    let (code, out) = sh(&hourly, d);
+    assert_eq!(code, 0, "the || branch ran: {out}");
+    assert!(out.contains("ALERT drift or error: exit 2"), "{out}");
+    assert_eq!(sh(&nightly, d).0, 0);
+
+    // the CronJob's arguments, with the config at our path
+    let args: Vec<String> = cronjob_args()
+        .into_iter()
+        .map(|a| a.replace("/config/", &format!("{}/", d.display())))
+        .collect();
+    let mut c = Command::new(bin);
+    c.args(&args)
+        .current_dir(d)
+        .stdin(Stdio::null())
+        .env("VAULT_TOKEN", bao.token());
+    for (k, v) in aws_env(TEST_REGION) {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!sh(&hourly, d).1.contains("ALERT"));
+}
