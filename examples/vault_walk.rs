@@ -124,10 +124,17 @@ async fn main() {
     let mut best: Option<(u128, String)> = None;
     for _ in 0..repeat.max(1) {
         let t0 = Instant::now();
-        let source = VaultSource::connect(&cfg).await.unwrap_or_else(|e| {
-            eprintln!("connect: {e}");
-            std::process::exit(1)
-        });
+        let limits = std::sync::Arc::new(secretport::limits::Limits::new(
+            &secretport::config::LimitsConfig::default(),
+        ));
+        let policy = secretport::retry::RetryPolicy::new(4);
+        let timeout = std::time::Duration::from_secs(30);
+        let source = VaultSource::connect(&cfg, limits, policy, timeout)
+            .await
+            .unwrap_or_else(|e| {
+                eprintln!("connect: {e}");
+                std::process::exit(1)
+            });
         let t1 = Instant::now();
         let listing = source.list().await.unwrap_or_else(|e| {
             eprintln!("list: {e}");

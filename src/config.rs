@@ -351,6 +351,12 @@ pub struct LimitsConfig {
     pub concurrency: usize,
     /// Attempts per request, first try included.
     pub max_attempts: u32,
+    /// Vault requests per second at most (Vault has no AWS-style quota; `parallelism` bounds
+    /// requests in flight, this bounds their rate for servers with rate-limit quotas).
+    pub vault_per_second: u32,
+    /// Time limit of one request attempt (AWS and Vault), in seconds: a hung endpoint costs at
+    /// most this per attempt.
+    pub timeout_seconds: u64,
 }
 
 impl Default for LimitsConfig {
@@ -363,6 +369,8 @@ impl Default for LimitsConfig {
             dynamodb_per_second: 50,
             concurrency: 32,
             max_attempts: 8,
+            vault_per_second: 10_000,
+            timeout_seconds: 30,
         }
     }
 }
@@ -1210,6 +1218,8 @@ impl Validator<'_> {
         l.dynamodb_per_second = int(&mut s, "dynamodb_per_second", 1, 10_000, 50) as u32;
         l.concurrency = int(&mut s, "concurrency", 1, 1024, 32) as usize;
         l.max_attempts = int(&mut s, "max_attempts", 1, 50, 8) as u32;
+        l.vault_per_second = int(&mut s, "vault_per_second", 1, 100_000, 10_000) as u32;
+        l.timeout_seconds = int(&mut s, "timeout_seconds", 1, 600, 30) as u64;
         self.problems.extend(s.finish());
         l
     }

@@ -180,6 +180,8 @@ pub struct Limits {
     pub ssm: AdaptiveLimiter,
     /// DynamoDB Scan (the `credstash` source).
     pub dynamodb: AdaptiveLimiter,
+    /// Vault/OpenBao requests (lists, reads, logins).
+    pub vault: AdaptiveLimiter,
 }
 
 impl Limits {
@@ -201,6 +203,7 @@ impl Limits {
             kms: group("kms", cfg.kms_per_second),
             ssm: group("ssm", cfg.ssm_per_second),
             dynamodb: group("dynamodb", cfg.dynamodb_per_second),
+            vault: group("vault", cfg.vault_per_second),
         }
     }
 }

@@ -45,6 +45,8 @@ pub struct Endpoint<'a> {
     pub credentials: &'a Credentials,
     /// Config key of the credentials, for messages (`target.credentials`).
     pub key: &'a str,
+    /// Time limit of one request attempt.
+    pub timeout: Duration,
 }
 
 fn env(key: &str, var: &str) -> Result<String, ClientError> {
@@ -65,7 +67,7 @@ pub async fn sdk_config(ep: &Endpoint<'_>) -> Result<SdkConfig, ClientError> {
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(Duration::from_secs(60))
+                .operation_attempt_timeout(ep.timeout)
                 .build(),
         );
     if let Some(r) = ep.region {

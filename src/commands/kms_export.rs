@@ -241,6 +241,9 @@ pub async fn kms_client(
         endpoint_url,
         credentials: &Credentials::Default,
         key: "credentials",
+        timeout: std::time::Duration::from_secs(
+            crate::config::LimitsConfig::default().timeout_seconds,
+        ),
     })
     .await?;
     Ok(aws_sdk_kms::Client::new(&conf))

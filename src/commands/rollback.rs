@@ -262,6 +262,7 @@ pub async fn rollback(
         endpoint_url: opts.config.and_then(|c| c.target.endpoint_url.as_deref()),
         credentials: opts.config.map_or(&default, |c| &c.target.credentials),
         key: "target.credentials",
+        timeout: std::time::Duration::from_secs(limits_cfg.timeout_seconds),
     })
     .await?;
     let target = SecretsTarget::new(&sdk, limits, RetryPolicy::new(limits_cfg.max_attempts));

@@ -98,9 +98,18 @@ pub async fn open_source(
 ) -> Result<Box<dyn Source>, RunError> {
     Ok(match &cfg.source {
         SourceConfig::File(f) => Box::new(FileSource::open(&f.file)?),
-        SourceConfig::Vault(v) => Box::new(crate::source::vault::VaultSource::connect(v).await?),
+        SourceConfig::Vault(v) => Box::new(
+            crate::source::vault::VaultSource::connect(
+                v,
+                limits.clone(),
+                policy,
+                std::time::Duration::from_secs(cfg.limits.timeout_seconds),
+            )
+            .await?,
+        ),
         SourceConfig::Kms(k) => {
-            let conf = crate::source::kms::kms_sdk_config(k, &cfg.target).await?;
+            let timeout = std::time::Duration::from_secs(cfg.limits.timeout_seconds);
+            let conf = crate::source::kms::kms_sdk_config(k, &cfg.target, timeout).await?;
             Box::new(crate::source::kms::KmsSource::open(
                 &k.file,
                 aws_sdk_kms::Client::new(&conf),
@@ -108,16 +117,45 @@ pub async fn open_source(
                 policy,
             )?)
         }
-        SourceConfig::Ssm(c) => Box::new(
-            crate::source::ssm::SsmSource::open(c, &cfg.target, limits.clone(), policy).await?,
-        ),
-        SourceConfig::Sops(c) => Box::new(
-            crate::source::sops::SopsSource::open(c, &cfg.target, limits.clone(), policy).await?,
-        ),
-        SourceConfig::Credstash(c) => Box::new(
-            crate::source::credstash::CredstashSource::open(c, &cfg.target, limits.clone(), policy)
+        SourceConfig::Ssm(c) => {
+            let timeout = std::time::Duration::from_secs(cfg.limits.timeout_seconds);
+            Box::new(
+                crate::source::ssm::SsmSource::open(
+                    c,
+                    &cfg.target,
+                    limits.clone(),
+                    policy,
+                    timeout,
+                )
                 .await?,
-        ),
+            )
+        }
+        SourceConfig::Sops(c) => {
+            let timeout = std::time::Duration::from_secs(cfg.limits.timeout_seconds);
+            Box::new(
+                crate::source::sops::SopsSource::open(
+                    c,
+                    &cfg.target,
+                    limits.clone(),
+                    policy,
+                    timeout,
+                )
+                .await?,
+            )
+        }
+        SourceConfig::Credstash(c) => {
+            let timeout = std::time::Duration::from_secs(cfg.limits.timeout_seconds);
+            Box::new(
+                crate::source::credstash::CredstashSource::open(
+                    c,
+                    &cfg.target,
+                    limits.clone(),
+                    policy,
+                    timeout,
+                )
+                .await?,
+            )
+        }
     })
 }
 
@@ -128,6 +166,7 @@ pub async fn target_sdk(cfg: &Config) -> Result<aws_config::SdkConfig, ClientErr
         endpoint_url: cfg.target.endpoint_url.as_deref(),
         credentials: &cfg.target.credentials,
         key: "target.credentials",
+        timeout: std::time::Duration::from_secs(cfg.limits.timeout_seconds),
     })
     .await
 }

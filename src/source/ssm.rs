@@ -98,12 +98,14 @@ impl SsmSource {
         target: &TargetConfig,
         limits: Arc<Limits>,
         policy: RetryPolicy,
+        timeout: std::time::Duration,
     ) -> Result<Self, ClientError> {
         let conf = source_sdk_config(
             c.aws.region.as_deref(),
             c.aws.endpoint_url.as_deref(),
             c.aws.credentials.as_ref(),
             target,
+            timeout,
         )
         .await?;
         let region = conf

@@ -10,6 +10,7 @@ mod config_errors;
 mod config_sources;
 mod credstash_source;
 mod identity_golden;
+mod interrupt;
 mod kms_migrate;
 mod kms_source;
 mod migrate;

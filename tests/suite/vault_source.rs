@@ -49,14 +49,23 @@ fn root_config(bao: &Bao, name: &str, mount: &str, path: &str) -> VaultConfig {
     config(bao.addr(), mount, path, token_auth(name, bao.token()))
 }
 
+/// Connects with the default limits, 4 attempts and a 30 s timeout.
+async fn connect_with(cfg: &VaultConfig) -> Result<VaultSource, SourceError> {
+    let limits = std::sync::Arc::new(secretport::limits::Limits::new(
+        &secretport::config::LimitsConfig::default(),
+    ));
+    let policy = secretport::retry::RetryPolicy::new(4);
+    VaultSource::connect(cfg, limits, policy, std::time::Duration::from_secs(30)).await
+}
+
 async fn connect(cfg: &VaultConfig) -> VaultSource {
-    VaultSource::connect(cfg)
+    connect_with(cfg)
         .await
         .unwrap_or_else(|e| panic!("connect: {e} ({:?})", e.kind))
 }
 
 async fn connect_err(cfg: &VaultConfig) -> SourceError {
-    match VaultSource::connect(cfg).await {
+    match connect_with(cfg).await {
         Ok(s) => panic!("connect should fail, got {s:?}"),
         Err(e) => e,
     }

@@ -393,23 +393,27 @@ impl Source for KmsSource {
 pub async fn kms_sdk_config(
     kms: &KmsConfig,
     target: &TargetConfig,
+    timeout: std::time::Duration,
 ) -> Result<aws_config::SdkConfig, ClientError> {
     source_sdk_config(
         kms.region.as_deref(),
         kms.endpoint_url.as_deref(),
         kms.credentials.as_ref(),
         target,
+        timeout,
     )
     .await
 }
 
 /// The AWS client settings of an AWS-hosted source (`kms`, `ssm`, `sops`, `credstash`): region,
-/// endpoint and credentials from `[source]`, each defaulting to `[target]`'s.
+/// endpoint and credentials from `[source]`, each defaulting to `[target]`'s; `timeout` per
+/// request attempt.
 pub async fn source_sdk_config(
     region: Option<&str>,
     endpoint_url: Option<&str>,
     credentials: Option<&crate::config::Credentials>,
     target: &TargetConfig,
+    timeout: std::time::Duration,
 ) -> Result<aws_config::SdkConfig, ClientError> {
     let (credentials, key) = match credentials {
         Some(c) => (c, "source.credentials"),
@@ -420,6 +424,7 @@ pub async fn source_sdk_config(
         endpoint_url: endpoint_url.or(target.endpoint_url.as_deref()),
         credentials,
         key,
+        timeout,
     })
     .await
 }

@@ -103,12 +103,14 @@ impl SopsSource {
         target: &TargetConfig,
         limits: Arc<Limits>,
         policy: RetryPolicy,
+        timeout: std::time::Duration,
     ) -> Result<Self, ClientError> {
         let base = source_sdk_config(
             c.aws.region.as_deref(),
             c.aws.endpoint_url.as_deref(),
             c.aws.credentials.as_ref(),
             target,
+            timeout,
         )
         .await?;
         Ok(Self::new(c, base, limits, policy))

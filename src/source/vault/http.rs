@@ -8,13 +8,16 @@
 //! without a `&mut` client shared by 32 concurrent reads.
 //!
 //! Every request holds one permit of a semaphore sized by `parallelism`, so that setting bounds
-//! the requests in flight against Vault, whatever the caller's concurrency. Transient failures
-//! (connection errors, timeouts, 412/429/5xx) are retried a few times with backoff; reads and
-//! lists are idempotent.
+//! the requests in flight against Vault, whatever the caller's concurrency. Requests go through
+//! the `vault` limiter group and the run's one retry policy (`retry::call`, `max_attempts`),
+//! like every AWS call: transient failures (connection errors, timeouts, 412/5xx) are retried
+//! with backoff, 429 lowers the rate (AIMD); reads and lists are idempotent. A shutdown stops
+//! the retrying. Each attempt is bounded by `[limits] timeout_seconds`.
 
 use std::error::Error as StdError;
 use std::fmt::Display;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -24,12 +27,26 @@ use vaultrs::client::{VaultClient, VaultClientSettings};
 use zeroize::Zeroizing;
 
 use crate::config::VaultConfig;
+use crate::limits::Limits;
+use crate::retry::{self, Class, Classify, RetryPolicy};
 use crate::source::{SourceError, SourceErrorKind};
 
-/// Per-request timeout.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-/// Attempts per request, first try included, for transient failures.
-const MAX_ATTEMPTS: u32 = 4;
+/// Why one attempt did not give a final answer.
+enum Attempt {
+    /// An answer worth another try (412, 429, 5xx): kept, returned if the retries run out.
+    Transient(Reply),
+    /// No answer (connection, TLS, timeout).
+    NoAnswer(String),
+}
+
+impl Classify for Attempt {
+    fn class(&self) -> Class {
+        match self {
+            Attempt::Transient(r) if r.status == 429 => Class::Throttled,
+            _ => Class::Transient,
+        }
+    }
+}
 
 /// The HTTP verbs secretport sends to Vault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +126,8 @@ pub(super) struct Http {
     pub address: String,
     namespace: Option<String>,
     permits: Semaphore,
+    limits: Arc<Limits>,
+    policy: RetryPolicy,
 }
 
 /// `s.parse()` with the error as text; lets the caller's expected type pick `T`.
@@ -138,7 +157,12 @@ pub(super) fn chain(e: &dyn StdError) -> String {
 impl Http {
     /// Builds the client. Nothing is read from `VAULT_*` environment variables here: the config
     /// already folded `VAULT_ADDR`, `VAULT_NAMESPACE` and `VAULT_CACERT` in.
-    pub fn build(cfg: &VaultConfig) -> Result<Http, SourceError> {
+    pub fn build(
+        cfg: &VaultConfig,
+        limits: Arc<Limits>,
+        policy: RetryPolicy,
+        timeout: Duration,
+    ) -> Result<Http, SourceError> {
         let address = cfg.address.trim_end_matches('/').to_owned();
         let other = |m: String| SourceError::new(SourceErrorKind::Other, "", m);
         if cfg.tls_skip_verify {
@@ -176,7 +200,7 @@ impl Http {
                 .map(|p| p.to_string_lossy().into_owned())
                 .collect(),
             identity: None,
-            timeout: Some(REQUEST_TIMEOUT),
+            timeout: Some(timeout),
             token: String::new(),
             verify: !cfg.tls_skip_verify,
             version: 1,
@@ -197,6 +221,8 @@ impl Http {
             address,
             namespace,
             permits: Semaphore::new(cfg.parallelism.max(1)),
+            limits,
+            policy,
         })
     }
 
@@ -216,40 +242,40 @@ impl Http {
         body: Option<&serde_json::Value>,
     ) -> Result<Reply, SourceError> {
         let url = format!("{}{}", self.base, path);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let outcome = {
-                let _permit = self
-                    .permits
-                    .acquire()
-                    .await
-                    .expect("semaphore never closed");
-                self.once(verb, &url, token, body).await
-            };
-            match outcome {
-                Ok(reply) if attempt < MAX_ATTEMPTS && transient(reply.status) => {
+        let attempted = retry::call(&self.limits.vault, &self.policy, || async {
+            let _permit = self
+                .permits
+                .acquire()
+                .await
+                .map_err(|e| Attempt::NoAnswer(e.to_string()))?;
+            match self.once(verb, &url, token, body).await {
+                Ok(reply) if transient(reply.status) => {
                     tracing::debug!(
                         status = reply.status,
-                        attempt,
-                        "Vault {} /v1/{path}: transient answer, retrying",
+                        "Vault {} /v1/{path}: transient answer",
                         verb.as_str()
                     );
+                    Err(Attempt::Transient(reply))
                 }
-                Ok(reply) => return Ok(reply),
-                Err(e) if attempt < MAX_ATTEMPTS => {
-                    tracing::debug!(attempt, "Vault {} /v1/{path}: {e}; retrying", verb.as_str());
-                }
-                Err(e) => {
-                    return Err(SourceError::new(
-                        SourceErrorKind::Unavailable,
-                        "",
-                        format!("cannot reach Vault at {}: {e}", self.address),
-                    ))
-                }
+                Ok(reply) => Ok(reply),
+                Err(e) => Err(Attempt::NoAnswer(e)),
             }
-            let base = 100u64 << (attempt - 1).min(5);
-            tokio::time::sleep(Duration::from_millis(base + fastrand::u64(0..=base))).await;
+        })
+        .await;
+        match attempted.result {
+            Ok(reply) | Err(Attempt::Transient(reply)) => Ok(reply),
+            Err(Attempt::NoAnswer(e)) => {
+                let hint = if e.contains("certificate") || e.contains("tls") || e.contains("TLS") {
+                    " (for a private CA, set ca_cert in [source] or VAULT_CACERT)"
+                } else {
+                    ""
+                };
+                Err(SourceError::new(
+                    SourceErrorKind::Unavailable,
+                    "",
+                    format!("cannot reach Vault at {}: {e}{hint}", self.address),
+                ))
+            }
         }
     }
 

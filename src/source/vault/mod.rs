@@ -110,8 +110,13 @@ impl VaultSource {
     /// credentials, [`SourceErrorKind::Unavailable`] when it cannot be reached (TLS failures
     /// included), [`SourceErrorKind::Denied`] when the KV version cannot be detected and is not
     /// configured, [`SourceErrorKind::Other`] for a bad CA file or a mount that is not KV.
-    pub async fn connect(cfg: &VaultConfig) -> Result<VaultSource, SourceError> {
-        let http = Http::build(cfg)?;
+    pub async fn connect(
+        cfg: &VaultConfig,
+        limits: std::sync::Arc<crate::limits::Limits>,
+        policy: crate::retry::RetryPolicy,
+        timeout: std::time::Duration,
+    ) -> Result<VaultSource, SourceError> {
+        let http = Http::build(cfg, limits, policy, timeout)?;
         let (session, verified) = Session::start(&http, &cfg.auth).await?;
         let mut source = VaultSource {
             http,
@@ -286,6 +291,14 @@ impl Source for VaultSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::retry::RetryPolicy;
+    use std::time::Duration;
+
+    fn test_limits() -> std::sync::Arc<crate::limits::Limits> {
+        std::sync::Arc::new(crate::limits::Limits::new(
+            &crate::config::LimitsConfig::default(),
+        ))
+    }
 
     fn cfg(path: &str, namespace: Option<&str>) -> VaultConfig {
         VaultConfig {
@@ -306,7 +319,13 @@ mod tests {
 
     /// A source that was never connected (no request is made by what these tests call).
     fn offline(c: &VaultConfig, kv: Kv) -> VaultSource {
-        let http = Http::build(c).unwrap();
+        let http = Http::build(
+            c,
+            test_limits(),
+            RetryPolicy::new(2),
+            Duration::from_secs(5),
+        )
+        .unwrap();
         let session = Session::offline_for_tests();
         VaultSource {
             http,
@@ -363,7 +382,14 @@ mod tests {
         c.auth = VaultAuth::Token {
             token_env: "SECRETPORT_VAULT_UNIT_TOKEN".into(),
         };
-        let e = VaultSource::connect(&c).await.unwrap_err();
+        let e = VaultSource::connect(
+            &c,
+            test_limits(),
+            RetryPolicy::new(2),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.kind, SourceErrorKind::Unavailable, "{e}");
         assert!(e.message.contains("127.0.0.1:1"), "{e}");
     }

@@ -272,3 +272,38 @@ pub fn signal(pid: u32, sig: &str) {
         .expect("run kill");
     assert!(status.success(), "kill -{sig} {pid} failed");
 }
+
+/// A TCP server on loopback that accepts connections and never answers: a hung endpoint.
+/// Stops accepting when dropped.
+pub struct HungServer {
+    port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HungServer {
+    /// Starts it on a free port.
+    pub async fn start() -> HungServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((sock, _)) = listener.accept().await {
+                held.push(sock); // keep it open, say nothing
+            }
+        });
+        HungServer { port, task }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for HungServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
