@@ -515,6 +515,29 @@ mod tests {
     }
 
     #[test]
+    fn scope_and_identity() {
+        let conf = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-1"))
+            .build();
+        let s = CredstashSource::new(
+            "credential-store".into(),
+            "eu-west-1".into(),
+            BTreeMap::new(),
+            aws_sdk_dynamodb::Client::new(&conf),
+            aws_sdk_kms::Client::new(&conf),
+            Arc::new(Limits::new(&crate::config::LimitsConfig::default())),
+            RetryPolicy::new(1),
+        );
+        assert_eq!(s.instance(), "eu-west-1/credential-store");
+        assert_eq!(s.subtree(), "");
+        assert_eq!(
+            s.scope().identity("app.db").text(),
+            "credstash:eu-west-1/credential-store app.db"
+        );
+    }
+
+    #[test]
     fn versions_and_digests() {
         assert_eq!(version_label("0000000000000000012"), "12");
         assert_eq!(version_label("0000000000000000000"), "0");

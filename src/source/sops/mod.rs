@@ -484,3 +484,39 @@ impl Source for SopsSource {
         Box::pin(self.fetch_value(r))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{AwsAccess, LimitsConfig};
+
+    #[test]
+    fn source_paths_scope_and_identity() {
+        let conf = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-1"))
+            .build();
+        let s = SopsSource::new(
+            &SopsConfig {
+                dir: PathBuf::from("/srv/config"),
+                files: vec!["secrets/*.yaml".into()],
+                split: SopsSplit::File,
+                aws: AwsAccess::default(),
+            },
+            conf,
+            Arc::new(Limits::new(&LimitsConfig::default())),
+            RetryPolicy::new(1),
+        );
+        assert_eq!(
+            s.rel_of(Path::new("/srv/config/secrets/app.enc.yaml"))
+                .unwrap(),
+            "secrets/app.enc"
+        );
+        assert!(s.rel_of(Path::new("/elsewhere/a.yaml")).is_err());
+        assert_eq!(s.subtree(), "");
+        assert_eq!(
+            s.scope().identity("secrets/app").text(),
+            "sops:/srv/config secrets/app"
+        );
+    }
+}
