@@ -287,6 +287,19 @@ async fn sops_files_migrate_equal_to_sops_decrypt_and_tampered_files_fail_alone(
     let rerun = ws.run(&["migrate", "-c", "keys.toml", "--yes"]).await;
     rerun.expect_code(0);
     assert_eq!(rerun.count("unchanged", "ok"), 11, "{:#?}", rerun.rows);
+
+    // split by keys, a tampered file fails every one of its keys
+    ws.write(
+        "bad-keys.toml",
+        &config(&ep, "bk", r#"["secrets/bad-plain.yaml"]"#, "keys"),
+    );
+    let bad = ws.run(&["migrate", "-c", "bad-keys.toml", "--yes"]).await;
+    bad.expect_code(1);
+    assert_eq!(bad.failed().len(), 7, "{:#?}", bad.rows);
+    assert!(bad
+        .failed()
+        .iter()
+        .all(|r| r["error"].contains("MAC mismatch")));
 }
 
 /// A KMS key in account 111111111111, created through an assumed role there (moto's STS gives

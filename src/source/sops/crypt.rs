@@ -346,6 +346,27 @@ pub fn decrypt_tree(
     Ok(plain)
 }
 
+/// Decrypts only the value under the top-level key `top`, without hashing: for a file whose MAC
+/// [`decrypt_tree`] has already verified (the parsed tree held in memory cannot change since).
+pub fn decrypt_key(
+    key: &[u8],
+    tree: &[(String, Node)],
+    top: &str,
+    rules: &Rules,
+) -> Result<Plain, String> {
+    let node = tree
+        .iter()
+        .find(|(k, _)| k == top)
+        .map(|(_, v)| v)
+        .ok_or_else(|| format!("key {top} is gone"))?;
+    let mut w = Walk {
+        key,
+        rules,
+        hash: Sha512::new(),
+    };
+    w.node(node, &mut vec![top.to_owned()])
+}
+
 /// Appends `p` as JSON to `out` (numbers as SOPS wrote them, key order kept).
 pub fn write_json(p: &Plain, out: &mut Vec<u8>) -> Result<(), String> {
     match p {

@@ -17,8 +17,10 @@
 //!   credentials). One `Decrypt` per file, shared by its keys (single flight); throttling or an
 //!   unreachable KMS is not cached, so a later fetch tries again. Then every value is decrypted
 //!   and the MAC verified before any value is returned: a tampered value, unencrypted value or
-//!   MAC fails that file only. Files keyed only for age, PGP, GCP KMS, Azure Key Vault or Vault
-//!   transit fail with an error saying so: only AWS KMS recipients are supported.
+//!   MAC fails that file only (with `split = "keys"`, the first key fetched verifies the whole
+//!   file, the others then decrypt only their own value; a file that fails fails every key).
+//!   Files keyed only for age, PGP, GCP KMS, Azure Key Vault or Vault transit fail with an error
+//!   saying so: only AWS KMS recipients are supported.
 //! - Values: `split = "file"`: the document as compact JSON, keys in file order, numbers and
 //!   booleans as SOPS encrypted them (`5432`, `1.5`, `true`); `split = "keys"`: a string value
 //!   as it is, anything else as that JSON.
@@ -33,7 +35,7 @@ pub mod format;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -62,6 +64,8 @@ struct File {
     rel: String,
     doc: Document,
     key: OnceCell<KeyOutcome>,
+    /// The MAC of the parsed file was verified (with `split = "keys"`, once per file).
+    verified: AtomicBool,
 }
 
 /// SOPS files under a config folder.
@@ -280,6 +284,7 @@ impl SopsSource {
                     rel,
                     doc,
                     key: OnceCell::new(),
+                    verified: AtomicBool::new(false),
                 }),
             );
         }
@@ -429,15 +434,24 @@ impl SopsSource {
             )
         };
         let rules = crypt::Rules::of(&file.doc.meta).map_err(fail)?;
-        let plain =
-            crypt::decrypt_tree(&key, &file.doc.tree, &file.doc.meta, &rules).map_err(fail)?;
         let mut bytes = match &top_key {
             None => {
+                let plain = crypt::decrypt_tree(&key, &file.doc.tree, &file.doc.meta, &rules)
+                    .map_err(fail)?;
                 let mut out = Zeroizing::new(Vec::with_capacity(4096));
                 crypt::write_json(&plain, &mut out).map_err(fail)?;
                 out
             }
+            // The first key of a file verifies the whole file's MAC; the others then decrypt
+            // only their own value.
+            Some(k) if file.verified.load(Ordering::Acquire) => {
+                let v = crypt::decrypt_key(&key, &file.doc.tree, k, &rules).map_err(fail)?;
+                crypt::value_text(&v).map_err(|e| fail(format!("key {k}: {e}")))?
+            }
             Some(k) => {
+                let plain = crypt::decrypt_tree(&key, &file.doc.tree, &file.doc.meta, &rules)
+                    .map_err(fail)?;
+                file.verified.store(true, Ordering::Release);
                 let crypt::Plain::Map(m) = &plain else {
                     return Err(fail("the document is not a mapping".into()));
                 };
