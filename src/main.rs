@@ -57,6 +57,11 @@ enum Command {
         /// CSV of explicit source,target renames; they win over the rules.
         #[arg(long)]
         overrides: Option<PathBuf>,
+        /// Preview the configured source's own names instead: lists the source (list
+        /// permission only, no value read, no AWS credentials needed) and applies the config's
+        /// prefix, policy and overrides. Adds a `job` column.
+        #[arg(long, short = 'c', conflicts_with_all = ["prefix", "input", "overrides"])]
+        config: Option<PathBuf>,
     },
     /// Dry run: list the source, read the target, and report what migrate would do.
     /// Never writes to AWS.
@@ -162,9 +167,14 @@ struct RunArgs {
     /// The migration config (TOML).
     #[arg(long, short = 'c')]
     config: PathBuf,
-    /// Report path (default: <report dir>/<command>-<UTC timestamp>.csv).
+    /// Report path (default: <report dir>/<command>-<UTC timestamp>.csv); `-` writes the CSV
+    /// to stdout instead of a file.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Machine-readable output: each report row as a JSON object on stdout, then a final
+    /// {"summary": ...} object (JSON Lines). Human text stays on stderr.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -299,12 +309,38 @@ fn load(path: &std::path::Path) -> Result<Config, Fail> {
 }
 
 fn dispatch(cli: Cli) -> Result<i32, Fail> {
-    let (cfg_path, report, mode) = match cli.command {
+    let (run_args, mode) = match cli.command {
+        Command::Rename {
+            config: Some(config),
+            ..
+        } => {
+            let cfg = load(&config)?;
+            let rt = runtime()?;
+            let preview = rt
+                .block_on(rename::preview_config(&cfg))
+                .map_err(|e| Fail(e.exit_code(), e.into()))?;
+            let stdout = std::io::stdout();
+            let mut lock = std::io::BufWriter::new(stdout.lock());
+            rename::write_csv_with_job(&preview.output, "default", &mut lock)
+                .and_then(|_| lock.flush())
+                .context("writing CSV to stdout")
+                .map_err(failed)?;
+            for p in &preview.problems {
+                eprintln!("warning: not listed: {}", p);
+            }
+            eprintln!("{}", rename::summary_line(&preview.output));
+            return Ok(if preview.problems.is_empty() {
+                exit::OK
+            } else {
+                exit::FAILED
+            });
+        }
         Command::Rename {
             prefix,
             policy,
             input,
             overrides,
+            config: None,
         } => return rename_cmd(prefix, policy.into(), input, overrides),
         Command::KmsExport {
             input,
@@ -352,7 +388,7 @@ fn dispatch(cli: Cli) -> Result<i32, Fail> {
         Command::Plan {
             run,
             detailed_exitcode,
-        } => (run.config, run.report, Mode::Plan { detailed_exitcode }),
+        } => (run, Mode::Plan { detailed_exitcode }),
         Command::Rollback {
             report,
             config,
@@ -381,8 +417,7 @@ fn dispatch(cli: Cli) -> Result<i32, Fail> {
             yes,
             restore_deleted,
         } => (
-            run.config,
-            run.report,
+            run,
             Mode::Migrate {
                 yes,
                 restore_deleted,
@@ -396,8 +431,7 @@ fn dispatch(cli: Cli) -> Result<i32, Fail> {
             restore_deleted,
             yes,
         } => (
-            run.config,
-            run.report,
+            run,
             Mode::Reconcile {
                 check,
                 prune,
@@ -407,13 +441,29 @@ fn dispatch(cli: Cli) -> Result<i32, Fail> {
             },
         ),
     };
-    let cfg = load(&cfg_path)?;
+    let report_to_stdout = run_args
+        .report
+        .as_ref()
+        .is_some_and(|p| p.as_os_str() == secretport::report::STDOUT);
+    if run_args.json && report_to_stdout {
+        return Err(usage(anyhow::anyhow!(
+            "--json and --report - both write to stdout; give --report a file"
+        )));
+    }
+    let cfg = load(&run_args.config)?;
     let rt = runtime()?;
     let shutdown = signals(&rt);
     let outcome = rt
-        .block_on(run::run(&cfg, mode, report.as_deref(), shutdown, &Terminal))
-        .map_err(failed)?;
-    if let Mode::Plan { .. } = mode {
+        .block_on(run::run(
+            &cfg,
+            mode,
+            run_args.report.as_deref(),
+            run_args.json,
+            shutdown,
+            &Terminal,
+        ))
+        .map_err(|e| Fail(e.exit_code(), e.into()))?;
+    if matches!(mode, Mode::Plan { .. }) && !run_args.json && !report_to_stdout {
         print!("{}", run::table(&outcome.counts));
     }
     eprintln!("{}", outcome.summary);

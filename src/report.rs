@@ -7,7 +7,7 @@
 //! escape (cells beginning with `= + - @` are read as formulas by spreadsheets).
 
 use std::fs::{File, OpenOptions};
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use time::format_description::well_known::Rfc3339;
@@ -207,11 +207,15 @@ impl Row {
 
 /// An open report file.
 pub struct Report {
-    out: csv::Writer<File>,
+    out: csv::Writer<Box<dyn io::Write + Send>>,
     path: PathBuf,
     run_id: String,
     command: String,
+    json: bool,
 }
+
+/// `--report -`: the CSV goes to standard output.
+pub const STDOUT: &str = "-";
 
 /// The current UTC time in RFC 3339 with milliseconds.
 pub fn now_rfc3339() -> String {
@@ -223,8 +227,9 @@ pub fn now_rfc3339() -> String {
 }
 
 impl Report {
-    /// Creates the report: `explicit` if given, else a fresh `<dir>/<command>-<UTC>.csv` (never
-    /// overwriting an existing file). Writes the header at once.
+    /// Creates the report: `explicit` if given (`-` = standard output), else a fresh
+    /// `<dir>/<command>-<UTC>.csv` (never overwriting an existing file). Writes the header at
+    /// once.
     pub fn create(dir: &Path, command: &str, explicit: Option<&Path>) -> io::Result<Report> {
         let now = OffsetDateTime::now_utc();
         let stamp = format!(
@@ -237,12 +242,13 @@ impl Report {
             now.second()
         );
         let run_id = format!("{stamp}-{:08x}", fastrand::u32(..));
-        let (file, path) = match explicit {
+        let (file, path): (Box<dyn io::Write + Send>, PathBuf) = match explicit {
+            Some(p) if p.as_os_str() == STDOUT => (Box::new(io::stdout()), p.to_owned()),
             Some(p) => {
                 if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(parent)?;
                 }
-                (File::create(p)?, p.to_owned())
+                (Box::new(File::create(p)?), p.to_owned())
             }
             None => {
                 std::fs::create_dir_all(dir)?;
@@ -255,7 +261,7 @@ impl Report {
                     };
                     let p = dir.join(name);
                     match OpenOptions::new().write(true).create_new(true).open(&p) {
-                        Ok(f) => break (f, p),
+                        Ok(f) => break (Box::new(f), p),
                         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
                         Err(e) => return Err(e),
                     }
@@ -270,7 +276,20 @@ impl Report {
             path,
             run_id,
             command: command.to_owned(),
+            json: false,
         })
+    }
+
+    /// Also prints every row as a JSON object on standard output (`--json`: JSON Lines with the
+    /// report's fields, unescaped).
+    pub fn with_json(mut self) -> Report {
+        self.json = true;
+        self
+    }
+
+    /// Whether the CSV goes to standard output.
+    pub fn to_stdout(&self) -> bool {
+        self.path.as_os_str() == STDOUT
     }
 
     /// The file written.
@@ -306,6 +325,23 @@ impl Report {
             &row.previous_version_id,
             &row.reasons,
         ];
+        if self.json {
+            let obj: serde_json::Map<String, serde_json::Value> = COLUMNS
+                .iter()
+                .zip(cells.iter())
+                .map(|(k, v)| {
+                    let v = match *k {
+                        "attempts" => serde_json::json!(row.attempts),
+                        "duration_ms" => serde_json::json!(row.duration_ms as u64),
+                        _ => serde_json::Value::String((*v).to_owned()),
+                    };
+                    ((*k).to_owned(), v)
+                })
+                .collect();
+            let mut stdout = io::stdout().lock();
+            writeln!(stdout, "{}", serde_json::Value::Object(obj))?;
+            stdout.flush()?;
+        }
         self.out
             .write_record(cells.iter().map(|c| escape_formula(c).into_owned()))?;
         self.out.flush()

@@ -102,6 +102,52 @@ pub fn write_csv<W: Write>(out: &RenameOutput, w: W) -> std::io::Result<()> {
     wtr.flush()
 }
 
+/// A preview of a configured source's names.
+pub struct ConfigPreview {
+    /// The planned names, in listing order.
+    pub output: RenameOutput,
+    /// Entries the listing could not produce (each also makes the exit code 1).
+    pub problems: Vec<String>,
+}
+
+/// `rename --config`: lists the configured source (references only: no value is read, and the
+/// target is never contacted) and plans its names with the config's prefix, policy and overrides.
+pub async fn preview_config(
+    cfg: &crate::config::Config,
+) -> Result<ConfigPreview, crate::commands::run::RunError> {
+    let limits = std::sync::Arc::new(crate::limits::Limits::new(&cfg.limits));
+    let policy = crate::retry::RetryPolicy::new(cfg.limits.max_attempts);
+    let source = crate::commands::run::open_source(cfg, &limits, policy).await?;
+    let listing = source.list_names().await?;
+    let names: Vec<String> = listing.refs.iter().map(|r| r.path.clone()).collect();
+    let output = run_rename(&names, &cfg.naming_rules(), &cfg.naming.overrides)?;
+    let problems = listing.problems.iter().map(|p| {
+        let line = p.line.map(|l| format!("line {l}: ")).unwrap_or_default();
+        format!("{line}{}: {}", p.path, p.error)
+    });
+    Ok(ConfigPreview {
+        output,
+        problems: problems.collect(),
+    })
+}
+
+/// [`write_csv`] with a trailing `job` column (for `rename --config`).
+pub fn write_csv_with_job<W: Write>(out: &RenameOutput, job: &str, w: W) -> std::io::Result<()> {
+    let mut wtr = csv::Writer::from_writer(w);
+    wtr.write_record(["source", "target", "changed", "reasons", "job"])?;
+    for m in &out.rows {
+        let reasons: Vec<&str> = m.reasons.iter().map(|r| r.as_str()).collect();
+        wtr.write_record([
+            escape_formula(&m.source).as_ref(),
+            escape_formula(&m.target).as_ref(),
+            if m.changed { "true" } else { "false" },
+            reasons.join(";").as_str(),
+            escape_formula(job).as_ref(),
+        ])?;
+    }
+    wtr.flush()
+}
+
 /// `"N names, M renamed, K collisions"`.
 pub fn summary_line(out: &RenameOutput) -> String {
     format!(

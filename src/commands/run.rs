@@ -60,6 +60,18 @@ pub enum RunError {
     Naming(#[from] NamingError),
 }
 
+impl RunError {
+    /// The process exit code: 64 when the configuration (or the environment it names) is
+    /// incomplete, so nothing useful could be contacted (no region anywhere, a named env var
+    /// unset); 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Client(ClientError::NoRegion | ClientError::MissingEnv { .. }) => exit::USAGE,
+            _ => exit::FAILED,
+        }
+    }
+}
+
 /// The answer to a confirmation question.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confirmation {
@@ -206,10 +218,13 @@ fn question(
 
 /// Runs `plan`, `migrate` or `reconcile`. `shutdown` stops the run between secrets; `confirm`
 /// is asked before a run that would write, unless `--yes` was given.
+/// `json`: every report row also goes to stdout as a JSON object, then a `{"summary": ...}`
+/// object (JSON Lines); `report_path` `-` sends the CSV to stdout instead of a file.
 pub async fn run(
     cfg: &Config,
     mode: Mode,
     report_path: Option<&Path>,
+    json: bool,
     shutdown: Shutdown,
     confirm: &dyn Confirm,
 ) -> Result<Outcome, RunError> {
@@ -217,7 +232,11 @@ pub async fn run(
     let dry_run = mode.dry_run();
     let command = mode.command();
     let job = "default";
-    let report = Report::create(&cfg.report.dir, command, report_path)?;
+    let mut report = Report::create(&cfg.report.dir, command, report_path)?;
+    if json {
+        report = report.with_json();
+    }
+    let report_to_stdout = report.to_stdout();
     let run_id = report.run_id().to_owned();
     let sink = Sink::new(report, dry_run, job);
     let limits = Arc::new(Limits::with_shutdown(&cfg.limits, &shutdown));
@@ -450,16 +469,21 @@ pub async fn run(
         write_start,
         interrupted,
     );
-    write_sidecar(
-        &sink.report_path(),
-        &run_id,
-        command,
-        cfg,
-        &caller,
-        target.region(),
-        &counts,
-        exit_code,
-    );
+    if !report_to_stdout {
+        write_sidecar(
+            &sink.report_path(),
+            &run_id,
+            command,
+            cfg,
+            &caller,
+            target.region(),
+            &counts,
+            exit_code,
+        );
+    }
+    if json {
+        print_json_summary(&run_id, command, &counts, exit_code, &summary);
+    }
     Ok(Outcome {
         exit_code,
         summary,
@@ -587,6 +611,32 @@ fn write_sidecar(
     }
 }
 
+/// The final JSON Lines object of `--json`: counts by action and status, exit code, summary.
+fn print_json_summary(
+    run_id: &str,
+    command: &str,
+    counts: &BTreeMap<(Action, Status), u64>,
+    exit_code: i32,
+    summary: &str,
+) {
+    let mut by: BTreeMap<&str, BTreeMap<&str, u64>> = BTreeMap::new();
+    for ((a, s), n) in counts {
+        *by.entry(a.as_str())
+            .or_default()
+            .entry(s.as_str())
+            .or_default() += n;
+    }
+    let doc = serde_json::json!({ "summary": {
+        "run_id": run_id,
+        "command": command,
+        "counts": by,
+        "drift": policy::drift(counts),
+        "exit_code": exit_code,
+        "text": summary,
+    }});
+    println!("{doc}");
+}
+
 /// The summary table `plan` prints: one line per action and status.
 pub fn table(counts: &BTreeMap<(Action, Status), u64>) -> String {
     let mut s = format!("{:<10} {:<8} {:>8}\n", "action", "status", "count");
@@ -594,4 +644,41 @@ pub fn table(counts: &BTreeMap<(Action, Status), u64>) -> String {
         s.push_str(&format!("{:<10} {:<8} {:>8}\n", a.as_str(), st.as_str(), n));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_question_names_account_region_prefix_and_counts() {
+        let caller = Ok(Caller {
+            account: "111122223333".into(),
+            arn: "arn:aws:iam::111122223333:user/x".into(),
+        });
+        let mode = Mode::Reconcile {
+            check: false,
+            prune: true,
+            force_prune: false,
+            restore_deleted: false,
+            yes: false,
+        };
+        let q = question(
+            mode,
+            &caller,
+            "eu-west-1",
+            "devops",
+            &[
+                ("create", 3),
+                ("rename", 0),
+                ("schedule for deletion up to", 2),
+            ],
+        );
+        assert_eq!(
+            q,
+            "reconcile into AWS account 111122223333, region eu-west-1, prefix devops/: create 3, schedule for deletion up to 2. Proceed?"
+        );
+        let q = question(mode, &caller, "eu-west-1", "", &[("create", 1)]);
+        assert!(q.contains("no prefix (the whole account)"), "{q}");
+    }
 }

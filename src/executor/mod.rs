@@ -280,6 +280,9 @@ impl Executor<'_> {
                     p.values.insert(id, v);
                 }
                 Ok((None, _)) => {}
+                // listed a moment ago, so "not found" means it has no AWSCURRENT version (a
+                // secret created without a value): nothing to compare, the value is written
+                Err(e) if e.class == ErrorClass::NotFound => {}
                 Err(e) => {
                     p.errors.insert(id, e.to_string());
                 }

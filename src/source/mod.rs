@@ -175,6 +175,12 @@ pub trait Source: Send + Sync {
     /// that make the whole listing impossible (authentication, unreachable server).
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>>;
 
+    /// Lists names only, for previews (`rename --config`): the listing itself, unless the
+    /// source's listing reads values to save quota (`ssm`), which then lists without them.
+    fn list_names(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
+        self.list()
+    }
+
     /// Reads one value.
     fn fetch<'a>(&'a self, r: &'a SourceRef) -> BoxFuture<'a, Result<Fetched, SourceError>>;
 }

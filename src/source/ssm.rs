@@ -12,7 +12,8 @@
 //! fetches it; the fetch *takes* it out, so it is held no longer than the run needs it. A value
 //! fetched a second time (or never listed) is read again with `GetParameter`. `plan` therefore
 //! decrypts too, as `ssm get-parameters-by-path --with-decryption` would; the values never
-//! leave the process.
+//! leave the process. Only `rename --config` ([`Source::list_names`]) lists without
+//! decryption: it needs names, not values.
 //!
 //! # Behaviour
 //!
@@ -311,22 +312,26 @@ impl SsmSource {
             })
     }
 
-    async fn list_all(&self) -> Result<Listing, SourceError> {
+    /// Lists the subtree; with `values`, keeps each value (decrypted) for the fetch.
+    async fn list_all(&self, values: bool) -> Result<Listing, SourceError> {
         let mut found: Vec<Entry> = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let (params, next) = match self.page(token.clone(), true).await {
+            let (params, next) = match self.page(token.clone(), values).await {
                 Ok(out) => {
                     let params = out
                         .parameters()
                         .iter()
-                        .filter_map(|p| Self::entry_of(p, Some(Self::value_of(p))))
+                        .filter_map(|p| Self::entry_of(p, values.then(|| Self::value_of(p))))
                         .collect::<Vec<_>>();
                     (params, out.next_token)
                 }
                 Err(e) => {
                     let first = aws_call::error("ssm:GetParametersByPath", &self.path, &e);
-                    if e.class() != Class::Permanent || first.kind == SourceErrorKind::Auth {
+                    if !values
+                        || e.class() != Class::Permanent
+                        || first.kind == SourceErrorKind::Auth
+                    {
                         return Err(first);
                     }
                     // Maybe one parameter's KMS key: list this page without values and read
@@ -450,7 +455,11 @@ impl Source for SsmSource {
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
-        Box::pin(self.list_all())
+        Box::pin(self.list_all(true))
+    }
+
+    fn list_names(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
+        Box::pin(self.list_all(false))
     }
 
     fn fetch<'a>(&'a self, r: &'a SourceRef) -> BoxFuture<'a, Result<Fetched, SourceError>> {

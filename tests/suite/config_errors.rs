@@ -131,3 +131,23 @@ async fn bad_usage_exits_64_and_help_exits_0() {
     assert_eq!(run.code, 64);
     assert!(run.stderr.contains("--prefix"), "{}", run.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_region_anywhere_is_a_usage_error() {
+    let ws = Workspace::new();
+    ws.write("export.jsonl", "{\"path\":\"a\",\"value\":\"v\"}\n");
+    ws.write(
+        "cfg.toml",
+        "[source]\nkind = \"file\"\nfile = \"export.jsonl\"\n[target]\nprefix = \"p\"\nendpoint_url = \"http://127.0.0.1:9\"\n",
+    );
+    let mut cmd = ws.command(&["plan", "-c", "cfg.toml"], &[]);
+    cmd.env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION");
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("no AWS region") && stderr.contains("target.region"),
+        "{stderr}"
+    );
+}

@@ -15,6 +15,7 @@ mod kms_migrate;
 mod kms_source;
 mod migrate;
 mod naming_props;
+mod output;
 mod ownership;
 mod readme_cron;
 mod reconcile;

@@ -772,3 +772,84 @@ async fn unreachable_target_is_one_clear_error_and_a_report_row() {
         run.rows[0]
     );
 }
+
+/// An empty value is refused with one clear reason (AWS keeps no version of it), every run the
+/// same way, and a managed secret without a current version does not fail its batch neighbours:
+/// the batch falls back to one read per secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn empty_values_are_refused_and_a_versionless_secret_fails_no_neighbour() {
+    use secretport::identity::Scope;
+    use secretport::source::export::export_instance;
+    let moto = Moto::start().await;
+    let sm = moto.sm_client("us-east-1");
+    let ws = Workspace::new();
+    let mut lines: Vec<String> = (0..25)
+        .map(|i| line(&format!("s{i:02}"), json!(format!("v{i}"))))
+        .collect();
+    lines.push(line("empty", json!("")));
+    ws.write("export.jsonl", &lines.join("\n"));
+    ws.write("cfg.toml", &file_config(moto.endpoint(), "ev", "", ""));
+    for _ in 0..2 {
+        let run = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;
+        run.expect_code(1);
+        let e = run.row("empty");
+        assert_eq!(
+            (e["action"].as_str(), e["status"].as_str()),
+            ("skip", "failed"),
+            "{e:?}"
+        );
+        assert!(e["error"].contains("value is empty"), "{e:?}");
+        assert_eq!(run.failed().len(), 1, "{:#?}", run.failed());
+    }
+    assert!(
+        sm.describe_secret()
+            .secret_id("ev/empty")
+            .send()
+            .await
+            .is_err(),
+        "nothing written"
+    );
+
+    // a secret of ours that lost its version (created by hand with our tags, no value), in the
+    // middle of a BatchGetSecretValue batch
+    let id = Scope::new(
+        "file",
+        &export_instance(&ws.path().join("export.jsonl")),
+        "",
+    )
+    .identity("s05");
+    sm.delete_secret()
+        .secret_id("ev/s05")
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
+    sm.create_secret()
+        .name("ev/s05")
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("secretport:managed")
+                .value("true")
+                .build(),
+        )
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("secretport:source")
+                .value(id.tag_value())
+                .build(),
+        )
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("secretport:prefix")
+                .value("ev")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ws.write("export.jsonl", &lines[..25].join("\n"));
+    let run = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;
+    run.expect_code(0);
+    assert_eq!(run.row("s05")["action"], "update", "{:?}", run.row("s05"));
+    assert_eq!(run.count("unchanged", "ok"), 24, "{:#?}", run.rows);
+}

@@ -223,6 +223,31 @@ async fn parameters_migrate_equal_to_get_parameter_and_a_denied_key_fails_alone(
         assert!(!all.contains(m), "{m} leaked:\n{all}");
     }
 
+    // rename --config lists names only: no value is decrypted, so the denied key is no obstacle
+    let gets = proxy.forwarded("GetParameter");
+    let decrypting_before = proxy.forwarded("GetParametersByPath");
+    let names = ws.run(&["rename", "--config", "cfg.toml"]).await;
+    names.expect_code(0);
+    assert_eq!(names.stdout.lines().count(), 1 + 32, "{}", names.stdout);
+    assert!(
+        names.stdout.contains("denied/token,ssm/denied/token"),
+        "{}",
+        names.stdout
+    );
+    assert_eq!(
+        proxy.forwarded("GetParameter"),
+        gets,
+        "no per-parameter reads"
+    );
+    assert_eq!(
+        proxy.forwarded("GetParametersByPath") - decrypting_before,
+        4,
+        "4 pages, none refused"
+    );
+    for m in MARKERS {
+        assert!(!names.stdout.contains(m) && !names.stderr.contains(m));
+    }
+
     // default types: SecureString only
     ws.write("default.toml", &config(proxy.endpoint(), "def", ""));
     let plan = ws.run(&["plan", "-c", "default.toml"]).await;
