@@ -57,6 +57,9 @@ pub enum CurrentFact<'a> {
     Value(&'a CurrentValue),
     /// The secret has no current value.
     Empty,
+    /// Not read: its `AWSCURRENT` VersionId is the idempotency token of this very value, so it
+    /// holds this value (the token is an HMAC of identity and value, see `identity::token`).
+    SameVersion,
     /// Reading it failed; the error text.
     Failed(String),
 }
@@ -315,6 +318,18 @@ pub fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
     let current = match &facts.current {
         CurrentFact::Value(c) => Some(*c),
         CurrentFact::Empty => None,
+        CurrentFact::SameVersion => {
+            let mut steps = Vec::new();
+            if how == Compare::Ours {
+                steps.push(Step::Row {
+                    action: Action::Unchanged,
+                    status: Status::Ok,
+                    why: String::new(),
+                });
+            }
+            steps.extend(tag_step(item, &expected, how));
+            return steps;
+        }
         CurrentFact::Failed(e) => {
             return row(
                 Action::Update,
@@ -357,22 +372,28 @@ pub fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
             },
         });
     }
-    let existing = item.existing.as_ref().map(|e| &e.tags);
-    let empty = BTreeMap::new();
-    let drift = tag_drift(&expected, existing.unwrap_or(&empty));
-    if !drift.is_empty() {
-        let keys: Vec<&str> = drift.keys().map(String::as_str).collect();
-        let why = match how {
-            Compare::Adopt => format!("adopted (value already equal); tags {}", keys.join(", ")),
-            Compare::Overwrite => format!(
-                "taken over (on_conflict = overwrite); tags {}",
-                keys.join(", ")
-            ),
-            Compare::Ours => format!("tags missing or changed: {}", keys.join(", ")),
-        };
-        steps.push(Step::Tag { tags: drift, why });
-    }
+    steps.extend(tag_step(item, &expected, how));
     steps
+}
+
+/// The retag step, when the secret's tags differ from the expected ones.
+fn tag_step(item: &Item, expected: &BTreeMap<String, String>, how: Compare) -> Option<Step> {
+    let empty = BTreeMap::new();
+    let existing = item.existing.as_ref().map_or(&empty, |e| &e.tags);
+    let drift = tag_drift(expected, existing);
+    if drift.is_empty() {
+        return None;
+    }
+    let keys: Vec<&str> = drift.keys().map(String::as_str).collect();
+    let why = match how {
+        Compare::Adopt => format!("adopted (value already equal); tags {}", keys.join(", ")),
+        Compare::Overwrite => format!(
+            "taken over (on_conflict = overwrite); tags {}",
+            keys.join(", ")
+        ),
+        Compare::Ours => format!("tags missing or changed: {}", keys.join(", ")),
+    };
+    Some(Step::Tag { tags: drift, why })
 }
 
 #[cfg(test)]

@@ -131,11 +131,20 @@ fn tags_of(tags: Option<Vec<Tag>>) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn current_of(stages: Option<std::collections::HashMap<String, Vec<String>>>) -> Option<String> {
-    stages?
-        .into_iter()
-        .find(|(_, s)| s.iter().any(|x| x == "AWSCURRENT"))
-        .map(|(v, _)| v)
+/// The versions labelled `AWSCURRENT` and `AWSPREVIOUS`.
+fn stages_of(
+    stages: Option<std::collections::HashMap<String, Vec<String>>>,
+) -> (Option<String>, Option<String>) {
+    let (mut current, mut previous) = (None, None);
+    for (v, labels) in stages.unwrap_or_default() {
+        if labels.iter().any(|x| x == "AWSCURRENT") {
+            current = Some(v.clone());
+        }
+        if labels.iter().any(|x| x == "AWSPREVIOUS") {
+            previous = Some(v);
+        }
+    }
+    (current, previous)
 }
 
 impl SecretsTarget {
@@ -191,13 +200,15 @@ impl SecretsTarget {
                 if want.as_ref().is_some_and(|w| !name.starts_with(w.as_str())) {
                     continue;
                 }
+                let (current_version, previous_version) = stages_of(e.secret_versions_to_stages);
                 out.push(TargetSecret {
                     name,
                     arn: e.arn.unwrap_or_default(),
                     tags: tags_of(e.tags),
                     description: e.description,
                     deleted_date: e.deleted_date.and_then(|d| d.fmt(Format::DateTime).ok()),
-                    current_version: current_of(e.secret_versions_to_stages),
+                    current_version,
+                    previous_version,
                 });
             }
             next = page.next_token.filter(|t| !t.is_empty());
@@ -262,6 +273,7 @@ impl SecretsTarget {
     async fn describe_impl(&self, id: &str) -> Outcome<TargetSecret> {
         let req = self.client.describe_secret().secret_id(id);
         let (d, attempts) = run!(self, read, "DescribeSecret", id, req)?;
+        let (current_version, previous_version) = stages_of(d.version_ids_to_stages);
         Ok((
             TargetSecret {
                 name: d.name.unwrap_or_else(|| id.to_owned()),
@@ -269,7 +281,8 @@ impl SecretsTarget {
                 tags: tags_of(d.tags),
                 description: d.description,
                 deleted_date: d.deleted_date.and_then(|x| x.fmt(Format::DateTime).ok()),
-                current_version: current_of(d.version_ids_to_stages),
+                current_version,
+                previous_version,
             },
             attempts,
         ))

@@ -133,11 +133,14 @@ pub struct Settings {
     pub tokens: Option<TokenDeriver>,
 }
 
-/// Current target values, fetched in bulk before items run.
+/// Current target values, fetched in bulk before items run; or, with `by_version`, none at
+/// all: each item first checks whether the secret's `AWSCURRENT` VersionId is the token of the
+/// source value (then it holds that value, unread), and reads only when it is not.
 #[derive(Default)]
 pub struct Prefetched {
     values: HashMap<String, CurrentValue>,
     errors: HashMap<String, String>,
+    by_version: bool,
 }
 
 /// Runs plan items against the target.
@@ -156,6 +159,7 @@ pub struct Executor<'a> {
     pub progress: &'a Progress,
     /// Secrets found gone from the source while reading (become orphans).
     pub gone: Mutex<Vec<Orphan>>,
+    key: tokio::sync::OnceCell<Option<TokenDeriver>>,
     tokens: tokio::sync::OnceCell<Result<TokenDeriver, String>>,
 }
 
@@ -213,16 +217,38 @@ impl Executor<'_> {
             shutdown,
             progress,
             gone: Mutex::new(Vec::new()),
+            key: tokio::sync::OnceCell::new(),
             tokens: tokio::sync::OnceCell::new(),
         }
     }
 
-    /// The token deriver: configured, ephemeral in a dry run (no token is sent), or the key
-    /// secret's, fetched once.
+    /// The key existing secrets were written with: configured, or the key secret in the target
+    /// (read once; `None` when it does not exist or cannot be read, and then values are
+    /// compared by reading them).
+    async fn existing_key(&self) -> Option<&TokenDeriver> {
+        self.key
+            .get_or_init(|| async {
+                if let Some(t) = &self.settings.tokens {
+                    return Some(t.clone());
+                }
+                match crate::target::token_key::load(self.target).await {
+                    Ok(k) => k,
+                    Err(e) => {
+                        tracing::info!(error = %e, "token key unreadable: comparing values by reading them");
+                        None
+                    }
+                }
+            })
+            .await
+            .as_ref()
+    }
+
+    /// The token deriver for writes: the existing key, an ephemeral one in a dry run (no token
+    /// is sent), or a key secret created now (the first writing run in the account).
     async fn tokens(&self) -> Result<&TokenDeriver, String> {
         self.tokens
             .get_or_init(|| async {
-                if let Some(t) = &self.settings.tokens {
+                if let Some(t) = self.existing_key().await {
                     return Ok(t.clone());
                 }
                 if !self.target.writes() {
@@ -237,11 +263,34 @@ impl Executor<'_> {
             .map_err(Clone::clone)
     }
 
+    /// Whether the secret's `AWSCURRENT` version is the one this value would have been written
+    /// as (by a create, or a put over its `AWSPREVIOUS`).
+    async fn holds(&self, item: &Item, value: &SecretValue) -> bool {
+        let (Some(key), Some(existing)) = (self.existing_key().await, item.existing.as_ref())
+        else {
+            return false;
+        };
+        let Some(current) = existing.current_version.as_deref() else {
+            return false;
+        };
+        key.token(&item.identity, value, None) == current
+            || existing
+                .previous_version
+                .as_deref()
+                .is_some_and(|p| key.token(&item.identity, value, Some(p)) == current)
+    }
+
     /// Reads the current value of every existing secret whose value must be compared,
     /// [`BATCH_GET_MAX`] per `BatchGetSecretValue` call. A batch that fails as a whole, or
     /// leaves some secrets unanswered, falls back to one `GetSecretValue` per secret, so one
     /// bad secret never fails its 19 neighbours.
     pub async fn prefetch(&self, items: &[Item]) -> Prefetched {
+        if self.existing_key().await.is_some() {
+            return Prefetched {
+                by_version: true,
+                ..Prefetched::default()
+            };
+        }
         let ids: Vec<String> = items
             .iter()
             .filter(|i| decide::needs(i, &self.settings.rules, false) == Need::SourceAndCurrent)
@@ -379,6 +428,23 @@ impl Executor<'_> {
                         Ok((Some(v), _)) => CurrentFact::Value(v),
                         Ok((None, _)) => CurrentFact::Empty,
                         Err(e) => CurrentFact::Failed(e.to_string()),
+                    }
+                }
+                (Need::SourceAndCurrent, false) if pre.by_version => {
+                    let value = fetched.as_ref().and_then(|f| f.0.as_ref());
+                    match value {
+                        Some(v) if self.holds(item, v).await => CurrentFact::SameVersion,
+                        Some(_) => {
+                            let arn = item.existing.as_ref().map(|e| e.arn.as_str()).unwrap_or("");
+                            reread = self.target.get_value(arn).await;
+                            match &reread {
+                                Ok((Some(v), _)) => CurrentFact::Value(v),
+                                Ok((None, _)) => CurrentFact::Empty,
+                                Err(e) if e.class == ErrorClass::NotFound => CurrentFact::Empty,
+                                Err(e) => CurrentFact::Failed(e.to_string()),
+                            }
+                        }
+                        None => CurrentFact::NotRead, // the source side decides (gone, failed)
                     }
                 }
                 (Need::SourceAndCurrent, false) => {

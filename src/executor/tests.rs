@@ -30,6 +30,7 @@ struct Secret {
 struct Fake {
     secrets: Mutex<BTreeMap<String, Secret>>,
     writes: Mutex<Vec<String>>,
+    value_reads: std::sync::atomic::AtomicU64,
 }
 
 fn not_found(op: &'static str, id: &str) -> CallError {
@@ -97,6 +98,12 @@ impl Fake {
             description: s.description.clone(),
             deleted_date: s.deleted.then(|| "2026-12-24T00:00:00Z".into()),
             current_version: Some(s.current.clone()),
+            previous_version: s
+                .versions
+                .iter()
+                .position(|(v, _)| *v == s.current)
+                .and_then(|i| i.checked_sub(1))
+                .map(|i| s.versions[i].0.clone()),
         }
     }
 }
@@ -140,6 +147,8 @@ impl Target for Fake {
 
     fn batch_get<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<BatchRead, CallError>> {
         Box::pin(async move {
+            self.value_reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut r = BatchRead::default();
             for id in ids {
                 match self.find(id) {
@@ -159,6 +168,8 @@ impl Target for Fake {
 
     fn get_value<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Outcome<Option<CurrentValue>>> {
         Box::pin(async move {
+            self.value_reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             match self.find(id) {
                 Some((_, s)) if !s.deleted => Ok((current(&s), 1)),
                 _ => Err(not_found("GetSecretValue", id)),
@@ -370,7 +381,9 @@ async fn run(
         kms_key_id: None,
         concurrency: 4,
         policy: Policy::Aws,
-        tokens: Some(TokenDeriver::ephemeral()),
+        tokens: Some(TokenDeriver::keyed(zeroize::Zeroizing::new(
+            b"fixed-test-key-0123".to_vec(),
+        ))),
     };
     let gate = DryRun::new(fake);
     let target: &dyn Target = if dry { &gate } else { fake };
@@ -627,4 +640,34 @@ async fn shutdown_starts_nothing() {
     exec.run(&plan.items, &Prefetched::default()).await;
     assert!(fake.writes.lock().unwrap().is_empty());
     assert_eq!(sink.counts()[&(Action::Create, Status::Skipped)], 1);
+}
+
+/// A secret whose `AWSCURRENT` VersionId is the token of the source value is unchanged without
+/// reading its value; a hand edit (another VersionId) is read and repaired.
+#[tokio::test]
+async fn unchanged_secrets_are_recognised_by_version_without_a_read() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let fake = Fake::default();
+    let source = [("a", Some("1")), ("b", Some("2"))];
+    run(&fake, &source, &PLAIN, false, false).await;
+    fake.value_reads.store(0, Relaxed);
+    let rows = run(&fake, &source, &PLAIN, false, false).await;
+    assert_eq!(actions(&rows), ["p/a:unchanged/ok", "p/b:unchanged/ok"]);
+    assert_eq!(fake.value_reads.load(Relaxed), 0);
+    // an update, then nothing changed: still no read (the version is the put's token)
+    let changed = [("a", Some("1-new")), ("b", Some("2"))];
+    run(&fake, &changed, &PLAIN, false, false).await;
+    fake.value_reads.store(0, Relaxed);
+    let rows = run(&fake, &changed, &PLAIN, false, false).await;
+    assert_eq!(actions(&rows), ["p/a:unchanged/ok", "p/b:unchanged/ok"]);
+    assert_eq!(fake.value_reads.load(Relaxed), 0);
+    // a hand edit: read once, and repaired
+    fake.update("p/b", |s| {
+        s.versions.push(("hand".into(), "edited".into()));
+        s.current = "hand".into();
+    });
+    let rows = run(&fake, &changed, &PLAIN, false, false).await;
+    assert_eq!(actions(&rows), ["p/a:unchanged/ok", "p/b:update/ok"]);
+    assert_eq!(fake.value_reads.load(Relaxed), 1);
+    assert_eq!(fake.value("p/b").as_deref(), Some("2"));
 }

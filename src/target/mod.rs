@@ -32,6 +32,8 @@ pub struct TargetSecret {
     pub deleted_date: Option<String>,
     /// The VersionId labelled `AWSCURRENT`, when the listing says.
     pub current_version: Option<String>,
+    /// The VersionId labelled `AWSPREVIOUS`, when there is one.
+    pub previous_version: Option<String>,
 }
 
 impl TargetSecret {

@@ -46,14 +46,21 @@ fn decode(v: &SecretValue) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     Ok(key)
 }
 
+/// Reads the key secret: `None` when it does not exist yet (no secret was written with it).
+pub async fn load(target: &dyn Target) -> Result<Option<TokenDeriver>, KeyError> {
+    match target.get_value(KEY_NAME).await {
+        Ok((Some(c), _)) => Ok(Some(TokenDeriver::keyed(decode(&c.value)?))),
+        Ok((None, _)) => Err(KeyError::Malformed),
+        Err(e) if e.class == ErrorClass::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Reads the key secret, creating it when it does not exist yet (a concurrent first run that
 /// wins the race is read back).
 pub async fn load_or_create(target: &dyn Target) -> Result<TokenDeriver, KeyError> {
-    match target.get_value(KEY_NAME).await {
-        Ok((Some(c), _)) => return Ok(TokenDeriver::keyed(decode(&c.value)?)),
-        Ok((None, _)) => return Err(KeyError::Malformed),
-        Err(e) if e.class == ErrorClass::NotFound => {}
-        Err(e) => return Err(e.into()),
+    if let Some(t) = load(target).await? {
+        return Ok(t);
     }
     let mut raw = Zeroizing::new(vec![0u8; 32]);
     for b in raw.iter_mut() {

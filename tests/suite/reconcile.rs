@@ -193,8 +193,9 @@ async fn check_reports_each_drift_class_then_reconcile_fixes_them() {
     let synced = ws.run(&["reconcile", "-c", "cfg.toml", "--check"]).await;
     synced.expect_code(0);
     assert_eq!(proxy.writes_forwarded(), 0);
-    // values compared in bulk
-    assert_eq!(proxy.forwarded("GetSecretValue"), 0);
+    // in sync: no value read but the token key's (every VersionId is the token of its value)
+    assert_eq!(proxy.forwarded("GetSecretValue"), 1);
+    assert_eq!(proxy.forwarded("BatchGetSecretValue"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
