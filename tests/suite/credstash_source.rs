@@ -196,4 +196,17 @@ async fn credstash_table_migrates_equal_to_credstash_get_and_bad_items_fail_alon
         rerun.rows
     );
     assert_eq!(rerun.failed().len(), 2);
+    // reconcile --check: the six are in sync, the two unreadable items fail again, no orphan
+    let check = ws.run(&["reconcile", "-c", "cfg.toml", "--check"]).await;
+    assert_ne!(check.code, 0, "{:#?}", check.rows);
+    assert_eq!(
+        check.count("unchanged", "planned"),
+        good.len(),
+        "{:#?}",
+        check.rows
+    );
+    assert_eq!(
+        check.count("orphan", "planned") + check.count("orphan", "skipped"),
+        0
+    );
 }

@@ -287,6 +287,10 @@ async fn sops_files_migrate_equal_to_sops_decrypt_and_tampered_files_fail_alone(
     let rerun = ws.run(&["migrate", "-c", "keys.toml", "--yes"]).await;
     rerun.expect_code(0);
     assert_eq!(rerun.count("unchanged", "ok"), 11, "{:#?}", rerun.rows);
+    // the migrated secrets are this scope's: reconcile --check finds it in sync
+    let check = ws.run(&["reconcile", "-c", "keys.toml", "--check"]).await;
+    check.expect_code(0);
+    assert_eq!(check.count("unchanged", "planned"), 11, "{:#?}", check.rows);
 
     // split by keys, a tampered file fails every one of its keys
     ws.write(
