@@ -78,16 +78,22 @@ impl TokenDeriver {
             m.update(p);
         }
         let d = m.finalize().into_bytes();
-        let x = hex::encode(&d[..16]);
-        format!(
-            "{}-{}-{}-{}-{}",
-            &x[0..8],
-            &x[8..12],
-            &x[12..16],
-            &x[16..20],
-            &x[20..32]
-        )
+        uuid_text(&d[..16])
     }
+}
+
+/// 16 bytes as a UUID-shaped string (`8-4-4-4-12` lower-case hex), the form AWS expects of a
+/// `ClientRequestToken`.
+pub fn uuid_text(bytes: &[u8]) -> String {
+    let x = hex::encode(bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &x[0..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..32]
+    )
 }
 
 #[cfg(test)]

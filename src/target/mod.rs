@@ -8,6 +8,7 @@
 
 pub mod dry;
 pub mod limits;
+pub mod memory;
 pub mod token_key;
 
 use std::collections::BTreeMap;

@@ -89,15 +89,6 @@ pub async fn load_or_create(target: &dyn Target) -> Result<TokenDeriver, KeyErro
 }
 
 fn uuid_like() -> String {
-    let x: String = (0..16)
-        .map(|_| format!("{:02x}", fastrand::u8(..)))
-        .collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &x[0..8],
-        &x[8..12],
-        &x[12..16],
-        &x[16..20],
-        &x[20..32]
-    )
+    let bytes: Vec<u8> = (0..16).map(|_| fastrand::u8(..)).collect();
+    crate::identity::token::uuid_text(&bytes)
 }

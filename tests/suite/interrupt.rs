@@ -24,25 +24,29 @@ fn wait_with_deadline(
     None
 }
 
+/// `migrate --yes` against `hung` with the given `[limits]`, started; the report's path.
+fn start_against(
+    ws: &Workspace,
+    hung: &HungServer,
+    limits: &str,
+) -> (std::process::Child, std::path::PathBuf) {
+    ws.write("export.jsonl", &line("a", json!("v")));
+    ws.write(
+        "cfg.toml",
+        &file_config(&hung.endpoint(), "h", "", &format!("[limits]\n{limits}\n")),
+    );
+    let report = ws.path().join("report.csv");
+    let mut cmd = ws.command(&["migrate", "-c", "cfg.toml", "--yes"], &[]);
+    cmd.arg("--report").arg(&report);
+    (cmd.spawn().unwrap(), report)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn second_interrupt_exits_130_at_once_against_a_hung_target() {
     let hung = HungServer::start().await;
     let ws = Workspace::new();
-    ws.write("export.jsonl", &line("a", json!("v")));
     // a long timeout: without the second Ctrl-C this run would hang for minutes
-    ws.write(
-        "cfg.toml",
-        &file_config(
-            &hung.endpoint(),
-            "h",
-            "",
-            "[limits]\ntimeout_seconds = 300\n",
-        ),
-    );
-    let report = ws.path().join("hung.csv");
-    let mut cmd = ws.command(&["migrate", "-c", "cfg.toml", "--yes"], &[]);
-    cmd.arg("--report").arg(&report);
-    let mut child = cmd.spawn().unwrap();
+    let (mut child, report) = start_against(&ws, &hung, "timeout_seconds = 300");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     signal(child.id(), "INT");
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -69,21 +73,8 @@ async fn second_interrupt_exits_130_at_once_against_a_hung_target() {
 async fn sigterm_stops_retrying_and_ends_within_one_timeout() {
     let hung = HungServer::start().await;
     let ws = Workspace::new();
-    ws.write("export.jsonl", &line("a", json!("v")));
     // 8 attempts of 3 s would be ~30 s; a SIGTERM must end it after the attempt in flight
-    ws.write(
-        "cfg.toml",
-        &file_config(
-            &hung.endpoint(),
-            "h",
-            "",
-            "[limits]\ntimeout_seconds = 3\nmax_attempts = 8\n",
-        ),
-    );
-    let report = ws.path().join("term.csv");
-    let mut cmd = ws.command(&["migrate", "-c", "cfg.toml", "--yes"], &[]);
-    cmd.arg("--report").arg(&report);
-    let mut child = cmd.spawn().unwrap();
+    let (mut child, report) = start_against(&ws, &hung, "timeout_seconds = 3\nmax_attempts = 8");
     tokio::time::sleep(Duration::from_millis(1000)).await;
     signal(child.id(), "TERM");
     let (code, took) =

@@ -603,3 +603,79 @@ async fn rollback_restores_the_pre_run_state() {
     let rows = crate::cli::read_report(&ws.path().join("rb2.csv"));
     assert!(rows.iter().all(|r| r["action"] == "rollback"), "{rows:#?}");
 }
+
+/// `secretport args` on a pseudo-terminal (util-linux `script`), answering `answer` to a prompt.
+fn on_tty(ws: &Workspace, args: &str, answer: &'static str) -> std::process::Command {
+    let template = ws.command(&[], &[]);
+    let mut c = std::process::Command::new("script");
+    c.args([
+        "-qec",
+        &format!("{} {args}", env!("CARGO_BIN_EXE_secretport")),
+        "/dev/null",
+    ])
+    .current_dir(ws.path())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    for (k, v) in template.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    // the answer arrives once the question is on screen
+    c.stdin(std::process::Stdio::piped());
+    c.env("SECRETPORT_TEST_ANSWER", answer);
+    c
+}
+
+fn run_on_tty(mut c: std::process::Command) -> (Option<i32>, String) {
+    use std::io::Write;
+    let answer = c
+        .get_envs()
+        .find(|(k, _)| *k == "SECRETPORT_TEST_ANSWER")
+        .and_then(|(_, v)| v)
+        .map(|v| v.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut child = c.spawn().expect("script (util-linux) runs");
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    stdin.write_all(answer.as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+/// On a terminal the question shows account, region, prefix and counts; "n" writes nothing,
+/// "y" goes ahead.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_terminal_prompt_names_account_region_prefix_and_counts() {
+    let moto = Moto::start().await;
+    let sm = moto.sm_client("us-east-1");
+    let ws = Workspace::new();
+    ws.write("export.jsonl", &export(&[("a", "1"), ("b", "2")]));
+    ws.write("cfg.toml", &file_config(moto.endpoint(), "tty", "", ""));
+
+    let cmd = on_tty(&ws, "migrate -c cfg.toml", "n\n");
+    let (code, text) = tokio::task::spawn_blocking(move || run_on_tty(cmd))
+        .await
+        .unwrap();
+    assert!(
+        text.contains("migrate into AWS account 123456789012, region us-east-1, prefix tty/: create 2. Proceed? [y/N]"),
+        "{text}"
+    );
+    assert!(text.contains("declined"), "{text}");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(state(&sm).await.is_empty());
+
+    let cmd = on_tty(&ws, "migrate -c cfg.toml", "y\n");
+    let (code, text) = tokio::task::spawn_blocking(move || run_on_tty(cmd))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(live(&state(&sm).await, "tty/").len(), 2);
+}

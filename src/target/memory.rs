@@ -1,0 +1,391 @@
+//! An in-memory [`Target`]: Secrets Manager's behaviour that the executor relies on (versions
+//! with `AWSCURRENT`/`AWSPREVIOUS`, tags, scheduled deletion, "exists" on a taken name), with no
+//! network and no quota. For the executor's unit tests and the in-process scale bench
+//! (`benches/scale.rs`), never for a real run.
+//!
+//! With `keep_values = false` it keeps no value at all (only the versions), so a bench of half a
+//! million secrets measures secretport's memory, not the fake's; such a target answers value
+//! reads with an error.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use futures::future::BoxFuture;
+
+use super::{
+    BatchRead, CallError, Caller, CurrentValue, ErrorClass, NewSecret, Outcome, Target,
+    TargetSecret,
+};
+use crate::secret::SecretValue;
+
+const ARN_PREFIX: &str = "arn:memory:secret:";
+
+/// One version's content.
+#[derive(Clone, Debug)]
+enum Content {
+    Value(Vec<u8>, bool),
+    Dropped,
+}
+
+/// One secret.
+#[derive(Clone, Debug, Default)]
+pub struct MemorySecret {
+    versions: Vec<(String, Option<Content>)>,
+    current: Option<String>,
+    previous: Option<String>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+    description: Option<String>,
+    /// Scheduled for deletion.
+    pub deleted: bool,
+}
+
+/// Secrets by name, and calls by operation.
+#[derive(Default)]
+pub struct MemoryTarget {
+    secrets: Mutex<HashMap<String, MemorySecret>>,
+    calls: Mutex<BTreeMap<&'static str, u64>>,
+    keep_values: bool,
+    versions: AtomicU64,
+}
+
+fn err(op: &'static str, id: &str, class: ErrorClass) -> CallError {
+    CallError {
+        op,
+        name: id.into(),
+        class,
+        message: format!("{class:?}"),
+        attempts: 1,
+    }
+}
+
+fn name_of(id: &str) -> &str {
+    id.strip_prefix(ARN_PREFIX).unwrap_or(id)
+}
+
+impl MemoryTarget {
+    /// An empty target; `keep_values` stores values (else only their digests).
+    pub fn new(keep_values: bool) -> Self {
+        MemoryTarget {
+            keep_values,
+            ..MemoryTarget::default()
+        }
+    }
+
+    fn count(&self, op: &'static str) {
+        *self
+            .calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(op)
+            .or_default() += 1;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, MemorySecret>> {
+        self.secrets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Calls made, by operation.
+    pub fn calls(&self) -> BTreeMap<&'static str, u64> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Write calls made (every operation that changes the target).
+    pub fn writes(&self) -> u64 {
+        self.calls()
+            .iter()
+            .filter(|(op, _)| {
+                !matches!(
+                    **op,
+                    "ListSecrets"
+                        | "BatchGetSecretValue"
+                        | "GetSecretValue"
+                        | "DescribeSecret"
+                        | "GetCallerIdentity"
+                )
+            })
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Forgets the call counts.
+    pub fn reset_calls(&self) {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Number of secrets.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether it holds no secret.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds (or replaces) a secret with one text version `v0`, as someone else would.
+    pub fn insert(&self, name: &str, value: &str, tags: BTreeMap<String, String>) {
+        let s = MemorySecret {
+            versions: vec![(
+                "v0".into(),
+                Some(Content::Value(value.as_bytes().to_vec(), false)),
+            )],
+            current: Some("v0".into()),
+            tags,
+            ..MemorySecret::default()
+        };
+        self.lock().insert(name.into(), s);
+    }
+
+    /// Changes a secret in place (a hand edit, a scheduled deletion).
+    pub fn edit(&self, name: &str, f: impl FnOnce(&mut MemorySecret)) -> bool {
+        self.lock().get_mut(name).map(f).is_some()
+    }
+
+    /// Puts a new text version by hand (not through secretport).
+    pub fn hand_edit(&self, name: &str, value: &str) {
+        let id = format!("hand-{}", self.versions.fetch_add(1, Ordering::Relaxed));
+        let content = Some(Content::Value(value.as_bytes().to_vec(), false));
+        self.edit(name, |s| {
+            s.versions.push((id.clone(), content));
+            s.previous = s.current.replace(id);
+        });
+    }
+
+    /// A secret as a clone.
+    pub fn get(&self, name: &str) -> Option<MemorySecret> {
+        self.lock().get(name).cloned()
+    }
+
+    /// The current text value, when values are kept.
+    pub fn value(&self, name: &str) -> Option<String> {
+        let s = self.get(name)?;
+        match current_content(&s)? {
+            Content::Value(v, _) => String::from_utf8(v).ok(),
+            Content::Dropped => None,
+        }
+    }
+
+    fn content(&self, v: &SecretValue) -> Content {
+        if self.keep_values {
+            Content::Value(v.expose_bytes().to_vec(), v.is_binary())
+        } else {
+            Content::Dropped
+        }
+    }
+
+    fn listed(name: &str, s: &MemorySecret) -> TargetSecret {
+        TargetSecret {
+            name: name.into(),
+            arn: format!("{ARN_PREFIX}{name}"),
+            tags: s.tags.clone(),
+            description: s.description.clone(),
+            deleted_date: s.deleted.then(|| "2030-01-01T00:00:00Z".into()),
+            current_version: s.current.clone(),
+            previous_version: s.previous.clone(),
+        }
+    }
+
+    fn read(&self, op: &'static str, id: &str) -> Result<Option<CurrentValue>, CallError> {
+        let m = self.lock();
+        let s = m
+            .get(name_of(id))
+            .ok_or_else(|| err(op, id, ErrorClass::NotFound))?;
+        if s.deleted {
+            return Err(err(op, id, ErrorClass::InvalidRequest));
+        }
+        match current_content(s) {
+            None => Ok(None),
+            Some(Content::Value(v, binary)) => Ok(Some(CurrentValue {
+                value: if binary {
+                    SecretValue::binary(v)
+                } else {
+                    SecretValue::text(String::from_utf8_lossy(&v).into_owned())
+                },
+                version_id: s.current.clone(),
+            })),
+            Some(Content::Dropped) => Err(err(op, id, ErrorClass::Other)),
+        }
+    }
+}
+
+fn current_content(s: &MemorySecret) -> Option<Content> {
+    let cur = s.current.as_ref()?;
+    s.versions
+        .iter()
+        .find(|(v, _)| v == cur)
+        .and_then(|(_, c)| c.clone())
+}
+
+impl Target for MemoryTarget {
+    fn region(&self) -> &str {
+        "memory-1"
+    }
+
+    fn caller(&self) -> BoxFuture<'_, Result<Caller, CallError>> {
+        self.count("GetCallerIdentity");
+        Box::pin(async {
+            Ok(Caller {
+                account: "000000000000".into(),
+                arn: "arn:memory:caller".into(),
+            })
+        })
+    }
+
+    fn inventory<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<TargetSecret>, CallError>> {
+        Box::pin(async move {
+            let want = format!("{prefix}/");
+            let mut out: Vec<TargetSecret> = self
+                .lock()
+                .iter()
+                .filter(|(n, _)| prefix.is_empty() || n.starts_with(&want))
+                .map(|(n, s)| Self::listed(n, s))
+                .collect();
+            out.sort_by(|a, b| a.name.cmp(&b.name));
+            // one ListSecrets page per 100, as AWS pages
+            for _ in 0..out.len().div_ceil(100).max(1) {
+                self.count("ListSecrets");
+            }
+            Ok(out)
+        })
+    }
+
+    fn batch_get<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<BatchRead, CallError>> {
+        self.count("BatchGetSecretValue");
+        Box::pin(async move {
+            let mut r = BatchRead::default();
+            for id in ids {
+                match self.read("BatchGetSecretValue", id) {
+                    Ok(Some(c)) => {
+                        r.values.insert(id.clone(), c);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        r.errors.insert(id.clone(), e.message);
+                    }
+                }
+            }
+            Ok(r)
+        })
+    }
+
+    fn get_value<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Outcome<Option<CurrentValue>>> {
+        self.count("GetSecretValue");
+        Box::pin(async move {
+            match self.read("GetSecretValue", id)? {
+                None => Err(err("GetSecretValue", id, ErrorClass::NotFound)),
+                some => Ok((some, 1)),
+            }
+        })
+    }
+
+    fn describe<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Outcome<TargetSecret>> {
+        self.count("DescribeSecret");
+        Box::pin(async move {
+            let m = self.lock();
+            let name = name_of(id);
+            m.get(name)
+                .map(|s| (Self::listed(name, s), 1))
+                .ok_or_else(|| err("DescribeSecret", id, ErrorClass::NotFound))
+        })
+    }
+
+    fn create<'a>(&'a self, s: &'a NewSecret<'a>) -> BoxFuture<'a, Outcome<(String, String)>> {
+        self.count("CreateSecret");
+        Box::pin(async move {
+            let mut m = self.lock();
+            if m.contains_key(s.name) {
+                return Err(err("CreateSecret", s.name, ErrorClass::Exists));
+            }
+            m.insert(
+                s.name.into(),
+                MemorySecret {
+                    versions: vec![(s.token.clone(), Some(self.content(s.value)))],
+                    current: Some(s.token.clone()),
+                    previous: None,
+                    tags: s.tags.clone(),
+                    description: Some(s.description.into()),
+                    deleted: false,
+                },
+            );
+            Ok(((format!("{ARN_PREFIX}{}", s.name), s.token.clone()), 1))
+        })
+    }
+
+    fn put_value<'a>(
+        &'a self,
+        id: &'a str,
+        value: &'a SecretValue,
+        token: String,
+    ) -> BoxFuture<'a, Outcome<String>> {
+        self.count("PutSecretValue");
+        Box::pin(async move {
+            let content = self.content(value);
+            let mut m = self.lock();
+            let s = m
+                .get_mut(name_of(id))
+                .ok_or_else(|| err("PutSecretValue", id, ErrorClass::NotFound))?;
+            if s.current.as_deref() != Some(token.as_str()) {
+                s.versions.push((token.clone(), Some(content)));
+                s.previous = s.current.replace(token.clone());
+            }
+            Ok((token, 1))
+        })
+    }
+
+    fn tag<'a>(
+        &'a self,
+        id: &'a str,
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Outcome<()>> {
+        self.count("TagResource");
+        Box::pin(async move {
+            self.edit(name_of(id), |s| s.tags.extend(tags.clone()))
+                .then_some(((), 1))
+                .ok_or_else(|| err("TagResource", id, ErrorClass::NotFound))
+        })
+    }
+
+    fn restore<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Outcome<()>> {
+        self.count("RestoreSecret");
+        Box::pin(async move {
+            self.edit(name_of(id), |s| s.deleted = false)
+                .then_some(((), 1))
+                .ok_or_else(|| err("RestoreSecret", id, ErrorClass::NotFound))
+        })
+    }
+
+    fn schedule_deletion<'a>(
+        &'a self,
+        id: &'a str,
+        _window_days: i64,
+    ) -> BoxFuture<'a, Outcome<String>> {
+        self.count("DeleteSecret");
+        Box::pin(async move {
+            self.edit(name_of(id), |s| s.deleted = true)
+                .then_some(("2030-01-01T00:00:00Z".into(), 1))
+                .ok_or_else(|| err("DeleteSecret", id, ErrorClass::NotFound))
+        })
+    }
+
+    fn move_current<'a>(
+        &'a self,
+        id: &'a str,
+        to: &'a str,
+        from: &'a str,
+    ) -> BoxFuture<'a, Outcome<()>> {
+        self.count("UpdateSecretVersionStage");
+        Box::pin(async move {
+            self.edit(name_of(id), |s| {
+                s.current = Some(to.into());
+                s.previous = Some(from.into());
+            })
+            .then_some(((), 1))
+            .ok_or_else(|| err("UpdateSecretVersionStage", id, ErrorClass::NotFound))
+        })
+    }
+}
