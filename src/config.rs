@@ -51,7 +51,8 @@ pub enum ConfigError {
     Syntax {
         /// The config path.
         path: PathBuf,
-        /// The parser's message (with line and column).
+        /// Line, column, key and the parser's message (never the source line: it may hold a
+        /// credential pasted in by mistake).
         message: String,
     },
     /// The file is TOML but breaks the schema; every problem is listed.
@@ -378,7 +379,8 @@ impl Default for LimitsConfig {
 /// `[report]`.
 #[derive(Debug, Clone)]
 pub struct ReportConfig {
-    /// Directory for `<command>-<timestamp>.csv` files.
+    /// Directory for `<command>-<timestamp>.csv` files: `[report] dir`, default `reports`, both
+    /// relative to the config file's folder.
     pub dir: PathBuf,
 }
 
@@ -420,7 +422,7 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             path: path.to_owned(),
-            message: e.to_string().trim().to_owned(),
+            message: syntax_message(text, &e),
         })?;
         let mut v = Validator {
             problems: Vec::new(),
@@ -578,26 +580,45 @@ impl Validator<'_> {
         }
     }
 
-    /// An env var name that must be set (the secret itself is never in the file).
+    /// An env var name that must be set (the secret itself is never in the file). A value that
+    /// is not a variable name is most likely the secret itself pasted in by mistake, so the
+    /// message never repeats it. A variable set to nothing but whitespace counts as unset.
     fn env_name(&mut self, s: &mut Section, k: &str, default: Option<&str>) -> Option<String> {
-        let name = if default.is_some() {
-            s.opt::<String>(k, "an environment variable name")
-                .or(default.map(str::to_owned))
-        } else {
-            s.req::<String>(k, "an environment variable name")
-        }?;
-        let valid = !name.is_empty()
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            && !name.starts_with(|c: char| c.is_ascii_digit());
-        if !valid {
+        // taken raw: a type error must not quote the value either (`token_env = 1234`)
+        let name = match s.table.remove(k) {
+            Some(toml::Value::String(n)) => n,
+            Some(_) => {
+                s.problem(
+                    k,
+                    "must name an environment variable as a string (e.g. \"VAULT_TOKEN\"), \
+                     not hold a value (the value is not repeated here)",
+                );
+                return None;
+            }
+            None => match default {
+                Some(d) => d.to_owned(),
+                None => {
+                    s.problem(k, "missing; expected an environment variable name");
+                    return None;
+                }
+            },
+        };
+        if let Err(why) = check_env_name(&name) {
             s.problem(
                 k,
-                format!("{name:?} is not an environment variable name (letters, digits, _)"),
+                format!(
+                    "must name an environment variable (letters, digits and _, e.g. \
+                     VAULT_TOKEN), not hold a value: {why} (the value is not repeated here; if \
+                     it is a credential, treat it as exposed and rotate it)"
+                ),
             );
             return None;
         }
-        if (self.env)(&name).is_none_or(|v| v.is_empty()) {
-            s.problem(k, format!("environment variable {name} is not set"));
+        if !is_set(self.env, &name) {
+            s.problem(
+                k,
+                format!("environment variable {name} is not set (or is empty)"),
+            );
             return None;
         }
         Some(name)
@@ -901,7 +922,7 @@ impl Validator<'_> {
         }
         let namespace = s
             .opt::<String>("namespace", "a namespace path")
-            .or_else(|| (self.env)("VAULT_NAMESPACE").filter(|n| !n.is_empty()));
+            .or_else(|| (self.env)("VAULT_NAMESPACE").filter(|n| !n.trim().is_empty()));
         let kv_version: Option<i64> = s.opt("kv_version", "1 or 2");
         let kv_version = match kv_version {
             None => None,
@@ -911,9 +932,11 @@ impl Validator<'_> {
                 None
             }
         };
-        let ca_cert = self
-            .file(s, "ca_cert", false)
-            .or_else(|| (self.env)("VAULT_CACERT").map(PathBuf::from));
+        let ca_cert = self.file(s, "ca_cert", false).or_else(|| {
+            (self.env)("VAULT_CACERT")
+                .filter(|c| !c.trim().is_empty())
+                .map(PathBuf::from)
+        });
         let tls_skip_verify = s.opt("tls_skip_verify", "true or false").unwrap_or(false);
         let parallelism: i64 = s.opt("parallelism", "an integer").unwrap_or(16);
         if !(1..=256).contains(&parallelism) {
@@ -948,15 +971,14 @@ impl Validator<'_> {
             self.env_name(s, k, Some("VAULT_TOKEN"))
         } else {
             // no [source.auth]: VAULT_TOKEN, as the Vault CLI does
-            match (self.env)("VAULT_TOKEN") {
-                Some(t) if !t.is_empty() => Some("VAULT_TOKEN".to_owned()),
-                _ => {
-                    s.problem(
-                        "auth",
-                        "missing; set VAULT_TOKEN or configure auth = { method = \"token\", token_env = \"...\" }",
-                    );
-                    None
-                }
+            if is_set(self.env, "VAULT_TOKEN") {
+                Some("VAULT_TOKEN".to_owned())
+            } else {
+                s.problem(
+                    "auth",
+                    "missing; set VAULT_TOKEN or configure auth = { method = \"token\", token_env = \"...\" }",
+                );
+                None
             }
         }?;
         Some(VaultAuth::Token { token_env })
@@ -1224,8 +1246,11 @@ impl Validator<'_> {
         l
     }
 
+    /// `[report] dir`, relative to the config file; by default `reports` beside the config file
+    /// (the same as writing `dir = "reports"`), so a run from any working directory (cron, a
+    /// CronJob) puts its reports in one place.
     fn report(&mut self, s: Option<Section>) -> ReportConfig {
-        let mut dir = PathBuf::from("reports");
+        let mut dir = self.resolve("reports");
         if let Some(mut s) = s {
             if let Some(d) = s.opt::<String>("dir", "a directory path") {
                 dir = self.resolve(&d);
@@ -1258,6 +1283,69 @@ impl Validator<'_> {
         self.problems.extend(s.finish());
         r
     }
+}
+
+/// A TOML syntax error as line, column, the key on that line (when there is one) and the
+/// parser's message, *without* the quoted source line the parser adds: an unquoted credential
+/// pasted into the file (`token_env = hvs.CAESI...`) is exactly what fails to parse.
+fn syntax_message(text: &str, e: &toml::de::Error) -> String {
+    let Some(span) = e.span() else {
+        return e.message().trim().to_owned();
+    };
+    let at = span.start.min(text.len());
+    let before = text.get(..at).unwrap_or("");
+    let line_no = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let key = line.split_once('=').map(|(k, _)| k.trim()).filter(|k| {
+        !k.is_empty()
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    });
+    let message = e.message().trim().replace('\n', " ");
+    match key {
+        Some(k) => format!("line {line_no}, column {column} (key {k}): {message}"),
+        None => format!("line {line_no}, column {column}: {message}"),
+    }
+}
+
+/// Whether `name` is set to something other than whitespace.
+fn is_set(env: &dyn Fn(&str) -> Option<String>, name: &str) -> bool {
+    env(name).is_some_and(|v| !v.trim().is_empty())
+}
+
+/// Why `name` cannot be an environment variable name, without quoting it: it may be a secret.
+fn check_env_name(name: &str) -> Result<(), &'static str> {
+    if name.trim().is_empty() {
+        return Err("it is empty");
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err("it holds characters other than letters, digits and _");
+    }
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err("it starts with a digit");
+    }
+    if looks_like_aws_key_id(name) {
+        return Err("it looks like an AWS access key id");
+    }
+    if name.len() > 128 {
+        return Err("it is longer than 128 characters");
+    }
+    Ok(())
+}
+
+/// `AKIA…`/`ASIA…` and the other IAM unique-id prefixes followed by 16 upper-case letters or
+/// digits: a valid-looking variable name that is in fact an access key id.
+fn looks_like_aws_key_id(s: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "AKIA", "ASIA", "AIDA", "AROA", "AGPA", "ANPA", "ANVA", "AIPA",
+    ];
+    s.len() == 20
+        && PREFIXES.iter().any(|p| s.starts_with(p))
+        && s[4..]
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
 /// Whether a Vault `mount`/`path` written with KV v2's API segments should be flagged: unless
@@ -1349,6 +1437,7 @@ write_per_second = 10
         assert_eq!(c.limits.write_per_second, 10);
         assert_eq!(c.limits.read_per_second, 100);
         assert_eq!(c.target.on_conflict, OnConflict::Skip);
+        assert_eq!(c.report.dir, Path::new("./reports"));
         assert!(matches!(
             c.target.credentials,
             Credentials::AssumeRole {

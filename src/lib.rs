@@ -22,6 +22,7 @@ pub mod executor;
 pub mod exit;
 pub mod identity;
 pub mod limits;
+pub mod log_filter;
 pub mod naming;
 pub mod plan;
 pub mod policy;

@@ -214,6 +214,12 @@ pub struct Report {
     json: bool,
 }
 
+/// `e` with a message that names the path (an io error alone says "No such file or directory"
+/// without saying which); the kind is kept.
+fn named(e: io::Error, what: &str, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
 /// `--report -`: the CSV goes to standard output.
 pub const STDOUT: &str = "-";
 
@@ -229,7 +235,7 @@ pub fn now_rfc3339() -> String {
 impl Report {
     /// Creates the report: `explicit` if given (`-` = standard output), else a fresh
     /// `<dir>/<command>-<UTC>.csv` (never overwriting an existing file). Writes the header at
-    /// once.
+    /// once. An error names the directory or file that could not be created.
     pub fn create(dir: &Path, command: &str, explicit: Option<&Path>) -> io::Result<Report> {
         let now = OffsetDateTime::now_utc();
         let stamp = format!(
@@ -246,12 +252,15 @@ impl Report {
             Some(p) if p.as_os_str() == STDOUT => (Box::new(io::stdout()), p.to_owned()),
             Some(p) => {
                 if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent)?;
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| named(e, "cannot create the report directory", parent))?;
                 }
-                (Box::new(File::create(p)?), p.to_owned())
+                let f = File::create(p).map_err(|e| named(e, "cannot create the report", p))?;
+                (Box::new(f), p.to_owned())
             }
             None => {
-                std::fs::create_dir_all(dir)?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| named(e, "cannot create the report directory", dir))?;
                 let mut n = 0;
                 loop {
                     let name = if n == 0 {
@@ -263,14 +272,15 @@ impl Report {
                     match OpenOptions::new().write(true).create_new(true).open(&p) {
                         Ok(f) => break (Box::new(f), p),
                         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
-                        Err(e) => return Err(e),
+                        Err(e) => return Err(named(e, "cannot create the report", &p)),
                     }
                 }
             }
         };
         let mut out = csv::Writer::from_writer(file);
-        out.write_record(COLUMNS)?;
-        out.flush()?;
+        out.write_record(COLUMNS)
+            .and_then(|()| out.flush().map_err(csv::Error::from))
+            .map_err(|e| named(e.into(), "cannot write the report", &path))?;
         Ok(Report {
             out,
             path,
@@ -376,5 +386,41 @@ mod tests {
         // a second report in the same second gets its own file
         let r2 = Report::create(dir.path(), "migrate", None).unwrap();
         assert_ne!(r2.path(), r.path());
+    }
+
+    #[test]
+    fn quoted_cells_read_back_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = Report::create(dir.path(), "plan", None).unwrap();
+        r.write(&Row::new(
+            "'=quoted",
+            "'plain",
+            Action::Create,
+            Status::Planned,
+        ))
+        .unwrap();
+        let mut rd = csv::Reader::from_path(r.path()).unwrap();
+        let rec = rd.records().next().unwrap().unwrap();
+        assert_eq!(&rec[3], "''=quoted");
+        assert_eq!(crate::csv_safe::unescape_formula(&rec[3]), "'=quoted");
+        assert_eq!(crate::csv_safe::unescape_formula(&rec[5]), "'plain");
+    }
+
+    #[test]
+    fn errors_name_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, "x").unwrap();
+        let under = file.join("reports");
+        let e = Report::create(&under, "migrate", None).err().unwrap();
+        assert!(
+            e.to_string()
+                .contains(&format!("report directory {}", under.display())),
+            "{e}"
+        );
+        let e = Report::create(dir.path(), "migrate", Some(&under.join("r.csv")))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains(&under.display().to_string()), "{e}");
     }
 }

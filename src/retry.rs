@@ -3,7 +3,10 @@
 //! Every AWS call goes through [`call`]: it waits for the group's rate limiter, runs the request,
 //! classifies a failure, and retries throttling, 5xx, timeouts and dispatch failures with
 //! exponential backoff and full jitter, up to `max_attempts`. Validation and access errors are
-//! returned at once. The SDK's own retries are disabled where clients are built (see
+//! returned at once, and so are credential and configuration errors that the SDK reports as
+//! dispatch failures (a profile that is not defined, an SSO session never logged in, an endpoint
+//! that cannot be resolved): retrying cannot fix them, and a retry of the profile provider even
+//! replaces the real cause with "initialization error already taken". The SDK's own retries are disabled where clients are built (see
 //! `aws::client`), so the two layers never multiply.
 
 use std::future::Future;
@@ -67,10 +70,47 @@ pub trait Classify {
     fn class(&self) -> Class;
 }
 
+/// The class of a failure to send a request at all. Connection and timeout failures are
+/// transient; credential-provider and configuration failures (surfaced as "other" dispatch
+/// failures) are permanent, except a credential provider that timed out. (The providers that
+/// talk to a service, IMDS and STS, retry on their own; a provider error that survived that is
+/// not fixed by a few more seconds, and retrying the profile provider loses the cause.)
+pub fn classify_dispatch(e: &aws_smithy_runtime_api::client::result::DispatchFailure) -> Class {
+    use aws_credential_types::provider::error::CredentialsError;
+    if e.is_io() || e.is_timeout() {
+        return Class::Transient;
+    }
+    if e.is_user() {
+        return Class::Permanent;
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> =
+        e.as_connector_error().map(|c| c as _);
+    while let Some(err) = cur {
+        if let Some(c) = err.downcast_ref::<CredentialsError>() {
+            return match c {
+                CredentialsError::ProviderTimedOut(_) => Class::Transient,
+                _ => Class::Permanent,
+            };
+        }
+        if err
+            .downcast_ref::<aws_smithy_runtime_api::client::endpoint::error::ResolveEndpointError>()
+            .is_some()
+            || err
+                .downcast_ref::<aws_credential_types::provider::error::TokenError>()
+                .is_some()
+        {
+            return Class::Permanent;
+        }
+        cur = err.source();
+    }
+    Class::Transient
+}
+
 impl<E: ProvideErrorMetadata> Classify for SdkError<E, HttpResponse> {
     fn class(&self) -> Class {
         match self {
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => Class::Transient,
+            SdkError::TimeoutError(_) => Class::Transient,
+            SdkError::DispatchFailure(d) => classify_dispatch(d),
             SdkError::ResponseError(r) => {
                 let s = r.raw().status().as_u16();
                 match classify_parts(None, Some(s)) {
@@ -209,6 +249,38 @@ mod tests {
             classify_parts(Some("ValidationException"), Some(400)),
             Class::Permanent
         );
+    }
+
+    #[test]
+    fn credential_and_config_failures_are_permanent() {
+        use aws_credential_types::provider::error::CredentialsError;
+        use aws_sdk_secretsmanager::operation::list_secrets::ListSecretsError;
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        use std::time::Duration;
+        type E = SdkError<ListSecretsError, HttpResponse>;
+        let other = |e: CredentialsError| {
+            E::dispatch_failure(ConnectorError::other(Box::new(e), None)).class()
+        };
+        assert_eq!(
+            other(CredentialsError::not_loaded("profile `x` was not defined")),
+            Class::Permanent
+        );
+        assert_eq!(
+            other(CredentialsError::invalid_configuration("bad")),
+            Class::Permanent
+        );
+        assert_eq!(
+            other(CredentialsError::unhandled("already taken")),
+            Class::Permanent
+        );
+        assert_eq!(
+            other(CredentialsError::provider_timed_out(Duration::from_secs(5))),
+            Class::Transient
+        );
+        let io = E::dispatch_failure(ConnectorError::io("connection refused".into()));
+        assert_eq!(io.class(), Class::Transient);
+        let unknown = E::dispatch_failure(ConnectorError::other("hyper hiccup".into(), None));
+        assert_eq!(unknown.class(), Class::Transient);
     }
 
     #[tokio::test(start_paused = true)]

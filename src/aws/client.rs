@@ -8,6 +8,11 @@
 //! (`AWS_REGION`, `AWS_ENDPOINT_URL`, profile).
 //!
 //! The SDK's own retries are disabled: `retry::call` owns retrying, so attempts never multiply.
+//!
+//! The HTTP client is wrapped ([`Labelled`]) so that a connection failure or timeout names the
+//! endpoint it was talking to and where that endpoint came from (`endpoint_url` in the config,
+//! `--endpoint-url`, `AWS_ENDPOINT_URL...`, or AWS's own for the region): "Connection refused"
+//! alone does not say which of several settings to fix.
 
 use std::time::Duration;
 
@@ -15,6 +20,13 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 use crate::config::Credentials;
 
@@ -22,16 +34,19 @@ use crate::config::Credentials;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// An env var named by the config is missing.
-    #[error("{key}: environment variable {var} is not set")]
+    #[error("{key}: environment variable {var} is not set (or is empty)")]
     MissingEnv {
         /// Config key that names it.
         key: String,
         /// The variable.
         var: String,
     },
-    /// No region in config, env or profile.
-    #[error("no AWS region: set target.region in the config, or AWS_REGION")]
+    /// No region in config, env or profile (a command with a config).
+    #[error("no AWS region: set target.region (or source.region for the kms source) in the config, or AWS_REGION")]
     NoRegion,
+    /// No region for `kms-export`, which has no config.
+    #[error("no AWS region: pass --region, or set AWS_REGION (or a region in the AWS profile)")]
+    NoRegionFlag,
 }
 
 /// Where and as whom to connect.
@@ -49,9 +64,12 @@ pub struct Endpoint<'a> {
     pub timeout: Duration,
 }
 
+/// The value of `var`, trimmed; unset, empty and whitespace-only are all "not set" (as the config
+/// check says).
 fn env(key: &str, var: &str) -> Result<String, ClientError> {
     std::env::var(var)
         .ok()
+        .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
         .ok_or_else(|| ClientError::MissingEnv {
             key: key.to_owned(),
@@ -101,8 +119,18 @@ pub async fn sdk_config(ep: &Endpoint<'_>) -> Result<SdkConfig, ClientError> {
     }
     let base = loader.load().await;
     if base.region().is_none() {
-        return Err(ClientError::NoRegion);
+        return Err(if ep.key.contains('.') {
+            ClientError::NoRegion
+        } else {
+            ClientError::NoRegionFlag
+        });
     }
+    let inner = base.http_client().unwrap_or_else(default_https_client);
+    let origin = ep.endpoint_url.map(|_| endpoint_setting(ep.key));
+    let base = base
+        .into_builder()
+        .http_client(Labelled { inner, origin })
+        .build();
     let Credentials::AssumeRole {
         role_arn,
         external_id,
@@ -124,4 +152,151 @@ pub async fn sdk_config(ep: &Endpoint<'_>) -> Result<SdkConfig, ClientError> {
         .into_builder()
         .credentials_provider(SharedCredentialsProvider::new(provider))
         .build())
+}
+
+/// The client the SDK builds by default (aws-smithy-runtime's `default_https_client`: hyper 1.x,
+/// rustls with aws-lc, proxy settings from the environment), built here so it can be wrapped.
+fn default_https_client() -> SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::{tls, Builder, ConnectorBuilder};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut conn = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ));
+        conn.set_connector_settings(settings.cloned());
+        if let Some(c) = components {
+            conn.set_sleep_impl(c.sleep_impl());
+        }
+        conn.set_proxy_config(Some(ProxyConfig::from_env()));
+        conn.build()
+    })
+}
+
+/// Where a configured `endpoint_url` was set, from the key of the credentials next to it
+/// (`target.credentials` → `target.endpoint_url`; kms-export's `credentials` → `--endpoint-url`).
+fn endpoint_setting(credentials_key: &str) -> String {
+    match credentials_key.strip_suffix("credentials") {
+        Some(section) if !section.is_empty() => format!("{section}endpoint_url in the config"),
+        _ => "--endpoint-url".to_owned(),
+    }
+}
+
+/// Where the endpoint `url` came from when the config did not set one: the SDK's environment
+/// variables (service-specific first), else AWS's endpoint for the region.
+fn endpoint_origin(url: &str, configured: Option<&str>) -> String {
+    if let Some(c) = configured {
+        return c.to_owned();
+    }
+    let mut vars: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, v)| k.starts_with("AWS_ENDPOINT_URL") && !v.trim().is_empty())
+        .collect();
+    // AWS_ENDPOINT_URL_SECRETS_MANAGER before AWS_ENDPOINT_URL
+    vars.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
+    for (k, v) in vars {
+        if url.starts_with(v.trim().trim_end_matches('/')) {
+            return k;
+        }
+    }
+    "AWS's endpoint for the region (or an endpoint_url in the AWS profile)".to_owned()
+}
+
+/// `scheme://authority` of a request URI (no path or query).
+fn endpoint_of(uri: &str) -> String {
+    let after_scheme = uri.find("://").map_or(0, |i| i + 3);
+    let end = uri[after_scheme..]
+        .find(['/', '?'])
+        .map_or(uri.len(), |i| after_scheme + i);
+    uri[..end].to_owned()
+}
+
+/// A connection failure or timeout, naming the endpoint and its origin.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach {url} (from {origin})")]
+pub struct EndpointError {
+    /// `scheme://host:port`.
+    pub url: String,
+    /// The setting it came from.
+    pub origin: String,
+    #[source]
+    source: ConnectorError,
+}
+
+/// The SDK's HTTP client with connection failures labelled by endpoint (see the module docs).
+#[derive(Debug)]
+struct Labelled {
+    inner: SharedHttpClient,
+    /// The config setting, when the endpoint was configured.
+    origin: Option<String>,
+}
+
+impl HttpClient for Labelled {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(LabelledConnector {
+            inner: self.inner.http_connector(settings, components),
+            origin: self.origin.clone(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct LabelledConnector {
+    inner: SharedHttpConnector,
+    origin: Option<String>,
+}
+
+impl HttpConnector for LabelledConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let url = endpoint_of(request.uri());
+        let origin = self.origin.clone();
+        let fut = self.inner.call(request);
+        HttpConnectorFuture::new(async move {
+            fut.await.map_err(|e| {
+                if !(e.is_io() || e.is_timeout()) {
+                    return e;
+                }
+                let timeout = e.is_timeout();
+                let labelled = Box::new(EndpointError {
+                    origin: endpoint_origin(&url, origin.as_deref()),
+                    url,
+                    source: e,
+                });
+                if timeout {
+                    ConnectorError::timeout(labelled)
+                } else {
+                    ConnectorError::io(labelled)
+                }
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_and_origins() {
+        assert_eq!(
+            endpoint_of("http://127.0.0.1:9/?Action=x"),
+            "http://127.0.0.1:9"
+        );
+        assert_eq!(
+            endpoint_of("https://secretsmanager.us-east-1.amazonaws.com/"),
+            "https://secretsmanager.us-east-1.amazonaws.com"
+        );
+        assert_eq!(
+            endpoint_setting("target.credentials"),
+            "target.endpoint_url in the config"
+        );
+        assert_eq!(
+            endpoint_setting("source.credentials"),
+            "source.endpoint_url in the config"
+        );
+        assert_eq!(endpoint_setting("credentials"), "--endpoint-url");
+        assert_eq!(endpoint_origin("http://x", Some("here")), "here");
+    }
 }

@@ -308,9 +308,10 @@ async fn read_input(
     input: &Path,
     mode: ExportMode,
 ) -> Result<(Vec<Plain>, Vec<(usize, String)>), KmsExportError> {
+    // the error's own path is `input`: only its message, or the path would show twice
     let source = FileSource::open(input).map_err(|e| KmsExportError::Input {
         path: input.to_owned(),
-        message: e.to_string(),
+        message: e.message,
     })?;
     let listing = source.list().await.map_err(|e| KmsExportError::Input {
         path: input.to_owned(),
@@ -412,7 +413,12 @@ impl Kms<'_> {
                 .send()
         })
         .await
-        .map_err(|f| kms_error(rec, f))?;
+        .map_err(|mut f| {
+            // the request carried the plaintext: an echoing proxy must not put it in the error
+            f.message = crate::error_text::scrub(&f.message, &rec.value);
+            f.code = f.code.map(|c| crate::error_text::scrub(&c, &rec.value));
+            kms_error(rec, f)
+        })?;
         let blob = out
             .ciphertext_blob
             .ok_or_else(|| kms_error(rec, missing("Encrypt", "a CiphertextBlob")))?;

@@ -306,13 +306,7 @@ pub async fn run(
     );
 
     for p in &listing.problems {
-        let mut row = Row::new(&p.path, "", Action::Skip, Status::Failed).error(p.error.clone());
-        if let Some(l) = p.line {
-            if !p.error.starts_with("line ") {
-                row.error = format!("line {l}: {}", p.error);
-            }
-        }
-        sink.emit(row);
+        sink.emit(Row::new(&p.path, "", Action::Skip, Status::Failed).error(p.described()));
     }
 
     let conflicts = plan.conflicts().count();

@@ -1,67 +1,216 @@
 //! JSON Lines export files, shared by the `file` and `kms` sources.
 //!
 //! One secret per line, `path` required. This module does the line-level work both formats
-//! share: JSON syntax, the `path` field, and duplicate paths, each reported with its 1-based line
-//! number. A bad line never stops the others. Duplicated paths are rejected on *every* line that
-//! holds them: with two candidate values nobody can say which one is meant.
+//! share: UTF-8, JSON syntax, the `path` field, and duplicate paths, each reported with its
+//! 1-based line number. A bad line never stops the others: an invalid UTF-8 sequence is that
+//! line's error, and a UTF-8 byte order mark at the start of the file is skipped (editors on
+//! Windows write one; it must not cost the first record). Duplicated paths are rejected on
+//! *every* line that holds them: with two candidate values nobody can say which one is meant.
+//!
+//! # Why fields stay raw
+//!
+//! Values must reach AWS byte for byte as the export holds them. Parsing a record into
+//! `serde_json::Value` and printing it again changes number literals (`1.50` → `1.5`,
+//! `123456789012345678901` → `1.2345678901234568e20`, `-0` → `-0.0`), collapses duplicate keys
+//! and rewrites escapes and whitespace. So a record is only split into its top-level fields, each
+//! kept as a borrowed [`RawValue`]: the exact text of that field in the line. A JSON object or
+//! array `value` is then stored as exactly that text; strings, base64 and contexts are decoded
+//! from it. The fields borrow the caller's buffer (which the sources zeroize), so no second
+//! copy of a plaintext is made here.
+//!
+//! [`ExportLine`] and [`Fields`] print only field *names* in their `Debug`: they hold plaintext.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
-use serde_json::{Map, Value};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 
 use super::ListProblem;
 
+/// The top-level fields of one record, in line order, `path` removed. Each value is the exact
+/// JSON text of the field (borrowed from the export's buffer).
+pub struct Fields<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'a> Fields<'a> {
+    /// Removes and returns the field `key`.
+    pub fn take(&mut self, key: &str) -> Option<&'a RawValue> {
+        let i = self.0.iter().position(|(k, _)| k == key)?;
+        Some(self.0.remove(i).1)
+    }
+
+    /// Whether the field `key` is present.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == key)
+    }
+
+    /// Names of the fields left.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.as_str())
+    }
+
+    /// Whether no field is left.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Fields<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // names only: the values are plaintext
+        f.debug_list().entries(self.keys()).finish()
+    }
+}
+
 /// One well-formed record of an export.
-#[derive(Debug)]
-pub struct ExportLine {
+pub struct ExportLine<'a> {
     /// 1-based line number.
     pub line: usize,
     /// The record's `path`.
     pub path: String,
     /// All fields, `path` removed.
-    pub fields: Map<String, Value>,
+    pub fields: Fields<'a>,
 }
 
-/// Splits an export into records and per-line problems. Blank lines are ignored; CRLF is fine.
-pub fn parse_export(text: &str) -> (Vec<ExportLine>, Vec<ListProblem>) {
+impl fmt::Debug for ExportLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExportLine")
+            .field("line", &self.line)
+            .field("path", &self.path)
+            .field("fields", &self.fields)
+            .finish()
+    }
+}
+
+/// A record's top-level members in order, duplicates kept (so they can be refused).
+struct Members<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Members<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Members<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<String, &'de RawValue>()? {
+                    out.push((k, v));
+                }
+                Ok(Members(out))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+/// Keys of a JSON object in order (duplicates kept), without building the values.
+struct ObjectKeys(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for ObjectKeys {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ObjectKeys;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
+                let mut out = Vec::new();
+                while let Some((k, IgnoredAny)) = m.next_entry::<String, IgnoredAny>()? {
+                    out.push(k);
+                }
+                Ok(ObjectKeys(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The first key that appears twice among `keys`.
+fn first_duplicate<'k>(keys: impl IntoIterator<Item = &'k str>) -> Option<&'k str> {
+    let mut seen = std::collections::BTreeSet::new();
+    keys.into_iter().find(|k| !seen.insert(*k))
+}
+
+/// The 1-based column (in characters) of byte offset `at` in `line`, for messages.
+fn column(line: &[u8], at: usize) -> usize {
+    String::from_utf8_lossy(&line[..at.min(line.len())])
+        .chars()
+        .count()
+        + 1
+}
+
+/// Parses one line (already valid UTF-8, trimmed, not empty) into a record, or says why not.
+fn parse_line<'a>(line: usize, raw: &'a str) -> Result<ExportLine<'a>, String> {
+    if !raw.starts_with('{') {
+        // distinguish "not an object" from "not JSON"
+        return match serde_json::from_str::<IgnoredAny>(raw) {
+            Ok(_) => Err("record is not a JSON object".into()),
+            Err(e) => Err(json_error(&e)),
+        };
+    }
+    let Members(mut members) =
+        serde_json::from_str::<Members<'a>>(raw).map_err(|e| json_error(&e))?;
+    if let Some(k) = first_duplicate(members.iter().map(|(k, _)| k.as_str())) {
+        return Err(format!("field {k:?} appears more than once; give it once"));
+    }
+    let Some(i) = members.iter().position(|(k, _)| k == "path") else {
+        return Err("missing \"path\"".into());
+    };
+    let (_, path) = members.remove(i);
+    let path = match path.get().as_bytes().first() {
+        Some(b'"') => serde_json::from_str::<String>(path.get())
+            .map_err(|_| "\"path\" is not valid Unicode text".to_owned())?,
+        _ => return Err("\"path\" must be a string".into()),
+    };
+    if path.trim().is_empty() {
+        return Err("\"path\" is empty".into());
+    }
+    Ok(ExportLine {
+        line,
+        path,
+        fields: Fields(members),
+    })
+}
+
+/// serde_json's message names a column and may quote input, which could be part of a value: only
+/// the column and the category are kept.
+fn json_error(e: &serde_json::Error) -> String {
+    format!("invalid JSON at column {}: {}", e.column(), classify(e))
+}
+
+/// Splits an export into records and per-line problems. Blank lines are ignored; CRLF is fine; a
+/// leading UTF-8 byte order mark is skipped; a line that is not valid UTF-8 is that line's
+/// problem.
+pub fn parse_export(bytes: &[u8]) -> (Vec<ExportLine<'_>>, Vec<ListProblem>) {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut records = Vec::new();
     let mut problems = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
+    for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
         let line = i + 1;
-        let raw = raw.trim();
-        if raw.is_empty() {
-            continue;
-        }
         let bad = |error: String| ListProblem {
             path: format!("line {line}"),
             line: Some(line),
             error,
         };
-        let mut fields = match serde_json::from_str::<Value>(raw) {
-            Ok(Value::Object(m)) => m,
-            Ok(_) => {
-                problems.push(bad("record is not a JSON object".into()));
-                continue;
-            }
+        let raw = match std::str::from_utf8(raw) {
+            Ok(s) => s.trim(),
             Err(e) => {
-                // serde_json's message names a column, never the content
                 problems.push(bad(format!(
-                    "invalid JSON at column {}: {}",
-                    e.column(),
-                    classify(&e)
+                    "not valid UTF-8 (at column {})",
+                    column(raw, e.valid_up_to())
                 )));
                 continue;
             }
         };
-        match fields.remove("path") {
-            Some(Value::String(p)) if !p.trim().is_empty() => records.push(ExportLine {
-                line,
-                path: p,
-                fields,
-            }),
-            Some(Value::String(_)) => problems.push(bad("\"path\" is empty".into())),
-            Some(_) => problems.push(bad("\"path\" must be a string".into())),
-            None => problems.push(bad("missing \"path\"".into())),
+        if raw.is_empty() {
+            continue;
+        }
+        match parse_line(line, raw) {
+            Ok(r) => records.push(r),
+            Err(error) => problems.push(bad(error)),
         }
     }
     let mut seen: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
@@ -110,17 +259,25 @@ fn classify(e: &serde_json::Error) -> &'static str {
     }
 }
 
-/// Takes a string field, with an error naming the field.
-pub fn take_str(fields: &mut Map<String, Value>, key: &str) -> Result<Option<String>, String> {
-    match fields.remove(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
+/// Whether a raw field is the literal `null`.
+fn is_null(v: &RawValue) -> bool {
+    v.get() == "null"
+}
+
+/// Takes a string field (absent or `null` = `None`), with an error naming the field.
+pub fn take_str(fields: &mut Fields<'_>, key: &str) -> Result<Option<String>, String> {
+    match fields.take(key) {
+        None => Ok(None),
+        Some(v) if is_null(v) => Ok(None),
+        Some(v) if v.get().starts_with('"') => serde_json::from_str::<String>(v.get())
+            .map(Some)
+            .map_err(|_| format!("\"{key}\" is not valid Unicode text")),
         Some(_) => Err(format!("\"{key}\" must be a string")),
     }
 }
 
 /// Takes a base64 field and decodes it, with an error naming the field.
-pub fn take_base64(fields: &mut Map<String, Value>, key: &str) -> Result<Option<Vec<u8>>, String> {
+pub fn take_base64(fields: &mut Fields<'_>, key: &str) -> Result<Option<Vec<u8>>, String> {
     use base64::Engine;
     let Some(s) = take_str(fields, key)? else {
         return Ok(None);
@@ -131,22 +288,31 @@ pub fn take_base64(fields: &mut Map<String, Value>, key: &str) -> Result<Option<
         .map_err(|e| format!("\"{key}\" is not valid base64 ({e})"))
 }
 
-/// Takes an `encryption_context` object of string values.
+/// Takes an `encryption_context` object of string values. A key given twice is refused (which
+/// one KMS would see is not for us to guess).
 pub fn take_context(
-    fields: &mut Map<String, Value>,
+    fields: &mut Fields<'_>,
     key: &str,
 ) -> Result<BTreeMap<String, String>, String> {
-    match fields.remove(key) {
-        None | Some(Value::Null) => Ok(BTreeMap::new()),
-        Some(Value::Object(m)) => m
-            .into_iter()
-            .map(|(k, v)| match v {
-                Value::String(s) => Ok((k, s)),
-                _ => Err(format!("\"{key}\" values must be strings (key {k:?})")),
-            })
-            .collect(),
-        Some(_) => Err(format!("\"{key}\" must be an object of strings")),
+    let v = match fields.take(key) {
+        None => return Ok(BTreeMap::new()),
+        Some(v) if is_null(v) => return Ok(BTreeMap::new()),
+        Some(v) if v.get().starts_with('{') => v,
+        Some(_) => return Err(format!("\"{key}\" must be an object of strings")),
+    };
+    let keys = serde_json::from_str::<ObjectKeys>(v.get())
+        .map_err(|_| format!("\"{key}\" must be an object of strings"))?;
+    if let Some(k) = first_duplicate(keys.0.iter().map(String::as_str)) {
+        return Err(format!("\"{key}\" has the key {k:?} more than once"));
     }
+    let map: BTreeMap<String, serde_json::Value> = serde_json::from_str(v.get())
+        .map_err(|_| format!("\"{key}\" must be an object of strings"))?;
+    map.into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => Ok((k, s)),
+            _ => Err(format!("\"{key}\" values must be strings (key {k:?})")),
+        })
+        .collect()
 }
 
 /// The instance part of an export's identity: the file's absolute, canonical path (two configs
@@ -166,7 +332,7 @@ mod tests {
     #[test]
     fn line_numbers_and_duplicates() {
         let text = "{\"path\":\"a\",\"value\":\"1\"}\r\n\nnot json\n{\"value\":\"x\"}\n{\"path\":\"b\"}\n{\"path\":\"a\",\"value\":\"2\"}\n[1]\n";
-        let (recs, probs) = parse_export(text);
+        let (recs, probs) = parse_export(text.as_bytes());
         assert_eq!(recs.len(), 1);
         assert_eq!(recs[0].path, "b");
         assert_eq!(recs[0].line, 5);
@@ -175,12 +341,69 @@ mod tests {
         assert!(probs[0].error.contains("duplicate path (lines 1, 6)"));
         assert!(probs[1].error.contains("invalid JSON"));
         assert!(probs[2].error.contains("missing \"path\""));
+        assert!(probs[4].error.contains("not a JSON object"));
     }
 
     #[test]
     fn json_errors_do_not_echo_input() {
-        let (_, probs) = parse_export("{\"path\":\"a\",\"value\":\"s3cr3t-planted\" oops}\n");
+        let (_, probs) = parse_export(b"{\"path\":\"a\",\"value\":\"s3cr3t-planted\" oops}\n");
         assert_eq!(probs.len(), 1);
         assert!(!probs[0].error.contains("s3cr3t"), "{}", probs[0].error);
+    }
+
+    #[test]
+    fn invalid_utf8_is_one_lines_problem_and_bom_is_skipped() {
+        let mut text = b"\xEF\xBB\xBF{\"path\":\"first\",\"value\":\"1\"}\n".to_vec();
+        text.extend_from_slice(b"{\"path\":\"bad\",\"value\":\"\xff\xfe\"}\n");
+        text.extend_from_slice(b"{\"path\":\"third\",\"value\":\"3\"}\n");
+        let (recs, probs) = parse_export(&text);
+        assert_eq!(
+            recs.iter()
+                .map(|r| (r.path.as_str(), r.line))
+                .collect::<Vec<_>>(),
+            [("first", 1), ("third", 3)]
+        );
+        assert_eq!(probs.len(), 1);
+        assert_eq!(probs[0].line, Some(2));
+        assert!(
+            probs[0].error.contains("not valid UTF-8 (at column 24)"),
+            "{}",
+            probs[0].error
+        );
+    }
+
+    #[test]
+    fn fields_are_raw_and_duplicates_refused() {
+        let (recs, probs) = parse_export(
+            b"{\"path\":\"a\", \"value\" : {\"n\": 1.50, \"n\": 1e2} }\n{\"path\":\"b\",\"value\":1,\"value\":2}\n",
+        );
+        assert_eq!(recs.len(), 1);
+        let mut f = Fields(recs[0].fields.0.clone());
+        assert_eq!(f.take("value").unwrap().get(), "{\"n\": 1.50, \"n\": 1e2}");
+        assert!(probs[0]
+            .error
+            .contains("field \"value\" appears more than once"));
+    }
+
+    #[test]
+    fn debug_shows_field_names_not_values() {
+        let (recs, _) = parse_export(b"{\"path\":\"a\",\"value\":\"pl4nted-debug\"}\n");
+        let d = format!("{:?}", recs[0]);
+        assert!(!d.contains("pl4nted"), "{d}");
+        assert!(d.contains("\"value\""), "{d}");
+    }
+
+    #[test]
+    fn contexts() {
+        let (mut recs, _) = parse_export(
+            b"{\"path\":\"a\",\"c\":{\"k\":\"v\",\"k\":\"w\"},\"d\":{\"x\":\"y\"},\"e\":{\"x\":1},\"f\":null}\n",
+        );
+        let f = &mut recs[0].fields;
+        assert!(take_context(f, "c").unwrap_err().contains("more than once"));
+        assert_eq!(take_context(f, "d").unwrap()["x"], "y");
+        assert!(take_context(f, "e")
+            .unwrap_err()
+            .contains("must be strings"));
+        assert!(take_context(f, "f").unwrap().is_empty());
     }
 }

@@ -65,6 +65,18 @@ pub struct ListProblem {
     pub error: String,
 }
 
+impl ListProblem {
+    /// The error for a report row or a message: prefixed with `line N: ` when the problem has a
+    /// line and its path does not already say it (a record that could not even be parsed has
+    /// the path `line N`; prefixing again would read "line 2: line 2: ...").
+    pub fn described(&self) -> String {
+        match self.line {
+            Some(l) if self.path != format!("line {l}") => format!("line {l}: {}", self.error),
+            _ => self.error.clone(),
+        }
+    }
+}
+
 /// What [`Source::list`] found.
 #[derive(Debug, Default, Clone)]
 pub struct Listing {
@@ -183,4 +195,21 @@ pub trait Source: Send + Sync {
 
     /// Reads one value.
     fn fetch<'a>(&'a self, r: &'a SourceRef) -> BoxFuture<'a, Result<Fetched, SourceError>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problems_name_their_line_once() {
+        let p = |path: &str, line| ListProblem {
+            path: path.into(),
+            line,
+            error: "bad".into(),
+        };
+        assert_eq!(p("line 2", Some(2)).described(), "bad");
+        assert_eq!(p("app/db", Some(2)).described(), "line 2: bad");
+        assert_eq!(p("apps/", None).described(), "bad");
+    }
 }

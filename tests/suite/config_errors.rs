@@ -132,6 +132,86 @@ async fn bad_usage_exits_64_and_help_exits_0() {
     assert!(run.stderr.contains("--prefix"), "{}", run.stderr);
 }
 
+/// A credential pasted into a `*_env` key (quoted, unquoted, as a number, or an access key id
+/// that looks like a variable name) is refused with the key and what it must hold, and the
+/// value is never repeated: not on stderr, not on stdout.
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_pasted_into_env_keys_are_refused_without_echo() {
+    let mut ws = Workspace::new();
+    ws.env("SET_TOKEN", "t");
+    ws.env("BLANK_TOKEN", "  \t ");
+    ws.write("export.jsonl", "{\"path\":\"a\",\"value\":\"b\"}\n");
+    let vault = |auth: &str| {
+        format!(
+            "[source]\nkind = \"vault\"\naddress = \"http://127.0.0.1:9\"\nmount = \"secret\"\n\
+             auth = {auth}\n[target]\nregion = \"us-east-1\"\nendpoint_url = \"http://127.0.0.1:9\"\n"
+        )
+    };
+    let token = "hvs.CAESIPl4ntedT0kenZZZZZZZZZZZZZZZZ";
+    let cases: Vec<(&str, String, &str, &[&str])> = vec![
+        (
+            "vault token in token_env",
+            vault(&format!("{{ method = \"token\", token_env = \"{token}\" }}")),
+            token,
+            &["source.auth.token_env", "must name an environment variable"],
+        ),
+        (
+            "unquoted token (TOML syntax error)",
+            vault(&format!("{{ method = \"token\", token_env = {token} }}")),
+            "Pl4nted",
+            &["not valid TOML", "line 5"],
+        ),
+        (
+            "PIN as a number",
+            vault("{ method = \"approle\", role_id_env = 918273, secret_id_env = \"SET_TOKEN\" }"),
+            "918273",
+            &["source.auth.role_id_env", "must name an environment variable"],
+        ),
+        (
+            "secret access key",
+            format!(
+                "{BASE}credentials = {{ type = \"access-keys\", access_key_id_env = \"SET_TOKEN\", \
+                 secret_access_key_env = \"wJalrXUtnPl4nted/K7MDENG/bPxRfiCYEXAMPLEKEY\" }}\n"
+            ),
+            "Pl4nted",
+            &["target.credentials.secret_access_key_env", "must name an environment variable"],
+        ),
+        (
+            "access key id",
+            format!(
+                "{BASE}credentials = {{ type = \"access-keys\", access_key_id_env = \"AKIAPL4NTEDEXAMPLE12\", \
+                 secret_access_key_env = \"SET_TOKEN\" }}\n"
+            ),
+            "AKIAPL4NTEDEXAMPLE12",
+            &["target.credentials.access_key_id_env", "looks like an AWS access key id"],
+        ),
+        (
+            "whitespace-only variable",
+            vault("{ method = \"token\", token_env = \"BLANK_TOKEN\" }"),
+            "\t",
+            &["source.auth.token_env", "BLANK_TOKEN is not set (or is empty)"],
+        ),
+    ];
+    for (what, cfg, secret, expect) in &cases {
+        ws.write("cfg.toml", cfg);
+        let run = ws.run(&["plan", "-c", "cfg.toml"]).await;
+        assert_eq!(run.code, 64, "{what}: {}", run.stderr);
+        for e in *expect {
+            assert!(
+                run.stderr.contains(e),
+                "{what}: expected {e:?} in:\n{}",
+                run.stderr
+            );
+        }
+        assert!(
+            !run.stderr.contains(secret) && !run.stdout.contains(secret),
+            "{what}: the value was echoed:\n{}{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn no_region_anywhere_is_a_usage_error() {
     let ws = Workspace::new();

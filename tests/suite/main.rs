@@ -6,13 +6,16 @@
 mod cli;
 mod support;
 
+mod actionable_errors;
 mod config_errors;
 mod config_sources;
 mod credstash_source;
+mod export_fidelity;
 mod identity_golden;
 mod interrupt;
 mod kms_migrate;
 mod kms_source;
+mod leak_echo;
 mod migrate;
 mod naming_props;
 mod output;
@@ -20,6 +23,7 @@ mod ownership;
 mod readme_cron;
 mod reconcile;
 mod rename_golden;
+mod report_dir;
 mod smoke_servers;
 mod sops_source;
 mod ssm_source;

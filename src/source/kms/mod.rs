@@ -51,8 +51,9 @@
 //! # Behaviour
 //!
 //! The file is read and every record validated at [`KmsSource::open`]: shape, base64, IV length
-//! (12), ciphertext at least as long as the tag. A bad line becomes a [`ListProblem`] with its
-//! line number and the other lines go on. Values are decrypted only on [`Source::fetch`]. Data
+//! (12), ciphertext at least as long as the tag. A bad line (invalid UTF-8 included; a leading
+//! byte order mark is skipped) becomes a [`ListProblem`] with its line number and the other
+//! lines go on. A decrypted value over AWS's 64 KiB fails its record, naming the line. Values are decrypted only on [`Source::fetch`]. Data
 //! keys are decrypted once per run and cached (zeroized when the source is dropped), keyed by
 //! the encrypted data key bytes *together with* the encryption context and `key_id` (KMS only
 //! releases a key for the right context, so a record with a wrong context must not be served
@@ -87,7 +88,7 @@ use crate::config::{KmsConfig, TargetConfig};
 use crate::identity::Scope;
 use crate::limits::Limits;
 use crate::retry::RetryPolicy;
-use crate::secret::SecretValue;
+use crate::secret::{SecretValue, MAX_SECRET_BYTES};
 
 /// The outcome of decrypting one data key that is final for the run.
 type KeyOutcome = Result<Arc<DataKey>, KmsFailure>;
@@ -138,40 +139,28 @@ impl fmt::Debug for KmsSource {
 }
 
 impl KmsSource {
-    /// Reads and validates the export. Only an unreadable (or non-UTF-8) file is an error; bad
-    /// records end up in the listing's problems with their line numbers.
+    /// Reads and validates the export. Only an unreadable file is an error; bad records (a line
+    /// that is not valid UTF-8 included) end up in the listing's problems with their line
+    /// numbers.
     pub fn open(
         file: &Path,
         client: aws_sdk_kms::Client,
         limits: Arc<Limits>,
         policy: RetryPolicy,
     ) -> Result<KmsSource, SourceError> {
-        let bytes = std::fs::read(file).map_err(|e| {
+        let bytes = zeroize::Zeroizing::new(std::fs::read(file).map_err(|e| {
             SourceError::new(
                 SourceErrorKind::Unavailable,
                 file.display().to_string(),
                 format!("cannot read export: {e}"),
             )
-        })?;
-        let text = std::str::from_utf8(&bytes).map_err(|e| {
-            let line = bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count()
-                + 1;
-            SourceError::new(
-                SourceErrorKind::BadRecord,
-                file.display().to_string(),
-                "export is not valid UTF-8",
-            )
-            .at_line(Some(line))
-        })?;
-        Ok(Self::parse(file, text, client, limits, policy))
+        })?);
+        Ok(Self::parse(file, &bytes, client, limits, policy))
     }
 
     fn parse(
         file: &Path,
-        text: &str,
+        text: &[u8],
         client: aws_sdk_kms::Client,
         limits: Arc<Limits>,
         policy: RetryPolicy,
@@ -354,6 +343,16 @@ impl KmsSource {
                 SecretValue::from_bytes(plain)
             }
         };
+        if value.len() > MAX_SECRET_BYTES {
+            return Err(fail(
+                SourceErrorKind::BadRecord,
+                format!(
+                    "decrypted value is {} bytes; AWS Secrets Manager allows at most \
+                     {MAX_SECRET_BYTES}",
+                    value.len()
+                ),
+            ));
+        }
         Ok(Fetched::Value {
             value,
             version: None,
@@ -449,7 +448,7 @@ mod tests {
     fn source(text: &str) -> KmsSource {
         KmsSource::parse(
             Path::new("kms.jsonl"),
-            text,
+            text.as_bytes(),
             client(),
             Arc::new(Limits::new(&LimitsConfig::default())),
             RetryPolicy::new(1),

@@ -4,10 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value};
-
 use super::envelope::{associated_data, IV_LEN, TAG_LEN};
-use crate::source::export::{take_base64, take_context, take_str};
+use crate::source::export::{take_base64, take_context, take_str, Fields};
 
 /// A validated record.
 #[derive(Clone)]
@@ -40,7 +38,7 @@ const FIELDS: &[&str] = &[
 
 /// Validates the fields of one record (`path` already removed). The message never quotes a
 /// field's content.
-pub(crate) fn record_of(fields: &mut Map<String, Value>) -> Result<Record, String> {
+pub(crate) fn record_of(fields: &mut Fields<'_>) -> Result<Record, String> {
     if fields.contains_key("value") || fields.contains_key("value_base64") {
         return Err(
             "holds a plaintext \"value\"/\"value_base64\": this is a `file` export, \
@@ -50,7 +48,7 @@ pub(crate) fn record_of(fields: &mut Map<String, Value>) -> Result<Record, Strin
     }
     let unknown: Vec<String> = fields
         .keys()
-        .filter(|k| !FIELDS.contains(&k.as_str()))
+        .filter(|k| !FIELDS.contains(k))
         .map(|k| format!("{k:?}"))
         .collect();
     if !unknown.is_empty() {
@@ -126,10 +124,12 @@ mod tests {
     use super::*;
 
     fn rec(json: &str) -> Result<Record, String> {
-        let Value::Object(mut m) = serde_json::from_str::<Value>(json).unwrap() else {
-            panic!()
-        };
-        record_of(&mut m)
+        let rest = json.trim_start_matches('{');
+        let sep = if rest == "}" { "" } else { "," };
+        let line = format!("{{\"path\":\"p\"{sep}{rest}");
+        let (mut recs, probs) = crate::source::export::parse_export(line.as_bytes());
+        assert!(probs.is_empty(), "{probs:?}");
+        record_of(&mut recs[0].fields)
     }
 
     #[test]

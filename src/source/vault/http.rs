@@ -43,6 +43,8 @@ impl Classify for Attempt {
     fn class(&self) -> Class {
         match self {
             Attempt::Transient(r) if r.status == 429 => Class::Throttled,
+            // a certificate problem does not go away by asking again
+            Attempt::NoAnswer(e) if !tls_hint(e).is_empty() => Class::Permanent,
             _ => Class::Transient,
         }
     }
@@ -264,18 +266,15 @@ impl Http {
         .await;
         match attempted.result {
             Ok(reply) | Err(Attempt::Transient(reply)) => Ok(reply),
-            Err(Attempt::NoAnswer(e)) => {
-                let hint = if e.contains("certificate") || e.contains("tls") || e.contains("TLS") {
-                    " (for a private CA, set ca_cert in [source] or VAULT_CACERT)"
-                } else {
-                    ""
-                };
-                Err(SourceError::new(
-                    SourceErrorKind::Unavailable,
-                    "",
-                    format!("cannot reach Vault at {}: {e}{hint}", self.address),
-                ))
-            }
+            Err(Attempt::NoAnswer(e)) => Err(SourceError::new(
+                SourceErrorKind::Unavailable,
+                "",
+                format!(
+                    "cannot reach Vault at {}: {e}{}",
+                    self.address,
+                    tls_hint(&e)
+                ),
+            )),
         }
     }
 
@@ -293,7 +292,7 @@ impl Http {
             req = req.header("X-Vault-Namespace", ns.as_str());
         }
         if let Some(t) = token {
-            req = req.header("X-Vault-Token", t.expose_secret());
+            req = req.header("X-Vault-Token", token_header(t)?);
         }
         if let Some(b) = body {
             req = req
@@ -307,6 +306,28 @@ impl Http {
             status,
             body: Zeroizing::new(Vec::from(bytes)),
         })
+    }
+}
+
+/// The `X-Vault-Token` header value, marked sensitive: `http`'s `Debug` prints `Sensitive`
+/// instead of the token, so a debug print of a request or its headers (ours, reqwest's or a
+/// middleware's) cannot show it, and HTTP/2 HPACK never indexes it.
+fn token_header(t: &SecretString) -> Result<http::HeaderValue, String> {
+    let mut v = http::HeaderValue::from_str(t.expose_secret())
+        .map_err(|_| "the Vault token holds characters not allowed in an HTTP header".to_owned())?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+/// A suggestion for a TLS failure: a certificate the client does not trust is almost always a
+/// private CA that `ca_cert` (or `VAULT_CACERT`) must name.
+fn tls_hint(error: &str) -> &'static str {
+    let e = error.to_ascii_lowercase();
+    if e.contains("certificate") || e.contains("unknownissuer") || e.contains("tls") {
+        "; if the server's certificate comes from a private CA, set source.ca_cert (or \
+         VAULT_CACERT) to that CA's PEM file (tls_skip_verify = true only for tests)"
+    } else {
+        ""
     }
 }
 
@@ -341,6 +362,24 @@ mod tests {
             "caf%C3%A9/na%C3%AFve%231%3Fx%3Ay%25z%2B"
         );
         assert_eq!(encode_path("a-b_c.d~e/"), "a-b_c.d~e/");
+    }
+
+    #[test]
+    fn token_header_is_sensitive_and_never_printed() {
+        let h = token_header(&SecretString::from("hvs.Pl4ntedVaultToken")).unwrap();
+        assert!(h.is_sensitive());
+        assert!(!format!("{h:?}").contains("Pl4nted"), "{h:?}");
+        let mut map = http::HeaderMap::new();
+        map.insert("x-vault-token", h);
+        assert!(!format!("{map:?}").contains("Pl4nted"));
+        let e = token_header(&SecretString::from("bad\ntoken")).unwrap_err();
+        assert!(!e.contains("bad"), "{e}");
+    }
+
+    #[test]
+    fn tls_failures_suggest_ca_cert() {
+        assert!(tls_hint("error sending request: client error (Connect): invalid peer certificate: UnknownIssuer").contains("source.ca_cert"));
+        assert_eq!(tls_hint("tcp connect error: Connection refused"), "");
     }
 
     #[test]

@@ -253,6 +253,14 @@ mod tests {
     }
 
     #[test]
+    fn out_of_range_numbers_are_copied_not_refused() {
+        // serde_json would call 1e400 "out of range" if it parsed it as f64; IgnoredAny only
+        // checks the syntax, and the literal is copied
+        let raw = r#"{"a":1e400,"b":-1e-400,"c":123456789012345678901234567890123456789012345678901234567890}"#;
+        assert_eq!(compact(raw.as_bytes()).unwrap(), raw);
+    }
+
+    #[test]
     fn strings_are_rewritten_as_serde_json_would() {
         let raw = r#"{"html":"a\u003cb\u003e\u0026c","u":"caf\u00e9 \ud83d\ude00 é","c":"\u0001\n\t\"\\\/","k\u0041":"x"}"#;
         let ours = compact(raw.as_bytes()).unwrap();

@@ -26,7 +26,7 @@ pub use moto::{
     sm_client_with_retry, sts_client, test_credentials, Moto, TEST_ACCESS_KEY_ID, TEST_ACCOUNT_ID,
     TEST_REGION, TEST_SECRET_ACCESS_KEY,
 };
-pub use proxy::{OpCounts, Quota, ThrottleProxy, TokenBucket, WRITE_OPS};
+pub use proxy::{Echo, OpCounts, Quota, ThrottleProxy, TokenBucket, WRITE_OPS};
 pub use tools::{run_tool, tool_ok};
 
 use std::collections::HashSet;

@@ -5,6 +5,12 @@
 //! `__type` body; query protocols such as STS: the XML `<ErrorResponse>` with code
 //! `Throttling`), so the AWS SDK classifies it as throttling.
 //!
+//! **Echo mode** ([`ThrottleProxy::echo_next`]) plays a proxy, WAF or error page that quotes the
+//! request in its error: the next calls of an operation are answered, without forwarding, with
+//! an error whose text holds the whole request body ([`Echo::AwsJson`]: an AWS-shaped JSON error
+//! whose `message` is the body; [`Echo::Html`]: an HTML page with the body in it, as a WAF
+//! sends; [`Echo::Truncated`]: plain text with the first 40 bytes of the body).
+//!
 //! The operation of a request is the part after the `.` of its `X-Amz-Target` header
 //! (`secretsmanager.CreateSecret` -> `CreateSecret`, `TrentService.Decrypt` -> `Decrypt`), else the
 //! `Action=` of a form-encoded body or of the query string (STS `AssumeRole`), else `"Other"`.
@@ -159,10 +165,22 @@ struct Bucket {
     bucket: TokenBucket,
 }
 
+/// How an echoing error quotes the request body (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Echo {
+    /// AWS-shaped JSON error (`__type` + `message`), the message being the request body.
+    AwsJson,
+    /// `text/html` page that includes the request body verbatim.
+    Html,
+    /// `text/plain` with 60 bytes of the request body from its `"SecretString"`/`"SecretBinary"`.
+    Truncated,
+}
+
 struct Fault {
     remaining: u64,
     status: u16,
     error_type: String,
+    echo: Option<Echo>,
 }
 
 /// Answers a forwarded call with an error when its request and response hold given texts.
@@ -200,7 +218,11 @@ struct Shared {
 enum Decision {
     Forward(Duration),
     Throttle,
-    Inject { status: u16, error_type: String },
+    Inject {
+        status: u16,
+        error_type: String,
+        echo: Option<Echo>,
+    },
 }
 
 impl Shared {
@@ -219,6 +241,7 @@ impl Shared {
                 let decision = Decision::Inject {
                     status: fault.status,
                     error_type: fault.error_type.clone(),
+                    echo: fault.echo,
                 };
                 state.counts.entry(op.to_string()).or_default().injected += 1;
                 return decision;
@@ -321,6 +344,21 @@ impl ThrottleProxy {
                 remaining: count,
                 status,
                 error_type: error_type.to_string(),
+                echo: None,
+            },
+        );
+    }
+
+    /// Answers the next `count` calls of `op` with HTTP `status` and an error text that quotes
+    /// the request body as `echo` says, without forwarding them (a proxy or WAF that echoes).
+    pub fn echo_next(&self, op: &str, count: u64, status: u16, echo: Echo) {
+        self.shared.state.lock().unwrap().faults.insert(
+            op.to_string(),
+            Fault {
+                remaining: count,
+                status,
+                error_type: "RequestRejected".to_string(),
+                echo: Some(echo),
             },
         );
     }
@@ -571,13 +609,20 @@ async fn handle(
     let op = operation_name(&parts.headers, parts.uri.query(), &body);
     let delay = match shared.decide(&op) {
         Decision::Throttle => return Ok(throttling_response(json_protocol)),
-        Decision::Inject { status, error_type } => {
-            return Ok(error_response(
-                json_protocol,
-                status,
-                &error_type,
-                "Injected by the test proxy",
-            ))
+        Decision::Inject {
+            status,
+            error_type,
+            echo,
+        } => {
+            return Ok(match echo {
+                None => error_response(
+                    json_protocol,
+                    status,
+                    &error_type,
+                    "Injected by the test proxy",
+                ),
+                Some(echo) => echo_response(json_protocol, status, &error_type, echo, &body),
+            })
         }
         Decision::Forward(delay) => delay,
     };
@@ -641,6 +686,48 @@ async fn forward(
     *response.status_mut() = status;
     *response.headers_mut() = response_headers;
     Ok(response)
+}
+
+/// An error that quotes `body` (see [`Echo`]).
+pub fn echo_response(
+    json_protocol: bool,
+    status: u16,
+    code: &str,
+    echo: Echo,
+    body: &[u8],
+) -> Response<Full<Bytes>> {
+    let text = String::from_utf8_lossy(body);
+    let status_code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match echo {
+        Echo::AwsJson => error_response(
+            json_protocol,
+            status,
+            code,
+            &format!("request rejected by policy: {text}"),
+        ),
+        Echo::Html => {
+            let page = format!(
+                "<html><head><title>{status} Request Rejected</title></head><body>\
+                 <h1>Request Rejected</h1><p>The request body was:</p><pre>{text}</pre></body></html>"
+            );
+            let mut r = Response::new(Full::new(Bytes::from(page)));
+            *r.status_mut() = status_code;
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+            r
+        }
+        Echo::Truncated => {
+            // what a WAF shows of the part that matched its rule: 60 bytes from the value field
+            let from = body.windows(7).position(|w| w == b"\"Secret").unwrap_or(0);
+            let cut = &body[from..body.len().min(from + 60)];
+            let mut r = plain(
+                status_code,
+                format!("rejected: {}...", String::from_utf8_lossy(cut)),
+            );
+            *r.status_mut() = status_code;
+            r
+        }
+    }
 }
 
 fn plain(status: StatusCode, text: String) -> Response<Full<Bytes>> {
