@@ -306,7 +306,13 @@ pub async fn run(
     );
 
     for p in &listing.problems {
-        sink.emit(Row::new(&p.path, "", Action::Skip, Status::Failed).error(p.described()));
+        // the error names its line even where the path column already says "line N": the
+        // error column is what gets read on its own (ListProblem::described never doubles it)
+        let error = match p.line {
+            Some(l) if !p.error.starts_with("line ") => format!("line {l}: {}", p.error),
+            _ => p.error.clone(),
+        };
+        sink.emit(Row::new(&p.path, "", Action::Skip, Status::Failed).error(error));
     }
 
     let conflicts = plan.conflicts().count();

@@ -79,12 +79,12 @@ pub async fn load_or_create(target: &dyn Target) -> Result<TokenDeriver, KeyErro
     };
     match target.create(&new).await {
         Ok(_) => Ok(TokenDeriver::keyed(raw)),
-        Err(e) if e.class == ErrorClass::Exists => match target.get_value(KEY_NAME).await {
-            Ok((Some(c), _)) => Ok(TokenDeriver::keyed(decode(&c.value)?)),
-            Ok((None, _)) => Err(KeyError::Malformed),
-            Err(e) => Err(e.into()),
+        // another first run won the race, or this create landed and its answer was lost:
+        // whichever key the account now holds is the key
+        Err(e) => match load(target).await {
+            Ok(Some(t)) => Ok(t),
+            Ok(None) | Err(_) => Err(e.into()),
         },
-        Err(e) => Err(e.into()),
     }
 }
 

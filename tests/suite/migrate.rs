@@ -854,3 +854,62 @@ async fn empty_values_are_refused_and_a_versionless_secret_fails_no_neighbour() 
     assert_eq!(run.row("s05")["action"], "update", "{:?}", run.row("s05"));
     assert_eq!(run.count("unchanged", "ok"), 24, "{:#?}", run.rows);
 }
+
+/// A write whose every response is lost (it landed; the answers never came back) is reported as
+/// what it was: `ok`, once, with no duplicate version, because the token names the version AWS
+/// holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_whose_responses_were_lost_are_reported_as_landed() {
+    let moto = Moto::start().await;
+    let proxy = ThrottleProxy::start(moto.endpoint(), vec![]).await;
+    let sm = moto.sm_client("us-east-1");
+    let ws = Workspace::new();
+    ws.write(
+        "export.jsonl",
+        &[line("a", json!("1")), line("b", json!("2"))].join("\n"),
+    );
+    ws.write(
+        "cfg.toml",
+        &file_config(proxy.endpoint(), "lost", "", "[limits]\nmax_attempts = 2\n"),
+    );
+    proxy.lose_responses("CreateSecret", 100);
+    let run = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;
+    run.expect_code(0);
+    for p in ["a", "b"] {
+        let r = run.row(p);
+        assert_eq!(
+            (r["action"].as_str(), r["status"].as_str()),
+            ("create", "ok"),
+            "{r:?}"
+        );
+        assert!(r["error"].contains("response was lost"), "{r:?}");
+        assert!(!r["version_id"].is_empty(), "{r:?}");
+    }
+    assert_eq!(version_count(&sm, "lost/a").await, 1);
+
+    ws.write(
+        "export.jsonl",
+        &[line("a", json!("1-new")), line("b", json!("2"))].join("\n"),
+    );
+    proxy.lose_responses("PutSecretValue", 100);
+    let run = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;
+    run.expect_code(0);
+    let r = run.row("a");
+    assert_eq!(
+        (r["action"].as_str(), r["status"].as_str()),
+        ("update", "ok"),
+        "{r:?}"
+    );
+    assert_eq!(
+        version_count(&sm, "lost/a").await,
+        2,
+        "no duplicate version"
+    );
+    let v = sm
+        .get_secret_value()
+        .secret_id("lost/a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v.secret_string(), Some("1-new"));
+}

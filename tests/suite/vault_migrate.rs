@@ -520,7 +520,8 @@ path "secret/data/apps/*" { capabilities = ["read"] }
     let secrets = [planted[0], planted[1], bao.token(), &secret_id];
     for run in &runs {
         let all = run.all_output();
-        assert!(all.len() > 2000, "trace logging produced output to search");
+        // secretport's own trace output (the AWS SDK's is capped at info, see log_filter)
+        assert!(all.len() > 300, "trace logging produced output to search");
         for s in secrets {
             assert!(!all.contains(s), "{s} leaked:\n{all}");
         }

@@ -181,6 +181,8 @@ struct Fault {
     status: u16,
     error_type: String,
     echo: Option<Echo>,
+    /// Forward the call first (it lands), then answer the error: a lost response.
+    forward: bool,
 }
 
 /// Answers a forwarded call with an error when its request and response hold given texts.
@@ -222,6 +224,7 @@ enum Decision {
         status: u16,
         error_type: String,
         echo: Option<Echo>,
+        forward: bool,
     },
 }
 
@@ -242,6 +245,7 @@ impl Shared {
                     status: fault.status,
                     error_type: fault.error_type.clone(),
                     echo: fault.echo,
+                    forward: fault.forward,
                 };
                 state.counts.entry(op.to_string()).or_default().injected += 1;
                 return decision;
@@ -345,6 +349,22 @@ impl ThrottleProxy {
                 status,
                 error_type: error_type.to_string(),
                 echo: None,
+                forward: false,
+            },
+        );
+    }
+
+    /// Forwards the next `count` calls of `op` (they land upstream) but answers each with HTTP
+    /// 500 `InternalServiceError`, as when a response is lost on the way back.
+    pub fn lose_responses(&self, op: &str, count: u64) {
+        self.shared.state.lock().unwrap().faults.insert(
+            op.to_string(),
+            Fault {
+                remaining: count,
+                status: 500,
+                error_type: "InternalServiceError".to_string(),
+                echo: None,
+                forward: true,
             },
         );
     }
@@ -359,6 +379,7 @@ impl ThrottleProxy {
                 status,
                 error_type: "RequestRejected".to_string(),
                 echo: Some(echo),
+                forward: false,
             },
         );
     }
@@ -613,7 +634,11 @@ async fn handle(
             status,
             error_type,
             echo,
+            forward: lost,
         } => {
+            if lost {
+                let _ = forward(&shared, parts, body.clone(), Duration::ZERO).await;
+            }
             return Ok(match echo {
                 None => error_response(
                     json_protocol,
@@ -622,7 +647,7 @@ async fn handle(
                     "Injected by the test proxy",
                 ),
                 Some(echo) => echo_response(json_protocol, status, &error_type, echo, &body),
-            })
+            });
         }
         Decision::Forward(delay) => delay,
     };
