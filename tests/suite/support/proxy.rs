@@ -637,7 +637,7 @@ async fn handle(
             forward: lost,
         } => {
             if lost {
-                let _ = forward(&shared, parts, body.clone(), Duration::ZERO).await;
+                let _ = forward(&shared, parts, body.clone(), Duration::ZERO, json_protocol).await;
             }
             return Ok(match echo {
                 None => error_response(
