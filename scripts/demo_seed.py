@@ -3,6 +3,7 @@
 
   demo_seed.py vault ADDR TOKEN FILE.jsonl   write each {"path","value"} as a KV v2 secret in secret/
   demo_seed.py kms-key ENDPOINT ALIAS        create a symmetric KMS key in moto, print its id
+  demo_seed.py ssm ENDPOINT FILE.json        put each {"name": [type, value]} into moto's SSM
 """
 import json
 import sys
@@ -36,10 +37,23 @@ def kms_key(endpoint, alias):
     print(key)
 
 
+def ssm(endpoint, path):
+    import boto3
+    client = boto3.client("ssm", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    with open(path, encoding="utf-8") as f:
+        params = json.load(f)
+    for name, (kind, value) in params.items():
+        client.put_parameter(Name=name, Type=kind, Value=value, Overwrite=True)
+    print(f"seeded {len(params)} SSM parameters", file=sys.stderr)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "vault":
         vault(*sys.argv[2:5])
     elif sys.argv[1] == "kms-key":
         kms_key(*sys.argv[2:4])
+    elif sys.argv[1] == "ssm":
+        ssm(*sys.argv[2:4])
     else:
         sys.exit(__doc__)

@@ -106,17 +106,95 @@ pub enum SourceConfig {
     Kms(KmsConfig),
     /// Plaintext JSON Lines export.
     File(FileConfig),
+    /// AWS Systems Manager Parameter Store.
+    Ssm(SsmConfig),
+    /// SOPS-encrypted files (data key wrapped by AWS KMS).
+    Sops(SopsConfig),
+    /// A credstash DynamoDB table.
+    Credstash(CredstashConfig),
 }
 
 impl SourceConfig {
-    /// `vault`, `kms` or `file`.
+    /// `vault`, `kms`, `file`, `ssm`, `sops` or `credstash`.
     pub fn kind(&self) -> &'static str {
         match self {
             SourceConfig::Vault(_) => "vault",
             SourceConfig::Kms(_) => "kms",
             SourceConfig::File(_) => "file",
+            SourceConfig::Ssm(_) => "ssm",
+            SourceConfig::Sops(_) => "sops",
+            SourceConfig::Credstash(_) => "credstash",
         }
     }
+
+    /// Whether source metadata (Vault `custom_metadata`, SSM parameter tags) is copied into
+    /// tags.
+    pub fn copy_metadata(&self) -> bool {
+        match self {
+            SourceConfig::Vault(v) => v.copy_metadata,
+            SourceConfig::Ssm(s) => s.copy_tags,
+            _ => false,
+        }
+    }
+}
+
+/// Region, endpoint and credentials of an AWS-hosted source; each defaults to `[target]`'s.
+#[derive(Debug, Clone, Default)]
+pub struct AwsAccess {
+    /// Region (default: the target's).
+    pub region: Option<String>,
+    /// Endpoint (default: the target's).
+    pub endpoint_url: Option<String>,
+    /// Credentials (default: the target's).
+    pub credentials: Option<Credentials>,
+}
+
+/// `[source] kind = "ssm"`.
+#[derive(Debug, Clone)]
+pub struct SsmConfig {
+    /// The parameter path to migrate, recursively, normalised to `/a/b` (`/` = everything).
+    pub path: String,
+    /// Parameter types to migrate (`SecureString`, `String`, `StringList`).
+    pub types: Vec<String>,
+    /// Copy parameter tags into secret tags (one `ListTagsForResource` per parameter).
+    pub copy_tags: bool,
+    /// Region, endpoint and credentials for SSM and KMS.
+    pub aws: AwsAccess,
+}
+
+/// How a SOPS file becomes secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SopsSplit {
+    /// One secret per file: the document as a JSON object.
+    #[default]
+    File,
+    /// One secret per top-level key.
+    Keys,
+}
+
+/// `[source] kind = "sops"`.
+#[derive(Debug, Clone)]
+pub struct SopsConfig {
+    /// The config file's directory (absolute): globs and source paths are relative to it.
+    pub dir: PathBuf,
+    /// Glob patterns, relative to `dir`.
+    pub files: Vec<String>,
+    /// One secret per file or per top-level key.
+    pub split: SopsSplit,
+    /// Region, endpoint and credentials for KMS (a key's region comes from its ARN).
+    pub aws: AwsAccess,
+}
+
+/// `[source] kind = "credstash"`.
+#[derive(Debug, Clone)]
+pub struct CredstashConfig {
+    /// The DynamoDB table (default `credential-store`).
+    pub table: String,
+    /// The KMS encryption context used at `credstash put`.
+    pub context: BTreeMap<String, String>,
+    /// Region, endpoint and credentials for DynamoDB and KMS.
+    pub aws: AwsAccess,
 }
 
 /// `[source] kind = "vault"`.
@@ -266,6 +344,11 @@ pub struct LimitsConfig {
     pub read_per_second: u32,
     /// KMS Decrypt per second.
     pub kms_per_second: u32,
+    /// SSM Parameter Store calls per second (`ssm` source; GetParametersByPath's default
+    /// quota is 40/s, shared with every other reader in the account).
+    pub ssm_per_second: u32,
+    /// DynamoDB Scan pages per second (`credstash` source).
+    pub dynamodb_per_second: u32,
     /// Requests in flight at once.
     pub concurrency: usize,
     /// Attempts per request, first try included.
@@ -284,6 +367,8 @@ impl Default for LimitsConfig {
             write_per_second: 50,
             read_per_second: 100,
             kms_per_second: 1000,
+            ssm_per_second: 40,
+            dynamodb_per_second: 50,
             concurrency: 32,
             max_attempts: 8,
             vault_per_second: 10_000,
@@ -585,6 +670,148 @@ impl Validator<'_> {
         Some(p)
     }
 
+    /// `region`, `endpoint_url` and `credentials` of an AWS-hosted source.
+    fn aws_access(&mut self, s: &mut Section) -> AwsAccess {
+        let region = self.region(s, "region");
+        let endpoint_url = self.url(s, "endpoint_url");
+        let credentials = s.table("credentials", false).and_then(|c| {
+            let (creds, problems) = self.credentials(c);
+            self.problems.extend(problems);
+            creds
+        });
+        AwsAccess {
+            region,
+            endpoint_url,
+            credentials,
+        }
+    }
+
+    fn ssm(&mut self, s: &mut Section) -> Option<SsmConfig> {
+        let path: String = s
+            .opt("path", "a parameter path such as \"/prod/\"")
+            .unwrap_or_else(|| "/".into());
+        let trimmed = path.trim_matches('/');
+        let path = format!("/{trimmed}");
+        let valid = trimmed.split('/').all(|seg| {
+            (trimmed.is_empty() || !seg.is_empty())
+                && seg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        }) && path.len() <= 2048;
+        if !valid {
+            s.problem(
+                "path",
+                format!(
+                    "{path:?} is not a parameter path (segments of A-Za-z0-9_.- separated by /)"
+                ),
+            );
+        }
+        let types: Vec<String> = s
+            .opt(
+                "types",
+                "a list of \"SecureString\", \"String\", \"StringList\"",
+            )
+            .unwrap_or_else(|| vec!["SecureString".to_owned()]);
+        let mut types_ok = !types.is_empty();
+        for t in &types {
+            if !["SecureString", "String", "StringList"].contains(&t.as_str()) {
+                types_ok = false;
+                s.problem(
+                    "types",
+                    format!(
+                        "{t:?} is not a parameter type; expected \"SecureString\", \"String\" or \"StringList\""
+                    ),
+                );
+            }
+        }
+        if types.is_empty() {
+            s.problem("types", "must name at least one parameter type");
+        }
+        let copy_tags = s.opt("copy_tags", "true or false").unwrap_or(false);
+        let aws = self.aws_access(s);
+        (valid && types_ok).then_some(SsmConfig {
+            path,
+            types,
+            copy_tags,
+            aws,
+        })
+    }
+
+    fn sops(&mut self, s: &mut Section) -> Option<SopsConfig> {
+        let files: Option<Vec<String>> = s.req(
+            "files",
+            "a list of glob patterns relative to the config file, e.g. [\"secrets/*.yaml\"]",
+        );
+        let mut ok = true;
+        if let Some(files) = &files {
+            if files.is_empty() {
+                ok = false;
+                s.problem("files", "must hold at least one glob pattern");
+            }
+            for (i, f) in files.iter().enumerate() {
+                if let Err(e) = glob::Pattern::new(f) {
+                    ok = false;
+                    s.problem(
+                        &format!("files[{i}]"),
+                        format!("{f:?} is not a glob pattern: {e}"),
+                    );
+                } else if Path::new(f).is_absolute() || f.split('/').any(|seg| seg == "..") {
+                    ok = false;
+                    s.problem(
+                        &format!("files[{i}]"),
+                        format!(
+                            "{f:?} must be relative to the config file's folder, without \"..\""
+                        ),
+                    );
+                }
+            }
+        }
+        let split = s.opt("split", "\"file\" or \"keys\"").unwrap_or_default();
+        let aws = self.aws_access(s);
+        let base = if self.base.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            self.base
+        };
+        let dir = std::fs::canonicalize(base)
+            .or_else(|_| std::path::absolute(base))
+            .unwrap_or_else(|_| base.to_owned());
+        let files = files?;
+        ok.then_some(SopsConfig {
+            dir,
+            files,
+            split,
+            aws,
+        })
+    }
+
+    fn credstash(&mut self, s: &mut Section) -> Option<CredstashConfig> {
+        let table: String = s
+            .opt("table", "a DynamoDB table name")
+            .unwrap_or_else(|| "credential-store".into());
+        let valid = (3..=255).contains(&table.len())
+            && table
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        if !valid {
+            s.problem(
+                "table",
+                format!(
+                    "{table:?} is not a DynamoDB table name (3..=255 characters of A-Za-z0-9_.-)"
+                ),
+            );
+        }
+        let context: BTreeMap<String, String> = s
+            .opt("context", "a table of strings (the KMS encryption context)")
+            .unwrap_or_default();
+        let aws = self.aws_access(s);
+        valid.then_some(CredstashConfig {
+            table,
+            context,
+            aws,
+        })
+    }
+
     fn source(&mut self, mut s: Section) -> Option<SourceConfig> {
         self.allow_empty = s
             .opt(
@@ -592,8 +819,12 @@ impl Validator<'_> {
                 "true or false (whether a source that lists 0 secrets is fine)",
             )
             .unwrap_or(false);
-        let kind: Option<String> = s.req("kind", "\"vault\", \"kms\" or \"file\"");
+        const KINDS: &str = "\"vault\", \"kms\", \"file\", \"ssm\", \"sops\" or \"credstash\"";
+        let kind: Option<String> = s.req("kind", KINDS);
         let out = match kind.as_deref() {
+            Some("ssm") => self.ssm(&mut s).map(SourceConfig::Ssm),
+            Some("sops") => self.sops(&mut s).map(SourceConfig::Sops),
+            Some("credstash") => self.credstash(&mut s).map(SourceConfig::Credstash),
             Some("vault") => self.vault(&mut s).map(SourceConfig::Vault),
             Some("file") => self
                 .file(&mut s, "file", true)
@@ -619,9 +850,7 @@ impl Validator<'_> {
             Some(other) => {
                 s.problem(
                     "kind",
-                    format!(
-                        "{other:?} is not a source kind; expected \"vault\", \"kms\" or \"file\""
-                    ),
+                    format!("{other:?} is not a source kind; expected {KINDS}"),
                 );
                 None
             }
@@ -1014,6 +1243,8 @@ impl Validator<'_> {
         l.write_per_second = int(&mut s, "write_per_second", 1, 10_000, 50) as u32;
         l.read_per_second = int(&mut s, "read_per_second", 1, 10_000, 100) as u32;
         l.kms_per_second = int(&mut s, "kms_per_second", 1, 100_000, 1000) as u32;
+        l.ssm_per_second = int(&mut s, "ssm_per_second", 1, 10_000, 40) as u32;
+        l.dynamodb_per_second = int(&mut s, "dynamodb_per_second", 1, 10_000, 50) as u32;
         l.concurrency = int(&mut s, "concurrency", 1, 1024, 32) as usize;
         l.max_attempts = int(&mut s, "max_attempts", 1, 50, 8) as u32;
         l.vault_per_second = int(&mut s, "vault_per_second", 1, 100_000, 10_000) as u32;

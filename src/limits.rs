@@ -175,6 +175,11 @@ pub struct Limits {
     pub read: AdaptiveLimiter,
     /// KMS Decrypt/Encrypt/GenerateDataKey.
     pub kms: AdaptiveLimiter,
+    /// SSM Parameter Store: GetParametersByPath, GetParameter, DescribeParameters,
+    /// ListTagsForResource (the `ssm` source).
+    pub ssm: AdaptiveLimiter,
+    /// DynamoDB Scan (the `credstash` source).
+    pub dynamodb: AdaptiveLimiter,
     /// Vault/OpenBao requests (lists, reads, logins).
     pub vault: AdaptiveLimiter,
 }
@@ -234,6 +239,8 @@ impl Limits {
             write: group("write", cfg.write_per_second),
             read: group("read", cfg.read_per_second),
             kms: group("kms", cfg.kms_per_second),
+            ssm: group("ssm", cfg.ssm_per_second),
+            dynamodb: group("dynamodb", cfg.dynamodb_per_second),
             vault: group("vault", cfg.vault_per_second),
         }
     }

@@ -39,6 +39,7 @@ const THROTTLE_CODES: &[&str] = &[
     "SlowDown",
     "RequestThrottled",
     "RequestThrottledException",
+    "ProvisionedThroughputExceededException",
 ];
 
 /// Error codes for server-side failures worth retrying.

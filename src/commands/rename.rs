@@ -118,7 +118,7 @@ pub async fn preview_config(
     let limits = std::sync::Arc::new(crate::limits::Limits::new(&cfg.limits));
     let policy = crate::retry::RetryPolicy::new(cfg.limits.max_attempts);
     let source = crate::commands::run::open_source(cfg, &limits, policy).await?;
-    let listing = source.list().await?;
+    let listing = source.list_names().await?;
     let names: Vec<String> = listing.refs.iter().map(|r| r.path.clone()).collect();
     let output = run_rename(&names, &cfg.naming_rules(), &cfg.naming.overrides)?;
     let problems = listing.problems.iter().map(|p| {

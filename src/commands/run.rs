@@ -129,6 +129,45 @@ pub async fn open_source(
                 policy,
             )?)
         }
+        SourceConfig::Ssm(c) => {
+            let timeout = std::time::Duration::from_secs(cfg.limits.timeout_seconds);
+            Box::new(
+                crate::source::ssm::SsmSource::open(
+                    c,
+                    &cfg.target,
+                    limits.clone(),
+                    policy,
+                    timeout,
+                )
+                .await?,
+            )
+        }
+        SourceConfig::Sops(c) => {
+            let timeout = std::time::Duration::from_secs(cfg.limits.timeout_seconds);
+            Box::new(
+                crate::source::sops::SopsSource::open(
+                    c,
+                    &cfg.target,
+                    limits.clone(),
+                    policy,
+                    timeout,
+                )
+                .await?,
+            )
+        }
+        SourceConfig::Credstash(c) => {
+            let timeout = std::time::Duration::from_secs(cfg.limits.timeout_seconds);
+            Box::new(
+                crate::source::credstash::CredstashSource::open(
+                    c,
+                    &cfg.target,
+                    limits.clone(),
+                    policy,
+                    timeout,
+                )
+                .await?,
+            )
+        }
     })
 }
 
@@ -371,7 +410,7 @@ pub async fn run(
     let settings = Settings {
         rules: decide::Rules {
             restore_deleted: mode.restore_deleted(),
-            copy_metadata: matches!(&cfg.source, SourceConfig::Vault(v) if v.copy_metadata),
+            copy_metadata: cfg.source.copy_metadata(),
             config_tags: cfg.target.tags.clone(),
             prefix: prefix.to_owned(),
         },

@@ -15,9 +15,13 @@ use crate::identity::Scope;
 
 use crate::secret::SecretValue;
 
+pub mod aws_call;
+pub mod credstash;
 pub mod export;
 pub mod file;
 pub mod kms;
+pub mod sops;
+pub mod ssm;
 pub mod vault;
 
 /// A secret in the source, without its value.
@@ -182,6 +186,12 @@ pub trait Source: Send + Sync {
     /// Lists every secret of the configured subtree, without values. `Err` only for failures
     /// that make the whole listing impossible (authentication, unreachable server).
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>>;
+
+    /// Lists names only, for previews (`rename --config`): the listing itself, unless the
+    /// source's listing reads values to save quota (`ssm`), which then lists without them.
+    fn list_names(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
+        self.list()
+    }
 
     /// Reads one value.
     fn fetch<'a>(&'a self, r: &'a SourceRef) -> BoxFuture<'a, Result<Fetched, SourceError>>;

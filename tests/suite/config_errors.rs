@@ -33,7 +33,7 @@ async fn bad_configs_name_their_key_and_exit_64() {
         ("unknown top-level key", format!("{BASE}\n[extra]\nx = 1\n"), &["extra: unknown key"]),
         ("typo in a key", with("prefix = \"devops\"", "prefx = \"devops\""), &["target.prefx: unknown key"]),
         ("missing source", BASE.replace("[source]\nkind = \"file\"\nfile = \"export.jsonl\"\n", ""), &["source: missing"]),
-        ("bad source kind", with("kind = \"file\"", "kind = \"s3\""), &["source.kind", "\"vault\", \"kms\" or \"file\""]),
+        ("bad source kind", with("kind = \"file\"", "kind = \"s3\""), &["source.kind", "\"vault\", \"kms\", \"file\", \"ssm\", \"sops\" or \"credstash\""]),
         ("missing export file", with("file = \"export.jsonl\"", "file = \"nope.jsonl\""), &["source.file", "does not exist"]),
         ("bad region", with("region = \"us-east-1\"", "region = \"Mars\""), &["target.region", "us-east-1"]),
         ("wrong type", with("region = \"us-east-1\"", "region = 5"), &["target.region: expected"]),

@@ -8,6 +8,8 @@ mod support;
 
 mod actionable_errors;
 mod config_errors;
+mod config_sources;
+mod credstash_source;
 mod export_fidelity;
 mod identity_golden;
 mod interrupt;
@@ -23,6 +25,9 @@ mod reconcile;
 mod rename_golden;
 mod report_dir;
 mod smoke_servers;
+mod sops_source;
+mod ssm_source;
+mod stores_bench;
 mod throttle_proxy;
 mod vault_migrate;
 mod vault_source;

@@ -18,6 +18,7 @@
 pub mod bao;
 pub mod moto;
 pub mod proxy;
+pub mod tools;
 
 pub use bao::{Bao, BaoApi, TEAM_A_ONLY_POLICY};
 pub use moto::{
@@ -26,6 +27,7 @@ pub use moto::{
     TEST_REGION, TEST_SECRET_ACCESS_KEY,
 };
 pub use proxy::{Echo, OpCounts, Quota, ThrottleProxy, TokenBucket, WRITE_OPS};
+pub use tools::{run_tool, tool_ok};
 
 use std::collections::HashSet;
 use std::fs::File;

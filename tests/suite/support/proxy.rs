@@ -185,8 +185,19 @@ struct Fault {
     forward: bool,
 }
 
+/// Answers a forwarded call with an error when its request and response hold given texts.
+#[derive(Clone)]
+struct Refusal {
+    request_has: String,
+    response_has: String,
+    status: u16,
+    code: String,
+    message: String,
+}
+
 #[derive(Default)]
 struct State {
+    refusals: Vec<Refusal>,
     buckets: Vec<Bucket>,
     counts: HashMap<String, OpCounts>,
     forwarded_at: HashMap<String, Vec<Instant>>,
@@ -371,6 +382,27 @@ impl ThrottleProxy {
                 forward: false,
             },
         );
+    }
+
+    /// From now on, a forwarded call whose request body contains `request_has` and whose
+    /// upstream answer contains `response_has` is answered with HTTP `status`, error `code` and
+    /// `message` instead (e.g. SSM refusing a decrypting read of a parameter whose KMS key the
+    /// caller may not use: moto does not check KMS keys for SecureStrings).
+    pub fn refuse_answers(
+        &self,
+        request_has: &str,
+        response_has: &str,
+        status: u16,
+        code: &str,
+        message: &str,
+    ) {
+        self.shared.state.lock().unwrap().refusals.push(Refusal {
+            request_has: request_has.into(),
+            response_has: response_has.into(),
+            status,
+            code: code.into(),
+            message: message.into(),
+        });
     }
 
     /// Delays every forwarded request by `delay` before passing it on (makes concurrency
@@ -605,7 +637,7 @@ async fn handle(
             forward: lost,
         } => {
             if lost {
-                let _ = forward(&shared, parts, body.clone(), Duration::ZERO).await;
+                let _ = forward(&shared, parts, body.clone(), Duration::ZERO, json_protocol).await;
             }
             return Ok(match echo {
                 None => error_response(
@@ -622,7 +654,7 @@ async fn handle(
 
     let in_flight = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     shared.peak_in_flight.fetch_max(in_flight, Ordering::SeqCst);
-    let result = forward(&shared, parts, body, delay).await;
+    let result = forward(&shared, parts, body, delay, json_protocol).await;
     shared.in_flight.fetch_sub(1, Ordering::SeqCst);
     Ok(result.unwrap_or_else(|e| {
         shared.upstream_errors.fetch_add(1, Ordering::SeqCst);
@@ -635,7 +667,10 @@ async fn forward(
     parts: hyper::http::request::Parts,
     body: Bytes,
     delay: Duration,
+    json_protocol: bool,
 ) -> Result<Response<Full<Bytes>>, reqwest::Error> {
+    let refusals = shared.state.lock().unwrap().refusals.clone();
+    let request_body = body.clone();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
@@ -664,6 +699,14 @@ async fn forward(
         response_headers.remove(&name);
     }
     let bytes = upstream.bytes().await?;
+    let contains = |hay: &[u8], needle: &str| {
+        !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+    };
+    for r in &refusals {
+        if contains(&request_body, &r.request_has) && contains(&bytes, &r.response_has) {
+            return Ok(error_response(json_protocol, r.status, &r.code, &r.message));
+        }
+    }
     let mut response = Response::new(Full::new(bytes));
     *response.status_mut() = status;
     *response.headers_mut() = response_headers;
