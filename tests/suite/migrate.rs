@@ -669,16 +669,24 @@ async fn ctrl_c_stops_dispatching_flushes_the_report_and_exits_1() {
         done > 0 && not_started > 0,
         "done {done}, not started {not_started}"
     );
-    assert_eq!(done + not_started, 300);
+    // after the interrupt retries stop, so a call that met a transient error (moto under load)
+    // is a failed row rather than retried: it is counted, never lost
+    let failed = rows.iter().filter(|r| r["status"] == "failed").count();
+    assert_eq!(done + not_started + failed, 300, "{rows:#?}");
     // the summary counts what happened, not what was planned
     assert!(
         stderr.contains(&format!("create {done},"))
-            && stderr.contains(&format!("skipped {not_started},")),
-        "summary vs report (done {done}, not started {not_started}): {stderr}"
+            && stderr.contains(&format!("skipped {not_started},"))
+            && stderr.contains(&format!("failed {failed},")),
+        "summary vs report (done {done}, not started {not_started}, failed {failed}): {stderr}"
     );
-    // what the report says was created exists, and nothing else
+    // what the report says was created exists (a failed write may or may not have landed)
     let sm = moto.sm_client("us-east-1");
-    assert_eq!(values_by_name(&sm, "i").await.len(), done);
+    let exist = values_by_name(&sm, "i").await.len();
+    assert!(
+        (done..=done + failed).contains(&exist),
+        "{exist} exist, {done} created, {failed} failed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
