@@ -51,9 +51,27 @@ fn cases() -> Vec<(
         ("kms", "/tmp/x y/kms.jsonl", "a/b", "x", None),
         ("vault", "http://v/secret", "deep/%s", "long", None),
         ("ssm", "eu-west-1", "prod/db/password", "p", None),
-        ("ssm", "us-east-1@http://127.0.0.1:5000", "app/key", "k", Some("v1")),
-        ("sops", "/srv/config", "secrets/payments/stripe_key", "s", None),
-        ("credstash", "us-east-1/credential-store", "db.password", "c", None),
+        (
+            "ssm",
+            "us-east-1@http://127.0.0.1:5000",
+            "app/key",
+            "k",
+            Some("v1"),
+        ),
+        (
+            "sops",
+            "/srv/config",
+            "secrets/payments/stripe_key",
+            "s",
+            None,
+        ),
+        (
+            "credstash",
+            "us-east-1/credential-store",
+            "db.password",
+            "c",
+            None,
+        ),
     ]
 }
 
