@@ -101,14 +101,7 @@ impl SsmSource {
         policy: RetryPolicy,
         timeout: std::time::Duration,
     ) -> Result<Self, ClientError> {
-        let conf = source_sdk_config(
-            c.aws.region.as_deref(),
-            c.aws.endpoint_url.as_deref(),
-            c.aws.credentials.as_ref(),
-            target,
-            timeout,
-        )
-        .await?;
+        let conf = source_sdk_config(&c.aws, target, timeout).await?;
         let region = conf
             .region()
             .map(|r| r.to_string())

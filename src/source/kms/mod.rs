@@ -394,33 +394,32 @@ pub async fn kms_sdk_config(
     target: &TargetConfig,
     timeout: std::time::Duration,
 ) -> Result<aws_config::SdkConfig, ClientError> {
-    source_sdk_config(
-        kms.region.as_deref(),
-        kms.endpoint_url.as_deref(),
-        kms.credentials.as_ref(),
-        target,
-        timeout,
-    )
-    .await
+    let access = crate::config::AwsAccess {
+        region: kms.region.clone(),
+        endpoint_url: kms.endpoint_url.clone(),
+        credentials: kms.credentials.clone(),
+    };
+    source_sdk_config(&access, target, timeout).await
 }
 
 /// The AWS client settings of an AWS-hosted source (`kms`, `ssm`, `sops`, `credstash`): region,
 /// endpoint and credentials from `[source]`, each defaulting to `[target]`'s; `timeout` per
 /// request attempt.
 pub async fn source_sdk_config(
-    region: Option<&str>,
-    endpoint_url: Option<&str>,
-    credentials: Option<&crate::config::Credentials>,
+    access: &crate::config::AwsAccess,
     target: &TargetConfig,
     timeout: std::time::Duration,
 ) -> Result<aws_config::SdkConfig, ClientError> {
-    let (credentials, key) = match credentials {
+    let (credentials, key) = match &access.credentials {
         Some(c) => (c, "source.credentials"),
         None => (&target.credentials, "target.credentials"),
     };
     sdk_config(&Endpoint {
-        region: region.or(target.region.as_deref()),
-        endpoint_url: endpoint_url.or(target.endpoint_url.as_deref()),
+        region: access.region.as_deref().or(target.region.as_deref()),
+        endpoint_url: access
+            .endpoint_url
+            .as_deref()
+            .or(target.endpoint_url.as_deref()),
         credentials,
         key,
         timeout,

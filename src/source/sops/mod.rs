@@ -109,14 +109,7 @@ impl SopsSource {
         policy: RetryPolicy,
         timeout: std::time::Duration,
     ) -> Result<Self, ClientError> {
-        let base = source_sdk_config(
-            c.aws.region.as_deref(),
-            c.aws.endpoint_url.as_deref(),
-            c.aws.credentials.as_ref(),
-            target,
-            timeout,
-        )
-        .await?;
+        let base = source_sdk_config(&c.aws, target, timeout).await?;
         Ok(Self::new(c, base, limits, policy))
     }
 
