@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::cli::{file_config, line, Workspace};
+use crate::cli::{file_config, string_export as export, Workspace};
 use crate::support::{Bao, Moto};
 use serde_json::json;
 
@@ -61,14 +61,6 @@ fn live(state: &BTreeMap<String, (String, bool)>, prefix: &str) -> Vec<String> {
         .filter(|(n, (_, d))| n.starts_with(prefix) && !d)
         .map(|(n, _)| n.clone())
         .collect()
-}
-
-fn export(entries: &[(&str, &str)]) -> String {
-    entries
-        .iter()
-        .map(|(p, v)| line(p, json!(v)))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn vault_config(

@@ -4,17 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::cli::{file_config, line, Workspace};
+use crate::cli::{file_config, line, string_export as export, Workspace};
 use crate::support::{Moto, ThrottleProxy};
 use serde_json::json;
-
-fn export(entries: &[(&str, &str)]) -> String {
-    entries
-        .iter()
-        .map(|(p, v)| line(p, json!(v)))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 async fn tags(sm: &aws_sdk_secretsmanager::Client, name: &str) -> BTreeMap<String, String> {
     sm.describe_secret()

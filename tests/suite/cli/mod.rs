@@ -189,6 +189,15 @@ pub fn line(path: &str, value: serde_json::Value) -> String {
     serde_json::json!({ "path": path, "value": value }).to_string()
 }
 
+/// A plaintext export of `(path, string value)` entries, one line each.
+pub fn string_export(entries: &[(&str, &str)]) -> String {
+    entries
+        .iter()
+        .map(|(p, v)| line(p, serde_json::json!(v)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// `n` export lines `app-{i/50}/secret-{i}` with distinct values `{tag}-{i}`.
 pub fn bulk_export(n: usize, tag: &str) -> String {
     (0..n)
