@@ -111,6 +111,7 @@ async fn pass(label: &str, source: &Generated, target: &MemoryTarget, dir: &std:
         overrides: &Overrides::default(),
         inventory: &inventory,
         on_conflict: OnConflict::Skip,
+        filter: &secretport::filter::PathFilter::default(),
     })
     .unwrap();
     drop(inventory);

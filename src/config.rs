@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use crate::filter::PathFilter;
 use crate::naming::{self, NamingRules, Overrides, Policy};
 use crate::target::limits::{MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS};
 
@@ -76,26 +77,79 @@ impl ConfigError {
     }
 }
 
-/// A validated migration config.
+/// A validated migration config: one or more jobs and the run-wide settings.
+///
+/// This is also the resolved form (the "second phase" of configuration): every environment
+/// variable a config names is read exactly once, here, into a secret type ([`EnvSecret`]);
+/// paths are made absolute, names normalised and defaults applied. Nothing after
+/// [`Config::load`] reads the environment for a setting again.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The jobs, in file order (one, named `default`, for the single `[source]` + `[target]`
+    /// form).
+    pub jobs: Vec<JobConfig>,
+    /// Request rates and concurrency (per account and region: jobs writing to the same one
+    /// share them).
+    pub limits: LimitsConfig,
+    /// Where audit reports go.
+    pub report: ReportConfig,
+    /// Reconciliation settings.
+    pub reconcile: ReconcileConfig,
+    /// SHA-256 of the config text (recorded beside each report).
+    pub digest: String,
+}
+
+/// One job: a source, a target, naming and which source paths it takes.
+#[derive(Debug, Clone)]
+pub struct JobConfig {
+    /// Unique within the config (`default` for the single form); the report's `job` column.
+    pub name: String,
     /// Where secrets come from.
     pub source: SourceConfig,
     /// Where they go.
     pub target: TargetConfig,
     /// How names are rewritten (prefix lives in `target`).
     pub naming: NamingConfig,
-    /// Request rates and concurrency.
-    pub limits: LimitsConfig,
-    /// Where audit reports go.
-    pub report: ReportConfig,
-    /// Reconciliation settings.
-    pub reconcile: ReconcileConfig,
+    /// `include` / `exclude` globs on source paths.
+    pub filter: PathFilter,
     /// A source that lists 0 secrets is fine (otherwise an error naming where it looked).
     pub allow_empty: bool,
-    /// SHA-256 of the config text (recorded beside each report).
-    pub digest: String,
 }
+
+impl JobConfig {
+    /// The naming rules this job implies.
+    pub fn naming_rules(&self) -> NamingRules {
+        NamingRules {
+            prefix: Some(self.target.prefix.clone()).filter(|p| !p.is_empty()),
+            policy: self.naming.policy,
+        }
+    }
+}
+
+/// The value of an environment variable a config names, read once when the config is loaded.
+/// `Debug` shows the variable's name only.
+#[derive(Clone)]
+pub struct EnvSecret {
+    /// The variable's name (for messages).
+    pub var: String,
+    /// Its value.
+    pub value: secrecy::SecretString,
+}
+
+impl fmt::Debug for EnvSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "${}", self.var)
+    }
+}
+
+impl PartialEq for EnvSecret {
+    fn eq(&self, other: &Self) -> bool {
+        use secrecy::ExposeSecret;
+        self.var == other.var && self.value.expose_secret() == other.value.expose_secret()
+    }
+}
+
+impl Eq for EnvSecret {}
 
 /// `[source]`.
 #[derive(Debug, Clone)]
@@ -293,8 +347,8 @@ pub struct TargetConfig {
     pub tags: BTreeMap<String, String>,
     /// How to authenticate.
     pub credentials: Credentials,
-    /// Env var holding the key for HMAC idempotency tokens (see `aws::token`).
-    pub token_key_env: Option<String>,
+    /// The key for HMAC idempotency tokens, from `token_key_env` (see `identity::token`).
+    pub token_key: Option<EnvSecret>,
 }
 
 /// AWS credentials, as the Harness AWS Secrets Manager setup offers them.
@@ -302,14 +356,14 @@ pub struct TargetConfig {
 pub enum Credentials {
     /// The SDK's default chain: env, profile, SSO, container/instance role.
     Default,
-    /// Static keys read from the named env vars.
+    /// Static keys from the env vars the config names (read when it was loaded).
     AccessKeys {
-        /// Env var with the access key id.
-        access_key_id_env: String,
-        /// Env var with the secret access key.
-        secret_access_key_env: String,
-        /// Optional env var with a session token.
-        session_token_env: Option<String>,
+        /// The access key id (`access_key_id_env`).
+        access_key_id: EnvSecret,
+        /// The secret access key (`secret_access_key_env`).
+        secret_access_key: EnvSecret,
+        /// Optional session token (`session_token_env`).
+        session_token: Option<EnvSecret>,
     },
     /// STS AssumeRole on top of the default chain.
     AssumeRole {
@@ -395,14 +449,6 @@ pub struct ReconcileConfig {
 }
 
 impl Config {
-    /// The naming rules this config implies.
-    pub fn naming_rules(&self) -> NamingRules {
-        NamingRules {
-            prefix: Some(self.target.prefix.clone()).filter(|p| !p.is_empty()),
-            policy: self.naming.policy,
-        }
-    }
-
     /// Reads and validates a config file. Relative paths inside it are relative to its folder.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -411,6 +457,43 @@ impl Config {
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         Self::parse(&text, path, base, &|k| std::env::var(k).ok())
+    }
+
+    /// The job named `name`.
+    pub fn job(&self, name: &str) -> Option<&JobConfig> {
+        self.jobs.iter().find(|j| j.name == name)
+    }
+
+    /// Keeps only the jobs named in `names` (`--job`); an unknown name is an error that lists
+    /// the known ones.
+    pub fn select(&mut self, names: &[String]) -> Result<(), String> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let known: Vec<&str> = self.jobs.iter().map(|j| j.name.as_str()).collect();
+        if let Some(bad) = names.iter().find(|n| !known.contains(&n.as_str())) {
+            return Err(format!(
+                "--job {bad}: no such job in the config; its jobs are: {}",
+                known.join(", ")
+            ));
+        }
+        self.jobs.retain(|j| names.contains(&j.name));
+        Ok(())
+    }
+
+    /// The one job, when there is exactly one (commands that act on one target).
+    pub fn single(&self) -> Result<&JobConfig, String> {
+        match self.jobs.as_slice() {
+            [one] => Ok(one),
+            many => Err(format!(
+                "the config has {} jobs ({}); name one with --job",
+                many.len(),
+                many.iter()
+                    .map(|j| j.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
     }
 
     /// Parses and validates config text. `env` looks up environment variables (injectable for
@@ -432,44 +515,80 @@ impl Config {
             allow_empty: false,
         };
         let mut root = Section::new("", table);
-        let source = root.table("source", true).and_then(|s| v.source(s));
-        let target = root.table("target", true).map(|s| v.target(s));
-        let naming_sec = root.table("naming", false);
+        let jobs = match root.table.remove("jobs") {
+            None => v.job(&mut root, None).into_iter().collect(),
+            Some(toml::Value::Array(items)) => {
+                for single in ["source", "target", "naming"] {
+                    if root.table.remove(single).is_some() {
+                        root.problem(
+                            single,
+                            format!("[{single}] beside [[jobs]]: put it inside each job as [jobs.{single}] (a config is either one [source] + [target] or several [[jobs]])"),
+                        );
+                    }
+                }
+                if items.is_empty() {
+                    root.problem("jobs", "must hold at least one [[jobs]] table");
+                }
+                let mut jobs: Vec<JobConfig> = Vec::new();
+                let mut names: Vec<String> = Vec::new();
+                for (i, item) in items.into_iter().enumerate() {
+                    let key = format!("jobs[{i}]");
+                    let toml::Value::Table(t) = item else {
+                        v.bad(key, format!("expected a table, got {}", item.type_str()));
+                        continue;
+                    };
+                    if let Some(toml::Value::String(name)) = t.get("name") {
+                        if names.contains(name) {
+                            v.bad(
+                                format!("{key}.name"),
+                                format!("{name:?} names two jobs; job names must be unique"),
+                            );
+                        }
+                        names.push(name.clone());
+                    }
+                    let mut s = Section::new(&key, t);
+                    let job = v.job(&mut s, Some(i));
+                    v.problems.extend(s.finish());
+                    jobs.extend(job);
+                }
+                jobs
+            }
+            Some(other) => {
+                root.problem(
+                    "jobs",
+                    format!(
+                        "expected [[jobs]] tables, got {} (write each job as [[jobs]] with name, [jobs.source] and [jobs.target])",
+                        other.type_str()
+                    ),
+                );
+                Vec::new()
+            }
+        };
         let limits = v.limits(root.table("limits", false));
         let report = v.report(root.table("report", false));
         let reconcile = v.reconcile(root.table("reconcile", false));
         v.problems.extend(root.finish());
 
-        let prefix = target
-            .as_ref()
-            .map(|t| t.prefix.clone())
-            .filter(|p| !p.is_empty());
-        let naming = v.naming(naming_sec, prefix);
         let mut problems = v.problems;
-        match (source, target, naming) {
-            (Some(source), Some(target), Some(naming)) if problems.is_empty() => Ok(Config {
-                source,
-                target,
-                naming,
+        if problems.is_empty() && !jobs.is_empty() {
+            return Ok(Config {
+                jobs,
                 limits,
                 report,
                 reconcile,
-                allow_empty: v.allow_empty,
                 digest: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())),
-            }),
-            _ => {
-                if problems.is_empty() {
-                    problems.push(Problem {
-                        key: "config".into(),
-                        message: "incomplete".into(),
-                    });
-                }
-                Err(ConfigError::Invalid {
-                    path: path.to_owned(),
-                    problems,
-                })
-            }
+            });
         }
+        if problems.is_empty() {
+            problems.push(Problem {
+                key: "config".into(),
+                message: "incomplete".into(),
+            });
+        }
+        Err(ConfigError::Invalid {
+            path: path.to_owned(),
+            problems,
+        })
     }
 }
 
@@ -623,6 +742,24 @@ impl Validator<'_> {
             return None;
         }
         Some(name)
+    }
+
+    /// [`Self::env_name`], then the variable's value, read here once (trimmed of surrounding
+    /// whitespace when `trim`: keys and ids never carry it, a pasted value often does).
+    fn env_secret(
+        &mut self,
+        s: &mut Section,
+        k: &str,
+        default: Option<&str>,
+        trim: bool,
+    ) -> Option<EnvSecret> {
+        let var = self.env_name(s, k, default)?;
+        let raw = (self.env)(&var).unwrap_or_default();
+        let value = if trim { raw.trim().to_owned() } else { raw };
+        Some(EnvSecret {
+            var,
+            value: value.into(),
+        })
     }
 
     fn url(&mut self, s: &mut Section, k: &str) -> Option<String> {
@@ -809,6 +946,90 @@ impl Validator<'_> {
             table,
             context,
             aws,
+        })
+    }
+
+    /// One job: the whole file in the single form (`index` None: `[source]`, `[target]`,
+    /// `[naming]` at the top), or one `[[jobs]]` table (with `name`, `include`, `exclude`).
+    fn job(&mut self, s: &mut Section, index: Option<usize>) -> Option<JobConfig> {
+        let name = match index {
+            None => Some("default".to_owned()),
+            Some(_) => {
+                let n: Option<String> = s.req(
+                    "name",
+                    "a job name (letters, digits, - _ .), e.g. \"payments-prod\"",
+                );
+                n.filter(|n| {
+                    let ok = (1..=64).contains(&n.len())
+                        && n.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+                    if !ok {
+                        s.problem(
+                            "name",
+                            format!("{n:?} is not a job name (1..=64 of A-Za-z0-9 - _ .)"),
+                        );
+                    }
+                    ok
+                })
+            }
+        };
+        let (mut include, mut exclude) = (Vec::new(), Vec::new());
+        if index.is_some() {
+            include = s
+                .opt::<Vec<String>>("include", "a list of glob patterns on source paths")
+                .unwrap_or_default();
+            exclude = s
+                .opt::<Vec<String>>("exclude", "a list of glob patterns on source paths")
+                .unwrap_or_default();
+        }
+        self.allow_empty = false;
+        let source = s.table("source", true).and_then(|mut src| {
+            // the single form may give its filters in [source]
+            if index.is_none() {
+                include = src
+                    .opt::<Vec<String>>("include", "a list of glob patterns on source paths")
+                    .unwrap_or_default();
+                exclude = src
+                    .opt::<Vec<String>>("exclude", "a list of glob patterns on source paths")
+                    .unwrap_or_default();
+            }
+            self.source(src)
+        });
+        let allow_empty = self.allow_empty;
+        let filter_at = match index {
+            None => "source".to_owned(),
+            Some(i) => format!("jobs[{i}]"),
+        };
+        let filter = match PathFilter::new(&include, &exclude) {
+            Ok(f) => Some(f),
+            Err(errors) => {
+                for e in errors {
+                    self.bad(
+                        format!("{filter_at}.{}[{}]", e.list, e.index),
+                        format!("{:?} is not a glob pattern: {}", e.pattern, e.why),
+                    );
+                }
+                None
+            }
+        };
+        let target = s.table("target", true).map(|t| self.target(t));
+        let naming_sec = s.table("naming", false);
+        let prefix = target
+            .as_ref()
+            .map(|t| t.prefix.clone())
+            .filter(|p| !p.is_empty());
+        let prefix_key = match index {
+            None => "target.prefix".to_owned(),
+            Some(i) => format!("jobs[{i}].target.prefix"),
+        };
+        let naming = self.naming(naming_sec, prefix, &prefix_key);
+        Some(JobConfig {
+            name: name?,
+            source: source?,
+            target: target?,
+            naming: naming?,
+            filter: filter?,
+            allow_empty,
         })
     }
 
@@ -1068,13 +1289,17 @@ impl Validator<'_> {
                 ),
             );
         }
-        let token_key_env = if s.table.contains_key("token_key_env") {
-            self.env_name(&mut s, "token_key_env", None)
+        // the key's bytes as given: trimming would change every token derived from it
+        let token_key = if s.table.contains_key("token_key_env") {
+            self.env_secret(&mut s, "token_key_env", None, false)
         } else {
             None
         };
-        if let Some(name) = &token_key_env {
-            let len = (self.env)(name).map_or(0, |v| v.len());
+        if let Some(key) = &token_key {
+            let (name, len) = (
+                &key.var,
+                secrecy::ExposeSecret::expose_secret(&key.value).len(),
+            );
             if len < crate::identity::token::MIN_KEY_BYTES {
                 s.problem(
                     "token_key_env",
@@ -1102,7 +1327,7 @@ impl Validator<'_> {
             on_conflict,
             tags,
             credentials,
-            token_key_env,
+            token_key,
         }
     }
 
@@ -1111,17 +1336,17 @@ impl Validator<'_> {
         let creds = match kind.as_deref() {
             Some("default") => Some(Credentials::Default),
             Some("access-keys") => {
-                let a = self.env_name(&mut c, "access_key_id_env", None);
-                let s = self.env_name(&mut c, "secret_access_key_env", None);
+                let a = self.env_secret(&mut c, "access_key_id_env", None, true);
+                let s = self.env_secret(&mut c, "secret_access_key_env", None, true);
                 let t = if c.table.contains_key("session_token_env") {
-                    self.env_name(&mut c, "session_token_env", None)
+                    self.env_secret(&mut c, "session_token_env", None, true)
                 } else {
                     None
                 };
                 a.zip(s).map(|(a, s)| Credentials::AccessKeys {
-                    access_key_id_env: a,
-                    secret_access_key_env: s,
-                    session_token_env: t,
+                    access_key_id: a,
+                    secret_access_key: s,
+                    session_token: t,
                 })
             }
             Some("assume-role") => {
@@ -1192,14 +1417,19 @@ impl Validator<'_> {
         (creds, c.finish())
     }
 
-    fn naming(&mut self, s: Option<Section>, prefix: Option<String>) -> Option<NamingConfig> {
+    fn naming(
+        &mut self,
+        s: Option<Section>,
+        prefix: Option<String>,
+        prefix_key: &str,
+    ) -> Option<NamingConfig> {
         let mut s = s.unwrap_or_else(|| Section::new("naming", toml::Table::new()));
         let policy: Policy = s
             .opt("policy", "\"aws\" or \"alphanumeric\"")
             .unwrap_or_default();
         if let Some(p) = &prefix {
             if let Err(m) = naming::validate_prefix(p, policy) {
-                self.bad("target.prefix".into(), m);
+                self.bad(prefix_key.to_owned(), m);
             }
         }
         let rules = NamingRules { prefix, policy };
@@ -1439,18 +1669,22 @@ write_per_second = 10
     #[test]
     fn good_config_parses_with_defaults() {
         let c = parse(GOOD).expect("valid");
-        let SourceConfig::Vault(v) = &c.source else {
+        assert_eq!(c.jobs.len(), 1);
+        let job = &c.jobs[0];
+        assert_eq!(job.name, "default");
+        assert!(job.filter.is_all());
+        let SourceConfig::Vault(v) = &job.source else {
             panic!("vault")
         };
         assert_eq!(v.path, "apps");
         assert_eq!(v.parallelism, 16);
-        assert_eq!(c.target.prefix, "devops");
+        assert_eq!(job.target.prefix, "devops");
         assert_eq!(c.limits.write_per_second, 10);
         assert_eq!(c.limits.read_per_second, 100);
-        assert_eq!(c.target.on_conflict, OnConflict::Skip);
+        assert_eq!(job.target.on_conflict, OnConflict::Skip);
         assert_eq!(c.report.dir, Path::new("./reports"));
         assert!(matches!(
-            c.target.credentials,
+            job.target.credentials,
             Credentials::AssumeRole {
                 duration_seconds: 3600,
                 ..
@@ -1473,5 +1707,116 @@ write_per_second = 10
         );
         let text = err.to_string();
         assert!(text.contains("target.credentials.duration_seconds: must be 900..=43200"));
+    }
+
+    const JOBS: &str = r#"
+[limits]
+write_per_second = 20
+
+[[jobs]]
+name = "payments"
+include = ["apps/**"]
+exclude = ["apps/tmp/**"]
+[jobs.source]
+kind = "vault"
+address = "http://127.0.0.1:8200"
+mount = "secret"
+auth = { method = "token", token_env = "MY_TOKEN" }
+[jobs.target]
+region = "us-east-1"
+prefix = "payments"
+
+[[jobs]]
+name = "edge"
+[jobs.source]
+kind = "vault"
+address = "http://127.0.0.1:8200"
+mount = "kv"
+[jobs.target]
+region = "eu-west-1"
+prefix = "edge"
+[jobs.naming]
+policy = "alphanumeric"
+"#;
+
+    #[test]
+    fn jobs_parse_each_with_its_source_target_naming_and_filter() {
+        let c = parse(JOBS).expect("valid");
+        let names: Vec<&str> = c.jobs.iter().map(|j| j.name.as_str()).collect();
+        assert_eq!(names, ["payments", "edge"]);
+        assert!(c.jobs[0].filter.admits("apps/api"));
+        assert!(!c.jobs[0].filter.admits("apps/tmp/x"));
+        assert!(!c.jobs[0].filter.admits("web/x"));
+        assert!(c.jobs[1].filter.is_all());
+        assert_eq!(c.jobs[1].target.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(c.jobs[1].naming.policy, Policy::Alphanumeric);
+        assert_eq!(c.limits.write_per_second, 20);
+        let mut one = c.clone();
+        one.select(&["edge".into()]).expect("known job");
+        assert_eq!(one.jobs.len(), 1);
+        let err = c.clone().select(&["nope".into()]).unwrap_err();
+        assert!(err.contains("payments, edge"), "{err}");
+        assert!(c.single().unwrap_err().contains("--job"));
+    }
+
+    #[test]
+    fn job_problems_name_the_job_index_and_key() {
+        let bad = JOBS
+            .replace("name = \"edge\"", "name = \"payments\"")
+            .replace("\"apps/tmp/**\"", "\"[oops\"")
+            .replace("prefix = \"edge\"", "prefix = \"/\"");
+        let err = parse(&bad).unwrap_err();
+        let keys: Vec<&str> = err.problems().iter().map(|p| p.key.as_str()).collect();
+        assert!(keys.contains(&"jobs[1].name"), "{keys:?}");
+        assert!(keys.contains(&"jobs[0].exclude[0]"), "{keys:?}");
+        assert!(keys.contains(&"jobs[1].target.prefix"), "{keys:?}");
+        // both forms at once
+        let mixed = format!("{GOOD}\n{JOBS}").replace("[limits]\nwrite_per_second = 20\n", "");
+        let err = parse(&mixed).unwrap_err();
+        assert!(
+            err.problems()
+                .iter()
+                .any(|p| p.key == "source" && p.message.contains("[[jobs]]")),
+            "{err}"
+        );
+        let unnamed = JOBS.replace("name = \"edge\"\n", "");
+        let err = parse(&unnamed).unwrap_err();
+        assert!(
+            err.problems().iter().any(|p| p.key == "jobs[1].name"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn single_form_takes_filters_in_source() {
+        let c = parse(&GOOD.replace(
+            "path = \"apps/\"",
+            "path = \"apps/\"\ninclude = [\"team-a/**\"]",
+        ))
+        .expect("valid");
+        assert!(c.jobs[0].filter.admits("team-a/db"));
+        assert!(!c.jobs[0].filter.admits("team-b/db"));
+    }
+
+    #[test]
+    fn env_values_are_read_once_into_the_config() {
+        let text = GOOD.replace(
+            "credentials = { type = \"assume-role\", role_arn = \"arn:aws:iam::123456789012:role/migrator\", external_id = \"ext-1\" }",
+            "credentials = { type = \"access-keys\", access_key_id_env = \"AK\", secret_access_key_env = \"SK\" }",
+        );
+        let c = parse(&text).expect("valid");
+        let Credentials::AccessKeys { access_key_id, .. } = &c.jobs[0].target.credentials else {
+            panic!("access keys")
+        };
+        assert_eq!(access_key_id.var, "AK");
+        assert_eq!(
+            secrecy::ExposeSecret::expose_secret(&access_key_id.value),
+            "x"
+        );
+        assert_eq!(
+            format!("{access_key_id:?}"),
+            "$AK",
+            "Debug never shows the value"
+        );
     }
 }

@@ -20,6 +20,7 @@ pub mod decide;
 pub mod error_text;
 pub mod executor;
 pub mod exit;
+pub mod filter;
 pub mod identity;
 pub mod limits;
 pub mod log_filter;

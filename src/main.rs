@@ -59,9 +59,12 @@ enum Command {
         overrides: Option<PathBuf>,
         /// Preview the configured source's own names instead: lists the source (list
         /// permission only, no value read, no AWS credentials needed) and applies the config's
-        /// prefix, policy and overrides. Adds a `job` column.
+        /// prefix, policy and overrides; of every job (filters applied), with a `job` column.
         #[arg(long, short = 'c', conflicts_with_all = ["prefix", "input", "overrides"])]
         config: Option<PathBuf>,
+        /// With --config: only this job (repeatable).
+        #[arg(long = "job", value_name = "NAME", requires = "config")]
+        jobs: Vec<String>,
     },
     /// Dry run: list the source, read the target, and report what migrate would do.
     /// Never writes to AWS.
@@ -116,6 +119,10 @@ enum Command {
         /// the region in the report's ARNs and the SDK's usual credentials).
         #[arg(long, short = 'c')]
         config: Option<PathBuf>,
+        /// Undo only this job's rows, with its target settings (required with a --config of
+        /// several jobs: they may write to different accounts and regions).
+        #[arg(long, value_name = "NAME")]
+        job: Option<String>,
         /// Where this rollback's own report goes (default: beside the one undone).
         #[arg(long)]
         rollback_report: Option<PathBuf>,
@@ -167,6 +174,9 @@ struct RunArgs {
     /// The migration config (TOML).
     #[arg(long, short = 'c')]
     config: PathBuf,
+    /// Run only this job of the config (repeatable; default: every job).
+    #[arg(long = "job", value_name = "NAME")]
+    jobs: Vec<String>,
     /// Report path (default: <report dir>/<command>-<UTC timestamp>.csv); `-` writes the CSV
     /// to stdout instead of a file.
     #[arg(long)]
@@ -311,24 +321,35 @@ fn dispatch(cli: Cli) -> Result<i32, Fail> {
     let (run_args, mode) = match cli.command {
         Command::Rename {
             config: Some(config),
+            jobs,
             ..
         } => {
-            let cfg = load(&config)?;
+            let mut cfg = load(&config)?;
+            cfg.select(&jobs).map_err(|e| usage(anyhow::anyhow!(e)))?;
             let rt = runtime()?;
-            let preview = rt
+            let previews = rt
                 .block_on(rename::preview_config(&cfg))
                 .map_err(|e| Fail(e.exit_code(), e.into()))?;
             let stdout = std::io::stdout();
             let mut lock = std::io::BufWriter::new(stdout.lock());
-            rename::write_csv_with_job(&preview.output, "default", &mut lock)
+            rename::write_csv_with_job(&previews, &mut lock)
                 .and_then(|_| lock.flush())
                 .context("writing CSV to stdout")
                 .map_err(failed)?;
-            for p in &preview.problems {
-                eprintln!("warning: not listed: {}", p);
+            let mut problems = 0;
+            for p in &previews {
+                for problem in &p.problems {
+                    eprintln!("warning: job {}: not listed: {problem}", p.job);
+                }
+                problems += p.problems.len();
+                let label = if previews.len() > 1 {
+                    format!("job {}: ", p.job)
+                } else {
+                    String::new()
+                };
+                eprintln!("{label}{}", rename::summary_line(&p.output));
             }
-            eprintln!("{}", rename::summary_line(&preview.output));
-            return Ok(if preview.problems.is_empty() {
+            return Ok(if problems == 0 {
                 exit::OK
             } else {
                 exit::FAILED
@@ -340,6 +361,7 @@ fn dispatch(cli: Cli) -> Result<i32, Fail> {
             input,
             overrides,
             config: None,
+            ..
         } => return rename_cmd(prefix, policy.into(), input, overrides),
         Command::KmsExport {
             input,
@@ -391,16 +413,32 @@ fn dispatch(cli: Cli) -> Result<i32, Fail> {
         Command::Rollback {
             report,
             config,
+            job,
             rollback_report,
             recovery_window_days,
             yes,
         } => {
             let cfg = config.as_deref().map(load).transpose()?;
+            let job_cfg = match (&cfg, job.as_deref()) {
+                (None, _) => None,
+                (Some(c), Some(name)) => Some(c.job(name).ok_or_else(|| {
+                    usage(anyhow::anyhow!(
+                        "--job {name}: no such job in the config; its jobs are: {}",
+                        c.jobs
+                            .iter()
+                            .map(|j| j.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?),
+                (Some(c), None) => Some(c.single().map_err(|e| usage(anyhow::anyhow!(e)))?),
+            };
             let rt = runtime()?;
             let shutdown = signals(&rt);
             let opts = rollback::Options {
                 report: &report,
-                config: cfg.as_ref(),
+                config: job_cfg.zip(cfg.as_ref().map(|c| &c.limits)),
+                job: job.as_deref(),
                 own_report: rollback_report.as_deref(),
                 recovery_window_days,
                 yes,
@@ -449,7 +487,9 @@ fn dispatch(cli: Cli) -> Result<i32, Fail> {
             "--json and --report - both write to stdout; give --report a file"
         )));
     }
-    let cfg = load(&run_args.config)?;
+    let mut cfg = load(&run_args.config)?;
+    cfg.select(&run_args.jobs)
+        .map_err(|e| usage(anyhow::anyhow!(e)))?;
     let rt = runtime()?;
     let shutdown = signals(&rt);
     let outcome = rt

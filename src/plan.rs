@@ -22,6 +22,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::config::OnConflict;
+use crate::filter::PathFilter;
 use crate::identity::{Ownership, Scope, SourceIdentity, MANAGED_TAG, PREFIX_TAG, SOURCE_TAG};
 use crate::naming::{self, Mapping, NamingError, NamingRules, Overrides};
 use crate::source::{Listing, SourceRef};
@@ -139,6 +140,9 @@ pub struct PlanInput<'a> {
     pub inventory: &'a [TargetSecret],
     /// Conflict policy.
     pub on_conflict: OnConflict,
+    /// The job's `include` / `exclude` globs: an owned secret whose source path the job no
+    /// longer takes is left alone, never an orphan.
+    pub filter: &'a PathFilter,
 }
 
 /// Builds the plan.
@@ -255,6 +259,13 @@ pub fn build(input: &PlanInput<'_>) -> Result<Plan, NamingError> {
             }
             Ownership::Unmanaged => continue,
         };
+        if !input
+            .scope
+            .relative(id)
+            .is_some_and(|rel| input.filter.admits(rel))
+        {
+            continue; // excluded by the job's filter: not this run's business
+        }
         if s.deleted_date.is_none() {
             owned_live += 1;
         }
@@ -368,6 +379,7 @@ mod tests {
             overrides: &overrides,
             inventory,
             on_conflict: OnConflict::Skip,
+            filter: &PathFilter::default(),
         })
         .unwrap()
     }
@@ -402,6 +414,37 @@ mod tests {
         assert_eq!(names, vec!["p/c", "p/gone"]);
         assert_eq!(p.deleted_orphans.len(), 1);
         assert_eq!(p.owned_live, 3);
+    }
+
+    #[test]
+    fn secrets_a_filter_excludes_are_never_orphans_nor_counted() {
+        let s = scope("team");
+        let inv = vec![
+            secret("p/a/one", Some((&s, "a/one", "p")), false),
+            secret("p/a/gone", Some((&s, "a/gone", "p")), false),
+            secret("p/b/kept", Some((&s, "b/kept", "p")), false),
+            secret("p/b/old", Some((&s, "b/old", "p")), false),
+        ];
+        let listing = Listing {
+            refs: vec![SourceRef::new("a/one")],
+            problems: vec![],
+        };
+        let rules = NamingRules::new(Some("p"), Policy::Aws);
+        let filter = PathFilter::new(&["a/**".into()], &[]).unwrap();
+        let p = build(&PlanInput {
+            listing: &listing,
+            scope: &s,
+            rules: &rules,
+            overrides: &Overrides::default(),
+            inventory: &inv,
+            on_conflict: OnConflict::Skip,
+            filter: &filter,
+        })
+        .unwrap();
+        // b/* is outside the filter: neither orphan nor in the safety valve's denominator
+        let names: Vec<&str> = p.orphans.iter().map(|o| o.secret.name.as_str()).collect();
+        assert_eq!(names, vec!["p/a/gone"]);
+        assert_eq!(p.owned_live, 2);
     }
 
     #[test]

@@ -211,6 +211,22 @@ pub fn exit_code(mode: Mode, counts: &BTreeMap<(Action, Status), u64>, interrupt
     }
 }
 
+/// The exit code of a run of several jobs: the most serious of theirs (usage, then failure,
+/// then drift, then success), so one job's failure is never hidden by another's drift.
+pub fn combine_exit_codes(codes: impl IntoIterator<Item = i32>) -> i32 {
+    let rank = |c: i32| match c {
+        exit::OK => 0,
+        exit::DRIFT => 1,
+        exit::FAILED => 2,
+        exit::USAGE => 3,
+        _ => 4,
+    };
+    codes
+        .into_iter()
+        .max_by_key(|c| rank(*c))
+        .unwrap_or(exit::OK)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,6 +298,17 @@ mod tests {
             }),
             Ok(7)
         );
+    }
+
+    #[test]
+    fn several_jobs_exit_with_the_most_serious_code() {
+        assert_eq!(combine_exit_codes([exit::OK, exit::DRIFT]), exit::DRIFT);
+        assert_eq!(
+            combine_exit_codes([exit::DRIFT, exit::FAILED, exit::OK]),
+            exit::FAILED
+        );
+        assert_eq!(combine_exit_codes([exit::FAILED, exit::USAGE]), exit::USAGE);
+        assert_eq!(combine_exit_codes([]), exit::OK);
     }
 
     #[test]

@@ -64,19 +64,6 @@ pub struct Endpoint<'a> {
     pub timeout: Duration,
 }
 
-/// The value of `var`, trimmed; unset, empty and whitespace-only are all "not set" (as the config
-/// check says).
-fn env(key: &str, var: &str) -> Result<String, ClientError> {
-    std::env::var(var)
-        .ok()
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| ClientError::MissingEnv {
-            key: key.to_owned(),
-            var: var.to_owned(),
-        })
-}
-
 /// Builds an `SdkConfig` for the endpoint. AssumeRole credentials are fetched lazily by the SDK
 /// (and refreshed before they expire), so a bad role shows on the first call.
 pub async fn sdk_config(ep: &Endpoint<'_>) -> Result<SdkConfig, ClientError> {
@@ -95,24 +82,19 @@ pub async fn sdk_config(ep: &Endpoint<'_>) -> Result<SdkConfig, ClientError> {
         loader = loader.endpoint_url(u);
     }
     if let Credentials::AccessKeys {
-        access_key_id_env,
-        secret_access_key_env,
-        session_token_env,
+        access_key_id,
+        secret_access_key,
+        session_token,
     } = ep.credentials
     {
-        let ak = env(&format!("{}.access_key_id_env", ep.key), access_key_id_env)?;
-        let sk = env(
-            &format!("{}.secret_access_key_env", ep.key),
-            secret_access_key_env,
-        )?;
-        let token = match session_token_env {
-            Some(t) => Some(env(&format!("{}.session_token_env", ep.key), t)?),
-            None => None,
-        };
+        // read from the environment once, when the config was loaded
+        use secrecy::ExposeSecret;
         loader = loader.credentials_provider(aws_credential_types::Credentials::new(
-            ak,
-            sk,
-            token,
+            access_key_id.value.expose_secret(),
+            secret_access_key.value.expose_secret(),
+            session_token
+                .as_ref()
+                .map(|t| t.value.expose_secret().to_owned()),
             None,
             "secretport-access-keys",
         ));

@@ -102,48 +102,64 @@ pub fn write_csv<W: Write>(out: &RenameOutput, w: W) -> std::io::Result<()> {
     wtr.flush()
 }
 
-/// A preview of a configured source's names.
+/// A preview of one job's names.
 pub struct ConfigPreview {
-    /// The planned names, in listing order.
+    /// The job.
+    pub job: String,
+    /// The planned names, in listing order (after the job's include/exclude filter).
     pub output: RenameOutput,
     /// Entries the listing could not produce (each also makes the exit code 1).
     pub problems: Vec<String>,
 }
 
-/// `rename --config`: lists the configured source (references only: no value is read, and the
-/// target is never contacted) and plans its names with the config's prefix, policy and overrides.
+/// `rename --config`: lists every job's source (references only: no value is read, and the
+/// target is never contacted, so no AWS credentials are needed for a Vault or file source),
+/// applies the job's filter and plans its names with its prefix, policy and overrides.
 pub async fn preview_config(
     cfg: &crate::config::Config,
-) -> Result<ConfigPreview, crate::commands::run::RunError> {
+) -> Result<Vec<ConfigPreview>, crate::commands::run::RunError> {
     let limits = std::sync::Arc::new(crate::limits::Limits::new(&cfg.limits));
     let policy = crate::retry::RetryPolicy::new(cfg.limits.max_attempts);
-    let source = crate::commands::run::open_source(cfg, &limits, policy).await?;
-    let listing = source.list_names().await?;
-    let names: Vec<String> = listing.refs.iter().map(|r| r.path.clone()).collect();
-    let output = run_rename(&names, &cfg.naming_rules(), &cfg.naming.overrides)?;
-    let problems = listing.problems.iter().map(|p| {
-        let line = p.line.map(|l| format!("line {l}: ")).unwrap_or_default();
-        format!("{line}{}: {}", p.path, p.error)
-    });
-    Ok(ConfigPreview {
-        output,
-        problems: problems.collect(),
-    })
+    let mut out = Vec::with_capacity(cfg.jobs.len());
+    for job in &cfg.jobs {
+        let source = crate::commands::run::open_source(job, &cfg.limits, &limits, policy).await?;
+        let listing = source.list_names().await?;
+        let names: Vec<String> = listing
+            .refs
+            .iter()
+            .filter(|r| job.filter.admits(&r.path))
+            .map(|r| r.path.clone())
+            .collect();
+        let output = run_rename(&names, &job.naming_rules(), &job.naming.overrides)?;
+        let problems = listing.problems.iter().map(|p| {
+            let line = p.line.map(|l| format!("line {l}: ")).unwrap_or_default();
+            format!("{line}{}: {}", p.path, p.error)
+        });
+        out.push(ConfigPreview {
+            job: job.name.clone(),
+            output,
+            problems: problems.collect(),
+        });
+    }
+    Ok(out)
 }
 
-/// [`write_csv`] with a trailing `job` column (for `rename --config`).
-pub fn write_csv_with_job<W: Write>(out: &RenameOutput, job: &str, w: W) -> std::io::Result<()> {
+/// [`write_csv`] of several jobs' previews in one CSV, with a trailing `job` column (for
+/// `rename --config`).
+pub fn write_csv_with_job<W: Write>(previews: &[ConfigPreview], w: W) -> std::io::Result<()> {
     let mut wtr = csv::Writer::from_writer(w);
     wtr.write_record(["source", "target", "changed", "reasons", "job"])?;
-    for m in &out.rows {
-        let reasons: Vec<&str> = m.reasons.iter().map(|r| r.as_str()).collect();
-        wtr.write_record([
-            escape_formula(&m.source).as_ref(),
-            escape_formula(&m.target).as_ref(),
-            if m.changed { "true" } else { "false" },
-            reasons.join(";").as_str(),
-            escape_formula(job).as_ref(),
-        ])?;
+    for p in previews {
+        for m in &p.output.rows {
+            let reasons: Vec<&str> = m.reasons.iter().map(|r| r.as_str()).collect();
+            wtr.write_record([
+                escape_formula(&m.source).as_ref(),
+                escape_formula(&m.target).as_ref(),
+                if m.changed { "true" } else { "false" },
+                reasons.join(";").as_str(),
+                escape_formula(&p.job).as_ref(),
+            ])?;
+        }
     }
     wtr.flush()
 }

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use crate::aws::secrets::SecretsTarget;
 use crate::commands::run::{Confirm, Confirmation};
-use crate::config::{Config, Credentials};
+use crate::config::{Credentials, JobConfig, LimitsConfig};
 use crate::csv_safe::unescape_formula;
 use crate::exit;
 use crate::limits::Limits;
@@ -33,8 +33,11 @@ use crate::target::{Target, TargetSecret};
 pub struct Options<'a> {
     /// The report of the run to undo.
     pub report: &'a Path,
-    /// The config of that run (target settings), if given.
-    pub config: Option<&'a Config>,
+    /// The config of that run (the target settings of the job to undo, and its limits), if
+    /// given.
+    pub config: Option<(&'a JobConfig, &'a LimitsConfig)>,
+    /// Only the rows of this job (`--job`; a run of several jobs may span several targets).
+    pub job: Option<&'a str>,
     /// Where the rollback's own report goes.
     pub own_report: Option<&'a Path>,
     /// Recovery window for deletions.
@@ -87,6 +90,8 @@ pub struct Written {
     pub version_id: String,
     /// The version it replaced.
     pub previous_version_id: String,
+    /// The job that wrote it (empty in reports without the column).
+    pub job: String,
 }
 
 /// What to do about one write.
@@ -167,6 +172,12 @@ pub fn read_report(text: &str) -> Result<Vec<Written>, String> {
             action,
             version_id: get("version_id"),
             previous_version_id: get("previous_version_id"),
+            job: headers
+                .iter()
+                .position(|h| h == "job")
+                .and_then(|i| rec.get(i))
+                .map(|j| unescape_formula(j).to_owned())
+                .unwrap_or_default(),
         });
     }
     Ok(out)
@@ -233,7 +244,10 @@ pub async fn rollback(
         why,
     };
     let text = std::fs::read_to_string(opts.report).map_err(|e| bad(e.to_string()))?;
-    let writes = read_report(&text).map_err(bad)?;
+    let mut writes = read_report(&text).map_err(bad)?;
+    if let Some(job) = opts.job {
+        writes.retain(|w| w.job == job);
+    }
     let dir = opts.report.parent().unwrap_or(Path::new("."));
     let mut report = Report::create(dir, "rollback", opts.own_report)?;
     if writes.is_empty() {
@@ -245,11 +259,11 @@ pub async fn rollback(
             ),
         });
     }
-    let limits_cfg = opts.config.map(|c| c.limits.clone()).unwrap_or_default();
+    let limits_cfg = opts.config.map(|(_, l)| l.clone()).unwrap_or_default();
     let limits = Arc::new(Limits::with_shutdown(&limits_cfg, &shutdown));
     let region = opts
         .config
-        .and_then(|c| c.target.region.clone())
+        .and_then(|(j, _)| j.target.region.clone())
         .or_else(|| {
             writes
                 .iter()
@@ -259,8 +273,10 @@ pub async fn rollback(
     let default = Credentials::Default;
     let sdk = crate::aws::client::sdk_config(&crate::aws::client::Endpoint {
         region: region.as_deref(),
-        endpoint_url: opts.config.and_then(|c| c.target.endpoint_url.as_deref()),
-        credentials: opts.config.map_or(&default, |c| &c.target.credentials),
+        endpoint_url: opts
+            .config
+            .and_then(|(j, _)| j.target.endpoint_url.as_deref()),
+        credentials: opts.config.map_or(&default, |(j, _)| &j.target.credentials),
         key: "target.credentials",
         timeout: std::time::Duration::from_secs(limits_cfg.timeout_seconds),
     })
@@ -411,6 +427,7 @@ mod tests {
             action,
             version_id: version.into(),
             previous_version_id: previous.into(),
+            job: String::new(),
         }
     }
 

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use crate::aws::client::{sdk_config, ClientError, Endpoint};
 use crate::aws::secrets::SecretsTarget;
-use crate::config::{Config, OnConflict, SourceConfig};
+use crate::config::{Config, JobConfig, LimitsConfig, OnConflict, SourceConfig, TargetConfig};
 use crate::decide;
 use crate::executor::{Executor, Settings, Sink};
 use crate::exit;
@@ -66,7 +66,7 @@ impl RunError {
     /// unset); 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            RunError::Client(ClientError::NoRegion | ClientError::MissingEnv { .. }) => exit::USAGE,
+            RunError::Client(ClientError::NoRegion) => exit::USAGE,
             _ => exit::FAILED,
         }
     }
@@ -94,34 +94,29 @@ pub trait Confirm: Send + Sync {
 pub struct Outcome {
     /// Process exit code.
     pub exit_code: i32,
-    /// The one-line summary.
+    /// The summary: one line per job, then the run's total when there are several jobs.
     pub summary: String,
-    /// Counts by action and status.
+    /// Counts by action and status (all jobs).
     pub counts: BTreeMap<(Action, Status), u64>,
     /// The report file.
     pub report: PathBuf,
 }
 
-/// Opens the configured source.
+/// Opens a job's source.
 pub async fn open_source(
-    cfg: &Config,
+    job: &JobConfig,
+    limits_cfg: &LimitsConfig,
     limits: &Arc<Limits>,
     policy: RetryPolicy,
 ) -> Result<Box<dyn Source>, RunError> {
-    Ok(match &cfg.source {
+    let timeout = std::time::Duration::from_secs(limits_cfg.timeout_seconds);
+    Ok(match &job.source {
         SourceConfig::File(f) => Box::new(FileSource::open(&f.file)?),
         SourceConfig::Vault(v) => Box::new(
-            crate::source::vault::VaultSource::connect(
-                v,
-                limits.clone(),
-                policy,
-                std::time::Duration::from_secs(cfg.limits.timeout_seconds),
-            )
-            .await?,
+            crate::source::vault::VaultSource::connect(v, limits.clone(), policy, timeout).await?,
         ),
         SourceConfig::Kms(k) => {
-            let timeout = std::time::Duration::from_secs(cfg.limits.timeout_seconds);
-            let conf = crate::source::kms::kms_sdk_config(k, &cfg.target, timeout).await?;
+            let conf = crate::source::kms::kms_sdk_config(k, &job.target, timeout).await?;
             Box::new(crate::source::kms::KmsSource::open(
                 &k.file,
                 aws_sdk_kms::Client::new(&conf),
@@ -129,56 +124,38 @@ pub async fn open_source(
                 policy,
             )?)
         }
-        SourceConfig::Ssm(c) => {
-            let timeout = std::time::Duration::from_secs(cfg.limits.timeout_seconds);
-            Box::new(
-                crate::source::ssm::SsmSource::open(
-                    c,
-                    &cfg.target,
-                    limits.clone(),
-                    policy,
-                    timeout,
-                )
+        SourceConfig::Ssm(c) => Box::new(
+            crate::source::ssm::SsmSource::open(c, &job.target, limits.clone(), policy, timeout)
                 .await?,
-            )
-        }
-        SourceConfig::Sops(c) => {
-            let timeout = std::time::Duration::from_secs(cfg.limits.timeout_seconds);
-            Box::new(
-                crate::source::sops::SopsSource::open(
-                    c,
-                    &cfg.target,
-                    limits.clone(),
-                    policy,
-                    timeout,
-                )
+        ),
+        SourceConfig::Sops(c) => Box::new(
+            crate::source::sops::SopsSource::open(c, &job.target, limits.clone(), policy, timeout)
                 .await?,
+        ),
+        SourceConfig::Credstash(c) => Box::new(
+            crate::source::credstash::CredstashSource::open(
+                c,
+                &job.target,
+                limits.clone(),
+                policy,
+                timeout,
             )
-        }
-        SourceConfig::Credstash(c) => {
-            let timeout = std::time::Duration::from_secs(cfg.limits.timeout_seconds);
-            Box::new(
-                crate::source::credstash::CredstashSource::open(
-                    c,
-                    &cfg.target,
-                    limits.clone(),
-                    policy,
-                    timeout,
-                )
-                .await?,
-            )
-        }
+            .await?,
+        ),
     })
 }
 
-/// Builds the target's SDK configuration.
-pub async fn target_sdk(cfg: &Config) -> Result<aws_config::SdkConfig, ClientError> {
+/// Builds a target's SDK configuration.
+pub async fn target_sdk(
+    target: &TargetConfig,
+    limits_cfg: &LimitsConfig,
+) -> Result<aws_config::SdkConfig, ClientError> {
     sdk_config(&Endpoint {
-        region: cfg.target.region.as_deref(),
-        endpoint_url: cfg.target.endpoint_url.as_deref(),
-        credentials: &cfg.target.credentials,
+        region: target.region.as_deref(),
+        endpoint_url: target.endpoint_url.as_deref(),
+        credentials: &target.credentials,
         key: "target.credentials",
-        timeout: std::time::Duration::from_secs(cfg.limits.timeout_seconds),
+        timeout: std::time::Duration::from_secs(limits_cfg.timeout_seconds),
     })
     .await
 }
@@ -191,35 +168,401 @@ fn prefix_words(prefix: &str) -> String {
     }
 }
 
-/// The question asked before writing: account, region, prefix and counts per action.
-fn question(
-    mode: Mode,
-    caller: &Result<Caller, CallError>,
-    region: &str,
-    prefix: &str,
-    counts: &[(&str, usize)],
-) -> String {
-    let account = match caller {
-        Ok(c) => c.account.clone(),
-        Err(e) => format!("unknown ({e})"),
-    };
-    let counts: Vec<String> = counts
-        .iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(what, n)| format!("{what} {n}"))
-        .collect();
-    format!(
-        "{} into AWS account {account}, region {region}, prefix {}: {}. Proceed?",
-        mode.command(),
-        prefix_words(prefix),
-        counts.join(", ")
-    )
+/// What one job would write, for the confirmation question.
+struct Intent<'a> {
+    job: &'a str,
+    caller: &'a Result<Caller, CallError>,
+    region: &'a str,
+    prefix: &'a str,
+    counts: Vec<(&'static str, usize)>,
 }
 
-/// Runs `plan`, `migrate` or `reconcile`. `shutdown` stops the run between secrets; `confirm`
-/// is asked before a run that would write, unless `--yes` was given.
-/// `json`: every report row also goes to stdout as a JSON object, then a `{"summary": ...}`
-/// object (JSON Lines); `report_path` `-` sends the CSV to stdout instead of a file.
+/// The question asked before writing: account, region, prefix and counts per action, per job
+/// (jobs that would write nothing are not listed).
+fn question(mode: Mode, intents: &[Intent<'_>]) -> String {
+    let one = |i: &Intent<'_>| {
+        let account = match i.caller {
+            Ok(c) => c.account.clone(),
+            Err(e) => format!("unknown ({e})"),
+        };
+        let counts: Vec<String> = i
+            .counts
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(what, n)| format!("{what} {n}"))
+            .collect();
+        format!(
+            "AWS account {account}, region {}, prefix {}: {}",
+            i.region,
+            prefix_words(i.prefix),
+            counts.join(", ")
+        )
+    };
+    let writing: Vec<&Intent<'_>> = intents
+        .iter()
+        .filter(|i| i.counts.iter().any(|(_, n)| *n > 0))
+        .collect();
+    match writing.as_slice() {
+        [i] if intents.len() == 1 => format!("{} into {}. Proceed?", mode.command(), one(i)),
+        many => {
+            let lines: Vec<String> = many
+                .iter()
+                .map(|i| format!("  job {}: {}", i.job, one(i)))
+                .collect();
+            format!(
+                "{} {} job(s):\n{}\nProceed?",
+                mode.command(),
+                many.len(),
+                lines.join("\n")
+            )
+        }
+    }
+}
+
+/// A job between planning and execution.
+struct Prepared<'a> {
+    job: &'a JobConfig,
+    sink: Sink,
+    aws: SecretsTarget,
+    source: Box<dyn Source>,
+    listing: crate::source::Listing,
+    plan: plan::Plan,
+    limits: Arc<Limits>,
+    caller: Result<Caller, CallError>,
+}
+
+/// How one job ended.
+struct JobEnd {
+    exit_code: i32,
+    summary: String,
+}
+
+/// Where a job's limiters come from: jobs writing to the same account and region share one
+/// [`Limits`] (AWS quotas are per account and region); the account is learnt from STS
+/// `GetCallerIdentity`, once per credential set. With one job nothing is shared and no extra
+/// call is made.
+async fn limiters(
+    cfg: &Config,
+    sdks: &[Option<aws_config::SdkConfig>],
+    shutdown: &Shutdown,
+    retry: RetryPolicy,
+) -> Vec<Arc<Limits>> {
+    let fresh = || Arc::new(Limits::with_shutdown(&cfg.limits, shutdown));
+    if cfg.jobs.len() == 1 {
+        return vec![fresh()];
+    }
+    let mut accounts: BTreeMap<String, String> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String), Arc<Limits>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (job, sdk) in cfg.jobs.iter().zip(sdks) {
+        let Some(sdk) = sdk else {
+            out.push(fresh());
+            continue;
+        };
+        let credential_set = format!("{:?} {:?}", job.target.endpoint_url, job.target.credentials);
+        let account = match accounts.get(&credential_set) {
+            Some(a) => a.clone(),
+            None => {
+                let probe = SecretsTarget::new(sdk, fresh(), retry);
+                let a = match probe.caller().await {
+                    Ok(c) => c.account,
+                    // unknown: a group of its own, never sharing by mistake
+                    Err(_) => format!("unknown-{}", accounts.len()),
+                };
+                accounts.insert(credential_set, a.clone());
+                a
+            }
+        };
+        let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+        out.push(
+            groups
+                .entry((account, region))
+                .or_insert_with(fresh)
+                .clone(),
+        );
+    }
+    out
+}
+
+/// Lists, filters and plans one job; the cheap, fatal checks (source authentication, target
+/// reachability, an empty listing) happen here, before anything is written anywhere.
+async fn prepare<'a>(
+    cfg: &'a Config,
+    job: &'a JobConfig,
+    sdk: Result<aws_config::SdkConfig, ClientError>,
+    limits: Arc<Limits>,
+    sink: Sink,
+    command: &str,
+) -> Result<Prepared<'a>, (RunError, Sink)> {
+    let retry = RetryPolicy::new(cfg.limits.max_attempts);
+    let fatal = |sink: &Sink, what: &str, e: &dyn std::error::Error| {
+        let text = crate::error_text::chain(e);
+        sink.emit(Row::new("", "", Action::Skip, Status::Failed).error(format!("{what}: {text}")));
+    };
+    let sdk = match sdk {
+        Ok(s) => s,
+        Err(e) => {
+            fatal(&sink, "target configuration", &e);
+            return Err((e.into(), sink));
+        }
+    };
+    let aws = SecretsTarget::new(&sdk, limits.clone(), retry);
+    let source = match open_source(job, &cfg.limits, &limits, retry).await {
+        Ok(s) => s,
+        Err(e) => {
+            fatal(&sink, "cannot open the source", &e);
+            return Err((e, sink));
+        }
+    };
+    let label = job_label(cfg, job);
+    eprintln!("{command}{label}: listing the {} source", source.kind());
+    let mut listing = match source.list().await {
+        Ok(l) => l,
+        Err(e) => {
+            fatal(&sink, "source listing failed", &e);
+            return Err((e.into(), sink));
+        }
+    };
+    let listed = listing.refs.len();
+    if !job.filter.is_all() {
+        // excluded secrets are never read, planned, nor (see plan::build) orphans
+        listing.refs.retain(|r| job.filter.admits(&r.path));
+        listing
+            .problems
+            .retain(|p| p.path.is_empty() || p.line.is_some() || job.filter.admits(&p.path));
+        eprintln!(
+            "{command}{label}: {} of {listed} source secrets pass the filter ({})",
+            listing.refs.len(),
+            job.filter.describe()
+        );
+    }
+    if listing.refs.is_empty() && listing.problems.is_empty() && !job.allow_empty {
+        let e = RunError::Empty(source.location());
+        fatal(&sink, "source", &e);
+        return Err((e, sink));
+    }
+    let prefix = job.target.prefix.as_str();
+    let inventory = match aws.inventory(prefix).await {
+        Ok(i) => i,
+        Err(e) => {
+            fatal(&sink, "target inventory failed", &e);
+            return Err((e.into(), sink));
+        }
+    };
+    let scope = source.scope();
+    let rules = job.naming_rules();
+    let plan = match plan::build(&PlanInput {
+        listing: &listing,
+        scope: &scope,
+        rules: &rules,
+        overrides: &job.naming.overrides,
+        inventory: &inventory,
+        on_conflict: job.target.on_conflict,
+        filter: &job.filter,
+    }) {
+        Ok(p) => p,
+        Err(e) => return Err((e.into(), sink)),
+    };
+    eprintln!(
+        "{command}{label}: {} source secrets ({} problems) in {}; {} target secrets under {}: {} owned by this job, {} managed for other scopes (left alone)",
+        listing.refs.len(),
+        listing.problems.len(),
+        scope.describe(),
+        inventory.len(),
+        prefix_words(prefix),
+        plan.owned_live,
+        plan.foreign,
+    );
+    // the plan holds what it needs of the inventory; the rest is not kept for the whole run
+    drop(inventory);
+    for p in &listing.problems {
+        // the error names its line even where the path column already says "line N": the
+        // error column is what gets read on its own (ListProblem::described never doubles it)
+        let error = match p.line {
+            Some(l) if !p.error.starts_with("line ") => format!("line {l}: {}", p.error),
+            _ => p.error.clone(),
+        };
+        sink.emit(Row::new(&p.path, "", Action::Skip, Status::Failed).error(error));
+    }
+    let caller = aws.caller().await;
+    Ok(Prepared {
+        job,
+        sink,
+        aws,
+        source,
+        listing,
+        plan,
+        limits,
+        caller,
+    })
+}
+
+/// ` (job NAME)` when the config has several jobs, for messages; empty otherwise.
+fn job_label(cfg: &Config, job: &JobConfig) -> String {
+    if cfg.jobs.len() > 1 {
+        format!(" (job {})", job.name)
+    } else {
+        String::new()
+    }
+}
+
+/// The counts the confirmation question shows for one job.
+fn intent_counts(mode: Mode, plan: &plan::Plan) -> Vec<(&'static str, usize)> {
+    let count = |d: fn(&plan::Item) -> bool| plan.items.iter().filter(|i| d(i)).count();
+    let creates = count(|i| i.decision == Decision::Create && i.renamed_from.is_none());
+    let renames = count(|i| i.decision == Decision::Create && i.renamed_from.is_some());
+    let compares = count(|i| {
+        matches!(
+            i.decision,
+            Decision::Compare
+                | Decision::Conflict {
+                    owner: None,
+                    policy: OnConflict::Adopt | OnConflict::Overwrite
+                }
+        )
+    });
+    let restores = if mode.restore_deleted() {
+        count(|i| {
+            matches!(
+                i.decision,
+                Decision::ScheduledForDeletion { ours: true, .. }
+            )
+        })
+    } else {
+        0
+    };
+    let prune_asked = matches!(mode, Mode::Reconcile { prune: true, .. });
+    let deletes = if prune_asked { plan.orphans.len() } else { 0 };
+    vec![
+        ("create", creates),
+        ("rename", renames),
+        ("update where the value differs, of", compares),
+        ("restore", restores),
+        ("schedule for deletion up to", deletes),
+    ]
+}
+
+/// `on_conflict = fail` with conflicts: the job stops before any write, every item reported.
+fn stop_on_conflicts(p: &Prepared<'_>, command: &str) -> Option<JobEnd> {
+    let conflicts = p.plan.conflicts().count();
+    if p.job.target.on_conflict != OnConflict::Fail || conflicts == 0 {
+        return None;
+    }
+    for item in &p.plan.items {
+        let (action, status, why) = match item.decision {
+            Decision::Conflict { .. } => (
+                Action::Conflict,
+                Status::Failed,
+                "exists and is not this source's (on_conflict = fail)".to_owned(),
+            ),
+            _ => (
+                Action::Skip,
+                Status::Skipped,
+                format!("not started: on_conflict = fail and {conflicts} conflict(s) found"),
+            ),
+        };
+        p.sink
+            .emit(Row::new(&item.source.path, &item.mapping.target, action, status).error(why));
+    }
+    Some(JobEnd {
+        exit_code: exit::FAILED,
+        summary: format!(
+            "{command}: stopped before any write: {conflicts} conflict(s) under on_conflict = fail; report {}",
+            p.sink.report_path().display()
+        ),
+    })
+}
+
+/// Executes one planned job: items, then orphans under the prune policy.
+async fn execute(
+    cfg: &Config,
+    p: &Prepared<'_>,
+    mode: Mode,
+    shutdown: &Shutdown,
+    progress: &Progress,
+    started: Instant,
+) -> JobEnd {
+    let dry_run = mode.dry_run();
+    let dry = DryRun::new(&p.aws);
+    let target: &dyn Target = if dry_run { &dry } else { &p.aws };
+    let job = p.job;
+    let tokens = job.target.token_key.as_ref().map(|key| {
+        use secrecy::ExposeSecret;
+        TokenDeriver::keyed(zeroize::Zeroizing::new(
+            key.value.expose_secret().as_bytes().to_vec(),
+        ))
+    });
+    let settings = Settings {
+        rules: decide::Rules {
+            restore_deleted: mode.restore_deleted(),
+            copy_metadata: job.source.copy_metadata(),
+            config_tags: job.target.tags.clone(),
+            prefix: job.target.prefix.clone(),
+        },
+        kms_key_id: job.target.kms_key_id.clone(),
+        concurrency: cfg.limits.concurrency,
+        policy: job.naming.policy,
+        tokens,
+    };
+    let exec = Executor::new(
+        target,
+        p.source.as_ref(),
+        &settings,
+        &p.sink,
+        shutdown,
+        progress,
+    );
+    let write_start = Instant::now();
+    let pre = exec.prefetch(&p.plan.items).await;
+    exec.run(&p.plan.items, &pre).await;
+
+    let mut orphans = p.plan.orphans.clone();
+    orphans.extend(exec.take_gone());
+    orphans.sort_by(|a, b| a.secret.name.cmp(&b.secret.name));
+    let interrupted = shutdown.is_triggered();
+    let prune = policy::prune(&PruneFacts {
+        prune: matches!(mode, Mode::Reconcile { prune: true, .. }),
+        force: matches!(
+            mode,
+            Mode::Reconcile {
+                force_prune: true,
+                ..
+            }
+        ),
+        listing_problems: p.listing.problems.len(),
+        listed: p.listing.refs.len(),
+        owned_live: p.plan.owned_live,
+        orphans: orphans.len(),
+        max_fraction: cfg.reconcile.max_prune_fraction,
+        window_days: cfg.reconcile.recovery_window_days,
+        interrupted,
+    });
+    let prune = prune.map_err(|r: Refusal| r.words());
+    exec.orphans(&orphans, prune).await;
+    let counts = p.sink.counts();
+    JobEnd {
+        exit_code: policy::exit_code(mode, &counts, interrupted),
+        summary: summary_line(
+            mode,
+            &p.plan,
+            &counts,
+            &p.sink,
+            started,
+            write_start,
+            interrupted,
+        ),
+    }
+}
+
+/// Runs `plan`, `migrate` or `reconcile` for every job of the config. `shutdown` stops the
+/// run between secrets; `confirm` is asked (once, for all jobs) before a run that would write,
+/// unless `--yes` was given. `json`: every report row also goes to stdout as a JSON object,
+/// then a `{"summary": ...}` object (JSON Lines); `report_path` `-` sends the CSV to stdout
+/// instead of a file.
+///
+/// Jobs are planned concurrently, then (after the one question) executed concurrently. A job
+/// that cannot start (its source or target unreachable, an empty listing) is reported and the
+/// others go on; with a single job that error is the run's.
 pub async fn run(
     cfg: &Config,
     mode: Mode,
@@ -231,157 +574,64 @@ pub async fn run(
     let started = Instant::now();
     let dry_run = mode.dry_run();
     let command = mode.command();
-    let job = "default";
     let mut report = Report::create(&cfg.report.dir, command, report_path)?;
     if json {
         report = report.with_json();
     }
     let report_to_stdout = report.to_stdout();
     let run_id = report.run_id().to_owned();
-    let sink = Sink::new(report, dry_run, job);
-    let limits = Arc::new(Limits::with_shutdown(&cfg.limits, &shutdown));
+    let first = cfg.jobs.first().map_or("default", |j| j.name.as_str());
+    let sink = Sink::new(report, dry_run, first);
     let retry = RetryPolicy::new(cfg.limits.max_attempts);
-    let fatal = |sink: &Sink, what: &str, e: &dyn std::error::Error| {
-        let text = crate::error_text::chain(e);
-        sink.emit(Row::new("", "", Action::Skip, Status::Failed).error(format!("{what}: {text}")));
-    };
-    let sdk = match target_sdk(cfg).await {
-        Ok(s) => s,
-        Err(e) => {
-            fatal(&sink, "target configuration", &e);
-            return Err(e.into());
-        }
-    };
-    let aws = SecretsTarget::new(&sdk, limits.clone(), retry);
-    let dry = DryRun::new(&aws);
-    let target: &dyn Target = if dry_run { &dry } else { &aws };
 
-    let source = match open_source(cfg, &limits, retry).await {
-        Ok(s) => s,
-        Err(e) => {
-            fatal(&sink, "cannot open the source", &e);
-            return Err(e);
-        }
-    };
-    eprintln!("{command}: listing the {} source", source.kind());
-    let listing = match source.list().await {
-        Ok(l) => l,
-        Err(e) => {
-            fatal(&sink, "source listing failed", &e);
-            return Err(e.into());
-        }
-    };
-    if listing.refs.is_empty() && listing.problems.is_empty() && !cfg.allow_empty {
-        let e = RunError::Empty(source.location());
-        fatal(&sink, "source", &e);
-        return Err(e);
-    }
-    let prefix = cfg.target.prefix.as_str();
-    let inventory = match target.inventory(prefix).await {
-        Ok(i) => i,
-        Err(e) => {
-            fatal(&sink, "target inventory failed", &e);
-            return Err(e.into());
-        }
-    };
-    let scope = source.scope();
-    let rules = cfg.naming_rules();
-    let plan = plan::build(&PlanInput {
-        listing: &listing,
-        scope: &scope,
-        rules: &rules,
-        overrides: &cfg.naming.overrides,
-        inventory: &inventory,
-        on_conflict: cfg.target.on_conflict,
-    })?;
-    eprintln!(
-        "{command}: {} source secrets ({} problems) in {}; {} target secrets under {}: {} owned by this job, {} managed for other scopes (left alone)",
-        listing.refs.len(),
-        listing.problems.len(),
-        scope.describe(),
-        inventory.len(),
-        prefix_words(prefix),
-        plan.owned_live,
-        plan.foreign,
-    );
-    // the plan holds what it needs of the inventory; the rest is not kept for the whole run
-    drop(inventory);
+    let sdks: Vec<Result<aws_config::SdkConfig, ClientError>> =
+        futures::future::join_all(cfg.jobs.iter().map(|j| target_sdk(&j.target, &cfg.limits)))
+            .await;
+    let usable: Vec<Option<aws_config::SdkConfig>> =
+        sdks.iter().map(|s| s.as_ref().ok().cloned()).collect();
+    let limits = limiters(cfg, &usable, &shutdown, retry).await;
+    let prepared = futures::future::join_all(cfg.jobs.iter().zip(sdks).zip(limits).map(
+        |((job, sdk), limits)| prepare(cfg, job, sdk, limits, sink.for_job(&job.name), command),
+    ))
+    .await;
 
-    for p in &listing.problems {
-        // the error names its line even where the path column already says "line N": the
-        // error column is what gets read on its own (ListProblem::described never doubles it)
-        let error = match p.line {
-            Some(l) if !p.error.starts_with("line ") => format!("line {l}: {}", p.error),
-            _ => p.error.clone(),
-        };
-        sink.emit(Row::new(&p.path, "", Action::Skip, Status::Failed).error(error));
+    let mut ends: Vec<(String, JobEnd)> = Vec::new();
+    let mut ready: Vec<Prepared<'_>> = Vec::new();
+    for (job, p) in cfg.jobs.iter().zip(prepared) {
+        match p {
+            Ok(p) => match stop_on_conflicts(&p, command) {
+                Some(end) => ends.push((job.name.clone(), end)),
+                None => ready.push(p),
+            },
+            Err((e, job_sink)) if cfg.jobs.len() > 1 => {
+                let text = crate::error_text::chain(&e);
+                eprintln!("{command}: job {}: {text}", job.name);
+                ends.push((
+                    job.name.clone(),
+                    JobEnd {
+                        exit_code: e.exit_code(),
+                        summary: format!("{command}: job {} did not start: {text}", job.name),
+                    },
+                ));
+                drop(job_sink);
+            }
+            Err((e, _)) => return Err(e),
+        }
     }
 
-    let conflicts = plan.conflicts().count();
-    if !dry_run && cfg.target.on_conflict == OnConflict::Fail && conflicts > 0 {
-        for item in &plan.items {
-            let (action, status, why) = match item.decision {
-                Decision::Conflict { .. } => (
-                    Action::Conflict,
-                    Status::Failed,
-                    "exists and is not this source's (on_conflict = fail)".to_owned(),
-                ),
-                _ => (
-                    Action::Skip,
-                    Status::Skipped,
-                    format!("not started: on_conflict = fail and {conflicts} conflict(s) found"),
-                ),
-            };
-            sink.emit(Row::new(&item.source.path, &item.mapping.target, action, status).error(why));
-        }
-        return Ok(Outcome {
-            exit_code: exit::FAILED,
-            summary: format!(
-                "{command}: stopped before any write: {conflicts} conflict(s) under on_conflict = fail; report {}",
-                sink.report_path().display()
-            ),
-            counts: sink.counts(),
-            report: sink.report_path(),
-        });
-    }
-
-    let caller = target.caller().await;
-    let prune_asked = matches!(mode, Mode::Reconcile { prune: true, .. });
     if !dry_run && !mode.yes() {
-        let count = |d: fn(&plan::Item) -> bool| plan.items.iter().filter(|i| d(i)).count();
-        let creates = count(|i| i.decision == Decision::Create && i.renamed_from.is_none());
-        let renames = count(|i| i.decision == Decision::Create && i.renamed_from.is_some());
-        let compares = count(|i| {
-            matches!(
-                i.decision,
-                Decision::Compare
-                    | Decision::Conflict {
-                        owner: None,
-                        policy: OnConflict::Adopt | OnConflict::Overwrite
-                    }
-            )
-        });
-        let restores = if mode.restore_deleted() {
-            count(|i| {
-                matches!(
-                    i.decision,
-                    Decision::ScheduledForDeletion { ours: true, .. }
-                )
+        let intents: Vec<Intent<'_>> = ready
+            .iter()
+            .map(|p| Intent {
+                job: &p.job.name,
+                caller: &p.caller,
+                region: p.aws.region(),
+                prefix: &p.job.target.prefix,
+                counts: intent_counts(mode, &p.plan),
             })
-        } else {
-            0
-        };
-        let deletes = if prune_asked { plan.orphans.len() } else { 0 };
-        let counts = [
-            ("create", creates),
-            ("rename", renames),
-            ("update where the value differs, of", compares),
-            ("restore", restores),
-            ("schedule for deletion up to", deletes),
-        ];
-        if counts.iter().any(|(_, n)| *n > 0) {
-            let q = question(mode, &caller, target.region(), prefix, &counts);
-            let answer = confirm.confirm(&q);
+            .collect();
+        if intents.iter().any(|i| i.counts.iter().any(|(_, n)| *n > 0)) {
+            let answer = confirm.confirm(&question(mode, &intents));
             if answer != Confirmation::Yes {
                 let (code, why) = match answer {
                     Confirmation::NoTerminal => (
@@ -394,103 +644,88 @@ pub async fn run(
                 return Ok(Outcome {
                     exit_code: code,
                     summary: format!("{command}: {why}; report {}", sink.report_path().display()),
-                    counts: sink.counts(),
+                    counts: sink.totals(),
                     report: sink.report_path(),
                 });
             }
         }
     }
 
-    // validated (set, long enough) when the config was loaded
-    let tokens = cfg.target.token_key_env.as_ref().map(|name| {
-        TokenDeriver::keyed(zeroize::Zeroizing::new(
-            std::env::var(name).unwrap_or_default().into_bytes(),
-        ))
-    });
-    let settings = Settings {
-        rules: decide::Rules {
-            restore_deleted: mode.restore_deleted(),
-            copy_metadata: cfg.source.copy_metadata(),
-            config_tags: cfg.target.tags.clone(),
-            prefix: prefix.to_owned(),
-        },
-        kms_key_id: cfg.target.kms_key_id.clone(),
-        concurrency: cfg.limits.concurrency,
-        policy: cfg.naming.policy,
-        tokens,
-    };
-    let progress = Progress::new(command, (plan.items.len() + plan.orphans.len()) as u64);
+    let total: usize = ready
+        .iter()
+        .map(|p| p.plan.items.len() + p.plan.orphans.len())
+        .sum();
+    let progress = Progress::new(command, total as u64);
     let progress = if dry_run {
         progress
     } else {
-        let limits = limits.clone();
-        progress.with_pace(Box::new(move || Some(limits.write.current_rate())))
-    };
-    let exec = Executor::new(
-        target,
-        source.as_ref(),
-        &settings,
-        &sink,
-        &shutdown,
-        &progress,
-    );
-    let write_start = Instant::now();
-    let pre = exec.prefetch(&plan.items).await;
-    exec.run(&plan.items, &pre).await;
-
-    let mut orphans = plan.orphans.clone();
-    orphans.extend(exec.take_gone());
-    orphans.sort_by(|a, b| a.secret.name.cmp(&b.secret.name));
-    let interrupted = shutdown.is_triggered();
-    let prune = policy::prune(&PruneFacts {
-        prune: prune_asked,
-        force: matches!(
-            mode,
-            Mode::Reconcile {
-                force_prune: true,
-                ..
+        // the pace of every distinct limiter the jobs write through
+        let mut paces: Vec<Arc<Limits>> = Vec::new();
+        for p in &ready {
+            if !paces.iter().any(|l| Arc::ptr_eq(l, &p.limits)) {
+                paces.push(p.limits.clone());
             }
-        ),
-        listing_problems: listing.problems.len(),
-        listed: listing.refs.len(),
-        owned_live: plan.owned_live,
-        orphans: orphans.len(),
-        max_fraction: cfg.reconcile.max_prune_fraction,
-        window_days: cfg.reconcile.recovery_window_days,
-        interrupted,
-    });
-    let prune = prune.map_err(|r: Refusal| r.words());
-    exec.orphans(&orphans, prune).await;
+        }
+        progress.with_pace(Box::new(move || {
+            Some(paces.iter().map(|l| l.write.current_rate()).sum())
+        }))
+    };
+    let executed = futures::future::join_all(
+        ready
+            .iter()
+            .map(|p| execute(cfg, p, mode, &shutdown, &progress, started)),
+    )
+    .await;
     progress.finish();
+    for (p, end) in ready.iter().zip(executed) {
+        ends.push((p.job.name.clone(), end));
+    }
     if let Some(e) = sink.take_write_error() {
         return Err(RunError::Report(e));
     }
+    // report order: the config's
+    ends.sort_by_key(|(name, _)| cfg.jobs.iter().position(|j| &j.name == name));
 
-    let counts = sink.counts();
-    let exit_code = policy::exit_code(mode, &counts, interrupted);
-    let summary = summary_line(
-        mode,
-        &plan,
-        &counts,
-        &sink,
-        started,
-        write_start,
-        interrupted,
-    );
+    let counts = sink.totals();
+    let exit_code = policy::combine_exit_codes(ends.iter().map(|(_, e)| e.exit_code));
+    let summary = if ends.len() == 1 {
+        ends[0].1.summary.clone()
+    } else {
+        let mut lines: Vec<String> = ends
+            .iter()
+            .map(|(name, e)| format!("job {name}: {}", e.summary))
+            .collect();
+        lines.push(total_line(mode, &counts, ends.len(), started, &sink));
+        lines.join("\n")
+    };
+    let jobs: Vec<JobRecord<'_>> = ends
+        .iter()
+        .map(|(name, end)| {
+            let p = ready.iter().find(|p| &p.job.name == name);
+            JobRecord {
+                name,
+                exit_code: end.exit_code,
+                caller: p.map(|p| &p.caller),
+                region: p.map_or("", |p| p.aws.region()),
+                prefix: cfg.job(name).map_or("", |j| j.target.prefix.as_str()),
+                counts: p.map(|p| p.sink.counts()).unwrap_or_default(),
+                summary: &end.summary,
+            }
+        })
+        .collect();
     if !report_to_stdout {
         write_sidecar(
             &sink.report_path(),
             &run_id,
             command,
             cfg,
-            &caller,
-            target.region(),
+            &jobs,
             &counts,
             exit_code,
         );
     }
     if json {
-        print_json_summary(&run_id, command, &counts, exit_code, &summary);
+        print_json_summary(&run_id, command, &jobs, &counts, exit_code, &summary);
     }
     Ok(Outcome {
         exit_code,
@@ -498,6 +733,50 @@ pub async fn run(
         counts,
         report: sink.report_path(),
     })
+}
+
+/// One job's line in the sidecar and the JSON summary.
+struct JobRecord<'a> {
+    name: &'a str,
+    exit_code: i32,
+    caller: Option<&'a Result<Caller, CallError>>,
+    region: &'a str,
+    prefix: &'a str,
+    counts: BTreeMap<(Action, Status), u64>,
+    summary: &'a str,
+}
+
+/// The run's total over several jobs.
+fn total_line(
+    mode: Mode,
+    counts: &BTreeMap<(Action, Status), u64>,
+    jobs: usize,
+    started: Instant,
+    sink: &Sink,
+) -> String {
+    let by = |a: Action| -> u64 {
+        counts
+            .iter()
+            .filter(|((x, s), _)| *x == a && matches!(s, Status::Ok | Status::Planned))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let failed: u64 = counts
+        .iter()
+        .filter(|((_, s), _)| *s == Status::Failed)
+        .map(|(_, n)| n)
+        .sum();
+    let verb = if mode.dry_run() { "would " } else { "" };
+    format!(
+        "{}: total of {jobs} jobs: {verb}create {}, {verb}rename {}, {verb}update {}, unchanged {}, failed {failed}; {:.1}s; report {}",
+        mode.command(),
+        by(Action::Create),
+        by(Action::Rename),
+        by(Action::Update),
+        by(Action::Unchanged),
+        started.elapsed().as_secs_f64(),
+        sink.report_path().display()
+    )
 }
 
 fn summary_line(
@@ -584,34 +863,63 @@ fn summary_line(
     summary
 }
 
-/// `<report>.json` beside the CSV: who ran what, with which config, and how it ended.
-#[allow(clippy::too_many_arguments)]
+fn counts_by_key(counts: &BTreeMap<(Action, Status), u64>) -> BTreeMap<String, u64> {
+    counts
+        .iter()
+        .map(|((a, s), n)| (format!("{}/{}", a.as_str(), s.as_str()), *n))
+        .collect()
+}
+
+fn job_json(j: &JobRecord<'_>) -> serde_json::Value {
+    let caller = j.caller.and_then(|c| c.as_ref().ok());
+    serde_json::json!({
+        "name": j.name,
+        "caller_arn": caller.map(|c| c.arn.clone()).unwrap_or_default(),
+        "account": caller.map(|c| c.account.clone()).unwrap_or_default(),
+        "region": j.region,
+        "prefix": j.prefix,
+        "exit_code": j.exit_code,
+        "counts": counts_by_key(&j.counts),
+        "summary": j.summary,
+    })
+}
+
+/// `<report>.json` beside the CSV: who ran what, with which config, and how it ended (per job,
+/// and for the single-job form also at the top, where auditors' scripts look first).
 fn write_sidecar(
     report: &Path,
     run_id: &str,
     command: &str,
     cfg: &Config,
-    caller: &Result<Caller, CallError>,
-    region: &str,
+    jobs: &[JobRecord<'_>],
     counts: &BTreeMap<(Action, Status), u64>,
     exit_code: i32,
 ) {
-    let counts: BTreeMap<String, u64> = counts
-        .iter()
-        .map(|((a, s), n)| (format!("{}/{}", a.as_str(), s.as_str()), *n))
-        .collect();
+    let jobs_json: Vec<serde_json::Value> = jobs.iter().map(job_json).collect();
+    // the top-level identity: the one job's, or every distinct caller of several jobs
+    let pick = |k: &str| -> serde_json::Value {
+        let mut seen: Vec<String> = Vec::new();
+        for j in &jobs_json {
+            let v = j[k].as_str().unwrap_or_default().to_owned();
+            if !v.is_empty() && !seen.contains(&v) {
+                seen.push(v);
+            }
+        }
+        serde_json::Value::String(seen.join(","))
+    };
     let doc = serde_json::json!({
         "run_id": run_id,
         "command": command,
         "secretport_version": env!("CARGO_PKG_VERSION"),
-        "caller_arn": caller.as_ref().map(|c| c.arn.clone()).unwrap_or_default(),
-        "account": caller.as_ref().map(|c| c.account.clone()).unwrap_or_default(),
-        "region": region,
-        "prefix": cfg.target.prefix,
+        "caller_arn": pick("caller_arn"),
+        "account": pick("account"),
+        "region": pick("region"),
+        "prefix": if jobs.len() == 1 { serde_json::Value::String(jobs[0].prefix.to_owned()) } else { pick("prefix") },
         "config_sha256": cfg.digest,
         "finished": crate::report::now_rfc3339(),
         "exit_code": exit_code,
-        "counts": counts,
+        "counts": counts_by_key(counts),
+        "jobs": jobs_json,
     });
     let path = report.with_extension("json");
     if let Err(e) = std::fs::write(&path, format!("{doc:#}\n")) {
@@ -619,14 +927,9 @@ fn write_sidecar(
     }
 }
 
-/// The final JSON Lines object of `--json`: counts by action and status, exit code, summary.
-fn print_json_summary(
-    run_id: &str,
-    command: &str,
+fn nested_counts(
     counts: &BTreeMap<(Action, Status), u64>,
-    exit_code: i32,
-    summary: &str,
-) {
+) -> BTreeMap<&'static str, BTreeMap<&'static str, u64>> {
     let mut by: BTreeMap<&str, BTreeMap<&str, u64>> = BTreeMap::new();
     for ((a, s), n) in counts {
         *by.entry(a.as_str())
@@ -634,13 +937,41 @@ fn print_json_summary(
             .entry(s.as_str())
             .or_default() += n;
     }
+    by
+}
+
+/// The final JSON Lines object of `--json`: counts by action and status, exit code, summary;
+/// and the same per job under `jobs`.
+fn print_json_summary(
+    run_id: &str,
+    command: &str,
+    jobs: &[JobRecord<'_>],
+    counts: &BTreeMap<(Action, Status), u64>,
+    exit_code: i32,
+    summary: &str,
+) {
+    let jobs: BTreeMap<&str, serde_json::Value> = jobs
+        .iter()
+        .map(|j| {
+            (
+                j.name,
+                serde_json::json!({
+                    "counts": nested_counts(&j.counts),
+                    "drift": policy::drift(&j.counts),
+                    "exit_code": j.exit_code,
+                    "text": j.summary,
+                }),
+            )
+        })
+        .collect();
     let doc = serde_json::json!({ "summary": {
         "run_id": run_id,
         "command": command,
-        "counts": by,
+        "counts": nested_counts(counts),
         "drift": policy::drift(counts),
         "exit_code": exit_code,
         "text": summary,
+        "jobs": jobs,
     }});
     println!("{doc}");
 }
@@ -671,22 +1002,43 @@ mod tests {
             restore_deleted: false,
             yes: false,
         };
+        let intent = |job, prefix, counts: Vec<(&'static str, usize)>| Intent {
+            job,
+            caller: &caller,
+            region: "eu-west-1",
+            prefix,
+            counts,
+        };
         let q = question(
             mode,
-            &caller,
-            "eu-west-1",
-            "devops",
-            &[
-                ("create", 3),
-                ("rename", 0),
-                ("schedule for deletion up to", 2),
-            ],
+            &[intent(
+                "default",
+                "devops",
+                vec![
+                    ("create", 3),
+                    ("rename", 0),
+                    ("schedule for deletion up to", 2),
+                ],
+            )],
         );
         assert_eq!(
             q,
             "reconcile into AWS account 111122223333, region eu-west-1, prefix devops/: create 3, schedule for deletion up to 2. Proceed?"
         );
-        let q = question(mode, &caller, "eu-west-1", "", &[("create", 1)]);
+        let q = question(mode, &[intent("default", "", vec![("create", 1)])]);
         assert!(q.contains("no prefix (the whole account)"), "{q}");
+        // several jobs: one line each for the jobs that would write
+        let q = question(
+            mode,
+            &[
+                intent("a", "one", vec![("create", 1)]),
+                intent("b", "two", vec![("create", 0)]),
+                intent("c", "three", vec![("rename", 2)]),
+            ],
+        );
+        assert_eq!(
+            q,
+            "reconcile 2 job(s):\n  job a: AWS account 111122223333, region eu-west-1, prefix one/: create 1\n  job c: AWS account 111122223333, region eu-west-1, prefix three/: rename 2\nProceed?"
+        );
     }
 }

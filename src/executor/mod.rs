@@ -27,11 +27,19 @@ use crate::source::{Fetched, Source, SourceErrorKind};
 use crate::target::limits::BATCH_GET_MAX;
 use crate::target::{CallError, CurrentValue, ErrorClass, NewSecret, Target};
 
-/// Collects report rows and counts; shared by all tasks of a run.
-pub struct Sink {
+/// What all jobs of a run share: the report, the run's totals, the first write error.
+struct Shared {
     report: Mutex<Report>,
-    counts: Mutex<BTreeMap<(Action, Status), u64>>,
+    totals: Mutex<BTreeMap<(Action, Status), u64>>,
     write_error: Mutex<Option<std::io::Error>>,
+}
+
+/// Collects report rows and counts; shared by all tasks of a job. One report per run: the
+/// sinks of a run's jobs ([`Sink::for_job`]) write to the same report and add to the same
+/// totals, each keeping its own counts for the job's summary and exit code.
+pub struct Sink {
+    shared: std::sync::Arc<Shared>,
+    counts: Mutex<BTreeMap<(Action, Status), u64>>,
     /// Write requests that succeeded.
     pub writes: AtomicU64,
     /// Dry run only: values the source would not let us read (list-only access).
@@ -40,16 +48,36 @@ pub struct Sink {
     job: String,
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Sink {
-    /// A sink writing to `report`; in a dry run `ok` and `skipped` become `planned`.
+    /// A sink writing to `report`; in a dry run `ok` and `skipped` become `planned`. Rows
+    /// without a job get `job`.
     pub fn new(report: Report, dry_run: bool, job: &str) -> Sink {
         Sink {
-            report: Mutex::new(report),
+            shared: std::sync::Arc::new(Shared {
+                report: Mutex::new(report),
+                totals: Mutex::new(BTreeMap::new()),
+                write_error: Mutex::new(None),
+            }),
             counts: Mutex::new(BTreeMap::new()),
-            write_error: Mutex::new(None),
             writes: AtomicU64::new(0),
             unread: AtomicU64::new(0),
             dry_run,
+            job: job.to_owned(),
+        }
+    }
+
+    /// A sink for job `job` writing to the same report and totals, with counts of its own.
+    pub fn for_job(&self, job: &str) -> Sink {
+        Sink {
+            shared: self.shared.clone(),
+            counts: Mutex::new(BTreeMap::new()),
+            writes: AtomicU64::new(0),
+            unread: AtomicU64::new(0),
+            dry_run: self.dry_run,
             job: job.to_owned(),
         }
     }
@@ -62,37 +90,39 @@ impl Sink {
         if row.job.is_empty() {
             row.job.clone_from(&self.job);
         }
-        *self
-            .counts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        *lock(&self.counts)
+            .entry((row.action, row.status))
+            .or_default() += 1;
+        *lock(&self.shared.totals)
             .entry((row.action, row.status))
             .or_default() += 1;
         // A row about no secret is a fatal error that the command prints itself.
         let about_a_secret = !(row.source_path.is_empty() && row.target_name.is_empty());
         if row.status == Status::Failed && about_a_secret {
-            tracing::warn!(path = %row.source_path, target = %row.target_name, action = row.action.as_str(), error = %row.error, "failed");
+            tracing::warn!(job = %row.job, path = %row.source_path, target = %row.target_name, action = row.action.as_str(), error = %row.error, "failed");
         }
-        let mut report = self.report.lock().unwrap_or_else(|p| p.into_inner());
+        let mut report = lock(&self.shared.report);
         if let Err(e) = report.write(&row) {
-            let mut slot = self.write_error.lock().unwrap_or_else(|p| p.into_inner());
+            let mut slot = lock(&self.shared.write_error);
             if slot.is_none() {
                 *slot = Some(e);
             }
         }
     }
 
-    /// Counts by action and status so far.
+    /// This sink's counts by action and status so far (its job's).
     pub fn counts(&self) -> BTreeMap<(Action, Status), u64> {
-        self.counts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        lock(&self.counts).clone()
     }
 
-    /// Rows with status `failed`.
+    /// Counts of every job of the run.
+    pub fn totals(&self) -> BTreeMap<(Action, Status), u64> {
+        lock(&self.shared.totals).clone()
+    }
+
+    /// Rows with status `failed` (this sink's).
     pub fn failed(&self) -> u64 {
-        self.counts()
+        lock(&self.counts)
             .iter()
             .filter(|((_, s), _)| *s == Status::Failed)
             .map(|(_, n)| n)
@@ -101,19 +131,12 @@ impl Sink {
 
     /// The first error writing the report, if any (taken).
     pub fn take_write_error(&self) -> Option<std::io::Error> {
-        self.write_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
+        lock(&self.shared.write_error).take()
     }
 
     /// The report's path.
     pub fn report_path(&self) -> std::path::PathBuf {
-        self.report
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .path()
-            .to_owned()
+        lock(&self.shared.report).path().to_owned()
     }
 }
 

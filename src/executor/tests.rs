@@ -106,6 +106,7 @@ async fn run(
         overrides: &overrides,
         inventory: &inventory,
         on_conflict: case.on_conflict,
+        filter: &crate::filter::PathFilter::default(),
     })
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -360,6 +361,7 @@ async fn shutdown_starts_nothing() {
         overrides: &Overrides::default(),
         inventory: &[],
         on_conflict: OnConflict::Skip,
+        filter: &crate::filter::PathFilter::default(),
     })
     .unwrap();
     let dir = tempfile::tempdir().unwrap();

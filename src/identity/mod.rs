@@ -265,6 +265,23 @@ impl Scope {
                     .is_some_and(|rest| rest.starts_with('/')))
     }
 
+    /// The path of `id` relative to the subtree (what [`Scope::identity`] was given), when `id`
+    /// lies inside this scope.
+    pub fn relative<'i>(&self, id: &'i SourceIdentity) -> Option<&'i str> {
+        if !self.contains(id) {
+            return None;
+        }
+        if self.subtree.is_empty() {
+            return Some(&id.path);
+        }
+        Some(
+            id.path
+                .strip_prefix(self.subtree.as_str())
+                .unwrap_or("")
+                .trim_start_matches('/'),
+        )
+    }
+
     /// Human words for the scope, for messages.
     pub fn describe(&self) -> String {
         if self.subtree.is_empty() {

@@ -26,12 +26,12 @@ fn ssm_defaults_and_problems() {
         "[source]\nkind = \"ssm\"\npath = \"/prod/app/\"\n{TARGET}"
     ))
     .unwrap();
-    let SourceConfig::Ssm(s) = &c.source else {
+    let SourceConfig::Ssm(s) = &c.jobs[0].source else {
         panic!("ssm")
     };
     assert_eq!(s.path, "/prod/app");
     assert_eq!(s.types, ["SecureString"]);
-    assert!(!s.copy_tags && !c.source.copy_metadata());
+    assert!(!s.copy_tags && !c.jobs[0].source.copy_metadata());
     assert_eq!(c.limits.ssm_per_second, 40);
 
     let p = problems(&format!(
@@ -57,7 +57,7 @@ fn sops_defaults_and_problems() {
         "[source]\nkind = \"sops\"\nfiles = [\"secrets/*.yaml\"]\n{TARGET}"
     ))
     .unwrap();
-    let SourceConfig::Sops(s) = &c.source else {
+    let SourceConfig::Sops(s) = &c.jobs[0].source else {
         panic!("sops")
     };
     assert_eq!(s.split, SopsSplit::File);
@@ -91,7 +91,7 @@ fn credstash_defaults_and_problems() {
         "[source]\nkind = \"credstash\"\ncontext = {{ env = \"prod\" }}\n{TARGET}[limits]\ndynamodb_per_second = 5\n"
     ))
     .unwrap();
-    let SourceConfig::Credstash(s) = &c.source else {
+    let SourceConfig::Credstash(s) = &c.jobs[0].source else {
         panic!("credstash")
     };
     assert_eq!(s.table, "credential-store");
