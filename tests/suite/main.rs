@@ -13,6 +13,7 @@ mod credstash_source;
 mod export_fidelity;
 mod identity_golden;
 mod interrupt;
+mod jobs;
 mod kms_migrate;
 mod kms_source;
 mod leak_echo;
