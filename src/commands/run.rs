@@ -246,40 +246,39 @@ async fn limiters(
     sdks: &[Option<aws_config::SdkConfig>],
     shutdown: &Shutdown,
     retry: RetryPolicy,
-) -> Vec<Arc<Limits>> {
+) -> Vec<(Arc<Limits>, Option<Caller>)> {
     let fresh = || Arc::new(Limits::with_shutdown(&cfg.limits, shutdown));
     if cfg.jobs.len() == 1 {
-        return vec![fresh()];
+        return vec![(fresh(), None)];
     }
-    let mut accounts: BTreeMap<String, String> = BTreeMap::new();
+    let mut accounts: BTreeMap<String, (String, Option<Caller>)> = BTreeMap::new();
     let mut groups: BTreeMap<(String, String), Arc<Limits>> = BTreeMap::new();
     let mut out = Vec::new();
     for (job, sdk) in cfg.jobs.iter().zip(sdks) {
         let Some(sdk) = sdk else {
-            out.push(fresh());
+            out.push((fresh(), None));
             continue;
         };
         let credential_set = format!("{:?} {:?}", job.target.endpoint_url, job.target.credentials);
-        let account = match accounts.get(&credential_set) {
+        let (account, caller) = match accounts.get(&credential_set) {
             Some(a) => a.clone(),
             None => {
                 let probe = SecretsTarget::new(sdk, fresh(), retry);
                 let a = match probe.caller().await {
-                    Ok(c) => c.account,
+                    Ok(c) => (c.account.clone(), Some(c)),
                     // unknown: a group of its own, never sharing by mistake
-                    Err(_) => format!("unknown-{}", accounts.len()),
+                    Err(_) => (format!("unknown-{}", accounts.len()), None),
                 };
                 accounts.insert(credential_set, a.clone());
                 a
             }
         };
         let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
-        out.push(
-            groups
-                .entry((account, region))
-                .or_insert_with(fresh)
-                .clone(),
-        );
+        let limits = groups
+            .entry((account, region))
+            .or_insert_with(fresh)
+            .clone();
+        out.push((limits, caller));
     }
     out
 }
@@ -290,7 +289,7 @@ async fn prepare<'a>(
     cfg: &'a Config,
     job: &'a JobConfig,
     sdk: Result<aws_config::SdkConfig, ClientError>,
-    limits: Arc<Limits>,
+    (limits, known_caller): (Arc<Limits>, Option<Caller>),
     sink: Sink,
     command: &str,
 ) -> Result<Prepared<'a>, (RunError, Sink)> {
@@ -384,7 +383,10 @@ async fn prepare<'a>(
         };
         sink.emit(Row::new(&p.path, "", Action::Skip, Status::Failed).error(error));
     }
-    let caller = aws.caller().await;
+    let caller = match known_caller {
+        Some(c) => Ok(c),
+        None => aws.caller().await,
+    };
     Ok(Prepared {
         job,
         sink,

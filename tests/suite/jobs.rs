@@ -117,7 +117,10 @@ path "kvb/data/*" { capabilities = ["read"] }
     assert_eq!(planned, expected, "{}", plan.stdout);
     let jobs = &summary["summary"]["jobs"];
     assert_eq!(jobs["apps"]["counts"]["create"]["planned"], 2, "{summary}");
-    assert_eq!(jobs["legacy"]["counts"]["create"]["planned"], 2, "{summary}");
+    assert_eq!(
+        jobs["legacy"]["counts"]["create"]["planned"], 2,
+        "{summary}"
+    );
     assert_eq!(summary["summary"]["counts"]["create"]["planned"], 4);
 
     // no terminal, no --yes: refused for all jobs, nothing written anywhere
@@ -139,10 +142,27 @@ path "kvb/data/*" { capabilities = ["read"] }
         BTreeSet::from(["fleet/one".to_owned(), "fleet/two".to_owned()])
     );
     let by_job = |job: &str| run.rows.iter().filter(|r| r["job"] == job).count();
-    assert_eq!((by_job("apps"), by_job("legacy")), (2, 2), "{:#?}", run.rows);
-    assert!(run.stderr.contains("job apps: migrate: 2 secrets"), "{}", run.stderr);
-    assert!(run.stderr.contains("job legacy: migrate: 2 secrets"), "{}", run.stderr);
-    assert!(run.stderr.contains("total of 2 jobs: create 4"), "{}", run.stderr);
+    assert_eq!(
+        (by_job("apps"), by_job("legacy")),
+        (2, 2),
+        "{:#?}",
+        run.rows
+    );
+    assert!(
+        run.stderr.contains("job apps: migrate: 2 secrets"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("job legacy: migrate: 2 secrets"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("total of 2 jobs: create 4"),
+        "{}",
+        run.stderr
+    );
     let sidecar: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(run.report.as_ref().unwrap().with_extension("json")).unwrap(),
     )
@@ -167,7 +187,11 @@ path "kvb/data/*" { capabilities = ["read"] }
     );
     let unknown = ws.run(&["plan", "-c", "fleet.toml", "--job", "nope"]).await;
     unknown.expect_code(64);
-    assert!(unknown.stderr.contains("apps, legacy"), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("apps, legacy"),
+        "{}",
+        unknown.stderr
+    );
 
     // narrowing a filter never makes the secrets it stopped taking orphans
     ws.write(
@@ -186,19 +210,24 @@ path "kvb/data/*" { capabilities = ["read"] }
         .await;
     run.expect_code(0);
     assert_eq!(run.count("delete", "ok") + run.count("orphan", "ok"), 0);
-    assert!(names(&moto, "us-east-1")
-        .await
-        .contains("fleet/apps/api"));
+    assert!(names(&moto, "us-east-1").await.contains("fleet/apps/api"));
 
     // rename --config previews every job, with no AWS credentials at all
     let mut cmd = ws.command(&["rename", "-c", "fleet.toml"], &[]);
-    for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+    for var in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+    ] {
         cmd.env_remove(var);
     }
     let out = cmd.output().unwrap();
     let csv = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{csv}");
-    assert!(csv.starts_with("source,target,changed,reasons,job\n"), "{csv}");
+    assert!(
+        csv.starts_with("source,target,changed,reasons,job\n"),
+        "{csv}"
+    );
     let rows: Vec<(&str, &str, &str)> = csv
         .lines()
         .skip(1)
