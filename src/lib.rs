@@ -7,15 +7,22 @@
 //! listing with the target's inventory within the job's ownership scope ([`plan`],
 //! [`identity`]); pure per-item decisions ([`decide`]) and run-level policy ([`policy`]) say
 //! what to do; the executor runs it against a [`target::Target`] ([`executor`]), the real one
-//! being AWS Secrets Manager under rate limits and one retry policy ([`aws`], [`limits`],
+//! being AWS Secrets Manager under rate limits and one retry policy (`aws`, [`limits`],
 //! [`retry`]). Every step leaves rows in the CSV audit trail ([`report`]). Secret values only
 //! ever travel inside [`secret::SecretValue`], which redacts itself and is zeroized on drop.
+//!
+//! Jobs ([`config::JobConfig`]) are the unit of ownership: `[[jobs]]` in one config run in one
+//! process ([`commands::run`]), each filtered by its include/exclude globs ([`filter`]).
+//!
+//! Public modules are what the binary, the integration tests and the benches use; the AWS SDK
+//! plumbing (`aws`) and the CSV formula escaping (`csv_safe`) are crate-private: everything else
+//! reaches AWS through the SDK-free [`target::Target`] trait.
 #![forbid(unsafe_code)]
 
-pub mod aws;
+pub(crate) mod aws;
 pub mod commands;
 pub mod config;
-pub mod csv_safe;
+pub(crate) mod csv_safe;
 pub mod decide;
 pub mod error_text;
 pub mod executor;
