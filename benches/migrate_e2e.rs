@@ -3,9 +3,16 @@
 //! (N / 50 s), throttled calls, the rerun time with nothing changed, a reconcile of the unchanged
 //! set with its AWS calls by operation, and peak RSS.
 //!
-//! `cargo bench --bench migrate_e2e` runs the full 2,000-secret scenario. Under `cargo test`
-//! (no `--bench` argument) it runs a 100-secret smoke version so the scenario itself is kept
-//! working by CI. `SECRETPORT_BENCH_N` overrides N.
+//! Then the fleet figure: two jobs writing to two regions (moto regions stand in for two
+//! accounts), each behind its own throttling proxy at 50 writes/s, N secrets each, in one
+//! `migrate`: wall ÷ (N / 50 s) — the regions run in parallel, so the target is ≤ 1.05 — and
+//! throttled calls per region (target 0): jobs of different regions must each get their
+//! region's full quota, not share one limiter.
+//!
+//! `cargo bench --bench migrate_e2e` runs the full 2,000-secret scenarios. Under `cargo test`
+//! (no `--bench` argument) it runs 100-secret smoke versions so the scenarios themselves are
+//! kept working by CI. `SECRETPORT_BENCH_N` overrides N; `SECRETPORT_BENCH_ONLY=single|fleet`
+//! runs one of the two.
 
 #[path = "../tests/suite/cli/mod.rs"]
 mod cli;
@@ -37,7 +44,13 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(scenario(n, full));
+    let only = std::env::var("SECRETPORT_BENCH_ONLY").unwrap_or_default();
+    if only != "fleet" {
+        rt.block_on(scenario(n, full));
+    }
+    if only != "single" {
+        rt.block_on(fleet(n, full));
+    }
 }
 
 async fn scenario(n: usize, full: bool) {
@@ -108,4 +121,66 @@ async fn scenario(n: usize, full: bool) {
         "  peak RSS of the secretport process: {:.1} MiB",
         children_peak_rss_kib() as f64 / 1024.0
     );
+}
+
+fn job(name: &str, export: &str, region: &str, endpoint: &str) -> String {
+    format!(
+        r#"
+[[jobs]]
+name = "{name}"
+[jobs.source]
+kind = "file"
+file = "{export}"
+[jobs.target]
+region = "{region}"
+prefix = "fleet"
+endpoint_url = "{endpoint}"
+"#
+    )
+}
+
+async fn fleet(n: usize, full: bool) {
+    let moto = Moto::start().await;
+    let quota = || vec![Quota::new(WRITE_OPS, RATE, 50)];
+    let east = ThrottleProxy::start(moto.endpoint(), quota()).await;
+    let west = ThrottleProxy::start(moto.endpoint(), quota()).await;
+    let ws = cli::Workspace::new();
+    ws.write("east.jsonl", &cli::bulk_export(n, "east"));
+    ws.write("west.jsonl", &cli::bulk_export(n, "west"));
+    ws.write(
+        "fleet.toml",
+        &format!(
+            "[limits]\nwrite_per_second = 50\n{}{}",
+            job("east", "east.jsonl", "us-east-1", east.endpoint()),
+            job("west", "west.jsonl", "eu-west-1", west.endpoint()),
+        ),
+    );
+
+    let t = Instant::now();
+    let run = ws.run(&["migrate", "-c", "fleet.toml", "--yes"]).await;
+    let wall = t.elapsed().as_secs_f64();
+    run.expect_code(0);
+    assert_eq!(run.count("create", "ok"), 2 * n, "every secret created");
+    let floor = n as f64 / RATE;
+    let mode = if full { "bench" } else { "smoke" };
+    println!(
+        "migrate_e2e fleet ({mode}): 2 jobs x {n} secrets, two regions, each behind a proxy at {RATE} writes/s"
+    );
+    println!(
+        "  wall {wall:.2} s, per-region floor {floor:.1} s, ratio {:.3}x (target <= 1.05)",
+        wall / floor
+    );
+    for (region, proxy) in [("us-east-1", &east), ("eu-west-1", &west)] {
+        let calls: Vec<String> = proxy
+            .snapshot()
+            .iter()
+            .map(|(op, c)| format!("{op} {}", c.forwarded))
+            .collect();
+        println!(
+            "  {region}: {} writes forwarded, {} throttled; calls: {}",
+            proxy.writes_forwarded(),
+            proxy.total_throttled(),
+            calls.join(", ")
+        );
+    }
 }
