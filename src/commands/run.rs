@@ -58,6 +58,10 @@ pub enum RunError {
     /// Naming failed.
     #[error(transparent)]
     Naming(#[from] NamingError),
+    /// A replica region is the target's own region (taken from the environment or profile,
+    /// so the config check could not see it).
+    #[error("target.replica_regions: {0:?} is the target's own region (from the environment or profile); list only the other regions to replicate to")]
+    ReplicaIsPrimary(String),
 }
 
 impl RunError {
@@ -66,7 +70,8 @@ impl RunError {
     /// unset); 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            RunError::Client(ClientError::NoRegion | ClientError::MissingEnv { .. }) => exit::USAGE,
+            RunError::Client(ClientError::NoRegion | ClientError::MissingEnv { .. })
+            | RunError::ReplicaIsPrimary(_) => exit::USAGE,
             _ => exit::FAILED,
         }
     }
@@ -253,6 +258,16 @@ pub async fn run(
         }
     };
     let aws = SecretsTarget::new(&sdk, limits.clone(), retry);
+    if let Some(r) = cfg
+        .target
+        .replicas
+        .iter()
+        .find(|r| r.region == aws.region())
+    {
+        let e = RunError::ReplicaIsPrimary(r.region.clone());
+        fatal(&sink, "target configuration", &e);
+        return Err(e);
+    }
     let dry = DryRun::new(&aws);
     let target: &dyn Target = if dry_run { &dry } else { &aws };
 
@@ -413,6 +428,7 @@ pub async fn run(
             copy_metadata: cfg.source.copy_metadata(),
             config_tags: cfg.target.tags.clone(),
             prefix: prefix.to_owned(),
+            replicas: cfg.target.replicas.clone(),
         },
         kms_key_id: cfg.target.kms_key_id.clone(),
         concurrency: cfg.limits.concurrency,
@@ -528,7 +544,8 @@ fn summary_line(
     let skipped: u64 = counts
         .iter()
         .filter(|((a, s), _)| {
-            *s == Status::Skipped && !matches!(a, Action::Conflict | Action::Orphan)
+            *s == Status::Skipped
+                && !matches!(a, Action::Conflict | Action::Orphan | Action::Replicate)
         })
         .map(|(_, n)| n)
         .sum();
@@ -549,6 +566,14 @@ fn summary_line(
         n(Action::Orphan),
         n(Action::Delete),
     );
+    let replica_problems = sink.failed_replicas.load(Ordering::Relaxed);
+    let replicated = n(Action::Replicate) - replica_problems.min(n(Action::Replicate));
+    if replicated > 0 || replica_problems > 0 {
+        summary.push_str(&format!(
+            "; {verb}replicate {}, failed replicas {replica_problems}",
+            replicated
+        ));
+    }
     if let Mode::Reconcile { check: true, .. } = mode {
         summary.push_str(if policy::drift(counts) > 0 {
             "; DRIFT"
