@@ -767,10 +767,8 @@ impl Executor<'_> {
         };
         for step in decide::replica_steps(&self.settings.rules.replicas, &actual) {
             match step {
-                Step::Replicate { regions } => {
-                    if !self.replicate(cx, &regions).await {
-                        return false;
-                    }
+                Step::Replicate { regions } if !self.replicate(cx, &regions).await => {
+                    return false;
                 }
                 Step::Row {
                     action,
