@@ -264,4 +264,26 @@ async fn replica_regions_are_validated_before_anything_is_contacted() {
     ] {
         assert!(run.stderr.contains(want), "{want}\n{}", run.stderr);
     }
+
+    // a region from the environment is checked when the run starts, before any request
+    ws.write(
+        "env.toml",
+        &file_config(
+            "http://127.0.0.1:9",
+            "r",
+            "replica_regions = [\"eu-west-1\"]",
+            "",
+        )
+        .replace("region = \"us-east-1\"\n", ""),
+    );
+    let run = ws
+        .run_with(&["plan", "-c", "env.toml"], &[("AWS_REGION", "eu-west-1")])
+        .await;
+    run.expect_code(64);
+    assert!(
+        run.stderr
+            .contains("target.replica_regions: \"eu-west-1\" is the target's own region"),
+        "{}",
+        run.stderr
+    );
 }
