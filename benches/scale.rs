@@ -124,6 +124,7 @@ async fn pass(label: &str, source: &Generated, target: &MemoryTarget, dir: &std:
             copy_metadata: false,
             config_tags: BTreeMap::new(),
             prefix: "scale".into(),
+            replicas: vec![],
         },
         kms_key_id: None,
         concurrency: 32,

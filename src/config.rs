@@ -349,6 +349,9 @@ pub struct TargetConfig {
     pub credentials: Credentials,
     /// The key for HMAC idempotency tokens, from `token_key_env` (see `identity::token`).
     pub token_key: Option<EnvSecret>,
+    /// Regions every managed secret is replicated to (AWS-native replication), each with its
+    /// own KMS key or `None` for the replica region's `aws/secretsmanager` key.
+    pub replicas: Vec<crate::target::ReplicaRegion>,
 }
 
 /// AWS credentials, as the Harness AWS Secrets Manager setup offers them.
@@ -676,6 +679,86 @@ impl Section {
     }
 }
 
+/// Whether `r` is spelled like an AWS region (`us-east-1`, `us-gov-west-1`, `eu-central-2`).
+pub fn is_region(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// `[target] replica_regions` and `replica_kms_key_ids`: region names, not the primary region,
+/// no duplicates; a key only for a configured replica region (a KMS key id is regional, so the
+/// target's `kms_key_id` is never used for a replica).
+fn replica_regions(s: &mut Section, primary: Option<&str>) -> Vec<crate::target::ReplicaRegion> {
+    let regions: Vec<String> = s
+        .opt(
+            "replica_regions",
+            "a list of AWS regions such as [\"eu-west-1\"]",
+        )
+        .unwrap_or_default();
+    let keys: BTreeMap<String, String> = s
+        .opt(
+            "replica_kms_key_ids",
+            "a table of region = KMS key id, e.g. { \"eu-west-1\" = \"alias/migrated\" }",
+        )
+        .unwrap_or_default();
+    let mut out: Vec<crate::target::ReplicaRegion> = Vec::new();
+    for (i, r) in regions.iter().enumerate() {
+        let key = format!("replica_regions[{i}]");
+        if !is_region(r) {
+            s.problem(
+                &key,
+                format!("{r:?} is not an AWS region (expected e.g. eu-west-1)"),
+            );
+        } else if primary == Some(r.as_str()) {
+            s.problem(
+                &key,
+                format!(
+                    "{r:?} is the target's own region; list only the other regions to replicate to"
+                ),
+            );
+        } else if out.iter().any(|x| x.region == *r) {
+            s.problem(
+                &key,
+                format!("{r:?} is listed twice; list each region once"),
+            );
+        } else {
+            out.push(crate::target::ReplicaRegion {
+                region: r.clone(),
+                kms_key_id: None,
+            });
+        }
+    }
+    for (region, id) in keys {
+        let key = format!("replica_kms_key_ids.{region}");
+        if id.is_empty() || id.len() > crate::target::limits::MAX_KMS_KEY_ID_CHARS {
+            s.problem(
+                &key,
+                format!(
+                    "must be 1..={} characters",
+                    crate::target::limits::MAX_KMS_KEY_ID_CHARS
+                ),
+            );
+            continue;
+        }
+        match out.iter_mut().find(|x| x.region == region) {
+            Some(x) => x.kms_key_id = Some(id),
+            None => s.problem(
+                &key,
+                format!("{region:?} is not in replica_regions; add it there or remove this key"),
+            ),
+        }
+    }
+    out
+}
+
 struct Validator<'a> {
     problems: Vec<Problem>,
     env: &'a dyn Fn(&str) -> Option<String>,
@@ -773,17 +856,7 @@ impl Validator<'_> {
 
     fn region(&mut self, s: &mut Section, k: &str) -> Option<String> {
         let r: String = s.opt(k, "an AWS region such as us-east-1")?;
-        let parts: Vec<&str> = r.split('-').collect();
-        let ok = parts.len() >= 3
-            && parts.iter().all(|p| {
-                !p.is_empty()
-                    && p.chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-            })
-            && parts
-                .last()
-                .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
-        if !ok {
+        if !is_region(&r) {
             s.problem(
                 k,
                 format!("{r:?} is not an AWS region (expected e.g. us-east-1)"),
@@ -1318,6 +1391,7 @@ impl Validator<'_> {
                 creds.unwrap_or(Credentials::Default)
             }
         };
+        let replicas = replica_regions(&mut s, region.as_deref());
         self.problems.extend(s.finish());
         TargetConfig {
             region,
@@ -1328,6 +1402,7 @@ impl Validator<'_> {
             tags,
             credentials,
             token_key,
+            replicas,
         }
     }
 

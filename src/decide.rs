@@ -13,7 +13,7 @@ use crate::plan::{expected_tags, tag_drift, Decision, Item};
 use crate::report::{Action, Status};
 use crate::secret::SecretValue;
 use crate::target::limits::MAX_SECRET_BYTES;
-use crate::target::CurrentValue;
+use crate::target::{CurrentValue, Replica, ReplicaRegion, ReplicaStatus};
 
 /// The job-wide settings decisions depend on.
 #[derive(Debug, Clone)]
@@ -26,6 +26,8 @@ pub struct Rules {
     pub config_tags: BTreeMap<String, String>,
     /// The job's prefix (recorded in a tag).
     pub prefix: String,
+    /// Regions every secret of ours is replicated to (`[target] replica_regions`).
+    pub replicas: Vec<ReplicaRegion>,
 }
 
 /// What reading the source gave.
@@ -123,6 +125,14 @@ pub enum Step {
     Orphan {
         /// Why.
         why: String,
+    },
+    /// Ours, and replicas are configured: read its replication status (`DescribeSecret`) and
+    /// run [`replica_steps`].
+    CheckReplicas,
+    /// Replicate it to these regions (`ReplicateSecretToRegions`).
+    Replicate {
+        /// The missing regions.
+        regions: Vec<ReplicaRegion>,
     },
 }
 
@@ -328,6 +338,7 @@ pub fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
                 });
             }
             steps.extend(tag_step(item, &expected, how));
+            steps.extend(check_replicas(how, rules));
             return steps;
         }
         CurrentFact::Failed(e) => {
@@ -373,7 +384,63 @@ pub fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
         });
     }
     steps.extend(tag_step(item, &expected, how));
+    steps.extend(check_replicas(how, rules));
     steps
+}
+
+/// Replicas are checked on our own secrets only: an unmanaged or foreign secret is never
+/// replicated (an adopted or overwritten one is ours from the next run on).
+fn check_replicas(how: Compare, rules: &Rules) -> Option<Step> {
+    (how == Compare::Ours && !rules.replicas.is_empty()).then_some(Step::CheckReplicas)
+}
+
+/// What to do about one of our secrets' replicas, given its `ReplicationStatus`: replicate it
+/// to every configured region it lacks (one step), and report every replica AWS says `Failed`
+/// (drift left unrepaired: the usual cause, a secret of the same name in that region, is
+/// someone else's to resolve, and secretport never overwrites it). `InSync` and `InProgress`
+/// replicas are fine; replicas in regions no longer configured are left alone (removing one
+/// deletes it, which is not reconcile's to decide).
+pub fn replica_steps(configured: &[ReplicaRegion], actual: &[Replica]) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for r in actual {
+        if r.status == ReplicaStatus::Failed && configured.iter().any(|c| c.region == r.region) {
+            steps.push(Step::Row {
+                action: Action::Replicate,
+                status: Status::Skipped,
+                why: format!(
+                    "replica {} is {}: {}; not repaired: resolve the cause (often a secret of \
+                     that name already in {}), remove the replica (aws secretsmanager \
+                     remove-regions-from-replication), and the next reconcile adds it again",
+                    r.region,
+                    r.status.as_str(),
+                    if r.message.is_empty() {
+                        "no message"
+                    } else {
+                        &r.message
+                    },
+                    r.region
+                ),
+            });
+        }
+    }
+    let missing: Vec<ReplicaRegion> = configured
+        .iter()
+        .filter(|c| !actual.iter().any(|r| r.region == c.region))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        steps.push(Step::Replicate { regions: missing });
+    }
+    steps
+}
+
+/// The regions as the report names them: `eu-west-1, us-west-2`.
+pub fn region_list(regions: &[ReplicaRegion]) -> String {
+    regions
+        .iter()
+        .map(|r| r.region.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The retag step, when the secret's tags differ from the expected ones.
@@ -410,6 +477,7 @@ mod tests {
             copy_metadata: false,
             config_tags: BTreeMap::new(),
             prefix: "p".into(),
+            replicas: vec![],
         }
     }
 
@@ -466,6 +534,8 @@ mod tests {
                 Step::Tag { .. } => "tag".into(),
                 Step::Restore => "restore".into(),
                 Step::Orphan { .. } => "orphan".into(),
+                Step::CheckReplicas => "check-replicas".into(),
+                Step::Replicate { regions } => format!("replicate {}", region_list(regions)),
             })
             .collect()
     }
@@ -695,6 +765,112 @@ mod tests {
                 restored,
             };
             assert_eq!(kinds(&decide(&item, &facts, rules)), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn replicas_are_checked_on_our_secrets_only() {
+        let v = SecretValue::text("v".into());
+        let same = CurrentValue {
+            value: SecretValue::text("v".into()),
+            version_id: Some("v1".into()),
+        };
+        let meta = BTreeMap::new();
+        let mut r = rules();
+        r.replicas = vec![ReplicaRegion {
+            region: "eu-west-1".into(),
+            kms_key_id: None,
+        }];
+        let facts = |current| Facts {
+            source: SourceFact::Value {
+                value: &v,
+                metadata: &meta,
+            },
+            current,
+            restored: false,
+        };
+        let steps = |i: Item, c| kinds(&decide(&i, &facts(c), &r));
+        assert_eq!(
+            steps(item(Decision::Compare, true), CurrentFact::Value(&same)),
+            ["unchanged/ok", "check-replicas"]
+        );
+        assert_eq!(
+            steps(item(Decision::Compare, true), CurrentFact::SameVersion),
+            ["unchanged/ok", "check-replicas"]
+        );
+        // a create carries its replicas in CreateSecret: nothing to check
+        assert_eq!(
+            steps(item(Decision::Create, false), CurrentFact::NotRead),
+            ["create"]
+        );
+        // unmanaged, even when taken over in this run: not ours to replicate (yet)
+        assert_eq!(
+            steps(
+                item(conflict(OnConflict::Adopt), false),
+                CurrentFact::Value(&same)
+            ),
+            ["tag"]
+        );
+        assert_eq!(
+            steps(
+                item(conflict(OnConflict::Overwrite), false),
+                CurrentFact::Value(&same)
+            ),
+            ["tag"]
+        );
+        // without replica_regions nothing is read
+        assert_eq!(
+            kinds(&decide(
+                &item(Decision::Compare, true),
+                &facts(CurrentFact::Value(&same)),
+                &rules()
+            )),
+            ["unchanged/ok"]
+        );
+    }
+
+    #[test]
+    fn replica_steps_add_missing_and_report_failed() {
+        let region = |r: &str| ReplicaRegion {
+            region: r.into(),
+            kms_key_id: None,
+        };
+        let replica = |r: &str, status: ReplicaStatus| Replica {
+            region: r.into(),
+            status,
+            message: "Replication failed: name exists".into(),
+        };
+        let want = [region("eu-west-1"), region("us-west-2")];
+        assert_eq!(
+            kinds(&replica_steps(&want, &[])),
+            ["replicate eu-west-1, us-west-2"]
+        );
+        assert_eq!(
+            kinds(&replica_steps(
+                &want,
+                &[
+                    replica("eu-west-1", ReplicaStatus::InSync),
+                    replica("us-west-2", ReplicaStatus::InProgress)
+                ]
+            )),
+            Vec::<String>::new()
+        );
+        let steps = replica_steps(
+            &want,
+            &[
+                replica("eu-west-1", ReplicaStatus::Failed),
+                replica("ap-south-1", ReplicaStatus::Failed), // not configured: not ours to judge
+            ],
+        );
+        assert_eq!(kinds(&steps), ["replicate/skipped", "replicate us-west-2"]);
+        match &steps[0] {
+            Step::Row { why, .. } => {
+                assert!(
+                    why.contains("eu-west-1 is Failed: Replication failed: name exists"),
+                    "{why}"
+                )
+            }
+            s => panic!("{s:?}"),
         }
     }
 

@@ -169,7 +169,8 @@ impl AdaptiveLimiter {
 
 /// The limiters of one run.
 pub struct Limits {
-    /// CreateSecret, PutSecretValue, UpdateSecret, TagResource, DeleteSecret, RestoreSecret.
+    /// CreateSecret, PutSecretValue, UpdateSecret, TagResource, DeleteSecret, RestoreSecret,
+    /// ReplicateSecretToRegions.
     pub write: AdaptiveLimiter,
     /// ListSecrets, DescribeSecret, GetSecretValue, BatchGetSecretValue.
     pub read: AdaptiveLimiter,
@@ -196,7 +197,9 @@ pub fn group_of(op: &str) -> Group {
         | "UntagResource"
         | "DeleteSecret"
         | "RestoreSecret"
-        | "UpdateSecretVersionStage" => Group::Write,
+        | "UpdateSecretVersionStage"
+        | "ReplicateSecretToRegions"
+        | "RemoveRegionsFromReplication" => Group::Write,
         "Decrypt" | "Encrypt" | "GenerateDataKey" => Group::Kms,
         _ => Group::Read, // ListSecrets, DescribeSecret, GetSecretValue, BatchGetSecretValue, GetCallerIdentity
     }
@@ -291,6 +294,8 @@ mod tests {
             "DeleteSecret",
             "RestoreSecret",
             "UpdateSecretVersionStage",
+            "ReplicateSecretToRegions",
+            "RemoveRegionsFromReplication",
         ] {
             assert_eq!(group_of(op), Group::Write, "{op}");
         }

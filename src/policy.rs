@@ -169,18 +169,21 @@ pub fn drift(counts: &BTreeMap<(Action, Status), u64>) -> u64 {
                         | Action::Delete
                         | Action::Restore
                         | Action::Rename
+                        | Action::Replicate
                 )
         })
         .map(|(_, n)| n)
         .sum()
 }
 
-/// Drift a writing run leaves behind: conflicts it did not resolve, orphans it did not delete.
+/// Drift a writing run leaves behind: conflicts it did not resolve, orphans it did not delete,
+/// replicas that failed.
 pub fn left_unrepaired(counts: &BTreeMap<(Action, Status), u64>) -> u64 {
     counts
         .iter()
         .filter(|((a, s), _)| {
-            matches!(a, Action::Conflict | Action::Orphan) && *s == Status::Skipped
+            matches!(a, Action::Conflict | Action::Orphan | Action::Replicate)
+                && *s == Status::Skipped
         })
         .map(|(_, n)| n)
         .sum()
@@ -374,6 +377,20 @@ mod tests {
         assert_eq!(
             exit_code(fix, &c(&[(Action::Conflict, Status::Skipped)]), false),
             2
+        );
+        // a failed replica: drift a writing reconcile leaves, drift under --check; an added
+        // replica is repaired drift
+        assert_eq!(
+            exit_code(fix, &c(&[(Action::Replicate, Status::Skipped)]), false),
+            2
+        );
+        assert_eq!(
+            exit_code(check, &c(&[(Action::Replicate, Status::Planned)]), false),
+            2
+        );
+        assert_eq!(
+            exit_code(fix, &c(&[(Action::Replicate, Status::Ok)]), false),
+            0
         );
         assert_eq!(
             exit_code(migrate, &c(&[(Action::Conflict, Status::Skipped)]), false),

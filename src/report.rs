@@ -60,6 +60,8 @@ pub enum Action {
     Rename,
     /// A write of an earlier run undone by `rollback`.
     Rollback,
+    /// Replicated to a configured region it lacked, or a replica that failed.
+    Replicate,
 }
 
 impl Action {
@@ -77,6 +79,7 @@ impl Action {
             Action::Restore => "restore",
             Action::Rename => "rename",
             Action::Rollback => "rollback",
+            Action::Replicate => "replicate",
         }
     }
 
@@ -91,6 +94,7 @@ impl Action {
                 | Action::Restore
                 | Action::Rename
                 | Action::Rollback
+                | Action::Replicate
         )
     }
 
@@ -101,7 +105,7 @@ impl Action {
 }
 
 /// Every action, in report order.
-pub const ALL_ACTIONS: [Action; 11] = [
+pub const ALL_ACTIONS: [Action; 12] = [
     Action::Create,
     Action::Update,
     Action::Unchanged,
@@ -113,6 +117,7 @@ pub const ALL_ACTIONS: [Action; 11] = [
     Action::Restore,
     Action::Rename,
     Action::Rollback,
+    Action::Replicate,
 ];
 
 /// Outcome of an action.

@@ -20,7 +20,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
+use aws_sdk_secretsmanager::types::{
+    Filter, FilterNameStringType, ReplicaRegionType, ReplicationStatusType, Tag,
+};
 use aws_sdk_secretsmanager::Client;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -31,8 +33,8 @@ use crate::limits::Limits;
 use crate::retry::{self, Attempted, RetryPolicy};
 use crate::secret::SecretValue;
 use crate::target::{
-    BatchRead, CallError, Caller, CurrentValue, ErrorClass, NewSecret, Outcome, Target,
-    TargetSecret,
+    BatchRead, CallError, Caller, CurrentValue, ErrorClass, NewSecret, Outcome, Replica,
+    ReplicaRegion, ReplicaStatus, Target, TargetSecret,
 };
 
 /// The error class of a Secrets Manager error code.
@@ -112,6 +114,32 @@ fn value_of(s: Option<String>, b: Option<Blob>) -> Option<SecretValue> {
 fn to_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+fn to_replica_regions(regions: &[ReplicaRegion]) -> Vec<ReplicaRegionType> {
+    regions
+        .iter()
+        .map(|r| {
+            ReplicaRegionType::builder()
+                .region(&r.region)
+                .set_kms_key_id(r.kms_key_id.clone())
+                .build()
+        })
+        .collect()
+}
+
+fn replicas_of(status: Option<Vec<ReplicationStatusType>>) -> Vec<Replica> {
+    status
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|r| {
+            Some(Replica {
+                region: r.region?,
+                status: ReplicaStatus::parse(r.status.as_ref().map_or("", |s| s.as_str())),
+                message: r.status_message.unwrap_or_default(),
+            })
+        })
         .collect()
 }
 
@@ -204,6 +232,7 @@ impl SecretsTarget {
                     deleted_date: e.deleted_date.and_then(|d| d.fmt(Format::DateTime).ok()),
                     current_version,
                     previous_version,
+                    replication: None, // ListSecrets does not carry ReplicationStatus
                 });
             }
             next = page.next_token.filter(|t| !t.is_empty());
@@ -278,6 +307,7 @@ impl SecretsTarget {
                 deleted_date: d.deleted_date.and_then(|x| x.fmt(Format::DateTime).ok()),
                 current_version,
                 previous_version,
+                replication: Some(replicas_of(d.replication_status)),
             },
             attempts,
         ))
@@ -292,6 +322,11 @@ impl SecretsTarget {
             .description(s.description)
             .set_kms_key_id(s.kms_key_id.map(str::to_owned))
             .set_tags(Some(to_tags(s.tags)));
+        if !s.replicas.is_empty() {
+            req = req
+                .set_add_replica_regions(Some(to_replica_regions(s.replicas)))
+                .force_overwrite_replica_secret(false);
+        }
         req = match s.value.expose_str() {
             Some(text) => req.secret_string(text),
             None => req.secret_binary(Blob::new(s.value.expose_bytes().to_vec())),
@@ -333,6 +368,17 @@ impl SecretsTarget {
             .set_tags(Some(to_tags(tags)));
         let (_, attempts) = run!(self, "TagResource", id, req)?;
         Ok(((), attempts))
+    }
+
+    async fn replicate_impl(&self, id: &str, regions: &[ReplicaRegion]) -> Outcome<Vec<Replica>> {
+        let req = self
+            .client
+            .replicate_secret_to_regions()
+            .secret_id(id)
+            .set_add_replica_regions(Some(to_replica_regions(regions)))
+            .force_overwrite_replica_secret(false);
+        let (out, attempts) = run!(self, "ReplicateSecretToRegions", id, req)?;
+        Ok((replicas_of(out.replication_status), attempts))
     }
 
     async fn restore_impl(&self, id: &str) -> Outcome<()> {
@@ -416,6 +462,14 @@ impl Target for SecretsTarget {
         tags: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Outcome<()>> {
         Box::pin(self.tag_impl(id, tags))
+    }
+
+    fn replicate<'a>(
+        &'a self,
+        id: &'a str,
+        regions: &'a [ReplicaRegion],
+    ) -> BoxFuture<'a, Outcome<Vec<Replica>>> {
+        Box::pin(self.replicate_impl(id, regions))
     }
 
     fn restore<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Outcome<()>> {

@@ -58,6 +58,10 @@ pub enum RunError {
     /// Naming failed.
     #[error(transparent)]
     Naming(#[from] NamingError),
+    /// A replica region is the target's own region (taken from the environment or profile,
+    /// so the config check could not see it).
+    #[error("target.replica_regions: {0:?} is the target's own region (from the environment or profile); list only the other regions to replicate to")]
+    ReplicaIsPrimary(String),
 }
 
 impl RunError {
@@ -66,7 +70,7 @@ impl RunError {
     /// unset); 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            RunError::Client(ClientError::NoRegion) => exit::USAGE,
+            RunError::Client(ClientError::NoRegion) | RunError::ReplicaIsPrimary(_) => exit::USAGE,
             _ => exit::FAILED,
         }
     }
@@ -306,6 +310,16 @@ async fn prepare<'a>(
         }
     };
     let aws = SecretsTarget::new(&sdk, limits.clone(), retry);
+    if let Some(r) = job
+        .target
+        .replicas
+        .iter()
+        .find(|r| r.region == aws.region())
+    {
+        let e = RunError::ReplicaIsPrimary(r.region.clone());
+        fatal(&sink, "target configuration", &e);
+        return Err((e, sink));
+    }
     let source = match open_source(job, &cfg.limits, &limits, retry).await {
         Ok(s) => s,
         Err(e) => {
@@ -500,6 +514,7 @@ async fn execute(
             copy_metadata: job.source.copy_metadata(),
             config_tags: job.target.tags.clone(),
             prefix: job.target.prefix.clone(),
+            replicas: job.target.replicas.clone(),
         },
         kms_key_id: job.target.kms_key_id.clone(),
         concurrency: cfg.limits.concurrency,
@@ -809,7 +824,8 @@ fn summary_line(
     let skipped: u64 = counts
         .iter()
         .filter(|((a, s), _)| {
-            *s == Status::Skipped && !matches!(a, Action::Conflict | Action::Orphan)
+            *s == Status::Skipped
+                && !matches!(a, Action::Conflict | Action::Orphan | Action::Replicate)
         })
         .map(|(_, n)| n)
         .sum();
@@ -830,6 +846,14 @@ fn summary_line(
         n(Action::Orphan),
         n(Action::Delete),
     );
+    let replica_problems = sink.failed_replicas.load(Ordering::Relaxed);
+    let replicated = n(Action::Replicate) - replica_problems.min(n(Action::Replicate));
+    if replicated > 0 || replica_problems > 0 {
+        summary.push_str(&format!(
+            "; {verb}replicate {}, failed replicas {replica_problems}",
+            replicated
+        ));
+    }
     if let Mode::Reconcile { check: true, .. } = mode {
         summary.push_str(if policy::drift(counts) > 0 {
             "; DRIFT"

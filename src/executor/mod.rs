@@ -44,6 +44,8 @@ pub struct Sink {
     pub writes: AtomicU64,
     /// Dry run only: values the source would not let us read (list-only access).
     pub unread: AtomicU64,
+    /// Replicas AWS reports `Failed` (reported, left unrepaired).
+    pub failed_replicas: AtomicU64,
     dry_run: bool,
     job: String,
 }
@@ -65,6 +67,7 @@ impl Sink {
             counts: Mutex::new(BTreeMap::new()),
             writes: AtomicU64::new(0),
             unread: AtomicU64::new(0),
+            failed_replicas: AtomicU64::new(0),
             dry_run,
             job: job.to_owned(),
         }
@@ -77,6 +80,7 @@ impl Sink {
             counts: Mutex::new(BTreeMap::new()),
             writes: AtomicU64::new(0),
             unread: AtomicU64::new(0),
+            failed_replicas: AtomicU64::new(0),
             dry_run: self.dry_run,
             job: job.to_owned(),
         }
@@ -542,6 +546,8 @@ impl Executor<'_> {
                     }
                     false
                 }
+                Step::CheckReplicas => self.check_replicas(cx).await,
+                Step::Replicate { regions } => self.replicate(cx, &regions).await,
                 Step::Orphan { why } => {
                     if let Some(secret) = cx.item.existing.clone() {
                         self.gone
@@ -601,6 +607,12 @@ impl Executor<'_> {
             ),
             None => (Action::Create, String::new()),
         };
+        let replicas = &self.settings.rules.replicas;
+        let why = match (why.is_empty(), replicas.is_empty()) {
+            (_, true) => why,
+            (true, false) => format!("replicas: {}", decide::region_list(replicas)),
+            (false, false) => format!("{why}; replicas: {}", decide::region_list(replicas)),
+        };
         let name = item.mapping.target.as_str();
         let token = match self.tokens().await {
             Ok(t) => t.token(&item.identity, value, None),
@@ -617,6 +629,7 @@ impl Executor<'_> {
             description: &description,
             kms_key_id: self.settings.kms_key_id.as_deref(),
             tags,
+            replicas,
         };
         match self.target.create(&new).await {
             Ok(((arn, version), attempts)) => {
@@ -749,6 +762,92 @@ impl Executor<'_> {
                 cx.attempts += e.attempts;
                 self.sink
                     .emit(cx.row(Action::Retag, Status::Failed, e.to_string()));
+                false
+            }
+        }
+    }
+
+    /// Reads the replication status of one of our secrets and runs what
+    /// [`decide::replica_steps`] says. Only our own secrets get here (see `decide`).
+    async fn check_replicas(&self, cx: &mut Ctx<'_>) -> bool {
+        let Some(arn) = cx.item.existing.as_ref().map(|e| e.arn.clone()) else {
+            return false;
+        };
+        cx.attempts = 0;
+        let actual = match self.target.describe(&arn).await {
+            Ok((s, a)) => {
+                cx.attempts += a;
+                s.replication.unwrap_or_default()
+            }
+            Err(e) => {
+                cx.attempts += e.attempts;
+                self.sink.emit(cx.row(
+                    Action::Replicate,
+                    Status::Failed,
+                    format!("cannot read the replication status: {e}"),
+                ));
+                return false;
+            }
+        };
+        for step in decide::replica_steps(&self.settings.rules.replicas, &actual) {
+            match step {
+                Step::Replicate { regions } if !self.replicate(cx, &regions).await => {
+                    return false;
+                }
+                Step::Row {
+                    action,
+                    status,
+                    why,
+                } => {
+                    self.sink.failed_replicas.fetch_add(1, Ordering::Relaxed);
+                    self.sink.emit(cx.row(action, status, why));
+                }
+                _ => {}
+            }
+        }
+        true
+    }
+
+    async fn replicate(&self, cx: &mut Ctx<'_>, regions: &[crate::target::ReplicaRegion]) -> bool {
+        let Some(arn) = cx.item.existing.as_ref().map(|e| e.arn.clone()) else {
+            return false;
+        };
+        let list = decide::region_list(regions);
+        match self.target.replicate(&arn, regions).await {
+            Ok((status, a)) => {
+                cx.attempts += a;
+                self.wrote();
+                let failed: Vec<String> = status
+                    .iter()
+                    .filter(|r| {
+                        r.status == crate::target::ReplicaStatus::Failed
+                            && regions.iter().any(|x| x.region == r.region)
+                    })
+                    .map(|r| format!("{} ({})", r.region, r.message))
+                    .collect();
+                let (status, why) = if !self.target.writes() {
+                    (
+                        Status::Ok,
+                        format!("replica missing: {list}; would be added"),
+                    )
+                } else if failed.is_empty() {
+                    (Status::Ok, format!("replica added: {list}"))
+                } else {
+                    (
+                        Status::Failed,
+                        format!("replication to {list} failed: {}", failed.join("; ")),
+                    )
+                };
+                self.sink.emit(cx.row(Action::Replicate, status, why));
+                status == Status::Ok
+            }
+            Err(e) => {
+                cx.attempts += e.attempts;
+                self.sink.emit(cx.row(
+                    Action::Replicate,
+                    Status::Failed,
+                    format!("replica {list}: {e}"),
+                ));
                 false
             }
         }

@@ -72,12 +72,14 @@ struct Case {
     on_conflict: OnConflict,
     restore: bool,
     overrides: &'static str,
+    replicas: &'static [&'static str],
 }
 
 const PLAIN: Case = Case {
     on_conflict: OnConflict::Skip,
     restore: false,
     overrides: "",
+    replicas: &[],
 };
 
 /// Runs plan + executor (+ orphans, pruning them when `prune`) over `fake`; returns the
@@ -119,6 +121,14 @@ async fn run(
             copy_metadata: false,
             config_tags: team(),
             prefix: "p".into(),
+            replicas: case
+                .replicas
+                .iter()
+                .map(|r| crate::target::ReplicaRegion {
+                    region: r.to_string(),
+                    kms_key_id: None,
+                })
+                .collect(),
         },
         kms_key_id: None,
         concurrency: 4,
@@ -373,6 +383,7 @@ async fn shutdown_starts_nothing() {
             copy_metadata: false,
             config_tags: BTreeMap::new(),
             prefix: "p".into(),
+            replicas: vec![],
         },
         kms_key_id: None,
         concurrency: 1,
@@ -418,4 +429,150 @@ async fn unchanged_secrets_are_recognised_by_version_without_a_read() {
     assert_eq!(actions(&rows), ["p/a:unchanged/ok", "p/b:update/ok"]);
     assert_eq!(reads(&fake), 1);
     assert_eq!(fake.value("p/b").as_deref(), Some("2"));
+}
+
+fn regions(fake: &Fake, name: &str) -> Vec<String> {
+    fake.get(name)
+        .map(|s| s.replicas.iter().map(|r| r.region.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// `replica_regions`: a new secret is created with its replicas, one of ours without them gets
+/// the missing ones, a failed replica is reported and left; an unmanaged or foreign secret is
+/// never replicated, whatever `on_conflict` says; a dry run replicates nothing.
+#[tokio::test]
+async fn replicas_only_for_our_secrets_and_never_in_a_dry_run() {
+    use crate::target::{Replica, ReplicaStatus};
+    for dry in [false, true] {
+        for on_conflict in [OnConflict::Skip, OnConflict::Adopt, OnConflict::Overwrite] {
+            let done = if dry { "planned" } else { "ok" };
+            let fake = Fake::new(true);
+            fake.insert("p/ours", "o", ours("ours")); // created before replicas were configured
+            fake.insert("p/half", "h", ours("half"));
+            fake.edit("p/half", |s| {
+                s.replicas = vec![Replica {
+                    region: "eu-west-1".into(),
+                    status: ReplicaStatus::InSync,
+                    message: String::new(),
+                }]
+            });
+            fake.insert("p/broken", "b", ours("broken"));
+            fake.edit("p/broken", |s| {
+                s.replicas = vec![
+                    Replica {
+                        region: "eu-west-1".into(),
+                        status: ReplicaStatus::Failed,
+                        message: "Replication failed: Secret name already exists".into(),
+                    },
+                    Replica {
+                        region: "us-west-2".into(),
+                        status: ReplicaStatus::InSync,
+                        message: String::new(),
+                    },
+                ]
+            });
+            fake.insert("p/squat", "o", BTreeMap::new()); // same value: adopt would take it
+            fake.insert(
+                "p/foreign",
+                "f",
+                plan::expected_tags(
+                    &BTreeMap::new(),
+                    &BTreeMap::new(),
+                    &Scope::new("vault", "http://v/kv", "").identity("foreign"),
+                    "p",
+                ),
+            );
+            fake.reset_calls();
+            let case = Case {
+                on_conflict,
+                replicas: &["eu-west-1", "us-west-2"],
+                ..PLAIN
+            };
+            let rows = run(
+                &fake,
+                &[
+                    ("new", Some("n")),
+                    ("ours", Some("o")),
+                    ("half", Some("h")),
+                    ("broken", Some("b")),
+                    ("squat", Some("o")),
+                    ("foreign", Some("f")),
+                ],
+                &case,
+                dry,
+                false,
+            )
+            .await;
+            let what = format!("dry {dry}, {on_conflict:?}");
+            let acts = actions(&rows);
+            for want in [
+                format!("p/new:create/{done}"),
+                format!("p/ours:replicate/{done}"),
+                format!("p/half:replicate/{done}"),
+                format!(
+                    "p/broken:replicate/{}",
+                    if dry { "planned" } else { "skipped" }
+                ),
+            ] {
+                assert!(acts.contains(&want), "{what}: {want} missing from {acts:?}");
+            }
+            let why = |n: &str, a: &str| {
+                rows.iter()
+                    .find(|r| r[1] == n && r[2] == a)
+                    .map(|r| r[4].clone())
+                    .unwrap_or_default()
+            };
+            assert!(
+                why("p/new", "create").contains("replicas: eu-west-1, us-west-2"),
+                "{what}: {rows:?}"
+            );
+            assert!(
+                why("p/ours", "replicate").contains("eu-west-1, us-west-2"),
+                "{what}: {rows:?}"
+            );
+            assert!(why("p/half", "replicate").contains("us-west-2"), "{what}");
+            assert!(!why("p/half", "replicate").contains("eu-west-1"), "{what}");
+            assert!(
+                why("p/broken", "replicate").contains("Secret name already exists"),
+                "{what}: {rows:?}"
+            );
+            // never a replicate row, nor a replication, for what is not ours
+            for n in ["p/squat", "p/foreign"] {
+                assert!(
+                    !acts
+                        .iter()
+                        .any(|a| a.starts_with(&format!("{n}:replicate"))),
+                    "{what}: {acts:?}"
+                );
+                assert!(regions(&fake, n).is_empty(), "{what}: {n} was replicated");
+            }
+            if dry {
+                assert_eq!(fake.writes(), 0, "{what}: {:?}", fake.calls());
+                assert!(regions(&fake, "p/ours").is_empty());
+                assert_eq!(regions(&fake, "p/half"), ["eu-west-1"]);
+            } else {
+                assert_eq!(
+                    regions(&fake, "p/new"),
+                    ["eu-west-1", "us-west-2"],
+                    "{what}"
+                );
+                assert_eq!(
+                    regions(&fake, "p/ours"),
+                    ["eu-west-1", "us-west-2"],
+                    "{what}"
+                );
+                assert_eq!(
+                    regions(&fake, "p/half"),
+                    ["eu-west-1", "us-west-2"],
+                    "{what}"
+                );
+                // the failed replica is left as it is (never overwritten, never re-sent)
+                assert_eq!(
+                    fake.get("p/broken").unwrap().replicas[0].status,
+                    ReplicaStatus::Failed
+                );
+                assert_eq!(fake.calls()["ReplicateSecretToRegions"], 2, "{what}");
+            }
+        }
+    }
 }

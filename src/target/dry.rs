@@ -7,7 +7,10 @@ use std::sync::Mutex;
 
 use futures::future::BoxFuture;
 
-use super::{BatchRead, CallError, Caller, CurrentValue, NewSecret, Outcome, Target, TargetSecret};
+use super::{
+    BatchRead, CallError, Caller, CurrentValue, NewSecret, Outcome, Replica, ReplicaRegion, Target,
+    TargetSecret,
+};
 use crate::secret::SecretValue;
 
 /// Reads pass through; writes are recorded and not sent.
@@ -86,6 +89,14 @@ impl Target for DryRun<'_> {
         _t: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Outcome<()>> {
         Box::pin(async { Ok(((), 0)) })
+    }
+
+    fn replicate<'a>(
+        &'a self,
+        _id: &'a str,
+        _regions: &'a [ReplicaRegion],
+    ) -> BoxFuture<'a, Outcome<Vec<Replica>>> {
+        Box::pin(async { Ok((Vec::new(), 0)) })
     }
 
     fn restore<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Outcome<()>> {

@@ -14,8 +14,8 @@ use std::sync::Mutex;
 use futures::future::BoxFuture;
 
 use super::{
-    BatchRead, CallError, Caller, CurrentValue, ErrorClass, NewSecret, Outcome, Target,
-    TargetSecret,
+    BatchRead, CallError, Caller, CurrentValue, ErrorClass, NewSecret, Outcome, Replica,
+    ReplicaRegion, ReplicaStatus, Target, TargetSecret,
 };
 use crate::secret::SecretValue;
 
@@ -39,6 +39,8 @@ pub struct MemorySecret {
     description: Option<String>,
     /// Scheduled for deletion.
     pub deleted: bool,
+    /// Replicas in other regions (`DescribeSecret` shows them, the listing does not).
+    pub replicas: Vec<Replica>,
 }
 
 /// Secrets by name, and calls by operation.
@@ -184,6 +186,7 @@ impl MemoryTarget {
             deleted_date: s.deleted.then(|| "2030-01-01T00:00:00Z".into()),
             current_version: s.current.clone(),
             previous_version: s.previous.clone(),
+            replication: None,
         }
     }
 
@@ -207,6 +210,14 @@ impl MemoryTarget {
             })),
             Some(Content::Dropped) => Err(err(op, id, ErrorClass::Other)),
         }
+    }
+}
+
+fn in_sync(r: &ReplicaRegion) -> Replica {
+    Replica {
+        region: r.region.clone(),
+        status: ReplicaStatus::InSync,
+        message: "Replication succeeded".into(),
     }
 }
 
@@ -289,7 +300,11 @@ impl Target for MemoryTarget {
             let m = self.lock();
             let name = name_of(id);
             m.get(name)
-                .map(|s| (Self::listed(name, s), 1))
+                .map(|s| {
+                    let mut d = Self::listed(name, s);
+                    d.replication = Some(s.replicas.clone());
+                    (d, 1)
+                })
                 .ok_or_else(|| err("DescribeSecret", id, ErrorClass::NotFound))
         })
     }
@@ -310,6 +325,7 @@ impl Target for MemoryTarget {
                     tags: s.tags.clone(),
                     description: Some(s.description.into()),
                     deleted: false,
+                    replicas: s.replicas.iter().map(in_sync).collect(),
                 },
             );
             Ok(((format!("{ARN_PREFIX}{}", s.name), s.token.clone()), 1))
@@ -347,6 +363,26 @@ impl Target for MemoryTarget {
             self.edit(name_of(id), |s| s.tags.extend(tags.clone()))
                 .then_some(((), 1))
                 .ok_or_else(|| err("TagResource", id, ErrorClass::NotFound))
+        })
+    }
+
+    fn replicate<'a>(
+        &'a self,
+        id: &'a str,
+        regions: &'a [ReplicaRegion],
+    ) -> BoxFuture<'a, Outcome<Vec<Replica>>> {
+        self.count("ReplicateSecretToRegions");
+        Box::pin(async move {
+            let mut m = self.lock();
+            let s = m
+                .get_mut(name_of(id))
+                .ok_or_else(|| err("ReplicateSecretToRegions", id, ErrorClass::NotFound))?;
+            for r in regions {
+                if !s.replicas.iter().any(|x| x.region == r.region) {
+                    s.replicas.push(in_sync(r));
+                }
+            }
+            Ok((s.replicas.clone(), 1))
         })
     }
 

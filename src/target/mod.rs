@@ -35,6 +35,65 @@ pub struct TargetSecret {
     pub current_version: Option<String>,
     /// The VersionId labelled `AWSPREVIOUS`, when there is one.
     pub previous_version: Option<String>,
+    /// Its replicas in other regions (`DescribeSecret`'s `ReplicationStatus`); `None` when not
+    /// known: `ListSecrets` does not say.
+    pub replication: Option<Vec<Replica>>,
+}
+
+/// A region a secret is to be replicated to (AWS-native replication).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaRegion {
+    /// The replica's region.
+    pub region: String,
+    /// Its KMS key; `None`: the `aws/secretsmanager` key of that region (a KMS key id is
+    /// regional, so the primary's key is never reused).
+    pub kms_key_id: Option<String>,
+}
+
+/// How one replica stands (`ReplicationStatus`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replica {
+    /// Its region.
+    pub region: String,
+    /// The replication state.
+    pub status: ReplicaStatus,
+    /// AWS's status message (why a replica failed).
+    pub message: String,
+}
+
+/// `ReplicationStatus.Status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplicaStatus {
+    /// Replicated and current.
+    InSync,
+    /// Being replicated.
+    InProgress,
+    /// Replication failed (e.g. a secret of that name already exists in the region).
+    Failed,
+    /// A state this version does not know.
+    Other(String),
+}
+
+impl ReplicaStatus {
+    /// From AWS's spelling.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "InSync" => ReplicaStatus::InSync,
+            "InProgress" => ReplicaStatus::InProgress,
+            "Failed" => ReplicaStatus::Failed,
+            other => ReplicaStatus::Other(other.to_owned()),
+        }
+    }
+
+    /// AWS's spelling.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ReplicaStatus::InSync => "InSync",
+            ReplicaStatus::InProgress => "InProgress",
+            ReplicaStatus::Failed => "Failed",
+            ReplicaStatus::Other(s) => s,
+        }
+    }
 }
 
 impl TargetSecret {
@@ -77,6 +136,8 @@ pub struct NewSecret<'a> {
     pub kms_key_id: Option<&'a str>,
     /// All tags.
     pub tags: &'a BTreeMap<String, String>,
+    /// Regions to replicate it to (`AddReplicaRegions`), none for most secrets.
+    pub replicas: &'a [ReplicaRegion],
 }
 
 /// What kind of failure a target call ended in; decides what the executor does next. Mapping
@@ -179,6 +240,14 @@ pub trait Target: Send + Sync {
         id: &'a str,
         tags: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Outcome<()>>;
+
+    /// ReplicateSecretToRegions (never overwriting a secret of the same name in a replica
+    /// region); returns the replication status afterwards.
+    fn replicate<'a>(
+        &'a self,
+        id: &'a str,
+        regions: &'a [ReplicaRegion],
+    ) -> BoxFuture<'a, Outcome<Vec<Replica>>>;
 
     /// RestoreSecret.
     fn restore<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Outcome<()>>;

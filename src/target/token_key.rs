@@ -76,6 +76,7 @@ pub async fn load_or_create(target: &dyn Target) -> Result<TokenDeriver, KeyErro
             "secretport: key for idempotency tokens (ClientRequestTokens); keep, do not share",
         kms_key_id: None,
         tags: &tags,
+        replicas: &[],
     };
     match target.create(&new).await {
         Ok(_) => Ok(TokenDeriver::keyed(raw)),

@@ -50,7 +50,15 @@ pub const READ_OPS: &[&str] = &[
 ];
 /// Prefixes of the operations [`ThrottleProxy::writes_forwarded`] counts as writes.
 pub const WRITE_PREFIXES: &[&str] = &[
-    "Create", "Put", "Update", "Tag", "Untag", "Delete", "Restore",
+    "Create",
+    "Put",
+    "Update",
+    "Tag",
+    "Untag",
+    "Delete",
+    "Restore",
+    "Replicate",
+    "Remove",
 ];
 
 /// A token bucket: holds up to `burst` tokens, refills at `rate_per_sec`, starts full. Each
@@ -450,7 +458,7 @@ impl ThrottleProxy {
     }
 
     /// Forwarded calls of write operations (names starting with one of [`WRITE_PREFIXES`]:
-    /// Create, Put, Update, Tag, Untag, Delete, Restore).
+    /// Create, Put, Update, Tag, Untag, Delete, Restore, Replicate, Remove).
     pub fn writes_forwarded(&self) -> u64 {
         let state = self.shared.state.lock().unwrap();
         state
