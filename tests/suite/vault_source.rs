@@ -4,7 +4,6 @@
 //! and override, a parallel walk, token renewal and AppRole re-login, TLS and namespaces.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
