@@ -101,6 +101,8 @@ pub struct Config {
 
 /// `[source]`.
 #[derive(Debug, Clone)]
+// one per run, built once: the size of the Vault variant (its resolved auth) costs nothing
+#[allow(clippy::large_enum_variant)]
 pub enum SourceConfig {
     /// HashiCorp Vault / OpenBao KV.
     Vault(VaultConfig),

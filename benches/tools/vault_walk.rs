@@ -113,9 +113,7 @@ async fn main() {
         path,
         namespace: None,
         auth: VaultAuth::Token {
-            token: std::env::var("VAULT_TOKEN")
-                .unwrap_or_default()
-                .into(),
+            token: std::env::var("VAULT_TOKEN").unwrap_or_default().into(),
             origin: "$VAULT_TOKEN".into(),
         },
         auth_namespace: None,

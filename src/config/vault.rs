@@ -187,7 +187,11 @@ impl Validator<'_> {
     fn vault_env(&self, x: &str) -> Option<(String, String)> {
         [format!("VAULT_{x}"), format!("BAO_{x}")]
             .into_iter()
-            .find_map(|name| (self.env)(&name).filter(|v| !v.is_empty()).map(|v| (name, v)))
+            .find_map(|name| {
+                (self.env)(&name)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| (name, v))
+            })
     }
 
     /// The value of the variable a `*_env` key names, as a secret. Unset and whitespace-only
@@ -210,7 +214,11 @@ impl Validator<'_> {
                     k,
                     format!(
                         "environment variable {name} is {}; it must hold the {what}",
-                        if v.is_empty() { "empty" } else { "only whitespace" }
+                        if v.is_empty() {
+                            "empty"
+                        } else {
+                            "only whitespace"
+                        }
                     ),
                 );
                 None
@@ -220,10 +228,19 @@ impl Validator<'_> {
     }
 
     /// A file that holds a credential, read now; missing, unreadable or blank is a problem.
-    fn secret_file(&mut self, s: &mut Section, k: &str, p: &Path, what: &str) -> Option<SecretString> {
+    fn secret_file(
+        &mut self,
+        s: &mut Section,
+        k: &str,
+        p: &Path,
+        what: &str,
+    ) -> Option<SecretString> {
         match std::fs::read_to_string(p) {
             Ok(t) if t.trim().is_empty() => {
-                s.problem(k, format!("{} is empty; it must hold the {what}", p.display()));
+                s.problem(
+                    k,
+                    format!("{} is empty; it must hold the {what}", p.display()),
+                );
                 None
             }
             Ok(t) => Some(SecretString::from(t.trim().to_owned())),
@@ -319,7 +336,10 @@ impl Validator<'_> {
                 } else {
                     s.problem(
                         "ca_cert",
-                        format!("not set, and {var} names {}, which does not exist", p.display()),
+                        format!(
+                            "not set, and {var} names {}, which does not exist",
+                            p.display()
+                        ),
                     );
                     None
                 }
@@ -348,7 +368,10 @@ impl Validator<'_> {
             None => (self.default_token(s, "auth"), None),
             Some(mut a) => {
                 let auth_namespace = a
-                    .opt::<String>("namespace", "a namespace path (\"\" for the root namespace)")
+                    .opt::<String>(
+                        "namespace",
+                        "a namespace path (\"\" for the root namespace)",
+                    )
                     .map(|n| n.trim().trim_matches('/').to_owned());
                 let auth = self.auth(&mut a);
                 self.problems.extend(a.finish());
@@ -389,7 +412,10 @@ impl Validator<'_> {
                         if !p.is_file() {
                             s.problem(
                                 "client_cert",
-                                format!("not set, and {var} names {}, which does not exist", p.display()),
+                                format!(
+                                    "not set, and {var} names {}, which does not exist",
+                                    p.display()
+                                ),
                             );
                             return None;
                         }
@@ -412,14 +438,20 @@ impl Validator<'_> {
                 if !c.contains("-----BEGIN CERTIFICATE-----") {
                     s.problem(
                         "client_cert",
-                        format!("{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", cert.display()),
+                        format!(
+                            "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                            cert.display()
+                        ),
                     );
                     return None;
                 }
                 if !k.contains("PRIVATE KEY-----") {
                     s.problem(
                         "client_key",
-                        format!("{} holds no PEM private key (-----BEGIN ... PRIVATE KEY-----)", key.display()),
+                        format!(
+                            "{} holds no PEM private key (-----BEGIN ... PRIVATE KEY-----)",
+                            key.display()
+                        ),
                     );
                     return None;
                 }
@@ -427,7 +459,10 @@ impl Validator<'_> {
                 Some(Some(ClientIdentity { cert, key, pem }))
             }
             (Err(e), _) => {
-                s.problem("client_cert", format!("cannot read {}: {e}", cert.display()));
+                s.problem(
+                    "client_cert",
+                    format!("cannot read {}: {e}", cert.display()),
+                );
                 None
             }
             (_, Err(e)) => {
@@ -561,7 +596,10 @@ impl Validator<'_> {
             Some("jwt") => {
                 let role = Self::auth_role(a, "the Vault role of the JWT auth mount");
                 let mount = Self::auth_mount(a, "jwt");
-                let jwt = match (a.table.contains_key("jwt_file"), a.table.contains_key("jwt_env")) {
+                let jwt = match (
+                    a.table.contains_key("jwt_file"),
+                    a.table.contains_key("jwt_env"),
+                ) {
                     (true, false) => {
                         let p = self.file(a, "jwt_file", true);
                         p.and_then(|p| {
@@ -597,8 +635,10 @@ impl Validator<'_> {
             Some("aws") => {
                 let role: Option<String> = a.opt("role", "the Vault role of the AWS auth mount");
                 let mount = Self::auth_mount(a, "aws");
-                let header_value: Option<String> =
-                    a.opt("header_value", "the X-Vault-AWS-IAM-Server-ID value the mount expects");
+                let header_value: Option<String> = a.opt(
+                    "header_value",
+                    "the X-Vault-AWS-IAM-Server-ID value the mount expects",
+                );
                 let sts_region = self.region(a, "sts_region");
                 let sts_endpoint = self.url(a, "sts_endpoint");
                 let credentials = match a.table("credentials", false) {
@@ -624,7 +664,10 @@ impl Validator<'_> {
                 })
             }
             Some(other) => {
-                a.problem("method", format!("{other:?} is not supported; expected {METHODS}"));
+                a.problem(
+                    "method",
+                    format!("{other:?} is not supported; expected {METHODS}"),
+                );
                 None
             }
             None => None,
@@ -681,8 +724,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn parse_with(source_extra: &str, env: &[(&str, &str)]) -> Result<VaultConfig, ConfigError> {
-        let env: HashMap<String, String> =
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let text = format!(
             "[source]\nkind = \"vault\"\nmount = \"secret\"\n{source_extra}\n[target]\nregion = \"us-east-1\"\nprefix = \"p\"\n"
         );
@@ -717,7 +762,10 @@ mod tests {
         let VaultAuth::Token { token, origin } = &v.auth else {
             panic!("token")
         };
-        assert_eq!((token.expose_secret(), origin.as_str()), ("b-token", "$BAO_TOKEN"));
+        assert_eq!(
+            (token.expose_secret(), origin.as_str()),
+            ("b-token", "$BAO_TOKEN")
+        );
 
         let v = parse_with(
             "address = \"https://conf:8200\"\nnamespace = \"conf\"\ntls_skip_verify = false",
@@ -737,29 +785,51 @@ mod tests {
         let VaultAuth::Token { token, origin } = &v.auth else {
             panic!("token")
         };
-        assert_eq!((token.expose_secret(), origin.as_str()), ("v-token", "$VAULT_TOKEN"));
+        assert_eq!(
+            (token.expose_secret(), origin.as_str()),
+            ("v-token", "$VAULT_TOKEN")
+        );
     }
 
     #[test]
     fn whitespace_tokens_are_errors_naming_the_variable() {
-        let e = problems(parse_with("", &[("VAULT_ADDR", "http://v"), ("VAULT_TOKEN", " \t")]));
-        assert!(e.contains("source.auth: environment variable VAULT_TOKEN is only whitespace"), "{e}");
+        let e = problems(parse_with(
+            "",
+            &[("VAULT_ADDR", "http://v"), ("VAULT_TOKEN", " \t")],
+        ));
+        assert!(
+            e.contains("source.auth: environment variable VAULT_TOKEN is only whitespace"),
+            "{e}"
+        );
         let e = problems(parse_with(
             "auth = { method = \"token\", token_env = \"T\" }",
             &[("VAULT_ADDR", "http://v"), ("T", "  ")],
         ));
-        assert!(e.contains("source.auth.token_env: environment variable T is only whitespace"), "{e}");
+        assert!(
+            e.contains("source.auth.token_env: environment variable T is only whitespace"),
+            "{e}"
+        );
         let e = problems(parse_with("", &[("VAULT_ADDR", "http://v")]));
-        assert!(e.contains("set VAULT_TOKEN (or BAO_TOKEN), write the token to ~/.vault-token"), "{e}");
+        assert!(
+            e.contains("set VAULT_TOKEN (or BAO_TOKEN), write the token to ~/.vault-token"),
+            "{e}"
+        );
     }
 
     #[test]
     fn skip_verify_must_be_a_boolean() {
         let e = problems(parse_with(
             "",
-            &[("VAULT_ADDR", "http://v"), ("VAULT_TOKEN", "t"), ("VAULT_SKIP_VERIFY", "maybe")],
+            &[
+                ("VAULT_ADDR", "http://v"),
+                ("VAULT_TOKEN", "t"),
+                ("VAULT_SKIP_VERIFY", "maybe"),
+            ],
         ));
-        assert!(e.contains("source.tls_skip_verify: not set, and VAULT_SKIP_VERIFY is not a boolean"), "{e}");
+        assert!(
+            e.contains("source.tls_skip_verify: not set, and VAULT_SKIP_VERIFY is not a boolean"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -773,24 +843,46 @@ mod tests {
             &env,
         )
         .unwrap();
-        let VaultAuth::Kubernetes { mount, role, jwt: t, jwt_file } = &v.auth else {
+        let VaultAuth::Kubernetes {
+            mount,
+            role,
+            jwt: t,
+            jwt_file,
+        } = &v.auth
+        else {
             panic!("kubernetes")
         };
-        assert_eq!((mount.as_str(), role.as_str(), t.expose_secret()), ("kubernetes", "r", "eyJhbGciOi.payload.sig"));
+        assert_eq!(
+            (mount.as_str(), role.as_str(), t.expose_secret()),
+            ("kubernetes", "r", "eyJhbGciOi.payload.sig")
+        );
         assert_eq!(jwt_file, &jwt);
         assert_eq!(v.login_namespace(), Some("parent"));
         assert_eq!(v.namespace.as_deref(), Some("parent/child"));
 
         let v = parse_with("auth = { method = \"jwt\", role = \"r\", jwt_env = \"J\", namespace = \"\" }\nnamespace = \"child\"", &env).unwrap();
-        let VaultAuth::Jwt { mount, origin, jwt, .. } = &v.auth else {
+        let VaultAuth::Jwt {
+            mount, origin, jwt, ..
+        } = &v.auth
+        else {
             panic!("jwt")
         };
-        assert_eq!((mount.as_str(), jwt.expose_secret()), ("jwt", "eyJ.env.jwt"));
+        assert_eq!(
+            (mount.as_str(), jwt.expose_secret()),
+            ("jwt", "eyJ.env.jwt")
+        );
         assert_eq!(origin, &JwtOrigin::Env("J".into()));
         assert_eq!(v.login_namespace(), None, "\"\" is the root namespace");
 
         let v = parse_with("auth = { method = \"aws\", role = \"r\" }", &env).unwrap();
-        let VaultAuth::Aws { mount, sts_endpoint, sts_region, credentials, .. } = &v.auth else {
+        let VaultAuth::Aws {
+            mount,
+            sts_endpoint,
+            sts_region,
+            credentials,
+            ..
+        } = &v.auth
+        else {
             panic!("aws")
         };
         assert_eq!(
@@ -798,8 +890,15 @@ mod tests {
             ("aws", GLOBAL_STS_ENDPOINT, "us-east-1")
         );
         assert_eq!(credentials, &Credentials::Default);
-        let v = parse_with("auth = { method = \"aws\", sts_region = \"eu-west-1\", mount = \"aws-prod\" }", &env).unwrap();
-        let VaultAuth::Aws { sts_endpoint, role, .. } = &v.auth else {
+        let v = parse_with(
+            "auth = { method = \"aws\", sts_region = \"eu-west-1\", mount = \"aws-prod\" }",
+            &env,
+        )
+        .unwrap();
+        let VaultAuth::Aws {
+            sts_endpoint, role, ..
+        } = &v.auth
+        else {
             panic!("aws")
         };
         assert_eq!(sts_endpoint, "https://sts.eu-west-1.amazonaws.com");
@@ -814,13 +913,32 @@ mod tests {
             &env,
         ));
         assert!(e.contains("source.auth.role: missing"), "{e}");
-        assert!(e.contains("source.auth.jwt_file: /nonexistent/token does not exist"), "{e}");
-        let e = problems(parse_with("auth = { method = \"jwt\", role = \"r\" }", &env));
-        assert!(e.contains("source.auth.jwt_file: missing; give jwt_file"), "{e}");
+        assert!(
+            e.contains("source.auth.jwt_file: /nonexistent/token does not exist"),
+            "{e}"
+        );
+        let e = problems(parse_with(
+            "auth = { method = \"jwt\", role = \"r\" }",
+            &env,
+        ));
+        assert!(
+            e.contains("source.auth.jwt_file: missing; give jwt_file"),
+            "{e}"
+        );
         let e = problems(parse_with("auth = { method = \"ldap\" }", &env));
         assert!(e.contains("\"ldap\" is not supported; expected \"token\", \"approle\", \"kubernetes\", \"jwt\" or \"aws\""), "{e}");
-        let e = problems(parse_with("", &[("VAULT_ADDR", "http://v"), ("VAULT_TOKEN", "t"), ("VAULT_CLIENT_CERT", "/c.pem")]));
-        assert!(e.contains("VAULT_CLIENT_CERT is set without its pair"), "{e}");
+        let e = problems(parse_with(
+            "",
+            &[
+                ("VAULT_ADDR", "http://v"),
+                ("VAULT_TOKEN", "t"),
+                ("VAULT_CLIENT_CERT", "/c.pem"),
+            ],
+        ));
+        assert!(
+            e.contains("VAULT_CLIENT_CERT is set without its pair"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -835,7 +953,10 @@ mod tests {
         assert_eq!(token.expose_secret(), "s.fromfile");
         assert!(origin.ends_with(".vault-token"), "{origin}");
         std::fs::write(home.path().join(".vault-token"), " \n").unwrap();
-        let e = problems(parse_with("", &[("VAULT_ADDR", "http://v"), ("HOME", &home_s)]));
+        let e = problems(parse_with(
+            "",
+            &[("VAULT_ADDR", "http://v"), ("HOME", &home_s)],
+        ));
         assert!(e.contains(".vault-token is empty"), "{e}");
     }
 }

@@ -58,7 +58,10 @@ impl Signer {
 
     /// A JWT for `aud = secretport`, `sub = sub`, valid from now for `ttl`.
     fn jwt(&self, sub: &str, ttl: Duration) -> String {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let header = URL_SAFE_NO_PAD.encode(json!({"alg": "ES256", "typ": "JWT"}).to_string());
         let claims = json!({
             "sub": sub, "aud": "secretport", "iss": "secretport-tests",
@@ -148,10 +151,22 @@ async fn jwt_login_plans_and_migrates_and_a_foreign_key_is_refused_naming_the_mo
     let plan = ws.run(&["plan", "-c", "file.toml"]).await;
     plan.expect_code(0);
     assert_eq!(plan.count("create", "planned"), 2, "{:#?}", plan.rows);
-    ws.run(&["migrate", "-c", "file.toml", "--yes"])
-        .await
-        .expect_code(0);
-    assert_eq!(target_value(&moto, "jwtf/db").await, json!({"password": "jwt-p1"}));
+    let run = ws
+        .run_with(
+            &["migrate", "-c", "file.toml", "--yes"],
+            &[("RUST_LOG", "trace")],
+        )
+        .await;
+    run.expect_code(0);
+    let sig = jwt.rsplit('.').next().unwrap();
+    assert!(
+        !run.all_output().contains(sig),
+        "the JWT leaked under trace"
+    );
+    assert_eq!(
+        target_value(&moto, "jwtf/db").await,
+        json!({"password": "jwt-p1"})
+    );
 
     // the JWT from an environment variable (OIDC-issued tokens handed over by a CI system)
     ws.env("CI_JWT", &jwt);
@@ -167,7 +182,10 @@ async fn jwt_login_plans_and_migrates_and_a_foreign_key_is_refused_naming_the_mo
     ws.run(&["migrate", "-c", "env.toml", "--yes"])
         .await
         .expect_code(0);
-    assert_eq!(target_value(&moto, "jwte/api").await, json!({"key": "jwt-k2"}));
+    assert_eq!(
+        target_value(&moto, "jwte/api").await,
+        json!({"key": "jwt-k2"})
+    );
 
     // signed by another key: one clear error naming the URL, namespace and mount
     let forged = Signer::new().jwt("ci-pipeline", Duration::from_secs(600));
@@ -212,7 +230,10 @@ async fn kubernetes_method_posts_the_service_account_token_to_its_mount() {
     let ws = Workspace::new();
     ws.write(
         "sa-token",
-        &signer.jwt("system:serviceaccount:ops:secretport", Duration::from_secs(600)),
+        &signer.jwt(
+            "system:serviceaccount:ops:secretport",
+            Duration::from_secs(600),
+        ),
     );
     ws.write(
         "k8s.toml",
@@ -226,7 +247,10 @@ async fn kubernetes_method_posts_the_service_account_token_to_its_mount() {
     ws.run(&["migrate", "-c", "k8s.toml", "--yes"])
         .await
         .expect_code(0);
-    assert_eq!(target_value(&moto, "k8s/db").await, json!({"password": "jwt-p1"}));
+    assert_eq!(
+        target_value(&moto, "k8s/db").await,
+        json!({"password": "jwt-p1"})
+    );
 
     // outside a pod, the default token file is missing: a config error naming it
     ws.write(
@@ -259,8 +283,11 @@ async fn kubernetes_method_posts_the_service_account_token_to_its_mount() {
     let run = ws.run(&["plan", "-c", "norole.toml"]).await;
     run.expect_code(1);
     assert!(
-        run.stderr.contains("/v1/auth/k8s-prod/login (the root namespace)")
-            && run.stderr.contains("Kubernetes auth method is enabled at auth/k8s-prod"),
+        run.stderr
+            .contains("/v1/auth/k8s-prod/login (the root namespace)")
+            && run
+                .stderr
+                .contains("Kubernetes auth method is enabled at auth/k8s-prod"),
         "{}",
         run.stderr
     );
@@ -344,7 +371,10 @@ async fn aws_iam_login_without_the_mount_names_where_it_looked() {
         r#"{{ method = "aws", role = "migrator", sts_endpoint = "{}", header_value = "vault.example.com" }}"#,
         moto.endpoint()
     );
-    ws.write("aws.toml", &config(bao.addr(), moto.endpoint(), &auth, "iam"));
+    ws.write(
+        "aws.toml",
+        &config(bao.addr(), moto.endpoint(), &auth, "iam"),
+    );
     let run = ws.run(&["plan", "-c", "aws.toml"]).await;
     run.expect_code(1);
     let out = run.all_output();
@@ -399,14 +429,18 @@ path "child/kv/data/apps/*"     { capabilities = ["read"] }
     ws.run(&["migrate", "-c", "ns.toml", "--yes"])
         .await
         .expect_code(0);
-    assert_eq!(target_value(&moto, "ns/db").await, json!({"password": "ns-p1"}));
+    assert_eq!(
+        target_value(&moto, "ns/db").await,
+        json!({"password": "ns-p1"})
+    );
 
     // logging in where the secrets are (no auth.namespace): the error says where it looked
     ws.write("child.toml", &cfg(""));
     let run = ws.run(&["plan", "-c", "child.toml"]).await;
     run.expect_code(1);
     assert!(
-        run.stderr.contains("/v1/auth/approle/login (namespace \"parent/child\")")
+        run.stderr
+            .contains("/v1/auth/approle/login (namespace \"parent/child\")")
             && run.stderr.contains("source.auth.namespace"),
         "{}",
         run.stderr
@@ -452,7 +486,8 @@ async fn address_and_token_come_from_the_environment_like_the_vault_cli() {
         .await;
     run.expect_code(64);
     assert!(
-        run.stderr.contains("source.auth: environment variable VAULT_TOKEN is only whitespace"),
+        run.stderr
+            .contains("source.auth: environment variable VAULT_TOKEN is only whitespace"),
         "{}",
         run.stderr
     );
@@ -470,13 +505,18 @@ async fn skip_verify_and_ca_cert_come_from_the_environment() {
     let (bao, moto) = tokio::join!(start_tls_bao(), Moto::start());
     let ws = Workspace::new();
     // the TLS server's KV mount is empty
-    let empty_ok = env_config(moto.endpoint()).replace("path = \"apps\"", "path = \"apps\"\nallow_empty = true");
+    let empty_ok = env_config(moto.endpoint())
+        .replace("path = \"apps\"", "path = \"apps\"\nallow_empty = true");
     ws.write("env.toml", &empty_ok);
     let base = [("VAULT_ADDR", bao.addr.as_str()), ("VAULT_TOKEN", "root")];
     // the dev server's certificate is self-signed: refused...
     let run = ws.run_with(&["plan", "-c", "env.toml"], &base).await;
     run.expect_code(1);
-    assert!(run.stderr.to_lowercase().contains("certificate"), "{}", run.stderr);
+    assert!(
+        run.stderr.to_lowercase().contains("certificate"),
+        "{}",
+        run.stderr
+    );
     // ...unless verification is off, as the Vault CLI's VAULT_SKIP_VERIFY says
     let mut skip = base.to_vec();
     skip.push(("VAULT_SKIP_VERIFY", "true"));
@@ -493,7 +533,10 @@ async fn skip_verify_and_ca_cert_come_from_the_environment() {
     // the config's key wins over the environment
     ws.write(
         "strict.toml",
-        &empty_ok.replace("allow_empty = true", "allow_empty = true\ntls_skip_verify = false"),
+        &empty_ok.replace(
+            "allow_empty = true",
+            "allow_empty = true\ntls_skip_verify = false",
+        ),
     );
     ws.run_with(&["plan", "-c", "strict.toml"], &skip)
         .await

@@ -391,7 +391,12 @@ async fn approle_with_a_partial_policy_lists_and_reads_what_it_may() {
     assert_eq!(e.kind, SourceErrorKind::Denied, "{e}");
 
     // a wrong secret id is one Auth error
-    let auth = approle_auth("APPROLE_ROLE2", &role_id, "APPROLE_BAD_SECRET", "00000000-0000-0000-0000-000000000000");
+    let auth = approle_auth(
+        "APPROLE_ROLE2",
+        &role_id,
+        "APPROLE_BAD_SECRET",
+        "00000000-0000-0000-0000-000000000000",
+    );
     let e = connect_err(&config(bao.addr(), "secret", "apps", auth)).await;
     assert_eq!(e.kind, SourceErrorKind::Auth, "{e}");
     assert!(

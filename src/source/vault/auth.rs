@@ -77,7 +77,10 @@ impl Login {
     fn name(&self) -> &'static str {
         match self {
             Login::AppRole { .. } => "AppRole",
-            Login::Jwt { method: "kubernetes", .. } => "Kubernetes",
+            Login::Jwt {
+                method: "kubernetes",
+                ..
+            } => "Kubernetes",
             Login::Jwt { .. } => "JWT",
             Login::Aws { .. } => "AWS IAM",
         }
@@ -190,15 +193,16 @@ impl Session {
         timeout: Duration,
     ) -> Result<(Session, bool), SourceError> {
         let namespace = cfg.login_namespace().map(str::to_owned);
-        let jwt = |method, mount: &String, role: &String, jwt: &SecretString, origin| Method::Login {
-            mount: mount.clone(),
-            how: Login::Jwt {
-                method,
-                role: role.clone(),
-                first: jwt.clone(),
-                origin,
-            },
-        };
+        let jwt =
+            |method, mount: &String, role: &String, jwt: &SecretString, origin| Method::Login {
+                mount: mount.clone(),
+                how: Login::Jwt {
+                    method,
+                    role: role.clone(),
+                    first: jwt.clone(),
+                    origin,
+                },
+            };
         let method = match &cfg.auth {
             VaultAuth::Token { origin, .. } => Method::Token {
                 origin: origin.clone(),
@@ -223,7 +227,13 @@ impl Session {
                 role,
                 jwt: t,
                 jwt_file,
-            } => jwt("kubernetes", mount, role, t, JwtOrigin::File(jwt_file.clone())),
+            } => jwt(
+                "kubernetes",
+                mount,
+                role,
+                t,
+                JwtOrigin::File(jwt_file.clone()),
+            ),
             VaultAuth::Jwt {
                 mount,
                 role,
@@ -374,10 +384,7 @@ impl Session {
                     next
                 }
                 Err(e) => {
-                    tracing::warn!(
-                        "{} login to renew the Vault token failed: {e}",
-                        how.name()
-                    );
+                    tracing::warn!("{} login to renew the Vault token failed: {e}", how.name());
                     copy_quiet(current, now + Duration::from_secs(2))
                 }
             },
@@ -522,7 +529,12 @@ impl Session {
     }
 
     /// `POST auth/<mount>/login` in the auth namespace; the new token.
-    async fn login(&self, http: &Http, first: bool, now: Instant) -> Result<TokenState, SourceError> {
+    async fn login(
+        &self,
+        http: &Http,
+        first: bool,
+        now: Instant,
+    ) -> Result<TokenState, SourceError> {
         let Method::Login { mount, how } = &self.method else {
             unreachable!("login is only for login methods");
         };
@@ -531,13 +543,24 @@ impl Session {
         let ns = self.namespace.as_deref();
         let url = format!("{}/v1/{api}", http.address);
         let reply = http
-            .send_in(ns, Verb::Post, &super::http::encode_path(&api), None, Some(&body))
+            .send_in(
+                ns,
+                Verb::Post,
+                &super::http::encode_path(&api),
+                None,
+                Some(&body),
+            )
             .await
             .map_err(|e| {
                 SourceError::new(
                     e.kind,
                     "",
-                    format!("{} login at {url} ({}) failed: {}", how.name(), ns_text(ns), e.message),
+                    format!(
+                        "{} login at {url} ({}) failed: {}",
+                        how.name(),
+                        ns_text(ns),
+                        e.message
+                    ),
                 )
             })?;
         if reply.status == 200 {
@@ -550,11 +573,19 @@ impl Session {
                             lease_duration,
                             renewable,
                         },
-                }) => Ok(TokenState::new(SecretString::from(t), lease_duration, renewable, now)),
+                }) => Ok(TokenState::new(
+                    SecretString::from(t),
+                    lease_duration,
+                    renewable,
+                    now,
+                )),
                 _ => Err(SourceError::new(
                     SourceErrorKind::Other,
                     "",
-                    format!("{} login at {url}: unexpected answer from Vault (no auth.client_token)", how.name()),
+                    format!(
+                        "{} login at {url}: unexpected answer from Vault (no auth.client_token)",
+                        how.name()
+                    ),
                 )),
             };
         }
@@ -562,7 +593,11 @@ impl Session {
         for s in &secrets {
             why = scrub(&why, &SecretValue::text(s.expose_secret().to_owned()));
         }
-        let why = if why.is_empty() { String::new() } else { format!(": {why}") };
+        let why = if why.is_empty() {
+            String::new()
+        } else {
+            format!(": {why}")
+        };
         let kind = if reply.status >= 500 {
             SourceErrorKind::Unavailable
         } else {

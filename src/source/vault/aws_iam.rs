@@ -77,10 +77,8 @@ pub(super) fn login_body(
     let (instructions, _signature) = sign(signable, &params)
         .map_err(|e| format!("cannot sign the sts:GetCallerIdentity request: {e}"))?
         .into_parts();
-    let mut all: BTreeMap<String, Vec<String>> = headers
-        .into_iter()
-        .map(|(k, v)| (k, vec![v]))
-        .collect();
+    let mut all: BTreeMap<String, Vec<String>> =
+        headers.into_iter().map(|(k, v)| (k, vec![v])).collect();
     for (k, v) in instructions.headers() {
         all.insert(k.to_owned(), vec![v.to_owned()]);
     }
@@ -109,10 +107,24 @@ mod tests {
 
     #[test]
     fn signed_get_caller_identity_as_vault_expects_it() {
-        let creds = Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG", Some("S3ss10nT0ken".into()), None, "t");
+        let creds = Credentials::new(
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG",
+            Some("S3ss10nT0ken".into()),
+            None,
+            "t",
+        );
         // 2015-08-30T12:36:00Z, the SigV4 test suite's time
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_440_938_160);
-        let body = login_body(&creds, Some("dev"), "http://127.0.0.1:5000/", "us-east-1", Some("vault.example.com"), now).unwrap();
+        let body = login_body(
+            &creds,
+            Some("dev"),
+            "http://127.0.0.1:5000/",
+            "us-east-1",
+            Some("vault.example.com"),
+            now,
+        )
+        .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["role"], "dev");
         assert_eq!(v["iam_http_request_method"], "POST");
@@ -120,35 +132,85 @@ mod tests {
         assert_eq!(decode(&v, "iam_request_body"), STS_BODY);
         let headers: BTreeMap<String, Vec<String>> =
             serde_json::from_str(&decode(&v, "iam_request_headers")).unwrap();
-        let one = |k: &str| headers.get(k).map(|v| v[0].clone()).unwrap_or_else(|| panic!("{k} in {headers:?}"));
+        let one = |k: &str| {
+            headers
+                .get(k)
+                .map(|v| v[0].clone())
+                .unwrap_or_else(|| panic!("{k} in {headers:?}"))
+        };
         assert_eq!(one("x-amz-date"), "20150830T123600Z");
         assert_eq!(one("x-amz-security-token"), "S3ss10nT0ken");
         assert_eq!(one(SERVER_ID_HEADER), "vault.example.com");
-        assert_eq!(one("Content-Type"), "application/x-www-form-urlencoded; charset=utf-8");
+        assert_eq!(
+            one("Content-Type"),
+            "application/x-www-form-urlencoded; charset=utf-8"
+        );
         let auth = one("authorization");
         assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/sts/aws4_request, SignedHeaders="), "{auth}");
         // Vault refuses a server id that is not signed
-        let signed = auth.split("SignedHeaders=").nth(1).unwrap().split(',').next().unwrap();
-        assert!(signed.split(';').any(|h| h == "x-vault-aws-iam-server-id"), "{signed}");
+        let signed = auth
+            .split("SignedHeaders=")
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap();
+        assert!(
+            signed.split(';').any(|h| h == "x-vault-aws-iam-server-id"),
+            "{signed}"
+        );
         assert!(signed.split(';').any(|h| h == "host"), "{signed}");
         // the secret key itself is never in the body
         assert!(!String::from_utf8_lossy(&body).contains("wJalrXUtnFEMI"));
         // deterministic for a given time, and the signature depends on the key
-        let again = login_body(&creds, Some("dev"), "http://127.0.0.1:5000", "us-east-1", Some("vault.example.com"), now).unwrap();
+        let again = login_body(
+            &creds,
+            Some("dev"),
+            "http://127.0.0.1:5000",
+            "us-east-1",
+            Some("vault.example.com"),
+            now,
+        )
+        .unwrap();
         assert_eq!(body, again, "a trailing / on the endpoint changes nothing");
-        let other = Credentials::new("AKIDEXAMPLE", "another", Some("S3ss10nT0ken".into()), None, "t");
-        let other = login_body(&other, Some("dev"), "http://127.0.0.1:5000", "us-east-1", Some("vault.example.com"), now).unwrap();
+        let other = Credentials::new(
+            "AKIDEXAMPLE",
+            "another",
+            Some("S3ss10nT0ken".into()),
+            None,
+            "t",
+        );
+        let other = login_body(
+            &other,
+            Some("dev"),
+            "http://127.0.0.1:5000",
+            "us-east-1",
+            Some("vault.example.com"),
+            now,
+        )
+        .unwrap();
         assert_ne!(body, other);
     }
 
     #[test]
     fn no_role_and_no_server_id_are_left_out() {
         let creds = Credentials::new("AKID", "secret", None, None, "t");
-        let body = login_body(&creds, None, "https://sts.amazonaws.com", "us-east-1", None, SystemTime::now()).unwrap();
+        let body = login_body(
+            &creds,
+            None,
+            "https://sts.amazonaws.com",
+            "us-east-1",
+            None,
+            SystemTime::now(),
+        )
+        .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert!(v.get("role").is_none());
         let headers = decode(&v, "iam_request_headers");
-        assert!(!headers.contains(SERVER_ID_HEADER) && !headers.contains("x-amz-security-token"), "{headers}");
+        assert!(
+            !headers.contains(SERVER_ID_HEADER) && !headers.contains("x-amz-security-token"),
+            "{headers}"
+        );
         assert_eq!(decode(&v, "iam_request_url"), "https://sts.amazonaws.com/");
     }
 }
