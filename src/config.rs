@@ -22,6 +22,8 @@ use crate::filter::PathFilter;
 use crate::naming::{self, NamingRules, Overrides, Policy};
 use crate::target::limits::{MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS};
 
+mod vault;
+
 /// One thing wrong with a config: the dotted key it concerns and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -153,6 +155,8 @@ impl Eq for EnvSecret {}
 
 /// `[source]`.
 #[derive(Debug, Clone)]
+// one per run, built once: the size of the Vault variant (its resolved auth) costs nothing
+#[allow(clippy::large_enum_variant)]
 pub enum SourceConfig {
     /// HashiCorp Vault / OpenBao KV.
     Vault(VaultConfig),
@@ -251,49 +255,7 @@ pub struct CredstashConfig {
     pub aws: AwsAccess,
 }
 
-/// `[source] kind = "vault"`.
-#[derive(Debug, Clone)]
-pub struct VaultConfig {
-    /// Server address (config, else `VAULT_ADDR`).
-    pub address: String,
-    /// KV mount, without slashes.
-    pub mount: String,
-    /// Subtree inside the mount, without leading/trailing slashes ("" = whole mount).
-    pub path: String,
-    /// Namespace (config, else `VAULT_NAMESPACE`).
-    pub namespace: Option<String>,
-    /// Authentication.
-    pub auth: VaultAuth,
-    /// Forced KV version; detected from `sys/internal/ui/mounts` when absent.
-    pub kv_version: Option<u8>,
-    /// CA bundle (config, else `VAULT_CACERT`).
-    pub ca_cert: Option<PathBuf>,
-    /// Disable TLS verification (explicit only; warned about).
-    pub tls_skip_verify: bool,
-    /// Concurrent list/read requests.
-    pub parallelism: usize,
-    /// Copy KV v2 `custom_metadata` into tags.
-    pub copy_metadata: bool,
-}
-
-/// Vault authentication, by env var names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VaultAuth {
-    /// A token read from `token_env`.
-    Token {
-        /// Env var holding the token.
-        token_env: String,
-    },
-    /// AppRole login.
-    AppRole {
-        /// Env var holding the role id.
-        role_id_env: String,
-        /// Env var holding the secret id.
-        secret_id_env: String,
-        /// Auth mount (default `approle`).
-        mount: String,
-    },
-}
+pub use self::vault::{ClientIdentity, JwtOrigin, VaultAuth, VaultConfig};
 
 /// `[source] kind = "kms"`.
 #[derive(Debug, Clone)]
@@ -787,36 +749,7 @@ impl Validator<'_> {
     /// is not a variable name is most likely the secret itself pasted in by mistake, so the
     /// message never repeats it. A variable set to nothing but whitespace counts as unset.
     fn env_name(&mut self, s: &mut Section, k: &str, default: Option<&str>) -> Option<String> {
-        // taken raw: a type error must not quote the value either (`token_env = 1234`)
-        let name = match s.table.remove(k) {
-            Some(toml::Value::String(n)) => n,
-            Some(_) => {
-                s.problem(
-                    k,
-                    "must name an environment variable as a string (e.g. \"VAULT_TOKEN\"), \
-                     not hold a value (the value is not repeated here)",
-                );
-                return None;
-            }
-            None => match default {
-                Some(d) => d.to_owned(),
-                None => {
-                    s.problem(k, "missing; expected an environment variable name");
-                    return None;
-                }
-            },
-        };
-        if let Err(why) = check_env_name(&name) {
-            s.problem(
-                k,
-                format!(
-                    "must name an environment variable (letters, digits and _, e.g. \
-                     VAULT_TOKEN), not hold a value: {why} (the value is not repeated here; if \
-                     it is a credential, treat it as exposed and rotate it)"
-                ),
-            );
-            return None;
-        }
+        let name = self.env_var_name(s, k, default)?;
         if !is_set(self.env, &name) {
             s.problem(
                 k,
@@ -1152,160 +1085,6 @@ impl Validator<'_> {
         };
         self.problems.extend(s.finish());
         out
-    }
-
-    fn vault(&mut self, s: &mut Section) -> Option<VaultConfig> {
-        let address = if s.table.contains_key("address") {
-            self.url(s, "address")
-        } else {
-            match (self.env)("VAULT_ADDR") {
-                Some(a) if a.starts_with("http://") || a.starts_with("https://") => {
-                    Some(a.trim_end_matches('/').to_owned())
-                }
-                Some(a) => {
-                    s.problem(
-                        "address",
-                        format!("missing, and VAULT_ADDR={a:?} is not an http(s) URL"),
-                    );
-                    None
-                }
-                None => {
-                    s.problem(
-                        "address",
-                        "missing; expected the Vault URL (or set VAULT_ADDR)",
-                    );
-                    None
-                }
-            }
-        };
-        let mount: Option<String> = s.req("mount", "the KV mount path, e.g. \"secret\"");
-        let mount = mount.and_then(|m| {
-            let m = m.trim_matches('/').to_owned();
-            if m.is_empty() {
-                s.problem("mount", "must not be empty");
-                None
-            } else {
-                Some(m)
-            }
-        });
-        let path = s
-            .opt::<String>("path", "a path inside the mount")
-            .unwrap_or_default()
-            .trim_matches('/')
-            .to_owned();
-        // KV v2's API paths are not its secrets' paths: secretport adds data/ and metadata/
-        if kv_v2_api_path(s.table.get("kv_version"), mount.as_deref(), &path) {
-            if let Some(m) = mount.as_deref() {
-                for api in ["data", "metadata"] {
-                    if let Some(base) = m.strip_suffix(&format!("/{api}")) {
-                        s.problem(
-                            "mount",
-                            format!("{m:?} ends in the KV v2 API segment {api:?}; write mount = {base:?} (secretport adds {api}/ itself)"),
-                        );
-                    }
-                }
-            }
-            for api in ["data", "metadata"] {
-                if path == api || path.starts_with(&format!("{api}/")) {
-                    let rest = path[api.len()..].trim_start_matches('/');
-                    s.problem(
-                        "path",
-                        format!("{path:?} starts with the KV v2 API segment {api:?}; write path = {rest:?} (secretport adds {api}/ itself; set kv_version = 1 if this really is a KV v1 folder)"),
-                    );
-                }
-            }
-        }
-        let namespace = s
-            .opt::<String>("namespace", "a namespace path")
-            .or_else(|| (self.env)("VAULT_NAMESPACE").filter(|n| !n.trim().is_empty()));
-        let kv_version: Option<i64> = s.opt("kv_version", "1 or 2");
-        let kv_version = match kv_version {
-            None => None,
-            Some(v @ (1 | 2)) => Some(v as u8),
-            Some(v) => {
-                s.problem("kv_version", format!("must be 1 or 2, got {v}"));
-                None
-            }
-        };
-        let ca_cert = self.file(s, "ca_cert", false).or_else(|| {
-            (self.env)("VAULT_CACERT")
-                .filter(|c| !c.trim().is_empty())
-                .map(PathBuf::from)
-        });
-        let tls_skip_verify = s.opt("tls_skip_verify", "true or false").unwrap_or(false);
-        let parallelism: i64 = s.opt("parallelism", "an integer").unwrap_or(16);
-        if !(1..=256).contains(&parallelism) {
-            s.problem("parallelism", format!("must be 1..=256, got {parallelism}"));
-        }
-        let copy_metadata = s.opt("copy_metadata", "true or false").unwrap_or(false);
-        let auth = match s.table("auth", false) {
-            None => self.auth_token(s, None),
-            Some(mut a) => {
-                let auth = self.auth(&mut a);
-                self.problems.extend(a.finish());
-                auth
-            }
-        };
-        Some(VaultConfig {
-            address: address?,
-            mount: mount?,
-            path,
-            namespace,
-            auth: auth?,
-            kv_version,
-            ca_cert,
-            tls_skip_verify,
-            parallelism: parallelism.clamp(1, 256) as usize,
-            copy_metadata,
-        })
-    }
-
-    fn auth_token(&mut self, s: &mut Section, key: Option<&str>) -> Option<VaultAuth> {
-        let k = key.unwrap_or("token_env");
-        let token_env = if key.is_some() {
-            self.env_name(s, k, Some("VAULT_TOKEN"))
-        } else {
-            // no [source.auth]: VAULT_TOKEN, as the Vault CLI does
-            if is_set(self.env, "VAULT_TOKEN") {
-                Some("VAULT_TOKEN".to_owned())
-            } else {
-                s.problem(
-                    "auth",
-                    "missing; set VAULT_TOKEN or configure auth = { method = \"token\", token_env = \"...\" }",
-                );
-                None
-            }
-        }?;
-        Some(VaultAuth::Token { token_env })
-    }
-
-    fn auth(&mut self, a: &mut Section) -> Option<VaultAuth> {
-        let method: Option<String> = a.req("method", "\"token\" or \"approle\"");
-        match method.as_deref() {
-            Some("token") => self.auth_token(a, Some("token_env")),
-            Some("approle") => {
-                let role_id_env = self.env_name(a, "role_id_env", None);
-                let secret_id_env = self.env_name(a, "secret_id_env", None);
-                let mount = a
-                    .opt::<String>("mount", "the AppRole auth mount")
-                    .unwrap_or_else(|| "approle".into())
-                    .trim_matches('/')
-                    .to_owned();
-                Some(VaultAuth::AppRole {
-                    role_id_env: role_id_env?,
-                    secret_id_env: secret_id_env?,
-                    mount,
-                })
-            }
-            Some(other) => {
-                a.problem(
-                    "method",
-                    format!("{other:?} is not supported; expected \"token\" or \"approle\""),
-                );
-                None
-            }
-            None => None,
-        }
     }
 
     fn target(&mut self, mut s: Section) -> TargetConfig {

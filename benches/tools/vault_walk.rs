@@ -113,11 +113,14 @@ async fn main() {
         path,
         namespace: None,
         auth: VaultAuth::Token {
-            token_env: "VAULT_TOKEN".into(),
+            token: std::env::var("VAULT_TOKEN").unwrap_or_default().into(),
+            origin: "$VAULT_TOKEN".into(),
         },
+        auth_namespace: None,
         kv_version: None,
         ca_cert: None,
         tls_skip_verify: false,
+        client_identity: None,
         parallelism,
         copy_metadata: false,
     };

@@ -189,7 +189,7 @@ async fn credentials_pasted_into_env_keys_are_refused_without_echo() {
             "whitespace-only variable",
             vault("{ method = \"token\", token_env = \"BLANK_TOKEN\" }"),
             "\t",
-            &["source.auth.token_env", "BLANK_TOKEN is not set (or is empty)"],
+            &["source.auth.token_env", "environment variable BLANK_TOKEN is only whitespace"],
         ),
     ];
     for (what, cfg, secret, expect) in &cases {

@@ -32,5 +32,6 @@ mod sops_source;
 mod ssm_source;
 mod stores_bench;
 mod throttle_proxy;
+mod vault_auth;
 mod vault_migrate;
 mod vault_source;

@@ -4,29 +4,38 @@
 //! and override, a parallel walk, token renewal and AppRole re-login, TLS and namespaces.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::support::{Bao, BaoApi, TEAM_A_ONLY_POLICY};
+use crate::support::{start_tls_bao, Bao, BaoApi, TEAM_A_ONLY_POLICY};
+use secrecy::SecretString;
 use secretport::config::{VaultAuth, VaultConfig};
 use secretport::source::vault::VaultSource;
 use secretport::source::{Fetched, Listing, Source, SourceError, SourceErrorKind, SourceRef};
 
-/// Sets a process-wide env var whose name is unique to the caller and returns its name (tests
-/// run in parallel threads of one process).
-fn env(name: &str, value: &str) -> String {
-    let var = format!("SECRETPORT_VS_{name}");
-    std::env::set_var(&var, value);
-    var
+/// The name a variable would have had: credentials are resolved by the config, which the
+/// source receives with the values (the name only shows in messages).
+fn env(name: &str, _value: &str) -> String {
+    format!("SECRETPORT_VS_{name}")
 }
 
 fn token_auth(name: &str, token: &str) -> VaultAuth {
     VaultAuth::Token {
-        token_env: env(name, token),
+        token: SecretString::from(token.to_owned()),
+        origin: format!("${}", env(name, token)),
+    }
+}
+
+fn approle_auth(role_env: &str, role_id: &str, secret_env: &str, secret_id: &str) -> VaultAuth {
+    VaultAuth::AppRole {
+        mount: "approle".into(),
+        role_id: SecretString::from(role_id.to_owned()),
+        secret_id: SecretString::from(secret_id.to_owned()),
+        role_id_env: env(role_env, role_id),
+        secret_id_env: env(secret_env, secret_id),
     }
 }
 
@@ -37,9 +46,11 @@ fn config(addr: &str, mount: &str, path: &str, auth: VaultAuth) -> VaultConfig {
         path: path.to_string(),
         namespace: None,
         auth,
+        auth_namespace: None,
         kv_version: None,
         ca_cert: None,
         tls_skip_verify: false,
+        client_identity: None,
         parallelism: 16,
         copy_metadata: false,
     }
@@ -347,11 +358,7 @@ async fn approle_with_a_partial_policy_lists_and_reads_what_it_may() {
             .await;
     }
     let (role_id, secret_id) = bao.approle_with_policy("team-a", TEAM_A_ONLY_POLICY).await;
-    let auth = VaultAuth::AppRole {
-        role_id_env: env("APPROLE_ROLE", &role_id),
-        secret_id_env: env("APPROLE_SECRET", &secret_id),
-        mount: "approle".into(),
-    };
+    let auth = approle_auth("APPROLE_ROLE", &role_id, "APPROLE_SECRET", &secret_id);
     let source = connect(&config(bao.addr(), "secret", "apps", auth)).await;
     assert_eq!(source.kv_version(), 2);
     let listing = source.list().await.unwrap();
@@ -384,11 +391,12 @@ async fn approle_with_a_partial_policy_lists_and_reads_what_it_may() {
     assert_eq!(e.kind, SourceErrorKind::Denied, "{e}");
 
     // a wrong secret id is one Auth error
-    let auth = VaultAuth::AppRole {
-        role_id_env: env("APPROLE_ROLE2", &role_id),
-        secret_id_env: env("APPROLE_BAD_SECRET", "00000000-0000-0000-0000-000000000000"),
-        mount: "approle".into(),
-    };
+    let auth = approle_auth(
+        "APPROLE_ROLE2",
+        &role_id,
+        "APPROLE_BAD_SECRET",
+        "00000000-0000-0000-0000-000000000000",
+    );
     let e = connect_err(&config(bao.addr(), "secret", "apps", auth)).await;
     assert_eq!(e.kind, SourceErrorKind::Auth, "{e}");
     assert!(
@@ -667,11 +675,7 @@ async fn approle_logs_in_again_when_the_token_reaches_its_max_ttl() {
         .as_str()
         .unwrap()
         .to_string();
-    let auth = VaultAuth::AppRole {
-        role_id_env: env("SHORT_ROLE", &role_id),
-        secret_id_env: env("SHORT_SECRET", &secret_id),
-        mount: "approle".into(),
-    };
+    let auth = approle_auth("SHORT_ROLE", &role_id, "SHORT_SECRET", &secret_id);
     let mut cfg = config(bao.addr(), "secret", "", auth);
     cfg.kv_version = Some(2);
     let source = connect(&cfg).await;
@@ -730,50 +734,6 @@ async fn namespaces_are_honoured() {
     );
     // outside the namespace there is no such mount
     connect_err(&root_config(&bao, "NS_OUT", "kv", "apps")).await;
-}
-
-/// `bao server -dev -dev-tls`: a generated CA, written to a directory we choose.
-struct TlsBao {
-    addr: String,
-    ca: PathBuf,
-    _dir: tempfile::TempDir,
-    _process: crate::support::ServerProcess,
-}
-
-async fn start_tls_bao() -> TlsBao {
-    let bin = crate::support::bin_path("bao");
-    let dir = tempfile::tempdir().unwrap();
-    for _ in 0..5 {
-        let port = crate::support::free_port_pair();
-        let args = vec![
-            "server".to_string(),
-            "-dev".to_string(),
-            "-dev-tls".to_string(),
-            format!("-dev-tls-cert-dir={}", dir.path().display()),
-            "-dev-root-token-id=root".to_string(),
-            format!("-dev-listen-address=127.0.0.1:{port}"),
-        ];
-        let mut process = crate::support::ServerProcess::spawn("bao-tls", &bin, &args);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if process.log().contains("OpenBao server started") {
-                return TlsBao {
-                    addr: format!("https://127.0.0.1:{port}"),
-                    ca: dir.path().join("vault-ca.pem"),
-                    _dir: dir,
-                    _process: process,
-                };
-            }
-            if process.exited().is_some() {
-                break; // port taken: try another
-            }
-            if Instant::now() > deadline {
-                process.fail("no 'OpenBao server started' line");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-    panic!("could not start bao -dev-tls");
 }
 
 #[tokio::test(flavor = "multi_thread")]

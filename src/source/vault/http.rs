@@ -157,8 +157,9 @@ pub(super) fn chain(e: &dyn StdError) -> String {
 }
 
 impl Http {
-    /// Builds the client. Nothing is read from `VAULT_*` environment variables here: the config
-    /// already folded `VAULT_ADDR`, `VAULT_NAMESPACE` and `VAULT_CACERT` in.
+    /// Builds the client. Nothing is read from `VAULT_*` / `BAO_*` environment variables here:
+    /// the config already folded the address, namespace, CA, verification and client
+    /// certificate in.
     pub fn build(
         cfg: &VaultConfig,
         limits: Arc<Limits>,
@@ -170,9 +171,24 @@ impl Http {
         if cfg.tls_skip_verify {
             tracing::warn!(
                 address = %address,
-                "TLS certificate verification of the Vault server is disabled (tls_skip_verify = true)"
+                "TLS certificate verification of the Vault server is disabled (tls_skip_verify, or VAULT_SKIP_VERIFY)"
             );
         }
+        let identity = match &cfg.client_identity {
+            None => None,
+            Some(id) => Some(
+                vaultrs::client::Identity::from_pem(id.pem.expose_secret().as_bytes()).map_err(
+                    |e| {
+                        other(format!(
+                            "cannot use the client certificate {} with the key {}: {}",
+                            id.cert.display(),
+                            id.key.display(),
+                            chain(&e)
+                        ))
+                    },
+                )?,
+            ),
+        };
         let namespace = cfg
             .namespace
             .as_deref()
@@ -201,13 +217,13 @@ impl Http {
                 .iter()
                 .map(|p| p.to_string_lossy().into_owned())
                 .collect(),
-            identity: None,
+            identity,
             timeout: Some(timeout),
             token: String::new(),
             verify: !cfg.tls_skip_verify,
             version: 1,
             wrapping: false,
-            namespace: namespace.clone(),
+            namespace: None, // sent per request (logins may go to another namespace)
             proxy: None,
         };
         let vault = VaultClient::new(settings).map_err(|e| {
@@ -228,20 +244,29 @@ impl Http {
         })
     }
 
-    /// The `vaultrs` client, for typed endpoints that need no token (AppRole login).
-    pub fn vault(&self) -> &VaultClient {
-        &self.vault
-    }
-
-    /// Sends `verb /v1/<path>` (`path` already percent-encoded), retrying transient failures.
-    /// Any HTTP status is an `Ok`; only a failure to get an answer is an `Err`
-    /// ([`SourceErrorKind::Unavailable`], path left empty for the caller).
+    /// Sends `verb /v1/<path>` (`path` already percent-encoded) in the source's namespace,
+    /// retrying transient failures. Any HTTP status is an `Ok`; only a failure to get an answer
+    /// is an `Err` ([`SourceErrorKind::Unavailable`], path left empty for the caller).
     pub async fn send(
         &self,
         verb: Verb,
         path: &str,
         token: Option<&SecretString>,
-        body: Option<&serde_json::Value>,
+        body: Option<&[u8]>,
+    ) -> Result<Reply, SourceError> {
+        self.send_in(self.namespace.as_deref(), verb, path, token, body)
+            .await
+    }
+
+    /// [`send`](Self::send) in namespace `ns` (`None` = the root namespace): logins and token
+    /// lookups go to the namespace of the auth mount, which may be a parent of the source's.
+    pub async fn send_in(
+        &self,
+        ns: Option<&str>,
+        verb: Verb,
+        path: &str,
+        token: Option<&SecretString>,
+        body: Option<&[u8]>,
     ) -> Result<Reply, SourceError> {
         let url = format!("{}{}", self.base, path);
         let attempted = retry::call(&self.limits.vault, &self.policy, || async {
@@ -250,7 +275,7 @@ impl Http {
                 .acquire()
                 .await
                 .map_err(|e| Attempt::NoAnswer(e.to_string()))?;
-            match self.once(verb, &url, token, body).await {
+            match self.once(ns, verb, &url, token, body).await {
                 Ok(reply) if transient(reply.status) => {
                     tracing::debug!(
                         status = reply.status,
@@ -280,24 +305,26 @@ impl Http {
 
     async fn once(
         &self,
+        ns: Option<&str>,
         verb: Verb,
         url: &str,
         token: Option<&SecretString>,
-        body: Option<&serde_json::Value>,
+        body: Option<&[u8]>,
     ) -> Result<Reply, String> {
         let http = &self.vault.http.http;
         let method = parse_as(verb.as_str())?;
         let mut req = http.request(method, url).header("X-Vault-Request", "true");
-        if let Some(ns) = &self.namespace {
-            req = req.header("X-Vault-Namespace", ns.as_str());
+        if let Some(ns) = ns.filter(|n| !n.is_empty()) {
+            req = req.header("X-Vault-Namespace", ns);
         }
         if let Some(t) = token {
             req = req.header("X-Vault-Token", token_header(t)?);
         }
         if let Some(b) = body {
+            // copied into the request; the caller's buffer is the one to zeroize
             req = req
                 .header("Content-Type", "application/json")
-                .body(serde_json::to_vec(b).map_err(|e| e.to_string())?);
+                .body(b.to_vec());
         }
         let resp = req.send().await.map_err(|e| chain(&e))?;
         let status = resp.status().as_u16();

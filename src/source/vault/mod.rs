@@ -5,9 +5,9 @@
 //! # Connecting
 //! [`VaultSource::connect`] builds the HTTP client (`vaultrs`; TLS verification on, `ca_cert`
 //! trusted in addition to the system roots, `tls_skip_verify` only when set, with a warning),
-//! authenticates (see the `auth` submodule: a token from the configured env var, or one AppRole
-//! login; the token is renewed, or AppRole logs in again, when it nears expiry during a long
-//! run), and finds the KV version in `sys/internal/ui/mounts/<mount>` (`options.version`) unless
+//! authenticates (see the `auth` submodule: a token, or one login with AppRole, Kubernetes, JWT
+//! or AWS IAM, in the auth namespace; the token is renewed, or the method logs in again, when it
+//! nears expiry during a long run), and finds the KV version in `sys/internal/ui/mounts/<mount>` (`options.version`) unless
 //! `kv_version` is set. A token Vault refuses gives one [`SourceErrorKind::Auth`] error.
 //!
 //! # KV semantics
@@ -65,6 +65,7 @@
 //! message contains a value (Vault's own error texts never do).
 
 mod auth;
+mod aws_iam;
 mod http;
 mod json;
 mod kv;
@@ -75,7 +76,7 @@ use futures::future::BoxFuture;
 use self::auth::Session;
 use self::http::{encode_path, Http, Reply, Verb};
 use self::kv::{Detected, Kv};
-use crate::config::{VaultAuth, VaultConfig};
+use crate::config::VaultConfig;
 use crate::identity::Scope;
 use crate::source::{Fetched, Listing, Source, SourceError, SourceErrorKind, SourceRef};
 
@@ -117,7 +118,7 @@ impl VaultSource {
         timeout: std::time::Duration,
     ) -> Result<VaultSource, SourceError> {
         let http = Http::build(cfg, limits, policy, timeout)?;
-        let (session, verified) = Session::start(&http, &cfg.auth).await?;
+        let (session, verified) = Session::start(&http, cfg, timeout).await?;
         let mut source = VaultSource {
             http,
             session,
@@ -142,7 +143,7 @@ impl VaultSource {
                 }
                 Detected::Denied(why) => {
                     if !verified && !source.token_works().await? {
-                        return Err(source.refused(cfg));
+                        return Err(source.refused());
                     }
                     let api = format!("sys/internal/ui/mounts/{}", source.mount);
                     return Err(SourceError::new(
@@ -160,7 +161,7 @@ impl VaultSource {
             },
         }
         if !verified && !source.token_works().await? {
-            return Err(source.refused(cfg));
+            return Err(source.refused());
         }
         tracing::debug!(
             address = %source.http.address,
@@ -196,18 +197,20 @@ impl VaultSource {
         Ok(false)
     }
 
-    fn refused(&self, cfg: &VaultConfig) -> SourceError {
-        let env = match &cfg.auth {
-            VaultAuth::Token { token_env } => token_env.as_str(),
-            VaultAuth::AppRole { .. } => "",
-        };
+    fn refused(&self) -> SourceError {
         SourceError::new(
             SourceErrorKind::Auth,
             "",
             format!(
-                "Vault at {} refused the token in ${env} (permission denied on auth/token/lookup-self and on mount \"{}\"): \
+                "Vault at {} refused {} (permission denied on auth/token/lookup-self and on mount \"{}\"{}): \
                  the token is wrong, expired or revoked, or no policy of it grants anything on the mount",
-                self.http.address, self.mount
+                self.http.address,
+                self.session.describe(),
+                self.mount,
+                self.namespace
+                    .as_deref()
+                    .map(|n| format!(" in namespace \"{n}\""))
+                    .unwrap_or_default()
             ),
         )
     }
@@ -291,6 +294,7 @@ impl Source for VaultSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::VaultAuth;
     use crate::retry::RetryPolicy;
     use std::time::Duration;
 
@@ -307,11 +311,14 @@ mod tests {
             path: path.into(),
             namespace: namespace.map(Into::into),
             auth: VaultAuth::Token {
-                token_env: "VAULT_TOKEN".into(),
+                token: secrecy::SecretString::from("t".to_owned()),
+                origin: "$VAULT_TOKEN".into(),
             },
+            auth_namespace: None,
             kv_version: Some(2),
             ca_cert: None,
             tls_skip_verify: false,
+            client_identity: None,
             parallelism: 4,
             copy_metadata: false,
         }
@@ -378,10 +385,6 @@ mod tests {
     async fn unreachable_server_is_unavailable() {
         let mut c = cfg("", None);
         c.address = "http://127.0.0.1:1".into();
-        std::env::set_var("SECRETPORT_VAULT_UNIT_TOKEN", "t");
-        c.auth = VaultAuth::Token {
-            token_env: "SECRETPORT_VAULT_UNIT_TOKEN".into(),
-        };
         let e = VaultSource::connect(
             &c,
             test_limits(),

@@ -152,9 +152,15 @@ impl Workspace {
             .env_remove("RUST_LOG")
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_ENDPOINT_URL")
-            .env_remove("VAULT_ADDR")
-            .env_remove("VAULT_TOKEN")
-            .env_remove("VAULT_NAMESPACE");
+            // no ~/.vault-token of the person running the tests
+            .env("HOME", self.dir.path());
+        // nor their Vault / OpenBao settings (VAULT_ADDR, BAO_TOKEN, VAULT_SKIP_VERIFY...)
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy();
+            if k.starts_with("VAULT_") || k.starts_with("BAO_") {
+                cmd.env_remove(k.as_ref());
+            }
+        }
         for (k, v) in crate::support::aws_env(crate::support::TEST_REGION) {
             cmd.env(k, v);
         }

@@ -7,6 +7,7 @@ use super::{
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::ops::Deref;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
 
@@ -393,3 +394,47 @@ path "secret/metadata/apps/" { capabilities = ["list"] }
 path "secret/metadata/apps/team-a/*" { capabilities = ["list"] }
 path "secret/data/apps/team-a/*" { capabilities = ["read"] }
 "#;
+
+/// `bao server -dev -dev-tls`: a generated CA, written to a directory we choose.
+pub struct TlsBao {
+    pub addr: String,
+    pub ca: PathBuf,
+    _dir: tempfile::TempDir,
+    _process: super::ServerProcess,
+}
+
+pub async fn start_tls_bao() -> TlsBao {
+    let bin = super::bin_path("bao");
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..5 {
+        let port = super::free_port_pair();
+        let args = vec![
+            "server".to_string(),
+            "-dev".to_string(),
+            "-dev-tls".to_string(),
+            format!("-dev-tls-cert-dir={}", dir.path().display()),
+            "-dev-root-token-id=root".to_string(),
+            format!("-dev-listen-address=127.0.0.1:{port}"),
+        ];
+        let mut process = super::ServerProcess::spawn("bao-tls", &bin, &args);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if process.log().contains("OpenBao server started") {
+                return TlsBao {
+                    addr: format!("https://127.0.0.1:{port}"),
+                    ca: dir.path().join("vault-ca.pem"),
+                    _dir: dir,
+                    _process: process,
+                };
+            }
+            if process.exited().is_some() {
+                break; // port taken: try another
+            }
+            if Instant::now() > deadline {
+                process.fail("no 'OpenBao server started' line");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    panic!("could not start bao -dev-tls");
+}

@@ -20,7 +20,7 @@ pub mod moto;
 pub mod proxy;
 pub mod tools;
 
-pub use bao::{Bao, BaoApi, TEAM_A_ONLY_POLICY};
+pub use bao::{start_tls_bao, Bao, BaoApi, TlsBao, TEAM_A_ONLY_POLICY};
 pub use moto::{
     aws_env, aws_sdk_config, aws_sdk_config_with_retry, kms_client, sm_client, sm_client_no_retry,
     sm_client_with_retry, sts_client, test_credentials, Moto, TEST_ACCESS_KEY_ID, TEST_ACCOUNT_ID,

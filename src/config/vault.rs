@@ -1,0 +1,962 @@
+//! `[source] kind = "vault"`: address, KV mount, TLS and authentication, with the environment
+//! folded in the way the Vault CLI does it.
+//!
+//! Everything that comes from outside the file (the `VAULT_*` / `BAO_*` variables, the token in
+//! `~/.vault-token`, the service-account JWT, the client certificate) is read here, **once**,
+//! while the config is validated: a missing or blank credential is a config error (exit 64)
+//! that names the variable or file, before any network call, and the Vault source receives the
+//! resolved values in [`SecretString`]s instead of looking at the environment again (where a
+//! second read could see something else). Only files that rotate by design (a projected
+//! Kubernetes service-account token, a JWT file) are read again, at a later login.
+//!
+//! Precedence, as for the Vault CLI: a key in the config wins over the environment; `VAULT_X`
+//! wins over OpenBao's `BAO_X`.
+
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+
+use super::{check_env_name, kv_v2_api_path, Credentials, Section, Validator};
+
+/// Where Kubernetes mounts a pod's service-account token.
+pub const KUBERNETES_JWT_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+/// The global STS endpoint (what the Vault CLI signs for when no region is given).
+pub const GLOBAL_STS_ENDPOINT: &str = "https://sts.amazonaws.com";
+
+/// `[source] kind = "vault"`, with the environment resolved.
+#[derive(Debug, Clone)]
+pub struct VaultConfig {
+    /// Server address (config, else `VAULT_ADDR`, else `BAO_ADDR`).
+    pub address: String,
+    /// KV mount, without slashes.
+    pub mount: String,
+    /// Subtree inside the mount, without leading/trailing slashes ("" = whole mount).
+    pub path: String,
+    /// Namespace of the secrets (config, else `VAULT_NAMESPACE` / `BAO_NAMESPACE`).
+    pub namespace: Option<String>,
+    /// Authentication, credentials included.
+    pub auth: VaultAuth,
+    /// `[source.auth] namespace`: where the login happens when it is not `namespace` (e.g. a
+    /// parent namespace). `Some("")` is the root namespace; `None` means `namespace`.
+    pub auth_namespace: Option<String>,
+    /// Forced KV version; detected from `sys/internal/ui/mounts` when absent.
+    pub kv_version: Option<u8>,
+    /// CA bundle (config, else `VAULT_CACERT` / `BAO_CACERT`).
+    pub ca_cert: Option<PathBuf>,
+    /// Disable TLS verification (config, else `VAULT_SKIP_VERIFY` / `BAO_SKIP_VERIFY`; warned
+    /// about).
+    pub tls_skip_verify: bool,
+    /// TLS client certificate and key (config, else `VAULT_CLIENT_CERT` / `VAULT_CLIENT_KEY`).
+    pub client_identity: Option<ClientIdentity>,
+    /// Concurrent list/read requests.
+    pub parallelism: usize,
+    /// Copy KV v2 `custom_metadata` into tags.
+    pub copy_metadata: bool,
+}
+
+impl VaultConfig {
+    /// The namespace logins and token lookups go to (`None` = the root namespace).
+    pub fn login_namespace(&self) -> Option<&str> {
+        let ns = match &self.auth_namespace {
+            Some(a) => a.as_str(),
+            None => self.namespace.as_deref().unwrap_or(""),
+        };
+        Some(ns.trim_matches('/')).filter(|n| !n.is_empty())
+    }
+}
+
+/// A TLS client certificate for mutual TLS: the two files and their PEM text (certificate
+/// chain, then the private key), read once.
+#[derive(Debug, Clone)]
+pub struct ClientIdentity {
+    /// The certificate file.
+    pub cert: PathBuf,
+    /// The private key file.
+    pub key: PathBuf,
+    /// Both files' contents, concatenated.
+    pub pem: SecretString,
+}
+
+/// Where a JWT comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwtOrigin {
+    /// A file, read again at every login (projected tokens rotate).
+    File(PathBuf),
+    /// An environment variable, read once.
+    Env(String),
+}
+
+impl std::fmt::Display for JwtOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JwtOrigin::File(p) => write!(f, "the JWT in {}", p.display()),
+            JwtOrigin::Env(v) => write!(f, "the JWT in ${v}"),
+        }
+    }
+}
+
+/// Vault authentication, with its credentials already read (never printed: `SecretString`).
+#[derive(Debug, Clone)]
+pub enum VaultAuth {
+    /// A token.
+    Token {
+        /// The token.
+        token: SecretString,
+        /// Where it came from, for messages: `$VAULT_TOKEN`, `/home/me/.vault-token`.
+        origin: String,
+    },
+    /// AppRole login.
+    AppRole {
+        /// Auth mount (default `approle`).
+        mount: String,
+        /// The role id.
+        role_id: SecretString,
+        /// The secret id.
+        secret_id: SecretString,
+        /// Env var that held the role id (for messages).
+        role_id_env: String,
+        /// Env var that held the secret id (for messages).
+        secret_id_env: String,
+    },
+    /// Kubernetes auth: the pod's service-account JWT.
+    Kubernetes {
+        /// Auth mount (default `kubernetes`).
+        mount: String,
+        /// Vault role.
+        role: String,
+        /// The JWT as read at config time (used for the first login).
+        jwt: SecretString,
+        /// The file, read again at every later login.
+        jwt_file: PathBuf,
+    },
+    /// JWT / OIDC-issued JWT auth.
+    Jwt {
+        /// Auth mount (default `jwt`).
+        mount: String,
+        /// Vault role.
+        role: String,
+        /// The JWT as read at config time.
+        jwt: SecretString,
+        /// Where it came from.
+        origin: JwtOrigin,
+    },
+    /// AWS IAM auth: a signed `sts:GetCallerIdentity` request.
+    Aws {
+        /// Auth mount (default `aws`).
+        mount: String,
+        /// Vault role (`None`: Vault uses the IAM principal's name).
+        role: Option<String>,
+        /// `X-Vault-AWS-IAM-Server-ID` header value, when the mount demands one.
+        header_value: Option<String>,
+        /// STS endpoint the request is signed for.
+        sts_endpoint: String,
+        /// Region the request is signed for.
+        sts_region: String,
+        /// Whose AWS credentials sign it.
+        credentials: Credentials,
+    },
+}
+
+impl VaultAuth {
+    /// `token`, `approle`, `kubernetes`, `jwt` or `aws`.
+    pub fn method(&self) -> &'static str {
+        match self {
+            VaultAuth::Token { .. } => "token",
+            VaultAuth::AppRole { .. } => "approle",
+            VaultAuth::Kubernetes { .. } => "kubernetes",
+            VaultAuth::Jwt { .. } => "jwt",
+            VaultAuth::Aws { .. } => "aws",
+        }
+    }
+}
+
+const METHODS: &str = "\"token\", \"approle\", \"kubernetes\", \"jwt\" or \"aws\"";
+
+/// Go's `strconv.ParseBool`, which the Vault CLI applies to `VAULT_SKIP_VERIFY`.
+fn parse_go_bool(v: &str) -> Option<bool> {
+    match v.trim() {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+impl Validator<'_> {
+    /// `VAULT_<x>`, else `BAO_<x>`: the variable's name and value, the first one set to
+    /// something other than the empty string.
+    fn vault_env(&self, x: &str) -> Option<(String, String)> {
+        [format!("VAULT_{x}"), format!("BAO_{x}")]
+            .into_iter()
+            .find_map(|name| {
+                (self.env)(&name)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| (name, v))
+            })
+    }
+
+    /// The value of the variable a `*_env` key names, as a secret. Unset and whitespace-only
+    /// are problems that name the variable (never its value).
+    fn credential_env(
+        &mut self,
+        s: &mut Section,
+        k: &str,
+        default: Option<&str>,
+        what: &str,
+    ) -> Option<(String, SecretString)> {
+        let name = self.env_var_name(s, k, default)?;
+        match (self.env)(&name) {
+            None => {
+                s.problem(k, format!("environment variable {name} is not set"));
+                None
+            }
+            Some(v) if v.trim().is_empty() => {
+                s.problem(
+                    k,
+                    format!(
+                        "environment variable {name} is {}; it must hold the {what}",
+                        if v.is_empty() {
+                            "empty"
+                        } else {
+                            "only whitespace"
+                        }
+                    ),
+                );
+                None
+            }
+            Some(v) => Some((name, SecretString::from(v.trim().to_owned()))),
+        }
+    }
+
+    /// A file that holds a credential, read now; missing, unreadable or blank is a problem.
+    fn secret_file(
+        &mut self,
+        s: &mut Section,
+        k: &str,
+        p: &Path,
+        what: &str,
+    ) -> Option<SecretString> {
+        match std::fs::read_to_string(p) {
+            Ok(t) if t.trim().is_empty() => {
+                s.problem(
+                    k,
+                    format!("{} is empty; it must hold the {what}", p.display()),
+                );
+                None
+            }
+            Ok(t) => Some(SecretString::from(t.trim().to_owned())),
+            Err(e) => {
+                s.problem(k, format!("cannot read {} (the {what}): {e}", p.display()));
+                None
+            }
+        }
+    }
+
+    pub(super) fn vault(&mut self, s: &mut Section) -> Option<VaultConfig> {
+        let address = if s.table.contains_key("address") {
+            self.url(s, "address")
+        } else {
+            match self.vault_env("ADDR") {
+                Some((_, a)) if a.starts_with("http://") || a.starts_with("https://") => {
+                    Some(a.trim().trim_end_matches('/').to_owned())
+                }
+                Some((var, a)) => {
+                    s.problem(
+                        "address",
+                        format!("missing, and {var}={a:?} is not an http(s) URL"),
+                    );
+                    None
+                }
+                None => {
+                    s.problem(
+                        "address",
+                        "missing; expected the Vault URL (or set VAULT_ADDR or BAO_ADDR)",
+                    );
+                    None
+                }
+            }
+        };
+        let mount: Option<String> = s.req("mount", "the KV mount path, e.g. \"secret\"");
+        let mount = mount.and_then(|m| {
+            let m = m.trim_matches('/').to_owned();
+            if m.is_empty() {
+                s.problem("mount", "must not be empty");
+                None
+            } else {
+                Some(m)
+            }
+        });
+        let path = s
+            .opt::<String>("path", "a path inside the mount")
+            .unwrap_or_default()
+            .trim_matches('/')
+            .to_owned();
+        // KV v2's API paths are not its secrets' paths: secretport adds data/ and metadata/
+        if kv_v2_api_path(s.table.get("kv_version"), mount.as_deref(), &path) {
+            if let Some(m) = mount.as_deref() {
+                for api in ["data", "metadata"] {
+                    if let Some(base) = m.strip_suffix(&format!("/{api}")) {
+                        s.problem(
+                            "mount",
+                            format!("{m:?} ends in the KV v2 API segment {api:?}; write mount = {base:?} (secretport adds {api}/ itself)"),
+                        );
+                    }
+                }
+            }
+            for api in ["data", "metadata"] {
+                if path == api || path.starts_with(&format!("{api}/")) {
+                    let rest = path[api.len()..].trim_start_matches('/');
+                    s.problem(
+                        "path",
+                        format!("{path:?} starts with the KV v2 API segment {api:?}; write path = {rest:?} (secretport adds {api}/ itself; set kv_version = 1 if this really is a KV v1 folder)"),
+                    );
+                }
+            }
+        }
+        let namespace = s
+            .opt::<String>("namespace", "a namespace path")
+            .or_else(|| self.vault_env("NAMESPACE").map(|(_, n)| n))
+            .map(|n| n.trim().trim_matches('/').to_owned())
+            .filter(|n| !n.is_empty());
+        let kv_version: Option<i64> = s.opt("kv_version", "1 or 2");
+        let kv_version = match kv_version {
+            None => None,
+            Some(v @ (1 | 2)) => Some(v as u8),
+            Some(v) => {
+                s.problem("kv_version", format!("must be 1 or 2, got {v}"));
+                None
+            }
+        };
+        let ca_cert = if s.table.contains_key("ca_cert") {
+            self.file(s, "ca_cert", false)
+        } else {
+            self.vault_env("CACERT").and_then(|(var, c)| {
+                let p = self.resolve(c.trim());
+                if p.is_file() {
+                    Some(p)
+                } else {
+                    s.problem(
+                        "ca_cert",
+                        format!(
+                            "not set, and {var} names {}, which does not exist",
+                            p.display()
+                        ),
+                    );
+                    None
+                }
+            })
+        };
+        let tls_skip_verify = match s.opt::<bool>("tls_skip_verify", "true or false") {
+            Some(b) => b,
+            None => match self.vault_env("SKIP_VERIFY") {
+                None => false,
+                Some((var, v)) => parse_go_bool(&v).unwrap_or_else(|| {
+                    s.problem(
+                        "tls_skip_verify",
+                        format!("not set, and {var} is not a boolean (write 1/true or 0/false)"),
+                    );
+                    false
+                }),
+            },
+        };
+        let client_identity = self.client_identity(s);
+        let parallelism: i64 = s.opt("parallelism", "an integer").unwrap_or(16);
+        if !(1..=256).contains(&parallelism) {
+            s.problem("parallelism", format!("must be 1..=256, got {parallelism}"));
+        }
+        let copy_metadata = s.opt("copy_metadata", "true or false").unwrap_or(false);
+        let (auth, auth_namespace) = match s.table("auth", false) {
+            None => (self.default_token(s, "auth"), None),
+            Some(mut a) => {
+                let auth_namespace = a
+                    .opt::<String>(
+                        "namespace",
+                        "a namespace path (\"\" for the root namespace)",
+                    )
+                    .map(|n| n.trim().trim_matches('/').to_owned());
+                let auth = self.auth(&mut a);
+                self.problems.extend(a.finish());
+                (auth, auth_namespace)
+            }
+        };
+        Some(VaultConfig {
+            address: address?,
+            mount: mount?,
+            path,
+            namespace,
+            auth: auth?,
+            auth_namespace,
+            kv_version,
+            ca_cert,
+            tls_skip_verify,
+            client_identity: client_identity?,
+            parallelism: parallelism.clamp(1, 256) as usize,
+            copy_metadata,
+        })
+    }
+
+    /// `client_cert` + `client_key`, else `VAULT_CLIENT_CERT` + `VAULT_CLIENT_KEY`: both or
+    /// neither. `Some(None)` is "no client certificate"; `None` a problem.
+    fn client_identity(&mut self, s: &mut Section) -> Option<Option<ClientIdentity>> {
+        let from_config = s.table.contains_key("client_cert") || s.table.contains_key("client_key");
+        let (cert, key) = if from_config {
+            let cert = self.file(s, "client_cert", true);
+            let key = self.file(s, "client_key", true);
+            (cert?, key?)
+        } else {
+            match (self.vault_env("CLIENT_CERT"), self.vault_env("CLIENT_KEY")) {
+                (None, None) => return Some(None),
+                (Some((c, cert)), Some((k, key))) => {
+                    let cert = self.resolve(cert.trim());
+                    let key = self.resolve(key.trim());
+                    for (var, p) in [(c, &cert), (k, &key)] {
+                        if !p.is_file() {
+                            s.problem(
+                                "client_cert",
+                                format!(
+                                    "not set, and {var} names {}, which does not exist",
+                                    p.display()
+                                ),
+                            );
+                            return None;
+                        }
+                    }
+                    (cert, key)
+                }
+                (Some((var, _)), None) | (None, Some((var, _))) => {
+                    s.problem(
+                        "client_cert",
+                        format!("{var} is set without its pair: set both VAULT_CLIENT_CERT and VAULT_CLIENT_KEY (or client_cert and client_key)"),
+                    );
+                    return None;
+                }
+            }
+        };
+        let cert_pem = std::fs::read_to_string(&cert);
+        let key_pem = std::fs::read_to_string(&key);
+        match (cert_pem, key_pem) {
+            (Ok(c), Ok(k)) => {
+                if !c.contains("-----BEGIN CERTIFICATE-----") {
+                    s.problem(
+                        "client_cert",
+                        format!(
+                            "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                            cert.display()
+                        ),
+                    );
+                    return None;
+                }
+                if !k.contains("PRIVATE KEY-----") {
+                    s.problem(
+                        "client_key",
+                        format!(
+                            "{} holds no PEM private key (-----BEGIN ... PRIVATE KEY-----)",
+                            key.display()
+                        ),
+                    );
+                    return None;
+                }
+                let pem = SecretString::from(format!("{}\n{}", c.trim_end(), k.trim_end()));
+                Some(Some(ClientIdentity { cert, key, pem }))
+            }
+            (Err(e), _) => {
+                s.problem(
+                    "client_cert",
+                    format!("cannot read {}: {e}", cert.display()),
+                );
+                None
+            }
+            (_, Err(e)) => {
+                s.problem("client_key", format!("cannot read {}: {e}", key.display()));
+                None
+            }
+        }
+    }
+
+    /// The token when the config names no variable: `VAULT_TOKEN`, `BAO_TOKEN`, then the Vault
+    /// CLI's token file `~/.vault-token`. Problems go under `key`.
+    fn default_token(&mut self, s: &mut Section, key: &str) -> Option<VaultAuth> {
+        for var in ["VAULT_TOKEN", "BAO_TOKEN"] {
+            match (self.env)(var) {
+                // set to nothing: unset, as for the Vault CLI
+                Some(v) if v.is_empty() => {}
+                Some(v) if v.trim().is_empty() => {
+                    s.problem(
+                        key,
+                        format!("environment variable {var} is only whitespace; set it to the Vault token or unset it"),
+                    );
+                    return None;
+                }
+                Some(v) => {
+                    return Some(VaultAuth::Token {
+                        token: SecretString::from(v.trim().to_owned()),
+                        origin: format!("${var}"),
+                    })
+                }
+                None => {}
+            }
+        }
+        let file = (self.env)("HOME")
+            .filter(|h| !h.trim().is_empty())
+            .map(|h| Path::new(&h).join(".vault-token"));
+        if let Some(f) = file.filter(|f| f.exists()) {
+            let token = self.secret_file(s, key, &f, "Vault token")?;
+            return Some(VaultAuth::Token {
+                token,
+                origin: f.display().to_string(),
+            });
+        }
+        s.problem(
+            key,
+            "missing; set VAULT_TOKEN (or BAO_TOKEN), write the token to ~/.vault-token, or \
+             configure auth = { method = \"token\", token_env = \"...\" } (or approle, \
+             kubernetes, jwt, aws)",
+        );
+        None
+    }
+
+    /// An auth method's `mount`, without slashes.
+    fn auth_mount(a: &mut Section, default: &str) -> String {
+        let m = a
+            .opt::<String>("mount", "the auth method's mount path")
+            .unwrap_or_else(|| default.into())
+            .trim_matches('/')
+            .to_owned();
+        if m.is_empty() {
+            a.problem("mount", format!("must not be empty (default {default:?})"));
+        }
+        m
+    }
+
+    /// A required, non-empty `role`.
+    fn auth_role(a: &mut Section, what: &str) -> Option<String> {
+        let r: Option<String> = a.req("role", what);
+        match r {
+            Some(r) if r.trim().is_empty() => {
+                a.problem("role", "must not be empty");
+                None
+            }
+            r => r,
+        }
+    }
+
+    fn auth(&mut self, a: &mut Section) -> Option<VaultAuth> {
+        let method: Option<String> = a.req("method", METHODS);
+        match method.as_deref() {
+            Some("token") => {
+                if a.table.contains_key("token_env") {
+                    let (var, token) = self.credential_env(a, "token_env", None, "Vault token")?;
+                    Some(VaultAuth::Token {
+                        token,
+                        origin: format!("${var}"),
+                    })
+                } else {
+                    self.default_token(a, "token_env")
+                }
+            }
+            Some("approle") => {
+                let role_id = self.credential_env(a, "role_id_env", None, "AppRole role id");
+                let secret_id = self.credential_env(a, "secret_id_env", None, "AppRole secret id");
+                let mount = Self::auth_mount(a, "approle");
+                let ((role_id_env, role_id), (secret_id_env, secret_id)) = (role_id?, secret_id?);
+                Some(VaultAuth::AppRole {
+                    mount,
+                    role_id,
+                    secret_id,
+                    role_id_env,
+                    secret_id_env,
+                })
+            }
+            Some("kubernetes") => {
+                let role = Self::auth_role(a, "the Vault role bound to the service account");
+                let mount = Self::auth_mount(a, "kubernetes");
+                let file = a
+                    .opt::<String>("jwt_file", "the service-account token file")
+                    .unwrap_or_else(|| KUBERNETES_JWT_FILE.into());
+                let jwt_file = self.resolve(&file);
+                let jwt = if jwt_file.is_file() {
+                    self.secret_file(a, "jwt_file", &jwt_file, "service-account token")
+                } else {
+                    a.problem(
+                        "jwt_file",
+                        format!(
+                            "{} does not exist; run inside a pod with a service-account token \
+                             (automountServiceAccountToken or a projected volume), or set jwt_file",
+                            jwt_file.display()
+                        ),
+                    );
+                    None
+                };
+                Some(VaultAuth::Kubernetes {
+                    mount,
+                    role: role?,
+                    jwt: jwt?,
+                    jwt_file,
+                })
+            }
+            Some("jwt") => {
+                let role = Self::auth_role(a, "the Vault role of the JWT auth mount");
+                let mount = Self::auth_mount(a, "jwt");
+                let jwt = match (
+                    a.table.contains_key("jwt_file"),
+                    a.table.contains_key("jwt_env"),
+                ) {
+                    (true, false) => {
+                        let p = self.file(a, "jwt_file", true);
+                        p.and_then(|p| {
+                            let jwt = self.secret_file(a, "jwt_file", &p, "JWT")?;
+                            Some((jwt, JwtOrigin::File(p)))
+                        })
+                    }
+                    (false, true) => self
+                        .credential_env(a, "jwt_env", None, "JWT")
+                        .map(|(var, jwt)| (jwt, JwtOrigin::Env(var))),
+                    (true, true) => {
+                        a.problem("jwt_env", "give jwt_file or jwt_env, not both");
+                        a.table.remove("jwt_file");
+                        a.table.remove("jwt_env");
+                        None
+                    }
+                    (false, false) => {
+                        a.problem(
+                            "jwt_file",
+                            "missing; give jwt_file = \"/path/to/token\" or jwt_env = \"VAR\"",
+                        );
+                        None
+                    }
+                };
+                let (jwt, origin) = jwt?;
+                Some(VaultAuth::Jwt {
+                    mount,
+                    role: role?,
+                    jwt,
+                    origin,
+                })
+            }
+            Some("aws") => {
+                let role: Option<String> = a.opt("role", "the Vault role of the AWS auth mount");
+                let mount = Self::auth_mount(a, "aws");
+                let header_value: Option<String> = a.opt(
+                    "header_value",
+                    "the X-Vault-AWS-IAM-Server-ID value the mount expects",
+                );
+                let sts_region = self.region(a, "sts_region");
+                let sts_endpoint = self.url(a, "sts_endpoint");
+                let credentials = match a.table("credentials", false) {
+                    None => Some(Credentials::Default),
+                    Some(c) => {
+                        let (creds, problems) = self.credentials(c);
+                        self.problems.extend(problems);
+                        creds
+                    }
+                };
+                let sts_endpoint = match (&sts_endpoint, &sts_region) {
+                    (Some(e), _) => e.clone(),
+                    (None, Some(r)) => format!("https://sts.{r}.amazonaws.com"),
+                    (None, None) => GLOBAL_STS_ENDPOINT.to_owned(),
+                };
+                Some(VaultAuth::Aws {
+                    mount,
+                    role,
+                    header_value,
+                    sts_endpoint,
+                    sts_region: sts_region.unwrap_or_else(|| "us-east-1".into()),
+                    credentials: credentials?,
+                })
+            }
+            Some(other) => {
+                a.problem(
+                    "method",
+                    format!("{other:?} is not supported; expected {METHODS}"),
+                );
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// The name in a `*_env` key (or `default`), checked to be a variable name and not a
+    /// value pasted in by mistake (which the message never repeats).
+    pub(super) fn env_var_name(
+        &mut self,
+        s: &mut Section,
+        k: &str,
+        default: Option<&str>,
+    ) -> Option<String> {
+        // taken raw: a type error must not quote the value either (`token_env = 1234`)
+        let name = match s.table.remove(k) {
+            Some(toml::Value::String(n)) => n,
+            Some(_) => {
+                s.problem(
+                    k,
+                    "must name an environment variable as a string (e.g. \"VAULT_TOKEN\"), \
+                     not hold a value (the value is not repeated here)",
+                );
+                return None;
+            }
+            None => match default {
+                Some(d) => d.to_owned(),
+                None => {
+                    s.problem(k, "missing; expected an environment variable name");
+                    return None;
+                }
+            },
+        };
+        if let Err(why) = check_env_name(&name) {
+            s.problem(
+                k,
+                format!(
+                    "must name an environment variable (letters, digits and _, e.g. \
+                     VAULT_TOKEN), not hold a value: {why} (the value is not repeated here; if \
+                     it is a credential, treat it as exposed and rotate it)"
+                ),
+            );
+            return None;
+        }
+        Some(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, ConfigError, SourceConfig};
+    use secrecy::ExposeSecret;
+    use std::collections::HashMap;
+
+    fn parse_with(source_extra: &str, env: &[(&str, &str)]) -> Result<VaultConfig, ConfigError> {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let text = format!(
+            "[source]\nkind = \"vault\"\nmount = \"secret\"\n{source_extra}\n[target]\nregion = \"us-east-1\"\nprefix = \"p\"\n"
+        );
+        let dir = std::env::temp_dir();
+        Config::parse(&text, Path::new("t.toml"), &dir, &|k| env.get(k).cloned()).map(|c| {
+            match c.jobs.into_iter().next().map(|j| j.source) {
+                Some(SourceConfig::Vault(v)) => v,
+                _ => unreachable!("vault"),
+            }
+        })
+    }
+
+    fn problems(r: Result<VaultConfig, ConfigError>) -> String {
+        r.expect_err("problems").to_string()
+    }
+
+    #[test]
+    fn vault_env_wins_over_bao_env_and_config_over_both() {
+        let v = parse_with(
+            "",
+            &[
+                ("BAO_ADDR", "http://bao:8200/"),
+                ("BAO_TOKEN", "b-token"),
+                ("BAO_NAMESPACE", "team-b"),
+                ("BAO_SKIP_VERIFY", "true"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(v.address, "http://bao:8200");
+        assert_eq!(v.namespace.as_deref(), Some("team-b"));
+        assert!(v.tls_skip_verify);
+        let VaultAuth::Token { token, origin } = &v.auth else {
+            panic!("token")
+        };
+        assert_eq!(
+            (token.expose_secret(), origin.as_str()),
+            ("b-token", "$BAO_TOKEN")
+        );
+
+        let v = parse_with(
+            "address = \"https://conf:8200\"\nnamespace = \"conf\"\ntls_skip_verify = false",
+            &[
+                ("VAULT_ADDR", "http://v:8200"),
+                ("BAO_ADDR", "http://bao:8200"),
+                ("VAULT_TOKEN", " v-token\n"),
+                ("BAO_TOKEN", "b-token"),
+                ("VAULT_NAMESPACE", "v-ns"),
+                ("VAULT_SKIP_VERIFY", "1"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(v.address, "https://conf:8200");
+        assert_eq!(v.namespace.as_deref(), Some("conf"));
+        assert!(!v.tls_skip_verify);
+        let VaultAuth::Token { token, origin } = &v.auth else {
+            panic!("token")
+        };
+        assert_eq!(
+            (token.expose_secret(), origin.as_str()),
+            ("v-token", "$VAULT_TOKEN")
+        );
+    }
+
+    #[test]
+    fn whitespace_tokens_are_errors_naming_the_variable() {
+        let e = problems(parse_with(
+            "",
+            &[("VAULT_ADDR", "http://v"), ("VAULT_TOKEN", " \t")],
+        ));
+        assert!(
+            e.contains("source.auth: environment variable VAULT_TOKEN is only whitespace"),
+            "{e}"
+        );
+        let e = problems(parse_with(
+            "auth = { method = \"token\", token_env = \"T\" }",
+            &[("VAULT_ADDR", "http://v"), ("T", "  ")],
+        ));
+        assert!(
+            e.contains("source.auth.token_env: environment variable T is only whitespace"),
+            "{e}"
+        );
+        let e = problems(parse_with("", &[("VAULT_ADDR", "http://v")]));
+        assert!(
+            e.contains("set VAULT_TOKEN (or BAO_TOKEN), write the token to ~/.vault-token"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn skip_verify_must_be_a_boolean() {
+        let e = problems(parse_with(
+            "",
+            &[
+                ("VAULT_ADDR", "http://v"),
+                ("VAULT_TOKEN", "t"),
+                ("VAULT_SKIP_VERIFY", "maybe"),
+            ],
+        ));
+        assert!(
+            e.contains("source.tls_skip_verify: not set, and VAULT_SKIP_VERIFY is not a boolean"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn methods_and_their_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let jwt = dir.path().join("jwt");
+        std::fs::write(&jwt, "eyJhbGciOi.payload.sig\n").unwrap();
+        let env = [("VAULT_ADDR", "http://v"), ("J", "eyJ.env.jwt")];
+        let v = parse_with(
+            &format!("auth = {{ method = \"kubernetes\", role = \"r\", jwt_file = {:?}, namespace = \"/parent/\" }}\nnamespace = \"parent/child\"", jwt.display().to_string()),
+            &env,
+        )
+        .unwrap();
+        let VaultAuth::Kubernetes {
+            mount,
+            role,
+            jwt: t,
+            jwt_file,
+        } = &v.auth
+        else {
+            panic!("kubernetes")
+        };
+        assert_eq!(
+            (mount.as_str(), role.as_str(), t.expose_secret()),
+            ("kubernetes", "r", "eyJhbGciOi.payload.sig")
+        );
+        assert_eq!(jwt_file, &jwt);
+        assert_eq!(v.login_namespace(), Some("parent"));
+        assert_eq!(v.namespace.as_deref(), Some("parent/child"));
+
+        let v = parse_with("auth = { method = \"jwt\", role = \"r\", jwt_env = \"J\", namespace = \"\" }\nnamespace = \"child\"", &env).unwrap();
+        let VaultAuth::Jwt {
+            mount, origin, jwt, ..
+        } = &v.auth
+        else {
+            panic!("jwt")
+        };
+        assert_eq!(
+            (mount.as_str(), jwt.expose_secret()),
+            ("jwt", "eyJ.env.jwt")
+        );
+        assert_eq!(origin, &JwtOrigin::Env("J".into()));
+        assert_eq!(v.login_namespace(), None, "\"\" is the root namespace");
+
+        let v = parse_with("auth = { method = \"aws\", role = \"r\" }", &env).unwrap();
+        let VaultAuth::Aws {
+            mount,
+            sts_endpoint,
+            sts_region,
+            credentials,
+            ..
+        } = &v.auth
+        else {
+            panic!("aws")
+        };
+        assert_eq!(
+            (mount.as_str(), sts_endpoint.as_str(), sts_region.as_str()),
+            ("aws", GLOBAL_STS_ENDPOINT, "us-east-1")
+        );
+        assert_eq!(credentials, &Credentials::Default);
+        let v = parse_with(
+            "auth = { method = \"aws\", sts_region = \"eu-west-1\", mount = \"aws-prod\" }",
+            &env,
+        )
+        .unwrap();
+        let VaultAuth::Aws {
+            sts_endpoint, role, ..
+        } = &v.auth
+        else {
+            panic!("aws")
+        };
+        assert_eq!(sts_endpoint, "https://sts.eu-west-1.amazonaws.com");
+        assert_eq!(role, &None);
+    }
+
+    #[test]
+    fn method_problems_name_their_keys() {
+        let env = [("VAULT_ADDR", "http://v")];
+        let e = problems(parse_with(
+            "auth = { method = \"kubernetes\", jwt_file = \"/nonexistent/token\" }",
+            &env,
+        ));
+        assert!(e.contains("source.auth.role: missing"), "{e}");
+        assert!(
+            e.contains("source.auth.jwt_file: /nonexistent/token does not exist"),
+            "{e}"
+        );
+        let e = problems(parse_with(
+            "auth = { method = \"jwt\", role = \"r\" }",
+            &env,
+        ));
+        assert!(
+            e.contains("source.auth.jwt_file: missing; give jwt_file"),
+            "{e}"
+        );
+        let e = problems(parse_with("auth = { method = \"ldap\" }", &env));
+        assert!(e.contains("\"ldap\" is not supported; expected \"token\", \"approle\", \"kubernetes\", \"jwt\" or \"aws\""), "{e}");
+        let e = problems(parse_with(
+            "",
+            &[
+                ("VAULT_ADDR", "http://v"),
+                ("VAULT_TOKEN", "t"),
+                ("VAULT_CLIENT_CERT", "/c.pem"),
+            ],
+        ));
+        assert!(
+            e.contains("VAULT_CLIENT_CERT is set without its pair"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn token_file_in_home() {
+        let home = tempfile::tempdir().unwrap();
+        let home_s = home.path().display().to_string();
+        std::fs::write(home.path().join(".vault-token"), "s.fromfile\n").unwrap();
+        let v = parse_with("", &[("VAULT_ADDR", "http://v"), ("HOME", &home_s)]).unwrap();
+        let VaultAuth::Token { token, origin } = &v.auth else {
+            panic!("token")
+        };
+        assert_eq!(token.expose_secret(), "s.fromfile");
+        assert!(origin.ends_with(".vault-token"), "{origin}");
+        std::fs::write(home.path().join(".vault-token"), " \n").unwrap();
+        let e = problems(parse_with(
+            "",
+            &[("VAULT_ADDR", "http://v"), ("HOME", &home_s)],
+        ));
+        assert!(e.contains(".vault-token is empty"), "{e}");
+    }
+}
