@@ -227,10 +227,18 @@ impl Http {
             proxy: None,
         };
         let vault = VaultClient::new(settings).map_err(|e| {
-            let what = match &cfg.ca_cert {
+            let mut what = match &cfg.ca_cert {
                 Some(p) => format!("cannot use the CA certificate {}", p.display()),
                 None => "cannot build the Vault client".to_owned(),
             };
+            // rustls parses the client key only here
+            if let Some(id) = &cfg.client_identity {
+                what.push_str(&format!(
+                    " with the client certificate {} and key {}",
+                    id.cert.display(),
+                    id.key.display()
+                ));
+            }
             other(format!("{what}: {}", chain(&e)))
         })?;
         Ok(Http {

@@ -381,6 +381,35 @@ mod tests {
         assert!(d.contains("secret") && !d.contains("offline-token"), "{d}");
     }
 
+    #[test]
+    fn a_client_certificate_that_is_not_one_names_both_files() {
+        let mut c = cfg("", None);
+        c.address = "https://127.0.0.1:8200".into();
+        c.client_identity = Some(crate::config::ClientIdentity {
+            cert: "/etc/vault/client.pem".into(),
+            key: "/etc/vault/client-key.pem".into(),
+            pem: secrecy::SecretString::from(
+                "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n\
+                 -----BEGIN PRIVATE KEY-----\nS2V5UGw0bnRlZA==\n-----END PRIVATE KEY-----\n"
+                    .to_owned(),
+            ),
+        });
+        let e = Http::build(
+            &c,
+            test_limits(),
+            RetryPolicy::new(1),
+            Duration::from_secs(1),
+        )
+        .err()
+        .expect("not a certificate");
+        assert!(
+            e.message.contains("/etc/vault/client.pem")
+                && e.message.contains("/etc/vault/client-key.pem"),
+            "{e}"
+        );
+        assert!(!e.message.contains("S2V5UGw0bnRlZA"), "{e}");
+    }
+
     #[tokio::test]
     async fn unreachable_server_is_unavailable() {
         let mut c = cfg("", None);
