@@ -378,7 +378,7 @@ pub fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
 
 /// The retag step, when the secret's tags differ from the expected ones.
 fn tag_step(item: &Item, expected: &BTreeMap<String, String>, how: Compare) -> Option<Step> {
-    let empty = BTreeMap::new();
+    let empty = crate::target::tags::Tags::new();
     let existing = item.existing.as_ref().map_or(&empty, |e| &e.tags);
     let drift = tag_drift(expected, existing);
     if drift.is_empty() {
@@ -419,7 +419,8 @@ mod tests {
             expected_tags(&BTreeMap::new(), &BTreeMap::new(), &identity, "p")
         } else {
             BTreeMap::new()
-        };
+        }
+        .into();
         Item {
             source: SourceRef::new("a"),
             identity,
@@ -429,11 +430,13 @@ mod tests {
                 changed: false,
                 reasons: vec![],
             },
-            existing: (decision != Decision::Create).then(|| TargetSecret {
-                name: "p/a".into(),
-                arn: "arn:p/a".into(),
-                tags,
-                ..TargetSecret::default()
+            existing: (decision != Decision::Create).then(|| {
+                std::sync::Arc::new(TargetSecret {
+                    name: "p/a".into(),
+                    arn: "arn:p/a".into(),
+                    tags,
+                    ..TargetSecret::default()
+                })
             }),
             decision,
             renamed_from: None,

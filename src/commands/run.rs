@@ -32,7 +32,7 @@ use crate::source::file::FileSource;
 use crate::source::{Source, SourceError};
 use crate::target::dry::DryRun;
 use crate::target::token_key::KeyError;
-use crate::target::{CallError, Caller, Target};
+use crate::target::{CallError, Caller, Target, TargetSecret};
 
 /// A failure that stops the whole run.
 #[derive(Debug, thiserror::Error)]
@@ -277,8 +277,8 @@ pub async fn run(
         return Err(e);
     }
     let prefix = cfg.target.prefix.as_str();
-    let inventory = match target.inventory(prefix).await {
-        Ok(i) => i,
+    let inventory: Vec<Arc<TargetSecret>> = match target.inventory(prefix).await {
+        Ok(i) => i.into_iter().map(Arc::new).collect(),
         Err(e) => {
             fatal(&sink, "target inventory failed", &e);
             return Err(e.into());
@@ -435,8 +435,7 @@ pub async fn run(
         &progress,
     );
     let write_start = Instant::now();
-    let pre = exec.prefetch(&plan.items).await;
-    exec.run(&plan.items, &pre).await;
+    exec.run_all(&plan.items).await;
 
     let mut orphans = plan.orphans.clone();
     orphans.extend(exec.take_gone());
