@@ -54,9 +54,10 @@
 //! base64, IV length (12), ciphertext at least as long as the tag. What is kept is an index
 //! (path → byte offset, length and digest of the line, and the record's data key cell), not the
 //! ciphertexts: a fetch reads its line again, refusing it when the file changed on disk since the
-//! listing (see [`crate::source::file`]), so memory does not grow with the export's size. A bad line (invalid UTF-8 included; a leading
-//! byte order mark is skipped) becomes a [`ListProblem`] with its line number and the other
-//! lines go on. A decrypted value over AWS's 64 KiB fails its record, naming the line. Values are decrypted only on [`Source::fetch`]. Data
+//! listing (see [`crate::source::file`]), so memory does not grow with the export's size. A bad
+//! line (invalid UTF-8 included; a leading byte order mark is skipped) becomes a [`ListProblem`]
+//! with its line number and the other lines go on. A decrypted value over AWS's 64 KiB fails its
+//! record, naming the line. Values are decrypted only on [`Source::fetch`]. Data
 //! keys are decrypted once per run and cached (zeroized when the source is dropped), keyed by
 //! the encrypted data key bytes *together with* the encryption context and `key_id` (KMS only
 //! releases a key for the right context, so a record with a wrong context must not be served
