@@ -445,7 +445,7 @@ pub fn region_list(regions: &[ReplicaRegion]) -> String {
 
 /// The retag step, when the secret's tags differ from the expected ones.
 fn tag_step(item: &Item, expected: &BTreeMap<String, String>, how: Compare) -> Option<Step> {
-    let empty = BTreeMap::new();
+    let empty = crate::target::tags::Tags::new();
     let existing = item.existing.as_ref().map_or(&empty, |e| &e.tags);
     let drift = tag_drift(expected, existing);
     if drift.is_empty() {
@@ -487,7 +487,8 @@ mod tests {
             expected_tags(&BTreeMap::new(), &BTreeMap::new(), &identity, "p")
         } else {
             BTreeMap::new()
-        };
+        }
+        .into();
         Item {
             source: SourceRef::new("a"),
             identity,
@@ -497,11 +498,13 @@ mod tests {
                 changed: false,
                 reasons: vec![],
             },
-            existing: (decision != Decision::Create).then(|| TargetSecret {
-                name: "p/a".into(),
-                arn: "arn:p/a".into(),
-                tags,
-                ..TargetSecret::default()
+            existing: (decision != Decision::Create).then(|| {
+                std::sync::Arc::new(TargetSecret {
+                    name: "p/a".into(),
+                    arn: "arn:p/a".into(),
+                    tags,
+                    ..TargetSecret::default()
+                })
             }),
             decision,
             renamed_from: None,

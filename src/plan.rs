@@ -20,6 +20,7 @@
 //! policy) is a planned rename: the new name is created, the old one becomes an orphan.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use crate::config::OnConflict;
 use crate::filter::PathFilter;
@@ -61,8 +62,9 @@ pub struct Item {
     pub identity: SourceIdentity,
     /// Its name mapping.
     pub mapping: Mapping,
-    /// The secret at that name, if any.
-    pub existing: Option<TargetSecret>,
+    /// The secret at that name, if any: shared with the inventory it was listed in, not a
+    /// copy per item.
+    pub existing: Option<Arc<TargetSecret>>,
     /// What to do.
     pub decision: Decision,
     /// The name of this source's owned secret when the mapping moved away from it (a rename).
@@ -136,8 +138,9 @@ pub struct PlanInput<'a> {
     pub rules: &'a NamingRules,
     /// Explicit renames.
     pub overrides: &'a Overrides,
-    /// The target's secrets under the prefix.
-    pub inventory: &'a [TargetSecret],
+    /// The target's secrets under the prefix (shared: the plan's items keep the ones they
+    /// concern without copying them).
+    pub inventory: &'a [Arc<TargetSecret>],
     /// Conflict policy.
     pub on_conflict: OnConflict,
     /// The job's `include` / `exclude` globs: an owned secret whose source path the job no
@@ -158,7 +161,7 @@ pub fn build(input: &PlanInput<'_>) -> Result<Plan, NamingError> {
         .iter()
         .map(|s| s.ownership(input.scope, prefix))
         .collect();
-    let mut owned: HashMap<&SourceIdentity, Vec<&TargetSecret>> = HashMap::new();
+    let mut owned: HashMap<&SourceIdentity, Vec<&Arc<TargetSecret>>> = HashMap::new();
     for (s, o) in input.inventory.iter().zip(&owners) {
         if let Ownership::Owned(id) = o {
             owned.entry(id).or_default().push(s);
@@ -187,7 +190,7 @@ pub fn build(input: &PlanInput<'_>) -> Result<Plan, NamingError> {
     let mappings = naming::plan_names(&paths, input.rules, input.overrides, &sticky)?;
     let by_source: HashMap<&str, &Mapping> =
         mappings.iter().map(|m| (m.source.as_str(), m)).collect();
-    let by_name: HashMap<&str, (&TargetSecret, &Ownership)> = input
+    let by_name: HashMap<&str, (&Arc<TargetSecret>, &Ownership)> = input
         .inventory
         .iter()
         .zip(&owners)
@@ -236,7 +239,7 @@ pub fn build(input: &PlanInput<'_>) -> Result<Plan, NamingError> {
             source: r.clone(),
             identity,
             mapping: (*mapping).clone(),
-            existing: at_name.map(|(s, _)| (*s).clone()),
+            existing: at_name.map(|(s, _)| Arc::clone(s)),
             decision,
             renamed_from,
         });
@@ -275,10 +278,10 @@ pub fn build(input: &PlanInput<'_>) -> Result<Plan, NamingError> {
             None => OrphanWhy::SourceGone,
         };
         if s.deleted_date.is_some() {
-            deleted_orphans.push(s.clone());
+            deleted_orphans.push((**s).clone());
         } else {
             orphans.push(Orphan {
-                secret: s.clone(),
+                secret: (**s).clone(),
                 identity: id.clone(),
                 why,
             });
@@ -320,11 +323,11 @@ pub fn expected_tags(
 /// alone: they may be someone else's).
 pub fn tag_drift(
     expected: &BTreeMap<String, String>,
-    actual: &BTreeMap<String, String>,
+    actual: &crate::target::tags::Tags,
 ) -> BTreeMap<String, String> {
     expected
         .iter()
-        .filter(|(k, v)| actual.get(*k) != Some(*v))
+        .filter(|(k, v)| actual.get(k) != Some(v.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
@@ -353,7 +356,7 @@ mod tests {
         TargetSecret {
             name: name.into(),
             arn: format!("arn:{name}"),
-            tags,
+            tags: tags.into(),
             deleted_date: deleted.then(|| "2026-12-01T00:00:00Z".into()),
             ..TargetSecret::default()
         }
@@ -377,7 +380,7 @@ mod tests {
             scope: sc,
             rules: &rules,
             overrides: &overrides,
-            inventory,
+            inventory: &inventory.iter().cloned().map(Arc::new).collect::<Vec<_>>(),
             on_conflict: OnConflict::Skip,
             filter: &PathFilter::default(),
         })
@@ -436,7 +439,7 @@ mod tests {
             scope: &s,
             rules: &rules,
             overrides: &Overrides::default(),
-            inventory: &inv,
+            inventory: &inv.into_iter().map(Arc::new).collect::<Vec<_>>(),
             on_conflict: OnConflict::Skip,
             filter: &filter,
         })
@@ -539,8 +542,8 @@ mod tests {
         assert_eq!(e.len(), 5);
         assert_eq!(e[MANAGED_TAG], "true");
         let actual = BTreeMap::from([("team".to_string(), "y".to_string())]);
-        assert_eq!(tag_drift(&e, &actual).len(), 5);
-        assert!(tag_drift(&e, &e).is_empty());
+        assert_eq!(tag_drift(&e, &(&actual).into()).len(), 5);
+        assert!(tag_drift(&e, &(&e).into()).is_empty());
         let many: BTreeMap<String, String> =
             (0..60).map(|i| (format!("k{i}"), "v".into())).collect();
         assert_eq!(expected_tags(&cfg, &many, &id, "p").len(), MAX_TAGS);

@@ -153,7 +153,7 @@ pub struct SecretsTarget {
     policy: RetryPolicy,
 }
 
-fn tags_of(tags: Option<Vec<Tag>>) -> BTreeMap<String, String> {
+fn tags_of(tags: Option<Vec<Tag>>) -> crate::target::tags::Tags {
     tags.unwrap_or_default()
         .into_iter()
         .filter_map(|t| Some((t.key?, t.value.unwrap_or_default())))

@@ -32,7 +32,7 @@ use crate::source::file::FileSource;
 use crate::source::{Source, SourceError};
 use crate::target::dry::DryRun;
 use crate::target::token_key::KeyError;
-use crate::target::{CallError, Caller, Target};
+use crate::target::{CallError, Caller, Target, TargetSecret};
 
 /// A failure that stops the whole run.
 #[derive(Debug, thiserror::Error)]
@@ -355,8 +355,8 @@ async fn prepare<'a>(
         return Err((e, sink));
     }
     let prefix = job.target.prefix.as_str();
-    let inventory = match aws.inventory(prefix).await {
-        Ok(i) => i,
+    let inventory: Vec<Arc<TargetSecret>> = match aws.inventory(prefix).await {
+        Ok(i) => i.into_iter().map(Arc::new).collect(),
         Err(e) => {
             fatal(&sink, "target inventory failed", &e);
             return Err((e.into(), sink));
@@ -530,8 +530,7 @@ async fn execute(
         progress,
     );
     let write_start = Instant::now();
-    let pre = exec.prefetch(&p.plan.items).await;
-    exec.run(&p.plan.items, &pre).await;
+    exec.run_all(&p.plan.items).await;
 
     let mut orphans = p.plan.orphans.clone();
     orphans.extend(exec.take_gone());

@@ -367,6 +367,18 @@ impl Executor<'_> {
         p
     }
 
+    /// Runs every item: [`prefetch`](Self::prefetch) and [`run`](Self::run) a window of
+    /// `concurrency` × [`BATCH_GET_MAX`] items at a time, so the target values read for
+    /// comparison (when there is no token key to compare by version) are held for one window,
+    /// not for the whole run: memory is bounded by the concurrency, not by the number of secrets.
+    pub async fn run_all(&self, items: &[Item]) {
+        let window = self.settings.concurrency.max(1) * BATCH_GET_MAX;
+        for chunk in items.chunks(window) {
+            let pre = self.prefetch(chunk).await;
+            self.run(chunk, &pre).await;
+        }
+    }
+
     /// Runs every item, `concurrency` at a time.
     pub async fn run(&self, items: &[Item], pre: &Prefetched) {
         stream::iter(items)
@@ -549,7 +561,7 @@ impl Executor<'_> {
                 Step::CheckReplicas => self.check_replicas(cx).await,
                 Step::Replicate { regions } => self.replicate(cx, &regions).await,
                 Step::Orphan { why } => {
-                    if let Some(secret) = cx.item.existing.clone() {
+                    if let Some(secret) = cx.item.existing.as_deref().cloned() {
                         self.gone
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())

@@ -100,7 +100,13 @@ async fn run(
     let listing = src.list().await.unwrap();
     let rules = NamingRules::new(Some("p"), Policy::Aws);
     let overrides = Overrides::parse(case.overrides, &rules).unwrap();
-    let inventory = fake.inventory("p").await.unwrap();
+    let inventory: Vec<_> = fake
+        .inventory("p")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(std::sync::Arc::new)
+        .collect();
     let plan = plan::build(&PlanInput {
         listing: &listing,
         scope: &scope(),
@@ -256,8 +262,8 @@ async fn every_decision_real_and_dry() {
             assert_eq!(fake.value("p/changed").as_deref(), Some("new"));
             assert_eq!(fake.value("p/squat").as_deref(), Some("theirs"));
             assert_eq!(fake.value("p/foreign").as_deref(), Some("f"));
-            assert_eq!(fake.get("p/untagged").unwrap().tags["team"], "platform");
-            assert_eq!(fake.get("p/new").unwrap().tags[PREFIX_TAG], "p");
+            assert_eq!(&fake.get("p/untagged").unwrap().tags["team"], "platform");
+            assert_eq!(&fake.get("p/new").unwrap().tags[PREFIX_TAG], "p");
             assert!(fake.get("p/gone").unwrap().deleted);
             assert!(fake.get("p/deleted-src").unwrap().deleted);
             assert!(!fake.get("p/foreign").unwrap().deleted);

@@ -36,6 +36,7 @@
 pub mod token;
 
 use std::fmt;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -62,8 +63,9 @@ pub struct IdentityError {
 /// Where one secret comes from: source kind, source instance, path inside the instance.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SourceIdentity {
-    kind: String,
-    instance: String,
+    // kind and instance are the same for every secret of a run: shared, not copied per secret
+    kind: Arc<str>,
+    instance: Arc<str>,
     path: String,
 }
 
@@ -117,8 +119,8 @@ impl SourceIdentity {
     /// An identity. `kind` is a lower-case word; `path` has no leading or trailing `/`.
     pub fn new(kind: &str, instance: &str, path: &str) -> Self {
         SourceIdentity {
-            kind: kind.to_owned(),
-            instance: instance.to_owned(),
+            kind: kind.into(),
+            instance: instance.into(),
             path: path.trim_matches('/').to_owned(),
         }
     }
@@ -164,8 +166,8 @@ impl SourceIdentity {
         let instance = unescape(instance).ok_or_else(|| err("bad escape in instance"))?;
         let path = unescape(path).ok_or_else(|| err("bad escape in path"))?;
         let id = SourceIdentity {
-            kind: kind.to_owned(),
-            instance,
+            kind: kind.into(),
+            instance: instance.into(),
             path,
         };
         if id.text() != text {
@@ -221,8 +223,8 @@ pub fn recorded_identity(source_tag: &str, description: Option<&str>) -> Option<
 /// The part of a source a job reads, and therefore owns: kind, instance, subtree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
-    kind: String,
-    instance: String,
+    kind: Arc<str>,
+    instance: Arc<str>,
     subtree: String,
 }
 
@@ -230,8 +232,8 @@ impl Scope {
     /// A scope; `subtree` is `/`-separated, leading and trailing slashes ignored (`""` = all).
     pub fn new(kind: &str, instance: &str, subtree: &str) -> Self {
         Scope {
-            kind: kind.to_owned(),
-            instance: instance.to_owned(),
+            kind: kind.into(),
+            instance: instance.into(),
             subtree: subtree.trim_matches('/').to_owned(),
         }
     }
@@ -249,7 +251,11 @@ impl Scope {
             (false, true) => self.subtree.clone(),
             (false, false) => format!("{}/{rel}", self.subtree),
         };
-        SourceIdentity::new(&self.kind, &self.instance, &path)
+        SourceIdentity {
+            kind: self.kind.clone(),
+            instance: self.instance.clone(),
+            path: path.trim_matches('/').to_owned(),
+        }
     }
 
     /// Whether `id` lies inside this scope: same kind and instance, and its path is the subtree
@@ -315,10 +321,10 @@ impl Ownership {
 pub fn ownership(
     scope: &Scope,
     prefix: &str,
-    tags: &std::collections::BTreeMap<String, String>,
+    tags: &crate::target::tags::Tags,
     description: Option<&str>,
 ) -> Ownership {
-    if tags.get(MANAGED_TAG).map(String::as_str) != Some("true") {
+    if tags.get(MANAGED_TAG) != Some("true") {
         return Ownership::Unmanaged;
     }
     let Some(source) = tags.get(SOURCE_TAG) else {
@@ -329,9 +335,14 @@ pub fn ownership(
             "managed for an unreadable source identity {source}"
         ));
     };
-    let their_prefix = tags.get(PREFIX_TAG).map(String::as_str);
+    let their_prefix = tags.get(PREFIX_TAG);
     if scope.contains(&id) && their_prefix == Some(prefix) {
-        Ownership::Owned(id)
+        // share the scope's kind and instance rather than keep a copy per secret
+        Ownership::Owned(SourceIdentity {
+            kind: scope.kind.clone(),
+            instance: scope.instance.clone(),
+            path: id.path,
+        })
     } else {
         let under = match their_prefix {
             Some("") => " (no prefix)".to_owned(),
@@ -396,7 +407,7 @@ mod tests {
         assert_eq!(s.identity("db"), id("apps/db"));
     }
 
-    fn tags(source: &str, prefix: Option<&str>) -> BTreeMap<String, String> {
+    fn tags(source: &str, prefix: Option<&str>) -> crate::target::tags::Tags {
         let mut t = BTreeMap::from([
             (MANAGED_TAG.to_owned(), "true".to_owned()),
             (SOURCE_TAG.to_owned(), source.to_owned()),
@@ -404,7 +415,7 @@ mod tests {
         if let Some(p) = prefix {
             t.insert(PREFIX_TAG.to_owned(), p.to_owned());
         }
-        t
+        t.into()
     }
 
     #[test]
@@ -423,7 +434,7 @@ mod tests {
             Ownership::Foreign(w) if w.contains("apps2/db")
         ));
         assert_eq!(
-            ownership(&scope, "devops", &BTreeMap::new(), None),
+            ownership(&scope, "devops", &Default::default(), None),
             Ownership::Unmanaged
         );
         assert!(matches!(

@@ -213,23 +213,38 @@ pub fn parse_export(bytes: &[u8]) -> (Vec<ExportLine<'_>>, Vec<ListProblem>) {
             Err(error) => problems.push(bad(error)),
         }
     }
-    let mut seen: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for r in &records {
-        seen.entry(r.path.as_str()).or_default().push(r.line);
+    drop_duplicates(&mut records, &mut problems, |r| (&r.path, r.line));
+    (records, problems)
+}
+
+/// Rejects every record whose path appears more than once (a problem per line), then sorts the
+/// problems by line and the records by path.
+fn drop_duplicates<R>(
+    records: &mut Vec<R>,
+    problems: &mut Vec<ListProblem>,
+    key: impl Fn(&R) -> (&String, usize),
+) {
+    records.sort_by(|a, b| key(a).cmp(&key(b)));
+    let mut dups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for w in records.windows(2) {
+        let ((p, l), (q, m)) = (key(&w[0]), key(&w[1]));
+        if p == q {
+            let lines = dups.entry(p.clone()).or_default();
+            if lines.is_empty() {
+                lines.push(l);
+            }
+            lines.push(m);
+        }
     }
-    let dups: BTreeMap<String, Vec<usize>> = seen
-        .into_iter()
-        .filter(|(_, lines)| lines.len() > 1)
-        .map(|(p, l)| (p.to_owned(), l))
-        .collect();
     if !dups.is_empty() {
         records.retain(|r| {
-            let Some(lines) = dups.get(&r.path) else {
+            let (path, line) = key(r);
+            let Some(lines) = dups.get(path) else {
                 return true;
             };
             problems.push(ListProblem {
-                path: r.path.clone(),
-                line: Some(r.line),
+                path: path.clone(),
+                line: Some(line),
                 error: format!(
                     "duplicate path (lines {}); none of them is migrated",
                     lines
@@ -243,8 +258,189 @@ pub fn parse_export(bytes: &[u8]) -> (Vec<ExportLine<'_>>, Vec<ListProblem>) {
         });
     }
     problems.sort_by_key(|p| p.line);
-    records.sort_by(|a, b| a.path.cmp(&b.path));
-    (records, problems)
+}
+
+/// Where one record lies in the export file, and a digest of what it held when it was listed,
+/// so a re-read can tell that the file changed underneath.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordAt {
+    /// 1-based line number.
+    pub line: usize,
+    /// Byte offset of the line in the file (after a leading byte order mark).
+    pub offset: u64,
+    /// Length of the line in bytes, without its `\n`.
+    pub len: u32,
+    /// The first 8 bytes of the SHA-256 of those bytes.
+    pub digest: [u8; 8],
+}
+
+/// One well-formed record of an indexed export: its path, where it lies, and what the source
+/// kept of it (`T`: nothing for `file`, the data key cell for `kms`). No value.
+#[derive(Debug)]
+pub struct Indexed<T> {
+    /// The record's `path`.
+    pub path: String,
+    /// Where it lies.
+    pub at: RecordAt,
+    /// What the source keeps.
+    pub meta: T,
+}
+
+fn digest8(bytes: &[u8]) -> [u8; 8] {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(bytes);
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&d[..8]);
+    out
+}
+
+/// Reads an export line by line (one line in memory at a time, zeroized after use) and indexes
+/// its records by byte offset: `check` validates a record's fields (and keeps what the source
+/// needs of them, never a value); bad lines, refused records and duplicated paths become
+/// problems, as in [`parse_export`]. Records come back sorted by path.
+pub fn index_export<R: std::io::BufRead, T>(
+    mut reader: R,
+    mut check: impl FnMut(&mut Fields<'_>) -> Result<T, String>,
+) -> std::io::Result<(Vec<Indexed<T>>, Vec<ListProblem>)> {
+    let mut buf = zeroize::Zeroizing::new(Vec::new());
+    let mut records = Vec::new();
+    let mut problems = Vec::new();
+    let mut offset = 0u64;
+    let mut line = 0usize;
+    loop {
+        buf.clear();
+        let n = reader.read_until(b'\n', &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        line += 1;
+        let mut start = offset;
+        offset += n as u64;
+        let mut raw: &[u8] = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        if line == 1 {
+            if let Some(rest) = raw.strip_prefix(b"\xEF\xBB\xBF") {
+                raw = rest;
+                start += 3;
+            }
+        }
+        let bad = |error: String| ListProblem {
+            path: format!("line {line}"),
+            line: Some(line),
+            error,
+        };
+        let text = match std::str::from_utf8(raw) {
+            Ok(s) => s.trim(),
+            Err(e) => {
+                problems.push(bad(format!(
+                    "not valid UTF-8 (at column {})",
+                    column(raw, e.valid_up_to())
+                )));
+                continue;
+            }
+        };
+        if text.is_empty() {
+            continue;
+        }
+        let Ok(len) = u32::try_from(raw.len()) else {
+            problems.push(bad("line longer than 4 GiB".into()));
+            continue;
+        };
+        match parse_line(line, text) {
+            Ok(mut r) => match check(&mut r.fields) {
+                Ok(meta) => records.push(Indexed {
+                    path: r.path,
+                    at: RecordAt {
+                        line,
+                        offset: start,
+                        len,
+                        digest: digest8(raw),
+                    },
+                    meta,
+                }),
+                Err(error) => problems.push(ListProblem {
+                    path: r.path,
+                    line: Some(line),
+                    error,
+                }),
+            },
+            Err(error) => problems.push(bad(error)),
+        }
+    }
+    drop_duplicates(&mut records, &mut problems, |r| (&r.path, r.at.line));
+    Ok((records, problems))
+}
+
+/// The export file a source re-reads records from: the open handle and its size and
+/// modification time when it was indexed.
+pub struct ExportFile {
+    path: std::path::PathBuf,
+    file: std::sync::Mutex<std::fs::File>,
+    stamp: (u64, Option<std::time::SystemTime>),
+}
+
+impl ExportFile {
+    /// Opens `path` and indexes it (see [`index_export`]).
+    pub fn open<T>(
+        path: &std::path::Path,
+        check: impl FnMut(&mut Fields<'_>) -> Result<T, String>,
+    ) -> std::io::Result<(ExportFile, Vec<Indexed<T>>, Vec<ListProblem>)> {
+        let file = std::fs::File::open(path)?;
+        let (records, problems) = index_export(std::io::BufReader::new(&file), check)?;
+        let meta = file.metadata()?;
+        let export = ExportFile {
+            path: path.to_owned(),
+            stamp: (meta.len(), meta.modified().ok()),
+            file: std::sync::Mutex::new(file),
+        };
+        Ok((export, records, problems))
+    }
+
+    /// Reads the record at `at` again and hands its fields to `f`. Refused, with a message
+    /// that says so, when the file's size or modification time changed since it was indexed
+    /// or the line no longer holds what it held (its digest differs), or when it no longer
+    /// holds the record `path`: a record is never read from a file that changed underneath.
+    pub fn with_record<R>(
+        &self,
+        path: &str,
+        at: &RecordAt,
+        f: impl FnOnce(&mut Fields<'_>) -> Result<R, String>,
+    ) -> Result<R, String> {
+        use std::io::{Read, Seek, SeekFrom};
+        let changed = || {
+            format!(
+                "{} changed on disk since it was listed; nothing read from it (run again on \
+                 the file as it is now)",
+                self.path.display()
+            )
+        };
+        let mut bytes = zeroize::Zeroizing::new(vec![0u8; at.len as usize]);
+        {
+            let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+            let meta = file
+                .metadata()
+                .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
+            if (meta.len(), meta.modified().ok()) != self.stamp {
+                return Err(changed());
+            }
+            file.seek(SeekFrom::Start(at.offset))
+                .and_then(|_| file.read_exact(&mut bytes))
+                .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
+        }
+        if digest8(&bytes) != at.digest {
+            return Err(changed());
+        }
+        let text = std::str::from_utf8(&bytes).map_err(|_| changed())?.trim();
+        let mut rec = parse_line(at.line, text).map_err(|_| changed())?;
+        if rec.path != path {
+            return Err(changed());
+        }
+        f(&mut rec.fields)
+    }
+
+    /// The file as configured.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
 }
 
 /// A description of a JSON error that cannot echo input text (serde_json messages may quote

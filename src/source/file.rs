@@ -6,67 +6,64 @@
 //! kept, because re-serialising would change them and AWS must store what the export held. A
 //! string value becomes a plain `SecretString` (the decoded string), `"value_base64"` a
 //! `SecretBinary`. Anything else is refused with a reason on its line, as is a value over AWS's
-//! 64 KiB limit. The file is read once; values are kept in [`SecretValue`]s (zeroized on drop)
-//! and handed out on [`Source::fetch`], and the file bytes themselves are zeroized after parsing.
+//! 64 KiB limit.
+//!
+//! # Memory
+//!
+//! An export may hold a region's 500,000 secrets. It is read once at open, a line at a time,
+//! and every record is validated then; what is kept is an index (path → byte offset, length and
+//! a digest of the line), never a value. [`Source::fetch`] reads the one line again, checks it
+//! is what was indexed (the file's size and modification time, the line's digest) and decodes
+//! the value; a file changed on disk since the listing is refused with an error saying so, never
+//! read as something else. The line buffers are zeroized after use.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use futures::future::BoxFuture;
 use serde_json::value::RawValue;
-use zeroize::Zeroizing;
 
-use super::export::{parse_export, take_base64, Fields};
+use super::export::{take_base64, ExportFile, Fields, Indexed};
 use super::{Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceRef};
 use crate::identity::Scope;
 use crate::secret::{SecretValue, MAX_SECRET_BYTES};
 
-/// A parsed plaintext export.
+/// An indexed plaintext export.
 pub struct FileSource {
     file: PathBuf,
-    values: BTreeMap<String, SecretValue>,
-    listing: Listing,
+    export: ExportFile,
+    /// The valid records, sorted by path.
+    records: Vec<Indexed<()>>,
+    problems: Vec<ListProblem>,
 }
 
 impl FileSource {
-    /// Reads and parses the export. Only an unreadable file is an error; bad lines (invalid
+    /// Reads and indexes the export. Only an unreadable file is an error; bad lines (invalid
     /// UTF-8 included) end up in the listing's problems.
     pub fn open(file: &Path) -> Result<Self, SourceError> {
-        let bytes = Zeroizing::new(std::fs::read(file).map_err(|e| {
-            SourceError::new(
-                SourceErrorKind::Unavailable,
-                file.display().to_string(),
-                format!("cannot read export: {e}"),
-            )
-        })?);
-        Ok(Self::parse(file, &bytes))
+        let (export, records, problems) =
+            ExportFile::open(file, |fields| value_of(fields).map(drop)).map_err(|e| {
+                SourceError::new(
+                    SourceErrorKind::Unavailable,
+                    file.display().to_string(),
+                    format!("cannot read export: {e}"),
+                )
+            })?;
+        Ok(FileSource {
+            file: file.to_owned(),
+            export,
+            records,
+            problems,
+        })
     }
 
-    fn parse(file: &Path, bytes: &[u8]) -> Self {
-        let (records, mut problems) = parse_export(bytes);
-        let mut values = BTreeMap::new();
-        let mut refs = Vec::new();
-        for mut rec in records {
-            match value_of(&mut rec.fields) {
-                Ok(v) => {
-                    let mut r = SourceRef::new(rec.path.clone());
-                    r.line = Some(rec.line);
-                    refs.push(r);
-                    values.insert(rec.path, v);
-                }
-                Err(error) => problems.push(ListProblem {
-                    path: rec.path,
-                    line: Some(rec.line),
-                    error,
-                }),
-            }
-        }
-        problems.sort_by_key(|p| p.line);
-        FileSource {
-            file: file.to_owned(),
-            values,
-            listing: Listing { refs, problems },
-        }
+    /// Secrets indexed (valid records).
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether no valid record was found.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
     }
 }
 
@@ -127,23 +124,46 @@ impl Source for FileSource {
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
-        Box::pin(async move { Ok(self.listing.clone()) })
+        Box::pin(async move {
+            Ok(Listing {
+                refs: self
+                    .records
+                    .iter()
+                    .map(|rec| {
+                        let mut r = SourceRef::new(rec.path.clone());
+                        r.line = Some(rec.at.line);
+                        r
+                    })
+                    .collect(),
+                problems: self.problems.clone(),
+            })
+        })
     }
 
     fn fetch<'a>(&'a self, r: &'a SourceRef) -> BoxFuture<'a, Result<Fetched, SourceError>> {
         Box::pin(async move {
-            match self.values.get(&r.path) {
-                Some(v) => Ok(Fetched::Value {
-                    value: v.clone(),
-                    version: None,
-                    metadata: Default::default(),
-                }),
-                None => Err(SourceError::new(
+            let Ok(i) = self
+                .records
+                .binary_search_by(|rec| rec.path.as_str().cmp(&r.path))
+            else {
+                return Err(SourceError::new(
                     SourceErrorKind::NotFound,
                     &r.path,
                     format!("not in {}", self.file.display()),
-                )),
-            }
+                ));
+            };
+            let at = self.records[i].at;
+            let value = self
+                .export
+                .with_record(&r.path, &at, value_of)
+                .map_err(|e| {
+                    SourceError::new(SourceErrorKind::BadRecord, &r.path, e).at_line(Some(at.line))
+                })?;
+            Ok(Fetched::Value {
+                value,
+                version: None,
+                metadata: Default::default(),
+            })
         })
     }
 }
@@ -151,6 +171,13 @@ impl Source for FileSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parsed(text: &[u8]) -> (tempfile::NamedTempFile, FileSource) {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        let s = FileSource::open(f.path()).unwrap();
+        (f, s)
+    }
 
     #[tokio::test]
     async fn values_and_bad_lines() {
@@ -163,7 +190,7 @@ mod tests {
             "{\"path\":\"bad/num\",\"value\":5}\n",
             "{\"path\":\"app/arr\",\"value\":[1, 2.0]}\n",
         );
-        let s = FileSource::parse(Path::new("x.jsonl"), text.as_bytes());
+        let (_f, s) = parsed(text.as_bytes());
         let l = s.list().await.unwrap();
         assert_eq!(l.refs.len(), 4);
         assert_eq!(
@@ -209,8 +236,8 @@ mod tests {
             .enumerate()
             .map(|(i, v)| format!("{{\"path\":\"p{i}\",\"value\":{v}}}\n"))
             .collect();
-        let s = FileSource::parse(Path::new("x.jsonl"), text.as_bytes());
-        assert!(s.listing.problems.is_empty(), "{:?}", s.listing.problems);
+        let (_f, s) = parsed(text.as_bytes());
+        assert!(s.problems.is_empty(), "{:?}", s.problems);
         for (i, v) in values.iter().enumerate() {
             assert_eq!(fetched_text(&s, &format!("p{i}")).await, *v);
         }
@@ -225,9 +252,9 @@ mod tests {
              {{\"path\":\"lone\",\"value\":\"\\ud800\"}}\n\
              {{\"path\":\"null\",\"value\":null}}\n"
         );
-        let s = FileSource::parse(Path::new("x.jsonl"), text.as_bytes());
+        let (_f, s) = parsed(text.as_bytes());
         assert_eq!(fetched_text(&s, "s").await, "a\u{e9}\n\"b");
-        let p = &s.listing.problems;
+        let p = &s.problems;
         assert_eq!(
             p.iter().map(|p| p.line.unwrap()).collect::<Vec<_>>(),
             [2, 3, 4]
@@ -241,5 +268,57 @@ mod tests {
         assert!(p[2]
             .error
             .contains("must be a JSON object, array or string"));
+    }
+
+    async fn fetch_err(s: &FileSource, path: &str) -> SourceError {
+        match s.fetch(&SourceRef::new(path)).await {
+            Err(e) => e,
+            Ok(_) => panic!("{path}: read from a changed file"),
+        }
+    }
+
+    #[tokio::test]
+    async fn records_are_read_from_the_index_and_a_changed_file_is_refused() {
+        // a byte order mark and CRLF before the records: offsets must still land on them
+        let text = "\u{feff}{\"path\":\"a\",\"value\":\"1111\"}\r\n\n{\"path\":\"b\",\"value_base64\":\"AP8=\"}\n";
+        let (f, s) = parsed(text.as_bytes());
+        assert_eq!(s.len(), 2);
+        assert_eq!(fetched_text(&s, "a").await, "1111");
+        assert_eq!(
+            fetched_text(&s, "a").await,
+            "1111",
+            "read again, same answer"
+        );
+
+        // same length, same line, another value: only the line's digest can tell
+        std::fs::write(f.path(), text.replace("1111", "2222")).unwrap();
+        let e = fetch_err(&s, "a").await;
+        assert_eq!((e.kind, e.line), (SourceErrorKind::BadRecord, Some(1)));
+        assert!(
+            e.message.contains("changed on disk since it was listed"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("2222"), "{e}");
+
+        // a line appended: the size differs, so even an untouched record is refused
+        std::fs::write(
+            f.path(),
+            format!("{text}{{\"path\":\"c\",\"value\":\"3\"}}\n"),
+        )
+        .unwrap();
+        let e = fetch_err(&s, "b").await;
+        assert!(e.message.contains("changed on disk"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn records_moved_within_the_file_are_refused() {
+        let text = "{\"path\":\"a\",\"value\":\"x\"}\n{\"path\":\"b\",\"value\":\"y\"}\n";
+        let (f, s) = parsed(text.as_bytes());
+        // the same bytes, lines swapped: size and (maybe) mtime alike, each offset now holds
+        // the other record
+        let swapped = "{\"path\":\"b\",\"value\":\"y\"}\n{\"path\":\"a\",\"value\":\"x\"}\n";
+        std::fs::write(f.path(), swapped).unwrap();
+        let e = fetch_err(&s, "a").await;
+        assert!(e.message.contains("changed on disk"), "{e}");
     }
 }

@@ -3,9 +3,10 @@
 //! network and no quota. For the executor's unit tests and the in-process scale bench
 //! (`benches/scale.rs`), never for a real run.
 //!
-//! With `keep_values = false` it keeps no value at all (only the versions), so a bench of half a
-//! million secrets measures secretport's memory, not the fake's; such a target answers value
-//! reads with an error.
+//! With `keep_values = false` it keeps no value and no version history at all, only what the
+//! listing shows (name, compact tags, description, the `AWSCURRENT`/`AWSPREVIOUS` ids), so a
+//! bench of half a million secrets measures secretport's memory, not the fake's; such a target
+//! answers value reads with an error.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +19,7 @@ use super::{
     ReplicaRegion, ReplicaStatus, Target, TargetSecret,
 };
 use crate::secret::SecretValue;
+use crate::target::tags::Tags;
 
 const ARN_PREFIX: &str = "arn:memory:secret:";
 
@@ -31,12 +33,13 @@ enum Content {
 /// One secret.
 #[derive(Clone, Debug, Default)]
 pub struct MemorySecret {
-    versions: Vec<(String, Option<Content>)>,
-    current: Option<String>,
-    previous: Option<String>,
+    /// Every version with its content; empty when values are not kept.
+    versions: Vec<(Box<str>, Option<Content>)>,
+    current: Option<Box<str>>,
+    previous: Option<Box<str>>,
     /// Tags.
-    pub tags: BTreeMap<String, String>,
-    description: Option<String>,
+    pub tags: Tags,
+    description: Option<Box<str>>,
     /// Scheduled for deletion.
     pub deleted: bool,
     /// Replicas in other regions (`DescribeSecret` shows them, the listing does not).
@@ -121,6 +124,35 @@ impl MemoryTarget {
         self.lock().len()
     }
 
+    /// An estimate of the heap the store takes (strings, tags, values, the map's slots), for
+    /// the scale bench to tell the fake's memory from the engine's.
+    pub fn approx_bytes(&self) -> usize {
+        let m = self.lock();
+        let slot = std::mem::size_of::<(String, MemorySecret)>() + 1;
+        m.iter()
+            .map(|(name, s)| {
+                let opt = |x: &Option<Box<str>>| x.as_ref().map_or(0, |v| v.len());
+                name.capacity()
+                    + opt(&s.current)
+                    + opt(&s.previous)
+                    + opt(&s.description)
+                    + s.tags.heap_bytes()
+                    + s.versions
+                        .iter()
+                        .map(|(v, c)| {
+                            v.len()
+                                + std::mem::size_of::<(Box<str>, Option<Content>)>()
+                                + match c {
+                                    Some(Content::Value(b, _)) => b.capacity(),
+                                    _ => 0,
+                                }
+                        })
+                        .sum::<usize>()
+            })
+            .sum::<usize>()
+            + m.capacity() * slot
+    }
+
     /// Whether it holds no secret.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -134,7 +166,7 @@ impl MemoryTarget {
                 Some(Content::Value(value.as_bytes().to_vec(), false)),
             )],
             current: Some("v0".into()),
-            tags,
+            tags: tags.into(),
             ..MemorySecret::default()
         };
         self.lock().insert(name.into(), s);
@@ -147,7 +179,7 @@ impl MemoryTarget {
 
     /// Puts a new text version by hand (not through secretport).
     pub fn hand_edit(&self, name: &str, value: &str) {
-        let id = format!("hand-{}", self.versions.fetch_add(1, Ordering::Relaxed));
+        let id: Box<str> = format!("hand-{}", self.versions.fetch_add(1, Ordering::Relaxed)).into();
         let content = Some(Content::Value(value.as_bytes().to_vec(), false));
         self.edit(name, |s| {
             s.versions.push((id.clone(), content));
@@ -169,11 +201,19 @@ impl MemoryTarget {
         }
     }
 
-    fn content(&self, v: &SecretValue) -> Content {
+    /// The version list after writing `token` with value `v`: nothing when values are not
+    /// kept (compact).
+    fn add_version(
+        &self,
+        versions: &mut Vec<(Box<str>, Option<Content>)>,
+        token: &str,
+        v: &SecretValue,
+    ) {
         if self.keep_values {
-            Content::Value(v.expose_bytes().to_vec(), v.is_binary())
-        } else {
-            Content::Dropped
+            versions.push((
+                token.into(),
+                Some(Content::Value(v.expose_bytes().to_vec(), v.is_binary())),
+            ));
         }
     }
 
@@ -182,10 +222,10 @@ impl MemoryTarget {
             name: name.into(),
             arn: format!("{ARN_PREFIX}{name}"),
             tags: s.tags.clone(),
-            description: s.description.clone(),
+            description: s.description.as_deref().map(str::to_owned),
             deleted_date: s.deleted.then(|| "2030-01-01T00:00:00Z".into()),
-            current_version: s.current.clone(),
-            previous_version: s.previous.clone(),
+            current_version: s.current.as_deref().map(str::to_owned),
+            previous_version: s.previous.as_deref().map(str::to_owned),
             replication: None,
         }
     }
@@ -206,7 +246,7 @@ impl MemoryTarget {
                 } else {
                     SecretValue::text(String::from_utf8_lossy(&v).into_owned())
                 },
-                version_id: s.current.clone(),
+                version_id: s.current.as_deref().map(str::to_owned),
             })),
             Some(Content::Dropped) => Err(err(op, id, ErrorClass::Other)),
         }
@@ -223,10 +263,10 @@ fn in_sync(r: &ReplicaRegion) -> Replica {
 
 fn current_content(s: &MemorySecret) -> Option<Content> {
     let cur = s.current.as_ref()?;
-    s.versions
-        .iter()
-        .find(|(v, _)| v == cur)
-        .and_then(|(_, c)| c.clone())
+    match s.versions.iter().find(|(v, _)| v == cur) {
+        Some((_, c)) => c.clone(),
+        None => Some(Content::Dropped), // values (and versions) not kept
+    }
 }
 
 impl Target for MemoryTarget {
@@ -316,13 +356,15 @@ impl Target for MemoryTarget {
             if m.contains_key(s.name) {
                 return Err(err("CreateSecret", s.name, ErrorClass::Exists));
             }
+            let mut versions = Vec::new();
+            self.add_version(&mut versions, &s.token, s.value);
             m.insert(
                 s.name.into(),
                 MemorySecret {
-                    versions: vec![(s.token.clone(), Some(self.content(s.value)))],
-                    current: Some(s.token.clone()),
+                    versions,
+                    current: Some(s.token.as_str().into()),
                     previous: None,
-                    tags: s.tags.clone(),
+                    tags: s.tags.into(),
                     description: Some(s.description.into()),
                     deleted: false,
                     replicas: s.replicas.iter().map(in_sync).collect(),
@@ -340,14 +382,13 @@ impl Target for MemoryTarget {
     ) -> BoxFuture<'a, Outcome<String>> {
         self.count("PutSecretValue");
         Box::pin(async move {
-            let content = self.content(value);
             let mut m = self.lock();
             let s = m
                 .get_mut(name_of(id))
                 .ok_or_else(|| err("PutSecretValue", id, ErrorClass::NotFound))?;
             if s.current.as_deref() != Some(token.as_str()) {
-                s.versions.push((token.clone(), Some(content)));
-                s.previous = s.current.replace(token.clone());
+                self.add_version(&mut s.versions, &token, value);
+                s.previous = s.current.replace(token.as_str().into());
             }
             Ok((token, 1))
         })
@@ -360,9 +401,13 @@ impl Target for MemoryTarget {
     ) -> BoxFuture<'a, Outcome<()>> {
         self.count("TagResource");
         Box::pin(async move {
-            self.edit(name_of(id), |s| s.tags.extend(tags.clone()))
-                .then_some(((), 1))
-                .ok_or_else(|| err("TagResource", id, ErrorClass::NotFound))
+            self.edit(name_of(id), |s| {
+                s.tags = s
+                    .tags
+                    .merged(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            })
+            .then_some(((), 1))
+            .ok_or_else(|| err("TagResource", id, ErrorClass::NotFound))
         })
     }
 

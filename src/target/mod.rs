@@ -9,6 +9,7 @@
 pub mod dry;
 pub mod limits;
 pub mod memory;
+pub mod tags;
 pub mod token_key;
 
 use std::collections::BTreeMap;
@@ -25,8 +26,8 @@ pub struct TargetSecret {
     pub name: String,
     /// ARN.
     pub arn: String,
-    /// Tags.
-    pub tags: BTreeMap<String, String>,
+    /// Tags (compact: a run holds those of every secret under its prefix).
+    pub tags: tags::Tags,
     /// Description (carries the identity when the source tag is a hash).
     pub description: Option<String>,
     /// When it is scheduled for deletion, if it is.
@@ -99,7 +100,7 @@ impl ReplicaStatus {
 impl TargetSecret {
     /// Whether secretport wrote it (for any job).
     pub fn is_managed(&self) -> bool {
-        self.tags.get(MANAGED_TAG).is_some_and(|v| v == "true")
+        self.tags.get(MANAGED_TAG) == Some("true")
     }
 
     /// How the job with `scope` and `prefix` stands to it.
@@ -109,7 +110,7 @@ impl TargetSecret {
 
     /// The raw source tag, for messages.
     pub fn source_tag(&self) -> Option<&str> {
-        self.tags.get(identity::SOURCE_TAG).map(String::as_str)
+        self.tags.get(identity::SOURCE_TAG)
     }
 }
 

@@ -50,10 +50,14 @@
 //!
 //! # Behaviour
 //!
-//! The file is read and every record validated at [`KmsSource::open`]: shape, base64, IV length
-//! (12), ciphertext at least as long as the tag. A bad line (invalid UTF-8 included; a leading
-//! byte order mark is skipped) becomes a [`ListProblem`] with its line number and the other
-//! lines go on. A decrypted value over AWS's 64 KiB fails its record, naming the line. Values are decrypted only on [`Source::fetch`]. Data
+//! The file is read (a line at a time) and every record validated at [`KmsSource::open`]: shape,
+//! base64, IV length (12), ciphertext at least as long as the tag. What is kept is an index
+//! (path → byte offset, length and digest of the line, and the record's data key cell), not the
+//! ciphertexts: a fetch reads its line again, refusing it when the file changed on disk since the
+//! listing (see [`crate::source::file`]), so memory does not grow with the export's size. A bad
+//! line (invalid UTF-8 included; a leading byte order mark is skipped) becomes a [`ListProblem`]
+//! with its line number and the other lines go on. A decrypted value over AWS's 64 KiB fails its
+//! record, naming the line. Values are decrypted only on [`Source::fetch`]. Data
 //! keys are decrypted once per run and cached (zeroized when the source is dropped), keyed by
 //! the encrypted data key bytes *together with* the encryption context and `key_id` (KMS only
 //! releases a key for the right context, so a record with a wrong context must not be served
@@ -81,7 +85,7 @@ use tokio::sync::OnceCell;
 use self::call::KmsFailure;
 use self::envelope::DataKey;
 use self::record::{record_of, Record};
-use super::export::parse_export;
+use super::export::{ExportFile, Indexed};
 use super::{Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceRef};
 use crate::aws::client::{sdk_config, ClientError, Endpoint};
 use crate::config::{KmsConfig, TargetConfig};
@@ -104,20 +108,19 @@ struct SlotKey {
     key_id: Option<String>,
 }
 
-struct Entry {
-    line: usize,
-    record: Record,
-    /// For envelope records: the data key cell.
-    slot: Option<KeySlot>,
-}
+/// What is kept of a valid record besides its place in the file: for envelope records, the
+/// data key cell.
+type Entry = Indexed<Option<KeySlot>>;
 
 /// A KMS-encrypted export, validated and ready to decrypt.
 pub struct KmsSource {
     file: PathBuf,
-    entries: HashMap<String, Entry>,
+    export: ExportFile,
+    /// Valid records, sorted by path.
+    entries: Vec<Entry>,
     /// Records rejected at open, by path (first problem of the path), so a fetch of one explains.
     rejected: HashMap<String, ListProblem>,
-    listing: Listing,
+    problems: Vec<ListProblem>,
     slots: Vec<KeySlot>,
     client: aws_sdk_kms::Client,
     limits: Arc<Limits>,
@@ -130,7 +133,7 @@ impl fmt::Debug for KmsSource {
         f.debug_struct("KmsSource")
             .field("file", &self.file)
             .field("records", &self.entries.len())
-            .field("problems", &self.listing.problems.len())
+            .field("problems", &self.problems.len())
             .field("data_keys", &self.slots.len())
             .field("data_keys_decrypted", &self.data_keys_decrypted())
             .field("kms_calls", &self.kms_calls())
@@ -148,83 +151,50 @@ impl KmsSource {
         limits: Arc<Limits>,
         policy: RetryPolicy,
     ) -> Result<KmsSource, SourceError> {
-        let bytes = zeroize::Zeroizing::new(std::fs::read(file).map_err(|e| {
+        let mut slots: HashMap<SlotKey, KeySlot> = HashMap::new();
+        let (export, entries, problems) = ExportFile::open(file, |fields| {
+            Ok(match record_of(fields)? {
+                Record::Envelope {
+                    encrypted_data_key,
+                    aad,
+                    key_id,
+                    ..
+                } => Some(
+                    slots
+                        .entry(SlotKey {
+                            encrypted_data_key,
+                            aad,
+                            key_id,
+                        })
+                        .or_default()
+                        .clone(),
+                ),
+                Record::Direct { .. } => None,
+            })
+        })
+        .map_err(|e| {
             SourceError::new(
                 SourceErrorKind::Unavailable,
                 file.display().to_string(),
                 format!("cannot read export: {e}"),
             )
-        })?);
-        Ok(Self::parse(file, &bytes, client, limits, policy))
-    }
-
-    fn parse(
-        file: &Path,
-        text: &[u8],
-        client: aws_sdk_kms::Client,
-        limits: Arc<Limits>,
-        policy: RetryPolicy,
-    ) -> KmsSource {
-        let (records, mut problems) = parse_export(text);
-        let mut entries = HashMap::with_capacity(records.len());
-        let mut refs = Vec::with_capacity(records.len());
-        let mut slots: HashMap<SlotKey, KeySlot> = HashMap::new();
-        for mut rec in records {
-            match record_of(&mut rec.fields) {
-                Ok(record) => {
-                    let slot = match &record {
-                        Record::Envelope {
-                            encrypted_data_key,
-                            aad,
-                            key_id,
-                            ..
-                        } => Some(
-                            slots
-                                .entry(SlotKey {
-                                    encrypted_data_key: encrypted_data_key.clone(),
-                                    aad: aad.clone(),
-                                    key_id: key_id.clone(),
-                                })
-                                .or_default()
-                                .clone(),
-                        ),
-                        Record::Direct { .. } => None,
-                    };
-                    let mut r = SourceRef::new(rec.path.clone());
-                    r.line = Some(rec.line);
-                    refs.push(r);
-                    entries.insert(
-                        rec.path,
-                        Entry {
-                            line: rec.line,
-                            record,
-                            slot,
-                        },
-                    );
-                }
-                Err(error) => problems.push(ListProblem {
-                    path: rec.path,
-                    line: Some(rec.line),
-                    error,
-                }),
-            }
-        }
-        problems.sort_by_key(|p| p.line);
+        })?;
         let mut rejected = HashMap::new();
         for p in &problems {
             rejected.entry(p.path.clone()).or_insert_with(|| p.clone());
         }
-        KmsSource {
+        Ok(KmsSource {
             file: file.to_owned(),
+            export,
             entries,
             rejected,
-            listing: Listing { refs, problems },
+            problems,
             slots: slots.into_values().collect(),
             client,
             limits,
             policy,
             kms_calls: AtomicU64::new(0),
-        }
+        })
     }
 
     /// KMS requests sent so far (every attempt counts).
@@ -245,13 +215,13 @@ impl KmsSource {
             .count()
     }
 
-    async fn data_key(&self, entry: &Entry, slot: &KeySlot) -> Result<Arc<DataKey>, KmsFailure> {
+    async fn data_key(&self, record: &Record, slot: &KeySlot) -> Result<Arc<DataKey>, KmsFailure> {
         let Record::Envelope {
             encrypted_data_key,
             context,
             key_id,
             ..
-        } = &entry.record
+        } = record
         else {
             unreachable!("only envelope records have a key slot")
         };
@@ -290,7 +260,10 @@ impl KmsSource {
     }
 
     async fn fetch_value(&self, r: &SourceRef) -> Result<Fetched, SourceError> {
-        let Some(entry) = self.entries.get(&r.path) else {
+        let found = self
+            .entries
+            .binary_search_by(|e| e.path.as_str().cmp(&r.path));
+        let Some(entry) = found.ok().map(|i| &self.entries[i]) else {
             return Err(match self.rejected.get(&r.path) {
                 Some(p) => SourceError::new(SourceErrorKind::BadRecord, &r.path, p.error.clone())
                     .at_line(p.line),
@@ -302,10 +275,15 @@ impl KmsSource {
             });
         };
         let fail = |kind, message: String| {
-            SourceError::new(kind, &r.path, message).at_line(Some(entry.line))
+            SourceError::new(kind, &r.path, message).at_line(Some(entry.at.line))
         };
         let kms_fail = |f: KmsFailure| fail(f.kind, f.message);
-        let value = match &entry.record {
+        // the record as indexed, read again (refused if the file changed since)
+        let record = self
+            .export
+            .with_record(&r.path, &entry.at, record_of)
+            .map_err(|e| fail(SourceErrorKind::BadRecord, e))?;
+        let value = match &record {
             Record::Direct {
                 ciphertext,
                 context,
@@ -330,8 +308,14 @@ impl KmsSource {
                 aad,
                 ..
             } => {
-                let slot = entry.slot.as_ref().unwrap_or_else(|| unreachable!());
-                let key = self.data_key(entry, slot).await.map_err(kms_fail)?;
+                let Some(slot) = entry.meta.as_ref() else {
+                    // indexed as a direct record: the line changed (its digest would differ)
+                    return Err(fail(
+                        SourceErrorKind::BadRecord,
+                        "the record changed since it was listed".into(),
+                    ));
+                };
+                let key = self.data_key(&record, slot).await.map_err(kms_fail)?;
                 let plain = envelope::open(&key, iv, ciphertext, aad).map_err(|_| {
                     fail(
                         SourceErrorKind::BadRecord,
@@ -379,7 +363,20 @@ impl Source for KmsSource {
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
-        Box::pin(async move { Ok(self.listing.clone()) })
+        Box::pin(async move {
+            Ok(Listing {
+                refs: self
+                    .entries
+                    .iter()
+                    .map(|e| {
+                        let mut r = SourceRef::new(e.path.clone());
+                        r.line = Some(e.at.line);
+                        r
+                    })
+                    .collect(),
+                problems: self.problems.clone(),
+            })
+        })
     }
 
     fn fetch<'a>(&'a self, r: &'a SourceRef) -> BoxFuture<'a, Result<Fetched, SourceError>> {
@@ -444,14 +441,17 @@ mod tests {
         aws_sdk_kms::Client::from_conf(conf)
     }
 
-    fn source(text: &str) -> KmsSource {
-        KmsSource::parse(
-            Path::new("kms.jsonl"),
-            text.as_bytes(),
+    fn source(text: &str) -> (tempfile::NamedTempFile, KmsSource) {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        let s = KmsSource::open(
+            f.path(),
             client(),
             Arc::new(Limits::new(&LimitsConfig::default())),
             RetryPolicy::new(1),
         )
+        .unwrap();
+        (f, s)
     }
 
     #[tokio::test]
@@ -473,7 +473,7 @@ mod tests {
             format!("{{\"path\":\"g\",\"encrypted_data_key\":\"AQ==\",\"iv\":\"AAAA\",\"ciphertext\":\"{ct}\"}}\n"),
         ]
         .concat();
-        let s = source(&text);
+        let (_f, s) = source(&text);
         let l = s.list().await.unwrap();
         assert_eq!(
             l.refs.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(),
