@@ -15,14 +15,14 @@
 //! process ([`commands::run`]), each filtered by its include/exclude globs ([`filter`]).
 //!
 //! Public modules are what the binary, the integration tests and the benches use; the AWS SDK
-//! plumbing (`aws`) and the CSV formula escaping (`csv_safe`) are crate-private: everything else
+//! plumbing (`aws`) is crate-private: everything else
 //! reaches AWS through the SDK-free [`target::Target`] trait.
 #![forbid(unsafe_code)]
 
 pub(crate) mod aws;
 pub mod commands;
 pub mod config;
-pub(crate) mod csv_safe;
+pub mod csv_safe;
 pub mod decide;
 pub mod error_text;
 pub mod executor;
