@@ -186,10 +186,18 @@ pub fn build(input: &PlanInput<'_>) -> Result<Plan, NamingError> {
         }
     }
 
+    // each mapping is moved into its item (not copied): at 500k secrets every per-secret copy
+    // held during planning is tens of MiB of peak memory
     let paths: Vec<String> = refs.iter().map(|r| r.path.clone()).collect();
-    let mappings = naming::plan_names(&paths, input.rules, input.overrides, &sticky)?;
-    let by_source: HashMap<&str, &Mapping> =
-        mappings.iter().map(|m| (m.source.as_str(), m)).collect();
+    let (mappings, first) =
+        naming::plan_names_with_first(&paths, input.rules, input.overrides, &sticky)?;
+    drop(paths);
+    let mut slots: Vec<Option<Mapping>> = (0..refs.len()).map(|_| None).collect();
+    for (m, i) in mappings.into_iter().zip(first) {
+        if let Some(slot) = slots.get_mut(i) {
+            *slot = Some(m);
+        }
+    }
     let by_name: HashMap<&str, (&Arc<TargetSecret>, &Ownership)> = input
         .inventory
         .iter()
@@ -198,8 +206,9 @@ pub fn build(input: &PlanInput<'_>) -> Result<Plan, NamingError> {
         .collect();
 
     let mut items = Vec::with_capacity(refs.len());
-    for (r, identity) in refs.iter().zip(identities) {
-        let Some(mapping) = by_source.get(r.path.as_str()) else {
+    for ((r, identity), slot) in refs.iter().zip(identities).zip(slots) {
+        // sources never list a path twice (exports refuse duplicates); a repeat has no slot
+        let Some(mapping) = slot else {
             continue;
         };
         let at_name = by_name.get(mapping.target.as_str());
@@ -238,7 +247,7 @@ pub fn build(input: &PlanInput<'_>) -> Result<Plan, NamingError> {
         items.push(Item {
             source: r.clone(),
             identity,
-            mapping: (*mapping).clone(),
+            mapping,
             existing: at_name.map(|(s, _)| Arc::clone(s)),
             decision,
             renamed_from,

@@ -229,7 +229,11 @@ struct Prepared<'a> {
     sink: Sink,
     aws: SecretsTarget,
     source: Box<dyn Source>,
-    listing: crate::source::Listing,
+    /// Secrets the (filtered) listing held, and entries it could not produce: the prune
+    /// safety valve's facts. The listing itself is dropped once planned (the items hold what
+    /// they need), so it does not add to the execution's memory.
+    listed: usize,
+    listing_problems: usize,
     plan: plan::Plan,
     limits: Arc<Limits>,
     caller: Result<Caller, CallError>,
@@ -406,7 +410,8 @@ async fn prepare<'a>(
         sink,
         aws,
         source,
-        listing,
+        listed: listing.refs.len(),
+        listing_problems: listing.problems.len(),
         plan,
         limits,
         caller,
@@ -545,8 +550,8 @@ async fn execute(
                 ..
             }
         ),
-        listing_problems: p.listing.problems.len(),
-        listed: p.listing.refs.len(),
+        listing_problems: p.listing_problems,
+        listed: p.listed,
         owned_live: p.plan.owned_live,
         orphans: orphans.len(),
         max_fraction: cfg.reconcile.max_prune_fraction,
