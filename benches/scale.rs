@@ -106,6 +106,9 @@ async fn pass(label: &str, export: &Path, target: &MemoryTarget, dir: &Path, dry
     })
     .unwrap();
     drop(inventory);
+    // as `commands::run` does: the items hold what they need of the listing
+    let listed = listing.refs.len();
+    drop(listing);
     let planned = start.elapsed();
     let report = Report::create(dir, label, None).unwrap();
     let sink = Sink::new(report, dry, "scale");
@@ -131,7 +134,7 @@ async fn pass(label: &str, export: &Path, target: &MemoryTarget, dir: &Path, dry
     progress.finish();
     let (wall, cpu_used) = (start.elapsed(), cpu() - cpu0);
     let (_, peak) = rss_mib();
-    let n = listing.refs.len() as f64;
+    let n = listed as f64;
     let calls: Vec<String> = target
         .calls()
         .iter()
@@ -144,7 +147,7 @@ async fn pass(label: &str, export: &Path, target: &MemoryTarget, dir: &Path, dry
         .collect();
     println!(
         "  {label:<9} {:>7} secrets: wall {:>6.2} s (plan {:.2} s), CPU {:>5.1} µs/secret, peak RSS {peak:>4.0} MiB, fake store ≈{:.0} MiB; rows {}; calls: {}",
-        listing.refs.len(),
+        listed,
         wall.as_secs_f64(),
         planned.as_secs_f64(),
         cpu_used.as_secs_f64() * 1e6 / n,
