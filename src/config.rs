@@ -745,37 +745,46 @@ impl Validator<'_> {
         }
     }
 
-    /// An env var name that must be set (the secret itself is never in the file). A value that
-    /// is not a variable name is most likely the secret itself pasted in by mistake, so the
-    /// message never repeats it. A variable set to nothing but whitespace counts as unset.
-    fn env_name(&mut self, s: &mut Section, k: &str, default: Option<&str>) -> Option<String> {
-        let name = self.env_var_name(s, k, default)?;
-        if !is_set(self.env, &name) {
-            s.problem(
-                k,
-                format!("environment variable {name} is not set (or is empty)"),
-            );
-            return None;
-        }
-        Some(name)
-    }
-
-    /// [`Self::env_name`], then the variable's value, read here once (trimmed of surrounding
-    /// whitespace when `trim`: keys and ids never carry it, a pasted value often does).
-    fn env_secret(
+    /// The value of the variable a `*_env` key names, read here once, as a secret. The key
+    /// must name a variable (a value that is not a name is most likely the secret itself pasted
+    /// in by mistake, so messages never repeat it); unset, empty and whitespace-only are
+    /// problems naming the variable and `what` it must hold. `trim`: surrounding whitespace is
+    /// dropped (keys and ids never carry it, a pasted value often does); the token key is
+    /// taken byte for byte, since its bytes derive every token.
+    pub(super) fn env_secret(
         &mut self,
         s: &mut Section,
         k: &str,
         default: Option<&str>,
+        what: &str,
         trim: bool,
     ) -> Option<EnvSecret> {
-        let var = self.env_name(s, k, default)?;
-        let raw = (self.env)(&var).unwrap_or_default();
-        let value = if trim { raw.trim().to_owned() } else { raw };
-        Some(EnvSecret {
-            var,
-            value: value.into(),
-        })
+        let var = self.env_var_name(s, k, default)?;
+        match (self.env)(&var) {
+            None => {
+                s.problem(k, format!("environment variable {var} is not set"));
+                None
+            }
+            Some(v) if v.trim().is_empty() => {
+                let how = if v.is_empty() {
+                    "empty"
+                } else {
+                    "only whitespace"
+                };
+                s.problem(
+                    k,
+                    format!("environment variable {var} is {how}; it must hold the {what}"),
+                );
+                None
+            }
+            Some(v) => {
+                let value = if trim { v.trim().to_owned() } else { v };
+                Some(EnvSecret {
+                    var,
+                    value: value.into(),
+                })
+            }
+        }
     }
 
     fn url(&mut self, s: &mut Section, k: &str) -> Option<String> {
@@ -1143,7 +1152,7 @@ impl Validator<'_> {
         }
         // the key's bytes as given: trimming would change every token derived from it
         let token_key = if s.table.contains_key("token_key_env") {
-            self.env_secret(&mut s, "token_key_env", None, false)
+            self.env_secret(&mut s, "token_key_env", None, "token key", false)
         } else {
             None
         };
@@ -1190,10 +1199,17 @@ impl Validator<'_> {
         let creds = match kind.as_deref() {
             Some("default") => Some(Credentials::Default),
             Some("access-keys") => {
-                let a = self.env_secret(&mut c, "access_key_id_env", None, true);
-                let s = self.env_secret(&mut c, "secret_access_key_env", None, true);
+                let a =
+                    self.env_secret(&mut c, "access_key_id_env", None, "AWS access key id", true);
+                let s = self.env_secret(
+                    &mut c,
+                    "secret_access_key_env",
+                    None,
+                    "AWS secret access key",
+                    true,
+                );
                 let t = if c.table.contains_key("session_token_env") {
-                    self.env_secret(&mut c, "session_token_env", None, true)
+                    self.env_secret(&mut c, "session_token_env", None, "AWS session token", true)
                 } else {
                     None
                 };
@@ -1399,11 +1415,6 @@ fn syntax_message(text: &str, e: &toml::de::Error) -> String {
         Some(k) => format!("line {line_no}, column {column} (key {k}): {message}"),
         None => format!("line {line_no}, column {column}: {message}"),
     }
-}
-
-/// Whether `name` is set to something other than whitespace.
-fn is_set(env: &dyn Fn(&str) -> Option<String>, name: &str) -> bool {
-    env(name).is_some_and(|v| !v.trim().is_empty())
 }
 
 /// Why `name` cannot be an environment variable name, without quoting it: it may be a secret.

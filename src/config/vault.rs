@@ -194,39 +194,6 @@ impl Validator<'_> {
             })
     }
 
-    /// The value of the variable a `*_env` key names, as a secret. Unset and whitespace-only
-    /// are problems that name the variable (never its value).
-    fn credential_env(
-        &mut self,
-        s: &mut Section,
-        k: &str,
-        default: Option<&str>,
-        what: &str,
-    ) -> Option<(String, SecretString)> {
-        let name = self.env_var_name(s, k, default)?;
-        match (self.env)(&name) {
-            None => {
-                s.problem(k, format!("environment variable {name} is not set"));
-                None
-            }
-            Some(v) if v.trim().is_empty() => {
-                s.problem(
-                    k,
-                    format!(
-                        "environment variable {name} is {}; it must hold the {what}",
-                        if v.is_empty() {
-                            "empty"
-                        } else {
-                            "only whitespace"
-                        }
-                    ),
-                );
-                None
-            }
-            Some(v) => Some((name, SecretString::from(v.trim().to_owned()))),
-        }
-    }
-
     /// A file that holds a credential, read now; missing, unreadable or blank is a problem.
     fn secret_file(
         &mut self,
@@ -544,7 +511,9 @@ impl Validator<'_> {
         match method.as_deref() {
             Some("token") => {
                 if a.table.contains_key("token_env") {
-                    let (var, token) = self.credential_env(a, "token_env", None, "Vault token")?;
+                    let (var, token) = self
+                        .env_secret(a, "token_env", None, "Vault token", true)
+                        .map(|e| (e.var, e.value))?;
                     Some(VaultAuth::Token {
                         token,
                         origin: format!("${var}"),
@@ -554,8 +523,12 @@ impl Validator<'_> {
                 }
             }
             Some("approle") => {
-                let role_id = self.credential_env(a, "role_id_env", None, "AppRole role id");
-                let secret_id = self.credential_env(a, "secret_id_env", None, "AppRole secret id");
+                let role_id = self
+                    .env_secret(a, "role_id_env", None, "AppRole role id", true)
+                    .map(|e| (e.var, e.value));
+                let secret_id = self
+                    .env_secret(a, "secret_id_env", None, "AppRole secret id", true)
+                    .map(|e| (e.var, e.value));
                 let mount = Self::auth_mount(a, "approle");
                 let ((role_id_env, role_id), (secret_id_env, secret_id)) = (role_id?, secret_id?);
                 Some(VaultAuth::AppRole {
@@ -608,7 +581,8 @@ impl Validator<'_> {
                         })
                     }
                     (false, true) => self
-                        .credential_env(a, "jwt_env", None, "JWT")
+                        .env_secret(a, "jwt_env", None, "JWT", true)
+                        .map(|e| (e.var, e.value))
                         .map(|(var, jwt)| (jwt, JwtOrigin::Env(var))),
                     (true, true) => {
                         a.problem("jwt_env", "give jwt_file or jwt_env, not both");
