@@ -190,31 +190,44 @@ pub fn parse_export(bytes: &[u8]) -> (Vec<ExportLine<'_>>, Vec<ListProblem>) {
     let mut problems = Vec::new();
     for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
         let line = i + 1;
-        let bad = |error: String| ListProblem {
-            path: format!("line {line}"),
-            line: Some(line),
-            error,
-        };
-        let raw = match std::str::from_utf8(raw) {
-            Ok(s) => s.trim(),
-            Err(e) => {
-                problems.push(bad(format!(
-                    "not valid UTF-8 (at column {})",
-                    column(raw, e.valid_up_to())
-                )));
-                continue;
-            }
-        };
-        if raw.is_empty() {
+        let Some(raw) = line_text(line, raw, &mut problems) else {
             continue;
-        }
+        };
         match parse_line(line, raw) {
             Ok(r) => records.push(r),
-            Err(error) => problems.push(bad(error)),
+            Err(error) => problems.push(line_problem(line, error)),
         }
     }
     drop_duplicates(&mut records, &mut problems, |r| (&r.path, r.line));
     (records, problems)
+}
+
+/// A problem with line `line` as a whole (before its path is known).
+fn line_problem(line: usize, error: String) -> ListProblem {
+    ListProblem {
+        path: format!("line {line}"),
+        line: Some(line),
+        error,
+    }
+}
+
+/// Line `line`'s text, trimmed; `None` for a blank line, and for one that is not UTF-8 (then
+/// with that line's problem recorded). Shared by the in-memory parser and the indexer, so both
+/// read an export the same way.
+fn line_text<'a>(line: usize, raw: &'a [u8], problems: &mut Vec<ListProblem>) -> Option<&'a str> {
+    match std::str::from_utf8(raw) {
+        Ok(s) => Some(s.trim()).filter(|t| !t.is_empty()),
+        Err(e) => {
+            problems.push(line_problem(
+                line,
+                format!(
+                    "not valid UTF-8 (at column {})",
+                    column(raw, e.valid_up_to())
+                ),
+            ));
+            None
+        }
+    }
 }
 
 /// Rejects every record whose path appears more than once (a problem per line), then sorts the
@@ -323,26 +336,11 @@ pub fn index_export<R: std::io::BufRead, T>(
                 start += 3;
             }
         }
-        let bad = |error: String| ListProblem {
-            path: format!("line {line}"),
-            line: Some(line),
-            error,
-        };
-        let text = match std::str::from_utf8(raw) {
-            Ok(s) => s.trim(),
-            Err(e) => {
-                problems.push(bad(format!(
-                    "not valid UTF-8 (at column {})",
-                    column(raw, e.valid_up_to())
-                )));
-                continue;
-            }
-        };
-        if text.is_empty() {
+        let Some(text) = line_text(line, raw, &mut problems) else {
             continue;
-        }
+        };
         let Ok(len) = u32::try_from(raw.len()) else {
-            problems.push(bad("line longer than 4 GiB".into()));
+            problems.push(line_problem(line, "line longer than 4 GiB".into()));
             continue;
         };
         match parse_line(line, text) {
@@ -363,7 +361,7 @@ pub fn index_export<R: std::io::BufRead, T>(
                     error,
                 }),
             },
-            Err(error) => problems.push(bad(error)),
+            Err(error) => problems.push(line_problem(line, error)),
         }
     }
     drop_duplicates(&mut records, &mut problems, |r| (&r.path, r.at.line));
