@@ -119,7 +119,7 @@ impl UpperHex for String {
 /// `s` as the inside of a JSON string: what `serde_json` and the AWS SDK write (`"`, `\\` and
 /// control characters escaped), or with every non-ASCII character as `\uXXXX` (surrogate pairs
 /// above U+FFFF) as ASCII-only encoders such as Python's `json.dumps` write.
-fn json_escape(s: &str, ascii_only: bool) -> String {
+pub(crate) fn json_escape(s: &str, ascii_only: bool) -> String {
     use std::fmt::Write as _;
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {

@@ -13,7 +13,6 @@
 //! (it is never longer than the input span), so no partial copy of a value is left behind by a
 //! reallocation.
 
-use std::fmt::Write as _;
 use std::ops::Range;
 
 use serde::de::IgnoredAny;
@@ -149,24 +148,11 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Writes `s` as a JSON string the way `serde_json` does.
+/// Writes `s` as a JSON string the way `serde_json` does (the escaping the error scrubber
+/// also matches against).
 fn escape_into(s: &str, out: &mut String) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
+    out.push_str(&crate::error_text::json_escape(s, false));
     out.push('"');
 }
 
