@@ -1,20 +1,23 @@
 //! The engine at a region's scale, in-process: the whole pipeline (a `file` export on disk →
 //! list and index → plan → execute → CSV report) over the in-memory target (`target::memory`,
-//! no quota, compact: no values, no version history), for `plan` (a dry run on an empty
-//! target), `migrate`, then `reconcile` with nothing changed. Prints, per command, wall time,
-//! CPU time per secret, peak resident memory (VmHWM) and calls by operation.
+//! no quota), for `plan` (a dry run on an empty target), `migrate` and `reconcile` with
+//! nothing changed. Prints, per command, wall time, CPU time per secret, peak resident memory
+//! (VmHWM), live heap by phase (a counting allocator) and calls by operation.
 //!
-//! `cargo bench --bench scale` runs 10,000, 100,000 and 500,000 secrets of 1 KiB, each size in
-//! its own process (the bench runs itself again per size: a process's peak memory cannot be
-//! reset), so each peak is that size's alone. `SECRETPORT_SCALE_SIZES=100000` picks sizes,
-//! `SECRETPORT_SCALE_BYTES` the value size (default 1024). Within one process the three commands
-//! run in order and VmHWM never goes down: the `migrate` and `reconcile` peaks are peaks of the
-//! process so far, and include the fake target's own store (printed as its estimated size).
-//! Under `cargo test` it runs 300 secrets in-process as a smoke test.
+//! `cargo bench --bench scale` runs 10,000, 100,000 and 500,000 secrets of 1 KiB; each command
+//! of each size runs in a process of its own (the bench runs itself again: a process's peak
+//! memory cannot be lowered), so each peak is that command's alone. `migrate` writes into a
+//! target that answers as AWS does and keeps nothing (AWS holds the secrets, not secretport);
+//! `reconcile` runs against the in-memory store filled by a migrate in the same process, so its
+//! peak includes that store (printed as its estimated size). `SECRETPORT_SCALE_SIZES=100000`
+//! picks sizes, `SECRETPORT_SCALE_BYTES` the value size (default 1024). Under `cargo test` it
+//! runs 300 secrets through all three in one process as a smoke test.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use secretport::config::OnConflict;
@@ -33,6 +36,47 @@ use secretport::target::memory::MemoryTarget;
 use secretport::target::Target;
 
 const CHILD: &str = "SECRETPORT_SCALE_CHILD";
+
+/// Counts live heap bytes and their peak, so the bench can say where memory goes (which phase
+/// holds what), beside the process's resident figures.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call goes to the system allocator unchanged; this only counts sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(now, Ordering::Relaxed);
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if new_size > layout.size() {
+            let now = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size
+                - layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        } else {
+            LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+        }
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Live heap now and the peak since the last call, in MiB; resets the peak to now.
+fn heap_mib() -> (f64, f64) {
+    let live = LIVE.load(Ordering::Relaxed);
+    let peak = PEAK.swap(live, Ordering::Relaxed);
+    let mib = |b: usize| b as f64 / (1024.0 * 1024.0);
+    (mib(live), mib(peak))
+}
 
 /// (resident, peak resident) in MiB, from /proc/self/status.
 fn rss_mib() -> (f64, f64) {
@@ -83,8 +127,16 @@ fn write_export(file: &Path, n: usize, bytes: usize) {
 async fn pass(label: &str, export: &Path, target: &MemoryTarget, dir: &Path, dry: bool) {
     target.reset_calls();
     let (start, cpu0) = (Instant::now(), cpu());
+    let mut phases = Vec::new();
+    let mut phase = |name: &str| {
+        let (live, peak) = heap_mib();
+        phases.push(format!("{name} {live:.0}/{peak:.0}"));
+    };
+    phase("start");
     let source = FileSource::open(export).unwrap();
+    phase("index");
     let listing = source.list().await.unwrap();
+    phase("list");
     let dry_target = DryRun::new(target);
     let t: &dyn Target = if dry { &dry_target } else { target };
     let rules = NamingRules::new(Some("scale"), Policy::Aws);
@@ -95,8 +147,11 @@ async fn pass(label: &str, export: &Path, target: &MemoryTarget, dir: &Path, dry
         .into_iter()
         .map(std::sync::Arc::new)
         .collect();
-    let plan = plan::build(&PlanInput {
-        listing: &listing,
+    phase("inventory");
+    // as `commands::run` does: the listing's references move into the plan's items
+    let listed = listing.refs.len();
+    let plan = plan::build(PlanInput {
+        listing,
         scope: &source.scope(),
         rules: &rules,
         overrides: &Overrides::default(),
@@ -106,9 +161,7 @@ async fn pass(label: &str, export: &Path, target: &MemoryTarget, dir: &Path, dry
     })
     .unwrap();
     drop(inventory);
-    // as `commands::run` does: the items hold what they need of the listing
-    let listed = listing.refs.len();
-    drop(listing);
+    phase("plan");
     let planned = start.elapsed();
     let report = Report::create(dir, label, None).unwrap();
     let sink = Sink::new(report, dry, "scale");
@@ -132,6 +185,8 @@ async fn pass(label: &str, export: &Path, target: &MemoryTarget, dir: &Path, dry
     let exec = Executor::new(t, &source, &settings, &sink, &shutdown, &progress);
     exec.run_all(&plan.items).await;
     progress.finish();
+    phase("execute");
+    drop(plan);
     let (wall, cpu_used) = (start.elapsed(), cpu() - cpu0);
     let (_, peak) = rss_mib();
     let n = listed as f64;
@@ -155,6 +210,10 @@ async fn pass(label: &str, export: &Path, target: &MemoryTarget, dir: &Path, dry
         counts.join(", "),
         if calls.is_empty() { "none".to_owned() } else { calls.join(", ") }
     );
+    println!(
+        "            heap MiB live/peak by phase: {}",
+        phases.join(", ")
+    );
     assert_eq!(
         sink.counts()
             .iter()
@@ -165,8 +224,12 @@ async fn pass(label: &str, export: &Path, target: &MemoryTarget, dir: &Path, dry
     );
 }
 
-/// Runs plan, migrate and reconcile (nothing changed) for `n` secrets of `bytes` bytes.
-fn one_size(n: usize, bytes: usize) {
+/// Runs one command for `n` secrets of `bytes` bytes, in a process of its own (so the peak is
+/// that command's): `plan` (a dry run on an empty target), `migrate` (into a target that keeps
+/// nothing, as AWS keeps the secrets, not this process), `reconcile` with nothing changed
+/// (against the in-memory store filled by a migrate first: its peak includes the store, whose
+/// size is printed). `all` runs the three in one process (the smoke run under `cargo test`).
+fn one_size(n: usize, bytes: usize, command: &str) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -176,22 +239,32 @@ fn one_size(n: usize, bytes: usize) {
     write_export(&export, n, bytes);
     let (rss0, hwm0) = rss_mib();
     println!(
-        "scale: {n} secrets of {bytes} bytes ({:.0} MiB export on disk); at start RSS {rss0:.0} MiB (peak {hwm0:.0})",
+        "scale {command}: {n} secrets of {bytes} bytes ({:.0} MiB export on disk); at start RSS {rss0:.0} MiB (peak {hwm0:.0})",
         std::fs::metadata(&export).map(|m| m.len()).unwrap_or(0) as f64 / (1024.0 * 1024.0)
     );
-    let target = MemoryTarget::new(false);
     rt.block_on(async {
-        pass("plan", &export, &target, dir.path(), true).await;
-        assert_eq!(target.writes(), 0, "a plan writes nothing");
-        pass("migrate", &export, &target, dir.path(), false).await;
-        assert_eq!(target.len(), n);
-        pass("reconcile", &export, &target, dir.path(), false).await;
+        if matches!(command, "plan" | "all") {
+            let target = MemoryTarget::new(false);
+            pass("plan", &export, &target, dir.path(), true).await;
+            assert_eq!(target.writes(), 0, "a plan writes nothing");
+        }
+        if matches!(command, "migrate" | "all") {
+            let target = MemoryTarget::forgetful();
+            pass("migrate", &export, &target, dir.path(), false).await;
+            assert_eq!(target.calls().get("CreateSecret").copied(), Some(n as u64));
+        }
+        if matches!(command, "reconcile" | "all") {
+            let target = MemoryTarget::new(false);
+            pass("(fill)", &export, &target, dir.path(), false).await;
+            assert_eq!(target.len(), n);
+            pass("reconcile", &export, &target, dir.path(), false).await;
+            let calls = target.calls();
+            let reads = calls.get("GetSecretValue").copied().unwrap_or(0)
+                + calls.get("BatchGetSecretValue").copied().unwrap_or(0);
+            assert_eq!(reads, 0, "reconcile with nothing changed reads no value");
+            assert_eq!(target.writes(), 0, "and writes nothing");
+        }
     });
-    let calls = target.calls();
-    let reads = calls.get("GetSecretValue").copied().unwrap_or(0)
-        + calls.get("BatchGetSecretValue").copied().unwrap_or(0);
-    assert_eq!(reads, 0, "reconcile with nothing changed reads no value");
-    assert_eq!(target.writes(), 0, "and writes nothing");
 }
 
 fn main() {
@@ -200,23 +273,26 @@ fn main() {
     let bytes = env("SECRETPORT_SCALE_BYTES")
         .and_then(|v| v.parse().ok())
         .unwrap_or(1024);
-    if let Some(n) = env(CHILD).and_then(|v| v.parse().ok()) {
-        one_size(n, bytes);
+    if let Some(child) = env(CHILD) {
+        let (n, command) = child.split_once(':').unwrap();
+        one_size(n.parse().unwrap(), bytes, command);
         return;
     }
     if !full {
         println!("scale (smoke, under cargo test):");
-        one_size(300, bytes);
+        one_size(300, bytes, "all");
         return;
     }
     let sizes = env("SECRETPORT_SCALE_SIZES").unwrap_or_else(|| "10000,100000,500000".into());
     let me = std::env::current_exe().unwrap();
     for n in sizes.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let status = std::process::Command::new(&me)
-            .arg("--bench")
-            .env(CHILD, n)
-            .status()
-            .unwrap();
-        assert!(status.success(), "size {n}: {status}");
+        for command in ["plan", "migrate", "reconcile"] {
+            let status = std::process::Command::new(&me)
+                .arg("--bench")
+                .env(CHILD, format!("{n}:{command}"))
+                .status()
+                .unwrap();
+            assert!(status.success(), "size {n}, {command}: {status}");
+        }
     }
 }

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::config::OnConflict;
+use crate::identity::SourceIdentity;
 use crate::plan::{expected_tags, tag_drift, Decision, Item};
 use crate::report::{Action, Status};
 use crate::secret::SecretValue;
@@ -69,6 +70,8 @@ pub enum CurrentFact<'a> {
 /// Everything fetched for one item.
 #[derive(Debug)]
 pub struct Facts<'a> {
+    /// The item's identity (its tags and description).
+    pub identity: &'a SourceIdentity,
     /// The source side.
     pub source: SourceFact<'a>,
     /// The target side.
@@ -171,9 +174,6 @@ enum Compare {
 
 /// What must be fetched for `item`.
 pub fn needs(item: &Item, rules: &Rules, restored: bool) -> Need {
-    if item.source.skip.is_some() {
-        return Need::Nothing;
-    }
     match &item.decision {
         Decision::Create => Need::Source,
         Decision::ScheduledForDeletion { ours: true, .. } if restored => Need::SourceAndCurrent,
@@ -187,9 +187,6 @@ pub fn needs(item: &Item, rules: &Rules, restored: bool) -> Need {
 
 /// The steps for `item` given `facts`.
 pub fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
-    if let Some(reason) = &item.source.skip {
-        return row(Action::Skip, Status::Skipped, reason.clone());
-    }
     // decisions made from names and tags alone
     match &item.decision {
         Decision::Conflict { owner: Some(o), .. } => {
@@ -298,13 +295,11 @@ pub fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
         );
     }
     let metadata = if rules.copy_metadata {
-        let mut m = item.source.metadata.clone();
-        m.extend(metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
-        m
+        metadata.clone()
     } else {
         BTreeMap::new()
     };
-    let expected = expected_tags(&rules.config_tags, &metadata, &item.identity, &rules.prefix);
+    let expected = expected_tags(&rules.config_tags, &metadata, facts.identity, &rules.prefix);
 
     if is_create {
         return vec![Step::Create { tags: expected }];
@@ -467,7 +462,6 @@ fn tag_step(item: &Item, expected: &BTreeMap<String, String>, how: Compare) -> O
 mod tests {
     use super::*;
     use crate::identity::Scope;
-    use crate::naming::Mapping;
     use crate::source::SourceRef;
     use crate::target::TargetSecret;
 
@@ -481,8 +475,12 @@ mod tests {
         }
     }
 
+    fn identity() -> crate::identity::SourceIdentity {
+        Scope::new("file", "/x", "").identity("a")
+    }
+
     fn item(decision: Decision, tagged: bool) -> Item {
-        let identity = Scope::new("file", "/x", "").identity("a");
+        let identity = identity();
         let tags = if tagged {
             expected_tags(&BTreeMap::new(), &BTreeMap::new(), &identity, "p")
         } else {
@@ -491,13 +489,8 @@ mod tests {
         .into();
         Item {
             source: SourceRef::new("a"),
-            identity,
-            mapping: Mapping {
-                source: "a".into(),
-                target: "p/a".into(),
-                changed: false,
-                reasons: vec![],
-            },
+            target: "p/a".into(),
+            reasons: Default::default(),
             existing: (decision != Decision::Create).then(|| {
                 std::sync::Arc::new(TargetSecret {
                     name: "p/a".into(),
@@ -763,6 +756,7 @@ mod tests {
         ];
         for (name, item, source, current, restored, rules, want) in cases {
             let facts = Facts {
+                identity: &identity(),
                 source,
                 current,
                 restored,
@@ -784,7 +778,9 @@ mod tests {
             region: "eu-west-1".into(),
             kms_key_id: None,
         }];
+        let id = identity();
         let facts = |current| Facts {
+            identity: &id,
             source: SourceFact::Value {
                 value: &v,
                 metadata: &meta,
@@ -885,6 +881,7 @@ mod tests {
             (SecretValue::binary(vec![0; MAX_SECRET_BYTES + 1]), "65536"),
         ] {
             let facts = Facts {
+                identity: &identity(),
                 source: SourceFact::Value {
                     value: &v,
                     metadata: &meta,

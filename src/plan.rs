@@ -25,7 +25,7 @@ use std::sync::Arc;
 use crate::config::OnConflict;
 use crate::filter::PathFilter;
 use crate::identity::{Ownership, Scope, SourceIdentity, MANAGED_TAG, PREFIX_TAG, SOURCE_TAG};
-use crate::naming::{self, Mapping, NamingError, NamingRules, Overrides};
+use crate::naming::{self, NamingError, NamingRules, Overrides, ReasonSet};
 use crate::source::{Listing, SourceRef};
 use crate::target::limits::MAX_TAGS;
 use crate::target::TargetSecret;
@@ -53,15 +53,17 @@ pub enum Decision {
     },
 }
 
-/// One source secret in the plan.
+/// One source secret in the plan. Kept small (a run holds one per source secret, up to a
+/// region's 500,000): the source reference is moved in from the listing, the identity is
+/// derived from it when needed ([`Item::identity`]), the reasons are a bit set.
 #[derive(Debug, Clone)]
 pub struct Item {
     /// The source reference.
     pub source: SourceRef,
-    /// Its identity (tags, tokens, description).
-    pub identity: SourceIdentity,
-    /// Its name mapping.
-    pub mapping: Mapping,
+    /// The target name planned for it.
+    pub target: String,
+    /// Why the target differs from the bare source path.
+    pub reasons: ReasonSet,
     /// The secret at that name, if any: shared with the inventory it was listed in, not a
     /// copy per item.
     pub existing: Option<Arc<TargetSecret>>,
@@ -69,6 +71,13 @@ pub struct Item {
     pub decision: Decision,
     /// The name of this source's owned secret when the mapping moved away from it (a rename).
     pub renamed_from: Option<String>,
+}
+
+impl Item {
+    /// Its identity in `scope` (the job's): tags, tokens, description.
+    pub fn identity(&self, scope: &Scope) -> SourceIdentity {
+        scope.identity(&self.source.path)
+    }
 }
 
 /// A secret this job owns that no source item claims any more.
@@ -130,8 +139,8 @@ impl Plan {
 
 /// Everything [`build`] needs.
 pub struct PlanInput<'a> {
-    /// The source listing.
-    pub listing: &'a Listing,
+    /// The source listing, consumed: its references move into the items.
+    pub listing: Listing,
     /// What this job owns.
     pub scope: &'a Scope,
     /// Naming rules (their prefix is the job's prefix).
@@ -148,23 +157,30 @@ pub struct PlanInput<'a> {
     pub filter: &'a PathFilter,
 }
 
-/// Builds the plan.
-pub fn build(input: &PlanInput<'_>) -> Result<Plan, NamingError> {
+/// Builds the plan. The listing's references move into the items (nothing per secret is
+/// copied: at 500,000 secrets every per-secret copy is tens of MiB of peak memory).
+pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
     let prefix = input.rules.prefix().unwrap_or("");
-    let refs = &input.listing.refs;
-    let identities: Vec<SourceIdentity> =
-        refs.iter().map(|r| input.scope.identity(&r.path)).collect();
+    let refs = input.listing.refs;
 
-    // ownership of every secret under the prefix, decided once
+    // ownership of every secret under the prefix, decided once; this job's secrets are keyed
+    // by their path relative to the job's scope, which is the listing's path
     let owners: Vec<Ownership> = input
         .inventory
         .iter()
         .map(|s| s.ownership(input.scope, prefix))
         .collect();
-    let mut owned: HashMap<&SourceIdentity, Vec<&Arc<TargetSecret>>> = HashMap::new();
-    for (s, o) in input.inventory.iter().zip(&owners) {
-        if let Ownership::Owned(id) = o {
-            owned.entry(id).or_default().push(s);
+    let paths_of_owned: Vec<Option<&str>> = owners
+        .iter()
+        .map(|o| match o {
+            Ownership::Owned(id) => input.scope.relative(id),
+            _ => None,
+        })
+        .collect();
+    let mut owned: HashMap<&str, Vec<&Arc<TargetSecret>>> = HashMap::new();
+    for (s, p) in input.inventory.iter().zip(&paths_of_owned) {
+        if let Some(p) = p {
+            owned.entry(p).or_default().push(s);
         }
     }
     // the live one first, then the smallest name: deterministic
@@ -175,47 +191,50 @@ pub fn build(input: &PlanInput<'_>) -> Result<Plan, NamingError> {
     }
 
     let mut sticky = BTreeMap::new();
-    for (r, id) in refs.iter().zip(&identities) {
-        if input.overrides.get(&r.path).is_some() {
-            continue; // an override always wins, in the open
-        }
-        if let Some(s) = owned.get(id).and_then(|v| v.first()) {
-            if naming::is_rule_name(&r.path, &s.name, input.rules) {
-                sticky.insert(r.path.clone(), s.name.clone());
+    if !owned.is_empty() {
+        for r in &refs {
+            if input.overrides.get(&r.path).is_some() {
+                continue; // an override always wins, in the open
+            }
+            if let Some(s) = owned.get(r.path.as_str()).and_then(|v| v.first()) {
+                if naming::is_rule_name(&r.path, &s.name, input.rules) {
+                    sticky.insert(r.path.clone(), s.name.clone());
+                }
             }
         }
     }
 
-    // each mapping is moved into its item (not copied): at 500k secrets every per-secret copy
-    // held during planning is tens of MiB of peak memory
-    let paths: Vec<String> = refs.iter().map(|r| r.path.clone()).collect();
-    let (mappings, first) =
-        naming::plan_names_with_first(&paths, input.rules, input.overrides, &sticky)?;
-    drop(paths);
-    let mut slots: Vec<Option<Mapping>> = (0..refs.len()).map(|_| None).collect();
+    let (mappings, first) = {
+        let paths: Vec<&str> = refs.iter().map(|r| r.path.as_str()).collect();
+        naming::plan_names_with_first(&paths, input.rules, input.overrides, &sticky)?
+    };
+    drop(sticky);
+    // the planned (target, reasons) of each reference, in listing order
+    let mut slots: Vec<Option<(String, ReasonSet)>> = (0..refs.len()).map(|_| None).collect();
     for (m, i) in mappings.into_iter().zip(first) {
         if let Some(slot) = slots.get_mut(i) {
-            *slot = Some(m);
+            *slot = Some((m.target, m.reasons));
         }
     }
-    let by_name: HashMap<&str, (&Arc<TargetSecret>, &Ownership)> = input
+    let by_name: HashMap<&str, (&Arc<TargetSecret>, &Ownership, &Option<&str>)> = input
         .inventory
         .iter()
         .zip(&owners)
-        .map(|(s, o)| (s.name.as_str(), (s, o)))
+        .zip(&paths_of_owned)
+        .map(|((s, o), p)| (s.name.as_str(), (s, o, p)))
         .collect();
 
     let mut items = Vec::with_capacity(refs.len());
-    for ((r, identity), slot) in refs.iter().zip(identities).zip(slots) {
+    for (r, slot) in refs.into_iter().zip(slots) {
         // sources never list a path twice (exports refuse duplicates); a repeat has no slot
-        let Some(mapping) = slot else {
+        let Some((target, reasons)) = slot else {
             continue;
         };
-        let at_name = by_name.get(mapping.target.as_str());
+        let at_name = by_name.get(target.as_str());
         let decision = match at_name {
             None => Decision::Create,
-            Some((s, o)) => {
-                let ours = matches!(o, Ownership::Owned(id) if *id == identity);
+            Some((s, o, owned_as)) => {
+                let ours = **owned_as == Some(r.path.as_str());
                 if let Some(date) = &s.deleted_date {
                     Decision::ScheduledForDeletion {
                         date: date.clone(),
@@ -240,48 +259,49 @@ pub fn build(input: &PlanInput<'_>) -> Result<Plan, NamingError> {
             }
         };
         let renamed_from = owned
-            .get(&identity)
+            .get(r.path.as_str())
             .and_then(|v| v.iter().find(|s| s.deleted_date.is_none()))
-            .filter(|s| s.name != mapping.target)
+            .filter(|s| s.name != target)
             .map(|s| s.name.clone());
         items.push(Item {
-            source: r.clone(),
-            identity,
-            mapping,
-            existing: at_name.map(|(s, _)| Arc::clone(s)),
+            existing: at_name.map(|(s, _, _)| Arc::clone(s)),
+            source: r,
+            target,
+            reasons,
             decision,
             renamed_from,
         });
     }
     items.sort_by(|a, b| a.source.path.cmp(&b.source.path));
 
-    let claimed: HashMap<&SourceIdentity, &str> = items
-        .iter()
-        .map(|i| (&i.identity, i.mapping.target.as_str()))
-        .collect();
+    // which name each source path claims (only needed when this job owns secrets)
+    let claimed: HashMap<&str, &str> = if owned.is_empty() {
+        HashMap::new()
+    } else {
+        items
+            .iter()
+            .map(|i| (i.source.path.as_str(), i.target.as_str()))
+            .collect()
+    };
     let (mut orphans, mut deleted_orphans) = (Vec::new(), Vec::new());
     let mut owned_live = 0;
     let mut foreign = 0;
-    for (s, o) in input.inventory.iter().zip(&owners) {
-        let id = match o {
-            Ownership::Owned(id) => id,
-            Ownership::Foreign(_) => {
+    for ((s, o), path) in input.inventory.iter().zip(&owners).zip(&paths_of_owned) {
+        let (id, path) = match (o, *path) {
+            (Ownership::Owned(id), Some(path)) => (id, path),
+            (Ownership::Foreign(_), _) => {
                 foreign += 1;
                 continue;
             }
-            Ownership::Unmanaged => continue,
+            _ => continue,
         };
-        if !input
-            .scope
-            .relative(id)
-            .is_some_and(|rel| input.filter.admits(rel))
-        {
+        if !input.filter.admits(path) {
             continue; // excluded by the job's filter: not this run's business
         }
         if s.deleted_date.is_none() {
             owned_live += 1;
         }
-        let why = match claimed.get(id) {
+        let why = match claimed.get(path) {
             Some(name) if *name == s.name => continue,
             Some(name) => OrphanWhy::RenamedTo((*name).to_owned()),
             None => OrphanWhy::SourceGone,
@@ -384,8 +404,8 @@ mod tests {
         };
         let rules = NamingRules::new(Some("p"), policy);
         let overrides = Overrides::parse(overrides, &rules).unwrap();
-        build(&PlanInput {
-            listing: &listing,
+        build(PlanInput {
+            listing,
             scope: sc,
             rules: &rules,
             overrides: &overrides,
@@ -443,8 +463,8 @@ mod tests {
         };
         let rules = NamingRules::new(Some("p"), Policy::Aws);
         let filter = PathFilter::new(&["a/**".into()], &[]).unwrap();
-        let p = build(&PlanInput {
-            listing: &listing,
+        let p = build(PlanInput {
+            listing,
             scope: &s,
             rules: &rules,
             overrides: &Overrides::default(),
@@ -493,7 +513,7 @@ mod tests {
         let m: BTreeMap<&str, &str> = p
             .items
             .iter()
-            .map(|i| (i.source.path.as_str(), i.mapping.target.as_str()))
+            .map(|i| (i.source.path.as_str(), i.target.as_str()))
             .collect();
         assert_eq!(m["a b"], "p/a_b");
         assert_ne!(m["a#b"], "p/a_b");
@@ -506,13 +526,9 @@ mod tests {
         let s = scope("");
         let first = plan(&["a b", "a#b"], &[]);
         let hashed = first.items.iter().find(|i| i.source.path == "a#b").unwrap();
-        let inv = vec![secret(
-            &hashed.mapping.target,
-            Some((&s, "a#b", "p")),
-            false,
-        )];
+        let inv = vec![secret(&hashed.target, Some((&s, "a#b", "p")), false)];
         let p = plan(&["a#b"], &inv);
-        assert_eq!(p.items[0].mapping.target, hashed.mapping.target);
+        assert_eq!(p.items[0].target, hashed.target);
         assert_eq!(p.items[0].decision, Decision::Compare);
     }
 
@@ -521,7 +537,7 @@ mod tests {
         let s = scope("");
         let inv = vec![secret("p/a", Some((&s, "a", "p")), false)];
         let p = plan_with(&s, &["a"], &inv, "a,p/new\n", Policy::Aws);
-        assert_eq!(p.items[0].mapping.target, "p/new");
+        assert_eq!(p.items[0].target, "p/new");
         assert_eq!(p.items[0].decision, Decision::Create);
         assert_eq!(p.items[0].renamed_from.as_deref(), Some("p/a"));
         assert_eq!(p.orphans.len(), 1);
@@ -533,7 +549,7 @@ mod tests {
         let s = scope("");
         let inv = vec![secret("p/a_b", Some((&s, "a_b", "p")), false)];
         let p = plan_with(&s, &["a_b"], &inv, "", Policy::Alphanumeric);
-        assert_ne!(p.items[0].mapping.target, "p/a_b");
+        assert_ne!(p.items[0].target, "p/a_b");
         assert_eq!(p.items[0].renamed_from.as_deref(), Some("p/a_b"));
         assert_eq!(p.orphans.len(), 1);
     }

@@ -52,7 +52,12 @@ pub fn run_rename(
     rules: &NamingRules,
     overrides: &Overrides,
 ) -> Result<RenameOutput, NamingError> {
-    let (mut rows, first) = plan_names_with_first(names, rules, overrides, &BTreeMap::new())?;
+    let (planned, first) = plan_names_with_first(names, rules, overrides, &BTreeMap::new())?;
+    let mut rows: Vec<Mapping> = planned
+        .into_iter()
+        .zip(&first)
+        .map(|(p, &i)| p.for_source(names.get(i).cloned().unwrap_or_default()))
+        .collect();
     // Rows are sorted by source; put them in order of first occurrence, in place.
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.par_sort_unstable_by_key(|&j| first[j]);

@@ -368,8 +368,11 @@ async fn prepare<'a>(
     };
     let scope = source.scope();
     let rules = job.naming_rules();
-    let plan = match plan::build(&PlanInput {
-        listing: &listing,
+    // the references move into the plan's items; the problems are reported below
+    let problems = std::mem::take(&mut listing.problems);
+    let passed = listing.refs.len();
+    let plan = match plan::build(PlanInput {
+        listing,
         scope: &scope,
         rules: &rules,
         overrides: &job.naming.overrides,
@@ -382,8 +385,8 @@ async fn prepare<'a>(
     };
     eprintln!(
         "{command}{label}: {} source secrets ({} problems) in {}; {} target secrets under {}: {} owned by this job, {} managed for other scopes (left alone)",
-        listing.refs.len(),
-        listing.problems.len(),
+        passed,
+        problems.len(),
         scope.describe(),
         inventory.len(),
         prefix_words(prefix),
@@ -392,7 +395,7 @@ async fn prepare<'a>(
     );
     // the plan holds what it needs of the inventory; the rest is not kept for the whole run
     drop(inventory);
-    for p in &listing.problems {
+    for p in &problems {
         // the error names its line even where the path column already says "line N": the
         // error column is what gets read on its own (ListProblem::described never doubles it)
         let error = match p.line {
@@ -410,8 +413,8 @@ async fn prepare<'a>(
         sink,
         aws,
         source,
-        listed: listing.refs.len(),
-        listing_problems: listing.problems.len(),
+        listed: passed,
+        listing_problems: problems.len(),
         plan,
         limits,
         caller,
@@ -483,7 +486,7 @@ fn stop_on_conflicts(p: &Prepared<'_>, command: &str) -> Option<JobEnd> {
             ),
         };
         p.sink
-            .emit(Row::new(&item.source.path, &item.mapping.target, action, status).error(why));
+            .emit(Row::new(&item.source.path, &item.target, action, status).error(why));
     }
     Some(JobEnd {
         exit_code: exit::FAILED,

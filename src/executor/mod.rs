@@ -17,6 +17,7 @@ use futures::stream::{self, StreamExt};
 
 use crate::decide::{self, CurrentFact, Facts, Need, SourceFact, Step};
 use crate::identity::token::TokenDeriver;
+use crate::identity::{Scope, SourceIdentity};
 use crate::naming;
 use crate::plan::{Decision, Item, Orphan, OrphanWhy};
 use crate::progress::Progress;
@@ -186,12 +187,16 @@ pub struct Executor<'a> {
     pub progress: &'a Progress,
     /// Secrets found gone from the source while reading (become orphans).
     pub gone: Mutex<Vec<Orphan>>,
+    /// The source's scope: every item's identity is derived from it.
+    scope: Scope,
     key: tokio::sync::OnceCell<Option<TokenDeriver>>,
     tokens: tokio::sync::OnceCell<Result<TokenDeriver, String>>,
 }
 
 struct Ctx<'i> {
     item: &'i Item,
+    /// The item's identity (derived once per item, not held by the plan).
+    identity: SourceIdentity,
     start: Instant,
     attempts: u32,
     version: String,
@@ -200,7 +205,7 @@ struct Ctx<'i> {
 impl Ctx<'_> {
     fn row(&self, action: Action, status: Status, why: impl Into<String>) -> Row {
         let item = self.item;
-        let mut r = Row::new(&item.source.path, &item.mapping.target, action, status);
+        let mut r = Row::new(&item.source.path, &item.target, action, status);
         r.source_version.clone_from(&self.version);
         r.target_arn = item
             .existing
@@ -210,13 +215,7 @@ impl Ctx<'_> {
         r.attempts = self.attempts;
         r.error = why.into();
         r.duration_ms = self.start.elapsed().as_millis();
-        r.reasons = item
-            .mapping
-            .reasons
-            .iter()
-            .map(|x| x.to_string())
-            .collect::<Vec<_>>()
-            .join(";");
+        r.reasons = item.reasons.codes();
         r
     }
 }
@@ -244,6 +243,7 @@ impl Executor<'_> {
             shutdown,
             progress,
             gone: Mutex::new(Vec::new()),
+            scope: source.scope(),
             key: tokio::sync::OnceCell::new(),
             tokens: tokio::sync::OnceCell::new(),
         }
@@ -292,7 +292,8 @@ impl Executor<'_> {
 
     /// Whether the secret's `AWSCURRENT` version is the one this value would have been written
     /// as (by a create, or a put over its `AWSPREVIOUS`).
-    async fn holds(&self, item: &Item, value: &SecretValue) -> bool {
+    async fn holds(&self, cx: &Ctx<'_>, value: &SecretValue) -> bool {
+        let item = cx.item;
         let (Some(key), Some(existing)) = (self.existing_key().await, item.existing.as_ref())
         else {
             return false;
@@ -300,11 +301,11 @@ impl Executor<'_> {
         let Some(current) = existing.current_version.as_deref() else {
             return false;
         };
-        key.token(&item.identity, value, None) == current
+        key.token(&cx.identity, value, None) == current
             || existing
                 .previous_version
                 .as_deref()
-                .is_some_and(|p| key.token(&item.identity, value, Some(p)) == current)
+                .is_some_and(|p| key.token(&cx.identity, value, Some(p)) == current)
     }
 
     /// Reads the current value of every existing secret whose value must be compared,
@@ -429,9 +430,15 @@ impl Executor<'_> {
     async fn run_item(&self, item: &Item, pre: &Prefetched) {
         let mut cx = Ctx {
             item,
+            identity: item.identity(&self.scope),
             start: Instant::now(),
             attempts: 0,
-            version: item.source.version.clone().unwrap_or_default(),
+            version: item
+                .source
+                .version
+                .as_deref()
+                .unwrap_or_default()
+                .to_owned(),
         };
         if self.shutdown.is_triggered() {
             let action = match item.decision {
@@ -442,7 +449,7 @@ impl Executor<'_> {
                 .emit(cx.row(action, Status::Skipped, "interrupted: not started"));
             return;
         }
-        if !naming::is_valid_target(&item.mapping.target, self.settings.policy) {
+        if !naming::is_valid_target(&item.target, self.settings.policy) {
             self.sink.emit(cx.row(
                 Action::Skip,
                 Status::Failed,
@@ -472,7 +479,7 @@ impl Executor<'_> {
                 (Need::SourceAndCurrent, false) if pre.by_version => {
                     let value = fetched.as_ref().and_then(|f| f.0.as_ref());
                     match value {
-                        Some(v) if self.holds(item, v).await => CurrentFact::SameVersion,
+                        Some(v) if self.holds(&cx, v).await => CurrentFact::SameVersion,
                         Some(_) => {
                             let arn = item.existing.as_ref().map(|e| e.arn.as_str()).unwrap_or("");
                             reread = self.target.get_value(arn).await;
@@ -511,6 +518,7 @@ impl Executor<'_> {
                 self.sink.unread.fetch_add(1, Ordering::Relaxed);
             }
             let facts = Facts {
+                identity: &cx.identity,
                 source,
                 current,
                 restored,
@@ -567,7 +575,7 @@ impl Executor<'_> {
                             .unwrap_or_else(|p| p.into_inner())
                             .push(Orphan {
                                 secret,
-                                identity: cx.item.identity.clone(),
+                                identity: cx.identity.clone(),
                                 why: OrphanWhy::SourceDeleted(
                                     why.trim_start_matches("source ").to_owned(),
                                 ),
@@ -595,7 +603,7 @@ impl Executor<'_> {
         match self.target.describe(id).await {
             Ok((s, a)) => {
                 cx.attempts += a;
-                let ours = s.source_tag() == Some(cx.item.identity.tag_value().as_str());
+                let ours = s.source_tag() == Some(cx.identity.tag_value().as_str());
                 (ours && s.current_version.as_deref() == Some(token)).then_some(s.arn)
             }
             Err(e) => {
@@ -625,15 +633,15 @@ impl Executor<'_> {
             (true, false) => format!("replicas: {}", decide::region_list(replicas)),
             (false, false) => format!("{why}; replicas: {}", decide::region_list(replicas)),
         };
-        let name = item.mapping.target.as_str();
+        let name = item.target.as_str();
         let token = match self.tokens().await {
-            Ok(t) => t.token(&item.identity, value, None),
+            Ok(t) => t.token(&cx.identity, value, None),
             Err(e) => {
                 self.sink.emit(cx.row(action, Status::Failed, e));
                 return false;
             }
         };
-        let description = item.identity.description();
+        let description = cx.identity.description();
         let new = NewSecret {
             name,
             value,
@@ -669,7 +677,7 @@ impl Executor<'_> {
                 match self.target.describe(name).await {
                     Ok((s, attempts)) => {
                         cx.attempts += attempts;
-                        let ours = s.source_tag() == Some(item.identity.tag_value().as_str());
+                        let ours = s.source_tag() == Some(cx.identity.tag_value().as_str());
                         let mut row = if ours
                             && s.current_version.as_deref() == Some(token.as_str())
                         {
@@ -724,7 +732,7 @@ impl Executor<'_> {
             return false;
         };
         let token = match self.tokens().await {
-            Ok(t) => t.token(&cx.item.identity, value, previous.as_deref()),
+            Ok(t) => t.token(&cx.identity, value, previous.as_deref()),
             Err(e) => {
                 self.sink.emit(cx.row(Action::Update, Status::Failed, e));
                 return false;

@@ -107,8 +107,8 @@ async fn run(
         .into_iter()
         .map(std::sync::Arc::new)
         .collect();
-    let plan = plan::build(&PlanInput {
-        listing: &listing,
+    let plan = plan::build(PlanInput {
+        listing,
         scope: &scope(),
         rules: &rules,
         overrides: &overrides,
@@ -370,8 +370,8 @@ async fn shutdown_starts_nothing() {
     let src = Values([("a".to_string(), Some("1".to_string()))].into());
     let listing = src.list().await.unwrap();
     let rules = NamingRules::new(Some("p"), Policy::Aws);
-    let plan = plan::build(&PlanInput {
-        listing: &listing,
+    let plan = plan::build(PlanInput {
+        listing,
         scope: &scope(),
         rules: &rules,
         overrides: &Overrides::default(),

@@ -176,22 +176,48 @@ impl FromStr for Reason {
     }
 }
 
-/// A set of [`Reason`]s as a bit set (no allocation in the per-name hot path).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct ReasonSet(u16);
+/// A set of [`Reason`]s as a bit set: no allocation per name (a plan holds one per source
+/// secret). Iterates in pipeline order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ReasonSet(u16);
 
 impl ReasonSet {
+    /// Adds `r`.
     #[inline]
-    pub(crate) fn insert(&mut self, r: Reason) {
+    pub fn insert(&mut self, r: Reason) {
         self.0 |= 1 << (r as u8);
     }
 
+    /// The set of just `r`.
     #[inline]
-    pub(crate) fn only(r: Reason) -> Self {
+    pub fn only(r: Reason) -> Self {
         ReasonSet(1 << (r as u8))
     }
 
-    pub(crate) fn to_vec(self) -> Vec<Reason> {
+    /// Whether `r` is in the set.
+    #[inline]
+    pub fn contains(self, r: Reason) -> bool {
+        self.0 & (1 << (r as u8)) != 0
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The reasons, in pipeline order.
+    pub fn iter(self) -> impl Iterator<Item = Reason> {
+        Reason::ALL.into_iter().filter(move |r| self.contains(*r))
+    }
+
+    /// The reasons as `;`-separated codes, e.g. `prefix;charset` (empty when there are none).
+    pub fn codes(self) -> String {
+        let codes: Vec<&str> = self.iter().map(Reason::as_str).collect();
+        codes.join(";")
+    }
+
+    /// The reasons as a vector, in pipeline order.
+    pub fn to_vec(self) -> Vec<Reason> {
         if self.0 == 0 {
             return Vec::new();
         }
@@ -242,6 +268,29 @@ impl NamingRules {
     }
 }
 
+/// The target name planned for one source path (the path itself is the caller's).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Planned {
+    /// The target name in AWS Secrets Manager.
+    pub target: String,
+    /// `true` when `target` differs from the plain name `prefix/source`.
+    pub changed: bool,
+    /// Why.
+    pub reasons: ReasonSet,
+}
+
+impl Planned {
+    /// The mapping of `source` to this name.
+    pub fn for_source(self, source: String) -> Mapping {
+        Mapping {
+            source,
+            target: self.target,
+            changed: self.changed,
+            reasons: self.reasons,
+        }
+    }
+}
+
 /// One source path and the target name planned for it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Mapping {
@@ -252,26 +301,19 @@ pub struct Mapping {
     /// `true` when `target` differs from the plain name `prefix/source`: the name was rewritten
     /// beyond adding the prefix (rules, collision suffix, override or kept sticky name).
     pub changed: bool,
-    /// Why, sorted in pipeline order ([`Reason`]'s order) and without duplicates.
-    pub reasons: Vec<Reason>,
+    /// Why (a set; iterates in pipeline order, [`Reason`]'s order).
+    pub reasons: ReasonSet,
 }
 
 impl Mapping {
     /// The reasons as `;`-separated codes, e.g. `prefix;charset` (empty when there are none).
     pub fn reasons_str(&self) -> String {
-        let mut s = String::new();
-        for (i, r) in self.reasons.iter().enumerate() {
-            if i > 0 {
-                s.push(';');
-            }
-            s.push_str(r.as_str());
-        }
-        s
+        self.reasons.codes()
     }
 
     /// Whether `r` is among the reasons.
     pub fn has(&self, r: Reason) -> bool {
-        self.reasons.contains(&r)
+        self.reasons.contains(r)
     }
 }
 
@@ -419,7 +461,7 @@ mod tests {
             source: "a".into(),
             target: "b".into(),
             changed: true,
-            reasons: set.to_vec(),
+            reasons: set,
         };
         assert_eq!(m.reasons_str(), "prefix;collision");
         assert!(m.has(Reason::Collision));

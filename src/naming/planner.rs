@@ -31,7 +31,8 @@ use rayon::prelude::*;
 
 use super::rules::{candidate, fix_arn_suffix, is_plain, push_hex, sha256, HASH_LEN, MAX_NAME_LEN};
 use super::{
-    validate_prefix, Mapping, NamingError, NamingRules, Overrides, Policy, Reason, ReasonSet,
+    validate_prefix, Mapping, NamingError, NamingRules, Overrides, Planned, Policy, Reason,
+    ReasonSet,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,16 +67,15 @@ impl Ctx<'_> {
         !self.reserved.is_empty() && self.reserved.contains_key(name)
     }
 
-    fn mapping(&self, source: &str, target: String, reasons: ReasonSet) -> Mapping {
-        Mapping {
-            source: source.to_owned(),
+    fn planned(&self, source: &str, target: String, reasons: ReasonSet) -> Planned {
+        Planned {
             changed: !is_plain(&target, self.prefix, source),
             target,
-            reasons: reasons.to_vec(),
+            reasons,
         }
     }
 
-    fn entry(&self, source: &str) -> (Mapping, Meta) {
+    fn entry(&self, source: &str) -> (Planned, Meta) {
         let fixed = Meta {
             kind: Kind::Fixed,
             clash: false,
@@ -88,12 +88,12 @@ impl Ctx<'_> {
                 } else {
                     ReasonSet::only(Reason::Sticky)
                 };
-                return (self.mapping(source, t.clone(), reasons), fixed);
+                return (self.planned(source, t.clone(), reasons), fixed);
             }
         }
         if let Some(t) = self.overrides.get(source) {
             let reasons = ReasonSet::only(Reason::Override);
-            return (self.mapping(source, t.to_owned(), reasons), fixed);
+            return (self.planned(source, t.to_owned(), reasons), fixed);
         }
         let (target, reasons, compliant) = candidate(source, self.prefix, self.policy);
         let meta = Meta {
@@ -105,21 +105,20 @@ impl Ctx<'_> {
             clash: self.is_reserved(&target),
         };
         let m = if compliant {
-            Mapping {
-                source: source.to_owned(),
+            Planned {
                 target,
                 changed: false,
-                reasons: reasons.to_vec(),
+                reasons,
             }
         } else {
-            self.mapping(source, target, reasons)
+            self.planned(source, target, reasons)
         };
         (m, meta)
     }
 
     /// Whether `name` is the plain name of a compliant, rule-named source of the set (which
     /// keeps it, unless it is reserved).
-    fn is_compliant_plain(&self, maps: &[Mapping], meta: &[Meta], name: &str) -> bool {
+    fn is_compliant_plain(&self, uniq: &[&str], meta: &[Meta], name: &str) -> bool {
         let rest = match self.prefix {
             Some(p) => match name.strip_prefix(p).and_then(|r| r.strip_prefix('/')) {
                 Some(r) => r,
@@ -127,7 +126,7 @@ impl Ctx<'_> {
             },
             None => name,
         };
-        maps.binary_search_by(|m| m.source.as_str().cmp(rest))
+        uniq.binary_search_by(|s| (*s).cmp(rest))
             .is_ok_and(|j| meta[j].kind == Kind::Compliant)
     }
 }
@@ -167,32 +166,40 @@ pub fn plan_names(
     overrides: &Overrides,
     sticky: &BTreeMap<String, String>,
 ) -> Result<Vec<Mapping>, NamingError> {
-    plan(sources, rules, overrides, sticky, false).map(|(maps, _)| maps)
+    plan(sources, rules, overrides, sticky, false).map(|(uniq, planned, _)| {
+        uniq.into_iter()
+            .zip(planned)
+            .map(|(source, p)| p.for_source(source.to_owned()))
+            .collect()
+    })
 }
 
-/// [`plan_names`], plus, for each mapping, the index in `sources` of the first occurrence of
-/// its source (so a caller can restore input order without hashing the names again).
-pub fn plan_names_with_first(
-    sources: &[String],
+/// [`plan_names`] without a copy of each source path: for each distinct source (sorted), what
+/// was planned for it and the index in `sources` of its first occurrence (so a caller can
+/// restore input order without hashing the names again). The engine's planner uses this: at a
+/// region's 500,000 secrets, a copy of every path is tens of MiB.
+pub fn plan_names_with_first<S: AsRef<str> + Sync>(
+    sources: &[S],
     rules: &NamingRules,
     overrides: &Overrides,
     sticky: &BTreeMap<String, String>,
-) -> Result<(Vec<Mapping>, Vec<usize>), NamingError> {
+) -> Result<(Vec<Planned>, Vec<usize>), NamingError> {
     plan(sources, rules, overrides, sticky, true)
-        .map(|(maps, first)| (maps, first.unwrap_or_default()))
+        .map(|(_, planned, first)| (planned, first.unwrap_or_default()))
 }
 
 /// Sorts `make(i, source)` for all sources (parallel) and keeps the first of each run of
 /// elements that `same` says are equal.
-fn sort_dedup<'a, T, M>(sources: &'a [String], make: M, same: fn(&T, &T) -> bool) -> Vec<T>
+fn sort_dedup<'a, S, T, M>(sources: &'a [S], make: M, same: fn(&T, &T) -> bool) -> Vec<T>
 where
+    S: AsRef<str> + Sync,
     T: Ord + Send + Sync,
     M: Fn(usize, &'a str) -> T + Sync + Send,
 {
     let mut keyed: Vec<T> = sources
         .par_iter()
         .enumerate()
-        .map(|(i, s)| make(i, s))
+        .map(|(i, s)| make(i, s.as_ref()))
         .collect();
     keyed.par_sort_unstable();
     // Compare neighbours in parallel (the strings only on equal keys), then compact.
@@ -205,13 +212,17 @@ where
     keyed
 }
 
-fn plan(
-    sources: &[String],
+/// What [`plan`] gives: the distinct sources (sorted), what was planned for each, and (when
+/// asked) the index of each one's first occurrence.
+type Planning<'s> = (Vec<&'s str>, Vec<Planned>, Option<Vec<usize>>);
+
+fn plan<'s, S: AsRef<str> + Sync>(
+    sources: &'s [S],
     rules: &NamingRules,
     overrides: &Overrides,
     sticky: &BTreeMap<String, String>,
     with_first: bool,
-) -> Result<(Vec<Mapping>, Option<Vec<usize>>), NamingError> {
+) -> Result<Planning<'s>, NamingError> {
     let prefix = rules.prefix();
     if let Some(p) = prefix {
         validate_prefix(p, rules.policy).map_err(|message| NamingError::InvalidPrefix {
@@ -253,9 +264,8 @@ fn plan(
         sticky,
         reserved: &reserved,
     };
-    let (mut maps, mut meta): (Vec<Mapping>, Vec<Meta>) =
+    let (mut maps, mut meta): (Vec<Planned>, Vec<Meta>) =
         uniq.par_iter().map(|s| ctx.entry(s)).unzip();
-    drop(uniq);
 
     // 4. Rewritten names that equal a compliant name, or each other.
     let mut rewritten: Vec<u32> = meta
@@ -269,7 +279,7 @@ fn plan(
         .copied()
         .filter(|&i| {
             let i = i as usize;
-            !meta[i].clash && ctx.is_compliant_plain(&maps, &meta, &maps[i].target)
+            !meta[i].clash && ctx.is_compliant_plain(&uniq, &meta, &maps[i].target)
         })
         .collect();
     for i in shadowed {
@@ -301,7 +311,7 @@ fn plan(
     let body_start = prefix.map_or(0, |p| p.len() + 1);
     let fixed_taken = |name: &str| {
         ctx.is_reserved(name)
-            || ctx.is_compliant_plain(&maps, &meta, name)
+            || ctx.is_compliant_plain(&uniq, &meta, name)
             || rewritten
                 .binary_search_by(|&k| maps[k as usize].target.as_str().cmp(name))
                 .is_ok_and(|pos| !meta[rewritten[pos] as usize].clash)
@@ -311,10 +321,9 @@ fn plan(
         .enumerate()
         .filter(|(_, m)| m.clash)
         .map(|(i, _)| {
-            let m = &maps[i];
             let (name, attempt) = disambiguate(
-                &m.source,
-                &m.target,
+                uniq[i],
+                &maps[i].target,
                 rules.policy,
                 body_start,
                 0,
@@ -327,10 +336,9 @@ fn plan(
     let mut renamed: Vec<(usize, String)> = Vec::with_capacity(first.len());
     for (i, mut name, attempt) in first {
         if assigned.contains(&name) {
-            let m = &maps[i];
             name = disambiguate(
-                &m.source,
-                &m.target,
+                uniq[i],
+                &maps[i].target,
                 rules.policy,
                 body_start,
                 attempt + 1,
@@ -344,11 +352,10 @@ fn plan(
     for (i, name) in renamed {
         let m = &mut maps[i];
         m.target = name;
-        m.changed = !is_plain(&m.target, prefix, &m.source);
-        m.reasons.push(Reason::Collision);
-        m.reasons.sort_unstable();
+        m.changed = !is_plain(&m.target, prefix, uniq[i]);
+        m.reasons.insert(Reason::Collision);
     }
-    Ok((maps, first_seen))
+    Ok((uniq, maps, first_seen))
 }
 
 /// Whether `name` is what the rules give `source` (its candidate), or one of the collision-hash
@@ -476,7 +483,7 @@ mod tests {
         let clean = target(&m, "a_b");
         assert_eq!(clean.target, "devops/a_b");
         assert!(!clean.changed);
-        assert_eq!(clean.reasons, vec![Reason::Prefix]);
+        assert_eq!(clean.reasons.to_vec(), vec![Reason::Prefix]);
         for src in ["a b", "a:b"] {
             let t = target(&m, src);
             assert_eq!(t.reasons_str(), "prefix;charset;collision");
@@ -597,7 +604,7 @@ mod tests {
         let m = plan_names(&s(&["app/db"]), &rules, &o, &BTreeMap::new()).unwrap();
         assert_eq!(m[0].target, "devops/app/db");
         assert!(!m[0].changed);
-        assert_eq!(m[0].reasons, vec![Reason::Override]);
+        assert_eq!(m[0].reasons.to_vec(), vec![Reason::Override]);
     }
 
     #[test]

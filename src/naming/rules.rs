@@ -377,7 +377,7 @@ pub fn rewrite(source: &str, rules: &NamingRules) -> Mapping {
         source: source.to_owned(),
         changed: !compliant && !is_plain(&target, prefix, source),
         target,
-        reasons: reasons.to_vec(),
+        reasons,
     }
 }
 
@@ -408,7 +408,7 @@ mod tests {
     fn compliant_names_only_get_the_prefix() {
         let m = rewrite("app/db-password_v2+x=y.z@w", &aws(Some("devops")));
         assert_eq!(m.target, "devops/app/db-password_v2+x=y.z@w");
-        assert_eq!(m.reasons, vec![Reason::Prefix]);
+        assert_eq!(m.reasons.to_vec(), vec![Reason::Prefix]);
         assert!(!m.changed);
         let m = rewrite("app/db", &aws(None));
         assert_eq!(m.target, "app/db");

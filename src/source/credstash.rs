@@ -341,7 +341,7 @@ impl CredstashSource {
             match scanned {
                 Ok(item) => {
                     let mut r = SourceRef::new(name.clone());
-                    r.version = Some(version_label(&version));
+                    r.version = Some(version_label(&version).into());
                     listing.refs.push(r);
                     items.insert(name, item);
                 }

@@ -11,18 +11,20 @@
 //! # Memory
 //!
 //! An export may hold a region's 500,000 secrets. It is read once at open, a line at a time,
-//! and every record is validated then; what is kept is an index (path → byte offset, length and
-//! a digest of the line), never a value. [`Source::fetch`] reads the one line again, checks it
-//! is what was indexed (the file's size and modification time, the line's digest) and decodes
-//! the value; a file changed on disk since the listing is refused with an error saying so, never
-//! read as something else. The line buffers are zeroized after use.
+//! and every record is validated then; what is kept is an index (line → byte offset, length and
+//! a digest of the line), never a value, and the paths only until the listing takes them (the
+//! plan holds them from then on: one copy per secret, not two). [`Source::fetch`] finds the
+//! record by the reference's line, reads that line again, checks it is what was indexed (the
+//! file's size and modification time, the line's digest, the path) and decodes the value; a
+//! file changed on disk since the listing is refused with an error saying so, never read as
+//! something else. The line buffers are zeroized after use.
 
 use std::path::{Path, PathBuf};
 
 use futures::future::BoxFuture;
 use serde_json::value::RawValue;
 
-use super::export::{take_base64, ExportFile, Fields, Indexed};
+use super::export::{take_base64, ExportFile, Fields, Indexed, RecordAt};
 use super::{Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceRef};
 use crate::identity::Scope;
 use crate::secret::{SecretValue, MAX_SECRET_BYTES};
@@ -31,8 +33,11 @@ use crate::secret::{SecretValue, MAX_SECRET_BYTES};
 pub struct FileSource {
     file: PathBuf,
     export: ExportFile,
-    /// The valid records, sorted by path.
-    records: Vec<Indexed<()>>,
+    /// Where each valid record lies, sorted by line.
+    records: Vec<RecordAt>,
+    /// The listing's references (path and line, sorted by path) until the first
+    /// [`Source::list`] takes them; a later listing indexes the file again.
+    refs: std::sync::Mutex<Option<Vec<SourceRef>>>,
     problems: Vec<ListProblem>,
 }
 
@@ -48,10 +53,21 @@ impl FileSource {
                     format!("cannot read export: {e}"),
                 )
             })?;
+        let refs = records
+            .iter()
+            .map(|rec: &Indexed<()>| {
+                let mut r = SourceRef::new(rec.path.as_str());
+                r.line = Some(rec.at.line);
+                r
+            })
+            .collect();
+        let mut records: Vec<RecordAt> = records.into_iter().map(|rec| rec.at).collect();
+        records.sort_unstable_by_key(|at| at.line);
         Ok(FileSource {
             file: file.to_owned(),
             export,
             records,
+            refs: std::sync::Mutex::new(Some(refs)),
             problems,
         })
     }
@@ -125,16 +141,19 @@ impl Source for FileSource {
 
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
         Box::pin(async move {
+            let taken = self.refs.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let refs = match taken {
+                Some(refs) => refs,
+                // listed before: index again (the records fetch reads stay those of the
+                // first index, so a file changed since is refused record by record)
+                None => FileSource::open(&self.file)?
+                    .refs
+                    .into_inner()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .unwrap_or_default(),
+            };
             Ok(Listing {
-                refs: self
-                    .records
-                    .iter()
-                    .map(|rec| {
-                        let mut r = SourceRef::new(rec.path.clone());
-                        r.line = Some(rec.at.line);
-                        r
-                    })
-                    .collect(),
+                refs,
                 problems: self.problems.clone(),
             })
         })
@@ -142,17 +161,19 @@ impl Source for FileSource {
 
     fn fetch<'a>(&'a self, r: &'a SourceRef) -> BoxFuture<'a, Result<Fetched, SourceError>> {
         Box::pin(async move {
-            let Ok(i) = self
-                .records
-                .binary_search_by(|rec| rec.path.as_str().cmp(&r.path))
-            else {
+            let found = r.line.and_then(|line| {
+                self.records
+                    .binary_search_by_key(&line, |at| at.line)
+                    .ok()
+                    .and_then(|i| self.records.get(i))
+            });
+            let Some(&at) = found else {
                 return Err(SourceError::new(
                     SourceErrorKind::NotFound,
                     &r.path,
                     format!("not in {}", self.file.display()),
                 ));
             };
-            let at = self.records[i].at;
             let value = self
                 .export
                 .with_record(&r.path, &at, value_of)
@@ -213,8 +234,18 @@ mod tests {
         assert_eq!(value.expose_bytes(), &[0, 255]);
     }
 
+    /// The listing's reference to `path` (it carries the line the source reads).
+    async fn reference(s: &FileSource, path: &str) -> SourceRef {
+        let l = s.list().await.unwrap();
+        l.refs
+            .into_iter()
+            .find(|r| r.path == path)
+            .unwrap_or_else(|| SourceRef::new(path))
+    }
+
     async fn fetched_text(s: &FileSource, path: &str) -> String {
-        let Fetched::Value { value, .. } = s.fetch(&SourceRef::new(path)).await.unwrap() else {
+        let r = reference(s, path).await;
+        let Fetched::Value { value, .. } = s.fetch(&r).await.unwrap() else {
             panic!()
         };
         value.expose_str().unwrap().to_owned()
@@ -271,7 +302,8 @@ mod tests {
     }
 
     async fn fetch_err(s: &FileSource, path: &str) -> SourceError {
-        match s.fetch(&SourceRef::new(path)).await {
+        let r = reference(s, path).await;
+        match s.fetch(&r).await {
             Err(e) => e,
             Ok(_) => panic!("{path}: read from a changed file"),
         }

@@ -24,20 +24,18 @@ pub mod sops;
 pub mod ssm;
 pub mod vault;
 
-/// A secret in the source, without its value.
+/// A secret in the source, without its value. Small (a listing holds one per source secret,
+/// up to a region's 500,000, and the plan's items take them over): the path, the version when
+/// the listing knows it, the export line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceRef {
     /// Path relative to the configured subtree (`/`-separated); the rename planner's input.
     pub path: String,
-    /// Source version when known at listing time (Vault KV v2 `current_version`).
-    pub version: Option<String>,
-    /// Metadata to copy into tags when configured (Vault KV v2 `custom_metadata`).
-    pub metadata: BTreeMap<String, String>,
+    /// Source version when known at listing time (SSM, SOPS, credstash); `None` when only a
+    /// read tells (Vault reads return it).
+    pub version: Option<Box<str>>,
     /// Line in an export file, for messages.
     pub line: Option<usize>,
-    /// Already known at listing time to be skipped, with the reason (e.g. current version
-    /// deleted).
-    pub skip: Option<String>,
 }
 
 impl SourceRef {
@@ -46,10 +44,14 @@ impl SourceRef {
         SourceRef {
             path: path.into(),
             version: None,
-            metadata: BTreeMap::new(),
             line: None,
-            skip: None,
         }
+    }
+
+    /// The same reference with its listing-time version.
+    pub fn with_version(mut self, version: Option<String>) -> Self {
+        self.version = version.map(String::into_boxed_str);
+        self
     }
 }
 
@@ -193,7 +195,8 @@ pub trait Source: Send + Sync {
         self.list()
     }
 
-    /// Reads one value.
+    /// Reads one value. `r` is a reference this source's listing gave (an export source
+    /// finds the record by the line it carries).
     fn fetch<'a>(&'a self, r: &'a SourceRef) -> BoxFuture<'a, Result<Fetched, SourceError>>;
 }
 

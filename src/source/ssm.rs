@@ -361,9 +361,9 @@ impl SsmSource {
             let Some(rel) = self.relative(&e.name) else {
                 continue;
             };
-            let mut r = SourceRef::new(rel.clone());
-            r.version = e.version.clone();
-            listing.refs.push(r);
+            listing
+                .refs
+                .push(SourceRef::new(rel.clone()).with_version(e.version.clone()));
             entries.insert(rel, e);
         }
         listing.refs.sort_by(|a, b| a.path.cmp(&b.path));

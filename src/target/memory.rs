@@ -52,6 +52,8 @@ pub struct MemoryTarget {
     secrets: Mutex<HashMap<String, MemorySecret>>,
     calls: Mutex<BTreeMap<&'static str, u64>>,
     keep_values: bool,
+    /// Answers creates without storing them (see [`MemoryTarget::forgetful`]).
+    forget: bool,
     versions: AtomicU64,
 }
 
@@ -89,6 +91,16 @@ impl MemoryTarget {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, MemorySecret>> {
         self.secrets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A target that answers every CreateSecret as AWS would and keeps nothing: stands in for
+    /// AWS in the scale bench's `migrate`, whose memory is then secretport's alone (AWS keeps
+    /// the secrets, not the process).
+    pub fn forgetful() -> Self {
+        MemoryTarget {
+            forget: true,
+            ..MemoryTarget::default()
+        }
     }
 
     /// Calls made, by operation.
@@ -355,6 +367,9 @@ impl Target for MemoryTarget {
             let mut m = self.lock();
             if m.contains_key(s.name) {
                 return Err(err("CreateSecret", s.name, ErrorClass::Exists));
+            }
+            if self.forget {
+                return Ok(((format!("{ARN_PREFIX}{}", s.name), s.token.clone()), 1));
             }
             let mut versions = Vec::new();
             self.add_version(&mut versions, &s.token, s.value);

@@ -146,10 +146,10 @@ fn check_plan(
             || (!sticky.contains_key(&m.source) && overrides.get(&m.source) == Some(t.as_str()));
         let plain = plain(rules, &m.source);
         prop_assert_eq!(m.changed, *t != plain, "changed of {:?}", m);
-        let mut sorted = m.reasons.clone();
+        let mut sorted = m.reasons.to_vec();
         sorted.sort();
         sorted.dedup();
-        prop_assert_eq!(&sorted, &m.reasons, "reasons sorted and distinct");
+        prop_assert_eq!(&sorted, &m.reasons.to_vec(), "reasons sorted and distinct");
         if fixed {
             continue;
         }
@@ -215,6 +215,11 @@ proptest! {
         check_plan(&input, &rules, &none, &sticky, &plan)?;
 
         let (with_first, first) = plan_names_with_first(&input, &rules, &none, &sticky).unwrap();
+        let with_first: Vec<_> = with_first
+            .into_iter()
+            .zip(&first)
+            .map(|(p, &f)| p.for_source(input[f].clone()))
+            .collect();
         prop_assert_eq!(&with_first, &plan);
         for (m, &f) in plan.iter().zip(&first) {
             prop_assert_eq!(&input[f], &m.source);
@@ -284,7 +289,7 @@ proptest! {
                 prop_assert_eq!(&m.target, t, "sticky name kept");
             } else if let Some(t) = overrides.get(&m.source) {
                 prop_assert_eq!(m.target.as_str(), t, "override applied");
-                prop_assert_eq!(&m.reasons, &vec![Reason::Override]);
+                prop_assert_eq!(m.reasons.to_vec(), vec![Reason::Override]);
             }
         }
         let one = one_thread_pool()

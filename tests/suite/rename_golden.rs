@@ -162,7 +162,7 @@ fn render(c: &Case) -> (String, String) {
     let again = run_rename(&names, &rules, &back).expect("rename with its own output");
     for (a, b) in out.rows.iter().zip(&again.rows) {
         assert_eq!((&a.source, &a.target), (&b.source, &b.target));
-        assert_eq!(b.reasons, vec![Reason::Override]);
+        assert_eq!(b.reasons.to_vec(), vec![Reason::Override]);
     }
 
     (csv, summary_line(&out))

@@ -256,16 +256,12 @@ impl SopsSource {
             let version = Some(doc.meta.lastmodified.clone());
             match self.split {
                 SopsSplit::File => {
-                    let mut r = SourceRef::new(rel.clone());
-                    r.version = version;
-                    refs.push(r);
+                    refs.push(SourceRef::new(rel.clone()).with_version(version));
                 }
                 SopsSplit::Keys => {
                     for (k, _) in &doc.tree {
                         let p = format!("{rel}/{k}");
-                        let mut r = SourceRef::new(p.clone());
-                        r.version = version.clone();
-                        refs.push(r);
+                        refs.push(SourceRef::new(p.clone()).with_version(version.clone()));
                         keys.insert(p, (rel.clone(), k.clone()));
                     }
                 }
