@@ -13,7 +13,6 @@
 //!
 //! Run: `cargo bench --bench plan_names`.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -64,7 +63,13 @@ pub fn generate(n: usize) -> Vec<String> {
 }
 
 fn plan(names: &[String], rules: &NamingRules) -> Vec<Mapping> {
-    plan_names(names, rules, &Overrides::default(), &BTreeMap::new()).expect("plan")
+    plan_names(
+        names,
+        rules,
+        &Overrides::default(),
+        &secretport::naming::NO_STICKY,
+    )
+    .expect("plan")
 }
 
 /// Drops a plan outside the timed section and gives glibc's freed chunks back. Without this,

@@ -190,7 +190,8 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
         });
     }
 
-    let mut sticky = BTreeMap::new();
+    // borrowed from the listing and the inventory, not copied
+    let mut sticky: BTreeMap<&str, &str> = BTreeMap::new();
     if !owned.is_empty() {
         for r in &refs {
             if input.overrides.get(&r.path).is_some() {
@@ -198,7 +199,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
             }
             if let Some(s) = owned.get(r.path.as_str()).and_then(|v| v.first()) {
                 if naming::is_rule_name(&r.path, &s.name, input.rules) {
-                    sticky.insert(r.path.clone(), s.name.clone());
+                    sticky.insert(r.path.as_str(), s.name.as_str());
                 }
             }
         }

@@ -5,13 +5,14 @@
 //! `source,target,changed,reasons`, one row per distinct input line in the order of first
 //! occurrence ([`write_csv`]), and a one-line summary ([`summary_line`]).
 
-use std::collections::BTreeMap;
 use std::io::Write;
 
 use rayon::slice::ParallelSliceMut;
 
 use crate::csv_safe::escape_formula;
-use crate::naming::{plan_names_with_first, Mapping, NamingError, NamingRules, Overrides, Reason};
+use crate::naming::{
+    plan_names_with_first, Mapping, NamingError, NamingRules, Overrides, Reason, NO_STICKY,
+};
 
 /// The planned renames of one `rename` run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +53,7 @@ pub fn run_rename(
     rules: &NamingRules,
     overrides: &Overrides,
 ) -> Result<RenameOutput, NamingError> {
-    let (planned, first) = plan_names_with_first(names, rules, overrides, &BTreeMap::new())?;
+    let (planned, first) = plan_names_with_first(names, rules, overrides, &NO_STICKY)?;
     let mut rows: Vec<Mapping> = planned
         .into_iter()
         .zip(&first)

@@ -53,11 +53,44 @@ struct Meta {
     clash: bool,
 }
 
+/// Sticky names: source path → the name of the secret secretport created for it. Owned
+/// strings or borrowed ones (the engine's planner borrows them from the listing and the
+/// inventory: at 500,000 owned secrets a copy of each is tens of MiB).
+pub trait StickyNames: Sync {
+    /// The sticky name of `source`.
+    fn name_of(&self, source: &str) -> Option<&str>;
+    /// Every (source, name), in source order.
+    fn pairs(&self) -> Box<dyn Iterator<Item = (&str, &str)> + '_>;
+    /// How many.
+    fn count(&self) -> usize;
+}
+
+impl<K, V> StickyNames for BTreeMap<K, V>
+where
+    K: std::borrow::Borrow<str> + Ord + Sync,
+    V: AsRef<str> + Sync,
+{
+    fn name_of(&self, source: &str) -> Option<&str> {
+        self.get(source).map(AsRef::as_ref)
+    }
+
+    fn pairs(&self) -> Box<dyn Iterator<Item = (&str, &str)> + '_> {
+        Box::new(self.iter().map(|(k, v)| (k.borrow(), v.as_ref())))
+    }
+
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
+/// No sticky names (a preview, a first run).
+pub static NO_STICKY: BTreeMap<&str, &str> = BTreeMap::new();
+
 struct Ctx<'a> {
     prefix: Option<&'a str>,
     policy: Policy,
     overrides: &'a Overrides,
-    sticky: &'a BTreeMap<String, String>,
+    sticky: &'a dyn StickyNames,
     reserved: &'a HashMap<&'a str, &'a str>,
 }
 
@@ -80,15 +113,15 @@ impl Ctx<'_> {
             kind: Kind::Fixed,
             clash: false,
         };
-        if !self.sticky.is_empty() {
-            if let Some(t) = self.sticky.get(source) {
+        if self.sticky.count() > 0 {
+            if let Some(t) = self.sticky.name_of(source) {
                 let (rule, reasons, _) = candidate(source, self.prefix, self.policy);
                 let reasons = if rule == *t {
                     reasons
                 } else {
                     ReasonSet::only(Reason::Sticky)
                 };
-                return (self.planned(source, t.clone(), reasons), fixed);
+                return (self.planned(source, t.to_owned(), reasons), fixed);
             }
         }
         if let Some(t) = self.overrides.get(source) {
@@ -164,7 +197,7 @@ pub fn plan_names(
     sources: &[String],
     rules: &NamingRules,
     overrides: &Overrides,
-    sticky: &BTreeMap<String, String>,
+    sticky: &dyn StickyNames,
 ) -> Result<Vec<Mapping>, NamingError> {
     plan(sources, rules, overrides, sticky, false).map(|(uniq, planned, _)| {
         uniq.into_iter()
@@ -182,7 +215,7 @@ pub fn plan_names_with_first<S: AsRef<str> + Sync>(
     sources: &[S],
     rules: &NamingRules,
     overrides: &Overrides,
-    sticky: &BTreeMap<String, String>,
+    sticky: &dyn StickyNames,
 ) -> Result<(Vec<Planned>, Vec<usize>), NamingError> {
     plan(sources, rules, overrides, sticky, true)
         .map(|(_, planned, first)| (planned, first.unwrap_or_default()))
@@ -220,7 +253,7 @@ fn plan<'s, S: AsRef<str> + Sync>(
     sources: &'s [S],
     rules: &NamingRules,
     overrides: &Overrides,
-    sticky: &BTreeMap<String, String>,
+    sticky: &dyn StickyNames,
     with_first: bool,
 ) -> Result<Planning<'s>, NamingError> {
     let prefix = rules.prefix();
@@ -378,20 +411,21 @@ pub fn is_rule_name(source: &str, name: &str, rules: &NamingRules) -> bool {
 /// Sticky targets and the override targets of non-sticky sources, each with its source.
 fn reserved_names<'a>(
     overrides: &'a Overrides,
-    sticky: &'a BTreeMap<String, String>,
+    sticky: &'a dyn StickyNames,
 ) -> Result<HashMap<&'a str, &'a str>, NamingError> {
-    let mut reserved: HashMap<&str, &str> = HashMap::with_capacity(sticky.len() + overrides.len());
-    for (s, t) in sticky {
-        if let Some(first) = reserved.insert(t.as_str(), s.as_str()) {
+    let mut reserved: HashMap<&str, &str> =
+        HashMap::with_capacity(sticky.count() + overrides.len());
+    for (s, t) in sticky.pairs() {
+        if let Some(first) = reserved.insert(t, s) {
             return Err(NamingError::StickyConflict {
-                target: t.clone(),
+                target: t.to_owned(),
                 first: first.to_owned(),
-                second: s.clone(),
+                second: s.to_owned(),
             });
         }
     }
     for o in overrides.entries() {
-        if sticky.contains_key(&o.source) {
+        if sticky.name_of(&o.source).is_some() {
             continue;
         }
         if let Some(holder) = reserved.get(o.target.as_str()) {
@@ -457,7 +491,7 @@ mod tests {
     }
 
     fn plan(v: &[&str], rules: &NamingRules) -> Vec<Mapping> {
-        plan_names(&s(v), rules, &Overrides::default(), &BTreeMap::new()).unwrap()
+        plan_names(&s(v), rules, &Overrides::default(), &NO_STICKY).unwrap()
     }
 
     fn target<'a>(m: &'a [Mapping], source: &str) -> &'a Mapping {
@@ -572,13 +606,7 @@ mod tests {
     fn overrides_win_and_reserve() {
         let rules = aws();
         let o = Overrides::parse("a b,devops/custom\nghost,devops/a_c\n", &rules).unwrap();
-        let m = plan_names(
-            &s(&["a b", "a_c", "a c", "custom"]),
-            &rules,
-            &o,
-            &BTreeMap::new(),
-        )
-        .unwrap();
+        let m = plan_names(&s(&["a b", "a_c", "a c", "custom"]), &rules, &o, &NO_STICKY).unwrap();
         let x = target(&m, "a b");
         assert_eq!(
             (x.target.as_str(), x.reasons_str()),
@@ -601,7 +629,7 @@ mod tests {
     fn override_equal_to_plain_name_is_not_a_change() {
         let rules = aws();
         let o = Overrides::parse("app/db,devops/app/db\n", &rules).unwrap();
-        let m = plan_names(&s(&["app/db"]), &rules, &o, &BTreeMap::new()).unwrap();
+        let m = plan_names(&s(&["app/db"]), &rules, &o, &NO_STICKY).unwrap();
         assert_eq!(m[0].target, "devops/app/db");
         assert!(!m[0].changed);
         assert_eq!(m[0].reasons.to_vec(), vec![Reason::Override]);
@@ -674,7 +702,7 @@ mod tests {
             policy: Policy::Aws,
         };
         assert!(matches!(
-            plan_names(&s(&["a"]), &rules, &Overrides::default(), &BTreeMap::new()),
+            plan_names(&s(&["a"]), &rules, &Overrides::default(), &NO_STICKY),
             Err(NamingError::InvalidPrefix { .. })
         ));
     }

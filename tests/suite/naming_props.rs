@@ -322,7 +322,13 @@ fn many_sources_wanting_one_name_all_get_distinct_names() {
     input.push("app/db_pass".into());
     for policy in [Policy::Aws, Policy::Alphanumeric] {
         let rules = NamingRules::new(Some("devops"), policy);
-        let plan = plan_names(&input, &rules, &Overrides::default(), &BTreeMap::new()).unwrap();
+        let plan = plan_names(
+            &input,
+            &rules,
+            &Overrides::default(),
+            &secretport::naming::NO_STICKY,
+        )
+        .unwrap();
         check_plan(
             &input,
             &rules,
@@ -349,7 +355,13 @@ fn long_colliding_names_stay_within_512() {
         .collect();
     for policy in [Policy::Aws, Policy::Alphanumeric] {
         let rules = NamingRules::new(Some("devops"), policy);
-        let plan = plan_names(&input, &rules, &Overrides::default(), &BTreeMap::new()).unwrap();
+        let plan = plan_names(
+            &input,
+            &rules,
+            &Overrides::default(),
+            &secretport::naming::NO_STICKY,
+        )
+        .unwrap();
         check_plan(
             &input,
             &rules,
