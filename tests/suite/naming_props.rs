@@ -322,21 +322,7 @@ fn many_sources_wanting_one_name_all_get_distinct_names() {
     input.push("app/db_pass".into());
     for policy in [Policy::Aws, Policy::Alphanumeric] {
         let rules = NamingRules::new(Some("devops"), policy);
-        let plan = plan_names(
-            &input,
-            &rules,
-            &Overrides::default(),
-            &secretport::naming::NO_STICKY,
-        )
-        .unwrap();
-        check_plan(
-            &input,
-            &rules,
-            &Overrides::default(),
-            &BTreeMap::new(),
-            &plan,
-        )
-        .unwrap();
+        let plan = checked_plan(&input, &rules);
         let collided = plan.iter().filter(|m| m.has(Reason::Collision)).count();
         assert!(collided >= input.len() - 8, "{policy}: {collided}");
         if policy == Policy::Aws {
@@ -344,6 +330,14 @@ fn many_sources_wanting_one_name_all_get_distinct_names() {
             assert_eq!(clean.target, "devops/app/db_pass");
         }
     }
+}
+
+/// The plan of `input` with no overrides and no sticky names, checked by [`check_plan`].
+fn checked_plan(input: &[String], rules: &NamingRules) -> Vec<Mapping> {
+    let none = Overrides::default();
+    let plan = plan_names(input, rules, &none, &secretport::naming::NO_STICKY).unwrap();
+    check_plan(input, rules, &none, &BTreeMap::new(), &plan).unwrap();
+    plan
 }
 
 #[test]
@@ -355,21 +349,7 @@ fn long_colliding_names_stay_within_512() {
         .collect();
     for policy in [Policy::Aws, Policy::Alphanumeric] {
         let rules = NamingRules::new(Some("devops"), policy);
-        let plan = plan_names(
-            &input,
-            &rules,
-            &Overrides::default(),
-            &secretport::naming::NO_STICKY,
-        )
-        .unwrap();
-        check_plan(
-            &input,
-            &rules,
-            &Overrides::default(),
-            &BTreeMap::new(),
-            &plan,
-        )
-        .unwrap();
+        let plan = checked_plan(&input, &rules);
         for m in &plan {
             assert_eq!(m.target.len(), MAX_NAME_LEN, "{m:?}");
         }
