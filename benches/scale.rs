@@ -145,7 +145,7 @@ async fn pass(label: &str, export: &Path, target: &MemoryTarget, dir: &Path, dry
         .await
         .unwrap()
         .into_iter()
-        .map(std::sync::Arc::new)
+        .map(|s| std::sync::Arc::new(s.for_inventory()))
         .collect();
     phase("inventory");
     // as `commands::run` does: the listing's references move into the plan's items

@@ -360,7 +360,7 @@ async fn prepare<'a>(
     }
     let prefix = job.target.prefix.as_str();
     let inventory: Vec<Arc<TargetSecret>> = match aws.inventory(prefix).await {
-        Ok(i) => i.into_iter().map(Arc::new).collect(),
+        Ok(i) => i.into_iter().map(|s| Arc::new(s.for_inventory())).collect(),
         Err(e) => {
             fatal(&sink, "target inventory failed", &e);
             return Err((e.into(), sink));

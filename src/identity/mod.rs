@@ -203,13 +203,20 @@ fn tag_value_of(text: &str) -> String {
     if text.len() <= MAX_TAG_VALUE_CHARS {
         text.to_owned()
     } else {
-        format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
+        format!(
+            "{HASHED_TAG_LEAD}{}",
+            hex::encode(Sha256::digest(text.as_bytes()))
+        )
     }
 }
 
+/// How a source tag that holds a hash of the identity (too long for a tag) begins; the
+/// identity itself is then in the description.
+pub const HASHED_TAG_LEAD: &str = "sha256:";
+
 /// Reads the identity a managed secret's tags (and description) record, if it can be read.
 pub fn recorded_identity(source_tag: &str, description: Option<&str>) -> Option<SourceIdentity> {
-    if source_tag.starts_with("sha256:") {
+    if source_tag.starts_with(HASHED_TAG_LEAD) {
         let text = description?.strip_prefix(DESCRIPTION_LEAD)?;
         if tag_value_of(text) != source_tag {
             return None;

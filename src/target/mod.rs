@@ -108,6 +108,20 @@ impl TargetSecret {
         identity::ownership(scope, prefix, &self.tags, self.description.as_deref())
     }
 
+    /// The secret without what no decision reads, for an inventory held while planning: the
+    /// description is kept only when the source tag is a hash (`sha256:`), whose identity the
+    /// description proves (see [`identity::recorded_identity`]). At 500,000 secrets the
+    /// descriptions alone are tens of MiB.
+    pub fn for_inventory(mut self) -> Self {
+        if !self
+            .source_tag()
+            .is_some_and(|t| t.starts_with(identity::HASHED_TAG_LEAD))
+        {
+            self.description = None;
+        }
+        self
+    }
+
     /// The raw source tag, for messages.
     pub fn source_tag(&self) -> Option<&str> {
         self.tags.get(identity::SOURCE_TAG)
@@ -271,5 +285,34 @@ pub trait Target: Send + Sync {
     /// Whether this target performs writes (`false` for a dry run).
     fn writes(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::expected_tags;
+
+    fn managed(scope: &Scope, path: &str) -> TargetSecret {
+        let id = scope.identity(path);
+        TargetSecret {
+            name: format!("p/{path}"),
+            tags: expected_tags(&BTreeMap::new(), &BTreeMap::new(), &id, "p").into(),
+            description: Some(id.description()),
+            ..TargetSecret::default()
+        }
+    }
+
+    #[test]
+    fn the_inventory_keeps_a_description_only_where_it_proves_ownership() {
+        let scope = Scope::new("vault", "http://v/secret", "");
+        // a short identity is the tag itself: the description is not needed, and dropped
+        let short = managed(&scope, "app/db").for_inventory();
+        assert_eq!(short.description, None);
+        assert!(short.ownership(&scope, "p").is_owned());
+        // a long one is a hash in the tag, proven by the description: kept, still ours
+        let long = managed(&scope, &"x#".repeat(200)).for_inventory();
+        assert!(long.description.is_some());
+        assert!(long.ownership(&scope, "p").is_owned());
     }
 }
