@@ -10,6 +10,12 @@
 //! Implementation: the file is parsed into a `toml::Table`, and [`Section`] takes each known key
 //! out of it, deserializing the value with serde and recording failures under the key's path;
 //! whatever is left in a table afterwards is an unknown key.
+//!
+//! **Only validated configs run.** [`Config`], [`JobConfig`] and the run-wide settings
+//! (target, naming, limits, report, reconcile, [`EnvSecret`]) are `#[non_exhaustive]`: outside
+//! this crate they can be read but not built, so what `commands` executes always came through
+//! [`Config::load`] / [`Config::parse`]. The per-source settings (`VaultConfig`, `SsmConfig`, ...)
+//! stay constructible, to drive one source on its own (its tests, the bench tools).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -86,6 +92,7 @@ impl ConfigError {
 /// paths are made absolute, names normalised and defaults applied. Nothing after
 /// [`Config::load`] reads the environment for a setting again.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// The jobs, in file order (one, named `default`, for the single `[source]` + `[target]`
     /// form).
@@ -103,6 +110,7 @@ pub struct Config {
 
 /// One job: a source, a target, naming and which source paths it takes.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct JobConfig {
     /// Unique within the config (`default` for the single form); the report's `job` column.
     pub name: String,
@@ -131,6 +139,7 @@ impl JobConfig {
 /// The value of an environment variable a config names, read once when the config is loaded.
 /// `Debug` shows the variable's name only.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct EnvSecret {
     /// The variable's name (for messages).
     pub var: String,
@@ -294,6 +303,7 @@ pub enum OnConflict {
 
 /// `[target]`.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TargetConfig {
     /// Region (config, else the SDK's chain: `AWS_REGION`, profile).
     pub region: Option<String>,
@@ -345,6 +355,7 @@ pub enum Credentials {
 
 /// `[naming]`.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct NamingConfig {
     /// Character policy.
     pub policy: Policy,
@@ -356,6 +367,7 @@ pub struct NamingConfig {
 
 /// `[limits]`.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct LimitsConfig {
     /// CreateSecret + PutSecretValue + UpdateSecret + TagResource (+ delete/restore) per second.
     pub write_per_second: u32,
@@ -398,6 +410,7 @@ impl Default for LimitsConfig {
 
 /// `[report]`.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ReportConfig {
     /// Directory for `<command>-<timestamp>.csv` files: `[report] dir`, default `reports`, both
     /// relative to the config file's folder.
@@ -406,6 +419,7 @@ pub struct ReportConfig {
 
 /// `[reconcile]`.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ReconcileConfig {
     /// Recovery window for pruned secrets, 7..=30 days.
     pub recovery_window_days: i64,

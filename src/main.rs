@@ -386,10 +386,8 @@ fn dispatch(cli: Cli) -> Result<i32, Fail> {
                     "--kms-per-second: must be at least 1"
                 )));
             }
-            let limits_cfg = secretport::config::LimitsConfig {
-                kms_per_second,
-                ..Default::default()
-            };
+            let mut limits_cfg = secretport::config::LimitsConfig::default();
+            limits_cfg.kms_per_second = kms_per_second;
             let policy = secretport::retry::RetryPolicy::new(limits_cfg.max_attempts);
             let limits = std::sync::Arc::new(secretport::limits::Limits::new(&limits_cfg));
             let rt = runtime()?;

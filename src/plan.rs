@@ -19,7 +19,7 @@
 //! source is the one disambiguated). Any other difference (an override added, a tightened
 //! policy) is a planned rename: the new name is created, the old one becomes an orphan.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::config::OnConflict;
@@ -177,18 +177,25 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
             _ => None,
         })
         .collect();
-    let mut owned: HashMap<&str, Vec<&Arc<TargetSecret>>> = HashMap::new();
-    for (s, p) in input.inventory.iter().zip(&paths_of_owned) {
-        if let Some(p) = p {
-            owned.entry(p).or_default().push(s);
-        }
-    }
-    // the live one first, then the smallest name: deterministic
-    for v in owned.values_mut() {
-        v.sort_by(|a, b| {
+    // Lookups go through sorted indexes (binary search), not hash maps: at a region's 500,000
+    // secrets each hash map of the inventory is tens of MiB of peak memory.
+    let inventory = input.inventory;
+    // this job's secrets by path; for one path, the live one first, then the smallest name
+    let mut owned: Vec<(&str, &Arc<TargetSecret>)> = inventory
+        .iter()
+        .zip(&paths_of_owned)
+        .filter_map(|(s, p)| p.map(|p| (p, s)))
+        .collect();
+    owned.sort_by(|(pa, a), (pb, b)| {
+        pa.cmp(pb).then_with(|| {
             (a.deleted_date.is_some(), &a.name).cmp(&(b.deleted_date.is_some(), &b.name))
-        });
-    }
+        })
+    });
+    let owned_of = |path: &str| -> &[(&str, &Arc<TargetSecret>)] {
+        let start = owned.partition_point(|(p, _)| *p < path);
+        let end = start + owned[start..].partition_point(|(p, _)| *p == path);
+        &owned[start..end]
+    };
 
     // borrowed from the listing and the inventory, not copied
     let mut sticky: BTreeMap<&str, &str> = BTreeMap::new();
@@ -197,7 +204,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
             if input.overrides.get(&r.path).is_some() {
                 continue; // an override always wins, in the open
             }
-            if let Some(s) = owned.get(r.path.as_str()).and_then(|v| v.first()) {
+            if let Some((_, s)) = owned_of(&r.path).first() {
                 if naming::is_rule_name(&r.path, &s.name, input.rules) {
                     sticky.insert(r.path.as_str(), s.name.as_str());
                 }
@@ -217,13 +224,17 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
             *slot = Some((m.target, m.reasons));
         }
     }
-    let by_name: HashMap<&str, (&Arc<TargetSecret>, &Ownership, &Option<&str>)> = input
-        .inventory
-        .iter()
-        .zip(&owners)
-        .zip(&paths_of_owned)
-        .map(|((s, o), p)| (s.name.as_str(), (s, o, p)))
-        .collect();
+    // inventory positions sorted by name (the target lists them so, but nothing here relies
+    // on it)
+    let mut by_name: Vec<usize> = (0..inventory.len()).collect();
+    by_name.sort_by(|&a, &b| inventory[a].name.cmp(&inventory[b].name));
+    let at = |name: &str| {
+        by_name
+            .binary_search_by(|&i| inventory[i].name.as_str().cmp(name))
+            .ok()
+            .and_then(|k| by_name.get(k))
+            .map(|&i| (&inventory[i], &owners[i], paths_of_owned[i]))
+    };
 
     let mut items = Vec::with_capacity(refs.len());
     for (r, slot) in refs.into_iter().zip(slots) {
@@ -231,11 +242,11 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
         let Some((target, reasons)) = slot else {
             continue;
         };
-        let at_name = by_name.get(target.as_str());
+        let at_name = at(&target);
         let decision = match at_name {
             None => Decision::Create,
             Some((s, o, owned_as)) => {
-                let ours = **owned_as == Some(r.path.as_str());
+                let ours = owned_as == Some(r.path.as_str());
                 if let Some(date) = &s.deleted_date {
                     Decision::ScheduledForDeletion {
                         date: date.clone(),
@@ -259,11 +270,11 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
                 }
             }
         };
-        let renamed_from = owned
-            .get(r.path.as_str())
-            .and_then(|v| v.iter().find(|s| s.deleted_date.is_none()))
-            .filter(|s| s.name != target)
-            .map(|s| s.name.clone());
+        let renamed_from = owned_of(&r.path)
+            .iter()
+            .find(|(_, s)| s.deleted_date.is_none())
+            .filter(|(_, s)| s.name != target)
+            .map(|(_, s)| s.name.clone());
         items.push(Item {
             existing: at_name.map(|(s, _, _)| Arc::clone(s)),
             source: r,
@@ -275,14 +286,12 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
     }
     items.sort_by(|a, b| a.source.path.cmp(&b.source.path));
 
-    // which name each source path claims (only needed when this job owns secrets)
-    let claimed: HashMap<&str, &str> = if owned.is_empty() {
-        HashMap::new()
-    } else {
+    // which name each source path claims (the items are sorted by path)
+    let claimed = |path: &str| {
         items
-            .iter()
-            .map(|i| (i.source.path.as_str(), i.target.as_str()))
-            .collect()
+            .binary_search_by(|i| i.source.path.as_str().cmp(path))
+            .ok()
+            .map(|k| items[k].target.as_str())
     };
     let (mut orphans, mut deleted_orphans) = (Vec::new(), Vec::new());
     let mut owned_live = 0;
@@ -302,9 +311,9 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
         if s.deleted_date.is_none() {
             owned_live += 1;
         }
-        let why = match claimed.get(path) {
-            Some(name) if *name == s.name => continue,
-            Some(name) => OrphanWhy::RenamedTo((*name).to_owned()),
+        let why = match claimed(path) {
+            Some(name) if name == s.name => continue,
+            Some(name) => OrphanWhy::RenamedTo(name.to_owned()),
             None => OrphanWhy::SourceGone,
         };
         if s.deleted_date.is_some() {

@@ -154,6 +154,7 @@ impl Status {
 
 /// One report row (timestamp, run id and command are added by the writer).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Row {
     /// Source path (relative to the subtree), or `line N` for bad export lines.
     pub source_path: String,
@@ -211,6 +212,7 @@ impl Row {
 }
 
 /// An open report file.
+#[non_exhaustive]
 pub struct Report {
     out: csv::Writer<Box<dyn io::Write + Send>>,
     path: PathBuf,

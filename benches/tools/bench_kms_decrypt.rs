@@ -247,10 +247,9 @@ async fn main() {
         .arn()
         .expect("arn")
         .to_owned();
-    let limits = Arc::new(Limits::new(&LimitsConfig {
-        kms_per_second: a.kms_rate,
-        ..LimitsConfig::default()
-    }));
+    let mut rates = LimitsConfig::default();
+    rates.kms_per_second = a.kms_rate;
+    let limits = Arc::new(Limits::new(&rates));
     let dir = tempfile::tempdir().expect("temp dir");
     println!(
         "bench_kms_decrypt: moto at {}, [limits] kms_per_second = {}, {} build",

@@ -12,10 +12,11 @@
 //! Prints one line per run: `parallelism=16 secrets=5000 connect_ms=.. list_ms=.. fetch_ms=..
 //! total_ms=..`; with `--repeat N`, the last line is the fastest run (`best ...`).
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
-use secretport::config::{VaultAuth, VaultConfig};
+use secretport::config::{Config, SourceConfig};
 use secretport::source::vault::VaultSource;
 use secretport::source::{Fetched, Source};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -107,22 +108,21 @@ async fn main() {
             .to_string();
         address = latency_proxy(upstream, Duration::from_millis(rtt_ms)).await;
     }
-    let cfg = VaultConfig {
-        address,
-        mount,
-        path,
-        namespace: None,
-        auth: VaultAuth::Token {
-            token: std::env::var("VAULT_TOKEN").unwrap_or_default().into(),
-            origin: "$VAULT_TOKEN".into(),
-        },
-        auth_namespace: None,
-        kv_version: None,
-        ca_cert: None,
-        tls_skip_verify: false,
-        client_identity: None,
-        parallelism,
-        copy_metadata: false,
+    // through the config's own validation, as a run would (VAULT_TOKEN is read there)
+    let text = format!(
+        "[source]\nkind = \"vault\"\naddress = {address:?}\nmount = {mount:?}\npath = {path:?}\n\
+         parallelism = {parallelism}\nauth = {{ method = \"token\", token_env = \"VAULT_TOKEN\" }}\n\
+         [target]\nregion = \"us-east-1\"\nprefix = \"bench\"\n"
+    );
+    let config = Config::parse(&text, Path::new("vault_walk.toml"), Path::new("."), &|k| {
+        std::env::var(k).ok()
+    })
+    .unwrap_or_else(|e| {
+        eprintln!("config: {e}");
+        std::process::exit(64)
+    });
+    let Some(SourceConfig::Vault(cfg)) = config.jobs.first().map(|j| &j.source) else {
+        unreachable!("a vault source was configured")
     };
     let mut best: Option<(u128, String)> = None;
     for _ in 0..repeat.max(1) {
@@ -132,7 +132,7 @@ async fn main() {
         ));
         let policy = secretport::retry::RetryPolicy::new(4);
         let timeout = std::time::Duration::from_secs(30);
-        let source = VaultSource::connect(&cfg, limits, policy, timeout)
+        let source = VaultSource::connect(cfg, limits, policy, timeout)
             .await
             .unwrap_or_else(|e| {
                 eprintln!("connect: {e}");
