@@ -696,6 +696,8 @@ async fn token_key_makes_version_ids_keyed_hmacs() {
     use secretport::secret::SecretValue;
     use secretport::source::export::export_instance;
     let moto = Moto::start().await;
+    // counts the calls that reach moto (no quota)
+    let proxy = ThrottleProxy::start(moto.endpoint(), vec![]).await;
     let mut ws = Workspace::new();
     let key = "k3y-for-tokens-0123456789";
     ws.env("SP_TOKEN_KEY", key);
@@ -703,7 +705,7 @@ async fn token_key_makes_version_ids_keyed_hmacs() {
     ws.write(
         "cfg.toml",
         &file_config(
-            moto.endpoint(),
+            proxy.endpoint(),
             "tk",
             r#"token_key_env = "SP_TOKEN_KEY""#,
             "",
@@ -742,6 +744,22 @@ async fn token_key_makes_version_ids_keyed_hmacs() {
     rerun.expect_code(0);
     assert_eq!(rerun.count("unchanged", "ok"), 1);
     assert_eq!(version_count(&sm, "tk/app/db").await, 1);
+
+    // reconcile with nothing changed reads no value at all: every VersionId is computable from
+    // the source and the configured key, so not even a key secret is read (IAM needs no
+    // secretsmanager:GetSecretValue for it)
+    proxy.reset_counters();
+    let check = ws.run(&["reconcile", "-c", "cfg.toml", "--check"]).await;
+    check.expect_code(0);
+    assert_eq!(check.count("unchanged", "planned"), 1);
+    assert_eq!(
+        proxy.forwarded("GetSecretValue"),
+        0,
+        "{:?}",
+        proxy.snapshot()
+    );
+    assert_eq!(proxy.forwarded("BatchGetSecretValue"), 0);
+    assert_eq!(proxy.writes_forwarded(), 0);
 
     // a key too short is a config error naming the key, and nothing is contacted
     ws.env("SP_TOKEN_KEY", "short");
