@@ -100,15 +100,12 @@ impl Ctx<'_> {
         !self.reserved.is_empty() && self.reserved.contains_key(name)
     }
 
-    fn planned(&self, source: &str, target: String, reasons: ReasonSet) -> Planned {
-        Planned {
-            changed: !is_plain(&target, self.prefix, source),
-            target,
-            reasons,
-        }
+    fn planned<T: Named>(&self, source: &str, target: String, reasons: ReasonSet) -> T {
+        let changed = !is_plain(&target, self.prefix, source);
+        T::named(source, target, changed, reasons)
     }
 
-    fn entry(&self, source: &str) -> (Planned, Meta) {
+    fn entry<T: Named>(&self, source: &str) -> (T, Meta) {
         let fixed = Meta {
             kind: Kind::Fixed,
             clash: false,
@@ -138,11 +135,7 @@ impl Ctx<'_> {
             clash: self.is_reserved(&target),
         };
         let m = if compliant {
-            Planned {
-                target,
-                changed: false,
-                reasons,
-            }
+            T::named(source, target, false, reasons)
         } else {
             self.planned(source, target, reasons)
         };
@@ -199,12 +192,7 @@ pub fn plan_names(
     overrides: &Overrides,
     sticky: &dyn StickyNames,
 ) -> Result<Vec<Mapping>, NamingError> {
-    plan(sources, rules, overrides, sticky, false).map(|(uniq, planned, _)| {
-        uniq.into_iter()
-            .zip(planned)
-            .map(|(source, p)| p.for_source(source.to_owned()))
-            .collect()
-    })
+    plan::<_, Mapping>(sources, rules, overrides, sticky, false).map(|(_, maps, _)| maps)
 }
 
 /// [`plan_names`] without a copy of each source path: for each distinct source (sorted), what
@@ -217,7 +205,7 @@ pub fn plan_names_with_first<S: AsRef<str> + Sync>(
     overrides: &Overrides,
     sticky: &dyn StickyNames,
 ) -> Result<(Vec<Planned>, Vec<usize>), NamingError> {
-    plan(sources, rules, overrides, sticky, true)
+    plan::<_, Planned>(sources, rules, overrides, sticky, true)
         .map(|(_, planned, first)| (planned, first.unwrap_or_default()))
 }
 
@@ -247,15 +235,63 @@ where
 
 /// What [`plan`] gives: the distinct sources (sorted), what was planned for each, and (when
 /// asked) the index of each one's first occurrence.
-type Planning<'s> = (Vec<&'s str>, Vec<Planned>, Option<Vec<usize>>);
+type Planning<'s, T> = (Vec<&'s str>, Vec<T>, Option<Vec<usize>>);
 
-fn plan<'s, S: AsRef<str> + Sync>(
+/// What the planner makes per source: a [`Planned`] name, or a whole [`Mapping`] whose copy
+/// of the source is made in the same parallel pass as its name (a pass of its own for the
+/// copies costs 10-20% of a million-name plan).
+trait Named: Send + Sync + Sized {
+    fn named(source: &str, target: String, changed: bool, reasons: ReasonSet) -> Self;
+    fn target(&self) -> &str;
+    /// Takes the disambiguated `target` (reason `collision`).
+    fn collided(&mut self, target: String, changed: bool);
+}
+
+/// `target` and `collided` for a type with `target`, `changed` and `reasons` fields (both
+/// [`Planned`] and [`Mapping`] have them).
+macro_rules! name_fields {
+    () => {
+        fn target(&self) -> &str {
+            &self.target
+        }
+        fn collided(&mut self, target: String, changed: bool) {
+            self.target = target;
+            self.changed = changed;
+            self.reasons.insert(Reason::Collision);
+        }
+    };
+}
+
+impl Named for Planned {
+    fn named(_: &str, target: String, changed: bool, reasons: ReasonSet) -> Self {
+        Planned {
+            target,
+            changed,
+            reasons,
+        }
+    }
+    name_fields!();
+}
+
+impl Named for Mapping {
+    fn named(source: &str, target: String, changed: bool, reasons: ReasonSet) -> Self {
+        Mapping {
+            source: source.to_owned(),
+            target,
+            changed,
+            reasons,
+        }
+    }
+    name_fields!();
+}
+
+fn plan<'s, S: AsRef<str> + Sync, T: Named>(
     sources: &'s [S],
     rules: &NamingRules,
     overrides: &Overrides,
     sticky: &dyn StickyNames,
     with_first: bool,
-) -> Result<Planning<'s>, NamingError> {
+) -> Result<Planning<'s, T>, NamingError> {
     let prefix = rules.prefix();
     if let Some(p) = prefix {
         validate_prefix(p, rules.policy).map_err(|message| NamingError::InvalidPrefix {
@@ -297,8 +333,7 @@ fn plan<'s, S: AsRef<str> + Sync>(
         sticky,
         reserved: &reserved,
     };
-    let (mut maps, mut meta): (Vec<Planned>, Vec<Meta>) =
-        uniq.par_iter().map(|s| ctx.entry(s)).unzip();
+    let (mut maps, mut meta): (Vec<T>, Vec<Meta>) = uniq.par_iter().map(|s| ctx.entry(s)).unzip();
 
     // 4. Rewritten names that equal a compliant name, or each other.
     let mut rewritten: Vec<u32> = meta
@@ -312,7 +347,7 @@ fn plan<'s, S: AsRef<str> + Sync>(
         .copied()
         .filter(|&i| {
             let i = i as usize;
-            !meta[i].clash && ctx.is_compliant_plain(&uniq, &meta, &maps[i].target)
+            !meta[i].clash && ctx.is_compliant_plain(&uniq, &meta, maps[i].target())
         })
         .collect();
     for i in shadowed {
@@ -320,11 +355,11 @@ fn plan<'s, S: AsRef<str> + Sync>(
     }
     rewritten.par_sort_unstable_by(|&a, &b| {
         maps[a as usize]
-            .target
-            .cmp(&maps[b as usize].target)
+            .target()
+            .cmp(maps[b as usize].target())
             .then(a.cmp(&b))
     });
-    let target_of = |p: usize| maps[rewritten[p] as usize].target.as_str();
+    let target_of = |p: usize| maps[rewritten[p] as usize].target();
     let shared: Vec<u32> = (0..rewritten.len())
         .into_par_iter()
         .filter(|&p| {
@@ -346,7 +381,7 @@ fn plan<'s, S: AsRef<str> + Sync>(
         ctx.is_reserved(name)
             || ctx.is_compliant_plain(&uniq, &meta, name)
             || rewritten
-                .binary_search_by(|&k| maps[k as usize].target.as_str().cmp(name))
+                .binary_search_by(|&k| maps[k as usize].target().cmp(name))
                 .is_ok_and(|pos| !meta[rewritten[pos] as usize].clash)
     };
     let first: Vec<(usize, String, u64)> = meta
@@ -356,7 +391,7 @@ fn plan<'s, S: AsRef<str> + Sync>(
         .map(|(i, _)| {
             let (name, attempt) = disambiguate(
                 uniq[i],
-                &maps[i].target,
+                maps[i].target(),
                 rules.policy,
                 body_start,
                 0,
@@ -371,7 +406,7 @@ fn plan<'s, S: AsRef<str> + Sync>(
         if assigned.contains(&name) {
             name = disambiguate(
                 uniq[i],
-                &maps[i].target,
+                maps[i].target(),
                 rules.policy,
                 body_start,
                 attempt + 1,
@@ -383,10 +418,8 @@ fn plan<'s, S: AsRef<str> + Sync>(
         renamed.push((i, name));
     }
     for (i, name) in renamed {
-        let m = &mut maps[i];
-        m.target = name;
-        m.changed = !is_plain(&m.target, prefix, uniq[i]);
-        m.reasons.insert(Reason::Collision);
+        let changed = !is_plain(&name, prefix, uniq[i]);
+        maps[i].collided(name, changed);
     }
     Ok((uniq, maps, first_seen))
 }
