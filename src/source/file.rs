@@ -343,6 +343,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_second_listing_indexes_again_and_its_references_read_the_same_values() {
+        let text = "{\"path\":\"b\",\"value\":\"2\"}\n{\"path\":\"a\",\"value\":\"1\"}\n";
+        let (_f, s) = parsed(text.as_bytes());
+        let first = s.list().await.unwrap();
+        // the first listing took the paths; the second reads the file again
+        let second = s.list().await.unwrap();
+        assert_eq!(first.refs, second.refs);
+        assert_eq!(
+            second
+                .refs
+                .iter()
+                .map(|r| (r.path.as_str(), r.line))
+                .collect::<Vec<_>>(),
+            [("a", Some(2)), ("b", Some(1))]
+        );
+        for r in &second.refs {
+            let Fetched::Value { value, .. } = s.fetch(r).await.unwrap() else {
+                panic!()
+            };
+            assert_eq!(
+                value.expose_str(),
+                Some(if r.path == "a" { "1" } else { "2" })
+            );
+        }
+        // a reference without the line the listing gave is not found, never guessed
+        let e = s.fetch(&SourceRef::new("a")).await.unwrap_err();
+        assert_eq!(e.kind, SourceErrorKind::NotFound);
+    }
+
+    #[tokio::test]
     async fn records_moved_within_the_file_are_refused() {
         let text = "{\"path\":\"a\",\"value\":\"x\"}\n{\"path\":\"b\",\"value\":\"y\"}\n";
         let (f, s) = parsed(text.as_bytes());
