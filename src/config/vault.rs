@@ -54,7 +54,31 @@ pub struct VaultConfig {
     pub copy_metadata: bool,
 }
 
+/// `parallelism` when the config does not say.
+pub const DEFAULT_PARALLELISM: usize = 16;
+
 impl VaultConfig {
+    /// A source of `mount`/`path` at `address` with `auth` and every other setting at the
+    /// config's default (no namespace, KV version detected, system CAs, TLS verified, no client
+    /// certificate, [`DEFAULT_PARALLELISM`], no metadata copy): to drive a Vault source on its
+    /// own (tests, bench tools). Runs get theirs from a validated config.
+    pub fn with_defaults(address: &str, mount: &str, path: &str, auth: VaultAuth) -> Self {
+        VaultConfig {
+            address: address.to_owned(),
+            mount: mount.to_owned(),
+            path: path.to_owned(),
+            namespace: None,
+            auth,
+            auth_namespace: None,
+            kv_version: None,
+            ca_cert: None,
+            tls_skip_verify: false,
+            client_identity: None,
+            parallelism: DEFAULT_PARALLELISM,
+            copy_metadata: false,
+        }
+    }
+
     /// The namespace logins and token lookups go to (`None` = the root namespace).
     pub fn login_namespace(&self) -> Option<&str> {
         let ns = match &self.auth_namespace {
@@ -326,7 +350,9 @@ impl Validator<'_> {
             },
         };
         let client_identity = self.client_identity(s);
-        let parallelism: i64 = s.opt("parallelism", "an integer").unwrap_or(16);
+        let parallelism: i64 = s
+            .opt("parallelism", "an integer")
+            .unwrap_or(DEFAULT_PARALLELISM as i64);
         if !(1..=256).contains(&parallelism) {
             s.problem("parallelism", format!("must be 1..=256, got {parallelism}"));
         }

@@ -310,25 +310,19 @@ async fn a_rotated_jwt_file_is_read_again_at_the_next_login() {
     // this JWT expires in 2 s: a later login that re-used it would be refused
     let first = signer.jwt("sa", Duration::from_secs(2));
     std::fs::write(&file, &first).unwrap();
-    let cfg = VaultConfig {
-        address: bao.addr().to_string(),
-        mount: "secret".into(),
-        path: "apps".into(),
-        namespace: None,
-        auth: VaultAuth::Kubernetes {
+    let mut cfg = VaultConfig::with_defaults(
+        bao.addr(),
+        "secret",
+        "apps",
+        VaultAuth::Kubernetes {
             mount: "kubernetes".into(),
             role: "migrator".into(),
             jwt: SecretString::from(first),
             jwt_file: file.clone(),
         },
-        auth_namespace: None,
-        kv_version: Some(2),
-        ca_cert: None,
-        tls_skip_verify: false,
-        client_identity: None,
-        parallelism: 4,
-        copy_metadata: false,
-    };
+    );
+    cfg.kv_version = Some(2);
+    cfg.parallelism = 4;
     let limits = std::sync::Arc::new(secretport::limits::Limits::new(
         &secretport::config::LimitsConfig::default(),
     ));

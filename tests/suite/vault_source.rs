@@ -40,20 +40,7 @@ fn approle_auth(role_env: &str, role_id: &str, secret_env: &str, secret_id: &str
 }
 
 fn config(addr: &str, mount: &str, path: &str, auth: VaultAuth) -> VaultConfig {
-    VaultConfig {
-        address: addr.to_string(),
-        mount: mount.to_string(),
-        path: path.to_string(),
-        namespace: None,
-        auth,
-        auth_namespace: None,
-        kv_version: None,
-        ca_cert: None,
-        tls_skip_verify: false,
-        client_identity: None,
-        parallelism: 16,
-        copy_metadata: false,
-    }
+    VaultConfig::with_defaults(addr, mount, path, auth)
 }
 
 fn root_config(bao: &Bao, name: &str, mount: &str, path: &str) -> VaultConfig {

@@ -305,23 +305,15 @@ mod tests {
     }
 
     fn cfg(path: &str, namespace: Option<&str>) -> VaultConfig {
-        VaultConfig {
-            address: "http://127.0.0.1:8200".into(),
-            mount: "secret".into(),
-            path: path.into(),
-            namespace: namespace.map(Into::into),
-            auth: VaultAuth::Token {
-                token: secrecy::SecretString::from("t".to_owned()),
-                origin: "$VAULT_TOKEN".into(),
-            },
-            auth_namespace: None,
-            kv_version: Some(2),
-            ca_cert: None,
-            tls_skip_verify: false,
-            client_identity: None,
-            parallelism: 4,
-            copy_metadata: false,
-        }
+        let token = VaultAuth::Token {
+            token: secrecy::SecretString::from("t".to_owned()),
+            origin: "$VAULT_TOKEN".into(),
+        };
+        let mut c = VaultConfig::with_defaults("http://127.0.0.1:8200", "secret", path, token);
+        c.namespace = namespace.map(Into::into);
+        c.kv_version = Some(2);
+        c.parallelism = 4;
+        c
     }
 
     /// A source that was never connected (no request is made by what these tests call).
