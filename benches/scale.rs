@@ -158,6 +158,8 @@ async fn pass(label: &str, export: &Path, target: &MemoryTarget, dir: &Path, dry
         inventory: &inventory,
         on_conflict: OnConflict::Skip,
         filter: &secretport::filter::PathFilter::default(),
+        key: Some(&key()),
+        adopt: false,
     })
     .unwrap();
     drop(inventory);
@@ -176,9 +178,7 @@ async fn pass(label: &str, export: &Path, target: &MemoryTarget, dir: &Path, dry
         kms_key_id: None,
         concurrency: 32,
         policy: Policy::Aws,
-        tokens: Some(TokenDeriver::keyed(zeroize::Zeroizing::new(
-            b"scale-bench-key-0123456789".to_vec(),
-        ))),
+        tokens: Some(key()),
     };
     let shutdown = Shutdown::new();
     let progress = Progress::new(label, plan.items.len() as u64);
@@ -265,6 +265,13 @@ fn one_size(n: usize, bytes: usize, command: &str) {
             assert_eq!(target.writes(), 0, "and writes nothing");
         }
     });
+}
+
+/// The token key every command of the bench writes and verifies with.
+fn key() -> TokenDeriver {
+    TokenDeriver::keyed(zeroize::Zeroizing::new(
+        b"scale-bench-key-0123456789".to_vec(),
+    ))
 }
 
 fn main() {

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::config::OnConflict;
-use crate::identity::SourceIdentity;
+use crate::identity::{SourceIdentity, OWNER_TAG};
 use crate::plan::{expected_tags, tag_drift, Decision, Item};
 use crate::report::{Action, Status};
 use crate::secret::SecretValue;
@@ -78,6 +78,10 @@ pub struct Facts<'a> {
     pub current: CurrentFact<'a>,
     /// The secret was restored from scheduled deletion during this run.
     pub restored: bool,
+    /// The ownership proof of the item's name in this job's scope (`identity::OWNER_TAG`),
+    /// written with every create and repaired by a retag; `None` when no token key could be
+    /// had (then nothing is written anyway: every write needs a token from the same key).
+    pub proof: Option<&'a str>,
 }
 
 /// What the executor must fetch before [`decide`].
@@ -153,6 +157,7 @@ fn compares(item: &Item, restored: bool) -> Option<Compare> {
     match &item.decision {
         Decision::Compare => Some(Compare::Ours),
         Decision::ScheduledForDeletion { ours: true, .. } if restored => Some(Compare::Ours),
+        Decision::Adopt => Some(Compare::Reclaim),
         Decision::Conflict {
             owner: None,
             policy: OnConflict::Adopt,
@@ -168,6 +173,8 @@ fn compares(item: &Item, restored: bool) -> Option<Compare> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Compare {
     Ours,
+    /// Its tags claim this source, without a proof that verifies: `reconcile --adopt`.
+    Reclaim,
     Adopt,
     Overwrite,
 }
@@ -299,7 +306,10 @@ pub fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
     } else {
         BTreeMap::new()
     };
-    let expected = expected_tags(&rules.config_tags, &metadata, facts.identity, &rules.prefix);
+    let mut expected = expected_tags(&rules.config_tags, &metadata, facts.identity, &rules.prefix);
+    if let Some(proof) = facts.proof {
+        expected.insert(OWNER_TAG.to_owned(), proof.to_owned());
+    }
 
     if is_create {
         return vec![Step::Create { tags: expected }];
@@ -371,10 +381,12 @@ pub fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
     } else {
         steps.push(Step::Put {
             previous: current.and_then(|c| c.version_id.clone()),
-            why: if how == Compare::Overwrite {
-                "exists and is not managed by secretport; on_conflict = overwrite".into()
-            } else {
-                String::new()
+            why: match how {
+                Compare::Overwrite => {
+                    "exists and is not managed by secretport; on_conflict = overwrite".into()
+                }
+                Compare::Reclaim => "adopted (reconcile --adopt): value updated".into(),
+                _ => String::new(),
             },
         });
     }
@@ -454,6 +466,10 @@ fn tag_step(item: &Item, expected: &BTreeMap<String, String>, how: Compare) -> O
             keys.join(", ")
         ),
         Compare::Ours => format!("tags missing or changed: {}", keys.join(", ")),
+        Compare::Reclaim => format!(
+            "adopted (reconcile --adopt): ownership proof written; tags {}",
+            keys.join(", ")
+        ),
     };
     Some(Step::Tag { tags: drift, why })
 }
@@ -479,10 +495,15 @@ mod tests {
         Scope::new("file", "/x", "").identity("a")
     }
 
+    /// The ownership proof the table's facts carry (and tagged items hold).
+    const PROOF: &str = "v1:0123456789abcdef0123456789abcdef";
+
     fn item(decision: Decision, tagged: bool) -> Item {
         let identity = identity();
         let tags = if tagged {
-            expected_tags(&BTreeMap::new(), &BTreeMap::new(), &identity, "p")
+            let mut t = expected_tags(&BTreeMap::new(), &BTreeMap::new(), &identity, "p");
+            t.insert(OWNER_TAG.to_owned(), PROOF.to_owned());
+            t
         } else {
             BTreeMap::new()
         }
@@ -620,6 +641,24 @@ mod tests {
                 false,
                 &plain,
                 vec!["conflict/skipped"],
+            ),
+            (
+                "reconcile --adopt, value equal: the proof and tags are written",
+                item(Decision::Adopt, false),
+                val(),
+                CurrentFact::Value(&same),
+                false,
+                &plain,
+                vec!["tag"],
+            ),
+            (
+                "reconcile --adopt, value differs: updated, then tagged",
+                item(Decision::Adopt, false),
+                val(),
+                CurrentFact::Value(&other),
+                false,
+                &plain,
+                vec!["put", "tag"],
             ),
             (
                 "overwrite",
@@ -760,6 +799,7 @@ mod tests {
                 source,
                 current,
                 restored,
+                proof: Some(PROOF),
             };
             assert_eq!(kinds(&decide(&item, &facts, rules)), want, "{name}");
         }
@@ -787,6 +827,7 @@ mod tests {
             },
             current,
             restored: false,
+            proof: Some(PROOF),
         };
         let steps = |i: Item, c| kinds(&decide(&i, &facts(c), &r));
         assert_eq!(
@@ -888,6 +929,7 @@ mod tests {
                 },
                 current: CurrentFact::NotRead,
                 restored: false,
+                proof: Some(PROOF),
             };
             match &decide(&item(Decision::Create, false), &facts, &rules())[..] {
                 [Step::Row {

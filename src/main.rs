@@ -103,20 +103,31 @@ enum Command {
         /// Restore secrets of ours that are scheduled for deletion, then update them.
         #[arg(long)]
         restore_deleted: bool,
+        /// Take over secrets whose tags name this job's exact source and prefix but whose
+        /// ownership proof is missing or does not verify (written before ownership proofs, a
+        /// re-keyed account, a moved base path or checkout): compare and update them and write
+        /// the proof. Only secrets at the names their sources map to are adopted; a run that
+        /// adopts deletes nothing (a --prune in it is refused). With --check, shows what would
+        /// be adopted.
+        #[arg(long)]
+        adopt: bool,
         /// Don't ask for confirmation. Without a terminal on stdin, required to write at all.
         #[arg(long, short = 'y')]
         yes: bool,
     },
     /// Undo what one migrate or reconcile run wrote, from its report: created secrets are
     /// scheduled for deletion (recovery window), updated ones get AWSCURRENT moved back to the
-    /// version they replaced, pruned ones are restored. A secret changed since that run is left
-    /// alone, with the reason. Writes its own report (action `rollback`).
+    /// version they replaced, pruned ones are restored. Only secrets the config's job provably
+    /// owns (ownership proof, exact scope, its account and region) are touched; a secret
+    /// changed since that run, or not the job's, is left alone, with the reason. Writes its own
+    /// report (action `rollback`).
     Rollback {
         /// The report of the run to undo.
         #[arg(long)]
         report: PathBuf,
-        /// The config of that run, for the target's region, endpoint and credentials (default:
-        /// the region in the report's ARNs and the SDK's usual credentials).
+        /// The config of that run (required): the job whose writes are undone, its target's
+        /// region, endpoint and credentials. A report naming another account or region is
+        /// refused as a whole.
         #[arg(long, short = 'c')]
         config: Option<PathBuf>,
         /// Undo only this job's rows, with its target settings (required with a --config of
@@ -416,26 +427,31 @@ fn dispatch(cli: Cli) -> Result<i32, Fail> {
             recovery_window_days,
             yes,
         } => {
-            let cfg = config.as_deref().map(load).transpose()?;
-            let job_cfg = match (&cfg, job.as_deref()) {
-                (None, _) => None,
-                (Some(c), Some(name)) => Some(c.job(name).ok_or_else(|| {
+            let Some(config) = config else {
+                return Err(usage(anyhow::anyhow!(
+                    "rollback needs --config: the config of the run that wrote {}; a report is a file anyone can edit, so rollback undoes only what that config's job provably owns",
+                    report.display()
+                )));
+            };
+            let cfg = load(&config)?;
+            let job_cfg = match job.as_deref() {
+                Some(name) => cfg.job(name).ok_or_else(|| {
                     usage(anyhow::anyhow!(
                         "--job {name}: no such job in the config; its jobs are: {}",
-                        c.jobs
+                        cfg.jobs
                             .iter()
                             .map(|j| j.name.as_str())
                             .collect::<Vec<_>>()
                             .join(", ")
                     ))
-                })?),
-                (Some(c), None) => Some(c.single().map_err(|e| usage(anyhow::anyhow!(e)))?),
+                })?,
+                None => cfg.single().map_err(|e| usage(anyhow::anyhow!(e)))?,
             };
             let rt = runtime()?;
             let shutdown = signals(&rt);
             let opts = rollback::Options {
                 report: &report,
-                config: job_cfg.zip(cfg.as_ref().map(|c| &c.limits)),
+                config: (job_cfg, &cfg.limits),
                 job: job.as_deref(),
                 own_report: rollback_report.as_deref(),
                 recovery_window_days,
@@ -464,6 +480,7 @@ fn dispatch(cli: Cli) -> Result<i32, Fail> {
             prune,
             force_prune,
             restore_deleted,
+            adopt,
             yes,
         } => (
             run,
@@ -472,6 +489,7 @@ fn dispatch(cli: Cli) -> Result<i32, Fail> {
                 prune,
                 force_prune,
                 restore_deleted,
+                adopt,
                 yes,
             },
         ),

@@ -24,7 +24,10 @@ use std::sync::Arc;
 
 use crate::config::OnConflict;
 use crate::filter::PathFilter;
-use crate::identity::{Ownership, Scope, SourceIdentity, MANAGED_TAG, PREFIX_TAG, SOURCE_TAG};
+use crate::identity::token::TokenDeriver;
+use crate::identity::{
+    Ownership, Scope, SourceIdentity, Unproven, MANAGED_TAG, PREFIX_TAG, SOURCE_TAG,
+};
 use crate::naming::{self, NamingError, NamingRules, Overrides, ReasonSet};
 use crate::source::{Listing, SourceRef};
 use crate::target::limits::MAX_TAGS;
@@ -44,6 +47,10 @@ pub enum Decision {
         /// The configured policy.
         policy: OnConflict,
     },
+    /// The name holds a secret whose tags claim exactly this source in this job's scope, but
+    /// whose ownership cannot be verified, and the run adopts (`reconcile --adopt`): compare
+    /// values, write the proof and our tags.
+    Adopt,
     /// The name is scheduled for deletion.
     ScheduledForDeletion {
         /// When AWS deletes it.
@@ -126,6 +133,29 @@ pub struct Plan {
     pub owned_live: usize,
     /// Managed secrets of other scopes seen under the prefix (never touched).
     pub foreign: usize,
+    /// Secrets whose tags claim this job's scope but whose ownership cannot be verified, at
+    /// names no source item maps to (those at planned names are conflict or adopt items):
+    /// reported, never touched.
+    pub unverified: Vec<Unverified>,
+}
+
+/// A secret that claims this job's scope without a proof that verifies.
+#[derive(Debug, Clone)]
+pub struct Unverified {
+    /// The secret.
+    pub secret: Arc<TargetSecret>,
+    /// The source path its tags claim (relative to the job's base path).
+    pub path: String,
+    /// Why it is not proven.
+    pub why: Unproven,
+}
+
+/// The report's words for a secret whose ownership cannot be verified.
+pub fn unverified_words(why: Unproven) -> String {
+    format!(
+        "tagged as this job's secret, but ownership cannot be verified: {}; left alone (reconcile --adopt takes it over once you have checked it is yours)",
+        why.words()
+    )
 }
 
 impl Plan {
@@ -155,6 +185,12 @@ pub struct PlanInput<'a> {
     /// The job's `include` / `exclude` globs: an owned secret whose source path the job no
     /// longer takes is left alone, never an orphan.
     pub filter: &'a PathFilter,
+    /// The token key ownership proofs are verified with (`None`: the account has none yet, so
+    /// nothing is proven ours).
+    pub key: Option<&'a TokenDeriver>,
+    /// Take over the secrets at planned names whose tags claim exactly their source in this
+    /// scope but carry no proof that verifies (`reconcile --adopt`).
+    pub adopt: bool,
 }
 
 /// Builds the plan. The listing's references move into the items (nothing per secret is
@@ -168,7 +204,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
     let owners: Vec<Ownership> = input
         .inventory
         .iter()
-        .map(|s| s.ownership(input.scope, prefix))
+        .map(|s| s.ownership(input.scope, prefix, input.key))
         .collect();
     let paths_of_owned: Vec<Option<&str>> = owners
         .iter()
@@ -236,6 +272,11 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
             .map(|&i| (&inventory[i], &owners[i], paths_of_owned[i]))
     };
 
+    // an unverified secret at a source's planned name that claims exactly that source
+    let claims = |o: &Ownership, path: &str| match o {
+        Ownership::Unverified { identity, .. } => input.scope.relative(identity) == Some(path),
+        _ => false,
+    };
     let mut items = Vec::with_capacity(refs.len());
     for (r, slot) in refs.into_iter().zip(slots) {
         // sources never list a path twice (exports refuse duplicates); a repeat has no slot
@@ -254,6 +295,8 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
                     }
                 } else if ours {
                     Decision::Compare
+                } else if input.adopt && claims(o, &r.path) {
+                    Decision::Adopt
                 } else {
                     let owner = match o {
                         Ownership::Unmanaged => None,
@@ -261,6 +304,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
                             "managed by secretport for another source of this job ({})",
                             other.path()
                         )),
+                        Ownership::Unverified { why, .. } => Some(unverified_words(*why)),
                         Ownership::Foreign(words) => Some(words.clone()),
                     };
                     Decision::Conflict {
@@ -293,7 +337,17 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
             .ok()
             .map(|k| items[k].target.as_str())
     };
+    // the names items map to, for the unverified secrets no item stands on
+    let mut planned: Vec<&str> = Vec::new();
+    if owners
+        .iter()
+        .any(|o| matches!(o, Ownership::Unverified { .. }))
+    {
+        planned = items.iter().map(|i| i.target.as_str()).collect();
+        planned.sort_unstable();
+    }
     let (mut orphans, mut deleted_orphans) = (Vec::new(), Vec::new());
+    let mut unverified = Vec::new();
     let mut owned_live = 0;
     let mut foreign = 0;
     for ((s, o), path) in input.inventory.iter().zip(&owners).zip(&paths_of_owned) {
@@ -301,6 +355,16 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
             (Ownership::Owned(id), Some(path)) => (id, path),
             (Ownership::Foreign(_), _) => {
                 foreign += 1;
+                continue;
+            }
+            (Ownership::Unverified { identity, why }, _) => {
+                if planned.binary_search(&s.name.as_str()).is_err() {
+                    unverified.push(Unverified {
+                        secret: Arc::clone(s),
+                        path: input.scope.relative(identity).unwrap_or("").to_owned(),
+                        why: *why,
+                    });
+                }
                 continue;
             }
             _ => continue,
@@ -332,6 +396,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
         deleted_orphans,
         owned_live,
         foreign,
+        unverified,
     })
 }
 
@@ -382,14 +447,29 @@ mod tests {
         Scope::new("file", INSTANCE, sub)
     }
 
+    fn key() -> TokenDeriver {
+        TokenDeriver::keyed(zeroize::Zeroizing::new(
+            b"plan-test-key-0123456789".to_vec(),
+        ))
+    }
+
+    /// A secret written by the job with scope `sc` under `prefix` for the source at `path`
+    /// (tags and proof as secretport writes them), or an unmanaged one.
     fn secret(name: &str, owner: Option<(&Scope, &str, &str)>, deleted: bool) -> TargetSecret {
         let tags = match owner {
-            Some((sc, path, prefix)) => expected_tags(
-                &BTreeMap::new(),
-                &BTreeMap::new(),
-                &sc.identity(path),
-                prefix,
-            ),
+            Some((sc, path, prefix)) => {
+                let mut t = expected_tags(
+                    &BTreeMap::new(),
+                    &BTreeMap::new(),
+                    &sc.identity(path),
+                    prefix,
+                );
+                t.insert(
+                    crate::identity::OWNER_TAG.to_owned(),
+                    key().ownership_proof(name, sc, prefix),
+                );
+                t
+            }
             None => BTreeMap::new(),
         };
         TargetSecret {
@@ -422,6 +502,8 @@ mod tests {
             inventory: &inventory.iter().cloned().map(Arc::new).collect::<Vec<_>>(),
             on_conflict: OnConflict::Skip,
             filter: &PathFilter::default(),
+            key: Some(&key()),
+            adopt: false,
         })
         .unwrap()
     }
@@ -481,6 +563,8 @@ mod tests {
             inventory: &inv.into_iter().map(Arc::new).collect::<Vec<_>>(),
             on_conflict: OnConflict::Skip,
             filter: &filter,
+            key: Some(&key()),
+            adopt: false,
         })
         .unwrap();
         // b/* is outside the filter: neither orphan nor in the safety valve's denominator

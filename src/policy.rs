@@ -35,6 +35,9 @@ pub enum Mode {
         force_prune: bool,
         /// Restore our secrets scheduled for deletion.
         restore_deleted: bool,
+        /// Take over the secrets whose tags claim this job's scope but whose ownership cannot
+        /// be verified (`--adopt`); such a run deletes nothing.
+        adopt: bool,
         /// Don't ask for confirmation.
         yes: bool,
     },
@@ -64,6 +67,11 @@ impl Mode {
             self,
             Mode::Migrate { yes: true, .. } | Mode::Reconcile { yes: true, .. }
         )
+    }
+
+    /// Whether `--adopt` was given.
+    pub fn adopt(self) -> bool {
+        matches!(self, Mode::Reconcile { adopt: true, .. })
     }
 
     /// Whether `--restore-deleted` was given.
@@ -102,6 +110,8 @@ pub struct PruneFacts {
     pub window_days: i64,
     /// The run was interrupted.
     pub interrupted: bool,
+    /// The run adopts (`--adopt`): it deletes nothing.
+    pub adopting: bool,
 }
 
 /// `Ok(window)` to schedule orphans for deletion, or the reason nothing is pruned.
@@ -111,6 +121,11 @@ pub fn prune(f: &PruneFacts) -> Result<i64, Refusal> {
     }
     if f.interrupted {
         return Err(Refusal::Refused("interrupted: nothing pruned".into()));
+    }
+    if f.adopting {
+        return Err(Refusal::Refused(
+            "a run that adopts (--adopt) deletes nothing: rerun reconcile --prune once the adopted secrets are checked".into(),
+        ));
     }
     if f.listing_problems > 0 {
         return Err(Refusal::Refused(format!(
@@ -245,6 +260,7 @@ mod tests {
             max_fraction: 0.1,
             window_days: 7,
             interrupted: false,
+            adopting: false,
         }
     }
 
@@ -265,6 +281,14 @@ mod tests {
         })
         .words()
         .contains("interrupted"));
+        // a run that adopts deletes nothing, even with --force-prune
+        assert!(no(PruneFacts {
+            adopting: true,
+            force: true,
+            ..facts()
+        })
+        .words()
+        .contains("--adopt"));
         assert!(no(PruneFacts {
             listing_problems: 1,
             ..facts()
@@ -328,6 +352,7 @@ mod tests {
             prune: false,
             force_prune: false,
             restore_deleted: false,
+            adopt: false,
             yes: false,
         };
         let fix = Mode::Reconcile {
@@ -335,6 +360,7 @@ mod tests {
             prune: true,
             force_prune: false,
             restore_deleted: false,
+            adopt: false,
             yes: true,
         };
         let plan = Mode::Plan {

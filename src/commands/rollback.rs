@@ -1,8 +1,14 @@
 //! `secretport rollback --report R`: undo what one `migrate` or `reconcile` run wrote.
 //!
-//! The report is the only input: its `ok` rows name each secret (ARN), what the run did, the
-//! VersionId it wrote (`version_id`) and the one it replaced (`previous_version_id`). For each,
-//! the target is asked what it holds now ([`undo`] decides, purely):
+//! The report says what the run did: its `ok` rows name each secret (ARN), the action, the
+//! VersionId it wrote (`version_id`) and the one it replaced (`previous_version_id`). A report
+//! is a file anyone can edit, so it is never trusted on its own: the config of the run is
+//! required, a report naming another account or region than that config's target is refused
+//! as a whole, and every row is checked against the secret as it is now. A row is acted on only
+//! when the secret is **proven to be this job's** (its ownership proof verifies for its name,
+//! the job's exact scope and prefix: [`crate::identity::ownership`], the same decision plan and
+//! prune use) and claims the row's source path ([`owned_by_job`]). Then ([`undo`] decides,
+//! purely):
 //! - `create`/`rename`: still at the version the run wrote → scheduled for deletion (recovery
 //!   window, never forced);
 //! - `update`: still at the version the run wrote → `AWSCURRENT` moved back to the version it
@@ -20,9 +26,10 @@ use std::time::Instant;
 
 use crate::aws::secrets::SecretsTarget;
 use crate::commands::run::{Confirm, Confirmation};
-use crate::config::{Credentials, JobConfig, LimitsConfig};
+use crate::config::{JobConfig, LimitsConfig};
 use crate::csv_safe::unescape_formula;
 use crate::exit;
+use crate::identity::Ownership;
 use crate::limits::Limits;
 use crate::report::{Action, Report, Row, Status, COLUMNS};
 use crate::retry::RetryPolicy;
@@ -33,9 +40,9 @@ use crate::target::{Target, TargetSecret};
 pub struct Options<'a> {
     /// The report of the run to undo.
     pub report: &'a Path,
-    /// The config of that run (the target settings of the job to undo, and its limits), if
-    /// given.
-    pub config: Option<(&'a JobConfig, &'a LimitsConfig)>,
+    /// The config of that run: the job whose writes are undone (its source scope, prefix and
+    /// target), and the limits.
+    pub config: (&'a JobConfig, &'a LimitsConfig),
     /// Only the rows of this job (`--job`; a run of several jobs may span several targets).
     pub job: Option<&'a str>,
     /// Where the rollback's own report goes.
@@ -63,13 +70,25 @@ pub enum RollbackError {
     /// AWS client configuration.
     #[error(transparent)]
     Client(#[from] crate::aws::client::ClientError),
+    /// The report names secrets of another account or region than the config's target.
+    #[error("report {path}: {why}; refused: nothing was changed (roll back with the config of the run that wrote it)")]
+    OtherTarget {
+        /// The report.
+        path: PathBuf,
+        /// Which account or region it names.
+        why: String,
+    },
+    /// The job's source (its scope) or the target's key could not be had.
+    #[error("{0}")]
+    Run(#[from] crate::commands::run::RunError),
 }
 
 impl RollbackError {
     /// The exit code for this failure.
     pub fn exit_code(&self) -> i32 {
         match self {
-            RollbackError::BadReport { .. } => exit::USAGE,
+            RollbackError::BadReport { .. } | RollbackError::OtherTarget { .. } => exit::USAGE,
+            RollbackError::Run(e) => e.exit_code(),
             _ => exit::FAILED,
         }
     }
@@ -228,8 +247,85 @@ pub struct Outcome {
     pub summary: String,
 }
 
-fn region_of(arn: &str) -> Option<&str> {
-    arn.split(':').nth(3).filter(|r| !r.is_empty())
+/// The region and account an ARN names (`arn:aws:secretsmanager:REGION:ACCOUNT:secret:…`).
+fn region_and_account(arn: &str) -> Option<(&str, &str)> {
+    let mut parts = arn.split(':');
+    let (region, account) = (parts.nth(3)?, parts.next()?);
+    Some((region, account))
+}
+
+/// The first write that names another region or account than the target's, in words.
+pub fn other_target(writes: &[Written], region: &str, account: Option<&str>) -> Option<String> {
+    writes.iter().find_map(|w| {
+        let Some((r, a)) = region_and_account(&w.arn) else {
+            return Some(format!(
+                "{} (line of {}) has no secretsmanager ARN ({:?})",
+                w.name,
+                w.action.as_str(),
+                w.arn
+            ));
+        };
+        if r != region {
+            return Some(format!(
+                "it names {} in region {r}, and this config's target is region {region}",
+                w.name
+            ));
+        }
+        match account {
+            Some(acc) if a != acc => Some(format!(
+                "it names {} in AWS account {a}, and this config's target is account {acc}",
+                w.name
+            )),
+            _ => None,
+        }
+    })
+}
+
+/// Whether the secret as it is now is provably the job's own secret for the row's source path
+/// (`Err`: the reason it is left alone). `ownership` is what [`crate::identity::ownership`]
+/// says of it for the job; `relative` the path its identity gives inside the job's scope.
+pub fn owned_by_job(
+    w: &Written,
+    job: &str,
+    now: &TargetSecret,
+    ownership: &Ownership,
+    relative: Option<&str>,
+) -> Result<(), String> {
+    if !w.job.is_empty() && w.job != job {
+        return Err(format!(
+            "written by job {}, and this config's job is {job}: left alone",
+            w.job
+        ));
+    }
+    match ownership {
+        Ownership::Owned(_) => {}
+        Ownership::Unmanaged => {
+            return Err("not managed by secretport: left alone".into());
+        }
+        Ownership::Foreign(words) => {
+            return Err(format!("{words}, not this job's: left alone"));
+        }
+        Ownership::Unverified { why, .. } => {
+            return Err(format!(
+                "ownership cannot be verified ({}): left alone",
+                why.words()
+            ));
+        }
+    }
+    if now.name != w.name {
+        return Err(format!(
+            "the report names {}, the secret at that ARN is {}: left alone",
+            w.name, now.name
+        ));
+    }
+    if relative != Some(w.source_path.as_str()) {
+        return Err(format!(
+            "its tags record source path {}, the report says {}: left alone",
+            relative.unwrap_or("?"),
+            w.source_path
+        ));
+    }
+    Ok(())
 }
 
 /// Runs a rollback.
@@ -259,29 +355,28 @@ pub async fn rollback(
             ),
         });
     }
-    let limits_cfg = opts.config.map(|(_, l)| l.clone()).unwrap_or_default();
-    let limits = Arc::new(Limits::with_shutdown(&limits_cfg, &shutdown));
-    let region = opts
-        .config
-        .and_then(|(j, _)| j.target.region.clone())
-        .or_else(|| {
-            writes
-                .iter()
-                .find_map(|w| region_of(&w.arn))
-                .map(str::to_owned)
+    let (job, limits_cfg) = opts.config;
+    let limits = Arc::new(Limits::with_shutdown(limits_cfg, &shutdown));
+    let retry = RetryPolicy::new(limits_cfg.max_attempts);
+    let sdk = crate::commands::run::target_sdk(&job.target, limits_cfg).await?;
+    let target = SecretsTarget::new(&sdk, limits.clone(), retry);
+    // the report's rows must all be in this target's account and region
+    let caller = target.caller().await;
+    let account = caller.as_ref().ok().map(|c| c.account.clone());
+    if let Some(why) = other_target(&writes, target.region(), account.as_deref()) {
+        return Err(RollbackError::OtherTarget {
+            path: opts.report.to_owned(),
+            why,
         });
-    let default = Credentials::Default;
-    let sdk = crate::aws::client::sdk_config(&crate::aws::client::Endpoint {
-        region: region.as_deref(),
-        endpoint_url: opts
-            .config
-            .and_then(|(j, _)| j.target.endpoint_url.as_deref()),
-        credentials: opts.config.map_or(&default, |(j, _)| &j.target.credentials),
-        key: "target.credentials",
-        timeout: std::time::Duration::from_secs(limits_cfg.timeout_seconds),
-    })
-    .await?;
-    let target = SecretsTarget::new(&sdk, limits, RetryPolicy::new(limits_cfg.max_attempts));
+    }
+    // what the job owns: its source's scope, its prefix, and the key proofs verify with
+    let source = crate::commands::run::open_source(job, limits_cfg, &limits, retry).await?;
+    let scope = source.scope();
+    drop(source);
+    let prefix = job.target.prefix.as_str();
+    let key = crate::commands::run::verification_key(job, &target)
+        .await
+        .map_err(crate::commands::run::RunError::from)?;
 
     // what the target holds now, and what to do about each write
     let mut plan = Vec::with_capacity(writes.len());
@@ -294,17 +389,29 @@ pub async fn rollback(
                 continue;
             }
         };
-        plan.push((w, undo(w, now.as_ref()), false));
+        let checked = now.as_ref().map(|n| {
+            let o = n.ownership(&scope, prefix, key.as_ref());
+            let relative = match &o {
+                Ownership::Owned(id) => scope.relative(id),
+                _ => None,
+            };
+            owned_by_job(w, &job.name, n, &o, relative)
+        });
+        let u = match checked {
+            Some(Err(why)) => Undo::Leave(why),
+            _ => undo(w, now.as_ref()),
+        };
+        plan.push((w, u, false));
     }
     let acting = plan
         .iter()
         .filter(|(_, u, _)| !matches!(u, Undo::Leave(_)))
         .count();
     if acting > 0 && !opts.yes {
-        let caller = target.caller().await;
-        let account = caller
-            .map(|c| c.account)
-            .unwrap_or_else(|e| format!("unknown ({e})"));
+        let account = match &caller {
+            Ok(c) => c.account.clone(),
+            Err(e) => format!("unknown ({e})"),
+        };
         let n = |f: fn(&Undo) -> bool| plan.iter().filter(|(_, u, _)| f(u)).count();
         let q = format!(
             "rollback of {} in AWS account {account}, region {}: schedule for deletion {}, move AWSCURRENT back {}, restore {}, leave alone {}. Proceed?",
@@ -483,6 +590,81 @@ mod tests {
             undo(&w(Action::Create, "v1", ""), Some(&now("v1", true))),
             Undo::Leave(_)
         ));
+    }
+
+    #[test]
+    fn a_report_of_another_region_or_account_is_refused() {
+        let ws = vec![w(Action::Create, "v1", "")];
+        assert_eq!(other_target(&ws, "us-east-1", Some("1")), None);
+        assert!(other_target(&ws, "eu-west-1", Some("1"))
+            .unwrap()
+            .contains("region us-east-1"));
+        assert!(other_target(&ws, "us-east-1", Some("2"))
+            .unwrap()
+            .contains("account 1"));
+        let mut edited = w(Action::Create, "v1", "");
+        edited.arn = "p/a".into();
+        assert!(other_target(&[edited], "us-east-1", Some("1")).is_some());
+    }
+
+    #[test]
+    fn only_a_secret_proven_to_be_the_jobs_for_the_rows_path_is_touched() {
+        use crate::identity::{SourceIdentity, Unproven};
+        let row = w(Action::Create, "v1", "");
+        let secret = |name: &str| TargetSecret {
+            name: name.into(),
+            ..TargetSecret::default()
+        };
+        let owned = Ownership::Owned(SourceIdentity::new("file", "x", "a"));
+        assert_eq!(
+            owned_by_job(&row, "default", &secret("p/a"), &owned, Some("a")),
+            Ok(())
+        );
+        let left = |r: Result<(), String>, words: &str| {
+            assert!(r.as_ref().is_err_and(|e| e.contains(words)), "{r:?}")
+        };
+        left(
+            owned_by_job(&row, "default", &secret("p/a"), &Ownership::Unmanaged, None),
+            "not managed",
+        );
+        left(
+            owned_by_job(
+                &row,
+                "default",
+                &secret("p/a"),
+                &Ownership::Foreign("managed by secretport for another scope".into()),
+                None,
+            ),
+            "not this job's",
+        );
+        left(
+            owned_by_job(
+                &row,
+                "default",
+                &secret("p/a"),
+                &Ownership::Unverified {
+                    identity: SourceIdentity::new("file", "x", "a"),
+                    why: Unproven::BadProof,
+                },
+                None,
+            ),
+            "cannot be verified",
+        );
+        // an edited row: another name at that ARN, another source path, another job
+        left(
+            owned_by_job(&row, "default", &secret("p/b"), &owned, Some("a")),
+            "the secret at that ARN is p/b",
+        );
+        left(
+            owned_by_job(&row, "default", &secret("p/a"), &owned, Some("b")),
+            "source path b",
+        );
+        let mut theirs = row.clone();
+        theirs.job = "other".into();
+        left(
+            owned_by_job(&theirs, "default", &secret("p/a"), &owned, Some("a")),
+            "written by job other",
+        );
     }
 
     #[test]

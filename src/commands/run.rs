@@ -237,6 +237,9 @@ struct Prepared<'a> {
     plan: plan::Plan,
     limits: Arc<Limits>,
     caller: Result<Caller, CallError>,
+    /// The token key, when the config names one or planning read it (ownership proofs are
+    /// verified with it); `None`: the executor reads or creates it on the first write.
+    key: Option<TokenDeriver>,
 }
 
 /// How one job ended.
@@ -299,8 +302,9 @@ async fn prepare<'a>(
     sdk: Result<aws_config::SdkConfig, ClientError>,
     (limits, known_caller): (Arc<Limits>, Option<Caller>),
     sink: Sink,
-    command: &str,
+    mode: Mode,
 ) -> Result<Prepared<'a>, (RunError, Sink)> {
+    let command = mode.command();
     let retry = RetryPolicy::new(cfg.limits.max_attempts);
     let fatal = |sink: &Sink, what: &str, e: &dyn std::error::Error| {
         let text = crate::error_text::chain(e);
@@ -366,6 +370,13 @@ async fn prepare<'a>(
             return Err((e.into(), sink));
         }
     };
+    let key = match ownership_key(job, &aws, &inventory).await {
+        Ok(k) => k,
+        Err(e) => {
+            fatal(&sink, "ownership cannot be verified", &e);
+            return Err((e.into(), sink));
+        }
+    };
     let scope = source.scope();
     let rules = job.naming_rules();
     // the references move into the plan's items; the problems are reported below
@@ -379,6 +390,8 @@ async fn prepare<'a>(
         inventory: &inventory,
         on_conflict: job.target.on_conflict,
         filter: &job.filter,
+        key: key.as_ref(),
+        adopt: mode.adopt(),
     }) {
         Ok(p) => p,
         Err(e) => return Err((e.into(), sink)),
@@ -404,6 +417,12 @@ async fn prepare<'a>(
         };
         sink.emit(Row::new(&p.path, "", Action::Skip, Status::Failed).error(error));
     }
+    for u in &plan.unverified {
+        let mut row = Row::new(&u.path, &u.secret.name, Action::Conflict, Status::Skipped)
+            .error(plan::unverified_words(u.why));
+        row.target_arn.clone_from(&u.secret.arn);
+        sink.emit(row);
+    }
     let caller = match known_caller {
         Some(c) => Ok(c),
         None => aws.caller().await,
@@ -418,7 +437,46 @@ async fn prepare<'a>(
         plan,
         limits,
         caller,
+        key,
     })
+}
+
+/// The key made from `[target] token_key_env`, when the config names one.
+fn configured_key(job: &JobConfig) -> Option<TokenDeriver> {
+    job.target.token_key.as_ref().map(|key| {
+        use secrecy::ExposeSecret;
+        TokenDeriver::keyed(zeroize::Zeroizing::new(
+            key.value.expose_secret().as_bytes().to_vec(),
+        ))
+    })
+}
+
+/// The key ownership proofs are verified with: the configured one (no read), else the
+/// account's key secret, read once when the inventory holds any managed secret (a target with
+/// none needs no key to plan). `None`: there is no key, so no secret is proven ours. A key
+/// that exists but cannot be read stops the job: without it every managed secret would look
+/// unverified, which is never what the user has.
+async fn ownership_key(
+    job: &JobConfig,
+    aws: &SecretsTarget,
+    inventory: &[Arc<TargetSecret>],
+) -> Result<Option<TokenDeriver>, KeyError> {
+    if job.target.token_key.is_none() && !inventory.iter().any(|s| s.is_managed()) {
+        return Ok(None);
+    }
+    verification_key(job, aws).await
+}
+
+/// The key ownership proofs of `job` are verified with: `[target] token_key_env` (no read),
+/// else the account's key secret (one read; `None` when it does not exist).
+pub(crate) async fn verification_key(
+    job: &JobConfig,
+    aws: &dyn Target,
+) -> Result<Option<TokenDeriver>, KeyError> {
+    match configured_key(job) {
+        Some(k) => Ok(Some(k)),
+        None => crate::target::token_key::load(aws).await,
+    }
 }
 
 /// ` (job NAME)` when the config has several jobs, for messages; empty otherwise.
@@ -455,11 +513,13 @@ fn intent_counts(mode: Mode, plan: &plan::Plan) -> Vec<(&'static str, usize)> {
     } else {
         0
     };
-    let prune_asked = matches!(mode, Mode::Reconcile { prune: true, .. });
+    let prune_asked = matches!(mode, Mode::Reconcile { prune: true, .. }) && !mode.adopt();
     let deletes = if prune_asked { plan.orphans.len() } else { 0 };
+    let adopts = count(|i| i.decision == Decision::Adopt);
     vec![
         ("create", creates),
         ("rename", renames),
+        ("adopt (write ownership proofs on)", adopts),
         ("update where the value differs, of", compares),
         ("restore", restores),
         ("schedule for deletion up to", deletes),
@@ -510,12 +570,7 @@ async fn execute(
     let dry = DryRun::new(&p.aws);
     let target: &dyn Target = if dry_run { &dry } else { &p.aws };
     let job = p.job;
-    let tokens = job.target.token_key.as_ref().map(|key| {
-        use secrecy::ExposeSecret;
-        TokenDeriver::keyed(zeroize::Zeroizing::new(
-            key.value.expose_secret().as_bytes().to_vec(),
-        ))
-    });
+    let tokens = p.key.clone();
     let settings = Settings {
         rules: decide::Rules {
             restore_deleted: mode.restore_deleted(),
@@ -560,6 +615,7 @@ async fn execute(
         max_fraction: cfg.reconcile.max_prune_fraction,
         window_days: cfg.reconcile.recovery_window_days,
         interrupted,
+        adopting: mode.adopt(),
     });
     let prune = prune.map_err(|r: Refusal| r.words());
     exec.orphans(&orphans, prune).await;
@@ -614,10 +670,11 @@ pub async fn run(
     let usable: Vec<Option<aws_config::SdkConfig>> =
         sdks.iter().map(|s| s.as_ref().ok().cloned()).collect();
     let limits = limiters(cfg, &usable, &shutdown, retry).await;
-    let prepared = futures::future::join_all(cfg.jobs.iter().zip(sdks).zip(limits).map(
-        |((job, sdk), limits)| prepare(cfg, job, sdk, limits, sink.for_job(&job.name), command),
-    ))
-    .await;
+    let prepared =
+        futures::future::join_all(cfg.jobs.iter().zip(sdks).zip(limits).map(
+            |((job, sdk), limits)| prepare(cfg, job, sdk, limits, sink.for_job(&job.name), mode),
+        ))
+        .await;
 
     let mut ends: Vec<(String, JobEnd)> = Vec::new();
     let mut ready: Vec<Prepared<'_>> = Vec::new();
@@ -1033,6 +1090,7 @@ mod tests {
             prune: true,
             force_prune: false,
             restore_deleted: false,
+            adopt: false,
             yes: false,
         };
         let intent = |job, prefix, counts: Vec<(&'static str, usize)>| Intent {

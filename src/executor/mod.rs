@@ -460,6 +460,16 @@ impl Executor<'_> {
         let rules = &self.settings.rules;
         let mut restored = false;
         let mut fetched: Option<(Option<SecretValue>, BTreeMap<String, String>, Fact)> = None;
+        // the ownership proof every write of this item carries (the key is needed by the
+        // write's token anyway; a decision from names alone needs none)
+        let proof = if decide::needs(item, rules, false) == Need::Nothing {
+            None
+        } else {
+            self.tokens()
+                .await
+                .ok()
+                .map(|t| t.ownership_proof(&item.target, &self.scope, &rules.prefix))
+        };
         loop {
             let need = decide::needs(item, rules, restored);
             if need != Need::Nothing && fetched.is_none() {
@@ -522,6 +532,7 @@ impl Executor<'_> {
                 source,
                 current,
                 restored,
+                proof: proof.as_deref(),
             };
             let steps = decide::decide(item, &facts, rules);
             let value = fetched.as_ref().and_then(|f| f.0.as_ref());

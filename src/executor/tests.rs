@@ -64,8 +64,18 @@ fn team() -> BTreeMap<String, String> {
     BTreeMap::from([("team".to_string(), "platform".to_string())])
 }
 
+fn key() -> TokenDeriver {
+    TokenDeriver::keyed(zeroize::Zeroizing::new(b"fixed-test-key-0123".to_vec()))
+}
+
+/// The tags (with the ownership proof) secretport writes on `p/<path>` for the source `path`.
 fn ours(path: &str) -> BTreeMap<String, String> {
-    plan::expected_tags(&team(), &BTreeMap::new(), &scope().identity(path), "p")
+    let mut t = plan::expected_tags(&team(), &BTreeMap::new(), &scope().identity(path), "p");
+    t.insert(
+        crate::identity::OWNER_TAG.to_owned(),
+        key().ownership_proof(&format!("p/{path}"), &scope(), "p"),
+    );
+    t
 }
 
 struct Case {
@@ -115,6 +125,8 @@ async fn run(
         inventory: &inventory,
         on_conflict: case.on_conflict,
         filter: &crate::filter::PathFilter::default(),
+        key: Some(&key()),
+        adopt: false,
     })
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -139,9 +151,7 @@ async fn run(
         kms_key_id: None,
         concurrency: 4,
         policy: Policy::Aws,
-        tokens: Some(TokenDeriver::keyed(zeroize::Zeroizing::new(
-            b"fixed-test-key-0123".to_vec(),
-        ))),
+        tokens: Some(key()),
     };
     let gate = DryRun::new(fake);
     let target: &dyn Target = if dry { &gate } else { fake };
@@ -378,6 +388,8 @@ async fn shutdown_starts_nothing() {
         inventory: &[],
         on_conflict: OnConflict::Skip,
         filter: &crate::filter::PathFilter::default(),
+        key: None,
+        adopt: false,
     })
     .unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -25,13 +25,20 @@
 //! tag is a hash, the description (`Migrated by secretport from <identity text>`, up to 2,048
 //! characters) carries the text; it is trusted only when it hashes to the tag.
 //!
-//! ## Scope
-//! A job owns a managed secret only when the secret's identity lies inside the job's [`Scope`]
-//! (same kind and instance, path under the configured subtree, compared segment by segment:
-//! `apps` owns `apps/db` but not `apps2/db`) **and** it was written under the job's prefix.
-//! Everything else that is managed is *foreign*: never updated, never an orphan, never pruned.
-//! A secret whose identity cannot be read (hand-edited tags, an identity from before this
-//! format) is foreign too: when in doubt, secretport leaves a secret alone.
+//! ## Scope and proof
+//! A job's scope is its source instance (kind and instance), its configured base path (the
+//! subtree) and its target prefix. A job owns a managed secret only when the secret was written
+//! for **exactly** that scope: its identity lies in the subtree, its [`PREFIX_TAG`] is the
+//! prefix, and its [`OWNER_TAG`] holds the proof only a holder of the token key can make for
+//! that name, that scope and that prefix ([`token::TokenDeriver::ownership_proof`]). Containment
+//! alone proves nothing: a job reading `apps/` does not own what a job reading `apps/shared/`
+//! wrote into the same prefix (that secret's proof verifies for `apps/shared`, so it is
+//! foreign). Tags anyone can write never suffice: a secret that claims the scope without a
+//! verifying proof is [`Ownership::Unverified`], a conflict that nothing deletes and only an
+//! explicit adoption takes over. Everything else that is managed is *foreign*: never updated,
+//! never an orphan, never pruned. A secret whose identity cannot be read (hand-edited tags, an
+//! identity from before this format) is foreign too: when in doubt, secretport leaves a secret
+//! alone.
 
 pub mod token;
 
@@ -46,6 +53,9 @@ pub const MANAGED_TAG: &str = "secretport:managed";
 pub const SOURCE_TAG: &str = "secretport:source";
 /// Tag that records the target prefix the secret was written under (`""` for none).
 pub const PREFIX_TAG: &str = "secretport:prefix";
+/// Tag that proves ownership: a keyed MAC of the secret's name, the writing job's exact scope
+/// and its prefix ([`token::TokenDeriver::ownership_proof`]).
+pub const OWNER_TAG: &str = "secretport:owner";
 /// The description's fixed start; the identity text follows.
 pub const DESCRIPTION_LEAD: &str = "Migrated by secretport from ";
 pub use crate::target::limits::{MAX_DESCRIPTION_CHARS, MAX_TAG_VALUE_CHARS};
@@ -310,10 +320,43 @@ impl Scope {
 pub enum Ownership {
     /// Not written by secretport.
     Unmanaged,
-    /// Ours: inside our scope, under our prefix.
+    /// Ours, proven: its ownership proof verifies for its name, this job's exact scope and
+    /// prefix.
     Owned(SourceIdentity),
+    /// Its tags claim this job's scope and prefix, but no proof verifies: never updated,
+    /// retagged, orphaned, pruned or rolled back; a conflict where a source maps to its name,
+    /// taken over only by an explicit adoption (`reconcile --adopt`).
+    Unverified {
+        /// The identity its tags claim (inside this job's scope).
+        identity: SourceIdentity,
+        /// Why it cannot be verified.
+        why: Unproven,
+    },
     /// Managed by secretport for someone else; the words say whose.
     Foreign(String),
+}
+
+/// Why a secret whose tags claim a job's scope is not proven to be that job's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unproven {
+    /// It carries no [`OWNER_TAG`] (written before proofs existed, or tagged by hand).
+    NoProof,
+    /// Its proof does not verify for this name and scope (tags copied to another name,
+    /// forged, or written under another token key).
+    BadProof,
+    /// No token key exists to verify a proof with.
+    NoKey,
+}
+
+impl Unproven {
+    /// Words for the report.
+    pub fn words(self) -> &'static str {
+        match self {
+            Unproven::NoProof => "it carries no secretport:owner proof (written before ownership proofs, or tagged by hand)",
+            Unproven::BadProof => "its secretport:owner proof does not verify for this name and scope (tags copied or forged, or another token key)",
+            Unproven::NoKey => "no token key exists in this account to verify its proof with",
+        }
+    }
 }
 
 impl Ownership {
@@ -323,44 +366,116 @@ impl Ownership {
     }
 }
 
-/// Decides how the job with `scope` and `prefix` stands to a secret with these tags and
-/// description. The one place ownership is decided.
+/// What [`ownership`] reads of one secret.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    /// Its name (the proof is bound to it).
+    pub name: &'a str,
+    /// Its tags.
+    pub tags: &'a crate::target::tags::Tags,
+    /// Its description (carries the identity when the source tag is a hash).
+    pub description: Option<&'a str>,
+}
+
+/// Decides how the job with `scope` and `prefix` stands to a secret, verifying its ownership
+/// proof with `key` (the token key; `None` when the account has none). The one place ownership
+/// is decided: plan, reconcile, prune and rollback all ask it.
+///
+/// - Not tagged managed: [`Ownership::Unmanaged`].
+/// - Recorded identity unreadable, of another source instance, outside the scope's subtree, or
+///   another prefix: [`Ownership::Foreign`].
+/// - Inside the subtree under this prefix: [`Ownership::Owned`] only when the proof verifies
+///   for this name and this **exact** scope. A proof that verifies for another base path of the
+///   same source (a nested or enclosing job: `svc/` vs `svc/tiny/`) is that job's:
+///   [`Ownership::Foreign`]. Anything else is [`Ownership::Unverified`].
 pub fn ownership(
     scope: &Scope,
     prefix: &str,
-    tags: &crate::target::tags::Tags,
-    description: Option<&str>,
+    claim: Claim<'_>,
+    key: Option<&token::TokenDeriver>,
 ) -> Ownership {
+    let tags = claim.tags;
     if tags.get(MANAGED_TAG) != Some("true") {
         return Ownership::Unmanaged;
     }
     let Some(source) = tags.get(SOURCE_TAG) else {
         return Ownership::Foreign("managed, without a source tag".into());
     };
-    let Some(id) = recorded_identity(source, description) else {
+    let Some(id) = recorded_identity(source, claim.description) else {
         return Ownership::Foreign(format!(
             "managed for an unreadable source identity {source}"
         ));
     };
     let their_prefix = tags.get(PREFIX_TAG);
-    if scope.contains(&id) && their_prefix == Some(prefix) {
-        // share the scope's kind and instance rather than keep a copy per secret
-        Ownership::Owned(SourceIdentity {
-            kind: scope.kind.clone(),
-            instance: scope.instance.clone(),
-            path: id.path,
-        })
-    } else {
+    if !scope.contains(&id) || their_prefix != Some(prefix) {
         let under = match their_prefix {
             Some("") => " (no prefix)".to_owned(),
             Some(p) => format!(" (prefix {p})"),
             None => " (no prefix tag)".to_owned(),
         };
-        Ownership::Foreign(format!(
+        return Ownership::Foreign(format!(
             "managed by secretport for {} {} path {}{under}",
             id.kind, id.instance, id.path
-        ))
+        ));
     }
+    // share the scope's kind and instance rather than keep a copy per secret
+    let id = SourceIdentity {
+        kind: scope.kind.clone(),
+        instance: scope.instance.clone(),
+        path: id.path,
+    };
+    let Some(key) = key else {
+        return Ownership::Unverified {
+            identity: id,
+            why: Unproven::NoKey,
+        };
+    };
+    let Some(proof) = tags.get(OWNER_TAG) else {
+        return Ownership::Unverified {
+            identity: id,
+            why: Unproven::NoProof,
+        };
+    };
+    if key.ownership_proof(claim.name, scope, prefix) == proof {
+        return Ownership::Owned(id);
+    }
+    // another job of the same source whose base path is an ancestor or a descendant of ours
+    // (every base that contains the secret's path is a candidate): its proof is genuine
+    for base in bases_of(&id.path).filter(|b| *b != scope.subtree) {
+        let other = Scope {
+            kind: scope.kind.clone(),
+            instance: scope.instance.clone(),
+            subtree: base.to_owned(),
+        };
+        if key.ownership_proof(claim.name, &other, prefix) == proof {
+            return Ownership::Foreign(format!(
+                "managed by secretport for another scope: {} (prefix {})",
+                other.describe(),
+                prefix_words(prefix)
+            ));
+        }
+    }
+    Ownership::Unverified {
+        identity: id,
+        why: Unproven::BadProof,
+    }
+}
+
+fn prefix_words(prefix: &str) -> &str {
+    if prefix.is_empty() {
+        "none"
+    } else {
+        prefix
+    }
+}
+
+/// Every base path that contains `path`: `""`, `a`, `a/b`, ... up to `path` itself.
+fn bases_of(path: &str) -> impl Iterator<Item = &str> {
+    std::iter::once("").chain(
+        path.match_indices('/')
+            .map(move |(i, _)| &path[..i])
+            .chain((!path.is_empty()).then_some(path)),
+    )
 }
 
 #[cfg(test)]
@@ -414,7 +529,19 @@ mod tests {
         assert_eq!(s.identity("db"), id("apps/db"));
     }
 
+    fn key(k: &[u8]) -> token::TokenDeriver {
+        token::TokenDeriver::keyed(zeroize::Zeroizing::new(k.to_vec()))
+    }
+
     fn tags(source: &str, prefix: Option<&str>) -> crate::target::tags::Tags {
+        tags_with(source, prefix, None)
+    }
+
+    fn tags_with(
+        source: &str,
+        prefix: Option<&str>,
+        proof: Option<&str>,
+    ) -> crate::target::tags::Tags {
         let mut t = BTreeMap::from([
             (MANAGED_TAG.to_owned(), "true".to_owned()),
             (SOURCE_TAG.to_owned(), source.to_owned()),
@@ -422,45 +549,207 @@ mod tests {
         if let Some(p) = prefix {
             t.insert(PREFIX_TAG.to_owned(), p.to_owned());
         }
+        if let Some(p) = proof {
+            t.insert(OWNER_TAG.to_owned(), p.to_owned());
+        }
         t.into()
+    }
+
+    fn claim<'a>(name: &'a str, tags: &'a crate::target::tags::Tags) -> Claim<'a> {
+        Claim {
+            name,
+            tags,
+            description: None,
+        }
+    }
+
+    /// The tags a job with `scope` and `prefix` writes on `name` for the secret at `rel`.
+    fn written(
+        k: &token::TokenDeriver,
+        scope: &Scope,
+        prefix: &str,
+        name: &str,
+        rel: &str,
+    ) -> crate::target::tags::Tags {
+        let proof = k.ownership_proof(name, scope, prefix);
+        tags_with(&scope.identity(rel).tag_value(), Some(prefix), Some(&proof))
+    }
+
+    #[test]
+    fn exact_scope_nested_and_sibling() {
+        let k = key(b"0123456789abcdef0123");
+        let i = "http://v/secret";
+        let outer = Scope::new("vault", i, "svc");
+        let inner = Scope::new("vault", i, "svc/tiny");
+        let sibling = Scope::new("vault", i, "svc2");
+        let whole = Scope::new("vault", i, "");
+        // the inner job's secret svc/tiny/t0, written as p/t0
+        let t = written(&k, &inner, "p", "p/t0", "t0");
+        assert!(ownership(&inner, "p", claim("p/t0", &t), Some(&k)).is_owned());
+        // the outer job's scope contains it, but the proof is the inner job's: foreign
+        for other in [&outer, &whole] {
+            assert!(matches!(
+                ownership(other, "p", claim("p/t0", &t), Some(&k)),
+                Ownership::Foreign(w) if w.contains("under svc/tiny")
+            ));
+        }
+        // the outer job's secret svc/tiny/t0 (named p/tiny/t0): the inner job's scope contains
+        // it, the proof is the enclosing job's: foreign
+        let t = written(&k, &outer, "p", "p/tiny/t0", "tiny/t0");
+        assert!(ownership(&outer, "p", claim("p/tiny/t0", &t), Some(&k)).is_owned());
+        assert!(matches!(
+            ownership(&inner, "p", claim("p/tiny/t0", &t), Some(&k)),
+            Ownership::Foreign(w) if w.contains("under svc (")
+        ));
+        // a sibling with a common name prefix is not inside at all
+        let t = written(&k, &sibling, "p", "p/x", "x");
+        assert!(matches!(
+            ownership(&outer, "p", claim("p/x", &t), Some(&k)),
+            Ownership::Foreign(_)
+        ));
+        // same scope, another prefix: foreign
+        let t = written(&k, &outer, "q", "q/a", "a");
+        assert!(matches!(
+            ownership(&outer, "p", claim("q/a", &t), Some(&k)),
+            Ownership::Foreign(_)
+        ));
+    }
+
+    #[test]
+    fn the_proof_verifies_for_its_name_scope_prefix_and_key_only() {
+        let k = key(b"0123456789abcdef0123");
+        let scope = Scope::new("file", "exports/a.jsonl", "");
+        let t = written(&k, &scope, "p", "p/db", "db");
+        assert!(ownership(&scope, "p", claim("p/db", &t), Some(&k)).is_owned());
+        let unverified = |o: Ownership, want: Unproven| {
+            assert!(
+                matches!(&o, Ownership::Unverified { why, .. } if *why == want),
+                "{o:?}"
+            )
+        };
+        // the same tags copied to another name (a backup script's `…copy`)
+        unverified(
+            ownership(&scope, "p", claim("p/db-copy", &t), Some(&k)),
+            Unproven::BadProof,
+        );
+        // another key (another account's, a forger's)
+        unverified(
+            ownership(
+                &scope,
+                "p",
+                claim("p/db", &t),
+                Some(&key(b"another key, 16+ b")),
+            ),
+            Unproven::BadProof,
+        );
+        // no key in the account
+        unverified(
+            ownership(&scope, "p", claim("p/db", &t), None),
+            Unproven::NoKey,
+        );
+        // our tags without a proof, with garbage, with another scope's proof for this name
+        let id = scope.identity("db").tag_value();
+        unverified(
+            ownership(&scope, "p", claim("p/db", &tags(&id, Some("p"))), Some(&k)),
+            Unproven::NoProof,
+        );
+        let garbage = tags_with(&id, Some("p"), Some("v1:00000000000000000000000000000000"));
+        unverified(
+            ownership(&scope, "p", claim("p/db", &garbage), Some(&k)),
+            Unproven::BadProof,
+        );
+        let elsewhere = Scope::new("file", "exports/b.jsonl", "");
+        let proof = k.ownership_proof("p/db", &elsewhere, "p");
+        let lifted = tags_with(&id, Some("p"), Some(&proof));
+        unverified(
+            ownership(&scope, "p", claim("p/db", &lifted), Some(&k)),
+            Unproven::BadProof,
+        );
+        // a proof says nothing about the key, and is stable
+        let p1 = k.ownership_proof("p/db", &scope, "p");
+        assert_eq!(p1, k.ownership_proof("p/db", &scope, "p"));
+        assert!(
+            p1.starts_with(token::PROOF_VERSION) && p1.len() == 35,
+            "{p1}"
+        );
+        assert_ne!(p1, k.ownership_proof("p/db", &scope, "q"));
+        assert_ne!(
+            p1,
+            k.ownership_proof("p/db", &Scope::new("file", "exports/a.jsonl", "x"), "p")
+        );
+    }
+
+    #[test]
+    fn bases_of_every_depth() {
+        assert_eq!(
+            bases_of("a/b/c").collect::<Vec<_>>(),
+            ["", "a", "a/b", "a/b/c"]
+        );
+        assert_eq!(bases_of("a").collect::<Vec<_>>(), ["", "a"]);
+        assert_eq!(bases_of("").collect::<Vec<_>>(), [""]);
     }
 
     #[test]
     fn ownership_needs_scope_and_prefix() {
+        let k = key(b"0123456789abcdef0123");
         let scope = Scope::new("vault", "http://v/secret", "apps");
-        let mine = scope.identity("db").tag_value();
-        assert!(ownership(&scope, "devops", &tags(&mine, Some("devops")), None).is_owned());
+        let mine = written(&k, &scope, "devops", "devops/db", "db");
+        assert!(ownership(&scope, "devops", claim("devops/db", &mine), Some(&k)).is_owned());
         // same source, written under a nested prefix by another config
+        let src = scope.identity("db").tag_value();
         assert!(matches!(
-            ownership(&scope, "devops", &tags(&mine, Some("devops/x")), None),
+            ownership(
+                &scope,
+                "devops",
+                claim("devops/db", &tags(&src, Some("devops/x"))),
+                Some(&k)
+            ),
             Ownership::Foreign(_)
         ));
         let other = Scope::new("vault", "http://v/secret", "apps2").identity("db");
         assert!(matches!(
-            ownership(&scope, "devops", &tags(&other.tag_value(), Some("devops")), None),
+            ownership(&scope, "devops", claim("devops/db", &tags(&other.tag_value(), Some("devops"))), Some(&k)),
             Ownership::Foreign(w) if w.contains("apps2/db")
         ));
         assert_eq!(
-            ownership(&scope, "devops", &Default::default(), None),
+            ownership(
+                &scope,
+                "devops",
+                claim("devops/db", &Default::default()),
+                Some(&k)
+            ),
             Ownership::Unmanaged
         );
         assert!(matches!(
-            ownership(&scope, "devops", &tags("file:a/b", Some("devops")), None),
+            ownership(
+                &scope,
+                "devops",
+                claim("devops/db", &tags("file:a/b", Some("devops"))),
+                Some(&k)
+            ),
             Ownership::Foreign(_)
         ));
     }
 
     #[test]
     fn long_identities_hash_and_prove_themselves_by_description() {
+        let k = key(b"0123456789abcdef0123");
         let scope = Scope::new("vault", "http://v/secret", "");
         let id = scope.identity(&"x#".repeat(200));
         let tag = id.tag_value();
         assert!(tag.starts_with("sha256:") && tag.len() == 71);
+        let proof = k.ownership_proof("n", &scope, "");
+        let t = tags_with(&tag, Some(""), Some(&proof));
         let d = id.description();
-        assert!(ownership(&scope, "", &tags(&tag, Some("")), Some(&d)).is_owned());
+        let with = |description| Claim {
+            name: "n",
+            tags: &t,
+            description,
+        };
+        assert!(ownership(&scope, "", with(Some(&d)), Some(&k)).is_owned());
         // an edited description proves nothing: foreign, never pruned
         let edited = d.replace("x", "y");
-        assert!(!ownership(&scope, "", &tags(&tag, Some("")), Some(&edited)).is_owned());
-        assert!(!ownership(&scope, "", &tags(&tag, Some("")), None).is_owned());
+        assert!(!ownership(&scope, "", with(Some(&edited)), Some(&k)).is_owned());
+        assert!(!ownership(&scope, "", with(None), Some(&k)).is_owned());
     }
 }

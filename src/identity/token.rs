@@ -12,18 +12,28 @@
 //! key that only principals able to read values can read (see `commands::token_key` for where
 //! that key lives), so a VersionId reveals nothing about the value. It is truncated to 128 bits,
 //! formatted as a UUID, and never reaches a report or log.
+//!
+//! The same key makes **ownership proofs** ([`TokenDeriver::ownership_proof`], in another HMAC
+//! domain): the `secretport:owner` tag of every secret secretport writes, bound to the secret's
+//! name, the job's exact scope and its prefix. Tags can be written by anyone with
+//! `TagResource` and copied by any backup script; the proof cannot be made without the key, so
+//! a forged, copied or edited tag set proves nothing (see `identity::ownership`).
 
 use hmac::{KeyInit, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use super::SourceIdentity;
+use super::{Scope, SourceIdentity};
 use crate::secret::SecretValue;
 
 /// Shortest key accepted for `token_key_env`, in bytes.
 pub const MIN_KEY_BYTES: usize = 16;
 
 const DOMAIN: &[u8] = b"secretport/client-request-token/v1\0";
+/// Domain of ownership proofs: the same key never makes a proof that is also a token.
+const OWNER_DOMAIN: &[u8] = b"secretport/ownership-proof/v1\0";
+/// How an ownership proof begins (its format version).
+pub const PROOF_VERSION: &str = "v1:";
 
 /// Derives tokens under a key. `Debug` never shows the key.
 #[derive(Clone)]
@@ -63,22 +73,45 @@ impl TokenDeriver {
         previous_version: Option<&str>,
     ) -> String {
         let text = identity.text();
-        let parts: [&[u8]; 6] = [
+        let d = self.mac(&[
             DOMAIN,
             text.as_bytes(),
             b"\0",
             previous_version.unwrap_or("").as_bytes(),
             b"\0",
             &value.digest(),
-        ];
+        ]);
+        uuid_text(&d[..16])
+    }
+
+    /// The ownership proof of the secret `name` written by the job with `scope` under
+    /// `prefix`: the value of [`super::OWNER_TAG`]. Only a holder of the key can make it, it
+    /// names exactly one (name, scope, prefix), and it tells nothing about the key or a value.
+    pub fn ownership_proof(&self, name: &str, scope: &Scope, prefix: &str) -> String {
+        let d = self.mac(&[
+            OWNER_DOMAIN,
+            name.as_bytes(),
+            b"\0",
+            scope.kind.as_bytes(),
+            b"\0",
+            scope.instance.as_bytes(),
+            b"\0",
+            scope.subtree.as_bytes(),
+            b"\0",
+            prefix.as_bytes(),
+        ]);
+        format!("{PROOF_VERSION}{}", hex::encode(&d[..16]))
+    }
+
+    /// HMAC-SHA256 of the concatenated parts.
+    fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
         // HMAC accepts keys of any length (long ones are hashed first): this cannot fail.
         let mut m = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(&self.key)
             .expect("HMAC-SHA256 accepts a key of any length");
         for p in parts {
             m.update(p);
         }
-        let d = m.finalize().into_bytes();
-        uuid_text(&d[..16])
+        m.finalize().into_bytes().into()
     }
 }
 

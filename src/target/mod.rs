@@ -103,9 +103,24 @@ impl TargetSecret {
         self.tags.get(MANAGED_TAG) == Some("true")
     }
 
-    /// How the job with `scope` and `prefix` stands to it.
-    pub fn ownership(&self, scope: &Scope, prefix: &str) -> Ownership {
-        identity::ownership(scope, prefix, &self.tags, self.description.as_deref())
+    /// How the job with `scope` and `prefix` stands to it, its ownership proof verified with
+    /// `key` (see [`identity::ownership`]).
+    pub fn ownership(
+        &self,
+        scope: &Scope,
+        prefix: &str,
+        key: Option<&crate::identity::token::TokenDeriver>,
+    ) -> Ownership {
+        identity::ownership(
+            scope,
+            prefix,
+            identity::Claim {
+                name: &self.name,
+                tags: &self.tags,
+                description: self.description.as_deref(),
+            },
+            key,
+        )
     }
 
     /// The secret without what no decision reads, for an inventory held while planning: the
@@ -293,11 +308,21 @@ mod tests {
     use super::*;
     use crate::plan::expected_tags;
 
+    fn key() -> crate::identity::token::TokenDeriver {
+        crate::identity::token::TokenDeriver::keyed(zeroize::Zeroizing::new(vec![7; 32]))
+    }
+
     fn managed(scope: &Scope, path: &str) -> TargetSecret {
         let id = scope.identity(path);
+        let name = format!("p/{path}");
+        let mut tags = expected_tags(&BTreeMap::new(), &BTreeMap::new(), &id, "p");
+        tags.insert(
+            crate::identity::OWNER_TAG.to_owned(),
+            key().ownership_proof(&name, scope, "p"),
+        );
         TargetSecret {
-            name: format!("p/{path}"),
-            tags: expected_tags(&BTreeMap::new(), &BTreeMap::new(), &id, "p").into(),
+            name,
+            tags: tags.into(),
             description: Some(id.description()),
             ..TargetSecret::default()
         }
@@ -309,10 +334,10 @@ mod tests {
         // a short identity is the tag itself: the description is not needed, and dropped
         let short = managed(&scope, "app/db").for_inventory();
         assert_eq!(short.description, None);
-        assert!(short.ownership(&scope, "p").is_owned());
+        assert!(short.ownership(&scope, "p", Some(&key())).is_owned());
         // a long one is a hash in the tag, proven by the description: kept, still ours
         let long = managed(&scope, &"x#".repeat(200)).for_inventory();
         assert!(long.description.is_some());
-        assert!(long.ownership(&scope, "p").is_owned());
+        assert!(long.ownership(&scope, "p", Some(&key())).is_owned());
     }
 }

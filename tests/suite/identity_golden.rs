@@ -1,5 +1,5 @@
 //! The strings secretport leaves in AWS, pinned: source identity text, `secretport:source` tag
-//! value, description and idempotency token for fixed inputs. A change to any of them would
+//! value, description, idempotency token and `secretport:owner` proof for fixed inputs. A change to any of them would
 //! orphan every managed secret or duplicate versions after a crash, so it must fail here.
 //! Regenerate deliberately with `UPDATE_GOLDEN=1 cargo test --test identity_golden` and say why
 //! in the commit.
@@ -92,6 +92,15 @@ fn render() -> String {
             "tag": id.tag_value(),
             "description": id.description(),
             "token": deriver.token(&id, &SecretValue::text(value.to_owned()), previous),
+            // the secretport:owner tag of that secret written as p/<path> under prefix "p"
+            // by a job reading the whole instance, and by one whose base path is its first
+            // segment
+            "owner": deriver.ownership_proof(&format!("p/{path}"), &Scope::new(kind, instance, ""), "p"),
+            "owner_base": deriver.ownership_proof(
+                &format!("p/{path}"),
+                &Scope::new(kind, instance, path.split('/').next().unwrap_or("")),
+                "p",
+            ),
         });
         out.push_str(&line.to_string());
         out.push('\n');

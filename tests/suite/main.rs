@@ -22,6 +22,7 @@ mod migrate;
 mod naming_props;
 mod output;
 mod ownership;
+mod ownership_proof;
 mod readme_cron;
 mod reconcile;
 mod rename_golden;
