@@ -472,10 +472,13 @@ impl Executor<'_> {
             return;
         }
         // the source's credential ends before this secret could be read: not started (failed,
-        // so the run exits 1; a rerun with a working credential picks it up)
+        // so the run exits 1; a rerun with a working credential picks it up). A secret decided
+        // from names and tags alone reads nothing from the source and goes on.
+        let reads_source = decide::needs(item, &self.settings.rules, false) != Need::Nothing;
         if let Some(end) = self
             .expiry
             .as_ref()
+            .filter(|_| reads_source)
             .and_then(|e| e.stops_at(Instant::now()))
         {
             let action = match item.decision {

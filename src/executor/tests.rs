@@ -709,11 +709,14 @@ async fn run_copying(fake: &Fake, src: &Expiring) -> Vec<[String; 5]> {
         .collect()
 }
 
-/// Once the source's credential is due to end, no item starts: the rest are failed rows that
-/// say so, and their values are never read.
+/// Once the source's credential is due to end, no item that reads the source starts: the rest
+/// are failed rows that say so, their values never read; a conflict (decided from names and
+/// tags) is still reported as such.
 #[tokio::test]
 async fn no_item_starts_once_the_source_credential_ends() {
     let fake = Fake::new(true);
+    // "d" is held by someone else's secret: a conflict row, decided without reading the source
+    fake.insert("p/d", "theirs", BTreeMap::new());
     let src = Expiring::new(&["a", "b", "c", "d", "e"], BTreeMap::new(), 2);
     let rows = run_copying(&fake, &src).await;
     let got: Vec<String> = rows
@@ -726,11 +729,11 @@ async fn no_item_starts_once_the_source_credential_ends() {
             "a:create/ok",
             "b:create/ok",
             "c:create/failed",
-            "d:create/failed",
+            "d:conflict/skipped",
             "e:create/failed"
         ]
     );
-    for r in &rows[2..] {
+    for r in [&rows[2], &rows[4]] {
         assert!(
             r[3].starts_with("not started: the test token expires at ")
                 && r[3].ends_with(" and cannot be renewed; use a longer one"),
@@ -738,6 +741,7 @@ async fn no_item_starts_once_the_source_credential_ends() {
         );
     }
     assert_eq!(src.fetched.load(Ordering::SeqCst), 2, "c, d, e never read");
+    assert!(fake.get("p/d").is_some());
     assert_eq!(fake.writes(), 2);
 }
 

@@ -25,9 +25,10 @@
 //! renewal fails or no longer extends the token (it reached its max TTL), a login method logs in
 //! again; a plain token carries on until it expires, after which every request fails with one
 //! clear [`SourceErrorKind::Auth`] error instead of a 403 per secret. A plain token that cannot
-//! outlive the run (not renewable, or capped by its max TTL) records its end on the session's
-//! [`Expiry`] watch, so the executor stops starting secrets just before it and reports the rest
-//! as not started, naming the token and what to use instead.
+//! outlive the run (not renewable, or capped by its max TTL), or a login method whose new login
+//! is refused (not merely unreachable), records the token's end on the session's [`Expiry`]
+//! watch, so the executor stops starting secrets just before it and reports the rest as not
+//! started, naming the token and what to use instead; a later successful login clears it.
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
