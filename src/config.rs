@@ -1154,13 +1154,14 @@ impl Validator<'_> {
                 s.problem(&format!("tags.{k}"), m);
             }
         }
-        if tags.len() > crate::target::limits::MAX_TAGS - 3 {
+        if tags.len() > crate::target::limits::MAX_TAGS - crate::plan::OUR_TAGS {
             s.problem(
                 "tags",
                 format!(
-                    "{} tags given; AWS allows {} per secret and secretport adds 3",
+                    "{} tags given; AWS allows {} per secret and secretport adds {}",
                     tags.len(),
-                    crate::target::limits::MAX_TAGS
+                    crate::target::limits::MAX_TAGS,
+                    crate::plan::OUR_TAGS
                 ),
             );
         }

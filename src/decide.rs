@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::config::OnConflict;
 use crate::identity::{SourceIdentity, OWNER_TAG};
-use crate::plan::{expected_tags, tag_drift, Decision, Item};
+use crate::plan::{tag_budget, tag_drift, Decision, Item, TagsLeftOut};
 use crate::report::{Action, Status};
 use crate::secret::SecretValue;
 use crate::target::limits::MAX_SECRET_BYTES;
@@ -141,6 +141,9 @@ pub enum Step {
         /// The missing regions.
         regions: Vec<ReplicaRegion>,
     },
+    /// Source tags AWS cannot take: named on the next row written for this secret (once), so
+    /// nothing is dropped silently. Always first when present.
+    TagsLeftOut(TagsLeftOut),
 }
 
 fn row(action: Action, status: Status, why: impl Into<String>) -> Vec<Step> {
@@ -306,13 +309,19 @@ pub fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
     } else {
         BTreeMap::new()
     };
-    let mut expected = expected_tags(&rules.config_tags, &metadata, facts.identity, &rules.prefix);
+    let budget = tag_budget(&rules.config_tags, &metadata, facts.identity, &rules.prefix);
+    let mut expected = budget.tags;
+    // the proof is one of plan::OUR_TAGS: the budget kept room for it
     if let Some(proof) = facts.proof {
         expected.insert(OWNER_TAG.to_owned(), proof.to_owned());
     }
+    let note = || (!budget.left_out.is_empty()).then(|| Step::TagsLeftOut(budget.left_out.clone()));
 
     if is_create {
-        return vec![Step::Create { tags: expected }];
+        return note()
+            .into_iter()
+            .chain([Step::Create { tags: expected }])
+            .collect();
     }
     if matches!(
         item.decision,
@@ -334,7 +343,7 @@ pub fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
         CurrentFact::Value(c) => Some(*c),
         CurrentFact::Empty => None,
         CurrentFact::SameVersion => {
-            let mut steps = Vec::new();
+            let mut steps: Vec<Step> = note().into_iter().collect();
             if how == Compare::Ours {
                 steps.push(Step::Row {
                     action: Action::Unchanged,
@@ -369,7 +378,7 @@ pub fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
             "exists, not managed by secretport, and its value differs from the source: not adopted (on_conflict = overwrite would replace it)",
         );
     }
-    let mut steps = Vec::new();
+    let mut steps: Vec<Step> = note().into_iter().collect();
     if same {
         if how == Compare::Ours {
             steps.push(Step::Row {
@@ -501,7 +510,8 @@ mod tests {
     fn item(decision: Decision, tagged: bool) -> Item {
         let identity = identity();
         let tags = if tagged {
-            let mut t = expected_tags(&BTreeMap::new(), &BTreeMap::new(), &identity, "p");
+            let mut t =
+                crate::plan::expected_tags(&BTreeMap::new(), &BTreeMap::new(), &identity, "p");
             t.insert(OWNER_TAG.to_owned(), PROOF.to_owned());
             t
         } else {
@@ -553,6 +563,7 @@ mod tests {
                 Step::Orphan { .. } => "orphan".into(),
                 Step::CheckReplicas => "check-replicas".into(),
                 Step::Replicate { regions } => format!("replicate {}", region_list(regions)),
+                Step::TagsLeftOut(_) => "tags-left-out".into(),
             })
             .collect()
     }
@@ -803,6 +814,71 @@ mod tests {
             };
             assert_eq!(kinds(&decide(&item, &facts, rules)), want, "{name}");
         }
+    }
+
+    #[test]
+    fn source_tags_left_out_are_named_once_and_the_secret_still_lands() {
+        use crate::plan::{LeftOutWhy, OUR_TAGS};
+        use crate::target::limits::MAX_TAGS;
+        let v = SecretValue::text("v".into());
+        let other = CurrentValue {
+            value: SecretValue::text("old".into()),
+            version_id: Some("v1".into()),
+        };
+        let mut meta: BTreeMap<String, String> =
+            (0..60).map(|i| (format!("m{i:02}"), "x".into())).collect();
+        meta.insert("aws:x".into(), "x".into());
+        let mut r = rules();
+        r.copy_metadata = true;
+        let id = identity();
+        let facts = |current| Facts {
+            identity: &id,
+            source: SourceFact::Value {
+                value: &v,
+                metadata: &meta,
+            },
+            current,
+            restored: false,
+            proof: Some(PROOF),
+        };
+        let over = 60 - (MAX_TAGS - OUR_TAGS);
+        for (i, c, want) in [
+            (
+                item(Decision::Create, false),
+                CurrentFact::NotRead,
+                vec!["tags-left-out", "create"],
+            ),
+            (
+                item(Decision::Compare, true),
+                CurrentFact::Value(&other),
+                vec!["tags-left-out", "put", "tag"],
+            ),
+            (
+                item(Decision::Compare, true),
+                CurrentFact::SameVersion,
+                vec!["tags-left-out", "unchanged/ok", "tag"],
+            ),
+        ] {
+            let steps = decide(&i, &facts(c), &r);
+            assert_eq!(kinds(&steps), want);
+            let Step::TagsLeftOut(l) = &steps[0] else {
+                unreachable!()
+            };
+            assert_eq!(l.keys(LeftOutWhy::OverLimit).len(), over);
+            assert_eq!(l.keys(LeftOutWhy::AwsPrefix), ["aws:x".to_string()]);
+            for s in &steps {
+                if let Step::Create { tags } | Step::Tag { tags, .. } = s {
+                    assert!(tags.len() <= MAX_TAGS);
+                }
+            }
+        }
+        // without copy_metadata nothing is copied, so nothing is left out
+        let steps = decide(
+            &item(Decision::Create, false),
+            &facts(CurrentFact::NotRead),
+            &rules(),
+        );
+        assert_eq!(kinds(&steps), ["create"]);
     }
 
     #[test]

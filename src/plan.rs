@@ -30,7 +30,7 @@ use crate::identity::{
 };
 use crate::naming::{self, NamingError, NamingRules, Overrides, ReasonSet};
 use crate::source::{Listing, SourceRef};
-use crate::target::limits::MAX_TAGS;
+use crate::target::limits::{MAX_TAGS, MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS};
 use crate::target::TargetSecret;
 
 /// What to do with one source secret, decided from names and tags alone.
@@ -400,27 +400,202 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
     })
 }
 
+/// How many tags secretport itself puts on every secret it manages (`secretport:source`,
+/// `secretport:prefix`, `secretport:managed`, and the ownership proof `secretport:owner` the
+/// executor adds with the key): the room left for configured and copied tags is [`MAX_TAGS`]
+/// minus this. The one place that count is written down.
+pub const OUR_TAGS: usize = 4;
+
 /// The tags a managed secret must carry: copied metadata (when given and valid as AWS tags),
-/// configured tags, then ours, which win; never more than AWS allows.
+/// configured tags, then ours, which win; never more than AWS allows. What is left out is in
+/// [`tag_budget`]'s answer.
 pub fn expected_tags(
     config_tags: &BTreeMap<String, String>,
     metadata: &BTreeMap<String, String>,
     identity: &SourceIdentity,
     prefix: &str,
 ) -> BTreeMap<String, String> {
-    const OURS: usize = 3;
-    let room = MAX_TAGS.saturating_sub(OURS + config_tags.len());
-    let mut t: BTreeMap<String, String> = metadata
-        .iter()
-        .filter(|(k, v)| crate::config::check_tag(k, v).is_ok() && !k.starts_with("secretport:"))
-        .take(room)
-        .map(|(k, v)| (k.clone(), v.clone()))
+    tag_budget(config_tags, metadata, identity, prefix).tags
+}
+
+/// The expected tags of a managed secret and the source tags that could not be among them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagBudget {
+    /// Copied metadata that fits, the configured tags, and ours.
+    pub tags: BTreeMap<String, String>,
+    /// Source tags AWS cannot take (or that other tags take precedence over), by reason.
+    pub left_out: TagsLeftOut,
+}
+
+/// Why a source tag (Vault `custom_metadata`, SSM parameter tag) is not copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LeftOutWhy {
+    /// A valid tag beyond AWS's [`MAX_TAGS`] per secret (ours and the configured ones first).
+    OverLimit,
+    /// An empty key, or one over [`MAX_TAG_KEY_CHARS`] characters.
+    KeyLength,
+    /// A value over [`MAX_TAG_VALUE_CHARS`] characters.
+    ValueLength,
+    /// A key starting with `aws:` (reserved by AWS).
+    AwsPrefix,
+    /// A key starting with `secretport:` (ours are set by secretport).
+    OurPrefix,
+    /// Characters AWS does not take in tags.
+    Characters,
+    /// A configured `[target] tags` entry has the same key and wins.
+    SetByConfig,
+}
+
+impl LeftOutWhy {
+    fn words(self) -> String {
+        match self {
+            LeftOutWhy::OverLimit => format!("over AWS's {MAX_TAGS} per secret"),
+            LeftOutWhy::KeyLength => format!("key empty or over {MAX_TAG_KEY_CHARS} characters"),
+            LeftOutWhy::ValueLength => format!("value over {MAX_TAG_VALUE_CHARS} characters"),
+            LeftOutWhy::AwsPrefix => "aws: prefix (reserved by AWS)".into(),
+            LeftOutWhy::OurPrefix => "secretport: prefix (set by secretport)".into(),
+            LeftOutWhy::Characters => {
+                "characters AWS does not take (letters, digits, spaces and _ . : / = + - @ only)"
+                    .into()
+            }
+            LeftOutWhy::SetByConfig => "[target] tags sets the same key".into(),
+        }
+    }
+}
+
+/// The source tags left out of one secret's tags, by reason (keys only: a row names them, and
+/// never a value).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TagsLeftOut {
+    keys: BTreeMap<LeftOutWhy, Vec<String>>,
+}
+
+impl TagsLeftOut {
+    /// Nothing was left out.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// How many source tags were left out.
+    pub fn len(&self) -> usize {
+        self.keys.values().map(Vec::len).sum()
+    }
+
+    /// The keys left out for `why`, in key order.
+    pub fn keys(&self, why: LeftOutWhy) -> &[String] {
+        self.keys.get(&why).map_or(&[], Vec::as_slice)
+    }
+
+    fn push(&mut self, why: LeftOutWhy, key: &str) {
+        self.keys.entry(why).or_default().push(key.to_owned());
+    }
+
+    /// One line for the report: `tags left out: 13 over AWS's 50 per secret: m47, m48, …;
+    /// aws: prefix (reserved by AWS): aws:x`. Each key is named (a long one shortened, control
+    /// characters shown as `?`), at most [`NAMED_PER_REASON`] per reason, then a count.
+    pub fn words(&self) -> String {
+        let parts: Vec<String> = self
+            .keys
+            .iter()
+            .map(|(why, keys)| {
+                let mut named: Vec<String> = keys
+                    .iter()
+                    .take(NAMED_PER_REASON)
+                    .map(|k| shown_key(k))
+                    .collect();
+                if keys.len() > NAMED_PER_REASON {
+                    named.push(format!("and {} more", keys.len() - NAMED_PER_REASON));
+                }
+                format!("{} {}: {}", keys.len(), why.words(), named.join(", "))
+            })
+            .collect();
+        format!("tags left out: {}", parts.join("; "))
+    }
+}
+
+/// How many keys a row names per reason before it only counts the rest.
+pub const NAMED_PER_REASON: usize = 64;
+
+/// A key as a report names it: control characters as `?`, at most 64 characters.
+fn shown_key(k: &str) -> String {
+    const SHOWN: usize = 64;
+    let mut s: String = k
+        .chars()
+        .take(SHOWN)
+        .map(|c| if c.is_control() { '?' } else { c })
         .collect();
-    t.extend(config_tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+    if k.chars().count() > SHOWN {
+        s.push('…');
+    }
+    s
+}
+
+/// Why AWS would refuse this source tag, if it would.
+fn unfit(k: &str, v: &str) -> Option<LeftOutWhy> {
+    let ok_chars = |s: &str| {
+        s.chars()
+            .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c))
+    };
+    if k.is_empty() || k.chars().count() > MAX_TAG_KEY_CHARS {
+        Some(LeftOutWhy::KeyLength)
+    } else if k.starts_with("secretport:") {
+        Some(LeftOutWhy::OurPrefix)
+    } else if k.to_ascii_lowercase().starts_with("aws:") {
+        Some(LeftOutWhy::AwsPrefix)
+    } else if !ok_chars(k) || !ok_chars(v) {
+        Some(LeftOutWhy::Characters)
+    } else if v.chars().count() > MAX_TAG_VALUE_CHARS {
+        Some(LeftOutWhy::ValueLength)
+    } else {
+        None
+    }
+}
+
+/// The pure budget: which source tags fit beside `config_tags` and `ours` of secretport's own
+/// tags within [`MAX_TAGS`], and why each of the others does not. Configured tags take
+/// precedence over source tags of the same key; among valid source tags the first in key order
+/// are kept.
+pub fn fit_source_tags(
+    config_tags: &BTreeMap<String, String>,
+    metadata: &BTreeMap<String, String>,
+    ours: usize,
+) -> (BTreeMap<String, String>, TagsLeftOut) {
+    let mut room = MAX_TAGS.saturating_sub(ours + config_tags.len());
+    let mut kept = BTreeMap::new();
+    let mut left_out = TagsLeftOut::default();
+    for (k, v) in metadata {
+        let why = match unfit(k, v) {
+            Some(why) => Some(why),
+            None if config_tags.contains_key(k) => Some(LeftOutWhy::SetByConfig),
+            None if room == 0 => Some(LeftOutWhy::OverLimit),
+            None => None,
+        };
+        match why {
+            Some(why) => left_out.push(why, k),
+            None => {
+                room -= 1;
+                kept.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    kept.extend(config_tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+    (kept, left_out)
+}
+
+/// The tags a managed secret must carry (see [`expected_tags`]) and what was left out.
+pub fn tag_budget(
+    config_tags: &BTreeMap<String, String>,
+    metadata: &BTreeMap<String, String>,
+    identity: &SourceIdentity,
+    prefix: &str,
+) -> TagBudget {
+    let (mut t, left_out) = fit_source_tags(config_tags, metadata, OUR_TAGS);
     t.insert(SOURCE_TAG.to_owned(), identity.tag_value());
     t.insert(PREFIX_TAG.to_owned(), prefix.to_owned());
     t.insert(MANAGED_TAG.to_owned(), "true".to_owned());
-    t
+    // the proof (added where the key is) is the one of OUR_TAGS not yet here
+    debug_assert!(t.len() < MAX_TAGS, "OUR_TAGS must count every tag of ours");
+    TagBudget { tags: t, left_out }
 }
 
 /// Tags in `expected` that are missing from `actual` or differ there (extra tags are left
@@ -665,6 +840,143 @@ mod tests {
         assert!(tag_drift(&e, &(&e).into()).is_empty());
         let many: BTreeMap<String, String> =
             (0..60).map(|i| (format!("k{i}"), "v".into())).collect();
-        assert_eq!(expected_tags(&cfg, &many, &id, "p").len(), MAX_TAGS);
+        // room is left for the ownership proof, added where the key is
+        assert_eq!(expected_tags(&cfg, &many, &id, "p").len(), MAX_TAGS - 1);
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn numbered(n: usize) -> BTreeMap<String, String> {
+        (0..n).map(|i| (format!("m{i:02}"), "v".into())).collect()
+    }
+
+    #[test]
+    #[allow(clippy::type_complexity)]
+    fn tag_budget_table() {
+        use LeftOutWhy::*;
+        let long_key = "k".repeat(MAX_TAG_KEY_CHARS + 1);
+        let long_value = "v".repeat(MAX_TAG_VALUE_CHARS + 1);
+        let team = map(&[("team", "platform")]);
+        let none = BTreeMap::new();
+        // (case, config tags, source tags, kept source tags, left out by reason)
+        let room = MAX_TAGS - OUR_TAGS;
+        let cases: Vec<(
+            &str,
+            &BTreeMap<String, String>,
+            BTreeMap<String, String>,
+            usize,
+            Vec<(LeftOutWhy, usize)>,
+        )> = vec![
+            ("under", &none, numbered(room - 1), room - 1, vec![]),
+            ("at", &none, numbered(room), room, vec![]),
+            (
+                "over",
+                &none,
+                numbered(room + 13),
+                room,
+                vec![(OverLimit, 13)],
+            ),
+            (
+                "over, with config",
+                &team,
+                numbered(60),
+                room - 1,
+                vec![(OverLimit, 60 - (room - 1))],
+            ),
+            (
+                "bad key",
+                &none,
+                map(&[("bad#", "v"), ("", "v"), (&long_key, "v"), ("ok", "v")]),
+                1,
+                vec![(KeyLength, 2), (Characters, 1)],
+            ),
+            (
+                "bad value",
+                &none,
+                map(&[
+                    ("a", &long_value),
+                    ("b", "x\ny"),
+                    ("c", &"v".repeat(MAX_TAG_VALUE_CHARS)),
+                ]),
+                1,
+                vec![(ValueLength, 1), (Characters, 1)],
+            ),
+            (
+                "aws: and ours",
+                &none,
+                map(&[
+                    ("aws:x", "v"),
+                    ("AWS:y", "v"),
+                    ("secretport:managed", "false"),
+                ]),
+                0,
+                vec![(AwsPrefix, 2), (OurPrefix, 1)],
+            ),
+            (
+                "config wins",
+                &team,
+                map(&[("team", "other"), ("owner", "o")]),
+                1,
+                vec![(SetByConfig, 1)],
+            ),
+        ];
+        for (case, cfg, meta, kept, left) in cases {
+            let (tags, out) = fit_source_tags(cfg, &meta, OUR_TAGS);
+            let copied = tags
+                .keys()
+                .filter(|k| meta.contains_key(*k) && !cfg.contains_key(*k))
+                .count();
+            assert_eq!(copied, kept, "{case}");
+            assert!(tags.len() + OUR_TAGS <= MAX_TAGS, "{case}");
+            for (k, v) in cfg.iter() {
+                assert_eq!(tags.get(k), Some(v), "{case}: config tag {k}");
+            }
+            let got: Vec<(LeftOutWhy, usize)> =
+                out.keys.iter().map(|(w, k)| (*w, k.len())).collect();
+            assert_eq!(got, left, "{case}");
+            assert_eq!(
+                out.len() + kept,
+                meta.len(),
+                "{case}: every source tag kept or named"
+            );
+        }
+    }
+
+    #[test]
+    fn left_out_tags_are_named_in_key_order() {
+        let id = scope("").identity("a");
+        let mut meta = numbered(60);
+        meta.insert("aws:x".into(), "v".into());
+        meta.insert("long".into(), "v".repeat(300));
+        let b = tag_budget(&BTreeMap::new(), &meta, &id, "p");
+        assert_eq!(b.tags.len() + 1, MAX_TAGS, "the proof's room kept");
+        let over = b.left_out.keys(LeftOutWhy::OverLimit);
+        assert_eq!(over.len(), 60 - (MAX_TAGS - OUR_TAGS));
+        assert_eq!(over.last().map(String::as_str), Some("m59"));
+        let w = b.left_out.words();
+        assert!(
+            w.starts_with(&format!(
+                "tags left out: {} over AWS's 50 per secret: m",
+                over.len()
+            )),
+            "{w}"
+        );
+        assert!(w.contains("1 value over 256 characters: long"), "{w}");
+        assert!(w.contains("1 aws: prefix (reserved by AWS): aws:x"), "{w}");
+        assert!(!w.contains("vvvv"), "values are never named: {w}");
+        assert!(tag_budget(&BTreeMap::new(), &numbered(3), &id, "p")
+            .left_out
+            .is_empty());
+        // a long key is shortened, control characters shown as ?
+        let odd = map(&[(&format!("{}\n", "x".repeat(200)), "v")]);
+        let w = tag_budget(&BTreeMap::new(), &odd, &id, "p")
+            .left_out
+            .words();
+        assert!(w.ends_with(&format!("{}…", "x".repeat(64))), "{w}");
     }
 }

@@ -180,7 +180,8 @@ pub struct Row {
     pub version_id: String,
     /// The VersionId it replaced (what `rollback` moves `AWSCURRENT` back to).
     pub previous_version_id: String,
-    /// The rename reasons of the target name, `;`-separated.
+    /// The rename reasons of the target name, `;`-separated; `tags-left-out` when source tags
+    /// could not be copied (named in `error`).
     pub reasons: String,
 }
 

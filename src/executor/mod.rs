@@ -6,7 +6,8 @@
 //! response lost after the write landed). A dry run is the same code over
 //! [`crate::target::dry::DryRun`]. At most `concurrency` items are in flight; one failing
 //! secret never stops the others. Once the shutdown signal is set no new item starts; the
-//! rest are reported as not started.
+//! rest are reported as not started. The same holds, as failures, once the source's
+//! credential is about to end with nothing to renew it ([`Expiry`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,11 +20,12 @@ use crate::decide::{self, CurrentFact, Facts, Need, SourceFact, Step};
 use crate::identity::token::TokenDeriver;
 use crate::identity::{Scope, SourceIdentity};
 use crate::naming;
-use crate::plan::{Decision, Item, Orphan, OrphanWhy};
+use crate::plan::{Decision, Item, Orphan, OrphanWhy, TagsLeftOut};
 use crate::progress::Progress;
 use crate::report::{Action, Report, Row, Status};
 use crate::secret::SecretValue;
 use crate::shutdown::Shutdown;
+use crate::source::expiry::Expiry;
 use crate::source::{Fetched, Source, SourceErrorKind};
 use crate::target::limits::BATCH_GET_MAX;
 use crate::target::{CallError, CurrentValue, ErrorClass, NewSecret, Target};
@@ -189,6 +191,8 @@ pub struct Executor<'a> {
     pub gone: Mutex<Vec<Orphan>>,
     /// The source's scope: every item's identity is derived from it.
     scope: Scope,
+    /// The source's credential end of life, consulted before each item starts.
+    expiry: Option<Expiry>,
     key: tokio::sync::OnceCell<Option<TokenDeriver>>,
     tokens: tokio::sync::OnceCell<Result<TokenDeriver, String>>,
 }
@@ -200,10 +204,12 @@ struct Ctx<'i> {
     start: Instant,
     attempts: u32,
     version: String,
+    /// Source tags left out of this secret's tags: named on its next row, once.
+    left_out: Option<TagsLeftOut>,
 }
 
 impl Ctx<'_> {
-    fn row(&self, action: Action, status: Status, why: impl Into<String>) -> Row {
+    fn row(&mut self, action: Action, status: Status, why: impl Into<String>) -> Row {
         let item = self.item;
         let mut r = Row::new(&item.source.path, &item.target, action, status);
         r.source_version.clone_from(&self.version);
@@ -216,9 +222,23 @@ impl Ctx<'_> {
         r.error = why.into();
         r.duration_ms = self.start.elapsed().as_millis();
         r.reasons = item.reasons.codes();
+        if let Some(left_out) = self.left_out.take() {
+            r.error = if r.error.is_empty() {
+                left_out.words()
+            } else {
+                format!("{}; {}", r.error, left_out.words())
+            };
+            if !r.reasons.is_empty() {
+                r.reasons.push(';');
+            }
+            r.reasons.push_str(TAGS_LEFT_OUT);
+        }
         r
     }
 }
+
+/// The `reasons` code of a row that names source tags left out.
+pub const TAGS_LEFT_OUT: &str = "tags-left-out";
 
 /// Whether a failed write may nevertheless have landed (its response lost): worth asking AWS.
 fn may_have_landed(e: &CallError) -> bool {
@@ -244,6 +264,7 @@ impl Executor<'_> {
             progress,
             gone: Mutex::new(Vec::new()),
             scope: source.scope(),
+            expiry: source.expiry(),
             key: tokio::sync::OnceCell::new(),
             tokens: tokio::sync::OnceCell::new(),
         }
@@ -439,6 +460,7 @@ impl Executor<'_> {
                 .as_deref()
                 .unwrap_or_default()
                 .to_owned(),
+            left_out: None,
         };
         if self.shutdown.is_triggered() {
             let action = match item.decision {
@@ -447,6 +469,27 @@ impl Executor<'_> {
             };
             self.sink
                 .emit(cx.row(action, Status::Skipped, "interrupted: not started"));
+            return;
+        }
+        // the source's credential ends before this secret could be read: not started (failed,
+        // so the run exits 1; a rerun with a working credential picks it up). A secret decided
+        // from names and tags alone reads nothing from the source and goes on.
+        let reads_source = decide::needs(item, &self.settings.rules, false) != Need::Nothing;
+        if let Some(end) = self
+            .expiry
+            .as_ref()
+            .filter(|_| reads_source)
+            .and_then(|e| e.stops_at(Instant::now()))
+        {
+            let action = match item.decision {
+                Decision::Create => Action::Create,
+                _ => Action::Skip,
+            };
+            self.sink.emit(cx.row(
+                action,
+                Status::Failed,
+                format!("not started: {}", end.words()),
+            ));
             return;
         }
         if !naming::is_valid_target(&item.target, self.settings.policy) {
@@ -579,6 +622,10 @@ impl Executor<'_> {
                 }
                 Step::CheckReplicas => self.check_replicas(cx).await,
                 Step::Replicate { regions } => self.replicate(cx, &regions).await,
+                Step::TagsLeftOut(left_out) => {
+                    cx.left_out = Some(left_out);
+                    true
+                }
                 Step::Orphan { why } => {
                     if let Some(secret) = cx.item.existing.as_deref().cloned() {
                         self.gone

@@ -594,3 +594,198 @@ async fn replicas_only_for_our_secrets_and_never_in_a_dry_run() {
         }
     }
 }
+
+/// A source whose values carry `metadata`, and whose credential ends (its [`Expiry`] set, as
+/// the Vault session does when its token cannot be renewed) once `ends_after` values were read.
+struct Expiring {
+    values: Values,
+    metadata: BTreeMap<String, String>,
+    expiry: Expiry,
+    ends_after: usize,
+    fetched: std::sync::atomic::AtomicUsize,
+}
+
+impl Expiring {
+    fn new(paths: &[&str], metadata: BTreeMap<String, String>, ends_after: usize) -> Expiring {
+        Expiring {
+            values: Values(
+                paths
+                    .iter()
+                    .map(|p| (p.to_string(), Some(format!("value of {p}"))))
+                    .collect(),
+            ),
+            metadata,
+            expiry: Expiry::new(),
+            ends_after,
+            fetched: Default::default(),
+        }
+    }
+}
+
+impl Source for Expiring {
+    fn kind(&self) -> &'static str {
+        "file"
+    }
+
+    fn scope(&self) -> Scope {
+        scope()
+    }
+
+    fn location(&self) -> String {
+        "memory".into()
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
+        self.values.list()
+    }
+
+    fn fetch<'a>(&'a self, r: &'a SourceRef) -> BoxFuture<'a, Result<Fetched, SourceError>> {
+        Box::pin(async move {
+            if self.fetched.fetch_add(1, Ordering::SeqCst) + 1 == self.ends_after {
+                self.expiry.set(crate::source::expiry::CredentialEnd::after(
+                    std::time::Duration::ZERO,
+                    Instant::now(),
+                    "the test token".into(),
+                    "use a longer one".into(),
+                ));
+            }
+            Ok(match self.values.fetch(r).await? {
+                Fetched::Value { value, version, .. } => Fetched::Value {
+                    value,
+                    version,
+                    metadata: self.metadata.clone(),
+                },
+                gone => gone,
+            })
+        })
+    }
+
+    fn expiry(&self) -> Option<Expiry> {
+        Some(self.expiry.clone())
+    }
+}
+
+/// Plans and runs every item of `src` over `fake` with metadata copied (one at a time);
+/// returns the rows as (source, action, status, error, reasons).
+async fn run_copying(fake: &Fake, src: &Expiring) -> Vec<[String; 5]> {
+    let listing = src.list().await.unwrap();
+    let rules = NamingRules::new(Some("p"), Policy::Aws);
+    let inventory: Vec<_> = fake
+        .inventory("p")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(std::sync::Arc::new)
+        .collect();
+    let plan = plan::build(PlanInput {
+        listing,
+        scope: &scope(),
+        rules: &rules,
+        overrides: &Overrides::default(),
+        inventory: &inventory,
+        on_conflict: OnConflict::Skip,
+        filter: &crate::filter::PathFilter::default(),
+        key: Some(&key()),
+        adopt: false,
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let report = Report::create(dir.path(), "test", None).unwrap();
+    let path = report.path().to_owned();
+    let sink = Sink::new(report, false, "t");
+    let settings = Settings {
+        rules: decide::Rules {
+            restore_deleted: false,
+            copy_metadata: true,
+            config_tags: team(),
+            prefix: "p".into(),
+            replicas: vec![],
+        },
+        kms_key_id: None,
+        concurrency: 1,
+        policy: Policy::Aws,
+        tokens: Some(TokenDeriver::keyed(zeroize::Zeroizing::new(
+            b"fixed-test-key-0123".to_vec(),
+        ))),
+    };
+    let shutdown = Shutdown::new();
+    let progress = Progress::new("test", 0);
+    let exec = Executor::new(fake, src, &settings, &sink, &shutdown, &progress);
+    exec.run_all(&plan.items).await;
+    drop(exec);
+    drop(sink);
+    let mut r = csv::Reader::from_path(&path).unwrap();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            [3, 7, 8, 10, 15].map(|i| rec[i].to_owned())
+        })
+        .collect()
+}
+
+/// Once the source's credential is due to end, no item that reads the source starts: the rest
+/// are failed rows that say so, their values never read; a conflict (decided from names and
+/// tags) is still reported as such.
+#[tokio::test]
+async fn no_item_starts_once_the_source_credential_ends() {
+    let fake = Fake::new(true);
+    // "d" is held by someone else's secret: a conflict row, decided without reading the source
+    fake.insert("p/d", "theirs", BTreeMap::new());
+    let src = Expiring::new(&["a", "b", "c", "d", "e"], BTreeMap::new(), 2);
+    let rows = run_copying(&fake, &src).await;
+    let got: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{}:{}/{}", r[0], r[1], r[2]))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "a:create/ok",
+            "b:create/ok",
+            "c:create/failed",
+            "d:conflict/skipped",
+            "e:create/failed"
+        ]
+    );
+    for r in [&rows[2], &rows[4]] {
+        assert!(
+            r[3].starts_with("not started: the test token expires at ")
+                && r[3].ends_with(" and cannot be renewed; use a longer one"),
+            "{r:?}"
+        );
+    }
+    assert_eq!(src.fetched.load(Ordering::SeqCst), 2, "c, d, e never read");
+    assert!(fake.get("p/d").is_some());
+    assert_eq!(fake.writes(), 2);
+}
+
+/// Source tags beyond what AWS takes: the secret is created with 50 tags (the fake refuses
+/// more, as AWS does), the create row names the rest once; the next run's unchanged row names
+/// them again, with no retag and no failure.
+#[tokio::test]
+async fn source_tags_left_out_are_named_on_the_row_and_the_secret_lands() {
+    use crate::target::limits::MAX_TAGS;
+    let fake = Fake::new(true);
+    let mut meta: BTreeMap<String, String> =
+        (0..60).map(|i| (format!("m{i:02}"), "v".into())).collect();
+    meta.insert("team".into(), "theirs".into());
+    let src = Expiring::new(&["a"], meta, usize::MAX);
+    for want in ["create", "unchanged"] {
+        let rows = run_copying(&fake, &src).await;
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let [_, action, status, error, reasons] = &rows[0];
+        assert_eq!((action.as_str(), status.as_str()), (want, "ok"), "{rows:?}");
+        let room = MAX_TAGS - plan::OUR_TAGS - team().len();
+        assert!(
+            error.starts_with(&format!(
+                "tags left out: {} over AWS's 50 per secret: m{room:02}, ",
+                60 - room
+            )) && error.ends_with("; 1 [target] tags sets the same key: team"),
+            "{error}"
+        );
+        assert_eq!(reasons, &format!("prefix;{TAGS_LEFT_OUT}"));
+        let tags = &fake.get("p/a").unwrap().tags;
+        assert_eq!(tags.len(), MAX_TAGS);
+        assert_eq!(&tags["team"], "platform");
+    }
+}

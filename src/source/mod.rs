@@ -17,6 +17,7 @@ use crate::secret::SecretValue;
 
 pub mod aws_call;
 pub mod credstash;
+pub mod expiry;
 pub mod export;
 pub mod file;
 pub mod kms;
@@ -198,6 +199,14 @@ pub trait Source: Send + Sync {
     /// Reads one value. `r` is a reference this source's listing gave (an export source
     /// finds the record by the line it carries).
     fn fetch<'a>(&'a self, r: &'a SourceRef) -> BoxFuture<'a, Result<Fetched, SourceError>>;
+
+    /// The watch on this source's credential end of life, when its credential can expire with
+    /// no way to renew or replace it (a Vault token): the executor starts no secret once it is
+    /// due ([`expiry::Expiry::stops_at`]). `None` for sources whose credentials refresh
+    /// themselves.
+    fn expiry(&self) -> Option<expiry::Expiry> {
+        None
+    }
 }
 
 #[cfg(test)]

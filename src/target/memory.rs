@@ -1,6 +1,6 @@
 //! An in-memory [`Target`]: Secrets Manager's behaviour that the executor relies on (versions
-//! with `AWSCURRENT`/`AWSPREVIOUS`, tags, scheduled deletion, "exists" on a taken name), with no
-//! network and no quota. For the executor's unit tests and the in-process scale bench
+//! with `AWSCURRENT`/`AWSPREVIOUS`, tags (more than 50 refused, as AWS does and moto does not),
+//! scheduled deletion, "exists" on a taken name), with no network and no quota. For the executor's unit tests and the in-process scale bench
 //! (`benches/scale.rs`), never for a real run.
 //!
 //! With `keep_values = false` it keeps no value and no version history at all, only what the
@@ -19,6 +19,7 @@ use super::{
     ReplicaRegion, ReplicaStatus, Target, TargetSecret,
 };
 use crate::secret::SecretValue;
+use crate::target::limits::MAX_TAGS;
 use crate::target::tags::Tags;
 
 const ARN_PREFIX: &str = "arn:memory:secret:";
@@ -368,6 +369,10 @@ impl Target for MemoryTarget {
             if m.contains_key(s.name) {
                 return Err(err("CreateSecret", s.name, ErrorClass::Exists));
             }
+            if s.tags.len() > MAX_TAGS {
+                // AWS refuses the request (moto takes it): secretport must fit the tags itself
+                return Err(err("CreateSecret", s.name, ErrorClass::InvalidRequest));
+            }
             if self.forget {
                 return Ok(((format!("{ARN_PREFIX}{}", s.name), s.token.clone()), 1));
             }
@@ -416,13 +421,22 @@ impl Target for MemoryTarget {
     ) -> BoxFuture<'a, Outcome<()>> {
         self.count("TagResource");
         Box::pin(async move {
-            self.edit(name_of(id), |s| {
-                s.tags = s
+            let mut too_many = false;
+            let found = self.edit(name_of(id), |s| {
+                let merged = s
                     .tags
-                    .merged(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            })
-            .then_some(((), 1))
-            .ok_or_else(|| err("TagResource", id, ErrorClass::NotFound))
+                    .merged(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                // AWS refuses a TagResource that would leave more than 50 tags (moto takes it)
+                too_many = merged.len() > MAX_TAGS;
+                if !too_many {
+                    s.tags = merged;
+                }
+            });
+            match (found, too_many) {
+                (false, _) => Err(err("TagResource", id, ErrorClass::NotFound)),
+                (true, true) => Err(err("TagResource", id, ErrorClass::InvalidRequest)),
+                (true, false) => Ok(((), 1)),
+            }
         })
     }
 

@@ -24,7 +24,11 @@
 //! (`auth/token/renew-self`) while the others wait on a mutex and then use the result. If the
 //! renewal fails or no longer extends the token (it reached its max TTL), a login method logs in
 //! again; a plain token carries on until it expires, after which every request fails with one
-//! clear [`SourceErrorKind::Auth`] error instead of a 403 per secret.
+//! clear [`SourceErrorKind::Auth`] error instead of a 403 per secret. A plain token that cannot
+//! outlive the run (not renewable, or capped by its max TTL), or a login method whose new login
+//! is refused (not merely unreachable), records the token's end on the session's [`Expiry`]
+//! watch, so the executor stops starting secrets just before it and reports the rest as not
+//! started, naming the token and what to use instead; a later successful login clears it.
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -40,6 +44,7 @@ use super::http::{Http, Verb};
 use crate::config::{JwtOrigin, VaultAuth, VaultConfig};
 use crate::error_text::scrub;
 use crate::secret::SecretValue;
+use crate::source::expiry::{CredentialEnd, Expiry};
 use crate::source::{SourceError, SourceErrorKind};
 
 /// How we log in, with the credentials the config resolved.
@@ -140,7 +145,14 @@ pub(super) struct Session {
     namespace: Option<String>,
     state: RwLock<Arc<TokenState>>,
     refresh: tokio::sync::Mutex<()>,
+    /// Set once the token is known to end with nothing to replace it (the executor then starts
+    /// no new secret, see [`Expiry`]).
+    expiry: Expiry,
 }
+
+/// What to use instead of a plain token that cannot outlive the run.
+const TOKEN_ADVICE: &str = "use a login method (approle, kubernetes, jwt, aws), or a token whose \
+                            max_ttl covers the run";
 
 /// `auth/token/lookup-self` and `renew-self` answers, the parts we use.
 #[derive(Deserialize)]
@@ -286,6 +298,7 @@ impl Session {
                 Instant::now(),
             ))),
             refresh: tokio::sync::Mutex::new(()),
+            expiry: Expiry::new(),
         };
         let now = Instant::now();
         let (state, verified) = match (&session.method, &cfg.auth) {
@@ -301,8 +314,32 @@ impl Session {
                 "Vault token lifetime"
             );
         }
+        if let (Method::Token { .. }, false, Some(left)) =
+            (&session.method, state.renewable, state.remaining(now))
+        {
+            // not renewable: its end is known from the start
+            session.record_end(left, now, TOKEN_ADVICE.to_owned());
+        }
         session.state = RwLock::new(Arc::new(state));
         Ok((session, verified))
+    }
+
+    /// The watch on the token's end of life (set when it cannot be renewed or replaced).
+    pub fn expiry(&self) -> Expiry {
+        self.expiry.clone()
+    }
+
+    /// Records that the current token ends `left` after `now` and nothing can replace it.
+    /// `advice`: what to do instead (for a login method, why the new login failed).
+    fn record_end(&self, left: Duration, now: Instant, advice: String) {
+        let credential = match &self.method {
+            Method::Token { origin } => format!("the Vault token in {origin}"),
+            Method::Login { mount, how } => {
+                format!("the Vault {} token (auth/{mount})", how.name())
+            }
+        };
+        self.expiry
+            .set(CredentialEnd::after(left, now, credential, advice));
     }
 
     /// Where the token came from, for messages (`the token in $VAULT_TOKEN`).
@@ -367,9 +404,12 @@ impl Session {
                     }
                     if matches!(self.method, Method::Token { .. }) {
                         tracing::warn!(
-                            "{} reached its maximum TTL and expires in {lease} s; requests after that will fail",
+                            "{} reached its maximum TTL and expires in {lease} s; secrets not started by then are reported as not started",
                             self.describe()
                         );
+                        if let Some(left) = next.remaining(Instant::now()) {
+                            self.record_end(left, Instant::now(), TOKEN_ADVICE.to_owned());
+                        }
                         next.quiet_until = next.expires_at;
                         return next;
                     }
@@ -381,20 +421,35 @@ impl Session {
             Method::Login { how, .. } => match self.login(http, false, Instant::now()).await {
                 Ok(next) => {
                     tracing::debug!("logged in to Vault again ({})", how.name());
+                    self.expiry.clear();
                     next
                 }
                 Err(e) => {
                     tracing::warn!("{} login to renew the Vault token failed: {e}", how.name());
+                    // refused (not unreachable): the same credentials will be refused again, so
+                    // the current token's end is the run's, unless a later login succeeds
+                    if let (SourceErrorKind::Auth, Some(left)) = (e.kind, current.remaining(now)) {
+                        self.record_end(
+                            left,
+                            now,
+                            format!(
+                                "the {} login to replace it was refused: {}",
+                                how.name(),
+                                e.message
+                            ),
+                        );
+                    }
                     copy_quiet(current, now + Duration::from_secs(2))
                 }
             },
             Method::Token { .. } => {
                 let left = current.remaining(now).unwrap_or_default();
                 tracing::warn!(
-                    "{} expires in {} s and cannot be renewed; requests after that will fail",
+                    "{} expires in {} s and cannot be renewed; secrets not started by then are reported as not started",
                     self.describe(),
                     left.as_secs()
                 );
+                self.record_end(left, now, TOKEN_ADVICE.to_owned());
                 copy_quiet(current, current.expires_at.unwrap_or(now))
             }
         }
@@ -703,6 +758,7 @@ impl Session {
                 Instant::now(),
             ))),
             refresh: tokio::sync::Mutex::new(()),
+            expiry: Expiry::new(),
         }
     }
 }

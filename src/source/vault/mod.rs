@@ -257,6 +257,10 @@ impl Source for VaultSource {
         "vault"
     }
 
+    fn expiry(&self) -> Option<crate::source::expiry::Expiry> {
+        Some(self.session.expiry())
+    }
+
     fn scope(&self) -> Scope {
         let mut instance = self.http.address.clone();
         if let Some(ns) = &self.namespace {
