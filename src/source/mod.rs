@@ -19,6 +19,7 @@ pub mod aws_call;
 pub mod credstash;
 pub mod export;
 pub mod file;
+pub mod instance;
 pub mod kms;
 pub mod sops;
 pub mod ssm;

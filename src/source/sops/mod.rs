@@ -72,6 +72,7 @@ struct File {
 pub struct SopsSource {
     dir: PathBuf,
     patterns: Vec<String>,
+    instance: String,
     split: SopsSplit,
     base: aws_config::SdkConfig,
     clients: Mutex<HashMap<(String, Option<String>), aws_sdk_kms::Client>>,
@@ -123,6 +124,7 @@ impl SopsSource {
         SopsSource {
             dir: c.dir.clone(),
             patterns: c.files.clone(),
+            instance: c.instance.clone(),
             split: c.split,
             base,
             clients: Mutex::new(HashMap::new()),
@@ -134,9 +136,10 @@ impl SopsSource {
         }
     }
 
-    /// The absolute config folder.
+    /// The identity's instance: the configured `instance`, else the file set (the globs,
+    /// relative to the config folder; `source::instance`), never the folder's absolute path.
     pub fn instance(&self) -> String {
-        self.dir.display().to_string()
+        self.instance.clone()
     }
 
     /// The configured subtree: SOPS files have none.
@@ -503,6 +506,7 @@ mod tests {
             &SopsConfig {
                 dir: PathBuf::from("/srv/config"),
                 files: vec!["secrets/*.yaml".into()],
+                instance: "secrets/*.yaml".into(),
                 split: SopsSplit::File,
                 aws: AwsAccess::default(),
             },
@@ -519,7 +523,7 @@ mod tests {
         assert_eq!(s.subtree(), "");
         assert_eq!(
             s.scope().identity("secrets/app").text(),
-            "sops:/srv/config secrets/app"
+            "sops:secrets/=2A.yaml secrets/app"
         );
     }
 }
