@@ -9,8 +9,9 @@
 //!
 //! ## Identity
 //! A [`SourceIdentity`] is (kind, instance, path): the kind of source (`vault`, `file`, ...), the
-//! source *instance* (for Vault: address, namespace and mount; for an export file: its absolute
-//! path; for SSM: the region; ...) and the path of the secret inside that instance (for Vault:
+//! source *instance* (for Vault: address, namespace and mount; for an export file or a SOPS file
+//! set: its path relative to the config folder, or a configured name, see `source::instance`;
+//! for SSM: the region; ...) and the path of the secret inside that instance (for Vault:
 //! the full path under the mount, subtree included). Its text form is
 //! `<kind>:<instance> <path>`, where instance and path are escaped so that they never contain a
 //! space and only use characters AWS accepts in a tag value: ASCII letters and digits and
