@@ -1175,6 +1175,14 @@ impl Validator<'_> {
             }
             None => None,
         };
+        if matches!(kind.as_deref(), Some("vault" | "ssm" | "credstash"))
+            && s.table.remove("instance").is_some()
+        {
+            s.problem(
+                "instance",
+                "only file, kms and sops sources take an instance; this kind's identity already names its instance (Vault: address, namespace and mount; SSM: region; credstash: region and table)",
+            );
+        }
         self.problems.extend(s.finish());
         out
     }
@@ -1672,7 +1680,7 @@ write_per_second = 10
             (
                 "kind = \"vault\"\naddress = \"http://v:8200\"\nmount = \"kv\"\nauth = { method = \"token\", token_env = \"MY_TOKEN\" }\ninstance = \"x\"",
                 "source.instance",
-                "unknown key",
+                "only file, kms and sops sources take an instance",
             ),
         ] {
             let e = load(source).expect_err(source);

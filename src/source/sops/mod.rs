@@ -25,7 +25,8 @@
 //!   booleans as SOPS encrypted them (`5432`, `1.5`, `true`); `split = "keys"`: a string value
 //!   as it is, anything else as that JSON.
 //!
-//! Identity: `sops:<absolute config folder> <source path>`.
+//! Identity: `sops:<the globs, or [source] instance> <source path>` (`source::instance`): the
+//! same files run from another folder are the same source.
 //!
 //! Minimal IAM: `kms:Decrypt` on the files' keys (and `sts:AssumeRole` on a `role` they name).
 
