@@ -133,7 +133,7 @@ async fn pass(label: &str, export: &Path, target: &MemoryTarget, dir: &Path, dry
         phases.push(format!("{name} {live:.0}/{peak:.0}"));
     };
     phase("start");
-    let source = FileSource::open(export).unwrap();
+    let source = FileSource::open(export, "export.jsonl").unwrap();
     phase("index");
     let listing = source.list().await.unwrap();
     phase("list");

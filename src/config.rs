@@ -247,6 +247,9 @@ pub struct SopsConfig {
     pub dir: PathBuf,
     /// Glob patterns, relative to `dir`.
     pub files: Vec<String>,
+    /// The identity's instance: `[source] instance`, else the file set (the globs), relative
+    /// to the config folder (`source::instance`), so a moved checkout is the same source.
+    pub instance: String,
     /// One secret per file or per top-level key.
     pub split: SopsSplit,
     /// Region, endpoint and credentials for KMS (a key's region comes from its ARN).
@@ -271,6 +274,9 @@ pub use self::vault::{ClientIdentity, JwtOrigin, VaultAuth, VaultConfig};
 pub struct KmsConfig {
     /// The export file.
     pub file: PathBuf,
+    /// The identity's instance: `[source] instance`, else `file` relative to the config
+    /// folder (`source::instance`), so a moved checkout is the same source.
+    pub instance: String,
     /// KMS region (default: the target's).
     pub region: Option<String>,
     /// KMS endpoint (default: the target's).
@@ -284,6 +290,9 @@ pub struct KmsConfig {
 pub struct FileConfig {
     /// The export file.
     pub file: PathBuf,
+    /// The identity's instance: `[source] instance`, else `file` relative to the config
+    /// folder (`source::instance`), so a moved checkout is the same source.
+    pub instance: String,
 }
 
 /// What to do when a planned target name exists and is not ours.
@@ -823,6 +832,16 @@ impl Validator<'_> {
     }
 
     fn file(&mut self, s: &mut Section, k: &str, required: bool) -> Option<PathBuf> {
+        self.file_as_written(s, k, required).map(|(p, _)| p)
+    }
+
+    /// As [`Validator::file`], with the path as the config wrote it.
+    fn file_as_written(
+        &mut self,
+        s: &mut Section,
+        k: &str,
+        required: bool,
+    ) -> Option<(PathBuf, String)> {
         let f: String = if required {
             s.req(k, "a file path")?
         } else {
@@ -833,7 +852,58 @@ impl Validator<'_> {
             s.problem(k, format!("file {} does not exist", p.display()));
             return None;
         }
-        Some(p)
+        Some((p, f))
+    }
+
+    /// The config file's folder, absolute (canonical when it exists).
+    fn config_dir(&self) -> PathBuf {
+        let base = if self.base.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            self.base
+        };
+        std::fs::canonicalize(base)
+            .or_else(|_| std::path::absolute(base))
+            .unwrap_or_else(|_| base.to_owned())
+    }
+
+    /// `[source] instance` of a file-based source (`file`, `kms`, `sops`): optional, and when
+    /// given a non-empty name without surrounding whitespace; `Err(())` when given and bad
+    /// (the problem is recorded).
+    fn instance(&mut self, s: &mut Section) -> Result<Option<String>, ()> {
+        let present = s.table.contains_key("instance");
+        let Some(i) = s.opt::<String>(
+            "instance",
+            "a name for this source in the secrets' identity, e.g. \"payments-export\"",
+        ) else {
+            return if present { Err(()) } else { Ok(None) };
+        };
+        if i.trim().is_empty() {
+            s.problem(
+                "instance",
+                "must not be empty: remove the key to use the file's path relative to the config file, or name the source (e.g. \"payments-export\")",
+            );
+            return Err(());
+        }
+        if i.trim() != i {
+            s.problem(
+                "instance",
+                format!("{i:?} has surrounding whitespace; write it without"),
+            );
+            return Err(());
+        }
+        Ok(Some(i))
+    }
+
+    /// An export file source's `file` and its identity instance (`[source] instance`, else the
+    /// file relative to the config folder).
+    fn export_file(&mut self, s: &mut Section) -> Option<(PathBuf, String)> {
+        let instance = self.instance(s);
+        let (file, written) = self.file_as_written(s, "file", true)?;
+        let instance = instance.ok()?.unwrap_or_else(|| {
+            crate::source::instance::export_instance(&self.config_dir(), &written)
+        });
+        Some((file, instance))
     }
 
     /// `region`, `endpoint_url` and `credentials` of an AWS-hosted source.
@@ -934,18 +1004,16 @@ impl Validator<'_> {
         }
         let split = s.opt("split", "\"file\" or \"keys\"").unwrap_or_default();
         let aws = self.aws_access(s);
-        let base = if self.base.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            self.base
-        };
-        let dir = std::fs::canonicalize(base)
-            .or_else(|_| std::path::absolute(base))
-            .unwrap_or_else(|_| base.to_owned());
+        let instance = self.instance(s);
+        let dir = self.config_dir();
         let files = files?;
+        let instance = instance
+            .ok()?
+            .unwrap_or_else(|| crate::source::instance::sops_instance(&files));
         ok.then_some(SopsConfig {
             dir,
             files,
+            instance,
             split,
             aws,
         })
@@ -1077,10 +1145,10 @@ impl Validator<'_> {
             Some("credstash") => self.credstash(&mut s).map(SourceConfig::Credstash),
             Some("vault") => self.vault(&mut s).map(SourceConfig::Vault),
             Some("file") => self
-                .file(&mut s, "file", true)
-                .map(|file| SourceConfig::File(FileConfig { file })),
+                .export_file(&mut s)
+                .map(|(file, instance)| SourceConfig::File(FileConfig { file, instance })),
             Some("kms") => {
-                let file = self.file(&mut s, "file", true);
+                let file = self.export_file(&mut s);
                 let region = self.region(&mut s, "region");
                 let endpoint_url = self.url(&mut s, "endpoint_url");
                 let credentials = s.table("credentials", false).and_then(|c| {
@@ -1088,9 +1156,10 @@ impl Validator<'_> {
                     self.problems.extend(problems);
                     creds
                 });
-                file.map(|file| {
+                file.map(|(file, instance)| {
                     SourceConfig::Kms(KmsConfig {
                         file,
+                        instance,
                         region,
                         endpoint_url,
                         credentials,
@@ -1106,6 +1175,14 @@ impl Validator<'_> {
             }
             None => None,
         };
+        if matches!(kind.as_deref(), Some("vault" | "ssm" | "credstash"))
+            && s.table.remove("instance").is_some()
+        {
+            s.problem(
+                "instance",
+                "only file, kms and sops sources take an instance; this kind's identity already names its instance (Vault: address, namespace and mount; SSM: region; credstash: region and table)",
+            );
+        }
         self.problems.extend(s.finish());
         out
     }
@@ -1545,6 +1622,77 @@ credentials = { type = "assume-role", role_arn = "arn:aws:iam::123456789012:role
 [limits]
 write_per_second = 10
 "#;
+
+    #[test]
+    fn file_based_sources_have_a_relative_or_named_instance() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::create_dir(dir.join("exports")).unwrap();
+        std::fs::write(dir.join("exports/e.jsonl"), "").unwrap();
+        let target = "[target]\nregion = \"us-east-1\"\nprefix = \"p\"\n";
+        let load = |source: &str| {
+            Config::parse(
+                &format!("[source]\n{source}\n{target}"),
+                &dir.join("c.toml"),
+                dir,
+                &env,
+            )
+        };
+        let instance = |c: Config| match &c.jobs[0].source {
+            SourceConfig::File(f) => f.instance.clone(),
+            SourceConfig::Kms(k) => k.instance.clone(),
+            SourceConfig::Sops(s) => s.instance.clone(),
+            _ => panic!("a file-based source"),
+        };
+        let abs = dir.join("exports/e.jsonl").display().to_string();
+        for (source, expected) in [
+            (
+                "kind = \"file\"\nfile = \"./exports/e.jsonl\"",
+                "exports/e.jsonl",
+            ),
+            (
+                &format!("kind = \"file\"\nfile = \"{abs}\"") as &str,
+                "exports/e.jsonl",
+            ),
+            (
+                "kind = \"kms\"\nfile = \"exports/../exports/e.jsonl\"",
+                "exports/e.jsonl",
+            ),
+            (
+                "kind = \"sops\"\nfiles = [\"b/*.yaml\", \"a/*.json\"]",
+                "a/*.json,b/*.yaml",
+            ),
+            (
+                "kind = \"file\"\nfile = \"exports/e.jsonl\"\ninstance = \"payments\"",
+                "payments",
+            ),
+            (
+                "kind = \"sops\"\nfiles = [\"*.yaml\"]\ninstance = \"team-a\"",
+                "team-a",
+            ),
+        ] {
+            assert_eq!(instance(load(source).expect(source)), expected, "{source}");
+        }
+        for (source, key, words) in [
+            ("kind = \"file\"\nfile = \"exports/e.jsonl\"\ninstance = \"\"", "source.instance", "must not be empty"),
+            ("kind = \"kms\"\nfile = \"exports/e.jsonl\"\ninstance = \" x\"", "source.instance", "whitespace"),
+            ("kind = \"sops\"\nfiles = [\"*.yaml\"]\ninstance = 3", "source.instance", "expected a name"),
+            // the other kinds have an instance of their own (address and mount, region, table)
+            (
+                "kind = \"vault\"\naddress = \"http://v:8200\"\nmount = \"kv\"\nauth = { method = \"token\", token_env = \"MY_TOKEN\" }\ninstance = \"x\"",
+                "source.instance",
+                "only file, kms and sops sources take an instance",
+            ),
+        ] {
+            let e = load(source).expect_err(source);
+            assert!(
+                e.problems()
+                    .iter()
+                    .any(|p| p.key == key && p.message.contains(words)),
+                "{source}: {e}"
+            );
+        }
+    }
 
     #[test]
     fn good_config_parses_with_defaults() {

@@ -280,9 +280,11 @@ pub fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
                     why: format!("source {reason}"),
                 }];
             }
+            // nothing left undone: the source holds no current value (`skipped` is kept for
+            // what a run leaves behind, which a migrate's exit code counts)
             return row(
                 Action::Skip,
-                Status::Skipped,
+                Status::Ok,
                 format!("source {reason}; nothing to migrate"),
             );
         }
@@ -774,7 +776,7 @@ mod tests {
                 CurrentFact::NotRead,
                 false,
                 &plain,
-                vec!["skip/skipped"],
+                vec!["skip/ok"],
             ),
             (
                 "source failed",

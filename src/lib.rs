@@ -32,6 +32,7 @@ pub mod identity;
 pub mod limits;
 pub mod log_filter;
 pub mod naming;
+pub(crate) mod overlap;
 pub mod plan;
 pub mod policy;
 pub mod progress;

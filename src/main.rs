@@ -28,7 +28,8 @@ exports into AWS Secrets Manager: compliant names planned up front, writes kept 
 quotas, every action recorded in a CSV audit report.\n\n\
 Exit codes: 0 success / in sync, 1 a secret failed or a fatal error, 2 drift (found by \
 `reconcile --check` or `plan --detailed-exitcode`, or left unrepaired by `reconcile`: conflicts, \
-orphans not deleted), 64 bad usage or bad config, or a write refused because stdin is not a \
+orphans not deleted; or secrets left unmigrated by `migrate`: conflicts, secrets skipped for \
+safety), 64 bad usage or bad config, overlapping jobs, or a write refused because stdin is not a \
 terminal and --yes was not given, 130 after a second Ctrl-C.\n\n\
 Writing commands ask for confirmation on a terminal (showing account, region, prefix and counts); \
 without a terminal they refuse unless --yes is given. Ctrl-C or SIGTERM stops starting new \

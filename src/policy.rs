@@ -3,7 +3,8 @@
 //! - the `on_conflict = fail` gate (stop before any write when a conflict exists),
 //! - the prune decision (only under `--prune`, only from a complete, non-empty listing, only
 //!   within the safety valve, never after an interruption),
-//! - which counts are drift, and the exit code a script or cron sees.
+//! - which counts are drift, what a `migrate` left unmigrated, and the exit code a script or
+//!   cron sees.
 
 use std::collections::BTreeMap;
 
@@ -204,7 +205,24 @@ pub fn left_unrepaired(counts: &BTreeMap<(Action, Status), u64>) -> u64 {
         .sum()
 }
 
-/// The exit code of a run.
+/// Source secrets a `migrate` left unmigrated: conflicts it did not resolve (an unmanaged or
+/// foreign secret at the name, `on_conflict = skip`, a differing value under `adopt`) and
+/// secrets skipped for safety (scheduled for deletion and not restored, another source's).
+/// Orphans are not counted: `migrate` is not asked to prune them.
+pub fn left_unmigrated(counts: &BTreeMap<(Action, Status), u64>) -> u64 {
+    counts
+        .iter()
+        .filter(|((a, s), _)| {
+            matches!(a, Action::Conflict | Action::Skip | Action::Replicate)
+                && *s == Status::Skipped
+        })
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// The exit code of a run: 1 on any failure or an interruption; 2 for drift under `--check`
+/// or `plan --detailed-exitcode`, for drift a writing `reconcile` left unrepaired, and for a
+/// `migrate` that left secrets unmigrated (it never exits 0 then); 0 otherwise.
 pub fn exit_code(mode: Mode, counts: &BTreeMap<(Action, Status), u64>, interrupted: bool) -> i32 {
     let failed: u64 = counts
         .iter()
@@ -220,7 +238,10 @@ pub fn exit_code(mode: Mode, counts: &BTreeMap<(Action, Status), u64>, interrupt
         }
         | Mode::Reconcile { check: true, .. } => drift(counts) > 0,
         Mode::Reconcile { check: false, .. } => left_unrepaired(counts) > 0,
-        _ => false,
+        Mode::Migrate { .. } => left_unmigrated(counts) > 0,
+        Mode::Plan {
+            detailed_exitcode: false,
+        } => false,
     };
     if drifted {
         exit::DRIFT
@@ -418,8 +439,43 @@ mod tests {
             exit_code(fix, &c(&[(Action::Replicate, Status::Ok)]), false),
             0
         );
+        // a migrate that left secrets unmigrated never exits 0
+        for left in [
+            (Action::Conflict, Status::Skipped),
+            (Action::Skip, Status::Skipped),
+            (Action::Replicate, Status::Skipped),
+        ] {
+            assert_eq!(
+                exit_code(migrate, &c(&[(Action::Create, Status::Ok), left]), false),
+                2,
+                "{left:?}"
+            );
+        }
+        for fine in [
+            (Action::Create, Status::Ok),
+            (Action::Update, Status::Ok),
+            (Action::Unchanged, Status::Ok),
+            (Action::Retag, Status::Ok),
+            (Action::Restore, Status::Ok),
+            (Action::Replicate, Status::Ok),
+            // an orphan is not a source secret left behind; migrate is not asked to prune
+            (Action::Orphan, Status::Skipped),
+        ] {
+            assert_eq!(exit_code(migrate, &c(&[fine]), false), 0, "{fine:?}");
+        }
         assert_eq!(
-            exit_code(migrate, &c(&[(Action::Conflict, Status::Skipped)]), false),
+            exit_code(migrate, &c(&[(Action::Conflict, Status::Failed)]), false),
+            1
+        );
+        // plan without --detailed-exitcode: 0 whatever it would leave
+        assert_eq!(
+            exit_code(
+                Mode::Plan {
+                    detailed_exitcode: false
+                },
+                &c(&[(Action::Conflict, Status::Planned)]),
+                false
+            ),
             0
         );
         assert_eq!(

@@ -185,8 +185,9 @@ async fn run_case(
     let export = t.elapsed();
 
     let t = Instant::now();
-    let source =
-        Arc::new(KmsSource::open(&out, client.clone(), limits.clone(), policy).expect("open"));
+    let source = Arc::new(
+        KmsSource::open(&out, "kms.jsonl", client.clone(), limits.clone(), policy).expect("open"),
+    );
     let listing = source.list().await.expect("list");
     let open = t.elapsed();
     assert!(listing.problems.is_empty(), "{:?}", listing.problems);

@@ -307,10 +307,12 @@ async fn read_input(
     mode: ExportMode,
 ) -> Result<(Vec<Plain>, Vec<(usize, String)>), KmsExportError> {
     // the error's own path is `input`: only its message, or the path would show twice
-    let source = FileSource::open(input).map_err(|e| KmsExportError::Input {
-        path: input.to_owned(),
-        message: e.message,
-    })?;
+    // read only (no identity is made from it): the instance is never used
+    let source =
+        FileSource::open(input, "kms-export-input").map_err(|e| KmsExportError::Input {
+            path: input.to_owned(),
+            message: e.message,
+        })?;
     let listing = source.list().await.map_err(|e| KmsExportError::Input {
         path: input.to_owned(),
         message: e.to_string(),

@@ -115,7 +115,7 @@ pub async fn open_source(
 ) -> Result<Box<dyn Source>, RunError> {
     let timeout = std::time::Duration::from_secs(limits_cfg.timeout_seconds);
     Ok(match &job.source {
-        SourceConfig::File(f) => Box::new(FileSource::open(&f.file)?),
+        SourceConfig::File(f) => Box::new(FileSource::open(&f.file, &f.instance)?),
         SourceConfig::Vault(v) => Box::new(
             crate::source::vault::VaultSource::connect(v, limits.clone(), policy, timeout).await?,
         ),
@@ -123,6 +123,7 @@ pub async fn open_source(
             let conf = crate::source::kms::kms_sdk_config(k, &job.target, timeout).await?;
             Box::new(crate::source::kms::KmsSource::open(
                 &k.file,
+                &k.instance,
                 aws_sdk_kms::Client::new(&conf),
                 limits.clone(),
                 policy,
@@ -479,6 +480,32 @@ pub(crate) async fn verification_key(
     }
 }
 
+/// The first two planned jobs that would both claim a source secret in one account, region
+/// and prefix (`overlap::find`, fed with every job's filtered listing as identities).
+fn overlapping(
+    prepared: &[Result<Prepared<'_>, (RunError, Sink)>],
+) -> Option<crate::overlap::Overlap> {
+    let ready: Vec<&Prepared<'_>> = prepared.iter().filter_map(|p| p.as_ref().ok()).collect();
+    if ready.len() < 2 {
+        return None;
+    }
+    let scopes: Vec<crate::identity::Scope> = ready.iter().map(|p| p.source.scope()).collect();
+    let claims = ready
+        .iter()
+        .zip(&scopes)
+        .map(|(p, scope)| crate::overlap::Claim {
+            job: p.job.name.as_str(),
+            place: crate::overlap::Place {
+                account: p.caller.as_ref().map_or("unknown", |c| c.account.as_str()),
+                region: p.aws.region(),
+                prefix: p.job.target.prefix.as_str(),
+            },
+            identities: p.plan.items.iter().map(move |i| i.identity(scope)),
+        })
+        .collect();
+    crate::overlap::find(claims)
+}
+
 /// ` (job NAME)` when the config has several jobs, for messages; empty otherwise.
 fn job_label(cfg: &Config, job: &JobConfig) -> String {
     if cfg.jobs.len() > 1 {
@@ -675,6 +702,25 @@ pub async fn run(
             |((job, sdk), limits)| prepare(cfg, job, sdk, limits, sink.for_job(&job.name), mode),
         ))
         .await;
+
+    // two jobs that would both write one source secret into one place: refused before any
+    // write, like a config error
+    if let Some(o) = overlapping(&prepared) {
+        let why = o.to_string();
+        sink.emit(Row::new(o.example.path(), "", Action::Skip, Status::Failed).error(why.clone()));
+        if let Some(e) = sink.take_write_error() {
+            return Err(RunError::Report(e));
+        }
+        return Ok(Outcome {
+            exit_code: exit::USAGE,
+            summary: format!(
+                "{command}: refused: {why}; report {}",
+                sink.report_path().display()
+            ),
+            counts: sink.totals(),
+            report: sink.report_path(),
+        });
+    }
 
     let mut ends: Vec<(String, JobEnd)> = Vec::new();
     let mut ready: Vec<Prepared<'_>> = Vec::new();

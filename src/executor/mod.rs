@@ -503,16 +503,10 @@ impl Executor<'_> {
         let rules = &self.settings.rules;
         let mut restored = false;
         let mut fetched: Option<(Option<SecretValue>, BTreeMap<String, String>, Fact)> = None;
-        // the ownership proof every write of this item carries (the key is needed by the
-        // write's token anyway; a decision from names alone needs none)
-        let proof = if decide::needs(item, rules, false) == Need::Nothing {
-            None
-        } else {
-            self.tokens()
-                .await
-                .ok()
-                .map(|t| t.ownership_proof(&item.target, &self.scope, &rules.prefix))
-        };
+        // the ownership proof every write of this item carries, made once its source value is
+        // in hand (the key is needed by the write's token anyway; a source that cannot be read
+        // creates no key secret)
+        let mut proof: Option<String> = None;
         loop {
             let need = decide::needs(item, rules, restored);
             if need != Need::Nothing && fetched.is_none() {
@@ -569,6 +563,13 @@ impl Executor<'_> {
             };
             if matches!(source, SourceFact::Unread(_)) {
                 self.sink.unread.fetch_add(1, Ordering::Relaxed);
+            }
+            if proof.is_none() && matches!(source, SourceFact::Value { .. }) {
+                proof = self
+                    .tokens()
+                    .await
+                    .ok()
+                    .map(|t| t.ownership_proof(&item.target, &self.scope, &rules.prefix));
             }
             let facts = Facts {
                 identity: &cx.identity,

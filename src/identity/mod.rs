@@ -9,8 +9,9 @@
 //!
 //! ## Identity
 //! A [`SourceIdentity`] is (kind, instance, path): the kind of source (`vault`, `file`, ...), the
-//! source *instance* (for Vault: address, namespace and mount; for an export file: its absolute
-//! path; for SSM: the region; ...) and the path of the secret inside that instance (for Vault:
+//! source *instance* (for Vault: address, namespace and mount; for an export file or a SOPS file
+//! set: its path relative to the config folder, or a configured name, see `source::instance`;
+//! for SSM: the region; ...) and the path of the secret inside that instance (for Vault:
 //! the full path under the mount, subtree included). Its text form is
 //! `<kind>:<instance> <path>`, where instance and path are escaped so that they never contain a
 //! space and only use characters AWS accepts in a tag value: ASCII letters and digits and
@@ -346,6 +347,9 @@ pub enum Unproven {
     BadProof,
     /// No token key exists to verify a proof with.
     NoKey,
+    /// Its tags name this source by the absolute path file-based sources recorded before
+    /// their identity became relative to the config folder.
+    LegacyInstance,
 }
 
 impl Unproven {
@@ -355,6 +359,7 @@ impl Unproven {
             Unproven::NoProof => "it carries no secretport:owner proof (written before ownership proofs, or tagged by hand)",
             Unproven::BadProof => "its secretport:owner proof does not verify for this name and scope (tags copied or forged, or another token key)",
             Unproven::NoKey => "no token key exists in this account to verify its proof with",
+            Unproven::LegacyInstance => "its tags name this source by the absolute path earlier versions recorded",
         }
     }
 }
@@ -407,6 +412,18 @@ pub fn ownership(
         ));
     };
     let their_prefix = tags.get(PREFIX_TAG);
+    if their_prefix == Some(prefix) && legacy_of(scope, &id) {
+        // written before file-based instances were relative to the config folder: its tags
+        // name this very source by its old absolute path; only `--adopt` may take it over
+        return Ownership::Unverified {
+            identity: SourceIdentity {
+                kind: scope.kind.clone(),
+                instance: scope.instance.clone(),
+                path: id.path,
+            },
+            why: Unproven::LegacyInstance,
+        };
+    }
     if !scope.contains(&id) || their_prefix != Some(prefix) {
         let under = match their_prefix {
             Some("") => " (no prefix)".to_owned(),
@@ -459,6 +476,25 @@ pub fn ownership(
         identity: id,
         why: Unproven::BadProof,
     }
+}
+
+/// Whether `id` is this file-based scope's source recorded under its old absolute-path instance
+/// (see `source::instance::legacy_instance_matches`), inside the subtree.
+fn legacy_of(scope: &Scope, id: &SourceIdentity) -> bool {
+    let relative = match &*scope.kind {
+        "file" | "kms" => scope.instance.as_ref(),
+        "sops" => "", // the old instance was the config folder; the path decides
+        _ => return false,
+    };
+    id.kind == scope.kind
+        && id.instance != scope.instance
+        && crate::source::instance::legacy_instance_matches(relative, &id.instance)
+        && Scope {
+            kind: scope.kind.clone(),
+            instance: id.instance.clone(),
+            subtree: scope.subtree.clone(),
+        }
+        .contains(id)
 }
 
 fn prefix_words(prefix: &str) -> &str {
@@ -677,6 +713,42 @@ mod tests {
             p1,
             k.ownership_proof("p/db", &Scope::new("file", "exports/a.jsonl", "x"), "p")
         );
+    }
+
+    #[test]
+    fn an_absolute_path_identity_of_earlier_versions_is_adoptable_never_owned() {
+        let k = key(b"0123456789abcdef0123");
+        let scope = Scope::new("file", "exports/a.jsonl", "");
+        let old = Scope::new("file", "/home/ci/work/exports/a.jsonl", "");
+        let t = tags(&old.identity("db").tag_value(), Some("p"));
+        assert!(matches!(
+            ownership(&scope, "p", claim("p/db", &t), Some(&k)),
+            Ownership::Unverified { why: Unproven::LegacyInstance, identity } if identity == scope.identity("db")
+        ));
+        // another file's, or another prefix: foreign
+        let other = Scope::new("file", "/home/ci/work/exports/b.jsonl", "");
+        let t = tags(&other.identity("db").tag_value(), Some("p"));
+        assert!(matches!(
+            ownership(&scope, "p", claim("p/db", &t), Some(&k)),
+            Ownership::Foreign(_)
+        ));
+        let t = tags(&old.identity("db").tag_value(), Some("q"));
+        assert!(matches!(
+            ownership(&scope, "p", claim("p/db", &t), Some(&k)),
+            Ownership::Foreign(_)
+        ));
+        // Vault instances never had that form
+        let v = Scope::new("vault", "http://v/secret", "");
+        let t = tags(
+            &Scope::new("vault", "/x/http://v/secret", "")
+                .identity("db")
+                .tag_value(),
+            Some("p"),
+        );
+        assert!(matches!(
+            ownership(&v, "p", claim("p/db", &t), Some(&k)),
+            Ownership::Foreign(_)
+        ));
     }
 
     #[test]

@@ -509,16 +509,6 @@ pub fn take_context(
         .collect()
 }
 
-/// The instance part of an export's identity: the file's absolute, canonical path (two configs
-/// that read different files never own each other's secrets; a moved file is a new instance,
-/// whose old secrets are then foreign and left alone).
-pub fn export_instance(file: &std::path::Path) -> String {
-    std::fs::canonicalize(file)
-        .unwrap_or_else(|_| file.to_owned())
-        .display()
-        .to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,6 +32,9 @@ use crate::secret::{SecretValue, MAX_SECRET_BYTES};
 /// An indexed plaintext export.
 pub struct FileSource {
     file: PathBuf,
+    /// The identity's instance (`source::instance`: the file relative to the config folder,
+    /// or the configured name).
+    instance: String,
     export: ExportFile,
     /// Where each valid record lies, sorted by line.
     records: Vec<RecordAt>,
@@ -42,9 +45,10 @@ pub struct FileSource {
 }
 
 impl FileSource {
-    /// Reads and indexes the export. Only an unreadable file is an error; bad lines (invalid
-    /// UTF-8 included) end up in the listing's problems.
-    pub fn open(file: &Path) -> Result<Self, SourceError> {
+    /// Reads and indexes the export; its secrets' identities name `instance` (see
+    /// `source::instance`). Only an unreadable file is an error; bad lines (invalid UTF-8
+    /// included) end up in the listing's problems.
+    pub fn open(file: &Path, instance: &str) -> Result<Self, SourceError> {
         let (export, records, problems) =
             ExportFile::open(file, |fields| value_of(fields).map(drop)).map_err(|e| {
                 SourceError::new(
@@ -65,6 +69,7 @@ impl FileSource {
         records.sort_unstable_by_key(|at| at.line);
         Ok(FileSource {
             file: file.to_owned(),
+            instance: instance.to_owned(),
             export,
             records,
             refs: std::sync::Mutex::new(Some(refs)),
@@ -132,7 +137,7 @@ impl Source for FileSource {
     }
 
     fn scope(&self) -> Scope {
-        Scope::new("file", &super::export::export_instance(&self.file), "")
+        Scope::new("file", &self.instance, "")
     }
 
     fn location(&self) -> String {
@@ -146,7 +151,7 @@ impl Source for FileSource {
                 Some(refs) => refs,
                 // listed before: index again (the records fetch reads stay those of the
                 // first index, so a file changed since is refused record by record)
-                None => FileSource::open(&self.file)?
+                None => FileSource::open(&self.file, &self.instance)?
                     .refs
                     .into_inner()
                     .unwrap_or_else(|p| p.into_inner())
@@ -196,7 +201,7 @@ mod tests {
     fn parsed(text: &[u8]) -> (tempfile::NamedTempFile, FileSource) {
         let f = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(f.path(), text).unwrap();
-        let s = FileSource::open(f.path()).unwrap();
+        let s = FileSource::open(f.path(), "export.jsonl").unwrap();
         (f, s)
     }
 

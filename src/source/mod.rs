@@ -20,6 +20,7 @@ pub mod credstash;
 pub mod expiry;
 pub mod export;
 pub mod file;
+pub mod instance;
 pub mod kms;
 pub mod sops;
 pub mod ssm;

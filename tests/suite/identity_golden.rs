@@ -1,8 +1,12 @@
 //! The strings secretport leaves in AWS, pinned: source identity text, `secretport:source` tag
 //! value, description, idempotency token and `secretport:owner` proof for fixed inputs. A change to any of them would
 //! orphan every managed secret or duplicate versions after a crash, so it must fail here.
-//! Regenerate deliberately with `UPDATE_GOLDEN=1 cargo test --test identity_golden` and say why
-//! in the commit.
+//! Regenerate deliberately with `UPDATE_GOLDEN=1 cargo test --test suite identity_golden` and
+//! say why in the commit (and in CHANGELOG.md).
+//!
+//! File-based sources (`file`, `kms`, `sops`) record an instance relative to the config file's
+//! folder (the export file, the SOPS globs), never an absolute path: the golden cases use the
+//! instances `source::instance` computes, checked below.
 
 use secretport::identity::token::TokenDeriver;
 use secretport::identity::{Scope, SourceIdentity};
@@ -43,12 +47,12 @@ fn cases() -> Vec<(
         ),
         (
             "file",
-            "/srv/exports/export.jsonl",
+            "exports/export.jsonl",
             "app/db",
             "",
             Some("00000000-0000-0000-0000-000000000000"),
         ),
-        ("kms", "/tmp/x y/kms.jsonl", "a/b", "x", None),
+        ("kms", "x y/kms.jsonl", "a/b", "x", None),
         ("vault", "http://v/secret", "deep/%s", "long", None),
         ("ssm", "eu-west-1", "prod/db/password", "p", None),
         (
@@ -60,7 +64,7 @@ fn cases() -> Vec<(
         ),
         (
             "sops",
-            "/srv/config",
+            "secrets/*.yaml",
             "secrets/payments/stripe_key",
             "s",
             None,
@@ -129,4 +133,25 @@ fn identity_tag_and_token_strings_are_pinned() {
         );
     }
     assert_eq!(got.lines().count(), want.lines().count());
+}
+
+/// The golden file-based instances are what the config rule yields, from any checkout folder.
+#[test]
+fn file_based_instances_do_not_depend_on_the_checkout_folder() {
+    use secretport::source::instance::{export_instance, legacy_instance_matches, sops_instance};
+    use std::path::Path;
+    for dir in ["/srv/config", "/builds/ci/job-7/config", "/mnt/checkout"] {
+        let dir = Path::new(dir);
+        assert_eq!(
+            export_instance(dir, "./exports/export.jsonl"),
+            "exports/export.jsonl"
+        );
+        assert_eq!(export_instance(dir, "x y/kms.jsonl"), "x y/kms.jsonl");
+    }
+    assert_eq!(sops_instance(&["secrets/*.yaml".into()]), "secrets/*.yaml");
+    // the instance written before this rule is recognisable, for adoption only
+    assert!(legacy_instance_matches(
+        "exports/export.jsonl",
+        "/srv/config/exports/export.jsonl"
+    ));
 }

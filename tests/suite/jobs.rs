@@ -268,3 +268,113 @@ path "sys/mounts" { capabilities = ["read"] }
     assert_eq!(run.row("apps/new")["action"], "create", "{:#?}", run.rows);
     assert!(names(&moto, "us-east-1").await.contains("fleet/apps/new"));
 }
+
+/// Two jobs of one config: `svc/` and `svc/tiny/` on one mount.
+fn nested(
+    bao: &Bao,
+    moto: &str,
+    (outer_prefix, inner_prefix): (&str, &str),
+    outer_filter: &str,
+) -> String {
+    let job = |name: &str, path: &str, prefix: &str, filter: &str| {
+        format!(
+            r#"
+[[jobs]]
+name = "{name}"
+{filter}
+[jobs.source]
+kind = "vault"
+address = "{addr}"
+mount = "kv"
+path = "{path}"
+auth = {{ method = "token", token_env = "FLEET_TOKEN" }}
+[jobs.target]
+region = "us-east-1"
+prefix = "{prefix}"
+endpoint_url = "{moto}"
+"#,
+            addr = bao.addr()
+        )
+    };
+    job("outer", "svc/", outer_prefix, outer_filter) + &job("inner", "svc/tiny/", inner_prefix, "")
+}
+
+/// Nested base paths into one prefix would let one job's prune delete the other's live
+/// secrets: plan, migrate and reconcile refuse before any write (exit 64) naming both jobs and
+/// an example path. Into different prefixes, or with the inner subtree excluded from the
+/// outer job, they run.
+#[tokio::test(flavor = "multi_thread")]
+async fn overlapping_jobs_are_refused_before_any_write() {
+    let bao = Bao::start().await;
+    let moto = Moto::start().await;
+    bao.mount_kv("kv", 2).await;
+    for p in ["svc/a", "svc/tiny/t0", "svc/tiny/t1"] {
+        bao.put_kv2("kv", p, json!({"v": p})).await;
+    }
+    let mut ws = Workspace::new();
+    ws.env("FLEET_TOKEN", bao.token());
+    ws.write(
+        "nested.toml",
+        &nested(&bao, moto.endpoint(), ("ov", "ov"), ""),
+    );
+    for args in [
+        &["plan", "-c", "nested.toml"][..],
+        &["migrate", "-c", "nested.toml", "--yes"],
+        &["reconcile", "-c", "nested.toml", "--prune", "--yes"],
+        &["reconcile", "-c", "nested.toml", "--check"],
+    ] {
+        let run = ws.run(args).await;
+        run.expect_code(64);
+        let err = run.stderr.lines().last().unwrap_or_default();
+        for part in ["\"outer\"", "\"inner\"", "svc/tiny/t0", "prefix ov/"] {
+            assert!(err.contains(part), "{args:?}: {part} not in {err}");
+        }
+        assert!(
+            run.rows
+                .iter()
+                .all(|r| r["status"] == "failed" && r["action"] == "skip"),
+            "{args:?}: {:#?}",
+            run.rows
+        );
+        assert!(names(&moto, "us-east-1").await.is_empty(), "{args:?} wrote");
+    }
+
+    // the same base paths into different prefixes: no name is claimed twice
+    ws.write(
+        "nested.toml",
+        &nested(&bao, moto.endpoint(), ("ov", "ov-tiny"), ""),
+    );
+    let run = ws.run(&["migrate", "-c", "nested.toml", "--yes"]).await;
+    run.expect_code(0);
+    assert_eq!(
+        names(&moto, "us-east-1").await,
+        BTreeSet::from(
+            [
+                "ov/a",
+                "ov/tiny/t0",
+                "ov/tiny/t1",
+                "ov-tiny/t0",
+                "ov-tiny/t1"
+            ]
+            .map(str::to_owned)
+        )
+    );
+    // one prefix, the inner subtree excluded from the outer job: disjoint, allowed
+    ws.write(
+        "nested.toml",
+        &nested(
+            &bao,
+            moto.endpoint(),
+            ("dj", "dj"),
+            "exclude = [\"tiny/**\"]",
+        ),
+    );
+    let run = ws.run(&["migrate", "-c", "nested.toml", "--yes"]).await;
+    run.expect_code(0);
+    assert_eq!(run.count("create", "ok"), 3, "{:#?}", run.rows);
+    let all = names(&moto, "us-east-1").await;
+    assert!(
+        ["dj/a", "dj/t0", "dj/t1"].iter().all(|n| all.contains(*n)),
+        "{all:?}"
+    );
+}

@@ -119,7 +119,8 @@ async fn export(
 }
 
 fn open(file: &Path, client: aws_sdk_kms::Client) -> KmsSource {
-    KmsSource::open(file, client, limits(), policy()).unwrap_or_else(|e| panic!("open: {e}"))
+    KmsSource::open(file, "kms.jsonl", client, limits(), policy())
+        .unwrap_or_else(|e| panic!("open: {e}"))
 }
 
 async fn value_of(source: &dyn Source, path: &str) -> SecretValue {
@@ -210,7 +211,7 @@ async fn both_formats_round_trip() {
         assert_eq!(rec["encryption_context"]["purpose"], "kms-source-test");
         assert!(!rec.contains_key("iv"));
     }
-    let plain = FileSource::open(&plain_small).unwrap();
+    let plain = FileSource::open(&plain_small, "plain.jsonl").unwrap();
     let source = open(&direct, client.clone());
     assert_round_trip(&plain, &source).await;
     assert_eq!(source.kms_calls(), 4);
@@ -234,7 +235,7 @@ async fn both_formats_round_trip() {
     let recs = records(&text);
     assert!(recs.iter().all(|r| !r.contains_key("encryption_context")));
     assert!(recs.iter().all(|r| field(r, "iv").len() == 12));
-    let plain = FileSource::open(&plain_all).unwrap();
+    let plain = FileSource::open(&plain_all, "plain.jsonl").unwrap();
     let source = open(&env, client.clone());
     assert_eq!(source.data_keys(), 3);
     assert_round_trip(&plain, &source).await;
@@ -315,7 +316,7 @@ async fn records_sharing_data_keys_cost_one_decrypt_each() {
     assert_eq!(listing.refs.len(), 200);
     assert_eq!(source.data_keys(), 2);
 
-    let plain = Arc::new(FileSource::open(&plain_file).unwrap());
+    let plain = Arc::new(FileSource::open(&plain_file, "plain.jsonl").unwrap());
     let mut plain_refs: std::collections::HashMap<String, SourceRef> = plain
         .list()
         .await
@@ -596,6 +597,7 @@ async fn transient_failures_are_retried_and_not_cached_definitive_ones_are() {
     let proxy = ThrottleProxy::start(moto.endpoint(), vec![]).await;
     let source = KmsSource::open(
         &out,
+        "kms.jsonl",
         kms(proxy.endpoint()),
         limits(),
         RetryPolicy {

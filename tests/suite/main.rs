@@ -19,6 +19,7 @@ mod kms_migrate;
 mod kms_source;
 mod leak_echo;
 mod migrate;
+mod moved_checkout;
 mod naming_props;
 mod output;
 mod ownership;

@@ -189,10 +189,9 @@ async fn changed_values_binary_oversize_tags_and_kms_key() {
     assert_eq!(tags["env"], "prod");
     assert_eq!(tags["secretport:managed"], "true");
     let source = tags["secretport:source"];
-    assert!(
-        source.starts_with("file:/") && source.ends_with("/export.jsonl db"),
-        "{source}"
-    );
+    // the export as the config names it, relative to the config's folder: a moved checkout
+    // is the same source
+    assert_eq!(source, "file:export.jsonl db");
     assert_eq!(tags["secretport:prefix"], "c");
     assert!(d.description().unwrap().ends_with(source));
 
@@ -294,8 +293,9 @@ async fn conflicts_under_each_on_conflict_mode() {
         }
     };
 
+    // a migrate that left secrets unmigrated (conflicts skipped) never exits 0
     let skip = run_mode("skip").await;
-    skip.expect_code(0);
+    skip.expect_code(2);
     assert_eq!(skip.row("same")["action"], "conflict");
     assert_eq!(skip.row("same")["status"], "skipped");
     assert_eq!(skip.row("differs")["action"], "conflict");
@@ -303,8 +303,9 @@ async fn conflicts_under_each_on_conflict_mode() {
     assert_eq!(get("skip/differs").await, "v-old");
     assert!(!managed("skip/same").await);
 
+    // "differs" is not adopted (its value differs): left unmigrated, exit 2
     let adopt = run_mode("adopt").await;
-    adopt.expect_code(0);
+    adopt.expect_code(2);
     assert_eq!(adopt.row("same")["action"], "retag");
     assert_eq!(adopt.row("same")["status"], "ok");
     assert!(managed("adopt/same").await);
@@ -379,8 +380,9 @@ async fn scheduled_for_deletion_is_reported_and_restorable() {
         .await
         .unwrap();
 
+    // secrets skipped for safety are left unmigrated: exit 2, never 0
     let run = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;
-    run.expect_code(0);
+    run.expect_code(2);
     let a = run.row("a");
     assert_eq!(
         (a["action"].as_str(), a["status"].as_str()),
@@ -395,7 +397,8 @@ async fn scheduled_for_deletion_is_reported_and_restorable() {
     let run = ws
         .run(&["migrate", "-c", "cfg.toml", "--yes", "--restore-deleted"])
         .await;
-    run.expect_code(0);
+    // ours restored; the unmanaged one (not ours to restore) is still left: exit 2
+    run.expect_code(2);
     assert_eq!(run.count("restore", "ok"), 1);
     assert!(run
         .rows
@@ -694,7 +697,6 @@ async fn token_key_makes_version_ids_keyed_hmacs() {
     use secretport::identity::token::TokenDeriver;
     use secretport::identity::Scope;
     use secretport::secret::SecretValue;
-    use secretport::source::export::export_instance;
     let moto = Moto::start().await;
     // counts the calls that reach moto (no quota)
     let proxy = ThrottleProxy::start(moto.endpoint(), vec![]).await;
@@ -722,12 +724,8 @@ async fn token_key_makes_version_ids_keyed_hmacs() {
         .unwrap();
     let versions: Vec<&String> = d.version_ids_to_stages().unwrap().keys().collect();
     let value = SecretValue::text("v1".into());
-    let id = Scope::new(
-        "file",
-        &export_instance(&ws.path().join("export.jsonl")),
-        "",
-    )
-    .identity("app/db");
+    // the instance is the export as the config names it, relative to the config's folder
+    let id = Scope::new("file", "export.jsonl", "").identity("app/db");
     let keyed = TokenDeriver::keyed(zeroize::Zeroizing::new(key.as_bytes().to_vec()))
         .token(&id, &value, None);
     assert_eq!(versions, vec![&keyed], "the VersionId is the keyed token");
@@ -812,8 +810,6 @@ async fn unreachable_target_is_one_clear_error_and_a_report_row() {
 /// the batch falls back to one read per secret.
 #[tokio::test(flavor = "multi_thread")]
 async fn empty_values_are_refused_and_a_versionless_secret_fails_no_neighbour() {
-    use secretport::identity::Scope;
-    use secretport::source::export::export_instance;
     let moto = Moto::start().await;
     let sm = moto.sm_client("us-east-1");
     let ws = Workspace::new();
@@ -844,14 +840,20 @@ async fn empty_values_are_refused_and_a_versionless_secret_fails_no_neighbour() 
         "nothing written"
     );
 
-    // a secret of ours that lost its version (created by hand with our tags, no value), in the
-    // middle of a BatchGetSecretValue batch
-    let id = Scope::new(
-        "file",
-        &export_instance(&ws.path().join("export.jsonl")),
-        "",
-    )
-    .identity("s05");
+    // a secret of ours that lost its version (created again by hand with the tags it had,
+    // ownership proof included, and no value), in the middle of a BatchGetSecretValue batch
+    let tags = sm
+        .describe_secret()
+        .secret_id("ev/s05")
+        .send()
+        .await
+        .unwrap()
+        .tags()
+        .to_vec();
+    assert!(
+        tags.iter().any(|t| t.key() == Some("secretport:owner")),
+        "{tags:?}"
+    );
     sm.delete_secret()
         .secret_id("ev/s05")
         .force_delete_without_recovery(true)
@@ -860,24 +862,7 @@ async fn empty_values_are_refused_and_a_versionless_secret_fails_no_neighbour() 
         .unwrap();
     sm.create_secret()
         .name("ev/s05")
-        .tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key("secretport:managed")
-                .value("true")
-                .build(),
-        )
-        .tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key("secretport:source")
-                .value(id.tag_value())
-                .build(),
-        )
-        .tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key("secretport:prefix")
-                .value("ev")
-                .build(),
-        )
+        .set_tags(Some(tags))
         .send()
         .await
         .unwrap();

@@ -306,7 +306,7 @@ async fn forged_copied_and_garbage_tags_are_never_pruned_and_adopt_is_explicit()
         assert!(run.row(p)["error"].contains("ownership cannot be verified"));
     }
     let migrate = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;
-    migrate.expect_code(0); //TEMP
+    migrate.expect_code(2);
     assert_eq!(state(&sm).await, before);
 
     // --adopt (with --prune): the three secrets at their sources' names are taken over and
@@ -528,4 +528,50 @@ async fn rollback_touches_only_what_the_configs_job_owns() {
     for name in ["outside/hand", "rb/hand", "other/z"] {
         assert_eq!(s[name], before[name], "{name} was touched");
     }
+}
+
+/// Secrets an earlier version wrote for an export file recorded the file's absolute path: the
+/// same export (now identified relative to the config folder) finds them as conflicts, never
+/// overwritten, until `reconcile --adopt` takes them over; then the job is in sync.
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_of_the_absolute_path_identity_are_taken_over_only_by_adoption() {
+    use secretport::identity::Scope;
+    let moto = Moto::start().await;
+    let sm = moto.sm_client("us-east-1");
+    let ws = Workspace::new();
+    ws.write("export.jsonl", &export(&[("a", "1"), ("b", "2")]));
+    ws.write("cfg.toml", &file_config(moto.endpoint(), "lg", "", ""));
+    let old = Scope::new("file", "/srv/old-checkout/export.jsonl", "");
+    for (p, v) in [("a", "1"), ("b", "old-2")] {
+        let tags = BTreeMap::from([
+            ("secretport:managed".to_owned(), "true".to_owned()),
+            ("secretport:source".to_owned(), old.identity(p).tag_value()),
+            ("secretport:prefix".to_owned(), "lg".to_owned()),
+        ]);
+        by_hand(&sm, &format!("lg/{p}"), v, &tags).await;
+    }
+    let before = state(&sm).await;
+    let run = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;
+    run.expect_code(2);
+    for p in ["a", "b"] {
+        assert_eq!(run.row(p)["action"], "conflict", "{:#?}", run.rows);
+        assert!(
+            run.row(p)["error"].contains("absolute path"),
+            "{:?}",
+            run.row(p)
+        );
+    }
+    assert_eq!(state(&sm).await, before);
+    let run = ws
+        .run(&["reconcile", "-c", "cfg.toml", "--adopt", "--yes"])
+        .await;
+    run.expect_code(0);
+    assert_eq!(run.count("retag", "ok"), 2, "{:#?}", run.rows);
+    assert_eq!(run.count("update", "ok"), 1, "{:#?}", run.rows);
+    let s = state(&sm).await;
+    assert_eq!((s["lg/a"].0.as_str(), s["lg/b"].0.as_str()), ("1", "2"));
+    assert_eq!(s.len(), 2, "nothing created beside them: {s:#?}");
+    ws.run(&["reconcile", "-c", "cfg.toml", "--check"])
+        .await
+        .expect_code(0);
 }

@@ -92,6 +92,7 @@ async fn bench_sops_1000_files() {
         &SopsConfig {
             dir: dir.path().canonicalize().unwrap(),
             files: vec!["secrets/*.yaml".into()],
+            instance: "secrets/*.yaml".into(),
             split: SopsSplit::File,
             aws: AwsAccess::default(),
         },

@@ -115,6 +115,9 @@ type Entry = Indexed<Option<KeySlot>>;
 /// A KMS-encrypted export, validated and ready to decrypt.
 pub struct KmsSource {
     file: PathBuf,
+    /// The identity's instance (`source::instance`: the file relative to the config folder,
+    /// or the configured name).
+    instance: String,
     export: ExportFile,
     /// Valid records, sorted by path.
     entries: Vec<Entry>,
@@ -142,11 +145,13 @@ impl fmt::Debug for KmsSource {
 }
 
 impl KmsSource {
-    /// Reads and validates the export. Only an unreadable file is an error; bad records (a line
+    /// Reads and validates the export; its secrets' identities name `instance` (see
+    /// `source::instance`). Only an unreadable file is an error; bad records (a line
     /// that is not valid UTF-8 included) end up in the listing's problems with their line
     /// numbers.
     pub fn open(
         file: &Path,
+        instance: &str,
         client: aws_sdk_kms::Client,
         limits: Arc<Limits>,
         policy: RetryPolicy,
@@ -185,6 +190,7 @@ impl KmsSource {
         }
         Ok(KmsSource {
             file: file.to_owned(),
+            instance: instance.to_owned(),
             export,
             entries,
             rejected,
@@ -351,11 +357,7 @@ impl Source for KmsSource {
     }
 
     fn scope(&self) -> Scope {
-        Scope::new(
-            "kms",
-            &crate::source::export::export_instance(&self.file),
-            "",
-        )
+        Scope::new("kms", &self.instance, "")
     }
 
     fn location(&self) -> String {
@@ -446,6 +448,7 @@ mod tests {
         std::fs::write(f.path(), text).unwrap();
         let s = KmsSource::open(
             f.path(),
+            "kms.jsonl",
             client(),
             Arc::new(Limits::new(&LimitsConfig::default())),
             RetryPolicy::new(1),

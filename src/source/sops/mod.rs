@@ -25,7 +25,8 @@
 //!   booleans as SOPS encrypted them (`5432`, `1.5`, `true`); `split = "keys"`: a string value
 //!   as it is, anything else as that JSON.
 //!
-//! Identity: `sops:<absolute config folder> <source path>`.
+//! Identity: `sops:<the globs, or [source] instance> <source path>` (`source::instance`): the
+//! same files run from another folder are the same source.
 //!
 //! Minimal IAM: `kms:Decrypt` on the files' keys (and `sts:AssumeRole` on a `role` they name).
 
@@ -72,6 +73,7 @@ struct File {
 pub struct SopsSource {
     dir: PathBuf,
     patterns: Vec<String>,
+    instance: String,
     split: SopsSplit,
     base: aws_config::SdkConfig,
     clients: Mutex<HashMap<(String, Option<String>), aws_sdk_kms::Client>>,
@@ -123,6 +125,7 @@ impl SopsSource {
         SopsSource {
             dir: c.dir.clone(),
             patterns: c.files.clone(),
+            instance: c.instance.clone(),
             split: c.split,
             base,
             clients: Mutex::new(HashMap::new()),
@@ -134,9 +137,10 @@ impl SopsSource {
         }
     }
 
-    /// The absolute config folder.
+    /// The identity's instance: the configured `instance`, else the file set (the globs,
+    /// relative to the config folder; `source::instance`), never the folder's absolute path.
     pub fn instance(&self) -> String {
-        self.dir.display().to_string()
+        self.instance.clone()
     }
 
     /// The configured subtree: SOPS files have none.
@@ -503,6 +507,7 @@ mod tests {
             &SopsConfig {
                 dir: PathBuf::from("/srv/config"),
                 files: vec!["secrets/*.yaml".into()],
+                instance: "secrets/*.yaml".into(),
                 split: SopsSplit::File,
                 aws: AwsAccess::default(),
             },
@@ -519,7 +524,7 @@ mod tests {
         assert_eq!(s.subtree(), "");
         assert_eq!(
             s.scope().identity("secrets/app").text(),
-            "sops:/srv/config secrets/app"
+            "sops:secrets/=2A.yaml secrets/app"
         );
     }
 }
