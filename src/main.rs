@@ -22,10 +22,12 @@ use secretport::shutdown::Shutdown;
 #[command(
     name = "secretport",
     version,
-    about = "Move secrets from Vault/OpenBao and KMS-encrypted exports into AWS Secrets Manager",
-    long_about = "Move secrets from HashiCorp Vault / OpenBao (KV v1 and v2) and from KMS-encrypted \
-exports into AWS Secrets Manager: compliant names planned up front, writes kept within AWS request \
-quotas, every action recorded in a CSV audit report.\n\n\
+    about = "Move secrets from Vault/OpenBao (KV v1/v2), SSM Parameter Store, SOPS files, credstash \
+tables, KMS-encrypted exports and plaintext exports into AWS Secrets Manager",
+    long_about = "Move secrets into AWS Secrets Manager from HashiCorp Vault / OpenBao (KV v1 and v2), \
+AWS SSM Parameter Store, SOPS files, credstash tables, KMS-encrypted exports and plaintext (JSON \
+Lines) exports: compliant names planned up front, writes kept within AWS request quotas, every \
+action recorded in a CSV audit report.\n\n\
 Exit codes: 0 success / in sync, 1 a secret failed or a fatal error, 2 drift (found by \
 `reconcile --check` or `plan --detailed-exitcode`, or left unrepaired by `reconcile`: conflicts, \
 orphans not deleted; or secrets left unmigrated by `migrate`: conflicts, secrets skipped for \

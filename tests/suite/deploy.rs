@@ -2,7 +2,7 @@
 //! parse; the CronJob runs non-root on a read-only root filesystem with every capability
 //! dropped, never retries (`backoffLimit: 0`), never overlaps, and mounts the ConfigMap and
 //! ServiceAccount the other files define; the ServiceAccount is annotated for IRSA; the
-//! ConfigMap's config uses Vault's kubernetes auth as README documents it; and the container's
+//! ConfigMap's config uses Vault's kubernetes auth as docs/sources/vault.md documents it; and the container's
 //! arguments, with that config, are a secretport invocation that works: run against OpenBao and
 //! moto with only the Vault address and login, the AWS endpoint and the paths made local.
 //! (The schema check itself is `scripts/check-deploy`; the image build cannot run here.)
@@ -180,8 +180,12 @@ fn configmap_config_uses_vault_kubernetes_auth_as_documented() {
     let auth = cfg["source"]["auth"].as_table().expect("[source.auth]");
     assert_eq!(auth["method"].as_str(), Some("kubernetes"));
     assert_eq!(auth["role"].as_str(), Some("secretport"));
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    // the Vault source's page documents the kubernetes login's defaults
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/sources/vault.md"
+    ))
+    .unwrap();
     for (key, default) in [
         ("mount", "kubernetes"),
         (
@@ -195,7 +199,7 @@ fn configmap_config_uses_vault_kubernetes_auth_as_documented() {
         );
         assert!(
             readme.contains(default),
-            "README documents {key} = {default}"
+            "docs/sources/vault.md documents {key} = {default}"
         );
     }
     assert_eq!(

@@ -11,6 +11,7 @@ mod config_errors;
 mod config_sources;
 mod credstash_source;
 mod deploy;
+mod docs;
 mod export_fidelity;
 mod identity_golden;
 mod interrupt;

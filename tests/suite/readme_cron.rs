@@ -1,7 +1,7 @@
-//! Both cron lines README shows run as written, with only the paths pointed at a scratch
-//! directory, against OpenBao and moto: the nightly line repairs and exits 0, the hourly check
-//! exits 0 in sync and reports drift (exit 2) through its `||` branch. (The Kubernetes
-//! CronJob's arguments are run by `deploy.rs`.)
+//! Both cron lines docs/operations.md shows (the page README links for scheduled runs) run as
+//! written, with only the paths pointed at a scratch directory, against OpenBao and moto: the
+//! nightly line repairs and exits 0, the hourly check exits 0 in sync and reports drift (exit 2)
+//! through its `||` branch. (The Kubernetes CronJob's arguments are run by `deploy.rs`.)
 
 use std::process::{Command, Stdio};
 
@@ -9,18 +9,21 @@ use serde_json::json;
 
 use crate::support::{aws_env, Bao, Moto, TEST_REGION};
 
-fn readme() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
+/// The page that documents the cron lines.
+const CRON_DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operations.md");
+
+fn cron_doc() -> String {
+    std::fs::read_to_string(CRON_DOC).unwrap_or_else(|e| panic!("{CRON_DOC}: {e}"))
 }
 
-/// The command part of each line of README's ```cron block.
+/// The command part of each line of docs/operations.md's ```cron block.
 fn cron_lines() -> Vec<String> {
-    let text = readme();
+    let text = cron_doc();
     let block = text
         .split("```cron\n")
         .nth(1)
         .and_then(|b| b.split("```").next())
-        .expect("README has a ```cron block");
+        .expect("docs/operations.md has a ```cron block");
     block
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
