@@ -6,7 +6,7 @@
 
 use crate::cli::{file_config, string_export as export, Workspace};
 use crate::support::prom::{promtool, sample, Pushgateway};
-use crate::support::{free_port, repo_root, Moto};
+use crate::support::{free_port, repo_root, Moto, ThrottleProxy};
 
 fn check_metrics(text: &str, dir: &std::path::Path) {
     let out = promtool(&["check", "metrics"], text.as_bytes(), dir);
@@ -271,6 +271,54 @@ async fn a_real_pushgateway_shows_the_push_and_keeps_the_last_success_of_a_faile
         ),
         Some(success),
         "{shown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttled_and_retried_calls_are_the_ones_aws_answered() {
+    let moto = Moto::start().await;
+    let proxy = ThrottleProxy::start(moto.endpoint(), vec![]).await;
+    let ws = Workspace::new();
+    ws.write("export.jsonl", &export(&[("db", "p1"), ("api", "k1")]));
+    ws.write("calls.toml", &file_config(proxy.endpoint(), "t", "", ""));
+    // AWS throttles two CreateSecret calls and fails one ListSecrets with a transient error
+    proxy.fail_next("CreateSecret", 2, 400, "ThrottlingException");
+    proxy.fail_next("ListSecrets", 1, 500, "InternalServiceError");
+    let file = ws.path().join("calls.prom");
+    ws.run(&[
+        "migrate",
+        "-c",
+        "calls.toml",
+        "--yes",
+        "--metrics-file",
+        file.to_str().unwrap(),
+    ])
+    .await
+    .expect_code(0);
+    let text = std::fs::read_to_string(&file).unwrap();
+    check_metrics(&text, ws.path());
+    let group = |g: &'static str| ["command=\"migrate\"", g];
+    let value = |name: &str, g: &'static str| sample(&text, name, &group(g));
+    assert_eq!(proxy.injected("CreateSecret"), 2);
+    assert_eq!(
+        value("secretport_throttled_calls", "group=\"write\""),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        value("secretport_retried_calls", "group=\"write\""),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        value("secretport_throttled_calls", "group=\"read\""),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        value("secretport_retried_calls", "group=\"read\""),
+        Some(1.0),
+        "{text}"
     );
 }
 
