@@ -17,7 +17,9 @@
 //!
 //! What counts as a success: the run finished its work, exit code 0 (in sync, done) or 2 (drift
 //! found or left, which the drift metric reports on its own). 1 (a secret failed, a fatal
-//! error), 64 (bad usage or config) and 130 (interrupted) are not successes.
+//! error, an interrupted run) and 64 (bad usage or config) are not successes. A process killed
+//! outright (a second Ctrl-C, SIGKILL) writes nothing: its last-run time stops moving, which is
+//! what the "no success" alert catches.
 //!
 //! Writing or pushing metrics never changes a run's outcome: the binary turns a
 //! [`MetricsError`] into a warning.
@@ -193,7 +195,7 @@ pub fn encode(
     code.set(i64::from(facts.exit_code));
     r.register(
         "exit_code",
-        "The last run's exit code (0 ok, 1 failures, 2 drift, 64 usage or config, 130 interrupted)",
+        "The last run's exit code (0 ok, 1 failures or interrupted, 2 drift, 64 usage or config)",
         code,
     );
     let secrets = Family::<Labels, Gauge>::default();
