@@ -104,6 +104,8 @@ pub struct Config {
     pub report: ReportConfig,
     /// Reconciliation settings.
     pub reconcile: ReconcileConfig,
+    /// `[cost]`: the price the plan's monthly cost is computed with.
+    pub cost: CostConfig,
     /// SHA-256 of the config text (recorded beside each report).
     pub digest: String,
 }
@@ -436,6 +438,15 @@ pub struct ReconcileConfig {
     pub max_prune_fraction: f64,
 }
 
+/// `[cost]`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CostConfig {
+    /// Price of one secret (or replica) per month, for the plan's "adds $X/month"; default
+    /// AWS's list price ([`crate::cost::LIST_PRICE_PER_SECRET_MONTH`]).
+    pub price_per_secret_month: f64,
+}
+
 impl Config {
     /// Reads and validates a config file. Relative paths inside it are relative to its folder.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -555,6 +566,7 @@ impl Config {
         let limits = v.limits(root.table("limits", false));
         let report = v.report(root.table("report", false));
         let reconcile = v.reconcile(root.table("reconcile", false));
+        let cost = v.cost(root.table("cost", false));
         v.problems.extend(root.finish());
 
         let mut problems = v.problems;
@@ -564,6 +576,7 @@ impl Config {
                 limits,
                 report,
                 reconcile,
+                cost,
                 digest: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())),
             });
         }
@@ -1482,6 +1495,23 @@ impl Validator<'_> {
         self.problems.extend(s.finish());
         r
     }
+
+    /// `[cost] price_per_secret_month`: a price (`crate::cost::check_price`), default AWS's
+    /// list price.
+    fn cost(&mut self, s: Option<Section>) -> CostConfig {
+        let mut c = CostConfig {
+            price_per_secret_month: crate::cost::LIST_PRICE_PER_SECRET_MONTH,
+        };
+        let Some(mut s) = s else { return c };
+        if let Some(p) = s.opt::<f64>("price_per_secret_month", "a number (price per month)") {
+            match crate::cost::check_price(p) {
+                Ok(p) => c.price_per_secret_month = p,
+                Err(m) => s.problem("price_per_secret_month", m),
+            }
+        }
+        self.problems.extend(s.finish());
+        c
+    }
 }
 
 /// A TOML syntax error as line, column, the key on that line (when there is one) and the
@@ -1718,6 +1748,31 @@ write_per_second = 10
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn cost_price_defaults_to_the_list_price_and_is_validated() {
+        let c = parse(GOOD).expect("valid");
+        assert_eq!(
+            c.cost.price_per_secret_month,
+            crate::cost::LIST_PRICE_PER_SECRET_MONTH
+        );
+        for (price, want) in [("0.5", Some(0.5)), ("1", Some(1.0)), ("0", Some(0.0))] {
+            let c = parse(&format!("{GOOD}[cost]\nprice_per_secret_month = {price}\n"))
+                .expect("valid price");
+            assert_eq!(Some(c.cost.price_per_secret_month), want, "{price}");
+        }
+        for bad in ["-1", "1e9", "\"0.40\"", "nan"] {
+            let err =
+                parse(&format!("{GOOD}[cost]\nprice_per_secret_month = {bad}\n")).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains("cost.price_per_secret_month"),
+                "{bad}: {text}"
+            );
+        }
+        let err = parse(&format!("{GOOD}[cost]\nprice = 1\n")).unwrap_err();
+        assert!(err.to_string().contains("cost.price"), "{err}");
     }
 
     #[test]

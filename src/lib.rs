@@ -22,6 +22,7 @@
 pub(crate) mod aws;
 pub mod commands;
 pub mod config;
+pub mod cost;
 pub mod csv_safe;
 pub mod decide;
 pub mod error_text;
@@ -31,6 +32,7 @@ pub mod filter;
 pub mod identity;
 pub mod limits;
 pub mod log_filter;
+pub mod metrics;
 pub mod naming;
 pub(crate) mod overlap;
 pub mod plan;

@@ -47,6 +47,7 @@ pub struct AdaptiveLimiter {
     state: Mutex<State>,
     throttles: AtomicU64,
     decreases: AtomicU64,
+    retries: AtomicU64,
     shutdown: Shutdown,
 }
 
@@ -75,6 +76,7 @@ impl AdaptiveLimiter {
             }),
             throttles: AtomicU64::new(0),
             decreases: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
             shutdown: Shutdown::new(),
         }
     }
@@ -165,6 +167,16 @@ impl AdaptiveLimiter {
     pub fn throttles(&self) -> u64 {
         self.throttles.load(Ordering::Relaxed)
     }
+
+    /// Records that a failed call is being sent again ([`crate::retry::call`]).
+    pub fn on_retry(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Calls sent again after a retryable failure (throttled, transient).
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
 }
 
 /// The limiters of one run.
@@ -217,6 +229,18 @@ pub enum Group {
 }
 
 impl Limits {
+    /// Every group's limiter, for the run's call counts (`--metrics-file`).
+    pub fn all(&self) -> [&AdaptiveLimiter; 6] {
+        [
+            &self.write,
+            &self.read,
+            &self.kms,
+            &self.ssm,
+            &self.dynamodb,
+            &self.vault,
+        ]
+    }
+
     /// The limiter of the group `op` draws from ([`group_of`]).
     pub fn for_op(&self, op: &str) -> &AdaptiveLimiter {
         match group_of(op) {

@@ -14,6 +14,7 @@ use secretport::commands::run::{self, Confirm, Confirmation};
 use secretport::commands::{kms_export, rename, rollback};
 use secretport::config::Config;
 use secretport::exit;
+use secretport::metrics;
 use secretport::naming::{NamingRules, Overrides, Policy};
 use secretport::policy::Mode;
 use secretport::shutdown::Shutdown;
@@ -199,6 +200,30 @@ struct RunArgs {
     /// {"summary": ...} object (JSON Lines). Human text stays on stderr.
     #[arg(long)]
     json: bool,
+    /// Write the run's metrics (last run and last success timestamps, duration, exit code,
+    /// secrets by job/action/status, drift, throttled and retried calls) in the Prometheus
+    /// text format to PATH, atomically, for node_exporter's textfile collector; also when the
+    /// run fails. A failing write is a warning on stderr and does not change the exit code.
+    #[arg(long, value_name = "PATH")]
+    metrics_file: Option<PathBuf>,
+    /// Push the same metrics to the Prometheus Pushgateway at URL when the run ends (grouping
+    /// labels job="secretport", config=<config file name>, command). A failing push is a
+    /// warning on stderr and does not change the exit code.
+    #[arg(long, value_name = "URL", value_parser = gateway_url)]
+    pushgateway: Option<String>,
+}
+
+/// `--pushgateway`: an http(s) URL.
+fn gateway_url(s: &str) -> Result<String, String> {
+    let ok = (s.starts_with("http://") || s.starts_with("https://"))
+        && s.split("://").nth(1).is_some_and(|rest| !rest.is_empty());
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "expected the Pushgateway's http:// or https:// URL (e.g. http://pushgateway:9091), got {s:?}"
+        ))
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -497,6 +522,70 @@ fn dispatch(cli: Cli) -> Result<i32, Fail> {
             },
         ),
     };
+    run_with_metrics(run_args, mode)
+}
+
+/// Runs plan/migrate/reconcile, then writes and pushes its metrics when asked (whatever the
+/// outcome; a failure to do so is a warning and leaves the exit code alone).
+fn run_with_metrics(run_args: RunArgs, mode: Mode) -> Result<i32, Fail> {
+    let started = std::time::Instant::now();
+    let mut ran = Ran::default();
+    let result = run_command(&run_args, mode, &mut ran);
+    if run_args.metrics_file.is_none() && run_args.pushgateway.is_none() {
+        return result;
+    }
+    let exit_code = match &result {
+        Ok(code) => *code,
+        Err(Fail(code, _)) => *code,
+    };
+    let config = metrics::config_label(&run_args.config, ran.digest.as_deref());
+    let stats = ran.stats.unwrap_or_default();
+    let facts = metrics::RunFacts {
+        command: mode.command(),
+        config: &config,
+        finished: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
+        duration: started.elapsed(),
+        exit_code,
+        stats: &stats,
+    };
+    if let Some(path) = &run_args.metrics_file {
+        if let Err(e) = metrics::write_file(path, &facts) {
+            eprintln!("warning: {e} (the exit code is the run's)");
+        }
+    }
+    if let Some(url) = &run_args.pushgateway {
+        let pushed = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| metrics::MetricsError::Push {
+                url: url.clone(),
+                message: e.to_string(),
+            })
+            .and_then(|rt| {
+                let pushed = rt.block_on(metrics::push(url, &facts));
+                // a name lookup still running after the push timed out is not waited for
+                rt.shutdown_timeout(std::time::Duration::from_secs(1));
+                pushed
+            });
+        if let Err(e) = pushed {
+            eprintln!("warning: {e} (the exit code is the run's)");
+        }
+    }
+    result
+}
+
+/// What a run leaves for its metrics.
+#[derive(Default)]
+struct Ran {
+    /// The config's digest, once it loaded.
+    digest: Option<String>,
+    /// The engine's counts, once the run ended.
+    stats: Option<metrics::RunStats>,
+}
+
+fn run_command(run_args: &RunArgs, mode: Mode, ran: &mut Ran) -> Result<i32, Fail> {
     let report_to_stdout = run_args
         .report
         .as_ref()
@@ -507,6 +596,7 @@ fn dispatch(cli: Cli) -> Result<i32, Fail> {
         )));
     }
     let mut cfg = load(&run_args.config)?;
+    ran.digest = Some(cfg.digest.clone());
     cfg.select(&run_args.jobs)
         .map_err(|e| usage(anyhow::anyhow!(e)))?;
     let rt = runtime()?;
@@ -521,6 +611,7 @@ fn dispatch(cli: Cli) -> Result<i32, Fail> {
             &Terminal,
         ))
         .map_err(|e| Fail(e.exit_code(), e.into()))?;
+    ran.stats = Some(outcome.stats.clone());
     if matches!(mode, Mode::Plan { .. }) && !run_args.json && !report_to_stdout {
         print!("{}", run::table(&outcome.counts));
     }

@@ -206,6 +206,7 @@ where
                     };
                 }
                 tracing::debug!(group = limiter.name(), attempts, ?class, "retrying");
+                limiter.on_retry();
                 tokio::select! {
                     _ = tokio::time::sleep(policy.backoff(attempts)) => {}
                     _ = limiter.shutdown().wait() => {
@@ -299,10 +300,13 @@ mod tests {
         assert_eq!(r.attempts, 3);
         assert!(matches!(r.result, Ok(7)));
         assert_eq!(l.throttles(), 2);
+        assert_eq!(l.retries(), 2, "each call sent again counts once");
 
         let r = call(&l, &p, || async { Err::<(), _>(E(Class::Permanent)) }).await;
         assert_eq!(r.attempts, 1);
+        assert_eq!(l.retries(), 2, "a permanent error is not retried");
         let r = call(&l, &p, || async { Err::<(), _>(E(Class::Transient)) }).await;
         assert_eq!(r.attempts, 4);
+        assert_eq!(l.retries(), 5, "the last failed attempt is not a retry");
     }
 }

@@ -16,6 +16,7 @@ use std::time::Instant;
 use crate::aws::client::{sdk_config, ClientError, Endpoint};
 use crate::aws::secrets::SecretsTarget;
 use crate::config::{Config, JobConfig, LimitsConfig, OnConflict, SourceConfig, TargetConfig};
+use crate::cost::Cost;
 use crate::decide;
 use crate::executor::{Executor, Settings, Sink};
 use crate::exit;
@@ -104,6 +105,8 @@ pub struct Outcome {
     pub counts: BTreeMap<(Action, Status), u64>,
     /// The report file.
     pub report: PathBuf,
+    /// Counts per job and calls per quota group, for `--metrics-file` / `--pushgateway`.
+    pub stats: crate::metrics::RunStats,
 }
 
 /// Opens a job's source.
@@ -180,6 +183,8 @@ struct Intent<'a> {
     region: &'a str,
     prefix: &'a str,
     counts: Vec<(&'static str, usize)>,
+    /// What the new secrets would add to the monthly bill.
+    cost: Cost,
 }
 
 /// The question asked before writing: account, region, prefix and counts per action, per job
@@ -196,8 +201,9 @@ fn question(mode: Mode, intents: &[Intent<'_>]) -> String {
             .filter(|(_, n)| *n > 0)
             .map(|(what, n)| format!("{what} {n}"))
             .collect();
+        let cost = i.cost.words("; adds").unwrap_or_default();
         format!(
-            "AWS account {account}, region {}, prefix {}: {}",
+            "AWS account {account}, region {}, prefix {}: {}{cost}",
             i.region,
             prefix_words(i.prefix),
             counts.join(", ")
@@ -247,6 +253,8 @@ struct Prepared<'a> {
 struct JobEnd {
     exit_code: i32,
     summary: String,
+    /// What the job's new secrets add per month (created, or planned in a dry run).
+    cost: Cost,
 }
 
 /// Where a job's limiters come from: jobs writing to the same account and region share one
@@ -553,6 +561,78 @@ fn intent_counts(mode: Mode, plan: &plan::Plan) -> Vec<(&'static str, usize)> {
     ]
 }
 
+/// What a job's planned new secrets (creates and renames) and their replicas would add per
+/// month, for the confirmation question.
+fn planned_cost(cfg: &Config, p: &Prepared<'_>) -> Cost {
+    let new = p
+        .plan
+        .items
+        .iter()
+        .filter(|i| i.decision == Decision::Create)
+        .count();
+    Cost::of(
+        new as u64,
+        p.job.target.replicas.len(),
+        cfg.cost.price_per_secret_month,
+    )
+}
+
+/// New secrets a job created (or, in a dry run, would create): create and rename rows.
+fn new_secrets(counts: &BTreeMap<(Action, Status), u64>) -> u64 {
+    counts
+        .iter()
+        .filter(|((a, s), _)| {
+            matches!(a, Action::Create | Action::Rename)
+                && matches!(s, Status::Ok | Status::Planned)
+        })
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// Counts per job (config order) and calls per quota group over the run's distinct limiters.
+fn run_stats(ready: &[Prepared<'_>], ends: &[(String, JobEnd)]) -> crate::metrics::RunStats {
+    use crate::metrics::{CallTally, JobTally, RunStats};
+    let mut names: Vec<&str> = ends.iter().map(|(n, _)| n.as_str()).collect();
+    for p in ready {
+        if !names.contains(&p.job.name.as_str()) {
+            names.push(&p.job.name);
+        }
+    }
+    let jobs = names
+        .into_iter()
+        .map(|name| JobTally {
+            name: name.to_owned(),
+            counts: ready
+                .iter()
+                .find(|p| p.job.name == name)
+                .map(|p| p.sink.counts())
+                .unwrap_or_default(),
+        })
+        .collect();
+    let mut seen: Vec<&Arc<Limits>> = Vec::new();
+    let mut calls: Vec<CallTally> = Vec::new();
+    for p in ready {
+        if seen.iter().any(|l| Arc::ptr_eq(l, &p.limits)) {
+            continue;
+        }
+        seen.push(&p.limits);
+        for l in p.limits.all() {
+            match calls.iter_mut().find(|c| c.group == l.name()) {
+                Some(c) => {
+                    c.throttled += l.throttles();
+                    c.retried += l.retries();
+                }
+                None => calls.push(CallTally {
+                    group: l.name(),
+                    throttled: l.throttles(),
+                    retried: l.retries(),
+                }),
+            }
+        }
+    }
+    RunStats { jobs, calls }
+}
+
 /// `on_conflict = fail` with conflicts: the job stops before any write, every item reported.
 fn stop_on_conflicts(p: &Prepared<'_>, command: &str) -> Option<JobEnd> {
     let conflicts = p.plan.conflicts().count();
@@ -581,6 +661,7 @@ fn stop_on_conflicts(p: &Prepared<'_>, command: &str) -> Option<JobEnd> {
             "{command}: stopped before any write: {conflicts} conflict(s) under on_conflict = fail; report {}",
             p.sink.report_path().display()
         ),
+        cost: Cost::default(),
     })
 }
 
@@ -647,6 +728,11 @@ async fn execute(
     let prune = prune.map_err(|r: Refusal| r.words());
     exec.orphans(&orphans, prune).await;
     let counts = p.sink.counts();
+    let cost = Cost::of(
+        new_secrets(&counts),
+        job.target.replicas.len(),
+        cfg.cost.price_per_secret_month,
+    );
     JobEnd {
         exit_code: policy::exit_code(mode, &counts, interrupted),
         summary: summary_line(
@@ -654,10 +740,11 @@ async fn execute(
             &p.plan,
             &counts,
             &p.sink,
-            started,
-            write_start,
+            (started, write_start),
             interrupted,
+            &cost,
         ),
+        cost,
     }
 }
 
@@ -719,6 +806,8 @@ pub async fn run(
             ),
             counts: sink.totals(),
             report: sink.report_path(),
+            // refused before any job ran: no job counts or calls to report
+            stats: crate::metrics::RunStats::default(),
         });
     }
 
@@ -738,6 +827,7 @@ pub async fn run(
                     JobEnd {
                         exit_code: e.exit_code(),
                         summary: format!("{command}: job {} did not start: {text}", job.name),
+                        cost: Cost::default(),
                     },
                 ));
                 drop(job_sink);
@@ -755,6 +845,7 @@ pub async fn run(
                 region: p.aws.region(),
                 prefix: &p.job.target.prefix,
                 counts: intent_counts(mode, &p.plan),
+                cost: planned_cost(cfg, p),
             })
             .collect();
         if intents.iter().any(|i| i.counts.iter().any(|(_, n)| *n > 0)) {
@@ -773,6 +864,7 @@ pub async fn run(
                     summary: format!("{command}: {why}; report {}", sink.report_path().display()),
                     counts: sink.totals(),
                     report: sink.report_path(),
+                    stats: run_stats(&ready, &ends),
                 });
             }
         }
@@ -837,6 +929,7 @@ pub async fn run(
                 prefix: cfg.job(name).map_or("", |j| j.target.prefix.as_str()),
                 counts: p.map(|p| p.sink.counts()).unwrap_or_default(),
                 summary: &end.summary,
+                cost: end.cost,
             }
         })
         .collect();
@@ -854,11 +947,13 @@ pub async fn run(
     if json {
         print_json_summary(&run_id, command, &jobs, &counts, exit_code, &summary);
     }
+    let stats = run_stats(&ready, &ends);
     Ok(Outcome {
         exit_code,
         summary,
         counts,
         report: sink.report_path(),
+        stats,
     })
 }
 
@@ -871,6 +966,7 @@ struct JobRecord<'a> {
     prefix: &'a str,
     counts: BTreeMap<(Action, Status), u64>,
     summary: &'a str,
+    cost: Cost,
 }
 
 /// The run's total over several jobs.
@@ -911,9 +1007,9 @@ fn summary_line(
     plan: &plan::Plan,
     counts: &BTreeMap<(Action, Status), u64>,
     sink: &Sink,
-    started: Instant,
-    write_start: Instant,
+    (started, write_start): (Instant, Instant),
     interrupted: bool,
+    cost: &Cost,
 ) -> String {
     let dry_run = mode.dry_run();
     // what happened (or would): rows that succeeded or are planned; everything not started
@@ -976,6 +1072,9 @@ fn summary_line(
             "; {} secret(s) of other scopes left alone",
             plan.foreign
         ));
+    }
+    if let Some(words) = cost.words(if dry_run { "would add" } else { "adds" }) {
+        summary.push_str(&format!("; {words}"));
     }
     let unread = sink.unread.load(Ordering::Relaxed);
     if unread > 0 {
@@ -1086,6 +1185,7 @@ fn print_json_summary(
     exit_code: i32,
     summary: &str,
 ) {
+    let total_cost = jobs.iter().fold(Cost::default(), |t, j| t.plus(j.cost));
     let jobs: BTreeMap<&str, serde_json::Value> = jobs
         .iter()
         .map(|j| {
@@ -1096,6 +1196,7 @@ fn print_json_summary(
                     "drift": policy::drift(&j.counts),
                     "exit_code": j.exit_code,
                     "text": j.summary,
+                    "cost": j.cost.json(),
                 }),
             )
         })
@@ -1107,6 +1208,7 @@ fn print_json_summary(
         "drift": policy::drift(counts),
         "exit_code": exit_code,
         "text": summary,
+        "cost": total_cost.json(),
         "jobs": jobs,
     }});
     println!("{doc}");
@@ -1145,6 +1247,7 @@ mod tests {
             region: "eu-west-1",
             prefix,
             counts,
+            cost: Cost::default(),
         };
         let q = question(
             mode,
@@ -1164,6 +1267,14 @@ mod tests {
         );
         let q = question(mode, &[intent("default", "", vec![("create", 1)])]);
         assert!(q.contains("no prefix (the whole account)"), "{q}");
+        // the monthly cost of the new secrets and their replicas
+        let mut costly = intent("default", "devops", vec![("create", 3)]);
+        costly.cost = Cost::of(3, 1, 0.40);
+        let q = question(mode, &[costly]);
+        assert_eq!(
+            q,
+            "reconcile into AWS account 111122223333, region eu-west-1, prefix devops/: create 3; adds $2.40/month (3 new secrets + 3 replicas at $0.40 each). Proceed?"
+        );
         // several jobs: one line each for the jobs that would write
         let q = question(
             mode,

@@ -4,7 +4,8 @@
 //! ServiceAccount the other files define; the ServiceAccount is annotated for IRSA; the
 //! ConfigMap's config uses Vault's kubernetes auth as docs/sources/vault.md documents it; and the container's
 //! arguments, with that config, are a secretport invocation that works: run against OpenBao and
-//! moto with only the Vault address and login, the AWS endpoint and the paths made local.
+//! moto with only the Vault address and login, the AWS endpoint, the Pushgateway and the paths
+//! made local (the push of the run's metrics reaches a real Pushgateway).
 //! (The schema check itself is `scripts/check-deploy`; the image build cannot run here.)
 
 use std::path::Path;
@@ -13,6 +14,7 @@ use std::process::{Command, Stdio};
 use serde_json::json;
 use yaml_rust2::{Yaml, YamlLoader};
 
+use crate::support::prom::{sample, Pushgateway};
 use crate::support::{aws_env, Bao, Moto, TEST_REGION};
 
 fn deploy(file: &str) -> String {
@@ -230,6 +232,7 @@ fn run(bin: &str, args: &[String], dir: &Path, token: &str) -> (i32, String) {
 async fn cronjob_args_with_the_configmap_config_run_against_openbao_and_moto() {
     let bao = Bao::start().await;
     let moto = Moto::start().await;
+    let gateway = Pushgateway::start().await;
     let d = load();
     let mut cfg: toml::Table = d.config.parse().unwrap();
     let path = cfg["source"]["path"].as_str().unwrap().to_owned();
@@ -258,6 +261,10 @@ async fn cronjob_args_with_the_configmap_config_run_against_openbao_and_moto() {
                 1,
             )
             .replace("$(JOB_NAME)", "secretport-reconcile-29000000")
+            .replace(
+                "http://prometheus-pushgateway.monitoring.svc:9091",
+                gateway.url(),
+            )
     };
     cfg["report"]
         .as_table_mut()
@@ -279,6 +286,21 @@ async fn cronjob_args_with_the_configmap_config_run_against_openbao_and_moto() {
     let report = dir.path().join("reports/secretport-reconcile-29000000.csv");
     let text = std::fs::read_to_string(&report).unwrap();
     assert_eq!(text.matches(",create,ok,").count(), 2, "{text}");
+    let shown = gateway.metrics().await;
+    let pushed = [
+        "job=\"secretport\"",
+        "config=\"secretport\"",
+        "command=\"reconcile\"",
+    ];
+    assert_eq!(
+        sample(&shown, "secretport_exit_code", &pushed),
+        Some(0.0),
+        "{shown}"
+    );
+    assert!(
+        !err.contains("warning: cannot push"),
+        "the CronJob's push reaches the gateway: {err}"
+    );
     // the next night: in sync, exit 0
     let (code, err) = run(bin, &args, dir.path(), bao.token());
     assert_eq!(code, 0, "{err}");

@@ -17,6 +17,7 @@
 
 pub mod bao;
 pub mod moto;
+pub mod prom;
 pub mod proxy;
 pub mod tools;
 
