@@ -678,6 +678,13 @@ impl Section {
         }
     }
 
+    /// Without a valid `kind`, which keys this table takes is unknown: its other keys are left
+    /// unjudged (not each called unknown), except a typo of `kind` itself.
+    fn without_kind(&mut self) {
+        let kind = ["kind".to_owned()];
+        self.table.retain(|k, _| closest_key(k, &kind).is_some());
+    }
+
     /// Reports every key nobody took as unknown, with the closest known key of this table when
     /// one is close ("did you mean `address`?"); when that key was reported missing, the one
     /// message says both and the "missing" problem goes.
@@ -1194,9 +1201,13 @@ impl Validator<'_> {
                     "kind",
                     format!("{other:?} is not a source kind; expected {KINDS}"),
                 );
+                s.without_kind();
                 None
             }
-            None => None,
+            None => {
+                s.without_kind();
+                None
+            }
         };
         self.problems.extend(s.finish());
         out
@@ -1632,6 +1643,36 @@ mod tests {
             assert_eq!(closest_key(k, &known), *want, "{k}");
         }
         assert_eq!(closest_key("x", &[]), None);
+    }
+
+    #[test]
+    fn without_a_kind_only_a_typo_of_kind_is_reported() {
+        let env = |_: &str| None;
+        let parse =
+            |text: &str| match Config::parse(text, Path::new("c.toml"), Path::new("/"), &env) {
+                Err(ConfigError::Invalid { problems, .. }) => problems
+                    .into_iter()
+                    .map(|p| format!("{}: {}", p.key, p.message))
+                    .collect::<Vec<_>>(),
+                other => panic!("{other:?}"),
+            };
+        let target = "[target]\nregion = \"us-east-1\"\nprefix = \"p\"\n";
+        let p = parse(&format!(
+            "[source]\nknd = \"vault\"\naddress = \"http://v\"\nmount = \"kv\"\n{target}"
+        ));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("source.knd: unknown key; did you mean `kind`? `kind` is missing; expected \"vault\""),
+            "{p:?}"
+        );
+        let p = parse(&format!(
+            "[source]\nkind = \"s3\"\nbucket = \"b\"\n{target}"
+        ));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("source.kind: \"s3\" is not a source kind"),
+            "{p:?}"
+        );
     }
 
     #[test]

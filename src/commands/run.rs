@@ -883,7 +883,7 @@ fn total_line(
 /// them, each only when it is not zero, so a reader sees what goes wrong and what changes
 /// without reading past zeros (every count, zeros included, is in `plan`'s table, the JSON
 /// summary and the report). All zero: `nothing to do`.
-fn shown_counts(alarms: &[(String, u64)], rest: &[(String, u64)]) -> String {
+pub(crate) fn shown_counts(alarms: &[(String, u64)], rest: &[(String, u64)]) -> String {
     let shown: Vec<String> = alarms
         .iter()
         .chain(rest)
