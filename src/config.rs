@@ -678,11 +678,13 @@ impl Section {
         }
     }
 
-    /// Without a valid `kind`, which keys this table takes is unknown: its other keys are left
-    /// unjudged (not each called unknown), except a typo of `kind` itself.
-    fn without_kind(&mut self) {
-        let kind = ["kind".to_owned()];
-        self.table.retain(|k, _| closest_key(k, &kind).is_some());
+    /// Without a valid `selector` (a source's `kind`, an auth `method`), which keys this table
+    /// takes is unknown: its other keys are left unjudged (not each called unknown), except a
+    /// typo of the selector itself.
+    fn unjudged_without(&mut self, selector: &str) {
+        let selector = [selector.to_owned()];
+        self.table
+            .retain(|k, _| closest_key(k, &selector).is_some());
     }
 
     /// Reports every key nobody took as unknown, with the closest known key of this table when
@@ -1201,11 +1203,11 @@ impl Validator<'_> {
                     "kind",
                     format!("{other:?} is not a source kind; expected {KINDS}"),
                 );
-                s.without_kind();
+                s.unjudged_without("kind");
                 None
             }
             None => {
-                s.without_kind();
+                s.unjudged_without("kind");
                 None
             }
         };

@@ -665,9 +665,13 @@ impl Validator<'_> {
                     "method",
                     format!("{other:?} is not supported; expected {METHODS}"),
                 );
+                a.unjudged_without("method");
                 None
             }
-            None => None,
+            None => {
+                a.unjudged_without("method");
+                None
+            }
         }
     }
 
@@ -920,6 +924,25 @@ mod tests {
         ));
         assert!(
             e.contains("source.auth.jwt_file: missing; give jwt_file"),
+            "{e}"
+        );
+        let e = problems(parse_with(
+            "auth = { method = \"aprole\", role_id_env = \"R\", secret_id_env = \"S\" }",
+            &env,
+        ));
+        assert!(
+            e.contains("source.auth.method: \"aprole\" is not supported"),
+            "{e}"
+        );
+        assert!(
+            !e.contains("role_id_env"),
+            "not judged without a method: {e}"
+        );
+        let e = problems(parse_with("auth = { mehtod = \"token\" }", &env));
+        assert!(
+            e.contains(
+                "source.auth.mehtod: unknown key; did you mean `method`? `method` is missing"
+            ),
             "{e}"
         );
         let e = problems(parse_with("auth = { method = \"ldap\" }", &env));
