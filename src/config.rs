@@ -5,7 +5,8 @@
 //! path and what was expected (`target.credentials.duration_seconds: must be 900..=43200`), so a
 //! user fixes a config in one round trip. Unknown keys are errors (the effect of serde's
 //! `deny_unknown_fields`, but collected instead of stopping at the first one): a typo such as
-//! `on_conflcit` must not silently fall back to a default.
+//! `on_conflcit` must not silently fall back to a default. An unknown key close to one its table
+//! takes gets a "did you mean `on_conflict`?" (`strsim`, as cargo and clap do).
 //!
 //! Implementation: the file is parsed into a `toml::Table`, and [`Section`] takes each known key
 //! out of it, deserializing the value with serde and recording failures under the key's path;
@@ -514,11 +515,11 @@ impl Config {
             allow_empty: false,
         };
         let mut root = Section::new("", table);
-        let jobs = match root.table.remove("jobs") {
+        let jobs = match root.take("jobs") {
             None => v.job(&mut root, None).into_iter().collect(),
             Some(toml::Value::Array(items)) => {
                 for single in ["source", "target", "naming"] {
-                    if root.table.remove(single).is_some() {
+                    if root.take(single).is_some() {
                         root.problem(
                             single,
                             format!("[{single}] beside [[jobs]]: put it inside each job as [jobs.{single}] (a config is either one [source] + [target] or several [[jobs]])"),
@@ -593,11 +594,15 @@ impl Config {
     }
 }
 
-/// A TOML table being taken apart key by key; leftovers are unknown keys.
+/// A TOML table being taken apart key by key; leftovers are unknown keys. Every key the
+/// validator asks about is remembered (`known`), whether the file has it or not: those are the
+/// keys this table takes here (for this source kind, this auth method), which an unknown key is
+/// compared with for a "did you mean".
 struct Section {
     path: String,
     table: toml::Table,
     problems: Vec<Problem>,
+    known: Vec<String>,
 }
 
 impl Section {
@@ -606,7 +611,32 @@ impl Section {
             path: path.to_owned(),
             table,
             problems: Vec::new(),
+            known: Vec::new(),
         }
+    }
+
+    fn note(&mut self, k: &str) {
+        if !self.known.iter().any(|x| x == k) {
+            self.known.push(k.to_owned());
+        }
+    }
+
+    /// Whether the table has key `k` (a known key either way).
+    fn has(&mut self, k: &str) -> bool {
+        self.note(k);
+        self.table.contains_key(k)
+    }
+
+    /// Takes key `k` out of the table, raw.
+    fn take(&mut self, k: &str) -> Option<toml::Value> {
+        self.note(k);
+        self.table.remove(k)
+    }
+
+    /// Looks at key `k` without taking it.
+    fn peek(&mut self, k: &str) -> Option<&toml::Value> {
+        self.note(k);
+        self.table.get(k)
     }
 
     fn key(&self, k: &str) -> String {
@@ -618,6 +648,9 @@ impl Section {
     }
 
     fn problem(&mut self, k: &str, message: impl Into<String>) {
+        if !k.contains(['[', '.']) {
+            self.note(k);
+        }
         let key = self.key(k);
         self.problems.push(Problem {
             key,
@@ -627,7 +660,7 @@ impl Section {
 
     /// Takes an optional key, deserializing it as `T`.
     fn opt<T: DeserializeOwned>(&mut self, k: &str, expected: &str) -> Option<T> {
-        let value = self.table.remove(k)?;
+        let value = self.take(k)?;
         match T::deserialize(value.clone()) {
             Ok(t) => Some(t),
             Err(e) => {
@@ -642,7 +675,7 @@ impl Section {
 
     /// Takes a required key.
     fn req<T: DeserializeOwned>(&mut self, k: &str, expected: &str) -> Option<T> {
-        let present = self.table.contains_key(k);
+        let present = self.has(k);
         let v = self.opt(k, expected);
         if !present {
             self.problem(k, format!("missing; expected {expected}"));
@@ -652,7 +685,7 @@ impl Section {
 
     /// Takes a sub-table.
     fn table(&mut self, k: &str, required: bool) -> Option<Section> {
-        match self.table.remove(k) {
+        match self.take(k) {
             Some(toml::Value::Table(t)) => Some(Section::new(&self.key(k), t)),
             Some(other) => {
                 self.problem(k, format!("expected a table, got {}", other.type_str()));
@@ -667,14 +700,59 @@ impl Section {
         }
     }
 
-    /// Reports every key nobody took as unknown.
+    /// Without a valid `selector` (a source's `kind`, an auth `method`), which keys this table
+    /// takes is unknown: its other keys are left unjudged (not each called unknown), except a
+    /// typo of the selector itself.
+    fn unjudged_without(&mut self, selector: &str) {
+        let selector = [selector.to_owned()];
+        self.table
+            .retain(|k, _| closest_key(k, &selector).is_some());
+    }
+
+    /// Reports every key nobody took as unknown, with the closest known key of this table when
+    /// one is close ("did you mean `address`?"); when that key was reported missing, the one
+    /// message says both and the "missing" problem goes.
     fn finish(mut self) -> Vec<Problem> {
         let leftover: Vec<String> = self.table.keys().cloned().collect();
         for k in leftover {
-            self.problem(&k, "unknown key");
+            let message = match closest_key(&k, &self.known).map(str::to_owned) {
+                None => "unknown key".to_owned(),
+                Some(m) => {
+                    let full = self.key(&m);
+                    let missing = self
+                        .problems
+                        .iter()
+                        .position(|p| p.key == full && p.message.starts_with("missing"));
+                    match missing {
+                        Some(i) => {
+                            let p = self.problems.remove(i);
+                            format!("unknown key; did you mean `{m}`? `{m}` is {}", p.message)
+                        }
+                        None => format!("unknown key; did you mean `{m}`?"),
+                    }
+                }
+            };
+            self.problems.push(Problem {
+                key: self.key(&k),
+                message,
+            });
         }
         self.problems
     }
+}
+
+/// The known key closest to the unknown key `k`, if one is close enough to be a typo of it:
+/// at most one edit (insertion, deletion, substitution or swap of neighbours) per three
+/// characters, at least one; case is ignored. The first of equally close keys wins.
+fn closest_key<'a>(k: &str, known: &'a [String]) -> Option<&'a str> {
+    let k = k.to_lowercase();
+    let limit = (k.chars().count() / 3).max(1);
+    known
+        .iter()
+        .map(|m| (strsim::osa_distance(&k, &m.to_lowercase()), m))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, m)| m.as_str())
 }
 
 /// Whether `r` is spelled like an AWS region (`us-east-1`, `us-gov-west-1`, `eu-central-2`).
@@ -910,9 +988,27 @@ impl Validator<'_> {
 
     /// An export file source's `file` and its identity instance (`[source] instance`, else the
     /// file relative to the config folder).
-    fn export_file(&mut self, s: &mut Section) -> Option<(PathBuf, String)> {
+    /// `what` names the kind of file in the message for a missing one, which also says where a
+    /// relative path is read from.
+    fn export_file(&mut self, s: &mut Section, what: &str) -> Option<(PathBuf, String)> {
         let instance = self.instance(s);
-        let (file, written) = self.file_as_written(s, "file", true)?;
+        let written: String = s.req("file", "the path of the export file")?;
+        let file = self.resolve(&written);
+        if !file.is_file() {
+            let relative = if Path::new(&written).is_absolute() {
+                ""
+            } else {
+                " (a relative path is read from the config file's folder)"
+            };
+            s.problem(
+                "file",
+                format!(
+                    "the {what} {} does not exist; check [source] file{relative}",
+                    file.display()
+                ),
+            );
+            return None;
+        }
         let instance = instance.ok()?.unwrap_or_else(|| {
             crate::source::instance::export_instance(&self.config_dir(), &written)
         });
@@ -1158,10 +1254,10 @@ impl Validator<'_> {
             Some("credstash") => self.credstash(&mut s).map(SourceConfig::Credstash),
             Some("vault") => self.vault(&mut s).map(SourceConfig::Vault),
             Some("file") => self
-                .export_file(&mut s)
+                .export_file(&mut s, "export file")
                 .map(|(file, instance)| SourceConfig::File(FileConfig { file, instance })),
             Some("kms") => {
-                let file = self.export_file(&mut s);
+                let file = self.export_file(&mut s, "KMS export file");
                 let region = self.region(&mut s, "region");
                 let endpoint_url = self.url(&mut s, "endpoint_url");
                 let credentials = s.table("credentials", false).and_then(|c| {
@@ -1184,9 +1280,13 @@ impl Validator<'_> {
                     "kind",
                     format!("{other:?} is not a source kind; expected {KINDS}"),
                 );
+                s.unjudged_without("kind");
                 None
             }
-            None => None,
+            None => {
+                s.unjudged_without("kind");
+                None
+            }
         };
         if matches!(kind.as_deref(), Some("vault" | "ssm" | "credstash"))
             && s.table.remove("instance").is_some()
@@ -1256,7 +1356,7 @@ impl Validator<'_> {
             );
         }
         // the key's bytes as given: trimming would change every token derived from it
-        let token_key = if s.table.contains_key("token_key_env") {
+        let token_key = if s.has("token_key_env") {
             self.env_secret(&mut s, "token_key_env", None, "token key", false)
         } else {
             None
@@ -1313,7 +1413,7 @@ impl Validator<'_> {
                     "AWS secret access key",
                     true,
                 );
-                let t = if c.table.contains_key("session_token_env") {
+                let t = if c.has("session_token_env") {
                     self.env_secret(&mut c, "session_token_env", None, "AWS session token", true)
                 } else {
                     None
@@ -1625,6 +1725,76 @@ pub fn check_tag(k: &str, v: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_keys_get_the_closest_known_key() {
+        let known: Vec<String> = ["address", "mount", "path", "prefix", "on_conflict", "kind"]
+            .map(String::from)
+            .to_vec();
+        let table: &[(&str, Option<&str>)] = &[
+            ("addres", Some("address")),          // one deletion
+            ("adress", Some("address")),          // one deletion elsewhere
+            ("on_conflcit", Some("on_conflict")), // a swap of neighbours is one edit
+            ("Mount", Some("mount")),             // case is ignored
+            ("prefx", Some("prefix")),
+            ("pth", Some("path")),
+            ("knd", Some("kind")),
+            ("mnt", None),    // two edits in three characters
+            ("zzzzzz", None), // nothing close
+            ("addrs", None),  // two edits in five characters
+        ];
+        for (k, want) in table {
+            assert_eq!(closest_key(k, &known), *want, "{k}");
+        }
+        assert_eq!(closest_key("x", &[]), None);
+    }
+
+    #[test]
+    fn without_a_kind_only_a_typo_of_kind_is_reported() {
+        let env = |_: &str| None;
+        let parse =
+            |text: &str| match Config::parse(text, Path::new("c.toml"), Path::new("/"), &env) {
+                Err(ConfigError::Invalid { problems, .. }) => problems
+                    .into_iter()
+                    .map(|p| format!("{}: {}", p.key, p.message))
+                    .collect::<Vec<_>>(),
+                other => panic!("{other:?}"),
+            };
+        let target = "[target]\nregion = \"us-east-1\"\nprefix = \"p\"\n";
+        let p = parse(&format!(
+            "[source]\nknd = \"vault\"\naddress = \"http://v\"\nmount = \"kv\"\n{target}"
+        ));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("source.knd: unknown key; did you mean `kind`? `kind` is missing; expected \"vault\""),
+            "{p:?}"
+        );
+        let p = parse(&format!(
+            "[source]\nkind = \"s3\"\nbucket = \"b\"\n{target}"
+        ));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("source.kind: \"s3\" is not a source kind"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn a_typo_of_a_missing_key_is_one_problem() {
+        let mut t = toml::Table::new();
+        t.insert("addres".into(), toml::Value::String("http://v".into()));
+        let mut s = Section::new("source", t);
+        let _: Option<String> = s.req("address", "the Vault URL");
+        let _: Option<String> = s.opt("mount", "a mount");
+        let problems = s.finish();
+        assert_eq!(
+            problems,
+            vec![Problem {
+                key: "source.addres".into(),
+                message: "unknown key; did you mean `address`? `address` is missing; expected the Vault URL".into(),
+            }]
+        );
+    }
 
     fn env(k: &str) -> Option<String> {
         match k {

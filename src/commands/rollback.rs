@@ -514,8 +514,12 @@ pub async fn rollback(
     Ok(Outcome {
         exit_code,
         summary: format!(
-            "rollback: {} write(s) in the report: undone {done}, left alone {left}, failed {failed}; {:.1}s; report {}",
+            "rollback: {} write(s) in the report: {}; {:.1}s; report {}",
             writes.len(),
+            super::run::shown_counts(
+                &[("failed".into(), failed)],
+                &[("undone".into(), done), ("left alone".into(), left)],
+            ),
             started.elapsed().as_secs_f64(),
             report.path().display()
         ),

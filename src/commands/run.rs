@@ -47,9 +47,15 @@ pub enum RunError {
     /// The source cannot be read at all.
     #[error("source: {0}")]
     Source(#[from] SourceError),
-    /// The source listed nothing, which is almost always a wrong mount or path.
-    #[error("source: 0 secrets found at {0}; check mount and path (on KV v2, path is the secret path without data/), or set allow_empty = true in [source] if an empty source is expected")]
-    Empty(String),
+    /// The source listed nothing, which is almost always a wrong setting: `advice` comes from
+    /// the source ([`Source::empty_advice`]) and names what to check for that kind.
+    #[error("source: 0 secrets found at {location}: {advice}; or set allow_empty = true in [source] if an empty source is expected")]
+    Empty {
+        /// Where the listing looked ([`Source::location`]).
+        location: String,
+        /// What to check, in the source's terms.
+        advice: String,
+    },
     /// The target's inventory cannot be read.
     #[error("target: {0}")]
     Target(#[from] CallError),
@@ -367,7 +373,10 @@ async fn prepare<'a>(
         );
     }
     if listing.refs.is_empty() && listing.problems.is_empty() && !job.allow_empty {
-        let e = RunError::Empty(source.location());
+        let e = RunError::Empty {
+            location: source.location(),
+            advice: source.empty_advice(),
+        };
         fatal(&sink, "source", &e);
         return Err((e, sink));
     }
@@ -989,17 +998,45 @@ fn total_line(
         .filter(|((_, s), _)| *s == Status::Failed)
         .map(|(_, n)| n)
         .sum();
+    let conflicts: u64 = counts
+        .iter()
+        .filter(|((a, s), _)| *a == Action::Conflict && *s != Status::Failed)
+        .map(|(_, n)| n)
+        .sum();
     let verb = if mode.dry_run() { "would " } else { "" };
     format!(
-        "{}: total of {jobs} jobs: {verb}create {}, {verb}rename {}, {verb}update {}, unchanged {}, failed {failed}; {:.1}s; report {}",
+        "{}: total of {jobs} jobs: {}; {:.1}s; report {}",
         mode.command(),
-        by(Action::Create),
-        by(Action::Rename),
-        by(Action::Update),
-        by(Action::Unchanged),
+        shown_counts(
+            &[("failed".into(), failed), ("conflicts".into(), conflicts)],
+            &[
+                (format!("{verb}create"), by(Action::Create)),
+                (format!("{verb}rename"), by(Action::Rename)),
+                (format!("{verb}update"), by(Action::Update)),
+                ("unchanged".into(), by(Action::Unchanged)),
+            ],
+        ),
         started.elapsed().as_secs_f64(),
         sink.report_path().display()
     )
+}
+
+/// The counts of a summary line: the `alarms` (failures, conflicts) first, the `rest` after
+/// them, each only when it is not zero, so a reader sees what goes wrong and what changes
+/// without reading past zeros (every count, zeros included, is in `plan`'s table, the JSON
+/// summary and the report). All zero: `nothing to do`.
+pub(crate) fn shown_counts(alarms: &[(String, u64)], rest: &[(String, u64)]) -> String {
+    let shown: Vec<String> = alarms
+        .iter()
+        .chain(rest)
+        .filter(|(_, n)| *n > 0)
+        .map(|(label, n)| format!("{label} {n}"))
+        .collect();
+    if shown.is_empty() {
+        "nothing to do".into()
+    } else {
+        shown.join(", ")
+    }
 }
 
 fn summary_line(
@@ -1038,26 +1075,35 @@ fn summary_line(
     let failed = sink.failed();
     let verb = if dry_run { "would " } else { "" };
     let mut summary = format!(
-        "{}: {} secrets: {verb}create {}, {verb}rename {}, {verb}update {}, unchanged {}, {verb}retag {}, conflicts {}, skipped {}, failed {}, orphans {}, {verb}delete {}",
+        "{}: {} secrets: {}",
         mode.command(),
         plan.items.len(),
-        n(Action::Create),
-        n(Action::Rename),
-        n(Action::Update),
-        n(Action::Unchanged),
-        n(Action::Retag),
-        n(Action::Conflict),
-        n(Action::Skip) + skipped,
-        failed,
-        n(Action::Orphan),
-        n(Action::Delete),
+        shown_counts(
+            &[
+                ("failed".into(), failed),
+                ("conflicts".into(), n(Action::Conflict)),
+            ],
+            &[
+                (format!("{verb}create"), n(Action::Create)),
+                (format!("{verb}rename"), n(Action::Rename)),
+                (format!("{verb}update"), n(Action::Update)),
+                ("unchanged".into(), n(Action::Unchanged)),
+                (format!("{verb}retag"), n(Action::Retag)),
+                ("skipped".into(), n(Action::Skip) + skipped),
+                ("orphans".into(), n(Action::Orphan)),
+                (format!("{verb}delete"), n(Action::Delete)),
+            ],
+        ),
     );
     let replica_problems = sink.failed_replicas.load(Ordering::Relaxed);
     let replicated = n(Action::Replicate) - replica_problems.min(n(Action::Replicate));
     if replicated > 0 || replica_problems > 0 {
         summary.push_str(&format!(
-            "; {verb}replicate {}, failed replicas {replica_problems}",
-            replicated
+            "; {}",
+            shown_counts(
+                &[("failed replicas".into(), replica_problems)],
+                &[(format!("{verb}replicate"), replicated)],
+            )
         ));
     }
     if let Mode::Reconcile { check: true, .. } = mode {
@@ -1226,6 +1272,45 @@ pub fn table(counts: &BTreeMap<(Action, Status), u64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summaries_show_alarms_first_and_no_zeros() {
+        let c = |pairs: &[(&str, u64)]| -> Vec<(String, u64)> {
+            pairs.iter().map(|(l, n)| ((*l).to_owned(), *n)).collect()
+        };
+        type Counts<'a> = &'a [(&'a str, u64)];
+        let table: &[(Counts, Counts, &str)] = &[
+            (
+                &[("failed", 0), ("conflicts", 0)],
+                &[("would create", 9), ("would rename", 0), ("unchanged", 0)],
+                "would create 9",
+            ),
+            (
+                &[("failed", 1), ("conflicts", 2)],
+                &[("create", 3), ("unchanged", 4)],
+                "failed 1, conflicts 2, create 3, unchanged 4",
+            ),
+            (
+                &[("failed", 0), ("conflicts", 1)],
+                &[("create", 0), ("unchanged", 5)],
+                "conflicts 1, unchanged 5",
+            ),
+            (&[("failed", 2)], &[("create", 0)], "failed 2"),
+            (
+                &[("failed", 0), ("conflicts", 0)],
+                &[("create", 0)],
+                "nothing to do",
+            ),
+            (&[], &[], "nothing to do"),
+        ];
+        for (alarms, rest, want) in table {
+            assert_eq!(
+                shown_counts(&c(alarms), &c(rest)),
+                *want,
+                "{alarms:?} {rest:?}"
+            );
+        }
+    }
 
     #[test]
     fn the_question_names_account_region_prefix_and_counts() {

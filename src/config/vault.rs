@@ -243,7 +243,7 @@ impl Validator<'_> {
     }
 
     pub(super) fn vault(&mut self, s: &mut Section) -> Option<VaultConfig> {
-        let address = if s.table.contains_key("address") {
+        let address = if s.has("address") {
             self.url(s, "address")
         } else {
             match self.vault_env("ADDR") {
@@ -282,7 +282,7 @@ impl Validator<'_> {
             .trim_matches('/')
             .to_owned();
         // KV v2's API paths are not its secrets' paths: secretport adds data/ and metadata/
-        if kv_v2_api_path(s.table.get("kv_version"), mount.as_deref(), &path) {
+        if kv_v2_api_path(s.peek("kv_version"), mount.as_deref(), &path) {
             if let Some(m) = mount.as_deref() {
                 for api in ["data", "metadata"] {
                     if let Some(base) = m.strip_suffix(&format!("/{api}")) {
@@ -317,7 +317,7 @@ impl Validator<'_> {
                 None
             }
         };
-        let ca_cert = if s.table.contains_key("ca_cert") {
+        let ca_cert = if s.has("ca_cert") {
             self.file(s, "ca_cert", false)
         } else {
             self.vault_env("CACERT").and_then(|(var, c)| {
@@ -390,7 +390,7 @@ impl Validator<'_> {
     /// `client_cert` + `client_key`, else `VAULT_CLIENT_CERT` + `VAULT_CLIENT_KEY`: both or
     /// neither. `Some(None)` is "no client certificate"; `None` a problem.
     fn client_identity(&mut self, s: &mut Section) -> Option<Option<ClientIdentity>> {
-        let from_config = s.table.contains_key("client_cert") || s.table.contains_key("client_key");
+        let from_config = s.has("client_cert") | s.has("client_key");
         let (cert, key) = if from_config {
             let cert = self.file(s, "client_cert", true);
             let key = self.file(s, "client_key", true);
@@ -536,7 +536,7 @@ impl Validator<'_> {
         let method: Option<String> = a.req("method", METHODS);
         match method.as_deref() {
             Some("token") => {
-                if a.table.contains_key("token_env") {
+                if a.has("token_env") {
                     let (var, token) = self
                         .env_secret(a, "token_env", None, "Vault token", true)
                         .map(|e| (e.var, e.value))?;
@@ -595,10 +595,7 @@ impl Validator<'_> {
             Some("jwt") => {
                 let role = Self::auth_role(a, "the Vault role of the JWT auth mount");
                 let mount = Self::auth_mount(a, "jwt");
-                let jwt = match (
-                    a.table.contains_key("jwt_file"),
-                    a.table.contains_key("jwt_env"),
-                ) {
+                let jwt = match (a.has("jwt_file"), a.has("jwt_env")) {
                     (true, false) => {
                         let p = self.file(a, "jwt_file", true);
                         p.and_then(|p| {
@@ -612,8 +609,8 @@ impl Validator<'_> {
                         .map(|(var, jwt)| (jwt, JwtOrigin::Env(var))),
                     (true, true) => {
                         a.problem("jwt_env", "give jwt_file or jwt_env, not both");
-                        a.table.remove("jwt_file");
-                        a.table.remove("jwt_env");
+                        a.take("jwt_file");
+                        a.take("jwt_env");
                         None
                     }
                     (false, false) => {
@@ -668,9 +665,13 @@ impl Validator<'_> {
                     "method",
                     format!("{other:?} is not supported; expected {METHODS}"),
                 );
+                a.unjudged_without("method");
                 None
             }
-            None => None,
+            None => {
+                a.unjudged_without("method");
+                None
+            }
         }
     }
 
@@ -683,7 +684,7 @@ impl Validator<'_> {
         default: Option<&str>,
     ) -> Option<String> {
         // taken raw: a type error must not quote the value either (`token_env = 1234`)
-        let name = match s.table.remove(k) {
+        let name = match s.take(k) {
             Some(toml::Value::String(n)) => n,
             Some(_) => {
                 s.problem(
@@ -923,6 +924,25 @@ mod tests {
         ));
         assert!(
             e.contains("source.auth.jwt_file: missing; give jwt_file"),
+            "{e}"
+        );
+        let e = problems(parse_with(
+            "auth = { method = \"aprole\", role_id_env = \"R\", secret_id_env = \"S\" }",
+            &env,
+        ));
+        assert!(
+            e.contains("source.auth.method: \"aprole\" is not supported"),
+            "{e}"
+        );
+        assert!(
+            !e.contains("role_id_env"),
+            "not judged without a method: {e}"
+        );
+        let e = problems(parse_with("auth = { mehtod = \"token\" }", &env));
+        assert!(
+            e.contains(
+                "source.auth.mehtod: unknown key; did you mean `method`? `method` is missing"
+            ),
             "{e}"
         );
         let e = problems(parse_with("auth = { method = \"ldap\" }", &env));

@@ -30,6 +30,10 @@ impl Source for Values {
         "memory".into()
     }
 
+    fn empty_advice(&self) -> String {
+        "nothing in memory".into()
+    }
+
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
         Box::pin(async move {
             Ok(Listing {
@@ -633,6 +637,10 @@ impl Source for Expiring {
 
     fn location(&self) -> String {
         "memory".into()
+    }
+
+    fn empty_advice(&self) -> String {
+        "nothing in memory".into()
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {

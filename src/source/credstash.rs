@@ -314,7 +314,7 @@ impl CredstashSource {
                 .fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
             let page = attempted.result.map_err(|e| {
                 let mut err = aws_call::error("dynamodb:Scan", "", &e);
-                err.message = format!("table {} in {}: {}", self.table, self.region, err.message);
+                err.message = scan_failure(&self.table, &self.region, err.kind, &err.message);
                 err
             })?;
             for item in page.items() {
@@ -445,6 +445,22 @@ fn open(data_key: &Zeroizing<Vec<u8>>, item: &Item) -> Result<SecretValue, Strin
     Ok(SecretValue::text(text))
 }
 
+/// The message of a failed `Scan` of the whole table: what to check for the usual causes (a
+/// table that does not exist there, a caller without `dynamodb:Scan`), then AWS's words.
+fn scan_failure(table: &str, region: &str, kind: SourceErrorKind, detail: &str) -> String {
+    match kind {
+        SourceErrorKind::NotFound => format!(
+            "credstash table {table} does not exist in {region}; check [source] table (credstash's \
+             -t, default credential-store) and region ({detail})"
+        ),
+        SourceErrorKind::Denied => format!(
+            "credstash table {table} in {region}: reading it was denied; the caller needs \
+             dynamodb:Scan on the table ({detail})"
+        ),
+        _ => format!("credstash table {table} in {region}: {detail}"),
+    }
+}
+
 impl Source for CredstashSource {
     fn kind(&self) -> &'static str {
         "credstash"
@@ -456,6 +472,12 @@ impl Source for CredstashSource {
 
     fn location(&self) -> String {
         format!("credstash table {} in {}", self.table, self.region)
+    }
+
+    fn empty_advice(&self) -> String {
+        "the credstash table is empty; check [source] table (credstash's -t, default \
+         credential-store) and region"
+            .into()
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
@@ -470,6 +492,27 @@ impl Source for CredstashSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_scan_names_the_table_and_what_to_check() {
+        let table: &[(SourceErrorKind, &str)] = &[
+            (
+                SourceErrorKind::NotFound,
+                "credstash table t does not exist in eu-west-1; check [source] table (credstash's -t, default credential-store) and region (AWS said)",
+            ),
+            (
+                SourceErrorKind::Denied,
+                "credstash table t in eu-west-1: reading it was denied; the caller needs dynamodb:Scan on the table (AWS said)",
+            ),
+            (
+                SourceErrorKind::Unavailable,
+                "credstash table t in eu-west-1: AWS said",
+            ),
+        ];
+        for (kind, want) in table {
+            assert_eq!(scan_failure("t", "eu-west-1", *kind, "AWS said"), *want);
+        }
+    }
 
     fn seal(plain: &[u8], key: &[u8; 64]) -> (Vec<u8>, Vec<u8>) {
         let mut buf = plain.to_vec();

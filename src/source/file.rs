@@ -144,6 +144,12 @@ impl Source for FileSource {
         format!("export file {}", self.file.display())
     }
 
+    fn empty_advice(&self) -> String {
+        "the export file has no records (one JSON object per line, {\"path\": ..., \"value\": ...}); \
+         check that the export finished and that [source] file names it"
+            .into()
+    }
+
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
         Box::pin(async move {
             let taken = self.refs.lock().unwrap_or_else(|p| p.into_inner()).take();

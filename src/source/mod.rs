@@ -187,6 +187,11 @@ pub trait Source: Send + Sync {
     /// "0 secrets" error.
     fn location(&self) -> String;
 
+    /// What to check when the listing is empty, in this source's own terms (an export file
+    /// with no records, an SSM path with no parameter of the configured types), for the
+    /// "0 secrets" error: advice about Vault mounts is no help to someone reading a file.
+    fn empty_advice(&self) -> String;
+
     /// Lists every secret of the configured subtree, without values. `Err` only for failures
     /// that make the whole listing impossible (authentication, unreachable server).
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>>;

@@ -320,7 +320,15 @@ impl SsmSource {
                     (params, out.next_token)
                 }
                 Err(e) => {
-                    let first = aws_call::error("ssm:GetParametersByPath", &self.path, &e);
+                    let mut first = aws_call::error("ssm:GetParametersByPath", &self.path, &e);
+                    if first.kind == SourceErrorKind::Denied {
+                        first.message = format!(
+                            "listing the SSM path was denied; the caller needs \
+                             ssm:GetParametersByPath on the parameters under {} in {} (and \
+                             kms:Decrypt on the keys of SecureStrings) ({})",
+                            self.path, self.region, first.message
+                        );
+                    }
                     if !values
                         || e.class() != Class::Permanent
                         || first.kind == SourceErrorKind::Auth
@@ -445,6 +453,14 @@ impl Source for SsmSource {
 
     fn location(&self) -> String {
         format!("SSM path {} ({})", self.path, self.instance())
+    }
+
+    fn empty_advice(&self) -> String {
+        format!(
+            "no parameter of type {} under that SSM path; check [source] path (every parameter \
+             below it is read, recursively), types and region",
+            self.types.join(" or ")
+        )
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {

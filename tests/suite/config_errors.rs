@@ -114,6 +114,51 @@ async fn bad_configs_name_their_key_and_exit_64() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn typos_in_source_and_target_say_did_you_mean() {
+    let ws = Workspace::new();
+    // [source]: the typo of a required key is one message, not "unknown" beside "missing"
+    ws.write(
+        "cfg.toml",
+        "[source]\nkind = \"vault\"\naddres = \"http://127.0.0.1:9\"\nmount = \"secret\"\n\
+         auth = { method = \"token\", token_env = \"NO_SUCH_TOKEN_VAR\" }\n\
+         [target]\nregion = \"us-east-1\"\nprefix = \"p\"\n",
+    );
+    let run = ws
+        .run_with(&["plan", "-c", "cfg.toml"], &[("NO_SUCH_TOKEN_VAR", "t")])
+        .await;
+    assert_eq!(run.code, 64, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "source.addres: unknown key; did you mean `address`? `address` is missing; expected the Vault URL"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("source.address:"), "{}", run.stderr);
+    assert!(run.stderr.contains("1 problem(s)"), "{}", run.stderr);
+
+    // [target]: a required key, an optional one, a transposition, and one too far from any
+    ws.write("export.jsonl", "{\"path\":\"a\",\"value\":\"b\"}\n");
+    ws.write(
+        "cfg.toml",
+        "[source]\nkind = \"file\"\nfile = \"export.jsonl\"\n\
+         [target]\nregion = \"us-east-1\"\nprefx = \"p\"\nendpoint_ur = \"http://127.0.0.1:9\"\n\
+         on_conflcit = \"fail\"\nzzzzzz = 1\n",
+    );
+    let run = ws.run(&["plan", "-c", "cfg.toml"]).await;
+    assert_eq!(run.code, 64, "{}", run.stderr);
+    for want in [
+        "target.prefx: unknown key; did you mean `prefix`? `prefix` is missing; expected a name prefix",
+        "target.endpoint_ur: unknown key; did you mean `endpoint_url`?\n",
+        "target.on_conflcit: unknown key; did you mean `on_conflict`?\n",
+        "target.zzzzzz: unknown key\n",
+    ] {
+        assert!(run.stderr.contains(want), "{want:?} in\n{}", run.stderr);
+    }
+    assert!(run.stderr.contains("4 problem(s)"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn bad_usage_exits_64_and_help_exits_0() {
     let ws = Workspace::new();
     let run = ws.run(&["migrate"]).await;

@@ -34,6 +34,7 @@ mod replicas;
 mod report_dir;
 mod smoke_servers;
 mod sops_source;
+mod source_messages;
 mod ssm_source;
 mod stores_bench;
 mod tags_left_out;

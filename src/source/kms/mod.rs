@@ -364,6 +364,12 @@ impl Source for KmsSource {
         format!("export file {}", self.file.display())
     }
 
+    fn empty_advice(&self) -> String {
+        "the KMS export file has no records (one JSON object per line, as secretport kms-export \
+         writes them); check that the export finished and that [source] file names it"
+            .into()
+    }
+
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
         Box::pin(async move {
             Ok(Listing {

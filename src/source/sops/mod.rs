@@ -178,7 +178,11 @@ impl SopsSource {
                         problems.push(ListProblem {
                             path: p.clone(),
                             line: None,
-                            error: format!("no file matches {p:?} in {}", self.dir.display()),
+                            error: format!(
+                                "no file matches the SOPS glob {p:?} in {}; check [source] files \
+                                 (globs are relative to that folder)",
+                                self.dir.display()
+                            ),
                         });
                     }
                 }
@@ -481,6 +485,15 @@ impl Source for SopsSource {
             self.patterns.join(", "),
             self.dir.display()
         )
+    }
+
+    fn empty_advice(&self) -> String {
+        match self.split {
+            SopsSplit::File => "no file matched the SOPS globs; check [source] files".into(),
+            SopsSplit::Keys => "the matched SOPS files hold no keys (split = \"keys\" reads one \
+                 secret per top-level key); check [source] files and split"
+                .into(),
+        }
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {

@@ -286,6 +286,10 @@ impl Source for VaultSource {
         )
     }
 
+    fn empty_advice(&self) -> String {
+        "check mount and path (on KV v2, path is the secret path without data/)".into()
+    }
+
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
         Box::pin(self.walk())
     }
