@@ -35,6 +35,7 @@ pub mod naming;
 pub mod plan;
 pub mod policy;
 pub mod progress;
+pub mod refs;
 pub mod report;
 pub mod retry;
 pub mod secret;
