@@ -255,13 +255,12 @@ static TEMPLATE: LazyLock<Regex> = LazyLock::new(|| {
 });
 static ANNOTATION: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"vault\.hashicorp\.com/agent-inject-secret-[^\s:"']+["']?\s*:\s*["']?([^"'\s#,}]+)"#,
+        r#"vault\.hashicorp\.com/agent-inject-secret-[^\s:"']+["']?\s*:\s*(?:"([^"]+)"|'([^']+)'|([^"'\s#,}]+))"#,
     )
     .expect("regex")
 });
 static CLI: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:^|[\s;|&(`])(?:vault|bao)\s+(kv\s+(?:get|put|patch)|read)\s+(.*)$")
-        .expect("regex")
+    Regex::new(r"(?:^|[\s;|&(`])(?:vault|bao)\s+(?:kv\s+(?:get|put|patch)|read)\s").expect("regex")
 });
 static RESOLVE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\{\{resolve:ssm(?:-secure)?:([^}]+)\}\}").expect("regex"));
@@ -281,34 +280,57 @@ const VALUE_FLAGS: [&str; 8] = [
     "-output-policy",
 ];
 
+/// The words of a shell command line up to its end (an unquoted `;`, `&`, `|`, `)` or a
+/// backquote), quotes removed: enough to read a literal path, spaces and all.
+fn shell_words(rest: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur: Option<String> = None;
+    let mut quote: Option<char> = None;
+    for c in rest.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.get_or_insert_with(String::new).push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                cur.get_or_insert_with(String::new);
+            }
+            (None, ';' | '&' | '|' | ')' | '`') => break,
+            (None, c) if c.is_whitespace() => words.extend(cur.take()),
+            (None, c) => cur.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(cur);
+    words
+}
+
 /// The path of a Vault CLI invocation's arguments (`rest`), joined to `-mount` when given.
+/// `None` when the path is not a literal (a `$VARIABLE`).
 fn cli_path(rest: &str) -> Option<String> {
-    let mut words = rest.split_whitespace();
+    let words = shell_words(rest);
+    let mut words = words.iter();
     let mut mount = None;
     while let Some(w) = words.next() {
-        let w = w.trim_matches(['"', '\'']);
         if let Some(flag) = w.strip_prefix('-') {
             let flag = format!("-{}", flag.trim_start_matches('-'));
             match flag.split_once('=') {
-                Some(("-mount", m)) => mount = Some(m.trim_matches(['"', '\'']).to_owned()),
+                Some(("-mount", m)) => mount = Some(m.to_owned()),
                 Some(_) => {}
                 None if VALUE_FLAGS.contains(&flag.as_str()) => {
                     let v = words.next();
                     if flag == "-mount" {
-                        mount = v.map(|m| m.trim_matches(['"', '\'']).to_owned());
+                        mount = v.cloned();
                     }
                 }
                 None => {}
             }
             continue;
         }
-        let path = w.trim_end_matches([')', ';', '`', '"', '\'']);
-        if path.is_empty() || path.starts_with('$') {
+        if w.is_empty() || w.contains('$') {
             return None;
         }
         return Some(match mount {
-            Some(m) => format!("{}/{}", m.trim_matches('/'), path.trim_start_matches('/')),
-            None => path.to_owned(),
+            Some(m) => format!("{}/{}", m.trim_matches('/'), w.trim_start_matches('/')),
+            None => w.clone(),
         });
     }
     None
@@ -347,10 +369,12 @@ fn line_scanners(text: &str, out: &mut Vec<Found>) {
             push(Syntax::VaultTemplate, path, Store::Vault);
         }
         for c in ANNOTATION.captures_iter(line) {
-            push(Syntax::VaultAnnotation, c[1].to_owned(), Store::Vault);
+            if let Some(v) = c.get(1).or(c.get(2)).or(c.get(3)) {
+                push(Syntax::VaultAnnotation, v.as_str().to_owned(), Store::Vault);
+            }
         }
-        if let Some(c) = CLI.captures(line) {
-            if let Some(p) = cli_path(&c[2]) {
+        for m in CLI.find_iter(line) {
+            if let Some(p) = cli_path(&line[m.end()..]) {
                 push(Syntax::VaultCli, p, Store::Vault);
             }
         }
@@ -483,42 +507,47 @@ mod tests {
 
     #[test]
     fn vault_cli_every_spelling() {
-        let table: [(&str, Option<&str>); 12] = [
-            ("vault kv get secret/apps/db", Some("secret/apps/db")),
+        let table: [(&str, &[&str]); 15] = [
+            ("vault kv get secret/apps/db", &["secret/apps/db"]),
+            (
+                "vault kv get 'secret/apps/db replica 2'",
+                &["secret/apps/db replica 2"],
+            ),
+            (
+                "vault kv get secret/a && vault read secret/data/b",
+                &["secret/a", "secret/data/b"],
+            ),
+            ("vault kv get -mount=secret \"${APP}/db\"", &[]),
             (
                 "vault kv get -field=password secret/apps/db",
-                Some("secret/apps/db"),
+                &["secret/apps/db"],
             ),
             (
                 "vault kv get -field password -format json secret/apps/db",
-                Some("secret/apps/db"),
+                &["secret/apps/db"],
             ),
-            ("vault kv get -mount=secret apps/db", Some("secret/apps/db")),
-            ("vault kv get -mount secret apps/db", Some("secret/apps/db")),
+            ("vault kv get -mount=secret apps/db", &["secret/apps/db"]),
+            ("vault kv get -mount secret apps/db", &["secret/apps/db"]),
             (
                 "vault kv put secret/apps/db password=x",
-                Some("secret/apps/db"),
+                &["secret/apps/db"],
             ),
             (
                 "PW=$(vault kv get -field=pw \"secret/apps/db\")",
-                Some("secret/apps/db"),
+                &["secret/apps/db"],
             ),
             (
                 "vault read -format=json secret/data/apps/db",
-                Some("secret/data/apps/db"),
+                &["secret/data/apps/db"],
             ),
-            ("  bao kv get secret/apps/db; echo", Some("secret/apps/db")),
-            ("# vault kv get secret/apps/db", None),
-            ("vault kv get \"$SECRET_PATH\"", None),
-            ("myvault kv get secret/apps/db", None),
+            ("  bao kv get secret/apps/db; echo", &["secret/apps/db"]),
+            ("# vault kv get secret/apps/db", &[]),
+            ("vault kv get \"$SECRET_PATH\"", &[]),
+            ("myvault kv get secret/apps/db", &[]),
         ];
         for (line, want) in table {
             let got: Vec<String> = found(line).into_iter().map(|f| f.2).collect();
-            assert_eq!(
-                got,
-                want.map(str::to_owned).into_iter().collect::<Vec<_>>(),
-                "{line}"
-            );
+            assert_eq!(got, want.to_vec(), "{line}");
         }
     }
 
@@ -526,7 +555,15 @@ mod tests {
 
     #[test]
     fn annotations_resolve_and_value_from() {
-        let table: [(&str, Want<'_>); 10] = [
+        let table: [(&str, Want<'_>); 11] = [
+            (
+                "    vault.hashicorp.com/agent-inject-secret-r2: 'secret/data/apps/db replica 2'",
+                Some((
+                    Syntax::VaultAnnotation,
+                    "secret/data/apps/db replica 2",
+                    Store::Vault,
+                )),
+            ),
             (
                 r#"    vault.hashicorp.com/agent-inject-secret-db: "secret/data/apps/db""#,
                 Some((Syntax::VaultAnnotation, "secret/data/apps/db", Store::Vault)),
