@@ -649,6 +649,12 @@ fn refs_cmd(
             )));
         }
         let mapped = mapping(input)?;
+        if mapped.is_empty() {
+            // a gate fed the wrong report must not pass green
+            return Err(usage(anyhow::anyhow!(
+                "refs scan: the report holds no confirmed migration (create, update, unchanged or rename with status ok): nothing to look for; is it a plan's report?"
+            )));
+        }
         let outcome = refs::scan(&mapped, &dirs);
         for e in &outcome.errors {
             eprintln!("warning: not scanned: {e}");
@@ -682,6 +688,9 @@ fn refs_cmd(
         .and_then(|_| out.flush())
         .context("writing to stdout")
         .map_err(failed)?;
+    if mapped.is_empty() {
+        eprintln!("warning: the report holds no confirmed migration (create, update, unchanged or rename with status ok); a plan's report maps nothing");
+    }
     eprintln!("refs: {} migrated secret(s)", mapped.len());
     Ok(exit::OK)
 }

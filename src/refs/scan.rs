@@ -346,7 +346,10 @@ fn ssm_name(s: &str) -> Option<String> {
         }
         return Some(format!("/{}", name.trim_start_matches('/')));
     }
-    (!s.is_empty() && !s.contains("{{")).then(|| s.to_owned())
+    // a plain parameter name: SSM's own charset (anything else, e.g. a Kubernetes
+    // `valueFrom: {secretKeyRef: …}`, is not one)
+    let name_chars = |c: char| c.is_ascii_alphanumeric() || "_.-/".contains(c);
+    (!s.is_empty() && s.chars().all(name_chars)).then(|| s.to_owned())
 }
 
 fn line_scanners(text: &str, out: &mut Vec<Found>) {
@@ -555,7 +558,7 @@ mod tests {
 
     #[test]
     fn annotations_resolve_and_value_from() {
-        let table: [(&str, Want<'_>); 11] = [
+        let table: [(&str, Want<'_>); 13] = [
             (
                 "    vault.hashicorp.com/agent-inject-secret-r2: 'secret/data/apps/db replica 2'",
                 Some((
@@ -598,6 +601,11 @@ mod tests {
                 None,
             ),
             ("// \"valueFrom\": \"/prod/db/password\"", None),
+            (
+                "        valueFrom: {secretKeyRef: {name: db, key: pw}}",
+                None,
+            ),
+            ("        valueFrom:", None),
         ];
         for (line, want) in table {
             let got: Vec<(Syntax, String, Store)> =

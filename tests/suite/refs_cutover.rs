@@ -372,6 +372,28 @@ async fn scan_finds_every_consumer_no_decoy_and_passes_after_the_fix() {
         "{text}"
     );
 
+    // a gate fed a report with no confirmed migration (a plan's) refuses instead of passing
+    let text = std::fs::read_to_string(&report).unwrap();
+    let planned = text.replace(",create,ok,", ",create,planned,");
+    ws.write("planned.csv", &planned);
+    let (code, _, err) = run_refs(
+        &ws,
+        &[
+            "refs",
+            "scan",
+            "--report",
+            "planned.csv",
+            "--config",
+            c,
+            "repo",
+        ],
+    );
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("no confirmed migration"), "{err}");
+    // a folder that does not exist is bad usage, not a green gate
+    let (code, _, err) = run_refs(&ws, &["refs", "scan", "--report", r, "--config", c, "nope"]);
+    assert_eq!(code, 64, "{err}");
+
     // the fix: every reference replaced by what the scan says, the ESO store switched to AWS
     for h in hits {
         let file = ws.path().join(h["file"].as_str().unwrap());
