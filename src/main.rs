@@ -197,7 +197,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = RefsFormat::Csv)]
         format: RefsFormat,
         /// The AWS Secrets Manager SecretStore the manifests read from.
-        #[arg(long, value_name = "NAME")]
+        #[arg(
+            long,
+            value_name = "NAME",
+            required_if_eq("format", "external-secrets")
+        )]
         store: Option<String>,
         /// The kind of --store.
         #[arg(long, value_enum, default_value_t = StoreKindArg::SecretStore, requires = "store")]
@@ -634,28 +638,14 @@ fn refs_cmd(
     store: Option<String>,
     store_kind: StoreKindArg,
 ) -> Result<i32, Fail> {
-    let mapping = |input: RefsInput| -> Result<Vec<secretport::refs::Reference>, Fail> {
-        let (Some(report), Some(config)) = (input.report, input.config) else {
-            return Err(usage(anyhow::anyhow!("refs needs --report and --config")));
-        };
-        refs::mapping(&report, &config).map_err(usage)
-    };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if let Some(RefsCommand::Scan { input, json, dirs }) = scan {
-        if let Some(missing) = dirs.iter().find(|d| !d.exists()) {
+        let (Some(report), Some(config)) = (input.report, input.config) else {
             return Err(usage(anyhow::anyhow!(
-                "refs scan: {} does not exist",
-                missing.display()
+                "refs scan needs --report and --config"
             )));
-        }
-        let mapped = mapping(input)?;
-        if mapped.is_empty() {
-            // a gate fed the wrong report must not pass green
-            return Err(usage(anyhow::anyhow!(
-                "refs scan: the report holds no confirmed migration (create, update, unchanged or rename with status ok): nothing to look for; is it a plan's report?"
-            )));
-        }
-        let outcome = refs::scan(&mapped, &dirs);
+        };
+        let outcome = refs::scan_tree(&report, &config, &dirs).map_err(usage)?;
         for e in &outcome.errors {
             eprintln!("warning: not scanned: {e}");
         }
@@ -666,15 +656,14 @@ fn refs_cmd(
         eprintln!("{}", outcome.summary());
         return Ok(outcome.exit_code());
     }
-    let format = match format {
-        RefsFormat::Csv => refs::Format::Csv,
-        RefsFormat::Json => refs::Format::Json,
-        RefsFormat::ExternalSecrets if store.is_none() => {
-            return Err(usage(anyhow::anyhow!(
-                "--format external-secrets needs --store NAME: the AWS Secrets Manager SecretStore the manifests read from"
-            )))
-        }
-        RefsFormat::ExternalSecrets => refs::Format::ExternalSecrets {
+    let (Some(report), Some(config)) = (input.report, input.config) else {
+        return Err(usage(anyhow::anyhow!("refs needs --report and --config")));
+    };
+    let format = match (format, store) {
+        (RefsFormat::Csv, _) => refs::Format::Csv,
+        (RefsFormat::Json, _) => refs::Format::Json,
+        (RefsFormat::ExternalSecrets, store) => refs::Format::ExternalSecrets {
+            store: store.unwrap_or_default(),
             kind: match store_kind {
                 StoreKindArg::SecretStore => secretport::refs::eso::StoreKind::SecretStore,
                 StoreKindArg::ClusterSecretStore => {
@@ -683,15 +672,12 @@ fn refs_cmd(
             },
         },
     };
-    let mapped = mapping(input)?;
-    refs::render(&mapped, format, store.as_deref(), &mut out)
+    let mapped = refs::mapping(&report, &config).map_err(usage)?;
+    refs::render(&mapped, &format, &mut out)
         .and_then(|_| out.flush())
         .context("writing to stdout")
         .map_err(failed)?;
-    if mapped.is_empty() {
-        eprintln!("warning: the report holds no confirmed migration (create, update, unchanged or rename with status ok); a plan's report maps nothing");
-    }
-    eprintln!("refs: {} migrated secret(s)", mapped.len());
+    eprintln!("{}", refs::mapping_summary(&mapped));
     Ok(exit::OK)
 }
 

@@ -10,7 +10,7 @@ use crate::refs::scan::{self, FileText, Found, Stores, Syntax};
 use crate::refs::{self, Index, Reference, RefsError};
 
 /// The output of `refs`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Format {
     /// CSV with a header row.
     Csv,
@@ -18,7 +18,9 @@ pub enum Format {
     Json,
     /// `ExternalSecret` manifests (YAML documents).
     ExternalSecrets {
-        /// The store kind `--store` names.
+        /// The AWS Secrets Manager store they read from.
+        store: String,
+        /// Its kind.
         kind: StoreKind,
     },
 }
@@ -43,13 +45,8 @@ pub fn mapping(report: &Path, config: &Path) -> Result<Vec<Reference>, RefsError
     refs::map_rows(&rows, &origins).map_err(report_err)
 }
 
-/// Writes `refs` in `format` (`store`: the store name for manifests).
-pub fn render(
-    refs: &[Reference],
-    format: Format,
-    store: Option<&str>,
-    out: &mut dyn Write,
-) -> std::io::Result<()> {
+/// Writes `refs` in `format`.
+pub fn render(refs: &[Reference], format: &Format, out: &mut dyn Write) -> std::io::Result<()> {
     match format {
         Format::Csv => refs::write_csv(refs, out).map_err(std::io::Error::other),
         Format::Json => {
@@ -58,10 +55,38 @@ pub fn render(
             }
             Ok(())
         }
-        Format::ExternalSecrets { kind } => {
-            out.write_all(eso::manifests(refs, store.unwrap_or_default(), kind).as_bytes())
+        Format::ExternalSecrets { store, kind } => {
+            out.write_all(eso::manifests(refs, store, *kind).as_bytes())
         }
     }
+}
+
+/// The closing line of `refs` (stderr), with a warning when nothing was mapped.
+pub fn mapping_summary(refs: &[Reference]) -> String {
+    if refs.is_empty() {
+        "refs: 0 migrated secrets: the report holds no confirmed migration (create, update, unchanged or rename with status ok); a plan's report maps nothing".to_owned()
+    } else {
+        format!("refs: {} migrated secret(s)", refs.len())
+    }
+}
+
+/// `refs scan`: checks the inputs, maps the report, scans `dirs`. Every DIR must exist, and a
+/// report without a confirmed migration is refused: a gate fed the wrong input must not pass.
+pub fn scan_tree(report: &Path, config: &Path, dirs: &[PathBuf]) -> Result<ScanOutcome, RefsError> {
+    if let Some(missing) = dirs.iter().find(|d| !d.exists()) {
+        return Err(RefsError::Usage(format!(
+            "refs scan: {} does not exist",
+            missing.display()
+        )));
+    }
+    let mapped = mapping(report, config)?;
+    if mapped.is_empty() {
+        return Err(RefsError::Report {
+            path: report.display().to_string(),
+            message: "no confirmed migration in it (create, update, unchanged or rename with status ok): nothing to look for; is it a plan's report?".into(),
+        });
+    }
+    Ok(scan(&mapped, dirs))
 }
 
 /// A consumer reference to a migrated secret.

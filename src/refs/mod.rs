@@ -36,6 +36,9 @@ pub enum RefsError {
         /// What is wrong.
         message: String,
     },
+    /// Bad usage (a folder to scan that does not exist).
+    #[error("{0}")]
+    Usage(String),
     /// The config cannot say where the report's sources lie.
     #[error("{path}: {message}")]
     Config {
