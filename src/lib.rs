@@ -11,6 +11,9 @@
 //! [`retry`]). Every step leaves rows in the CSV audit trail ([`report`]). Secret values only
 //! ever travel inside [`secret::SecretValue`], which redacts itself and is zeroized on drop.
 //!
+//! After a migration, [`refs`] maps a report back to the references consumers wrote (Vault
+//! paths, SSM names) and finds those consumers in a tree, for the cutover.
+//!
 //! Jobs ([`config::JobConfig`]) are the unit of ownership: `[[jobs]]` in one config run in one
 //! process ([`commands::run`]), each filtered by its include/exclude globs ([`filter`]).
 //!
@@ -38,6 +41,7 @@ pub(crate) mod overlap;
 pub mod plan;
 pub mod policy;
 pub mod progress;
+pub mod refs;
 pub mod report;
 pub mod retry;
 pub mod secret;

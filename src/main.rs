@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use secretport::commands::run::{self, Confirm, Confirmation};
-use secretport::commands::{kms_export, rename, rollback};
+use secretport::commands::{kms_export, refs, rename, rollback};
 use secretport::config::Config;
 use secretport::exit;
 use secretport::metrics;
@@ -182,6 +182,92 @@ enum Command {
         #[arg(long)]
         endpoint_url: Option<String>,
     },
+    /// Cutover: each migrated secret's old reference beside its AWS name and ARN; `refs scan`
+    /// finds consumers still naming the old store.
+    ///
+    /// From a migrate or reconcile report and its config: the old reference as consumers write
+    /// it (Vault mount/path and the KV v2 API path mount/data/path, the SSM parameter name, SOPS
+    /// file#key, the credstash name), the AWS name and ARN, and the JSON-key form ARN:KEY::.
+    /// `--format external-secrets --store NAME` writes one ExternalSecret
+    /// (external-secrets.io/v1) per secret instead. Read-only: no network call, no credential.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Refs {
+        #[command(subcommand)]
+        scan: Option<RefsCommand>,
+        #[command(flatten)]
+        input: RefsInput,
+        /// csv (header row), json (JSON Lines) or external-secrets (YAML manifests; needs
+        /// --store).
+        #[arg(long, value_enum, default_value_t = RefsFormat::Csv)]
+        format: RefsFormat,
+        /// The AWS Secrets Manager SecretStore the manifests read from.
+        #[arg(
+            long,
+            value_name = "NAME",
+            required_if_eq("format", "external-secrets")
+        )]
+        store: Option<String>,
+        /// The kind of --store.
+        #[arg(long, value_enum, default_value_t = StoreKindArg::SecretStore, requires = "store")]
+        store_kind: StoreKindArg,
+    },
+    /// Print a shell completion script (bash, zsh, fish, powershell) to stdout.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout: `secretport man | man -l -`.
+    Man,
+}
+
+#[derive(Subcommand)]
+enum RefsCommand {
+    /// Find consumers that still name migrated secrets by their old reference; exit 2 while any
+    /// remain.
+    ///
+    /// Looks in DIR... for ExternalSecret / ClusterExternalSecret keys, Vault Agent templates
+    /// and injector annotations, `vault kv get|put` and `vault read`, CloudFormation
+    /// {{resolve:ssm-secure:...}} and ECS valueFrom SSM ARNs, and prints file:line, the old
+    /// reference and the new name (ARN). .gitignore'd and binary files are skipped, as are
+    /// commented-out lines. Exit 2 while any remain, 0 when none (a cutover gate for CI), 1
+    /// when a file could not be read.
+    Scan {
+        #[command(flatten)]
+        input: RefsInput,
+        /// JSON Lines on stdout: one object per reference found, then {"summary": ...}.
+        #[arg(long)]
+        json: bool,
+        /// Folders (or files) to scan.
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct RefsInput {
+    /// The report of the run that migrated the secrets (migrate or reconcile).
+    #[arg(long, required = true)]
+    report: Option<PathBuf>,
+    /// The config of that run: only its [source] location keys are read (kind, Vault mount and
+    /// path, SSM path, ...), which the report does not record; no credential is needed.
+    #[arg(long, short = 'c', required = true)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RefsFormat {
+    Csv,
+    Json,
+    ExternalSecrets,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StoreKindArg {
+    #[value(name = "SecretStore")]
+    SecretStore,
+    #[value(name = "ClusterSecretStore")]
+    ClusterSecretStore,
 }
 
 #[derive(Args)]
@@ -358,6 +444,26 @@ fn load(path: &std::path::Path) -> Result<Config, Fail> {
 
 fn dispatch(cli: Cli) -> Result<i32, Fail> {
     let (run_args, mode) = match cli.command {
+        Command::Refs {
+            scan,
+            input,
+            format,
+            store,
+            store_kind,
+        } => return refs_cmd(scan, input, format, store, store_kind),
+        Command::Completions { shell } => {
+            let mut out = std::io::stdout().lock();
+            clap_complete::generate(shell, &mut Cli::command(), "secretport", &mut out);
+            return Ok(exit::OK);
+        }
+        Command::Man => {
+            let mut out = std::io::stdout().lock();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .context("writing the man page to stdout")
+                .map_err(failed)?;
+            return Ok(exit::OK);
+        }
         Command::Rename {
             config: Some(config),
             jobs,
@@ -617,6 +723,56 @@ fn run_command(run_args: &RunArgs, mode: Mode, ran: &mut Ran) -> Result<i32, Fai
     }
     eprintln!("{}", outcome.summary);
     Ok(outcome.exit_code)
+}
+
+fn refs_cmd(
+    scan: Option<RefsCommand>,
+    input: RefsInput,
+    format: RefsFormat,
+    store: Option<String>,
+    store_kind: StoreKindArg,
+) -> Result<i32, Fail> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if let Some(RefsCommand::Scan { input, json, dirs }) = scan {
+        let (Some(report), Some(config)) = (input.report, input.config) else {
+            return Err(usage(anyhow::anyhow!(
+                "refs scan needs --report and --config"
+            )));
+        };
+        let outcome = refs::scan_tree(&report, &config, &dirs).map_err(usage)?;
+        for e in &outcome.errors {
+            eprintln!("warning: not scanned: {e}");
+        }
+        refs::render_scan(&outcome, json, &mut out)
+            .and_then(|_| out.flush())
+            .context("writing to stdout")
+            .map_err(failed)?;
+        eprintln!("{}", outcome.summary());
+        return Ok(outcome.exit_code());
+    }
+    let (Some(report), Some(config)) = (input.report, input.config) else {
+        return Err(usage(anyhow::anyhow!("refs needs --report and --config")));
+    };
+    let format = match (format, store) {
+        (RefsFormat::Csv, _) => refs::Format::Csv,
+        (RefsFormat::Json, _) => refs::Format::Json,
+        (RefsFormat::ExternalSecrets, store) => refs::Format::ExternalSecrets {
+            store: store.unwrap_or_default(),
+            kind: match store_kind {
+                StoreKindArg::SecretStore => secretport::refs::eso::StoreKind::SecretStore,
+                StoreKindArg::ClusterSecretStore => {
+                    secretport::refs::eso::StoreKind::ClusterSecretStore
+                }
+            },
+        },
+    };
+    let mapped = refs::mapping(&report, &config).map_err(usage)?;
+    refs::render(&mapped, &format, &mut out)
+        .and_then(|_| out.flush())
+        .context("writing to stdout")
+        .map_err(failed)?;
+    eprintln!("{}", refs::mapping_summary(&mapped));
+    Ok(exit::OK)
 }
 
 fn rename_cmd(
