@@ -330,3 +330,86 @@ async fn throttled_listing_slows_down_retries_and_completes() {
         "every page listed once"
     );
 }
+
+/// A parameter deleted between its `DescribeParameters` page and its `GetParameters` batch comes
+/// back in `InvalidParameters`: it stays in the listing and its fetch fails naming it (never
+/// dropped silently), while the rest of its batch is read.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_parameter_deleted_while_listing_fails_alone_by_name() {
+    use secretport::config::{AwsAccess, LimitsConfig, SsmConfig};
+    use secretport::source::ssm::SsmSource;
+    use secretport::source::{Fetched, Source, SourceErrorKind};
+    use std::time::Duration;
+
+    let moto = Moto::start().await;
+    let ssm = aws_sdk_ssm::Client::new(&moto.sdk_config("us-east-1"));
+    for i in 0..5 {
+        put(
+            &ssm,
+            &format!("/prod/app/p{i}"),
+            &format!("v-{i}"),
+            ParameterType::SecureString,
+            None,
+        )
+        .await;
+    }
+    // every call reaches moto 300 ms after the proxy counts it: the delete below lands after
+    // DescribeParameters was answered and before GetParameters is
+    let proxy = ThrottleProxy::start(moto.endpoint(), vec![]).await;
+    proxy.set_delay(Duration::from_millis(300));
+    let source = SsmSource::new(
+        &SsmConfig {
+            path: "/prod/app".into(),
+            types: vec!["SecureString".into()],
+            copy_tags: false,
+            aws: AwsAccess::default(),
+        },
+        "us-east-1".into(),
+        Some(proxy.endpoint().into()),
+        aws_sdk_ssm::Client::new(&crate::support::aws_sdk_config_with_retry(
+            proxy.endpoint(),
+            "us-east-1",
+            aws_config::retry::RetryConfig::disabled(),
+        )),
+        std::sync::Arc::new(secretport::limits::Limits::new(&LimitsConfig::default())),
+        secretport::retry::RetryPolicy::new(3),
+    );
+    let delete = async {
+        while proxy.forwarded("GetParameters") == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        ssm.delete_parameter()
+            .name("/prod/app/p3")
+            .send()
+            .await
+            .expect("DeleteParameter");
+    };
+    let (listing, ()) = tokio::join!(source.list(), delete);
+    let listing = listing.expect("list");
+    let paths: Vec<&str> = listing.refs.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, ["p0", "p1", "p2", "p3", "p4"]);
+    assert_eq!(proxy.forwarded("GetParameters"), 1, "one batch");
+    let gets = proxy.forwarded("GetParameter");
+    for r in &listing.refs {
+        match source.fetch(r).await {
+            Ok(Fetched::Value { value, .. }) => {
+                assert_ne!(r.path, "p3");
+                assert_eq!(
+                    value.expose_str(),
+                    Some(format!("v-{}", &r.path[1..]).as_str())
+                );
+            }
+            Err(e) => {
+                assert_eq!(r.path, "p3", "{e:?}");
+                assert_eq!(e.kind, SourceErrorKind::NotFound, "{e:?}");
+                assert!(e.message.contains("/prod/app/p3"), "{e:?}");
+            }
+            Ok(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        proxy.forwarded("GetParameter") - gets,
+        1,
+        "only the deleted one is read again"
+    );
+}
