@@ -14,17 +14,21 @@
 //!   page's token), under their own limiter (`[limits] ssm_describe_per_second`, default 10):
 //!   N/50 calls outside the quota, 500 names/s at the default rate;
 //! - values: as soon as 10 names are known they are read with one
-//!   `GetParameters(WithDecryption = true)`, up to [`IN_FLIGHT`] batches at once, under the SSM
+//!   `GetParameters(WithDecryption = true)`, up to 8 batches at once (`IN_FLIGHT`), under the SSM
 //!   read limiter (`[limits] ssm_per_second`, 40): N/10 calls inside the quota, 400 values/s.
 //!
 //! Names arrive faster than the quota can read their values, and batches run in parallel, so the
 //! quota, not the round trip, bounds the run: N/50 calls outside the quota + N/10 inside it =
 //! the floor (2,000 parameters: 40 `DescribeParameters` pages within 4 s, overlapped with 200
 //! `GetParameters` in 5 s). The former listing, `GetParametersByPath` with values, made the same
-//! N/10 quota calls but one at a time: each page waited for the previous page's token (45–70 ms
-//! a page), which held it to 15–22 calls/s, about twice the floor. Listing names without values
-//! and reading each value with `GetParameter` would cost N + N/10 quota calls (11 times the
-//! floor).
+//! N/10 quota calls but one at a time: each page waited for the previous page's token, so at
+//! R ms a round trip it read at most 1000/R pages/s, under the 40/s quota whenever a round trip
+//! takes more than 25 ms (45–70 ms a page was seen against a busy moto). Listing names without
+//! values and reading each value with `GetParameter` would cost N + N/10 quota calls (11 times
+//! the floor). AWS may answer a filtered `DescribeParameters` page with fewer than 50 names (even
+//! none) and a token; the listing follows the tokens to the end, and batches fill across pages.
+//! (moto pages `DescribeParameters` by 10 and scans every parameter for each page, so against
+//! moto the listing, not the quota, bounds the run: see CONTRIBUTING.md.)
 //!
 //! The values are read while listing because `plan` needs nothing else and the executor will
 //! ask for every one of them: each value is kept only inside a [`SecretValue`] (redacted,
