@@ -280,7 +280,11 @@ impl SsmSource {
                 .result
                 .map_err(|e| aws_call::error("ssm:DescribeParameters", &self.path, &e))?;
             for p in out.parameters() {
-                let Some(name) = p.name() else { continue };
+                // never read (nor decrypt) what lies outside the subtree (`/` lists names
+                // without a leading `/` too)
+                let Some(name) = p.name().filter(|n| self.relative(n).is_some()) else {
+                    continue;
+                };
                 let key_id = (p.r#type() == Some(&ParameterType::SecureString))
                     .then(|| p.key_id().map(str::to_owned))
                     .flatten();
