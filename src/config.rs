@@ -387,9 +387,13 @@ pub struct LimitsConfig {
     pub read_per_second: u32,
     /// KMS Decrypt per second.
     pub kms_per_second: u32,
-    /// SSM Parameter Store calls per second (`ssm` source; GetParametersByPath's default
-    /// quota is 40/s, shared with every other reader in the account).
+    /// SSM Parameter Store reads per second (`ssm` source: GetParameters, GetParameter,
+    /// ListTagsForResource; AWS's default throughput quota is 40/s, shared by GetParameter,
+    /// GetParameters and GetParametersByPath with every other reader in the account).
     pub ssm_per_second: u32,
+    /// SSM `DescribeParameters` pages per second (`ssm` source's listing). Not part of the
+    /// 40/s throughput quota: AWS meters it on its own, lower and undocumented, limit.
+    pub ssm_describe_per_second: u32,
     /// DynamoDB Scan pages per second (`credstash` source).
     pub dynamodb_per_second: u32,
     /// Requests in flight at once.
@@ -411,6 +415,7 @@ impl Default for LimitsConfig {
             read_per_second: 100,
             kms_per_second: 1000,
             ssm_per_second: 40,
+            ssm_describe_per_second: 10,
             dynamodb_per_second: 50,
             concurrency: 32,
             max_attempts: 8,
@@ -1549,6 +1554,7 @@ impl Validator<'_> {
         l.read_per_second = int(&mut s, "read_per_second", 1, 10_000, 100) as u32;
         l.kms_per_second = int(&mut s, "kms_per_second", 1, 100_000, 1000) as u32;
         l.ssm_per_second = int(&mut s, "ssm_per_second", 1, 10_000, 40) as u32;
+        l.ssm_describe_per_second = int(&mut s, "ssm_describe_per_second", 1, 1000, 10) as u32;
         l.dynamodb_per_second = int(&mut s, "dynamodb_per_second", 1, 10_000, 50) as u32;
         l.concurrency = int(&mut s, "concurrency", 1, 1024, 32) as usize;
         l.max_attempts = int(&mut s, "max_attempts", 1, 50, 8) as u32;

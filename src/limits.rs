@@ -188,9 +188,12 @@ pub struct Limits {
     pub read: AdaptiveLimiter,
     /// KMS Decrypt/Encrypt/GenerateDataKey.
     pub kms: AdaptiveLimiter,
-    /// SSM Parameter Store: GetParametersByPath, GetParameter, DescribeParameters,
-    /// ListTagsForResource (the `ssm` source).
+    /// SSM Parameter Store reads inside its throughput quota: GetParameters, GetParameter
+    /// (and ListTagsForResource) (the `ssm` source).
     pub ssm: AdaptiveLimiter,
+    /// SSM `DescribeParameters` (the `ssm` source's listing): outside the throughput quota,
+    /// under a limit of its own.
+    pub ssm_describe: AdaptiveLimiter,
     /// DynamoDB Scan (the `credstash` source).
     pub dynamodb: AdaptiveLimiter,
     /// Vault/OpenBao requests (lists, reads, logins).
@@ -267,6 +270,7 @@ impl Limits {
             read: group("read", cfg.read_per_second),
             kms: group("kms", cfg.kms_per_second),
             ssm: group("ssm", cfg.ssm_per_second),
+            ssm_describe: group("ssm-describe", cfg.ssm_describe_per_second),
             dynamodb: group("dynamodb", cfg.dynamodb_per_second),
             vault: group("vault", cfg.vault_per_second),
         }

@@ -1,39 +1,69 @@
 //! The `ssm` source: AWS Systems Manager Parameter Store, one subtree (`path`, recursive).
 //!
-//! # Why values are read while listing
+//! # Why names are listed apart from values, and values read while listing
 //!
-//! `GetParametersByPath` returns up to 10 parameters per call *with* their values (decrypted
-//! with `WithDecryption = true`), while reading values one by one costs one `GetParameter` per
-//! parameter. Both draw on the same low, account-wide SSM throughput quota (40 requests/s by
-//! default, shared with every production reader of the account), so listing without values and
-//! fetching each one would cost 11 calls per 10 parameters instead of 1: 2,000 parameters take
-//! 5 s of quota this way and 55 s the other way. So the listing decrypts, and each value is kept
-//! only inside a [`SecretValue`] (redacted, zeroized on drop) in this source until the executor
-//! fetches it; the fetch *takes* it out, so it is held no longer than the run needs it. A value
-//! fetched a second time (or never listed) is read again with `GetParameter`. `plan` therefore
-//! decrypts too, as `ssm get-parameters-by-path --with-decryption` would; the values never
-//! leave the process. Only `rename --config` ([`Source::list_names`]) lists without
-//! decryption: it needs names, not values.
+//! Parameter Store meters `GetParameter`, `GetParameters` and `GetParametersByPath` together:
+//! 40 requests/s per account and region by default, shared with every production reader of the
+//! account. Each of those returns at most 10 values per call, so N parameters cost at least N/10
+//! calls of that quota: **N/10/40 s is the floor** of any read of N values. `DescribeParameters`
+//! (names, versions, types, key ids, no values) is not part of that quota: AWS meters it under a
+//! limit of its own (lower, undocumented), and it returns up to 50 parameters per page.
+//!
+//! So the listing is two overlapping streams:
+//! - names: `DescribeParameters` pages of 50, one after the other (each needs the previous
+//!   page's token), under their own limiter (`[limits] ssm_describe_per_second`, default 10):
+//!   N/50 calls outside the quota, 500 names/s at the default rate;
+//! - values: as soon as 10 names are known they are read with one
+//!   `GetParameters(WithDecryption = true)`, up to 8 batches at once (`IN_FLIGHT`), under the SSM
+//!   read limiter (`[limits] ssm_per_second`, 40): N/10 calls inside the quota, 400 values/s.
+//!
+//! Names arrive faster than the quota can read their values, and batches run in parallel, so the
+//! quota, not the round trip, bounds the run: N/50 calls outside the quota + N/10 inside it =
+//! the floor (2,000 parameters: 40 `DescribeParameters` pages within 4 s, overlapped with 200
+//! `GetParameters` in 5 s). The former listing, `GetParametersByPath` with values, made the same
+//! N/10 quota calls but one at a time: each page waited for the previous page's token, so at
+//! R ms a round trip it read at most 1000/R pages/s, under the 40/s quota whenever a round trip
+//! takes more than 25 ms (45–70 ms a page was seen against a busy moto). Listing names without
+//! values and reading each value with `GetParameter` would cost N + N/10 quota calls (11 times
+//! the floor). AWS may answer a filtered `DescribeParameters` page with fewer than 50 names (even
+//! none) and a token; the listing follows the tokens to the end, and batches fill across pages.
+//! (moto pages `DescribeParameters` by 10 and scans every parameter for each page, so against
+//! moto the listing, not the quota, bounds the run: see CONTRIBUTING.md.)
+//!
+//! The values are read while listing because `plan` needs nothing else and the executor will
+//! ask for every one of them: each value is kept only inside a [`SecretValue`] (redacted,
+//! zeroized on drop) in this source until the executor fetches it; the fetch *takes* it out, so
+//! it is held no longer than the run needs it. A value fetched a second time (or never read) is
+//! read again with `GetParameter`. `plan` therefore decrypts too, as `ssm get-parameters
+//! --with-decryption` would; the values never leave the process. Only `rename --config`
+//! ([`Source::list_names`]) reads no value: it lists names with `DescribeParameters` alone.
 //!
 //! # Behaviour
 //!
-//! - Listing: `GetParametersByPath(Path, Recursive, WithDecryption, MaxResults = 10,
-//!   ParameterFilters = [Type Equals <types>])`, page by page, every call under
-//!   `[limits] ssm_per_second` with the AIMD limiter and the retry policy.
-//! - A parameter whose KMS key the caller may not use makes AWS refuse the *whole* page that
-//!   holds it. That page is then listed again without decryption and its `SecureString`s read
-//!   one by one (`GetParameter`); the one that still fails is that parameter's error, naming the
-//!   parameter and its key (`DescribeParameters`), and every other parameter goes on.
+//! - Listing: `DescribeParameters(MaxResults = 50, ParameterFilters = [Path Recursive <path>,
+//!   Type Equals <types>])` page by page (no `Path` filter for `/`), and
+//!   `GetParameters(Names = 10 of them, WithDecryption = true)`. Every call goes through its
+//!   limiter (AIMD: a throttled answer lowers the rate) and the retry policy, so a throttled
+//!   listing slows down and completes.
+//! - A parameter whose KMS key the caller may not use makes AWS refuse the *whole*
+//!   `GetParameters` batch that holds it. That batch is then read one by one (`GetParameter`);
+//!   the one that still fails is that parameter's error, naming the parameter and its key (from
+//!   the listing), and every other parameter goes on. A name `GetParameters` does not return
+//!   (`InvalidParameters`: deleted since it was listed) is read again at fetch with
+//!   `GetParameter`, whose answer is that parameter's row (never dropped silently).
 //! - Source path: the parameter name relative to `path`, without the leading `/`; version: the
-//!   parameter's version. Values: `String` and `SecureString` as stored, `StringList` as its
-//!   comma-separated text.
+//!   version whose value was read. Values: `String` and `SecureString` as stored, `StringList`
+//!   as its comma-separated text.
 //! - `copy_tags = true`: one `ListTagsForResource` per parameter, at fetch (only then: it is one
 //!   call per parameter), copied into the secret's tags.
+//! - The parameter's `Description` is not copied: a managed secret's description holds its
+//!   source identity (the proof behind a source tag too long for a tag, read back exactly by
+//!   `identity::recorded_identity`), so any other text there would break ownership.
 //!
 //! Identity: `ssm:<region>[@<endpoint>] <name without leading />`.
 //!
-//! Minimal IAM: `ssm:GetParametersByPath` on `arn:aws:ssm:<region>:<account>:parameter/<path>*`
-//! (plus `ssm:GetParameter` and `ssm:DescribeParameters` for the per-parameter fallback, and
+//! Minimal IAM: `ssm:DescribeParameters` (on `*`: it takes no resource), `ssm:GetParameters`
+//! and `ssm:GetParameter` on `arn:aws:ssm:<region>:<account>:parameter/<path>*` (plus
 //! `ssm:ListTagsForResource` with `copy_tags`), `kms:Decrypt` on the parameters' keys
 //! (`alias/aws/ssm` needs nothing extra for a principal of the same account).
 
@@ -54,8 +84,22 @@ use crate::limits::Limits;
 use crate::retry::{self, Class, Classify, RetryPolicy};
 use crate::secret::SecretValue;
 
-/// `GetParametersByPath`'s largest page.
-const PAGE: i32 = 10;
+/// `DescribeParameters`' largest page.
+const DESCRIBE_PAGE: i32 = 50;
+/// `GetParameters`' most names per call.
+const BATCH: usize = 10;
+/// `GetParameters` batches in flight at once: at 40 calls/s and 50–100 ms a call, 2 to 4 keep
+/// the quota busy; 8 leave room for slow answers and retries while the limiter sets the pace.
+const IN_FLIGHT: usize = 8;
+
+/// What `DescribeParameters` says about one parameter (no value).
+struct Described {
+    /// Full parameter name.
+    name: String,
+    version: i64,
+    /// The KMS key of a `SecureString`, for error messages.
+    key_id: Option<String>,
+}
 
 /// What the listing learnt about one parameter.
 struct Entry {
@@ -64,6 +108,20 @@ struct Entry {
     /// The value read while listing (taken by the first fetch), or why it could not be read.
     value: Option<Result<SecretValue, SourceError>>,
     version: Option<String>,
+    /// The KMS key of a `SecureString` (from the listing), for error messages.
+    key_id: Option<String>,
+}
+
+impl Entry {
+    /// A listed parameter whose value is not read (yet).
+    fn unread(d: Described) -> Entry {
+        Entry {
+            name: d.name,
+            value: None,
+            version: Some(d.version.to_string()),
+            key_id: d.key_id,
+        }
+    }
 }
 
 /// A Parameter Store subtree.
@@ -181,46 +239,150 @@ impl SsmSource {
         }
     }
 
-    fn type_filter(&self) -> ParameterStringFilter {
-        ParameterStringFilter::builder()
-            .key("Type")
-            .option("Equals")
-            .set_values(Some(self.types.clone()))
-            .build()
-            .unwrap_or_else(|_| unreachable!("key is set"))
+    /// `DescribeParameters`' filters: the subtree (recursive; none for `/`) and the types.
+    fn describe_filters(&self) -> Vec<ParameterStringFilter> {
+        let filter = |key: &str, option: &str, values: Vec<String>| {
+            ParameterStringFilter::builder()
+                .key(key)
+                .option(option)
+                .set_values(Some(values))
+                .build()
+                .unwrap_or_else(|_| unreachable!("key is set"))
+        };
+        let mut filters = vec![filter("Type", "Equals", self.types.clone())];
+        if self.path != "/" {
+            filters.push(filter("Path", "Recursive", vec![self.path.clone()]));
+        }
+        filters
     }
 
-    async fn page(
+    /// Lists every parameter of the subtree with `DescribeParameters`, page after page under
+    /// its own limiter, sending each to `names` as soon as its page arrives.
+    async fn describe_all(
         &self,
-        token: Option<String>,
-        decrypt: bool,
-    ) -> Result<
-        aws_sdk_ssm::operation::get_parameters_by_path::GetParametersByPathOutput,
-        aws_smithy_runtime_api::client::result::SdkError<
-            aws_sdk_ssm::operation::get_parameters_by_path::GetParametersByPathError,
-            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-        >,
-    > {
-        let filter = self.type_filter();
+        names: futures::channel::mpsc::UnboundedSender<Described>,
+    ) -> Result<(), SourceError> {
+        let filters = self.describe_filters();
+        let mut token: Option<String> = None;
+        loop {
+            let attempted = retry::call(&self.limits.ssm_describe, &self.policy, || {
+                self.client
+                    .describe_parameters()
+                    .set_parameter_filters(Some(filters.clone()))
+                    .max_results(DESCRIBE_PAGE)
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await;
+            self.calls
+                .fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
+            let out = attempted.result.map_err(|e| {
+                let mut err = aws_call::error("ssm:DescribeParameters", &self.path, &e);
+                if err.kind == SourceErrorKind::Denied {
+                    err.message = format!(
+                        "listing the SSM path was denied; the caller needs \
+                         ssm:DescribeParameters on the parameters under {} in {} (and \
+                         ssm:GetParameters, kms:Decrypt on the keys of SecureStrings) ({})",
+                        self.path, self.region, err.message
+                    );
+                }
+                err
+            })?;
+            for p in out.parameters() {
+                // never read (nor decrypt) what lies outside the subtree (`/` lists names
+                // without a leading `/` too)
+                let Some(name) = p.name().filter(|n| self.relative(n).is_some()) else {
+                    continue;
+                };
+                let key_id = (p.r#type() == Some(&ParameterType::SecureString))
+                    .then(|| p.key_id().map(str::to_owned))
+                    .flatten();
+                let described = Described {
+                    name: name.to_owned(),
+                    version: p.version(),
+                    key_id,
+                };
+                if names.unbounded_send(described).is_err() {
+                    return Ok(()); // the reader stopped: its error is the listing's
+                }
+            }
+            match out.next_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Reads the values of up to [`BATCH`] listed parameters with one
+    /// `GetParameters(WithDecryption)`. A batch AWS refuses as a whole (one parameter's KMS key)
+    /// is read one by one, so only that parameter fails.
+    async fn read_batch(&self, batch: Vec<Described>) -> Result<Vec<Entry>, SourceError> {
+        let names: Vec<String> = batch.iter().map(|d| d.name.clone()).collect();
         let attempted = retry::call(&self.limits.ssm, &self.policy, || {
             self.client
-                .get_parameters_by_path()
-                .path(&self.path)
-                .recursive(true)
-                .with_decryption(decrypt)
-                .max_results(PAGE)
-                .parameter_filters(filter.clone())
-                .set_next_token(token.clone())
+                .get_parameters()
+                .set_names(Some(names.clone()))
+                .with_decryption(true)
                 .send()
         })
         .await;
         self.calls
             .fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
-        attempted.result
+        match attempted.result {
+            Ok(out) => {
+                let mut got: HashMap<&str, &Parameter> = out
+                    .parameters()
+                    .iter()
+                    .filter_map(|p| Some((p.name()?, p)))
+                    .collect();
+                if !out.invalid_parameters().is_empty() {
+                    tracing::debug!(
+                        count = out.invalid_parameters().len(),
+                        "GetParameters did not return some listed parameters; they are read \
+                         again at fetch"
+                    );
+                }
+                Ok(batch
+                    .into_iter()
+                    .map(|d| match got.remove(d.name.as_str()) {
+                        Some(p) => Entry {
+                            value: Some(Self::value_of(p)),
+                            version: Some(p.version().to_string()),
+                            ..Entry::unread(d)
+                        },
+                        // not returned (deleted since it was listed?): the fetch reads it again
+                        // and its answer is that parameter's row
+                        None => Entry::unread(d),
+                    })
+                    .collect())
+            }
+            Err(e) => {
+                let first = aws_call::error("ssm:GetParameters", &self.path, &e);
+                if e.class() != Class::Permanent || first.kind == SourceErrorKind::Auth {
+                    return Err(first);
+                }
+                tracing::debug!(
+                    path = %self.path,
+                    "a GetParameters batch was refused; read its parameters one by one"
+                );
+                let mut entries = Vec::with_capacity(batch.len());
+                for d in batch {
+                    let p = self.get_one(&d.name, d.key_id.as_deref()).await;
+                    let version = p.as_ref().ok().map(|p| p.version().to_string());
+                    entries.push(Entry {
+                        value: Some(p.and_then(|p| Self::value_of(&p))),
+                        version: version.or_else(|| Some(d.version.to_string())),
+                        ..Entry::unread(d)
+                    });
+                }
+                Ok(entries)
+            }
+        }
     }
 
-    /// `GetParameter(name, WithDecryption)`.
-    async fn get_one(&self, name: &str) -> Result<Parameter, SourceError> {
+    /// `GetParameter(name, WithDecryption)`; `key` (from the listing) names the KMS key when
+    /// decryption fails, else it is looked up.
+    async fn get_one(&self, name: &str, key: Option<&str>) -> Result<Parameter, SourceError> {
         let attempted = retry::call(&self.limits.ssm, &self.policy, || {
             self.client
                 .get_parameter()
@@ -246,7 +408,10 @@ impl SsmSource {
                 {
                     // Most likely the parameter's KMS key: say which one.
                     err.kind = SourceErrorKind::BadRecord;
-                    let key = self.key_of(name).await;
+                    let key = match key {
+                        Some(k) => Some(k.to_owned()),
+                        None => self.key_of(name).await,
+                    };
                     err.message = format!(
                         "cannot decrypt: KMS key {} unusable for this caller (disabled, deleted, \
                          or kms:Decrypt denied) ({})",
@@ -267,7 +432,7 @@ impl SsmSource {
             .values(name)
             .build()
             .ok()?;
-        let attempted = retry::call(&self.limits.ssm, &self.policy, || {
+        let attempted = retry::call(&self.limits.ssm_describe, &self.policy, || {
             self.client
                 .describe_parameters()
                 .parameter_filters(filter.clone())
@@ -285,14 +450,6 @@ impl SsmSource {
             .and_then(|p| p.key_id().map(str::to_owned))
     }
 
-    fn entry_of(p: &Parameter, value: Option<Result<SecretValue, SourceError>>) -> Option<Entry> {
-        Some(Entry {
-            name: p.name()?.to_owned(),
-            value,
-            version: Some(p.version().to_string()),
-        })
-    }
-
     fn value_of(p: &Parameter) -> Result<SecretValue, SourceError> {
         p.value()
             .map(|v| SecretValue::text(v.to_owned()))
@@ -305,64 +462,27 @@ impl SsmSource {
             })
     }
 
-    /// Lists the subtree; with `values`, keeps each value (decrypted) for the fetch.
+    /// Lists the subtree; with `values`, reads each value (decrypted) while the listing goes
+    /// on, and keeps it for the fetch.
     async fn list_all(&self, values: bool) -> Result<Listing, SourceError> {
-        let mut found: Vec<Entry> = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let (params, next) = match self.page(token.clone(), values).await {
-                Ok(out) => {
-                    let params = out
-                        .parameters()
-                        .iter()
-                        .filter_map(|p| Self::entry_of(p, values.then(|| Self::value_of(p))))
-                        .collect::<Vec<_>>();
-                    (params, out.next_token)
+        use futures::{StreamExt, TryStreamExt};
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        let names = self.describe_all(tx);
+        let read = rx
+            .chunks(BATCH)
+            .map(|batch| async move {
+                if values {
+                    self.read_batch(batch).await
+                } else {
+                    Ok(batch.into_iter().map(Entry::unread).collect())
                 }
-                Err(e) => {
-                    let mut first = aws_call::error("ssm:GetParametersByPath", &self.path, &e);
-                    if first.kind == SourceErrorKind::Denied {
-                        first.message = format!(
-                            "listing the SSM path was denied; the caller needs \
-                             ssm:GetParametersByPath on the parameters under {} in {} (and \
-                             kms:Decrypt on the keys of SecureStrings) ({})",
-                            self.path, self.region, first.message
-                        );
-                    }
-                    if !values
-                        || e.class() != Class::Permanent
-                        || first.kind == SourceErrorKind::Auth
-                    {
-                        return Err(first);
-                    }
-                    // Maybe one parameter's KMS key: list this page without values and read
-                    // its SecureStrings one by one, so only that parameter fails.
-                    let out = self.page(token.clone(), false).await.map_err(|_| first)?;
-                    let mut params = Vec::new();
-                    for p in out.parameters() {
-                        let value = if p.r#type() == Some(&ParameterType::SecureString) {
-                            match p.name() {
-                                Some(n) => self.get_one(n).await.and_then(|q| Self::value_of(&q)),
-                                None => continue,
-                            }
-                        } else {
-                            Self::value_of(p)
-                        };
-                        params.extend(Self::entry_of(p, Some(value)));
-                    }
-                    tracing::debug!(
-                        path = %self.path,
-                        "a decrypting page was refused; read its parameters one by one"
-                    );
-                    (params, out.next_token)
-                }
-            };
-            found.extend(params);
-            match next {
-                Some(t) if !t.is_empty() => token = Some(t),
-                _ => break,
-            }
-        }
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .try_fold(Vec::new(), |mut found, entries| {
+                found.extend(entries);
+                std::future::ready(Ok(found))
+            });
+        let ((), found) = futures::try_join!(names, read)?;
         let mut listing = Listing::default();
         let mut entries = HashMap::with_capacity(found.len());
         for e in found {
@@ -404,17 +524,22 @@ impl SsmSource {
     async fn fetch_value(&self, r: &SourceRef) -> Result<Fetched, SourceError> {
         let listed = {
             let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            entries
-                .get_mut(&r.path)
-                .map(|e| (e.name.clone(), e.value.take(), e.version.clone()))
+            entries.get_mut(&r.path).map(|e| {
+                (
+                    e.name.clone(),
+                    e.value.take(),
+                    e.version.clone(),
+                    e.key_id.clone(),
+                )
+            })
         };
         let (name, value, version) = match listed {
-            Some((name, Some(value), version)) => (name, value, version),
+            Some((name, Some(value), version, _)) => (name, value, version),
             other => {
-                let name = other
-                    .map(|(n, _, _)| n)
-                    .unwrap_or_else(|| self.full_name(&r.path));
-                let p = self.get_one(&name).await;
+                let (name, key) = other
+                    .map(|(n, _, _, k)| (n, k))
+                    .unwrap_or_else(|| (self.full_name(&r.path), None));
+                let p = self.get_one(&name, key.as_deref()).await;
                 let version = p.as_ref().ok().map(|p| p.version().to_string());
                 (name, p.and_then(|p| Self::value_of(&p)), version)
             }
@@ -500,6 +625,33 @@ mod tests {
             Arc::new(Limits::new(&LimitsConfig::default())),
             RetryPolicy::new(1),
         )
+    }
+
+    #[test]
+    fn describe_filters_cover_the_subtree_and_the_types() {
+        let show = |s: &SsmSource| {
+            s.describe_filters()
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{} {} {}",
+                        f.key(),
+                        f.option().unwrap_or(""),
+                        f.values().join(",")
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        for (path, want) in [
+            (
+                "/prod/app",
+                vec!["Type Equals SecureString", "Path Recursive /prod/app"],
+            ),
+            // the whole store: no Path filter (names outside `/...` are left out by `relative`)
+            ("/", vec!["Type Equals SecureString"]),
+        ] {
+            assert_eq!(show(&source(path, None)), want, "{path}");
+        }
     }
 
     #[test]

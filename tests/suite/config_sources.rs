@@ -33,9 +33,10 @@ fn ssm_defaults_and_problems() {
     assert_eq!(s.types, ["SecureString"]);
     assert!(!s.copy_tags && !c.jobs[0].source.copy_metadata());
     assert_eq!(c.limits.ssm_per_second, 40);
+    assert_eq!(c.limits.ssm_describe_per_second, 10);
 
     let p = problems(&format!(
-        "[source]\nkind = \"ssm\"\npath = \"/a b/\"\ntypes = [\"Secure\"]\nregion = \"nowhere\"\nwith_decryption = true\n{TARGET}[limits]\nssm_per_second = 0\n"
+        "[source]\nkind = \"ssm\"\npath = \"/a b/\"\ntypes = [\"Secure\"]\nregion = \"nowhere\"\nwith_decryption = true\n{TARGET}[limits]\nssm_per_second = 0\nssm_describe_per_second = 1001\n"
     ));
     for want in [
         "source.path: \"/a b\" is not a parameter path",
@@ -43,6 +44,7 @@ fn ssm_defaults_and_problems() {
         "source.region: \"nowhere\" is not an AWS region",
         "source.with_decryption: unknown key",
         "limits.ssm_per_second: must be 1..=10000, got 0",
+        "limits.ssm_describe_per_second: must be 1..=1000, got 1001",
     ] {
         assert!(
             p.iter().any(|x| x.starts_with(want)),

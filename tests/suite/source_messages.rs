@@ -119,14 +119,14 @@ async fn kms_source_empty_and_missing_name_the_kms_export_file() {
 async fn ssm_source_empty_path_and_denied_path_name_the_path_and_types() {
     let moto = Moto::start().await;
     // moto enforces no IAM: the proxy answers the listing of /denied as AWS does a caller
-    // without ssm:GetParametersByPath there
+    // without ssm:DescribeParameters there
     let proxy = ThrottleProxy::start(moto.endpoint(), vec![]).await;
     proxy.refuse_answers(
-        "\"Path\":\"/denied\"",
+        "\"/denied\"",
         "Parameters",
         400,
         "AccessDeniedException",
-        "User: arn:aws:iam::123456789012:user/x is not authorized to perform: ssm:GetParametersByPath",
+        "User: arn:aws:iam::123456789012:user/x is not authorized to perform: ssm:DescribeParameters",
     );
     let ws = Workspace::new();
     plan(
@@ -151,7 +151,7 @@ async fn ssm_source_empty_path_and_denied_path_name_the_path_and_types() {
         1,
         &[
             "listing the SSM path was denied",
-            "the caller needs ssm:GetParametersByPath on the parameters under /denied in us-east-1",
+            "the caller needs ssm:DescribeParameters on the parameters under /denied in us-east-1",
             "AccessDeniedException",
         ],
         &["0 secrets found", "check mount"],

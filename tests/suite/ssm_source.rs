@@ -1,10 +1,11 @@
 //! The `ssm` source end to end: parameters written to moto's SSM through the AWS SDK
-//! (SecureString, String, StringList; nested paths; more than one `GetParametersByPath` page;
-//! several versions; tags), `secretport migrate` moves the subtree into moto's Secrets Manager,
-//! and each value read back equals what `GetParameter --with-decryption` gives. A parameter
-//! under a disabled KMS key fails alone, with its name and key: moto does not check SecureString
-//! keys, so the test's proxy answers a decrypting read of that parameter with SSM's
-//! `AccessDeniedException`, as AWS does for the whole page that holds it.
+//! (SecureString, String, StringList; nested paths; more than one `DescribeParameters` page and
+//! `GetParameters` batch; several versions; tags), `secretport migrate` moves the subtree into
+//! moto's Secrets Manager, and each value read back equals what `GetParameter
+//! --with-decryption` gives. A parameter under a disabled KMS key fails alone, with its name and
+//! key: moto does not check SecureString keys, so the test's proxy answers a decrypting read
+//! that would return that parameter with SSM's `AccessDeniedException`, as AWS does for the
+//! whole `GetParameters` batch that holds it; the batch is then read one by one.
 
 use crate::cli::Workspace;
 use crate::support::{Moto, ThrottleProxy};
@@ -155,10 +156,21 @@ async fn parameters_migrate_equal_to_get_parameter_and_a_denied_key_fails_alone(
         "{denied:?}"
     );
     assert_eq!(run.row("versioned")["source_version"], "3");
+    assert_eq!(proxy.forwarded("GetParametersByPath"), 0);
     assert!(
-        proxy.forwarded("GetParametersByPath") >= 5,
+        proxy.forwarded("DescribeParameters") >= 2,
         "more than one page per listing"
     );
+    assert_eq!(
+        proxy.forwarded("GetParameters"),
+        4,
+        "32 values in batches of 10: {:?}",
+        proxy.snapshot()
+    );
+    // the refused batch, read one by one: at most its 10 names (the denied one's key comes from
+    // the listing, no DescribeParameters of its own)
+    let one_by_one = proxy.forwarded("GetParameter");
+    assert!((2..=10).contains(&one_by_one), "{:?}", proxy.snapshot());
 
     let sm = moto.sm_client("us-east-1");
     let mut names: Vec<String> = (0..25).map(|i| format!("bulk/p{i:02}")).collect();
@@ -225,7 +237,8 @@ async fn parameters_migrate_equal_to_get_parameter_and_a_denied_key_fails_alone(
 
     // rename --config lists names only: no value is decrypted, so the denied key is no obstacle
     let gets = proxy.forwarded("GetParameter");
-    let decrypting_before = proxy.forwarded("GetParametersByPath");
+    let batches = proxy.forwarded("GetParameters");
+    let pages = proxy.forwarded("DescribeParameters");
     let names = ws.run(&["rename", "--config", "cfg.toml"]).await;
     names.expect_code(0);
     assert_eq!(names.stdout.lines().count(), 1 + 32, "{}", names.stdout);
@@ -239,10 +252,10 @@ async fn parameters_migrate_equal_to_get_parameter_and_a_denied_key_fails_alone(
         gets,
         "no per-parameter reads"
     );
-    assert_eq!(
-        proxy.forwarded("GetParametersByPath") - decrypting_before,
-        4,
-        "4 pages, none refused"
+    assert_eq!(proxy.forwarded("GetParameters"), batches, "no value read");
+    assert!(
+        proxy.forwarded("DescribeParameters") > pages,
+        "names listed"
     );
     for m in MARKERS {
         assert!(!names.stdout.contains(m) && !names.stderr.contains(m));
@@ -282,10 +295,14 @@ async fn throttled_listing_slows_down_retries_and_completes() {
         )
         .await;
     }
-    // SSM allows 2 GetParametersByPath per second; the config claims 40
+    // SSM allows 2 GetParameters and 5 DescribeParameters per second; the config claims 40 and
+    // 10 (the default)
     let proxy = ThrottleProxy::start(
         moto.endpoint(),
-        vec![crate::support::Quota::per_op("GetParametersByPath", 2.0, 1)],
+        vec![
+            crate::support::Quota::per_op("GetParameters", 2.0, 1),
+            crate::support::Quota::per_op("DescribeParameters", 5.0, 1),
+        ],
     )
     .await;
     let ws = Workspace::new();
@@ -297,12 +314,102 @@ async fn throttled_listing_slows_down_retries_and_completes() {
     plan.expect_code(0);
     assert_eq!(plan.count("create", "planned"), 35, "{:#?}", plan.rows);
     assert!(
-        proxy.throttled("GetParametersByPath") > 0,
-        "the quota was hit"
+        proxy.throttled("GetParameters") > 0 && proxy.throttled("DescribeParameters") > 0,
+        "both limits were hit: {:?}",
+        proxy.snapshot()
     );
     assert_eq!(
-        proxy.forwarded("GetParametersByPath"),
+        proxy.forwarded("GetParameters"),
         4,
-        "every page listed once, throttled calls retried"
+        "35 values in 4 batches, each read once, throttled calls retried"
+    );
+    // moto pages DescribeParameters by 10 (AWS by up to 50)
+    assert_eq!(
+        proxy.forwarded("DescribeParameters"),
+        4,
+        "every page listed once"
+    );
+}
+
+/// A parameter deleted between its `DescribeParameters` page and its `GetParameters` batch comes
+/// back in `InvalidParameters`: it stays in the listing and its fetch fails naming it (never
+/// dropped silently), while the rest of its batch is read.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_parameter_deleted_while_listing_fails_alone_by_name() {
+    use secretport::config::{AwsAccess, LimitsConfig, SsmConfig};
+    use secretport::source::ssm::SsmSource;
+    use secretport::source::{Fetched, Source, SourceErrorKind};
+    use std::time::Duration;
+
+    let moto = Moto::start().await;
+    let ssm = aws_sdk_ssm::Client::new(&moto.sdk_config("us-east-1"));
+    for i in 0..5 {
+        put(
+            &ssm,
+            &format!("/prod/app/p{i}"),
+            &format!("v-{i}"),
+            ParameterType::SecureString,
+            None,
+        )
+        .await;
+    }
+    // every call reaches moto 300 ms after the proxy counts it: the delete below lands after
+    // DescribeParameters was answered and before GetParameters is
+    let proxy = ThrottleProxy::start(moto.endpoint(), vec![]).await;
+    proxy.set_delay(Duration::from_millis(300));
+    let source = SsmSource::new(
+        &SsmConfig {
+            path: "/prod/app".into(),
+            types: vec!["SecureString".into()],
+            copy_tags: false,
+            aws: AwsAccess::default(),
+        },
+        "us-east-1".into(),
+        Some(proxy.endpoint().into()),
+        aws_sdk_ssm::Client::new(&crate::support::aws_sdk_config_with_retry(
+            proxy.endpoint(),
+            "us-east-1",
+            aws_config::retry::RetryConfig::disabled(),
+        )),
+        std::sync::Arc::new(secretport::limits::Limits::new(&LimitsConfig::default())),
+        secretport::retry::RetryPolicy::new(3),
+    );
+    let delete = async {
+        while proxy.forwarded("GetParameters") == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        ssm.delete_parameter()
+            .name("/prod/app/p3")
+            .send()
+            .await
+            .expect("DeleteParameter");
+    };
+    let (listing, ()) = tokio::join!(source.list(), delete);
+    let listing = listing.expect("list");
+    let paths: Vec<&str> = listing.refs.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, ["p0", "p1", "p2", "p3", "p4"]);
+    assert_eq!(proxy.forwarded("GetParameters"), 1, "one batch");
+    let gets = proxy.forwarded("GetParameter");
+    for r in &listing.refs {
+        match source.fetch(r).await {
+            Ok(Fetched::Value { value, .. }) => {
+                assert_ne!(r.path, "p3");
+                assert_eq!(
+                    value.expose_str(),
+                    Some(format!("v-{}", &r.path[1..]).as_str())
+                );
+            }
+            Err(e) => {
+                assert_eq!(r.path, "p3", "{e:?}");
+                assert_eq!(e.kind, SourceErrorKind::NotFound, "{e:?}");
+                assert!(e.message.contains("/prod/app/p3"), "{e:?}");
+            }
+            Ok(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        proxy.forwarded("GetParameter") - gets,
+        1,
+        "only the deleted one is read again"
     );
 }

@@ -11,8 +11,17 @@
 //! - credstash: 5,000 items written by the credstash library itself (`credstash.putSecret`,
 //!   through a python one-liner: running the CLI 5,000 times would take most of an hour),
 //!   scanned and decrypted, 32 at a time: items/s and KMS calls.
-//! - SSM: 2,000 SecureStrings listed through the throttling proxy at an SSM quota of 40/s:
-//!   wall time against the listing floor (200 pages at 40/s) and throttled calls (target 0).
+//! - SSM: 2,000 SecureStrings listed and read through the throttling proxy at SSM's throughput
+//!   quota of 40/s (GetParameter, GetParameters and GetParametersByPath share it): wall time
+//!   against the floor N/10/40 s (10 values per quota call), throttled calls (target 0), and the
+//!   names-only listing (`DescribeParameters`, outside that quota) on its own. moto pages
+//!   `DescribeParameters` by 10 whatever `MaxResults` asks (AWS: up to 50), so the bench gives
+//!   that call 5 times the default rate (50 pages/s, limiter and proxy alike): names then arrive
+//!   at the 500/s that AWS's 10 pages/s of 50 give. `SECRETPORT_BENCH_SSM_DESCRIBE_RATE`
+//!   overrides that rate, `SECRETPORT_BENCH_SSM_N` the number of parameters. moto answers one
+//!   request at a time and scans every parameter for each `DescribeParameters` page (and each
+//!   `GetParametersByPath` page), so its listing costs grow with N: the names-only figure shows
+//!   how much of the wall time is moto's listing.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -169,9 +178,13 @@ async fn bench_credstash_5000_items() {
 #[ignore = "benchmark: run with --ignored --nocapture"]
 async fn bench_ssm_2000_parameters_at_40_per_second() {
     let moto = Moto::start().await;
+    let n: usize = std::env::var("SECRETPORT_BENCH_SSM_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
     let ssm = aws_sdk_ssm::Client::new(&moto.sdk_config(TEST_REGION));
     let seed = Instant::now();
-    stream::iter(0..2000)
+    stream::iter(0..n)
         .map(|i| {
             let ssm = ssm.clone();
             async move {
@@ -188,43 +201,73 @@ async fn bench_ssm_2000_parameters_at_40_per_second() {
         .collect::<Vec<_>>()
         .await;
     eprintln!(
-        "ssm: seeded 2000 parameters in {:.1}s",
+        "ssm: seeded {n} parameters in {:.1}s",
         seed.elapsed().as_secs_f64()
     );
-    let ops = [
-        "GetParametersByPath",
-        "GetParameter",
-        "DescribeParameters",
-        "ListTagsForResource",
-    ];
-    let proxy = ThrottleProxy::start(moto.endpoint(), vec![Quota::new(&ops, 40.0, 40)]).await;
-    let source = SsmSource::new(
-        &SsmConfig {
-            path: "/bench".into(),
-            types: vec!["SecureString".into()],
-            copy_tags: false,
-            aws: AwsAccess::default(),
-        },
-        TEST_REGION.into(),
-        Some(proxy.endpoint().into()),
-        aws_sdk_ssm::Client::new(&crate::support::aws_sdk_config_with_retry(
-            proxy.endpoint(),
-            TEST_REGION,
-            aws_config::retry::RetryConfig::disabled(),
-        )),
-        limits(),
-        RetryPolicy::new(8),
-    );
+    let describe_rate: u32 = std::env::var("SECRETPORT_BENCH_SSM_DESCRIBE_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let quota_ops = ["GetParametersByPath", "GetParameter", "GetParameters"];
+    let proxy = ThrottleProxy::start(
+        moto.endpoint(),
+        vec![
+            Quota::new(&quota_ops, 40.0, 40),
+            Quota::new(
+                &["DescribeParameters", "ListTagsForResource"],
+                f64::from(describe_rate),
+                describe_rate,
+            ),
+        ],
+    )
+    .await;
+    let mut limits_config = LimitsConfig::default();
+    limits_config.ssm_describe_per_second = describe_rate;
+    let source = || {
+        SsmSource::new(
+            &SsmConfig {
+                path: "/bench".into(),
+                types: vec!["SecureString".into()],
+                copy_tags: false,
+                aws: AwsAccess::default(),
+            },
+            TEST_REGION.into(),
+            Some(proxy.endpoint().into()),
+            aws_sdk_ssm::Client::new(&crate::support::aws_sdk_config_with_retry(
+                proxy.endpoint(),
+                TEST_REGION,
+                aws_config::retry::RetryConfig::disabled(),
+            )),
+            Arc::new(Limits::new(&limits_config)),
+            RetryPolicy::new(8),
+        )
+    };
+    let names_only = source();
+    let start = Instant::now();
+    let names = names_only.list_names().await.expect("list names");
+    let names_secs = start.elapsed().as_secs_f64();
+    assert_eq!(names.refs.len(), n);
+    let describe_pages = proxy.forwarded("DescribeParameters");
+    proxy.reset_counters();
+    let source = source();
     let (listed, ok, secs) = fetch_all(&source).await;
-    assert_eq!((listed, ok), (2000, 2000));
-    let pages = proxy.forwarded("GetParametersByPath");
-    let floor = pages as f64 / 40.0;
+    assert_eq!((listed, ok), (n, n));
+    let floor = n as f64 / 10.0 / 40.0;
+    let quota_calls: u64 = quota_ops.iter().map(|op| proxy.forwarded(op)).sum();
     println!(
-        "BENCH ssm: {ok} parameters listed with values in {secs:.2}s; {pages} GetParametersByPath pages, \
-         listing floor {floor:.2}s at 40/s (wall/floor {:.2}); {} throttled, {} SSM calls in all",
-        secs / floor.max(0.001),
+        "BENCH ssm: {ok} parameters listed and read in {secs:.2}s; floor {floor:.2}s (N/10/40) \
+         wall/floor {:.2}; {} throttled; {quota_calls} calls of the 40/s quota \
+         ({} GetParameters, {} GetParameter, {} GetParametersByPath), {} DescribeParameters \
+         at {describe_rate}/s; names only: {names_secs:.2}s for {describe_pages} pages ({:.0} ms a page); \
+         wall / max(floor, names only) {:.2}",
+        secs / floor,
         proxy.total_throttled(),
-        source.ssm_calls()
+        proxy.forwarded("GetParameters"),
+        proxy.forwarded("GetParameter"),
+        proxy.forwarded("GetParametersByPath"),
+        proxy.forwarded("DescribeParameters"),
+        1000.0 * names_secs / describe_pages.max(1) as f64,
+        secs / floor.max(names_secs),
     );
     assert_eq!(
         proxy.total_throttled(),
