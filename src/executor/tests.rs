@@ -730,7 +730,6 @@ async fn awscurrent_changed_after_planning_is_read_live() {
     assert_eq!(fake.value("p/a").as_deref(), Some("NEW"));
     assert_eq!(fake.get("p/a").unwrap().version_ids().len(), 2);
 
-
     // after the plan, a person writes another value: it is read (AWSCURRENT, live) and
     // replaced by a fresh version, never "repaired" into a stale one
     fake.edit("p/a", |s| s.move_current_to(&ids[0]));
