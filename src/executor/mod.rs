@@ -694,6 +694,7 @@ impl Executor<'_> {
                         cx.attempts += attempts;
                         let ours = s.source_tag() == Some(cx.identity.tag_value().as_str());
                         let mut row = if ours
+                            && s.deleted_date.is_none()
                             && s.current_version.as_deref() == Some(token.as_str())
                         {
                             if may_have_landed(&e) {
