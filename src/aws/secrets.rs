@@ -34,7 +34,7 @@ use crate::retry::{self, Attempted, RetryPolicy};
 use crate::secret::SecretValue;
 use crate::target::{
     BatchRead, CallError, Caller, CurrentValue, ErrorClass, NewSecret, Outcome, Replica,
-    ReplicaRegion, ReplicaStatus, Target, TargetSecret,
+    ReplicaRegion, ReplicaStatus, Target, TargetSecret, Written,
 };
 
 /// The error class of a Secrets Manager error code.
@@ -284,7 +284,12 @@ impl SecretsTarget {
     }
 
     async fn get_value_impl(&self, id: &str) -> Outcome<Option<CurrentValue>> {
-        let req = self.client.get_secret_value().secret_id(id);
+        // AWSCURRENT explicitly: moto without a stage answers the last version written
+        let req = self
+            .client
+            .get_secret_value()
+            .secret_id(id)
+            .version_stage("AWSCURRENT");
         let (out, attempts) = run!(self, "GetSecretValue", id, req)?;
         let version_id = out.version_id;
         Ok((
@@ -346,7 +351,7 @@ impl SecretsTarget {
         id: &str,
         value: &SecretValue,
         token: String,
-    ) -> Outcome<String> {
+    ) -> Outcome<Written> {
         let mut req = self
             .client
             .put_secret_value()
@@ -357,7 +362,16 @@ impl SecretsTarget {
             None => req.secret_binary(Blob::new(value.expose_bytes().to_vec())),
         };
         let (out, attempts) = run!(self, "PutSecretValue", id, req, Some(value))?;
-        Ok((out.version_id.unwrap_or(token), attempts))
+        let current = out
+            .version_stages
+            .map(|stages| stages.iter().any(|x| x == "AWSCURRENT"));
+        Ok((
+            Written {
+                version_id: out.version_id.unwrap_or(token),
+                current,
+            },
+            attempts,
+        ))
     }
 
     async fn tag_impl(&self, id: &str, tags: &BTreeMap<String, String>) -> Outcome<()> {
@@ -409,7 +423,7 @@ impl SecretsTarget {
             .secret_id(id)
             .version_stage("AWSCURRENT")
             .move_to_version_id(to)
-            .remove_from_version_id(from);
+            .set_remove_from_version_id((!from.is_empty()).then(|| from.to_owned()));
         let (_, attempts) = run!(self, "UpdateSecretVersionStage", id, req)?;
         Ok(((), attempts))
     }
@@ -452,7 +466,7 @@ impl Target for SecretsTarget {
         id: &'a str,
         value: &'a SecretValue,
         token: String,
-    ) -> BoxFuture<'a, Outcome<String>> {
+    ) -> BoxFuture<'a, Outcome<Written>> {
         Box::pin(self.put_value_impl(id, value, token))
     }
 

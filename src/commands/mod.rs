@@ -2,6 +2,7 @@
 //! exit codes.
 
 pub mod kms_export;
+pub(crate) mod lock;
 pub mod refs;
 pub mod rename;
 pub mod rollback;

@@ -777,6 +777,13 @@ pub async fn run(
     let started = Instant::now();
     let dry_run = mode.dry_run();
     let command = mode.command();
+    // a writing run of this config already going on this host: wait for it, then plan
+    // against what it wrote (see `commands::lock`; correctness does not depend on it)
+    let _lock = if dry_run {
+        None
+    } else {
+        super::lock::acquire(&cfg.digest, command, &shutdown).await
+    };
     let mut report = Report::create(&cfg.report.dir, command, report_path)?;
     if json {
         report = report.with_json();

@@ -300,7 +300,8 @@ impl Executor<'_> {
                     return Ok(t.clone());
                 }
                 if !self.target.writes() {
-                    return Ok(TokenDeriver::ephemeral());
+                    return TokenDeriver::ephemeral()
+                        .map_err(|e| format!("idempotency token key: {e}"));
                 }
                 crate::target::token_key::load_or_create(self.target)
                     .await
@@ -340,10 +341,17 @@ impl Executor<'_> {
                 ..Prefetched::default()
             };
         }
-        let ids: Vec<String> = items
+        let compared: Vec<&crate::target::TargetSecret> = items
             .iter()
             .filter(|i| decide::needs(i, &self.settings.rules, false) == Need::SourceAndCurrent)
-            .filter_map(|i| i.existing.as_ref().map(|e| e.arn.clone()))
+            .filter_map(|i| i.existing.as_deref())
+            .collect();
+        let ids: Vec<String> = compared.iter().map(|e| e.arn.clone()).collect();
+        // the version the listing labels AWSCURRENT: a batch answer of another version (moto
+        // answers the last version written, not AWSCURRENT) is read again with the stage
+        let listed_current: HashMap<&str, &str> = compared
+            .iter()
+            .filter_map(|e| Some((e.arn.as_str(), e.current_version.as_deref()?)))
             .collect();
         let chunks: Vec<Vec<String>> = ids.chunks(BATCH_GET_MAX).map(<[_]>::to_vec).collect();
         let results: Vec<_> = stream::iter(chunks)
@@ -361,7 +369,14 @@ impl Executor<'_> {
                             single.push(id); // unanswered (e.g. a secret without a version)
                         }
                     }
-                    p.values.extend(read.values);
+                    for (id, v) in read.values {
+                        let listed = listed_current.get(id.as_str()).copied();
+                        if listed.is_some() && v.version_id.as_deref() != listed {
+                            single.push(id);
+                        } else {
+                            p.values.insert(id, v);
+                        }
+                    }
                     single.extend(read.errors.into_keys());
                 }
                 Err(_) => single.extend(chunk),
@@ -738,16 +753,29 @@ impl Executor<'_> {
                         cx.attempts += attempts;
                         let ours = s.source_tag() == Some(cx.identity.tag_value().as_str());
                         let mut row = if ours
+                            && s.deleted_date.is_none()
                             && s.current_version.as_deref() == Some(token.as_str())
                         {
-                            self.wrote();
-                            let mut row = cx.row(
-                                action,
-                                Status::Ok,
-                                "the response was lost, but AWS holds the version written",
-                            );
-                            row.version_id.clone_from(&token);
-                            row
+                            if may_have_landed(&e) {
+                                self.wrote();
+                                let mut row = cx.row(
+                                    action,
+                                    Status::Ok,
+                                    "the response was lost, but AWS holds the version written",
+                                );
+                                row.version_id.clone_from(&token);
+                                row
+                            } else {
+                                // refused because the name exists, holding this very version:
+                                // another run of this config wrote it (it claims the create)
+                                let mut row = cx.row(
+                                    Action::Unchanged,
+                                    Status::Ok,
+                                    "written by a concurrent run: AWS holds this version already",
+                                );
+                                row.version_id.clone_from(&token);
+                                row
+                            }
                         } else if let Some(d) = &s.deleted_date {
                             cx.row(
                                 Action::Skip,
@@ -787,9 +815,10 @@ impl Executor<'_> {
         previous: Option<String>,
         why: String,
     ) -> bool {
-        let Some(arn) = cx.item.existing.as_ref().map(|e| e.arn.clone()) else {
+        let Some(existing) = cx.item.existing.clone() else {
             return false;
         };
+        let arn = existing.arn.as_str();
         let token = match self.tokens().await {
             Ok(t) => t.token(&cx.identity, value, previous.as_deref()),
             Err(e) => {
@@ -797,27 +826,145 @@ impl Executor<'_> {
                 return false;
             }
         };
-        let result = self.target.put_value(&arn, value, token.clone()).await;
-        let (status, why, version) = match result {
-            Ok((version, a)) => {
+        let mut from = previous.clone().unwrap_or_default();
+        // The token names the version labelled AWSPREVIOUS (a rollback moved AWSCURRENT back
+        // from it, or a person did): AWS would answer a put with it "success" and change
+        // nothing, so AWSCURRENT is moved to it instead.
+        if existing.previous_version.as_deref() != Some(token.as_str()) {
+            match self.target.put_value(arn, value, token.clone()).await {
+                Ok((w, a)) => {
+                    cx.attempts += a;
+                    match w.current {
+                        Some(true) => {
+                            self.wrote();
+                            return self.put_row(cx, Status::Ok, why, w.version_id, previous);
+                        }
+                        Some(false) => {} // ignored: the token names an existing version
+                        // the answer did not say: ask which version is current
+                        None => match self.target.describe(arn).await {
+                            Ok((s, a)) => {
+                                cx.attempts += a;
+                                if s.current_version.as_deref() == Some(token.as_str()) {
+                                    self.wrote();
+                                    return self.put_row(cx, Status::Ok, why, token, previous);
+                                }
+                                from = s.current_version.unwrap_or_default();
+                            }
+                            Err(e) => {
+                                cx.attempts += e.attempts;
+                                let msg = format!(
+                                    "PutSecretValue answered, but which version is AWSCURRENT cannot be read: {e}"
+                                );
+                                return self.put_row(
+                                    cx,
+                                    Status::Failed,
+                                    msg,
+                                    String::new(),
+                                    previous,
+                                );
+                            }
+                        },
+                    }
+                }
+                Err(e) => {
+                    cx.attempts += e.attempts;
+                    if may_have_landed(&e) && self.landed(cx, arn, &token).await.is_some() {
+                        self.wrote();
+                        let why = "the response was lost, but AWS holds the version written";
+                        return self.put_row(cx, Status::Ok, why.into(), token, previous);
+                    }
+                    return self.put_row(
+                        cx,
+                        Status::Failed,
+                        e.to_string(),
+                        String::new(),
+                        previous,
+                    );
+                }
+            }
+        }
+        self.move_to_existing(cx, arn, token, &from, why, previous)
+            .await
+    }
+
+    /// A put whose token names an existing version that is not `AWSCURRENT`: AWS ignored it
+    /// (or would), so `AWSCURRENT` is moved to that version, which holds this very value.
+    async fn move_to_existing(
+        &self,
+        cx: &mut Ctx<'_>,
+        arn: &str,
+        token: String,
+        from: &str,
+        why: String,
+        previous: Option<String>,
+    ) -> bool {
+        let note = |why: &str, what: String| {
+            if why.is_empty() {
+                what
+            } else {
+                format!("{why}; {what}")
+            }
+        };
+        match self.target.move_current(arn, &token, from).await {
+            Ok((_, a)) => {
                 cx.attempts += a;
                 self.wrote();
-                (Status::Ok, why, version)
+                let what = if self.target.writes() {
+                    format!("AWSCURRENT moved to existing version {token}, which holds this value (AWS ignores a write with its token)")
+                } else {
+                    format!(
+                        "would move AWSCURRENT to existing version {token}, which holds this value"
+                    )
+                };
+                self.put_row(cx, Status::Ok, note(&why, what), token, previous)
             }
             Err(e) => {
                 cx.attempts += e.attempts;
-                if may_have_landed(&e) && self.landed(cx, &arn, &token).await.is_some() {
-                    self.wrote();
-                    (
+                // AWSCURRENT moved meanwhile: to this version (a concurrent run did the same),
+                // or elsewhere (then the write is not done)
+                let now = match self.target.describe(arn).await {
+                    Ok((s, a)) => {
+                        cx.attempts += a;
+                        s.current_version
+                    }
+                    Err(d) => {
+                        cx.attempts += d.attempts;
+                        None
+                    }
+                };
+                if now.as_deref() == Some(token.as_str()) {
+                    let mut row = cx.row(
+                        Action::Unchanged,
                         Status::Ok,
-                        "the response was lost, but AWS holds the version written".to_owned(),
-                        token,
-                    )
+                        format!("written by a concurrent run: AWSCURRENT is already version {token}, which holds this value"),
+                    );
+                    row.version_id = token;
+                    self.sink.emit(row);
+                    true
                 } else {
-                    (Status::Failed, e.to_string(), String::new())
+                    let what = format!(
+                        "AWS ignored the write (its token names existing version {token}) and AWSCURRENT could not be moved there: {e}"
+                    );
+                    self.put_row(
+                        cx,
+                        Status::Failed,
+                        note(&why, what),
+                        String::new(),
+                        previous,
+                    )
                 }
             }
-        };
+        }
+    }
+
+    fn put_row(
+        &self,
+        cx: &mut Ctx<'_>,
+        status: Status,
+        why: String,
+        version: String,
+        previous: Option<String>,
+    ) -> bool {
         let mut row = cx.row(Action::Update, status, why);
         row.version_id = version;
         row.previous_version_id = previous.unwrap_or_default();
@@ -950,6 +1097,23 @@ impl Executor<'_> {
             }
             Err(e) => {
                 cx.attempts += e.attempts;
+                // already restored (a concurrent run, or a lost answer)? then the work is done
+                if let Ok((s, a)) = self.target.describe(&arn).await {
+                    cx.attempts += a;
+                    if s.deleted_date.is_none() {
+                        let (action, why) = if may_have_landed(&e) {
+                            self.wrote();
+                            (
+                                Action::Restore,
+                                "the response was lost, but AWS restored it",
+                            )
+                        } else {
+                            (Action::Unchanged, "already restored (by a concurrent run)")
+                        };
+                        self.sink.emit(cx.row(action, Status::Ok, why));
+                        return true;
+                    }
+                }
                 self.sink
                     .emit(cx.row(Action::Restore, Status::Failed, e.to_string()));
                 false
@@ -990,9 +1154,34 @@ impl Executor<'_> {
                                     };
                                 }
                                 Err(e) => {
-                                    row.status = Status::Failed;
                                     row.attempts = e.attempts;
-                                    row.error = e.to_string();
+                                    // already scheduled (a concurrent prune, or this request
+                                    // landed and its answer was lost)? AWS refuses a second one
+                                    match self.target.describe(&o.secret.arn).await {
+                                        Ok((s, a)) if s.deleted_date.is_some() => {
+                                            row.attempts += a;
+                                            let d = s.deleted_date.unwrap_or_default();
+                                            row.status = Status::Ok;
+                                            if may_have_landed(&e) {
+                                                self.wrote();
+                                                row.error = format!("{why}; the response was lost, but AWS scheduled it for deletion on {d}");
+                                            } else {
+                                                // not this run's deletion: claimed by the run that made it
+                                                row.action = Action::Orphan;
+                                                row.error = format!("{why}; already scheduled for deletion on {d} (by a concurrent run)");
+                                            }
+                                        }
+                                        Ok((_, a)) => {
+                                            row.attempts += a;
+                                            row.status = Status::Failed;
+                                            row.error = e.to_string();
+                                        }
+                                        Err(d) => {
+                                            row.attempts += d.attempts;
+                                            row.status = Status::Failed;
+                                            row.error = e.to_string();
+                                        }
+                                    }
                                 }
                             }
                         }

@@ -105,6 +105,27 @@ async fn run(
     dry: bool,
     prune: bool,
 ) -> Vec<[String; 5]> {
+    run_racing(fake, source, case, dry, prune, None).await
+}
+
+/// What happens between a run's planning and its execution.
+enum Race<'a> {
+    /// Another (real) run of this source, same case, completes: a cron overlap, seen from the
+    /// slower run.
+    Run(&'a [(&'a str, Option<&'a str>)]),
+    /// A person changes the target.
+    Edit(&'a (dyn Fn(&Fake) + Sync)),
+}
+
+/// [`run`], with `racing` happening between planning and execution.
+async fn run_racing(
+    fake: &Fake,
+    source: &[(&str, Option<&str>)],
+    case: &Case,
+    dry: bool,
+    prune: bool,
+    racing: Option<Race<'_>>,
+) -> Vec<[String; 5]> {
     let src = Values(
         source
             .iter()
@@ -133,6 +154,13 @@ async fn run(
         adopt: false,
     })
     .unwrap();
+    match racing {
+        Some(Race::Run(other)) => {
+            Box::pin(run(fake, other, case, false, prune)).await;
+        }
+        Some(Race::Edit(f)) => f(fake),
+        None => {}
+    }
     let dir = tempfile::tempdir().unwrap();
     let report = Report::create(dir.path(), "test", None).unwrap();
     let path = report.path().to_owned();
@@ -410,7 +438,7 @@ async fn shutdown_starts_nothing() {
         kms_key_id: None,
         concurrency: 1,
         policy: Policy::Aws,
-        tokens: Some(TokenDeriver::ephemeral()),
+        tokens: Some(TokenDeriver::ephemeral().unwrap()),
     };
     let shutdown = Shutdown::new();
     shutdown.trigger();
@@ -795,5 +823,179 @@ async fn source_tags_left_out_are_named_on_the_row_and_the_secret_lands() {
         let tags = &fake.get("p/a").unwrap().tags;
         assert_eq!(tags.len(), MAX_TAGS);
         assert_eq!(&tags["team"], "platform");
+    }
+}
+
+fn calls(fake: &Fake, op: &str) -> u64 {
+    fake.calls().get(op).copied().unwrap_or(0)
+}
+
+/// The fake ignores a put whose token names an existing version, as AWS does. After a
+/// rollback (AWSCURRENT moved back by hand here) the reconcile that puts the source value back
+/// derives exactly such a token: the executor moves AWSCURRENT to that version instead, the row
+/// says so, the target then holds the value, and the next run finds it unchanged. A dry run
+/// moves nothing.
+#[tokio::test]
+async fn an_ignored_write_after_a_rollback_moves_awscurrent_instead() {
+    for dry in [false, true] {
+        let done = if dry { "planned" } else { "ok" };
+        let fake = Fake::new(true);
+        run(&fake, &[("a", Some("ORIG"))], &PLAIN, false, false).await;
+        run(&fake, &[("a", Some("NEW"))], &PLAIN, false, false).await;
+        let s = fake.get("p/a").unwrap();
+        let [v1, v2] = <[String; 2]>::try_from(s.version_ids()).unwrap();
+        assert_eq!(s.current(), Some(v2.as_str()));
+        fake.edit("p/a", |s| s.move_current_to(&v1)); // what rollback does
+        assert_eq!(fake.value("p/a").as_deref(), Some("ORIG"));
+        fake.reset_calls();
+        let rows = run(&fake, &[("a", Some("NEW"))], &PLAIN, dry, false).await;
+        assert_eq!(actions(&rows), [format!("p/a:update/{done}")]);
+        assert!(
+            rows[0][4].contains(&format!("AWSCURRENT to existing version {v2}"))
+                || rows[0][4].contains(&format!("AWSCURRENT moved to existing version {v2}")),
+            "{rows:?}"
+        );
+        // no put AWS would ignore: the version is known from the listing (AWSPREVIOUS)
+        assert_eq!(calls(&fake, "PutSecretValue"), 0);
+        if dry {
+            assert_eq!(fake.writes(), 0, "{:?}", fake.calls());
+            assert_eq!(fake.value("p/a").as_deref(), Some("ORIG"));
+            continue;
+        }
+        assert_eq!(calls(&fake, "UpdateSecretVersionStage"), 1);
+        assert_eq!(fake.value("p/a").as_deref(), Some("NEW"));
+        let s = fake.get("p/a").unwrap();
+        assert_eq!(s.version_ids().len(), 2, "no extra version");
+        assert_eq!((s.current(), s.previous()), (Some(&*v2), Some(&*v1)));
+        fake.reset_calls();
+        let rows = run(&fake, &[("a", Some("NEW"))], &PLAIN, false, false).await;
+        assert_eq!(actions(&rows), ["p/a:unchanged/ok"]);
+        assert_eq!(fake.writes(), 0);
+    }
+}
+
+/// AWSCURRENT moved by hand to an old version while the version the token names is unlabelled
+/// (A → B → A, then back to the first A): the put is answered "success" with that version's
+/// stages (not AWSCURRENT), and the executor moves AWSCURRENT there. A → B → A → B in plain
+/// runs adds one version a run, each row true.
+#[tokio::test]
+async fn a_put_answered_without_awscurrent_is_repaired_and_histories_converge() {
+    let fake = Fake::new(true);
+    for (i, v) in ["A", "B", "A"].into_iter().enumerate() {
+        let rows = run(&fake, &[("x", Some(v))], &PLAIN, false, false).await;
+        let want = if i == 0 { "create" } else { "update" };
+        assert_eq!(actions(&rows), [format!("p/x:{want}/ok")]);
+        assert_eq!(fake.value("p/x").as_deref(), Some(v));
+    }
+    let ids = fake.get("p/x").unwrap().version_ids();
+    assert_eq!(ids.len(), 3);
+    // a person moves AWSCURRENT back to the first version: AWSPREVIOUS is now the third, the
+    // second (B over the first) is unlabelled
+    fake.edit("p/x", |s| s.move_current_to(&ids[0]));
+    fake.reset_calls();
+    let rows = run(&fake, &[("x", Some("B"))], &PLAIN, false, false).await;
+    assert_eq!(actions(&rows), ["p/x:update/ok"]);
+    assert!(
+        rows[0][4].contains(&format!("AWSCURRENT moved to existing version {}", ids[1])),
+        "{rows:?}"
+    );
+    assert_eq!(calls(&fake, "PutSecretValue"), 1);
+    assert_eq!(calls(&fake, "UpdateSecretVersionStage"), 1);
+    assert_eq!(fake.value("p/x").as_deref(), Some("B"));
+    assert_eq!(fake.get("p/x").unwrap().version_ids().len(), 3);
+    // converged: a check finds nothing, another run writes nothing
+    let rows = run(&fake, &[("x", Some("B"))], &PLAIN, true, false).await;
+    assert_eq!(actions(&rows), ["p/x:unchanged/planned"]);
+    fake.reset_calls();
+    run(&fake, &[("x", Some("B"))], &PLAIN, false, false).await;
+    assert_eq!(fake.writes(), 0);
+
+    // A → B → A → B in plain runs: one new version a run, each row true
+    let fake = Fake::new(true);
+    for (i, v) in ["A", "B", "A", "B"].into_iter().enumerate() {
+        let rows = run(&fake, &[("y", Some(v))], &PLAIN, false, false).await;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0][3], "ok");
+        assert_eq!(fake.value("p/y").as_deref(), Some(v));
+        assert_eq!(fake.get("p/y").unwrap().version_ids().len(), i + 1);
+    }
+}
+
+/// AWSCURRENT changing between planning and execution: what the row reports is what the
+/// target holds afterwards.
+#[tokio::test]
+async fn awscurrent_changed_after_planning_is_read_live() {
+    let fake = Fake::new(true);
+    run(&fake, &[("a", Some("ORIG"))], &PLAIN, false, false).await;
+    run(&fake, &[("a", Some("NEW"))], &PLAIN, false, false).await;
+    let ids = fake.get("p/a").unwrap().version_ids();
+    fake.edit("p/a", |s| s.move_current_to(&ids[0]));
+    // a concurrent run repairs it first (stale plan here): ours reads the value AWSCURRENT
+    // holds now and writes nothing
+    let rows = run_racing(
+        &fake,
+        &[("a", Some("NEW"))],
+        &PLAIN,
+        false,
+        false,
+        Some(Race::Run(&[("a", Some("NEW"))])),
+    )
+    .await;
+    assert_eq!(actions(&rows), ["p/a:unchanged/ok"], "{rows:?}");
+    assert_eq!(fake.value("p/a").as_deref(), Some("NEW"));
+    assert_eq!(fake.get("p/a").unwrap().version_ids().len(), 2);
+
+    // after the plan, a person writes another value: it is read (AWSCURRENT, live) and
+    // replaced by a fresh version, never "repaired" into a stale one
+    fake.edit("p/a", |s| s.move_current_to(&ids[0]));
+    let hand = |f: &Fake| f.hand_edit("p/a", "HAND");
+    let rows = run_racing(
+        &fake,
+        &[("a", Some("NEW"))],
+        &PLAIN,
+        false,
+        false,
+        Some(Race::Edit(&hand)),
+    )
+    .await;
+    assert_eq!(actions(&rows), ["p/a:update/ok"], "{rows:?}");
+    assert_eq!(fake.value("p/a").as_deref(), Some("NEW"));
+    assert_eq!(fake.get("p/a").unwrap().version_ids().len(), 4);
+}
+
+/// Two runs of one config at once, seen from the slower one (its plan predates the other's
+/// writes): deletions and moves the other run made are found done and reported `ok` under
+/// another action, so the two reports claim each deletion once and neither fails.
+#[tokio::test]
+async fn overlapping_runs_claim_each_deletion_once() {
+    let fake = Fake::new(true);
+    for i in 0..5 {
+        fake.insert(&format!("p/o{i}"), "x", ours(&format!("o{i}")));
+    }
+    fake.insert("p/keep", "k", ours("keep"));
+    let source = [("keep", Some("k"))];
+    let rows = run_racing(
+        &fake,
+        &source,
+        &PLAIN,
+        false,
+        true,
+        Some(Race::Run(&source)),
+    )
+    .await;
+    let claimed: Vec<_> = rows.iter().filter(|r| r[2] == "delete").collect();
+    assert!(claimed.is_empty(), "{rows:?}");
+    let done: Vec<_> = rows
+        .iter()
+        .filter(|r| r[2] == "orphan" && r[3] == "ok")
+        .collect();
+    assert_eq!(done.len(), 5, "{rows:?}");
+    assert!(
+        done[0][4].contains("already scheduled for deletion"),
+        "{rows:?}"
+    );
+    assert_eq!(calls(&fake, "DeleteSecret"), 10); // 5 each; the second five refused by AWS
+    for i in 0..5 {
+        assert!(fake.get(&format!("p/o{i}")).unwrap().deleted);
     }
 }

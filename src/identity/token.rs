@@ -18,6 +18,10 @@
 //! name, the job's exact scope and its prefix. Tags can be written by anyone with
 //! `TagResource` and copied by any backup script; the proof cannot be made without the key, so
 //! a forged, copied or edited tag set proves nothing (see `identity::ownership`).
+//!
+//! Key material comes from the operating system's CSPRNG ([`random_bytes`], `getrandom`), never
+//! from a fast PRNG: a key guessed from a 64-bit PRNG state would let anyone who sees VersionIds
+//! test guesses of short values offline. `fastrand` is for retry jitter only.
 
 use hmac::{KeyInit, Mac};
 use sha2::Sha256;
@@ -28,6 +32,20 @@ use crate::secret::SecretValue;
 
 /// Shortest key accepted for `token_key_env`, in bytes.
 pub const MIN_KEY_BYTES: usize = 16;
+
+/// The operating system's random number generator failed (no entropy source, a sandbox that
+/// forbids it): no key can be made, and nothing is written.
+#[derive(Debug, thiserror::Error)]
+#[error("the operating system's random number generator failed: {0}")]
+pub struct RandomError(getrandom::Error);
+
+/// `n` bytes from the operating system's CSPRNG (`getrandom`), for keys and anything else
+/// that must not be guessed.
+pub fn random_bytes(n: usize) -> Result<Zeroizing<Vec<u8>>, RandomError> {
+    let mut b = Zeroizing::new(vec![0u8; n]);
+    getrandom::fill(&mut b).map_err(RandomError)?;
+    Ok(b)
+}
 
 const DOMAIN: &[u8] = b"secretport/client-request-token/v1\0";
 /// Domain of ownership proofs: the same key never makes a proof that is also a token.
@@ -55,13 +73,12 @@ impl TokenDeriver {
         TokenDeriver { key }
     }
 
-    /// A deriver under a fresh random key, for runs that never send a token (dry runs).
-    pub fn ephemeral() -> Self {
-        let mut key = Zeroizing::new(vec![0u8; 32]);
-        for b in key.iter_mut() {
-            *b = fastrand::u8(..);
-        }
-        TokenDeriver { key }
+    /// A deriver under a fresh 32-byte key from the OS CSPRNG, for runs that never send a
+    /// token (dry runs).
+    pub fn ephemeral() -> Result<Self, RandomError> {
+        Ok(TokenDeriver {
+            key: random_bytes(32)?,
+        })
     }
 
     /// The token for writing `value` for `identity` over `previous_version` (`None` for a
@@ -150,13 +167,37 @@ mod tests {
     }
 
     #[test]
+    fn keys_come_from_the_os_csprng() {
+        let (a, b) = (random_bytes(32).unwrap(), random_bytes(32).unwrap());
+        assert_eq!(a.len(), 32);
+        assert_ne!(*a, *b);
+        assert_ne!(*a, vec![0u8; 32]);
+        let v = SecretValue::text("a".into());
+        let (e1, e2) = (
+            TokenDeriver::ephemeral().unwrap(),
+            TokenDeriver::ephemeral().unwrap(),
+        );
+        assert_ne!(e1.token(&id("x"), &v, None), e2.token(&id("x"), &v, None));
+        // no fast PRNG near key material (fastrand is for jitter)
+        for src in [
+            include_str!("token.rs"),
+            include_str!("../target/token_key.rs"),
+        ] {
+            assert!(!src.contains(concat!("fast", "rand::")));
+        }
+    }
+
+    #[test]
     fn tokens_depend_on_the_key_and_hide_it() {
         let v = SecretValue::text("a".into());
         let k1 = TokenDeriver::keyed(Zeroizing::new(b"0123456789abcdef".to_vec()));
         let k2 = TokenDeriver::keyed(Zeroizing::new(b"0123456789abcdeX".to_vec()));
         let t1 = k1.token(&id("x"), &v, None);
         assert_ne!(t1, k2.token(&id("x"), &v, None));
-        assert_ne!(t1, TokenDeriver::ephemeral().token(&id("x"), &v, None));
+        assert_ne!(
+            t1,
+            TokenDeriver::ephemeral().unwrap().token(&id("x"), &v, None)
+        );
         assert!(!format!("{k1:?}").contains("0123"));
     }
 }

@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 
 use super::{
     BatchRead, CallError, Caller, CurrentValue, NewSecret, Outcome, Replica, ReplicaRegion, Target,
-    TargetSecret,
+    TargetSecret, Written,
 };
 use crate::secret::SecretValue;
 
@@ -79,8 +79,16 @@ impl Target for DryRun<'_> {
         _id: &'a str,
         _v: &'a SecretValue,
         _t: String,
-    ) -> BoxFuture<'a, Outcome<String>> {
-        Box::pin(async { Ok((String::new(), 0)) })
+    ) -> BoxFuture<'a, Outcome<Written>> {
+        Box::pin(async {
+            Ok((
+                Written {
+                    version_id: String::new(),
+                    current: Some(true),
+                },
+                0,
+            ))
+        })
     }
 
     fn tag<'a>(
@@ -111,6 +119,8 @@ impl Target for DryRun<'_> {
         Box::pin(async { Ok((String::new(), 0)) })
     }
 
+    /// Not sent: a dry run moves no stage (neither a rollback's nor the repair of an ignored
+    /// put).
     fn move_current<'a>(
         &'a self,
         _id: &'a str,

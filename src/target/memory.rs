@@ -3,6 +3,12 @@
 //! scheduled deletion, "exists" on a taken name), with no network and no quota. For the executor's unit tests and the in-process scale bench
 //! (`benches/scale.rs`), never for a real run.
 //!
+//! It is taught AWS's quirks the executor must survive: a `PutSecretValue` (or a
+//! `CreateSecret` on a taken name) whose token names an existing version with the same value is
+//! answered with success and changes nothing (the answer carries that version's stages); moving
+//! `AWSCURRENT` must name the version that holds it; deleting a secret already scheduled for
+//! deletion is refused.
+//!
 //! With `keep_values = false` it keeps no value and no version history at all, only what the
 //! listing shows (name, compact tags, description, the `AWSCURRENT`/`AWSPREVIOUS` ids), so a
 //! bench of half a million secrets measures secretport's memory, not the fake's; such a target
@@ -16,7 +22,7 @@ use futures::future::BoxFuture;
 
 use super::{
     BatchRead, CallError, Caller, CurrentValue, ErrorClass, NewSecret, Outcome, Replica,
-    ReplicaRegion, ReplicaStatus, Target, TargetSecret,
+    ReplicaRegion, ReplicaStatus, Target, TargetSecret, Written,
 };
 use crate::secret::SecretValue;
 use crate::target::limits::MAX_TAGS;
@@ -45,6 +51,46 @@ pub struct MemorySecret {
     pub deleted: bool,
     /// Replicas in other regions (`DescribeSecret` shows them, the listing does not).
     pub replicas: Vec<Replica>,
+}
+
+impl MemorySecret {
+    /// Every VersionId it holds, oldest first (empty when values are not kept).
+    pub fn version_ids(&self) -> Vec<String> {
+        self.versions.iter().map(|(v, _)| v.to_string()).collect()
+    }
+
+    /// The `AWSCURRENT` VersionId.
+    pub fn current(&self) -> Option<&str> {
+        self.current.as_deref()
+    }
+
+    /// The `AWSPREVIOUS` VersionId.
+    pub fn previous(&self) -> Option<&str> {
+        self.previous.as_deref()
+    }
+
+    /// Whether version `token` exists holding `v` (what makes AWS ignore a write with that
+    /// token); without kept values only the labelled versions are known.
+    fn holds_version(&self, token: &str, v: &SecretValue) -> bool {
+        if self.versions.is_empty() {
+            return self.current.as_deref() == Some(token)
+                || self.previous.as_deref() == Some(token);
+        }
+        self.versions.iter().any(|(id, c)| {
+            &**id == token
+                && matches!(c, Some(Content::Value(b, bin)) if b == v.expose_bytes() && *bin == v.is_binary())
+        })
+    }
+
+    /// Moves `AWSCURRENT` to `to` by hand (as `UpdateSecretVersionStage` would), `AWSPREVIOUS`
+    /// to the version that held it.
+    pub fn move_current_to(&mut self, to: &str) {
+        if self.current.as_deref() == Some(to) {
+            return;
+        }
+        let from = self.current.replace(to.into());
+        self.previous = from;
+    }
 }
 
 /// Secrets by name, and calls by operation.
@@ -366,7 +412,12 @@ impl Target for MemoryTarget {
         self.count("CreateSecret");
         Box::pin(async move {
             let mut m = self.lock();
-            if m.contains_key(s.name) {
+            if let Some(existing) = m.get(s.name) {
+                // AWS ignores a create whose token names an existing version with the same
+                // value, and answers success (a retry, or a concurrent run of the same config)
+                if !existing.deleted && existing.holds_version(&s.token, s.value) {
+                    return Ok(((format!("{ARN_PREFIX}{}", s.name), s.token.clone()), 1));
+                }
                 return Err(err("CreateSecret", s.name, ErrorClass::Exists));
             }
             if s.tags.len() > MAX_TAGS {
@@ -399,18 +450,30 @@ impl Target for MemoryTarget {
         id: &'a str,
         value: &'a SecretValue,
         token: String,
-    ) -> BoxFuture<'a, Outcome<String>> {
+    ) -> BoxFuture<'a, Outcome<Written>> {
         self.count("PutSecretValue");
         Box::pin(async move {
             let mut m = self.lock();
             let s = m
                 .get_mut(name_of(id))
                 .ok_or_else(|| err("PutSecretValue", id, ErrorClass::NotFound))?;
-            if s.current.as_deref() != Some(token.as_str()) {
+            if s.deleted {
+                return Err(err("PutSecretValue", id, ErrorClass::InvalidRequest));
+            }
+            // AWS's quirk: a token naming an existing version with the same value is answered
+            // with success and that version's stages, and nothing changes
+            if !s.holds_version(&token, value) {
                 self.add_version(&mut s.versions, &token, value);
                 s.previous = s.current.replace(token.as_str().into());
             }
-            Ok((token, 1))
+            let current = Some(s.current.as_deref() == Some(token.as_str()));
+            Ok((
+                Written {
+                    version_id: token,
+                    current,
+                },
+                1,
+            ))
         })
     }
 
@@ -476,9 +539,16 @@ impl Target for MemoryTarget {
     ) -> BoxFuture<'a, Outcome<String>> {
         self.count("DeleteSecret");
         Box::pin(async move {
-            self.edit(name_of(id), |s| s.deleted = true)
-                .then_some(("2030-01-01T00:00:00Z".into(), 1))
-                .ok_or_else(|| err("DeleteSecret", id, ErrorClass::NotFound))
+            let mut m = self.lock();
+            let s = m
+                .get_mut(name_of(id))
+                .ok_or_else(|| err("DeleteSecret", id, ErrorClass::NotFound))?;
+            // AWS refuses to delete what is already scheduled for deletion
+            if s.deleted {
+                return Err(err("DeleteSecret", id, ErrorClass::InvalidRequest));
+            }
+            s.deleted = true;
+            Ok(("2030-01-01T00:00:00Z".into(), 1))
         })
     }
 
@@ -490,12 +560,22 @@ impl Target for MemoryTarget {
     ) -> BoxFuture<'a, Outcome<()>> {
         self.count("UpdateSecretVersionStage");
         Box::pin(async move {
-            self.edit(name_of(id), |s| {
-                s.current = Some(to.into());
-                s.previous = Some(from.into());
-            })
-            .then_some(((), 1))
-            .ok_or_else(|| err("UpdateSecretVersionStage", id, ErrorClass::NotFound))
+            let mut m = self.lock();
+            let s = m
+                .get_mut(name_of(id))
+                .ok_or_else(|| err("UpdateSecretVersionStage", id, ErrorClass::NotFound))?;
+            // AWS: RemoveFromVersionId must name the version that holds AWSCURRENT, and the
+            // target version must exist
+            let known = s.versions.is_empty() || s.versions.iter().any(|(v, _)| &**v == to);
+            if s.current.as_deref().unwrap_or("") != from || !known {
+                return Err(err(
+                    "UpdateSecretVersionStage",
+                    id,
+                    ErrorClass::InvalidRequest,
+                ));
+            }
+            s.move_current_to(to);
+            Ok(((), 1))
         })
     }
 }

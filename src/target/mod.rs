@@ -152,6 +152,21 @@ pub struct CurrentValue {
     pub version_id: Option<String>,
 }
 
+/// What a `PutSecretValue` answered: the version the token names and whether it is
+/// `AWSCURRENT` now.
+///
+/// AWS (and moto) answer success to a put whose token names a version that already exists with
+/// the same value, and change nothing: after a rollback or a hand-moved `AWSCURRENT` that
+/// version may be `AWSPREVIOUS` or unlabelled. The answer's `VersionStages` tell; a write is
+/// done only when its version is current.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The VersionId (the token).
+    pub version_id: String,
+    /// Whether the answer labels it `AWSCURRENT`; `None`: the answer did not say.
+    pub current: Option<bool>,
+}
+
 /// Everything CreateSecret needs.
 pub struct NewSecret<'a> {
     /// Name.
@@ -247,7 +262,8 @@ pub trait Target: Send + Sync {
     /// Current values of up to [`limits::BATCH_GET_MAX`] secrets in one call.
     fn batch_get<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<BatchRead, CallError>>;
 
-    /// The current value of one secret (`None`: it has no current value).
+    /// The `AWSCURRENT` value of one secret (`None`: it has no current value). The stage is
+    /// asked for explicitly: moto without one answers the last version written.
     fn get_value<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Outcome<Option<CurrentValue>>>;
 
     /// One secret's metadata.
@@ -256,13 +272,14 @@ pub trait Target: Send + Sync {
     /// CreateSecret; returns (ARN, VersionId).
     fn create<'a>(&'a self, s: &'a NewSecret<'a>) -> BoxFuture<'a, Outcome<(String, String)>>;
 
-    /// PutSecretValue; returns the new VersionId.
+    /// PutSecretValue; returns the version the token names and whether it is now `AWSCURRENT`
+    /// (a token naming an existing version is answered with success and changes nothing).
     fn put_value<'a>(
         &'a self,
         id: &'a str,
         value: &'a SecretValue,
         token: String,
-    ) -> BoxFuture<'a, Outcome<String>>;
+    ) -> BoxFuture<'a, Outcome<Written>>;
 
     /// TagResource (adds or changes the given tags, leaves others).
     fn tag<'a>(
@@ -289,7 +306,10 @@ pub trait Target: Send + Sync {
         window_days: i64,
     ) -> BoxFuture<'a, Outcome<String>>;
 
-    /// Moves `AWSCURRENT` from version `from` to version `to` (rollback of an update).
+    /// Moves `AWSCURRENT` from version `from` (`""`: none holds it) to version `to`
+    /// (`UpdateSecretVersionStage`; AWS
+    /// moves `AWSPREVIOUS` to `from`): the rollback of an update, and the repair of a put AWS
+    /// ignored because its token names an existing version.
     fn move_current<'a>(
         &'a self,
         id: &'a str,

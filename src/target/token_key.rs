@@ -1,5 +1,6 @@
 //! Where the idempotency-token key lives when the config names none: a secret in the target
-//! account itself, [`KEY_NAME`], created with 32 random bytes on the first writing run.
+//! account itself, [`KEY_NAME`], created with 32 bytes from the operating system's CSPRNG
+//! (`getrandom`; a failing generator is an error) on the first writing run.
 //!
 //! Tokens become VersionIds that principals without `GetSecretValue` can see; keying them with a
 //! value only `GetSecretValue` on this secret reveals means a VersionId tells nothing about the
@@ -14,7 +15,7 @@ use base64::Engine;
 use zeroize::Zeroizing;
 
 use super::{CallError, ErrorClass, NewSecret, Target};
-use crate::identity::token::{TokenDeriver, MIN_KEY_BYTES};
+use crate::identity::token::{random_bytes, RandomError, TokenDeriver, MIN_KEY_BYTES};
 use crate::secret::SecretValue;
 
 /// The key secret's name (one per account and region).
@@ -28,6 +29,9 @@ pub enum KeyError {
     /// Reading or creating it failed.
     #[error("token key {KEY_NAME}: {0}")]
     Call(#[from] CallError),
+    /// The OS random number generator gave no key.
+    #[error("token key {KEY_NAME}: {0}")]
+    Random(#[from] RandomError),
     /// It exists but holds something else.
     #[error("token key {KEY_NAME}: holds no base64 key of at least {MIN_KEY_BYTES} bytes; delete it (a new one is made) or set target.token_key_env")]
     Malformed,
@@ -62,16 +66,14 @@ pub async fn load_or_create(target: &dyn Target) -> Result<TokenDeriver, KeyErro
     if let Some(t) = load(target).await? {
         return Ok(t);
     }
-    let mut raw = Zeroizing::new(vec![0u8; 32]);
-    for b in raw.iter_mut() {
-        *b = fastrand::u8(..);
-    }
+    // 32 bytes from the OS CSPRNG; a failing generator is an error, never a weaker key
+    let raw = random_bytes(32)?;
     let value = SecretValue::text(base64::engine::general_purpose::STANDARD.encode(&*raw));
     let tags = BTreeMap::from([(ROLE_TAG.to_owned(), "token-key".to_owned())]);
     let new = NewSecret {
         name: KEY_NAME,
         value: &value,
-        token: uuid_like(),
+        token: uuid_like()?,
         description:
             "secretport: key for idempotency tokens (ClientRequestTokens); keep, do not share",
         kms_key_id: None,
@@ -89,7 +91,6 @@ pub async fn load_or_create(target: &dyn Target) -> Result<TokenDeriver, KeyErro
     }
 }
 
-fn uuid_like() -> String {
-    let bytes: Vec<u8> = (0..16).map(|_| fastrand::u8(..)).collect();
-    crate::identity::token::uuid_text(&bytes)
+fn uuid_like() -> Result<String, RandomError> {
+    Ok(crate::identity::token::uuid_text(&random_bytes(16)?))
 }

@@ -9,6 +9,7 @@ mod support;
 mod actionable_errors;
 mod config_errors;
 mod config_sources;
+mod confirmed_writes;
 mod credstash_source;
 mod deploy;
 mod docs;
