@@ -657,7 +657,7 @@ async fn the_terminal_prompt_names_account_region_prefix_and_counts() {
         .await
         .unwrap();
     assert!(
-        text.contains("migrate into AWS account 123456789012, region us-east-1, prefix tty/: create 2. Proceed? [y/N]"),
+        text.contains("migrate into AWS account 123456789012, region us-east-1, prefix tty/: create 2; adds $0.80/month (2 new secrets at $0.40 each). Proceed? [y/N]"),
         "{text}"
     );
     assert!(text.contains("declined"), "{text}");
