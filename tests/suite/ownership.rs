@@ -7,53 +7,10 @@
 use std::collections::BTreeMap;
 
 use crate::cli::{file_config, string_export as export, Workspace};
+use crate::support::moto::state;
 use crate::support::{Bao, Moto};
 use serde_json::json;
 
-type Sm = aws_sdk_secretsmanager::Client;
-
-/// Every secret in moto's us-east-1: name -> (value, scheduled for deletion).
-async fn state(sm: &Sm) -> BTreeMap<String, (String, bool)> {
-    let mut out = BTreeMap::new();
-    let mut next = None;
-    loop {
-        let page = sm
-            .list_secrets()
-            .include_planned_deletion(true)
-            .max_results(100)
-            .set_next_token(next)
-            .send()
-            .await
-            .unwrap();
-        for s in page.secret_list() {
-            let name = s.name().unwrap().to_string();
-            if name == "secretport/token-key" {
-                continue;
-            }
-            let deleted = s.deleted_date().is_some();
-            let value = if deleted {
-                String::new()
-            } else {
-                // by stage: moto 5.2 keeps serving the old default version after
-                // UpdateSecretVersionStage moved AWSCURRENT (AWS serves AWSCURRENT)
-                let v = sm
-                    .get_secret_value()
-                    .secret_id(&name)
-                    .version_stage("AWSCURRENT")
-                    .send()
-                    .await
-                    .unwrap();
-                v.secret_string().unwrap_or_default().to_string()
-            };
-            out.insert(name, (value, deleted));
-        }
-        next = page.next_token().map(str::to_string);
-        if next.is_none() {
-            break;
-        }
-    }
-    out
-}
 
 fn live(state: &BTreeMap<String, (String, bool)>, prefix: &str) -> Vec<String> {
     state

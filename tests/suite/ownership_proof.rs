@@ -7,52 +7,11 @@
 use std::collections::BTreeMap;
 
 use crate::cli::{file_config, string_export as export, Workspace};
+use crate::support::moto::state;
 use crate::support::{Bao, Moto};
 use serde_json::json;
 
 type Sm = aws_sdk_secretsmanager::Client;
-
-/// name -> (AWSCURRENT value, scheduled for deletion), without the token key.
-async fn state(sm: &Sm) -> BTreeMap<String, (String, bool)> {
-    let mut out = BTreeMap::new();
-    let mut next = None;
-    loop {
-        let page = sm
-            .list_secrets()
-            .include_planned_deletion(true)
-            .max_results(100)
-            .set_next_token(next)
-            .send()
-            .await
-            .unwrap();
-        for s in page.secret_list() {
-            let name = s.name().unwrap().to_string();
-            if name == "secretport/token-key" {
-                continue;
-            }
-            let deleted = s.deleted_date().is_some();
-            let value = if deleted {
-                String::new()
-            } else {
-                sm.get_secret_value()
-                    .secret_id(&name)
-                    .version_stage("AWSCURRENT")
-                    .send()
-                    .await
-                    .unwrap()
-                    .secret_string()
-                    .unwrap_or_default()
-                    .to_string()
-            };
-            out.insert(name, (value, deleted));
-        }
-        next = page.next_token().map(str::to_string);
-        if next.is_none() {
-            break;
-        }
-    }
-    out
-}
 
 async fn tags_of(sm: &Sm, name: &str) -> BTreeMap<String, String> {
     let d = sm.describe_secret().secret_id(name).send().await.unwrap();

@@ -213,3 +213,49 @@ pub fn aws_env(region: &str) -> Vec<(String, String)> {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
 }
+
+/// Every secret the client's region holds, but the token key: name -> (its `AWSCURRENT` value,
+/// scheduled for deletion).
+pub async fn state(
+    sm: &aws_sdk_secretsmanager::Client,
+) -> std::collections::BTreeMap<String, (String, bool)> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut next = None;
+    loop {
+        let page = sm
+            .list_secrets()
+            .include_planned_deletion(true)
+            .max_results(100)
+            .set_next_token(next)
+            .send()
+            .await
+            .unwrap();
+        for s in page.secret_list() {
+            let name = s.name().unwrap().to_string();
+            if name == "secretport/token-key" {
+                continue;
+            }
+            let deleted = s.deleted_date().is_some();
+            let value = if deleted {
+                String::new()
+            } else {
+                // by stage: moto 5.2 keeps serving the old default version after
+                // UpdateSecretVersionStage moved AWSCURRENT (AWS serves AWSCURRENT)
+                let v = sm
+                    .get_secret_value()
+                    .secret_id(&name)
+                    .version_stage("AWSCURRENT")
+                    .send()
+                    .await
+                    .unwrap();
+                v.secret_string().unwrap_or_default().to_string()
+            };
+            out.insert(name, (value, deleted));
+        }
+        next = page.next_token().map(str::to_string);
+        if next.is_none() {
+            break;
+        }
+    }
+    out
+}
