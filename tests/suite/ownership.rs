@@ -11,7 +11,6 @@ use crate::support::moto::state;
 use crate::support::{Bao, Moto};
 use serde_json::json;
 
-
 fn live(state: &BTreeMap<String, (String, bool)>, prefix: &str) -> Vec<String> {
     state
         .iter()
