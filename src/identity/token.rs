@@ -21,7 +21,7 @@
 //!
 //! Key material comes from the operating system's CSPRNG ([`random_bytes`], `getrandom`), never
 //! from a fast PRNG: a key guessed from a 64-bit PRNG state would let anyone who sees VersionIds
-//! test guesses of short values offline. `fastrand` is for retry jitter only.
+//! test guesses of short values offline. A fast PRNG serves retry jitter only.
 
 use hmac::{KeyInit, Mac};
 use sha2::Sha256;
@@ -178,7 +178,7 @@ mod tests {
             TokenDeriver::ephemeral().unwrap(),
         );
         assert_ne!(e1.token(&id("x"), &v, None), e2.token(&id("x"), &v, None));
-        // no fast PRNG near key material (fastrand is for jitter)
+        // no fast PRNG near key material (it is for retry jitter only)
         for src in [
             include_str!("token.rs"),
             include_str!("../target/token_key.rs"),
