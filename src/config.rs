@@ -1798,6 +1798,56 @@ mod tests {
     }
 
     #[test]
+    fn split_is_validated_per_source_kind() {
+        let env = |k: &str| (k == "VAULT_TOKEN").then(|| "t".to_owned());
+        let target = "[target]\nregion = \"us-east-1\"\nprefix = \"p\"\n";
+        let vault = "kind = \"vault\"\naddress = \"http://v\"\nmount = \"kv\"\n";
+        let parse = |source: &str| {
+            Config::parse(
+                &format!("[source]\n{source}{target}"),
+                Path::new("c.toml"),
+                Path::new("/"),
+                &env,
+            )
+        };
+        let split_of = |source: &str| match parse(source) {
+            Ok(c) => c.jobs[0].split,
+            Err(e) => panic!("{source}: {e:?}"),
+        };
+        let problems = |source: &str| match parse(source) {
+            Err(ConfigError::Invalid { problems, .. }) => problems
+                .into_iter()
+                .map(|p| format!("{}: {}", p.key, p.message))
+                .collect::<Vec<_>>(),
+            other => panic!("{source}: {other:?}"),
+        };
+        assert_eq!(split_of(vault), Split::Whole);
+        assert_eq!(split_of(&format!("{vault}split = \"keys\"\n")), Split::Keys);
+        assert_eq!(
+            split_of(&format!("{vault}split = \"secret\"\n")),
+            Split::Whole
+        );
+        assert_eq!(
+            split_of("kind = \"sops\"\nfiles = [\"*.yaml\"]\nsplit = \"keys\"\n"),
+            Split::Keys
+        );
+        let p = problems(&format!("{vault}split = \"key\"\n"));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with(
+                "source.split: expected \"secret\" (default) or \"keys\", got \"key\""
+            ),
+            "{p:?}"
+        );
+        let p = problems("kind = \"ssm\"\nsplit = \"keys\"\n");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("source.split: only sources whose values are JSON objects"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
     fn without_a_kind_only_a_typo_of_kind_is_reported() {
         let env = |_: &str| None;
         let parse =

@@ -79,7 +79,7 @@ fn not_an_object(text: &str) -> String {
         Some(b't' | b'f') => "a boolean",
         Some(b'n') => "null",
         Some(b'-' | b'0'..=b'9') => "a number",
-        _ => "not JSON",
+        _ => "plain text",
     };
     format!("split = \"keys\" needs a JSON object value; this value is {what}")
 }
@@ -168,7 +168,10 @@ impl KeySplit {
     }
 
     /// The key-secrets of one parent, or the problems that stop them.
-    async fn expand(&self, r: SourceRef) -> Result<(Vec<SourceRef>, Vec<ListProblem>), SourceError> {
+    async fn expand(
+        &self,
+        r: SourceRef,
+    ) -> Result<(Vec<SourceRef>, Vec<ListProblem>), SourceError> {
         let problem = |error: String| ListProblem {
             path: r.path.clone(),
             line: r.line,
@@ -346,7 +349,10 @@ mod tests {
     #[test]
     fn object_keys_table() {
         let cases: &[(&str, Result<Keys, &str>)] = &[
-            (r#"{"user":"u","password":"p"}"#, Ok(keys(&["user", "password"]))),
+            (
+                r#"{"user":"u","password":"p"}"#,
+                Ok(keys(&["user", "password"])),
+            ),
             (r#"{ "z" : 1.50 , "a": {"b":[1]} }"#, Ok(keys(&["z", "a"]))),
             ("{}", Ok(keys(&[]))),
             (
@@ -374,7 +380,7 @@ mod tests {
             ("1.5", Err("this value is a number")),
             ("true", Err("this value is a boolean")),
             ("null", Err("this value is null")),
-            ("plain text", Err("this value is not JSON")),
+            ("plain text", Err("this value is plain text")),
             ("{\"a\":", Err("not valid JSON")),
         ];
         for (text, want) in cases {
@@ -388,7 +394,8 @@ mod tests {
 
     #[test]
     fn key_value_table() {
-        let doc = "{\"s\":\"line\\n caf\\u00e9 😀\",\"n\":1.50,\"big\":123456789012345678901234567890,\
+        let doc =
+            "{\"s\":\"line\\n caf\\u00e9 😀\",\"n\":1.50,\"big\":123456789012345678901234567890,\
                    \"o\":{\"b\":[true,null],\"z\":1e3},\"a\":[ 1, \"x\" ],\"t\":true,\"f\":false,\
                    \"null\":null,\"e\":\"\",\"esc\":\"\\u003c\\\"\\\\\"}";
         let cases: &[(&str, Option<&str>)] = &[
