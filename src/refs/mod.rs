@@ -170,13 +170,20 @@ pub struct Reference {
     pub target_name: String,
     /// The AWS ARN (empty when the report has none, e.g. a dry run's).
     pub target_arn: String,
+    /// The secret holds one key of a source secret (`split = "keys"`; `reference` ends in
+    /// `#key`): its value is that key's, with no JSON keys to pick.
+    pub split_key: bool,
 }
 
 impl Reference {
     /// How a consumer reads one JSON key of the new secret: the ARN (or the name when the
     /// report has no ARN) with `:KEY::`, the syntax of ECS `valueFrom` and CloudFormation's
-    /// `{{resolve:secretsmanager:…:SecretString:KEY}}` drops the `SecretString`.
+    /// `{{resolve:secretsmanager:…:SecretString:KEY}}` drops the `SecretString`. Empty for a
+    /// key-secret (`split = "keys"`), whose value is the key's own.
     pub fn json_key_template(&self) -> String {
+        if self.split_key {
+            return String::new();
+        }
         let id = if self.target_arn.is_empty() {
             &self.target_name
         } else {
@@ -225,6 +232,7 @@ pub fn map_rows(entries: &[ReportEntry], origins: &[Origin]) -> Result<Vec<Refer
             api_path,
             target_name: e.target_name.clone(),
             target_arn: e.target_arn.clone(),
+            split_key: origin.location.splits_keys(),
         });
     }
     Ok(out)
@@ -388,6 +396,7 @@ mod tests {
                 mount: mount.into(),
                 path: path.into(),
                 kv_version: None,
+                split_keys: false,
             },
         }
     }
@@ -413,6 +422,62 @@ mod tests {
                 "{a:?} {s:?}"
             );
         }
+    }
+
+    #[test]
+    fn split_keys_map_path_hash_key_to_the_key_secret() {
+        let mut origin = vault("default", "secret", "apps");
+        if let Location::Vault { split_keys, .. } = &mut origin.location {
+            *split_keys = true;
+        }
+        let rows = vec![
+            entry(
+                "default",
+                "db/user",
+                "k/db/user",
+                Action::Create,
+                Status::Ok,
+            ),
+            entry(
+                "default",
+                "db/password",
+                "k/db/password",
+                Action::Create,
+                Status::Ok,
+            ),
+        ];
+        let refs = map_rows(&rows, &[origin]).unwrap();
+        let got: Vec<_> = refs
+            .iter()
+            .map(|r| {
+                (
+                    r.reference.as_str(),
+                    r.api_path.as_str(),
+                    r.target_name.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "secret/apps/db#user",
+                    "secret/data/apps/db#user",
+                    "k/db/user"
+                ),
+                (
+                    "secret/apps/db#password",
+                    "secret/data/apps/db#password",
+                    "k/db/password"
+                ),
+            ]
+        );
+        assert_eq!(refs[1].json_key_template(), "");
+        let ix = Index::new(&refs);
+        let hit = ix
+            .lookup("secret/apps/db#password", Store::Vault, None)
+            .unwrap();
+        assert_eq!(hit.target_name, "k/db/password");
     }
 
     #[test]

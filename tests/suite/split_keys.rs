@@ -112,6 +112,32 @@ async fn vault_secret_splits_into_one_secret_per_key() {
         .unwrap();
     assert_eq!(source, format!("vault:{}/secret apps/db/ratio", bao.addr()));
 
+    // refs maps each `path#key` to its key-secret
+    let report = run.report.as_ref().unwrap().to_str().unwrap().to_owned();
+    let refs = ws
+        .run(&[
+            "refs", "--report", &report, "--config", "cfg.toml", "--format", "json",
+        ])
+        .await;
+    refs.expect_code(0);
+    let mapped: BTreeMap<String, String> = refs
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|v| {
+            assert_eq!(v["json_key"], "", "{v}");
+            (
+                v["reference"].as_str().unwrap().to_owned(),
+                v["target_name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want: BTreeMap<String, String> = ["password", "ratio", "conf"]
+        .map(|k| (format!("secret/apps/db#{k}"), format!("k/db/{k}")))
+        .into_iter()
+        .collect();
+    assert_eq!(mapped, want);
+
     // a key removed and one added
     bao.call(
         reqwest::Method::POST,
