@@ -305,6 +305,24 @@ pub struct Index<'a> {
     /// the store's mount; with the mount, since a path under two mounts is two secrets.
     vault_relative: BTreeMap<String, Vec<(String, &'a Reference)>>,
     ssm: BTreeMap<String, &'a Reference>,
+    /// The Vault secrets split into key-secrets (`split = "keys"`), by `mount/path` and API
+    /// path: a consumer that still reads the whole secret reads the old store. One reference
+    /// per secret, naming every key-secret.
+    split_parents: BTreeMap<String, Reference>,
+}
+
+/// The secret a key-secret's reference belongs to: `secret/apps/db#password` (source path
+/// `db/password`) -> `secret/apps/db`. `None` unless the reference ends in the key.
+fn split_parent(r: &Reference) -> Option<(String, String, String)> {
+    let key = r.source_path.rsplit('/').next()?;
+    let suffix = format!("#{key}");
+    let reference = r.reference.strip_suffix(&suffix)?.to_owned();
+    let api = r.api_path.strip_suffix(&suffix)?.to_owned();
+    let source = r
+        .source_path
+        .strip_suffix(key)
+        .map(|p| p.trim_end_matches('/').to_owned())?;
+    Some((reference, api, source))
 }
 
 impl<'a> Index<'a> {
@@ -314,6 +332,9 @@ impl<'a> Index<'a> {
         for r in refs {
             match r.kind {
                 Kind::Vault => {
+                    if r.split_key {
+                        ix.add_split_parent(r);
+                    }
                     ix.vault.insert(r.reference.clone(), r);
                     ix.vault.insert(r.api_path.clone(), r);
                     if let Some((mount, rel)) = r.reference.split_once('/') {
@@ -332,17 +353,38 @@ impl<'a> Index<'a> {
         ix
     }
 
+    fn add_split_parent(&mut self, r: &Reference) {
+        let Some((reference, api, source)) = split_parent(r) else {
+            return;
+        };
+        for spelling in [reference.clone(), api.clone()] {
+            let parent = self
+                .split_parents
+                .entry(spelling)
+                .or_insert_with(|| Reference {
+                    job: r.job.clone(),
+                    kind: r.kind,
+                    source_path: source.clone(),
+                    reference: reference.clone(),
+                    api_path: api.clone(),
+                    target_name: String::new(),
+                    target_arn: String::new(),
+                    split_key: true,
+                });
+            if !parent.target_name.is_empty() {
+                parent.target_name.push_str(", ");
+            }
+            parent.target_name.push_str(&r.target_name);
+        }
+    }
+
     /// The reference `written` names in `store`. `mount`: the mount an ESO Vault store reads
     /// (its `path`), for a key relative to it.
-    pub fn lookup(
-        &self,
-        written: &str,
-        store: Store,
-        mount: Option<&str>,
-    ) -> Option<&'a Reference> {
+    pub fn lookup(&self, written: &str, store: Store, mount: Option<&str>) -> Option<&Reference> {
         let clean = written.trim().trim_matches('/');
         let vault = || {
-            self.vault.get(clean).copied().or_else(|| {
+            let whole = || self.split_parents.get(clean);
+            self.vault.get(clean).copied().or_else(whole).or_else(|| {
                 let candidates = self.vault_relative.get(clean)?;
                 match mount {
                     Some(m) => candidates

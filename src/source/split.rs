@@ -84,16 +84,18 @@ fn not_an_object(text: &str) -> String {
     format!("split = \"keys\" needs a JSON object value; this value is {what}")
 }
 
+/// A JSON error by its position only: `serde_json`'s own message could quote the text.
+fn at(what: &str, e: &serde_json::Error) -> String {
+    format!("{what} (line {}, column {})", e.line(), e.column())
+}
+
 fn members(text: &str) -> Result<Vec<(String, &RawValue)>, String> {
     if !text.trim_start().starts_with('{') {
         return Err(not_an_object(text));
     }
     serde_json::from_str::<Members<'_>>(text)
         .map(|m| m.0)
-        .map_err(|e| {
-            // serde_json's message names a position, never the value
-            format!("the value is not valid JSON ({e})")
-        })
+        .map_err(|e| at("the value is not valid JSON", &e))
 }
 
 /// The keys of a value's JSON object: pure, table-tested. `Err` when the value is not a JSON
@@ -139,7 +141,7 @@ pub(crate) fn key_value(text: &str, key: &str) -> Result<Option<Zeroizing<String
     let raw = raw.get();
     if raw.starts_with('"') {
         let s: String = serde_json::from_str(raw)
-            .map_err(|e| format!("key {key:?}: not a JSON string ({e})"))?;
+            .map_err(|e| at(&format!("key {key:?}: not a JSON string"), &e))?;
         Ok(Some(Zeroizing::new(s)))
     } else {
         Ok(Some(Zeroizing::new(raw.to_owned())))

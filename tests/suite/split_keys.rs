@@ -138,6 +138,27 @@ async fn vault_secret_splits_into_one_secret_per_key() {
         .collect();
     assert_eq!(mapped, want);
 
+    // `refs scan`: a script still reading the whole secret is found (exit 2), naming the
+    // key-secrets that replace it
+    std::fs::create_dir_all(ws.path().join("repo")).unwrap();
+    ws.write(
+        "repo/deploy.sh",
+        "#!/bin/sh\nDB_PW=$(vault kv get -field=password secret/apps/db)\n",
+    );
+    let scan = ws
+        .run(&[
+            "refs", "scan", "--report", &report, "--config", "cfg.toml", "--json", "repo",
+        ])
+        .await;
+    scan.expect_code(2);
+    let hit: serde_json::Value = serde_json::from_str(scan.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(hit["line"], 2, "{hit}");
+    assert_eq!(hit["reference"], "secret/apps/db", "{hit}");
+    let names = hit["target_name"].as_str().unwrap();
+    for k in ["password", "ratio", "conf"] {
+        assert!(names.contains(&format!("k/db/{k}")), "{hit}");
+    }
+
     // a key removed and one added
     bao.call(
         reqwest::Method::POST,
