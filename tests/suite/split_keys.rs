@@ -204,9 +204,14 @@ async fn file_export_splits_and_refuses_what_is_not_an_object() {
         ]
         .join("\n")
     };
+    // a key given twice: refused by name, its values never shown
+    let dup = r#"{"path":"app/dup","value":{"a":"LEAKCANARY-1","b":"x","a":"LEAKCANARY-2"}}"#;
     ws.write(
         "export.jsonl",
-        &export(&line("app/plain", json!("a string, not an object"))),
+        &export(&format!(
+            "{}\n{dup}",
+            line("app/plain", json!("a string, not an object"))
+        )),
     );
     ws.write(
         "cfg.toml",
@@ -236,7 +241,14 @@ max_prune_fraction = 0.5
         refused["error"].contains("needs a JSON object value; this value is plain text"),
         "{refused:?}"
     );
-    assert_eq!(run.count("create", "ok"), 6, "{:#?}", run.rows);
+    let dup_row = run.row("app/dup");
+    assert_eq!(dup_row["status"], "failed", "{dup_row:?}");
+    assert!(
+        dup_row["error"].contains("key \"a\" is not migrated: the key appears more than once"),
+        "{dup_row:?}"
+    );
+    assert!(!run.all_output().contains("LEAKCANARY"));
+    assert_eq!(run.count("create", "ok"), 7, "{:#?}", run.rows);
     let sm = moto.sm_client("us-east-1");
     let got = values(&sm, "f").await;
     let want: BTreeMap<String, String> = [
@@ -246,13 +258,15 @@ max_prune_fraction = 0.5
         ("f/app/api/n", "-0"),
         ("f/app/api/list", "[ 1, 2 ]"),
         ("f/app/api/obj", r#"{"z":1e3,"a":{}}"#),
+        ("f/app/dup/b", "x"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     assert_eq!(got, want);
 
-    // the refused record fixed, a key removed: the orphan is pruned, the new keys created
+    // the refused records fixed or gone, a key removed: the orphans are pruned, the new key
+    // created
     ws.write(
         "export.jsonl",
         &export(&line("app/plain", json!({"k": "v"}))).replace(r#","n":-0"#, ""),
@@ -261,10 +275,11 @@ max_prune_fraction = 0.5
         .run(&["reconcile", "-c", "cfg.toml", "--prune", "--yes"])
         .await;
     fix.expect_code(0);
-    assert_eq!(fix.count("delete", "ok"), 1, "{:#?}", fix.rows);
+    assert_eq!(fix.count("delete", "ok"), 2, "{:#?}", fix.rows);
     assert_eq!(fix.count("create", "ok"), 1, "{:#?}", fix.rows);
     let got = values(&sm, "f").await;
     assert!(!got.contains_key("f/app/api/n"), "{got:?}");
+    assert!(!got.contains_key("f/app/dup/b"), "{got:?}");
     assert_eq!(got["f/app/plain/k"], "v");
     ws.run(&["reconcile", "-c", "cfg.toml", "--check"])
         .await
