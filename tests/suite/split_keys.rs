@@ -1,5 +1,5 @@
-//! `[source] split = "keys"` through the binary, from a real OpenBao and a `file` export into
-//! moto: one secret per top-level key, values exact (a string's content, any other JSON as its
+//! `[source] split = "keys"` through the binary, from a real OpenBao, a `file` export and a
+//! `kms` export (direct and envelope, encrypted by moto's KMS) into moto: one secret per top-level key, values exact (a string's content, any other JSON as its
 //! text), a removed key an orphan that `reconcile --prune` deletes, an added key created, and a
 //! value that is not a JSON object refused by name.
 
@@ -284,4 +284,55 @@ max_prune_fraction = 0.5
     ws.run(&["reconcile", "-c", "cfg.toml", "--check"])
         .await
         .expect_code(0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kms_export_splits_into_one_secret_per_key() {
+    let moto = Moto::start().await;
+    let kms = moto.kms_client("us-east-1");
+    let key = kms.create_key().send().await.expect("CreateKey");
+    let id = key.key_metadata().unwrap().key_id().to_owned();
+    let ws = Workspace::new();
+    ws.write(
+        "plain.jsonl",
+        r#"{"path":"app/db","value":{"user":"app","port":1.50,"tls":{"on":true}}}"#,
+    );
+    for mode in ["direct", "envelope"] {
+        let out = format!("{mode}.jsonl");
+        ws.run(&[
+            "kms-export",
+            "--input",
+            "plain.jsonl",
+            "--output",
+            &out,
+            "--key-id",
+            &id,
+            "--mode",
+            mode,
+            "--endpoint-url",
+            moto.endpoint(),
+        ])
+        .await
+        .expect_code(0);
+        ws.write(
+            "cfg.toml",
+            &format!(
+                "[source]\nkind = \"kms\"\nfile = \"{out}\"\nsplit = \"keys\"\n\n[target]\nregion = \"us-east-1\"\nprefix = \"{mode}\"\nendpoint_url = \"{}\"\n",
+                moto.endpoint()
+            ),
+        );
+        let run = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;
+        run.expect_code(0);
+        assert_eq!(run.count("create", "ok"), 3, "{:#?}", run.rows);
+        let got = values(&moto.sm_client("us-east-1"), mode).await;
+        let want: BTreeMap<String, String> =
+            [("user", "app"), ("port", "1.50"), ("tls", r#"{"on":true}"#)]
+                .into_iter()
+                .map(|(k, v)| (format!("{mode}/app/db/{k}"), v.to_owned()))
+                .collect();
+        assert_eq!(got, want, "{mode}");
+        ws.run(&["reconcile", "-c", "cfg.toml", "--check"])
+            .await
+            .expect_code(0);
+    }
 }
