@@ -123,7 +123,7 @@ pub async fn open_source(
     policy: RetryPolicy,
 ) -> Result<Box<dyn Source>, RunError> {
     let timeout = std::time::Duration::from_secs(limits_cfg.timeout_seconds);
-    let split = |s| crate::source::split::wrap(job.split, limits_cfg.concurrency, s);
+    let split = |s| crate::source::split::wrap(job, limits_cfg.concurrency, s);
     Ok(split(match &job.source {
         SourceConfig::File(f) => Box::new(FileSource::open(&f.file, &f.instance)?),
         SourceConfig::Vault(v) => Box::new(

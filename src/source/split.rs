@@ -15,7 +15,8 @@
 //! listing reads each secret once (concurrently, `[limits] concurrency` at a time), keeps only
 //! its key names, and drops the value; `fetch` reads the parent again and returns one key. The
 //! cost is one extra read per source secret in every `plan`, `migrate` and `reconcile` (and,
-//! for `kms`, one `kms:Decrypt` per direct record and listing).
+//! for `kms`, one `kms:Decrypt` per direct record and listing). A secret none of whose keys
+//! the job's `include`/`exclude` could take ([`PathFilter::may_admit_child`]) is not read.
 //!
 //! # Values
 //!
@@ -35,6 +36,7 @@ use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
 use super::{Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceRef};
+use crate::filter::PathFilter;
 use crate::identity::Scope;
 use crate::secret::SecretValue;
 
@@ -156,15 +158,18 @@ fn parent_of(path: &str) -> (&str, &str) {
 /// A source whose secrets are split into one secret per top-level key.
 pub(crate) struct KeySplit {
     inner: Box<dyn Source>,
+    /// The job's `include`/`exclude`: a secret none of whose keys it could take is not read.
+    filter: PathFilter,
     /// Reads in flight while listing.
     concurrency: usize,
 }
 
 impl KeySplit {
     /// Wraps `inner`; the listing reads `concurrency` values at a time.
-    pub(crate) fn new(inner: Box<dyn Source>, concurrency: usize) -> Self {
+    pub(crate) fn new(inner: Box<dyn Source>, filter: PathFilter, concurrency: usize) -> Self {
         KeySplit {
             inner,
+            filter,
             concurrency: concurrency.max(1),
         }
     }
@@ -230,7 +235,13 @@ impl KeySplit {
     async fn split_listing(&self, listing: Listing) -> Result<Listing, SourceError> {
         let mut problems = listing.problems;
         let mut refs = Vec::new();
-        let mut parts = futures::stream::iter(listing.refs)
+        // a secret of which the filter can take no key is never read (nor are its keys
+        // listed: the filter would drop them, and orphans are only asked about admitted paths)
+        let wanted = listing
+            .refs
+            .into_iter()
+            .filter(|r| self.filter.may_admit_child(&r.path));
+        let mut parts = futures::stream::iter(wanted)
             .map(|r| self.expand(r))
             .buffered(self.concurrency)
             .into_stream();
@@ -325,13 +336,13 @@ impl Source for KeySplit {
 /// Wraps a job's source when `[source] split = "keys"` asks for it (SOPS splits its files
 /// itself).
 pub(crate) fn wrap(
-    split: crate::config::Split,
+    job: &crate::config::JobConfig,
     concurrency: usize,
     inner: Box<dyn Source>,
 ) -> Box<dyn Source> {
-    match split {
+    match job.split {
         crate::config::Split::Keys if inner.kind() != "sops" => {
-            Box::new(KeySplit::new(inner, concurrency))
+            Box::new(KeySplit::new(inner, job.filter.clone(), concurrency))
         }
         _ => inner,
     }

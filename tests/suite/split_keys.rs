@@ -265,6 +265,20 @@ max_prune_fraction = 0.5
     .collect();
     assert_eq!(got, want);
 
+    // a filter on key-secret paths: secrets none of whose keys it can take are not read (the
+    // refused ones make no row), a key excluded on its own is not written
+    ws.write(
+        "only.toml",
+        &format!(
+            "[source]\nkind = \"file\"\nfile = \"export.jsonl\"\nsplit = \"keys\"\ninclude = [\"app/db/*\"]\nexclude = [\"app/db/port\"]\n\n[target]\nregion = \"us-east-1\"\nprefix = \"g\"\nendpoint_url = \"{}\"\n",
+            moto.endpoint()
+        ),
+    );
+    let only = ws.run(&["migrate", "-c", "only.toml", "--yes"]).await;
+    only.expect_code(0);
+    assert_eq!(only.rows.len(), 1, "{:#?}", only.rows);
+    assert_eq!(only.row("app/db/user")["target_name"], "g/app/db/user");
+
     // the refused records fixed or gone, a key removed: the orphans are pruned, the new key
     // created
     ws.write(
