@@ -127,6 +127,9 @@ pub struct JobConfig {
     pub filter: PathFilter,
     /// A source that lists 0 secrets is fine (otherwise an error naming where it looked).
     pub allow_empty: bool,
+    /// `[source] split`: one secret per source secret, or one per top-level key of its JSON
+    /// object (`vault`, `file`, `kms`, `sops`; SOPS splits its files itself).
+    pub split: Split,
 }
 
 impl JobConfig {
@@ -230,6 +233,16 @@ pub struct SsmConfig {
     pub copy_tags: bool,
     /// Region, endpoint and credentials for SSM and KMS.
     pub aws: AwsAccess,
+}
+
+/// `[source] split`: what one target secret holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Split {
+    /// One target secret per source secret (a SOPS file): the whole value.
+    #[default]
+    Whole,
+    /// One target secret per top-level key of the value's JSON object, at `<path>/<key>`.
+    Keys,
 }
 
 /// How a SOPS file becomes secrets.
@@ -518,6 +531,7 @@ impl Config {
             env,
             base,
             allow_empty: false,
+            split: Split::Whole,
         };
         let mut root = Section::new("", table);
         let jobs = match root.take("jobs") {
@@ -840,11 +854,24 @@ fn replica_regions(s: &mut Section, primary: Option<&str>) -> Vec<crate::target:
     out
 }
 
+/// Reads `[source] split` of a vault, file or kms source: `"secret"` or `"keys"`.
+fn split_option(s: &mut Section, expected: &str) -> Split {
+    match s.opt::<String>("split", expected).as_deref() {
+        None | Some("secret") => Split::Whole,
+        Some("keys") => Split::Keys,
+        Some(other) => {
+            s.problem("split", format!("expected {expected}, got {other:?}"));
+            Split::Whole
+        }
+    }
+}
+
 struct Validator<'a> {
     problems: Vec<Problem>,
     env: &'a dyn Fn(&str) -> Option<String>,
     base: &'a Path,
     allow_empty: bool,
+    split: Split,
 }
 
 impl Validator<'_> {
@@ -1117,6 +1144,9 @@ impl Validator<'_> {
             }
         }
         let split = s.opt("split", "\"file\" or \"keys\"").unwrap_or_default();
+        if split == SopsSplit::Keys {
+            self.split = Split::Keys;
+        }
         let aws = self.aws_access(s);
         let instance = self.instance(s);
         let dir = self.config_dir();
@@ -1207,6 +1237,7 @@ impl Validator<'_> {
             self.source(src)
         });
         let allow_empty = self.allow_empty;
+        let split = self.split;
         let filter_at = match index {
             None => "source".to_owned(),
             Some(i) => format!("jobs[{i}]"),
@@ -1241,6 +1272,7 @@ impl Validator<'_> {
             naming: naming?,
             filter: filter?,
             allow_empty,
+            split,
         })
     }
 
@@ -1253,6 +1285,16 @@ impl Validator<'_> {
             .unwrap_or(false);
         const KINDS: &str = "\"vault\", \"kms\", \"file\", \"ssm\", \"sops\" or \"credstash\"";
         let kind: Option<String> = s.req("kind", KINDS);
+        self.split = Split::Whole;
+        if matches!(kind.as_deref(), Some("vault" | "file" | "kms")) {
+            self.split = split_option(&mut s, "\"secret\" (default) or \"keys\"");
+        } else if matches!(kind.as_deref(), Some("ssm" | "credstash")) && s.has("split") {
+            s.table.remove("split");
+            s.problem(
+                "split",
+                "only sources whose values are JSON objects (vault, file, kms, sops) can be split into one secret per key",
+            );
+        }
         let out = match kind.as_deref() {
             Some("ssm") => self.ssm(&mut s).map(SourceConfig::Ssm),
             Some("sops") => self.sops(&mut s).map(SourceConfig::Sops),
@@ -1753,6 +1795,56 @@ mod tests {
             assert_eq!(closest_key(k, &known), *want, "{k}");
         }
         assert_eq!(closest_key("x", &[]), None);
+    }
+
+    #[test]
+    fn split_is_validated_per_source_kind() {
+        let env = |k: &str| (k == "VAULT_TOKEN").then(|| "t".to_owned());
+        let target = "[target]\nregion = \"us-east-1\"\nprefix = \"p\"\n";
+        let vault = "kind = \"vault\"\naddress = \"http://v\"\nmount = \"kv\"\n";
+        let parse = |source: &str| {
+            Config::parse(
+                &format!("[source]\n{source}{target}"),
+                Path::new("c.toml"),
+                Path::new("/"),
+                &env,
+            )
+        };
+        let split_of = |source: &str| match parse(source) {
+            Ok(c) => c.jobs[0].split,
+            Err(e) => panic!("{source}: {e:?}"),
+        };
+        let problems = |source: &str| match parse(source) {
+            Err(ConfigError::Invalid { problems, .. }) => problems
+                .into_iter()
+                .map(|p| format!("{}: {}", p.key, p.message))
+                .collect::<Vec<_>>(),
+            other => panic!("{source}: {other:?}"),
+        };
+        assert_eq!(split_of(vault), Split::Whole);
+        assert_eq!(split_of(&format!("{vault}split = \"keys\"\n")), Split::Keys);
+        assert_eq!(
+            split_of(&format!("{vault}split = \"secret\"\n")),
+            Split::Whole
+        );
+        assert_eq!(
+            split_of("kind = \"sops\"\nfiles = [\"*.yaml\"]\nsplit = \"keys\"\n"),
+            Split::Keys
+        );
+        let p = problems(&format!("{vault}split = \"key\"\n"));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with(
+                "source.split: expected \"secret\" (default) or \"keys\", got \"key\""
+            ),
+            "{p:?}"
+        );
+        let p = problems("kind = \"ssm\"\nsplit = \"keys\"\n");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("source.split: only sources whose values are JSON objects"),
+            "{p:?}"
+        );
     }
 
     #[test]

@@ -82,6 +82,25 @@ impl PathFilter {
             && !self.exclude.iter().any(|p| p.matches_with(path, OPTIONS))
     }
 
+    /// Whether some `parent/KEY` (KEY one path segment, as a key-secret of `split = "keys"`
+    /// is) could be admitted: `false` only when no key can be, so the parent need not be read.
+    /// Exact for the segment-wise globs this filter takes; when unsure, `true` (a parent read
+    /// for nothing costs a read; a parent wrongly skipped would make its key-secrets look
+    /// removed).
+    pub fn may_admit_child(&self, parent: &str) -> bool {
+        let parent = parent.trim_start_matches('/');
+        let mut segs: Vec<Seg<'_>> = if parent.is_empty() {
+            Vec::new()
+        } else {
+            parent.split('/').map(Seg::Known).collect()
+        };
+        segs.push(Seg::AnyKey);
+        let parts = |p: &Pattern| p.as_str().split('/').map(str::to_owned).collect::<Vec<_>>();
+        let included =
+            self.include.is_empty() || self.include.iter().any(|p| some_match(&parts(p), &segs));
+        included && !self.exclude.iter().any(|p| every_match(&parts(p), &segs))
+    }
+
     /// Words for messages: `include [..], exclude [..]`.
     pub fn describe(&self) -> String {
         let list = |v: &[Pattern]| {
@@ -99,6 +118,48 @@ impl PathFilter {
                 list(&self.include),
                 list(&self.exclude)
             ),
+        }
+    }
+}
+
+/// A path segment of [`PathFilter::may_admit_child`]'s question: known, or any key.
+#[derive(Clone, Copy)]
+enum Seg<'a> {
+    Known(&'a str),
+    AnyKey,
+}
+
+/// Whether the pattern segment `p` matches the known segment `s`; `None` when `p` is not a
+/// pattern on its own.
+fn seg_matches(p: &str, s: &str) -> Option<bool> {
+    Pattern::new(p).ok().map(|p| p.matches_with(s, OPTIONS))
+}
+
+/// Whether the pattern (by segments) matches the path for *some* key.
+fn some_match(ps: &[String], qs: &[Seg<'_>]) -> bool {
+    match (ps.first().map(String::as_str), qs.first()) {
+        (None, q) => q.is_none(),
+        (Some("**"), _) => some_match(&ps[1..], qs) || (!qs.is_empty() && some_match(ps, &qs[1..])),
+        (Some(_), None) => false,
+        // any single-segment pattern matches some key
+        (Some(_), Some(Seg::AnyKey)) => some_match(&ps[1..], &qs[1..]),
+        (Some(p), Some(Seg::Known(s))) => {
+            seg_matches(p, s).unwrap_or(true) && some_match(&ps[1..], &qs[1..])
+        }
+    }
+}
+
+/// Whether the pattern (by segments) matches the path for *every* key.
+fn every_match(ps: &[String], qs: &[Seg<'_>]) -> bool {
+    match (ps.first().map(String::as_str), qs.first()) {
+        (None, q) => q.is_none(),
+        (Some("**"), _) => {
+            every_match(&ps[1..], qs) || (!qs.is_empty() && every_match(ps, &qs[1..]))
+        }
+        (Some(_), None) => false,
+        (Some(p), Some(Seg::AnyKey)) => p == "*" && every_match(&ps[1..], &qs[1..]),
+        (Some(p), Some(Seg::Known(s))) => {
+            seg_matches(p, s).unwrap_or(false) && every_match(&ps[1..], &qs[1..])
         }
     }
 }
@@ -142,6 +203,63 @@ mod tests {
         assert!(!x.admits("other/key"));
         let only_exclude = f(&[], &["legacy/**"]);
         assert!(only_exclude.admits("apps/x") && !only_exclude.admits("legacy/x"));
+    }
+
+    #[test]
+    fn may_admit_child_agrees_with_admits() {
+        let filters = [
+            f(&[], &[]),
+            f(&["db"], &[]),
+            f(&["db/*"], &[]),
+            f(&["db/password"], &[]),
+            f(&["apps/**"], &[]),
+            f(&["**/pass*"], &[]),
+            f(&["*/db/u?er"], &[]),
+            f(&[], &["legacy/**"]),
+            f(&[], &["db/*"]),
+            f(&[], &["db/password"]),
+            f(&[], &["**"]),
+            f(&["apps/**"], &["apps/tmp/**", "**/*.bak"]),
+            f(&["[ab]pps/**"], &["**/x"]),
+        ];
+        let parents = [
+            "",
+            "db",
+            "apps",
+            "apps/db",
+            "apps/tmp",
+            "apps/tmp/x",
+            "legacy",
+            "legacy/a",
+            "x/db",
+            "bpps/q",
+        ];
+        let keys = ["password", "user", "x", "k.bak", "pass", "a b"];
+        for (i, filter) in filters.iter().enumerate() {
+            for parent in parents {
+                let admitted = keys.iter().any(|k| {
+                    let path = if parent.is_empty() {
+                        (*k).to_owned()
+                    } else {
+                        format!("{parent}/{k}")
+                    };
+                    filter.admits(&path)
+                });
+                // never skips a parent whose key could be admitted
+                if admitted {
+                    assert!(filter.may_admit_child(parent), "filter {i}, {parent:?}");
+                }
+            }
+        }
+        // and skips where no key can be
+        assert!(!f(&["db/*"], &[]).may_admit_child("apps"));
+        assert!(!f(&["db"], &[]).may_admit_child("db"));
+        assert!(!f(&["apps/**"], &[]).may_admit_child("other"));
+        assert!(!f(&[], &["legacy/**"]).may_admit_child("legacy/a"));
+        assert!(!f(&[], &["db/*"]).may_admit_child("db"));
+        assert!(!f(&[], &["**"]).may_admit_child("a"));
+        assert!(f(&[], &["db/password"]).may_admit_child("db"));
+        assert!(f(&["**/pass*"], &[]).may_admit_child("x/db"));
     }
 
     #[test]

@@ -123,7 +123,8 @@ pub async fn open_source(
     policy: RetryPolicy,
 ) -> Result<Box<dyn Source>, RunError> {
     let timeout = std::time::Duration::from_secs(limits_cfg.timeout_seconds);
-    Ok(match &job.source {
+    let split = |s| crate::source::split::wrap(job, limits_cfg.concurrency, s);
+    Ok(split(match &job.source {
         SourceConfig::File(f) => Box::new(FileSource::open(&f.file, &f.instance)?),
         SourceConfig::Vault(v) => Box::new(
             crate::source::vault::VaultSource::connect(v, limits.clone(), policy, timeout).await?,
@@ -156,7 +157,7 @@ pub async fn open_source(
             )
             .await?,
         ),
-    })
+    }))
 }
 
 /// Builds a target's SDK configuration.

@@ -5,7 +5,7 @@
 //! `external-secrets.io/v1`: ESO serves only `v1` since 0.17 (`v1beta1` is no longer served).
 //! A source whose values are JSON objects (Vault, SOPS files, exports) becomes `dataFrom:
 //! extract`, one Kubernetes Secret key per JSON key, as Vault consumers had them; a plain string
-//! value (SSM, credstash, one SOPS key) becomes one `data` entry whose key is the last segment of
+//! value (SSM, credstash, one key of a secret split with `split = "keys"`) becomes one `data` entry whose key is the last segment of
 //! the source path. Every string is emitted as a double-quoted scalar (JSON string syntax, which
 //! YAML reads the same), so no name can break the document.
 //!
@@ -96,6 +96,10 @@ fn data_key(path: &str) -> String {
 
 /// Whether the source's values are JSON objects (one Kubernetes key per JSON key).
 fn json_object(r: &Reference) -> bool {
+    if r.split_key {
+        // one key of a source secret (`split = "keys"`): its value is that key's
+        return false;
+    }
     match r.kind {
         Kind::Vault | Kind::File | Kind::Kms => true,
         Kind::Sops => !r.reference.contains('#'),

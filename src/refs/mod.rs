@@ -170,13 +170,20 @@ pub struct Reference {
     pub target_name: String,
     /// The AWS ARN (empty when the report has none, e.g. a dry run's).
     pub target_arn: String,
+    /// The secret holds one key of a source secret (`split = "keys"`; `reference` ends in
+    /// `#key`): its value is that key's, with no JSON keys to pick.
+    pub split_key: bool,
 }
 
 impl Reference {
     /// How a consumer reads one JSON key of the new secret: the ARN (or the name when the
     /// report has no ARN) with `:KEY::`, the syntax of ECS `valueFrom` and CloudFormation's
-    /// `{{resolve:secretsmanager:…:SecretString:KEY}}` drops the `SecretString`.
+    /// `{{resolve:secretsmanager:…:SecretString:KEY}}` drops the `SecretString`. Empty for a
+    /// key-secret (`split = "keys"`), whose value is the key's own.
     pub fn json_key_template(&self) -> String {
+        if self.split_key {
+            return String::new();
+        }
         let id = if self.target_arn.is_empty() {
             &self.target_name
         } else {
@@ -225,6 +232,7 @@ pub fn map_rows(entries: &[ReportEntry], origins: &[Origin]) -> Result<Vec<Refer
             api_path,
             target_name: e.target_name.clone(),
             target_arn: e.target_arn.clone(),
+            split_key: origin.location.splits_keys(),
         });
     }
     Ok(out)
@@ -297,6 +305,24 @@ pub struct Index<'a> {
     /// the store's mount; with the mount, since a path under two mounts is two secrets.
     vault_relative: BTreeMap<String, Vec<(String, &'a Reference)>>,
     ssm: BTreeMap<String, &'a Reference>,
+    /// The Vault secrets split into key-secrets (`split = "keys"`), by `mount/path` and API
+    /// path: a consumer that still reads the whole secret reads the old store. One reference
+    /// per secret, naming every key-secret.
+    split_parents: BTreeMap<String, Reference>,
+}
+
+/// The secret a key-secret's reference belongs to: `secret/apps/db#password` (source path
+/// `db/password`) -> `secret/apps/db`. `None` unless the reference ends in the key.
+fn split_parent(r: &Reference) -> Option<(String, String, String)> {
+    let key = r.source_path.rsplit('/').next()?;
+    let suffix = format!("#{key}");
+    let reference = r.reference.strip_suffix(&suffix)?.to_owned();
+    let api = r.api_path.strip_suffix(&suffix)?.to_owned();
+    let source = r
+        .source_path
+        .strip_suffix(key)
+        .map(|p| p.trim_end_matches('/').to_owned())?;
+    Some((reference, api, source))
 }
 
 impl<'a> Index<'a> {
@@ -306,6 +332,9 @@ impl<'a> Index<'a> {
         for r in refs {
             match r.kind {
                 Kind::Vault => {
+                    if r.split_key {
+                        ix.add_split_parent(r);
+                    }
                     ix.vault.insert(r.reference.clone(), r);
                     ix.vault.insert(r.api_path.clone(), r);
                     if let Some((mount, rel)) = r.reference.split_once('/') {
@@ -324,17 +353,38 @@ impl<'a> Index<'a> {
         ix
     }
 
+    fn add_split_parent(&mut self, r: &Reference) {
+        let Some((reference, api, source)) = split_parent(r) else {
+            return;
+        };
+        for spelling in [reference.clone(), api.clone()] {
+            let parent = self
+                .split_parents
+                .entry(spelling)
+                .or_insert_with(|| Reference {
+                    job: r.job.clone(),
+                    kind: r.kind,
+                    source_path: source.clone(),
+                    reference: reference.clone(),
+                    api_path: api.clone(),
+                    target_name: String::new(),
+                    target_arn: String::new(),
+                    split_key: true,
+                });
+            if !parent.target_name.is_empty() {
+                parent.target_name.push_str(", ");
+            }
+            parent.target_name.push_str(&r.target_name);
+        }
+    }
+
     /// The reference `written` names in `store`. `mount`: the mount an ESO Vault store reads
     /// (its `path`), for a key relative to it.
-    pub fn lookup(
-        &self,
-        written: &str,
-        store: Store,
-        mount: Option<&str>,
-    ) -> Option<&'a Reference> {
+    pub fn lookup(&self, written: &str, store: Store, mount: Option<&str>) -> Option<&Reference> {
         let clean = written.trim().trim_matches('/');
         let vault = || {
-            self.vault.get(clean).copied().or_else(|| {
+            let whole = || self.split_parents.get(clean);
+            self.vault.get(clean).copied().or_else(whole).or_else(|| {
                 let candidates = self.vault_relative.get(clean)?;
                 match mount {
                     Some(m) => candidates
@@ -388,6 +438,7 @@ mod tests {
                 mount: mount.into(),
                 path: path.into(),
                 kv_version: None,
+                split_keys: false,
             },
         }
     }
@@ -413,6 +464,62 @@ mod tests {
                 "{a:?} {s:?}"
             );
         }
+    }
+
+    #[test]
+    fn split_keys_map_path_hash_key_to_the_key_secret() {
+        let mut origin = vault("default", "secret", "apps");
+        if let Location::Vault { split_keys, .. } = &mut origin.location {
+            *split_keys = true;
+        }
+        let rows = vec![
+            entry(
+                "default",
+                "db/user",
+                "k/db/user",
+                Action::Create,
+                Status::Ok,
+            ),
+            entry(
+                "default",
+                "db/password",
+                "k/db/password",
+                Action::Create,
+                Status::Ok,
+            ),
+        ];
+        let refs = map_rows(&rows, &[origin]).unwrap();
+        let got: Vec<_> = refs
+            .iter()
+            .map(|r| {
+                (
+                    r.reference.as_str(),
+                    r.api_path.as_str(),
+                    r.target_name.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "secret/apps/db#user",
+                    "secret/data/apps/db#user",
+                    "k/db/user"
+                ),
+                (
+                    "secret/apps/db#password",
+                    "secret/data/apps/db#password",
+                    "k/db/password"
+                ),
+            ]
+        );
+        assert_eq!(refs[1].json_key_template(), "");
+        let ix = Index::new(&refs);
+        let hit = ix
+            .lookup("secret/apps/db#password", Store::Vault, None)
+            .unwrap();
+        assert_eq!(hit.target_name, "k/db/password");
     }
 
     #[test]

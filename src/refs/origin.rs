@@ -30,6 +30,8 @@ pub enum Location {
         path: String,
         /// `kv_version` when the config forces one (1 has no `data/` in its API path).
         kv_version: Option<u8>,
+        /// `split = "keys"`: the key is the source path's last segment (`mount/path#key`).
+        split_keys: bool,
     },
     /// SSM: the configured path, `/a/b` or `/`.
     Ssm {
@@ -52,10 +54,32 @@ pub enum Location {
         kind: Kind,
         /// The export file as the config names it.
         file: String,
+        /// `split = "keys"`: the key is the source path's last segment (`file#path#key`).
+        split_keys: bool,
     },
 }
 
+/// `apps/db/password` -> `("apps/db", "#password")` for a key-secret, else the path whole.
+fn split_path(source_path: &str, split_keys: bool) -> (&str, String) {
+    match source_path.rsplit_once('/') {
+        Some((parent, key)) if split_keys => (parent, format!("#{key}")),
+        _ if split_keys => ("", format!("#{source_path}")),
+        _ => (source_path, String::new()),
+    }
+}
+
 impl Location {
+    /// Whether each secret is one key of a source secret (`split = "keys"`): its value is that
+    /// key's, not a JSON object to pick keys from.
+    pub fn splits_keys(&self) -> bool {
+        match self {
+            Location::Vault { split_keys, .. }
+            | Location::Sops { split_keys }
+            | Location::Export { split_keys, .. } => *split_keys,
+            Location::Ssm { .. } | Location::Credstash { .. } => false,
+        }
+    }
+
     /// The kind, the reference consumers write for `source_path`, and (Vault) the API path.
     pub fn consumer_reference(&self, source_path: &str) -> (Kind, String, String) {
         let join = |a: &str, b: &str| match (a.is_empty(), b.is_empty()) {
@@ -68,15 +92,17 @@ impl Location {
                 mount,
                 path,
                 kv_version,
+                split_keys,
             } => {
-                let full = join(path, source_path);
+                let (secret, key) = split_path(source_path, *split_keys);
+                let full = join(path, secret);
                 let reference = join(mount, &full);
                 let api = if *kv_version == Some(1) {
                     reference.clone()
                 } else {
                     join(&join(mount, "data"), &full)
                 };
-                (Kind::Vault, reference, api)
+                (Kind::Vault, reference + &key, api + &key)
             }
             Location::Ssm { path } => {
                 let base = path.trim_end_matches('/');
@@ -90,8 +116,13 @@ impl Location {
                 (Kind::Sops, r, String::new())
             }
             Location::Credstash { .. } => (Kind::Credstash, source_path.to_owned(), String::new()),
-            Location::Export { kind, file } => {
-                (*kind, format!("{file}#{source_path}"), String::new())
+            Location::Export {
+                kind,
+                file,
+                split_keys,
+            } => {
+                let (secret, key) = split_path(source_path, *split_keys);
+                (*kind, format!("{file}#{secret}{key}"), String::new())
             }
         }
     }
@@ -166,6 +197,7 @@ fn location(s: &toml::Table, at: &str) -> Result<Location, String> {
                 mount,
                 path,
                 kv_version,
+                split_keys: string(s, "split", at)? == Some("keys"),
             }
         }
         "ssm" => {
@@ -191,6 +223,7 @@ fn location(s: &toml::Table, at: &str) -> Result<Location, String> {
             file: string(s, "file", at)?
                 .ok_or_else(|| format!("{at}.file: missing"))?
                 .to_owned(),
+            split_keys: string(s, "split", at)? == Some("keys"),
         },
         other => return Err(format!("{at}.kind: unknown source kind {other:?}")),
     })
@@ -206,6 +239,13 @@ mod tests {
             mount: "secret".into(),
             path: "apps".into(),
             kv_version: kv,
+            split_keys: false,
+        };
+        let split = |kv| Location::Vault {
+            mount: "secret".into(),
+            path: "apps".into(),
+            kv_version: kv,
+            split_keys: true,
         };
         let table: Vec<(Location, &str, (Kind, &str, &str))> = vec![
             (
@@ -228,9 +268,28 @@ mod tests {
                     mount: "kv".into(),
                     path: "".into(),
                     kv_version: None,
+                    split_keys: false,
                 },
                 "db",
                 (Kind::Vault, "kv/db", "kv/data/db"),
+            ),
+            (
+                split(None),
+                "db/password",
+                (
+                    Kind::Vault,
+                    "secret/apps/db#password",
+                    "secret/data/apps/db#password",
+                ),
+            ),
+            (
+                split(Some(1)),
+                "db/password",
+                (
+                    Kind::Vault,
+                    "secret/apps/db#password",
+                    "secret/apps/db#password",
+                ),
             ),
             (
                 Location::Ssm {
@@ -263,9 +322,19 @@ mod tests {
                 Location::Export {
                     kind: Kind::Kms,
                     file: "x.jsonl".into(),
+                    split_keys: false,
                 },
                 "a/b",
                 (Kind::Kms, "x.jsonl#a/b", ""),
+            ),
+            (
+                Location::Export {
+                    kind: Kind::File,
+                    file: "x.jsonl".into(),
+                    split_keys: true,
+                },
+                "a/b/pw",
+                (Kind::File, "x.jsonl#a/b#pw", ""),
             ),
         ];
         for (loc, sp, (k, r, api)) in table {
@@ -284,7 +353,8 @@ mod tests {
                 location: Location::Vault {
                     mount: "secret".into(),
                     path: "apps".into(),
-                    kv_version: None
+                    kv_version: None,
+                    split_keys: false,
                 }
             }]
         );

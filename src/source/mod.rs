@@ -23,6 +23,7 @@ pub mod file;
 pub mod instance;
 pub mod kms;
 pub mod sops;
+pub(crate) mod split;
 pub mod ssm;
 pub mod vault;
 

@@ -38,6 +38,7 @@ mod shell;
 mod smoke_servers;
 mod sops_source;
 mod source_messages;
+mod split_keys;
 mod ssm_source;
 mod stores_bench;
 mod tags_left_out;
