@@ -19,7 +19,7 @@ fn live(state: &BTreeMap<String, (String, bool)>, prefix: &str) -> Vec<String> {
         .collect()
 }
 
-fn vault_config(
+pub(crate) fn vault_config(
     bao: &Bao,
     moto: &str,
     mount: &str,

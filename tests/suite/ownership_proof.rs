@@ -52,25 +52,10 @@ async fn arn_and_current(sm: &Sm, name: &str) -> (String, String) {
     (d.arn().unwrap().to_owned(), current)
 }
 
+/// A Vault config of mount `kv` (ownership.rs's) whose prune may take every orphan.
 fn vault_config(bao: &Bao, moto: &str, path: &str, prefix: &str) -> String {
-    format!(
-        r#"[source]
-kind = "vault"
-address = "{}"
-mount = "kv"
-path = "{path}"
-auth = {{ method = "token", token_env = "TEST_VAULT_TOKEN" }}
-
-[target]
-region = "us-east-1"
-prefix = "{prefix}"
-endpoint_url = "{moto}"
-
-[reconcile]
-max_prune_fraction = 1.0
-"#,
-        bao.addr()
-    )
+    crate::ownership::vault_config(bao, moto, "kv", path, prefix, "")
+        + "\n[reconcile]\nmax_prune_fraction = 1.0\n"
 }
 
 /// Two configs (two CronJobs) on one Vault mount into one prefix, `svc/` and `svc/tiny/`: the
