@@ -200,27 +200,132 @@ pub struct Limits {
     pub vault: AdaptiveLimiter,
 }
 
-/// Which quota group an API operation draws from: the one table of operation → limiter.
-/// AWS meters Secrets Manager's reads and writes separately (per account and region), KMS on
-/// its own, and Vault has no AWS quota at all.
-pub fn group_of(op: &str) -> Group {
-    match op {
-        "CreateSecret"
-        | "PutSecretValue"
-        | "UpdateSecret"
-        | "TagResource"
-        | "UntagResource"
-        | "DeleteSecret"
-        | "RestoreSecret"
-        | "UpdateSecretVersionStage"
-        | "ReplicateSecretToRegions"
-        | "RemoveRegionsFromReplication" => Group::Write,
-        "Decrypt" | "Encrypt" | "GenerateDataKey" => Group::Kms,
-        _ => Group::Read, // ListSecrets, DescribeSecret, GetSecretValue, BatchGetSecretValue, GetCallerIdentity
+/// An API operation secretport calls, with the quota group it draws from ([`Op::group`]) and
+/// its AWS name ([`Op::name`], what messages, reports and call counts show). The one table of
+/// operation → limiter: a new operation is a new variant, which every match below must place,
+/// so no call can be paced by the wrong limiter for want of a spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Op {
+    /// `secretsmanager:CreateSecret`.
+    CreateSecret,
+    /// `secretsmanager:PutSecretValue`.
+    PutSecretValue,
+    /// `secretsmanager:TagResource`.
+    TagResource,
+    /// `secretsmanager:DeleteSecret`.
+    DeleteSecret,
+    /// `secretsmanager:RestoreSecret`.
+    RestoreSecret,
+    /// `secretsmanager:UpdateSecretVersionStage`.
+    UpdateSecretVersionStage,
+    /// `secretsmanager:ReplicateSecretToRegions`.
+    ReplicateSecretToRegions,
+    /// `secretsmanager:ListSecrets`.
+    ListSecrets,
+    /// `secretsmanager:DescribeSecret`.
+    DescribeSecret,
+    /// `secretsmanager:GetSecretValue`.
+    GetSecretValue,
+    /// `secretsmanager:BatchGetSecretValue`.
+    BatchGetSecretValue,
+    /// `sts:GetCallerIdentity` (paced with the target's reads).
+    GetCallerIdentity,
+    /// `kms:Decrypt`.
+    Decrypt,
+    /// `kms:Encrypt` (`kms-export`).
+    Encrypt,
+    /// `kms:GenerateDataKey` (`kms-export`).
+    GenerateDataKey,
+    /// `ssm:GetParameters`.
+    GetParameters,
+    /// `ssm:GetParameter`.
+    GetParameter,
+    /// `ssm:ListTagsForResource`.
+    ListTagsForResource,
+    /// `ssm:DescribeParameters`: outside SSM's throughput quota, under a limit of its own.
+    DescribeParameters,
+    /// `dynamodb:Scan` (the `credstash` source's listing).
+    Scan,
+}
+
+impl Op {
+    /// The quota group it draws from. AWS meters Secrets Manager's reads and writes
+    /// separately (per account and region), KMS on its own, SSM's throughput quota apart from
+    /// `DescribeParameters`, and DynamoDB per table.
+    pub const fn group(self) -> Group {
+        match self {
+            Op::CreateSecret
+            | Op::PutSecretValue
+            | Op::TagResource
+            | Op::DeleteSecret
+            | Op::RestoreSecret
+            | Op::UpdateSecretVersionStage
+            | Op::ReplicateSecretToRegions => Group::Write,
+            Op::ListSecrets
+            | Op::DescribeSecret
+            | Op::GetSecretValue
+            | Op::BatchGetSecretValue
+            | Op::GetCallerIdentity => Group::Read,
+            Op::Decrypt | Op::Encrypt | Op::GenerateDataKey => Group::Kms,
+            Op::GetParameters | Op::GetParameter | Op::ListTagsForResource => Group::Ssm,
+            Op::DescribeParameters => Group::SsmDescribe,
+            Op::Scan => Group::Dynamodb,
+        }
+    }
+
+    /// The AWS service's name for it (`CreateSecret`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Op::CreateSecret => "CreateSecret",
+            Op::PutSecretValue => "PutSecretValue",
+            Op::TagResource => "TagResource",
+            Op::DeleteSecret => "DeleteSecret",
+            Op::RestoreSecret => "RestoreSecret",
+            Op::UpdateSecretVersionStage => "UpdateSecretVersionStage",
+            Op::ReplicateSecretToRegions => "ReplicateSecretToRegions",
+            Op::ListSecrets => "ListSecrets",
+            Op::DescribeSecret => "DescribeSecret",
+            Op::GetSecretValue => "GetSecretValue",
+            Op::BatchGetSecretValue => "BatchGetSecretValue",
+            Op::GetCallerIdentity => "GetCallerIdentity",
+            Op::Decrypt => "Decrypt",
+            Op::Encrypt => "Encrypt",
+            Op::GenerateDataKey => "GenerateDataKey",
+            Op::GetParameters => "GetParameters",
+            Op::GetParameter => "GetParameter",
+            Op::ListTagsForResource => "ListTagsForResource",
+            Op::DescribeParameters => "DescribeParameters",
+            Op::Scan => "Scan",
+        }
+    }
+
+    /// The IAM action prefix of its service (`secretsmanager`, `sts`, `kms`, `ssm`,
+    /// `dynamodb`), for messages that name the call as `ssm:GetParameters`.
+    pub const fn service(self) -> &'static str {
+        match self.group() {
+            Group::Write | Group::Read => match self {
+                Op::GetCallerIdentity => "sts",
+                _ => "secretsmanager",
+            },
+            Group::Kms => "kms",
+            Group::Ssm | Group::SsmDescribe => "ssm",
+            Group::Dynamodb => "dynamodb",
+        }
+    }
+
+    /// `service:Name`, as IAM and CloudTrail spell it (`ssm:GetParameters`).
+    pub fn qualified(self) -> String {
+        format!("{}:{}", self.service(), self.name())
     }
 }
 
-/// A quota group.
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A quota group: one limiter each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Group {
     /// Secrets Manager writes.
@@ -229,6 +334,12 @@ pub enum Group {
     Read,
     /// KMS cryptographic operations.
     Kms,
+    /// SSM Parameter Store reads inside its throughput quota.
+    Ssm,
+    /// SSM `DescribeParameters`.
+    SsmDescribe,
+    /// DynamoDB reads (credstash).
+    Dynamodb,
 }
 
 impl Limits {
@@ -244,12 +355,15 @@ impl Limits {
         ]
     }
 
-    /// The limiter of the group `op` draws from ([`group_of`]).
-    pub fn for_op(&self, op: &str) -> &AdaptiveLimiter {
-        match group_of(op) {
+    /// The limiter of the group `op` draws from ([`Op::group`]).
+    pub fn for_op(&self, op: Op) -> &AdaptiveLimiter {
+        match op.group() {
             Group::Write => &self.write,
             Group::Read => &self.read,
             Group::Kms => &self.kms,
+            Group::Ssm => &self.ssm,
+            Group::SsmDescribe => &self.ssm_describe,
+            Group::Dynamodb => &self.dynamodb,
         }
     }
 
@@ -314,33 +428,66 @@ mod tests {
     }
 
     #[test]
-    fn every_operation_has_its_quota_group() {
-        for op in [
-            "CreateSecret",
-            "PutSecretValue",
-            "TagResource",
-            "DeleteSecret",
-            "RestoreSecret",
-            "UpdateSecretVersionStage",
-            "ReplicateSecretToRegions",
-            "RemoveRegionsFromReplication",
-        ] {
-            assert_eq!(group_of(op), Group::Write, "{op}");
-        }
-        for op in [
-            "ListSecrets",
-            "DescribeSecret",
-            "GetSecretValue",
-            "BatchGetSecretValue",
-            "GetCallerIdentity",
-        ] {
-            assert_eq!(group_of(op), Group::Read, "{op}");
-        }
-        for op in ["Decrypt", "Encrypt", "GenerateDataKey"] {
-            assert_eq!(group_of(op), Group::Kms, "{op}");
+    fn every_operation_has_its_quota_group_and_aws_name() {
+        use Op::*;
+        let table: &[(Op, Group, &str)] = &[
+            (CreateSecret, Group::Write, "secretsmanager:CreateSecret"),
+            (
+                PutSecretValue,
+                Group::Write,
+                "secretsmanager:PutSecretValue",
+            ),
+            (TagResource, Group::Write, "secretsmanager:TagResource"),
+            (DeleteSecret, Group::Write, "secretsmanager:DeleteSecret"),
+            (RestoreSecret, Group::Write, "secretsmanager:RestoreSecret"),
+            (
+                UpdateSecretVersionStage,
+                Group::Write,
+                "secretsmanager:UpdateSecretVersionStage",
+            ),
+            (
+                ReplicateSecretToRegions,
+                Group::Write,
+                "secretsmanager:ReplicateSecretToRegions",
+            ),
+            (ListSecrets, Group::Read, "secretsmanager:ListSecrets"),
+            (DescribeSecret, Group::Read, "secretsmanager:DescribeSecret"),
+            (GetSecretValue, Group::Read, "secretsmanager:GetSecretValue"),
+            (
+                BatchGetSecretValue,
+                Group::Read,
+                "secretsmanager:BatchGetSecretValue",
+            ),
+            (GetCallerIdentity, Group::Read, "sts:GetCallerIdentity"),
+            (Decrypt, Group::Kms, "kms:Decrypt"),
+            (Encrypt, Group::Kms, "kms:Encrypt"),
+            (GenerateDataKey, Group::Kms, "kms:GenerateDataKey"),
+            (GetParameters, Group::Ssm, "ssm:GetParameters"),
+            (GetParameter, Group::Ssm, "ssm:GetParameter"),
+            (ListTagsForResource, Group::Ssm, "ssm:ListTagsForResource"),
+            (
+                DescribeParameters,
+                Group::SsmDescribe,
+                "ssm:DescribeParameters",
+            ),
+            (Scan, Group::Dynamodb, "dynamodb:Scan"),
+        ];
+        for (op, group, qualified) in table {
+            assert_eq!(op.group(), *group, "{op}");
+            assert_eq!(op.qualified(), *qualified, "{op}");
+            assert_eq!(op.to_string(), op.name());
         }
         let l = Limits::new(&LimitsConfig::default());
-        assert_eq!(l.for_op("PutSecretValue").name(), "write");
+        for (op, group) in [
+            (PutSecretValue, "write"),
+            (GetCallerIdentity, "read"),
+            (Decrypt, "kms"),
+            (GetParameters, "ssm"),
+            (DescribeParameters, "ssm-describe"),
+            (Scan, "dynamodb"),
+        ] {
+            assert_eq!(l.for_op(op).name(), group, "{op}");
+        }
     }
 
     #[tokio::test]

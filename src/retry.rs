@@ -29,38 +29,15 @@ pub enum Class {
     Permanent,
 }
 
-/// Error codes AWS uses for rate limiting.
-const THROTTLE_CODES: &[&str] = &[
-    "ThrottlingException",
-    "Throttling",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "ThrottledException",
-    "SlowDown",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "ProvisionedThroughputExceededException",
-];
-
-/// Error codes for server-side failures worth retrying.
-const TRANSIENT_CODES: &[&str] = &[
-    "InternalServiceError",
-    "InternalFailure",
-    "ServiceUnavailable",
-    "InternalServerError",
-    "KMSInternalException",
-    "DependencyTimeoutException",
-];
-
-/// Classifies an error code and HTTP status.
+/// Classifies an error code (by the one table, `aws::classify`) and HTTP status.
 pub fn classify_parts(code: Option<&str>, status: Option<u16>) -> Class {
-    if code.is_some_and(|c| THROTTLE_CODES.contains(&c)) || status == Some(429) {
-        Class::Throttled
-    } else if code.is_some_and(|c| TRANSIENT_CODES.contains(&c)) || status.is_some_and(|s| s >= 500)
-    {
-        Class::Transient
-    } else {
-        Class::Permanent
+    use crate::aws::classify::{classify, Failure};
+    match classify(code) {
+        Failure::Throttled => Class::Throttled,
+        _ if status == Some(429) => Class::Throttled,
+        Failure::Unavailable => Class::Transient,
+        _ if status.is_some_and(|s| s >= 500) => Class::Transient,
+        _ => Class::Permanent,
     }
 }
 

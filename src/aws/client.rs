@@ -1,4 +1,6 @@
-//! AWS client configuration from `[target]` (and `[source]` for KMS).
+//! AWS client configuration from `[target]` and the `[source]` of an AWS-hosted source: the one
+//! place an SDK configuration is built (the target, the `kms`, `ssm`, `sops` and `credstash`
+//! sources, the Vault source's AWS IAM login, `kms-export`).
 //!
 //! The three credential types of the Harness AWS Secrets Manager setup: `default` (the standard
 //! chain: env, profile, SSO, container or instance role, i.e. "assume the IAM role on the
@@ -28,7 +30,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
-use crate::config::Credentials;
+use crate::config::{AwsAccess, Credentials, TargetConfig};
 
 /// Why a client could not be configured.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +64,38 @@ pub struct Endpoint<'a> {
     pub key: &'a str,
     /// Time limit of one request attempt.
     pub timeout: Duration,
+}
+
+impl<'a> Endpoint<'a> {
+    /// The target's: `[target]`'s region, endpoint and credentials.
+    pub fn of_target(target: &'a TargetConfig, timeout: Duration) -> Self {
+        Endpoint {
+            region: target.region.as_deref(),
+            endpoint_url: target.endpoint_url.as_deref(),
+            credentials: &target.credentials,
+            key: "target.credentials",
+            timeout,
+        }
+    }
+
+    /// An AWS-hosted source's (`kms`, `ssm`, `sops`, `credstash`): its `[source]` region,
+    /// endpoint and credentials, each the target's when the source does not set it.
+    pub fn of_source(access: &'a AwsAccess, target: &'a TargetConfig, timeout: Duration) -> Self {
+        let (credentials, key) = match &access.credentials {
+            Some(c) => (c, "source.credentials"),
+            None => (&target.credentials, "target.credentials"),
+        };
+        Endpoint {
+            region: access.region.as_deref().or(target.region.as_deref()),
+            endpoint_url: access
+                .endpoint_url
+                .as_deref()
+                .or(target.endpoint_url.as_deref()),
+            credentials,
+            key,
+            timeout,
+        }
+    }
 }
 
 /// Builds an `SdkConfig` for the endpoint. AssumeRole credentials are fetched lazily by the SDK

@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 
-use super::{check_env_name, kv_v2_api_path, Credentials, Section, Validator};
+use super::validate::{Section, Validator};
+use super::Credentials;
 
 /// Where Kubernetes mounts a pod's service-account token.
 pub const KUBERNETES_JWT_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
@@ -674,47 +675,17 @@ impl Validator<'_> {
             }
         }
     }
+}
 
-    /// The name in a `*_env` key (or `default`), checked to be a variable name and not a
-    /// value pasted in by mistake (which the message never repeats).
-    pub(super) fn env_var_name(
-        &mut self,
-        s: &mut Section,
-        k: &str,
-        default: Option<&str>,
-    ) -> Option<String> {
-        // taken raw: a type error must not quote the value either (`token_env = 1234`)
-        let name = match s.take(k) {
-            Some(toml::Value::String(n)) => n,
-            Some(_) => {
-                s.problem(
-                    k,
-                    "must name an environment variable as a string (e.g. \"VAULT_TOKEN\"), \
-                     not hold a value (the value is not repeated here)",
-                );
-                return None;
-            }
-            None => match default {
-                Some(d) => d.to_owned(),
-                None => {
-                    s.problem(k, "missing; expected an environment variable name");
-                    return None;
-                }
-            },
-        };
-        if let Err(why) = check_env_name(&name) {
-            s.problem(
-                k,
-                format!(
-                    "must name an environment variable (letters, digits and _, e.g. \
-                     VAULT_TOKEN), not hold a value: {why} (the value is not repeated here; if \
-                     it is a credential, treat it as exposed and rotate it)"
-                ),
-            );
-            return None;
-        }
-        Some(name)
-    }
+/// Whether a Vault `mount`/`path` written with KV v2's API segments should be flagged: unless
+/// the config says KV v1 (where a folder may really be called `data`).
+fn kv_v2_api_path(kv_version: Option<&toml::Value>, mount: Option<&str>, path: &str) -> bool {
+    let v1 = kv_version.and_then(toml::Value::as_integer) == Some(1);
+    let suspicious = mount.is_some_and(|m| m.ends_with("/data") || m.ends_with("/metadata"))
+        || ["data", "metadata"]
+            .iter()
+            .any(|a| path == *a || path.starts_with(&format!("{a}/")));
+    !v1 && suspicious
 }
 
 #[cfg(test)]

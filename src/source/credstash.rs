@@ -49,14 +49,16 @@ use futures::future::BoxFuture;
 use hmac::{KeyInit, Mac};
 use zeroize::Zeroizing;
 
-use super::kms::{call, source_sdk_config};
+use super::kms::call;
+use super::open::SourceContext;
 use super::{
-    aws_call, Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceRef,
+    aws_call, Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceKind,
+    SourceRef,
 };
 use crate::aws::client::ClientError;
-use crate::config::{CredstashConfig, TargetConfig};
+use crate::config::CredstashConfig;
 use crate::identity::Scope;
-use crate::limits::Limits;
+use crate::limits::{Limits, Op};
 use crate::retry::{self, RetryPolicy};
 use crate::secret::SecretValue;
 
@@ -225,14 +227,8 @@ fn parse_item(item: &HashMap<String, AttributeValue>, version: String) -> Scanne
 
 impl CredstashSource {
     /// Connects to the table of `c`: region, endpoint and credentials default to the target's.
-    pub async fn open(
-        c: &CredstashConfig,
-        target: &TargetConfig,
-        limits: Arc<Limits>,
-        policy: RetryPolicy,
-        timeout: std::time::Duration,
-    ) -> Result<Self, ClientError> {
-        let conf = source_sdk_config(&c.aws, target, timeout).await?;
+    pub async fn open(c: &CredstashConfig, cx: &SourceContext<'_>) -> Result<Self, ClientError> {
+        let conf = cx.sdk(&c.aws).await?;
         let region = conf
             .region()
             .map(|r| r.to_string())
@@ -243,8 +239,8 @@ impl CredstashSource {
             c.context.clone(),
             aws_sdk_dynamodb::Client::new(&conf),
             aws_sdk_kms::Client::new(&conf),
-            limits,
-            policy,
+            cx.limits.clone(),
+            cx.policy,
         ))
     }
 
@@ -298,7 +294,7 @@ impl CredstashSource {
         let mut latest: BTreeMap<String, (String, Scanned)> = BTreeMap::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
-            let attempted = retry::call(&self.limits.dynamodb, &self.policy, || {
+            let attempted = retry::call(self.limits.for_op(Op::Scan), &self.policy, || {
                 self.dynamodb
                     .scan()
                     .table_name(&self.table)
@@ -313,7 +309,7 @@ impl CredstashSource {
             self.scan_calls
                 .fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
             let page = attempted.result.map_err(|e| {
-                let mut err = aws_call::error("dynamodb:Scan", "", &e);
+                let mut err = aws_call::error(Op::Scan, "", &e);
                 err.message = scan_failure(&self.table, &self.region, err.kind, &err.message);
                 err
             })?;
@@ -462,12 +458,16 @@ fn scan_failure(table: &str, region: &str, kind: SourceErrorKind, detail: &str) 
 }
 
 impl Source for CredstashSource {
-    fn kind(&self) -> &'static str {
-        "credstash"
+    fn kind(&self) -> SourceKind {
+        SourceKind::Credstash
     }
 
     fn scope(&self) -> Scope {
-        Scope::new("credstash", &self.instance(), self.subtree())
+        Scope::new(
+            SourceKind::Credstash.as_str(),
+            &self.instance(),
+            self.subtree(),
+        )
     }
 
     fn location(&self) -> String {

@@ -25,7 +25,9 @@ use futures::future::BoxFuture;
 use serde_json::value::RawValue;
 
 use super::export::{take_base64, ExportFile, Fields, Indexed, RecordAt};
-use super::{Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceRef};
+use super::{
+    Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceKind, SourceRef,
+};
 use crate::identity::Scope;
 use crate::secret::{SecretValue, MAX_SECRET_BYTES};
 
@@ -132,12 +134,12 @@ fn text_value(raw: &RawValue) -> Result<SecretValue, String> {
 }
 
 impl Source for FileSource {
-    fn kind(&self) -> &'static str {
-        "file"
+    fn kind(&self) -> SourceKind {
+        SourceKind::File
     }
 
     fn scope(&self) -> Scope {
-        Scope::new("file", &self.instance, "")
+        Scope::new(SourceKind::File.as_str(), &self.instance, "")
     }
 
     fn location(&self) -> String {

@@ -15,13 +15,18 @@ use crate::identity::Scope;
 
 use crate::secret::SecretValue;
 
+pub use self::kind::SourceKind;
+pub use self::open::{OpenError, SourceContext};
+
 pub mod aws_call;
 pub mod credstash;
 pub mod expiry;
 pub mod export;
 pub mod file;
 pub mod instance;
+mod kind;
 pub mod kms;
+mod open;
 pub mod sops;
 pub(crate) mod split;
 pub mod ssm;
@@ -176,8 +181,8 @@ impl SourceError {
 
 /// A place secrets are read from.
 pub trait Source: Send + Sync {
-    /// `vault`, `kms` or `file`.
-    fn kind(&self) -> &'static str;
+    /// Which kind of source this is (its `[source] kind`).
+    fn kind(&self) -> SourceKind;
 
     /// What this source reads, and therefore owns in the target: kind, instance (address,
     /// namespace, mount, file, table...) and subtree. The identity of each secret (the

@@ -75,12 +75,14 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_ssm::types::{Parameter, ParameterStringFilter, ParameterType, ResourceTypeForTagging};
 use futures::future::BoxFuture;
 
-use super::kms::source_sdk_config;
-use super::{aws_call, Fetched, Listing, Source, SourceError, SourceErrorKind, SourceRef};
-use crate::aws::client::ClientError;
-use crate::config::{SsmConfig, TargetConfig};
+use super::open::SourceContext;
+use super::{
+    aws_call, Fetched, Listing, Source, SourceError, SourceErrorKind, SourceKind, SourceRef,
+};
+use crate::aws::client::{ClientError, Endpoint};
+use crate::config::SsmConfig;
 use crate::identity::Scope;
-use crate::limits::Limits;
+use crate::limits::{Limits, Op};
 use crate::retry::{self, Class, Classify, RetryPolicy};
 use crate::secret::SecretValue;
 
@@ -152,30 +154,22 @@ impl fmt::Debug for SsmSource {
 
 impl SsmSource {
     /// Connects: region, endpoint and credentials default to the target's.
-    pub async fn open(
-        c: &SsmConfig,
-        target: &TargetConfig,
-        limits: Arc<Limits>,
-        policy: RetryPolicy,
-        timeout: std::time::Duration,
-    ) -> Result<Self, ClientError> {
-        let conf = source_sdk_config(&c.aws, target, timeout).await?;
+    pub async fn open(c: &SsmConfig, cx: &SourceContext<'_>) -> Result<Self, ClientError> {
+        let conf = cx.sdk(&c.aws).await?;
         let region = conf
             .region()
             .map(|r| r.to_string())
             .ok_or(ClientError::NoRegion)?;
-        let endpoint = c
-            .aws
+        let endpoint = Endpoint::of_source(&c.aws, cx.target, cx.timeout)
             .endpoint_url
-            .clone()
-            .or_else(|| target.endpoint_url.clone());
+            .map(str::to_owned);
         Ok(Self::new(
             c,
             region,
             endpoint,
             aws_sdk_ssm::Client::new(&conf),
-            limits,
-            policy,
+            cx.limits.clone(),
+            cx.policy,
         ))
     }
 
@@ -265,19 +259,23 @@ impl SsmSource {
         let filters = self.describe_filters();
         let mut token: Option<String> = None;
         loop {
-            let attempted = retry::call(&self.limits.ssm_describe, &self.policy, || {
-                self.client
-                    .describe_parameters()
-                    .set_parameter_filters(Some(filters.clone()))
-                    .max_results(DESCRIBE_PAGE)
-                    .set_next_token(token.clone())
-                    .send()
-            })
+            let attempted = retry::call(
+                self.limits.for_op(Op::DescribeParameters),
+                &self.policy,
+                || {
+                    self.client
+                        .describe_parameters()
+                        .set_parameter_filters(Some(filters.clone()))
+                        .max_results(DESCRIBE_PAGE)
+                        .set_next_token(token.clone())
+                        .send()
+                },
+            )
             .await;
             self.calls
                 .fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
             let out = attempted.result.map_err(|e| {
-                let mut err = aws_call::error("ssm:DescribeParameters", &self.path, &e);
+                let mut err = aws_call::error(Op::DescribeParameters, &self.path, &e);
                 if err.kind == SourceErrorKind::Denied {
                     err.message = format!(
                         "listing the SSM path was denied; the caller needs \
@@ -318,7 +316,7 @@ impl SsmSource {
     /// is read one by one, so only that parameter fails.
     async fn read_batch(&self, batch: Vec<Described>) -> Result<Vec<Entry>, SourceError> {
         let names: Vec<String> = batch.iter().map(|d| d.name.clone()).collect();
-        let attempted = retry::call(&self.limits.ssm, &self.policy, || {
+        let attempted = retry::call(self.limits.for_op(Op::GetParameters), &self.policy, || {
             self.client
                 .get_parameters()
                 .set_names(Some(names.clone()))
@@ -357,7 +355,7 @@ impl SsmSource {
                     .collect())
             }
             Err(e) => {
-                let first = aws_call::error("ssm:GetParameters", &self.path, &e);
+                let first = aws_call::error(Op::GetParameters, &self.path, &e);
                 if e.class() != Class::Permanent || first.kind == SourceErrorKind::Auth {
                     return Err(first);
                 }
@@ -383,7 +381,7 @@ impl SsmSource {
     /// `GetParameter(name, WithDecryption)`; `key` (from the listing) names the KMS key when
     /// decryption fails, else it is looked up.
     async fn get_one(&self, name: &str, key: Option<&str>) -> Result<Parameter, SourceError> {
-        let attempted = retry::call(&self.limits.ssm, &self.policy, || {
+        let attempted = retry::call(self.limits.for_op(Op::GetParameter), &self.policy, || {
             self.client
                 .get_parameter()
                 .name(name)
@@ -402,7 +400,7 @@ impl SsmSource {
                 )
             }),
             Err(e) => {
-                let mut err = aws_call::error("ssm:GetParameter", name, &e);
+                let mut err = aws_call::error(Op::GetParameter, name, &e);
                 if e.class() == Class::Permanent
                     && !matches!(err.kind, SourceErrorKind::Auth | SourceErrorKind::NotFound)
                 {
@@ -432,12 +430,16 @@ impl SsmSource {
             .values(name)
             .build()
             .ok()?;
-        let attempted = retry::call(&self.limits.ssm_describe, &self.policy, || {
-            self.client
-                .describe_parameters()
-                .parameter_filters(filter.clone())
-                .send()
-        })
+        let attempted = retry::call(
+            self.limits.for_op(Op::DescribeParameters),
+            &self.policy,
+            || {
+                self.client
+                    .describe_parameters()
+                    .parameter_filters(filter.clone())
+                    .send()
+            },
+        )
         .await;
         self.calls
             .fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
@@ -501,19 +503,23 @@ impl SsmSource {
     }
 
     async fn tags(&self, name: &str) -> Result<BTreeMap<String, String>, SourceError> {
-        let attempted = retry::call(&self.limits.ssm, &self.policy, || {
-            self.client
-                .list_tags_for_resource()
-                .resource_type(ResourceTypeForTagging::Parameter)
-                .resource_id(name)
-                .send()
-        })
+        let attempted = retry::call(
+            self.limits.for_op(Op::ListTagsForResource),
+            &self.policy,
+            || {
+                self.client
+                    .list_tags_for_resource()
+                    .resource_type(ResourceTypeForTagging::Parameter)
+                    .resource_id(name)
+                    .send()
+            },
+        )
         .await;
         self.calls
             .fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
         let out = attempted
             .result
-            .map_err(|e| aws_call::error("ssm:ListTagsForResource", name, &e))?;
+            .map_err(|e| aws_call::error(Op::ListTagsForResource, name, &e))?;
         Ok(out
             .tag_list()
             .iter()
@@ -568,12 +574,12 @@ impl SsmSource {
 }
 
 impl Source for SsmSource {
-    fn kind(&self) -> &'static str {
-        "ssm"
+    fn kind(&self) -> SourceKind {
+        SourceKind::Ssm
     }
 
     fn scope(&self) -> Scope {
-        Scope::new("ssm", &self.instance(), self.subtree())
+        Scope::new(SourceKind::Ssm.as_str(), &self.instance(), self.subtree())
     }
 
     fn location(&self) -> String {
