@@ -41,6 +41,7 @@ mod source;
 mod ssm;
 mod validate;
 mod vault;
+mod vault_auth;
 
 pub use self::aws::{AwsAccess, Credentials};
 pub use self::credstash::CredstashConfig;
@@ -50,7 +51,8 @@ pub use self::sops::{SopsConfig, SopsSplit};
 pub use self::source::{SourceConfig, Split};
 pub use self::ssm::SsmConfig;
 pub use self::validate::Problem;
-pub use self::vault::{ClientIdentity, JwtOrigin, VaultAuth, VaultConfig};
+pub use self::vault::{ClientIdentity, VaultConfig};
+pub use self::vault_auth::{JwtOrigin, VaultAuth};
 
 /// Why a config could not be loaded.
 #[derive(Debug, thiserror::Error)]
