@@ -44,13 +44,13 @@ mod vault;
 mod vault_auth;
 
 pub use self::aws::{AwsAccess, Credentials};
-pub use self::credstash::CredstashConfig;
-pub use self::file::FileConfig;
-pub use self::kms::KmsConfig;
+pub(crate) use self::credstash::CredstashConfig;
+pub(crate) use self::file::FileConfig;
+pub(crate) use self::kms::KmsConfig;
 pub use self::sops::{SopsConfig, SopsSplit};
 pub use self::source::{SourceConfig, Split};
 pub use self::ssm::SsmConfig;
-pub use self::validate::Problem;
+pub(crate) use self::validate::Problem;
 pub use self::vault::{ClientIdentity, VaultConfig};
 pub use self::vault_auth::{JwtOrigin, VaultAuth};
 
@@ -142,7 +142,7 @@ pub struct JobConfig {
 
 impl JobConfig {
     /// The naming rules this job implies.
-    pub fn naming_rules(&self) -> NamingRules {
+    pub(crate) fn naming_rules(&self) -> NamingRules {
         NamingRules {
             prefix: Some(self.target.prefix.clone()).filter(|p| !p.is_empty()),
             policy: self.naming.policy,
@@ -221,11 +221,9 @@ pub struct TargetConfig {
 #[non_exhaustive]
 pub struct NamingConfig {
     /// Character policy.
-    pub policy: Policy,
+    pub(crate) policy: Policy,
     /// The overrides file, already parsed and validated.
-    pub overrides: Overrides,
-    /// Where the overrides came from, for messages.
-    pub overrides_path: Option<PathBuf>,
+    pub(crate) overrides: Overrides,
 }
 
 /// `[limits]`.
@@ -282,7 +280,7 @@ impl Default for LimitsConfig {
 pub struct ReportConfig {
     /// Directory for `<command>-<timestamp>.csv` files: `[report] dir`, default `reports`, both
     /// relative to the config file's folder.
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
 /// `[reconcile]`.
@@ -290,9 +288,9 @@ pub struct ReportConfig {
 #[non_exhaustive]
 pub struct ReconcileConfig {
     /// Recovery window for pruned secrets, 7..=30 days.
-    pub recovery_window_days: i64,
+    pub(crate) recovery_window_days: i64,
     /// Largest share of managed secrets one run may prune without `--force-prune`.
-    pub max_prune_fraction: f64,
+    pub(crate) max_prune_fraction: f64,
 }
 
 /// `[cost]`.
@@ -301,7 +299,7 @@ pub struct ReconcileConfig {
 pub struct CostConfig {
     /// Price of one secret (or replica) per month, for the plan's "adds $X/month"; default
     /// AWS's list price ([`crate::cost::LIST_PRICE_PER_SECRET_MONTH`]).
-    pub price_per_secret_month: f64,
+    pub(crate) price_per_secret_month: f64,
 }
 
 impl Config {
@@ -737,11 +735,7 @@ impl Validator<'_> {
             },
         };
         self.problems.extend(s.finish());
-        Some(NamingConfig {
-            policy,
-            overrides,
-            overrides_path,
-        })
+        Some(NamingConfig { policy, overrides })
     }
 
     fn limits(&mut self, s: Option<Section>) -> LimitsConfig {
@@ -828,7 +822,7 @@ impl Validator<'_> {
 
 /// AWS tag rules for Secrets Manager: key 1..=128, value 0..=256, letters, digits, spaces and
 /// `_ . : / = + - @`; keys starting with `aws:` are reserved, `secretport:` is ours.
-pub fn check_tag(k: &str, v: &str) -> Result<(), String> {
+pub(crate) fn check_tag(k: &str, v: &str) -> Result<(), String> {
     let ok_chars = |s: &str| {
         s.chars()
             .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c))

@@ -62,7 +62,7 @@ fn bucket(rate: f64, burst: u32) -> Arc<DefaultDirectRateLimiter> {
 
 impl AdaptiveLimiter {
     /// A limiter for `per_second` requests per second.
-    pub fn new(name: &'static str, per_second: u32) -> Self {
+    pub(crate) fn new(name: &'static str, per_second: u32) -> Self {
         let max = f64::from(per_second.max(1));
         AdaptiveLimiter {
             name,
@@ -90,18 +90,18 @@ impl AdaptiveLimiter {
     }
 
     /// The run's shutdown signal (retry loops stop retrying once it is set).
-    pub fn shutdown(&self) -> &Shutdown {
+    pub(crate) fn shutdown(&self) -> &Shutdown {
         &self.shutdown
     }
 
     /// The group's name (`write`, `read`, `kms`).
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         self.name
     }
 
     /// Waits until a request may be sent. A waiter whose bucket was replaced meanwhile (the
     /// rate changed) waits again on the new one, so a lowered rate takes effect at once.
-    pub async fn acquire(&self) {
+    pub(crate) async fn acquire(&self) {
         loop {
             let (generation, limiter) = {
                 let s = self.lock();
@@ -122,7 +122,7 @@ impl AdaptiveLimiter {
     }
 
     /// Records a throttled answer: lowers the rate (once per cool-down).
-    pub fn on_throttle(&self) {
+    pub(crate) fn on_throttle(&self) {
         self.throttles.fetch_add(1, Ordering::Relaxed);
         let mut s = self.lock();
         s.last_throttle = Some(Instant::now());
@@ -142,7 +142,7 @@ impl AdaptiveLimiter {
     }
 
     /// Records a successful answer: raises the rate again after a cool-down.
-    pub fn on_success(&self) {
+    pub(crate) fn on_success(&self) {
         let mut s = self.lock();
         let quiet = s.last_throttle.is_none_or(|t| t.elapsed() >= QUIET);
         if s.current >= self.max || s.last_change.elapsed() < COOL_DOWN || !quiet {
@@ -159,22 +159,22 @@ impl AdaptiveLimiter {
     }
 
     /// The rate in force now.
-    pub fn current_rate(&self) -> f64 {
+    pub(crate) fn current_rate(&self) -> f64 {
         self.lock().current
     }
 
     /// Throttled answers seen.
-    pub fn throttles(&self) -> u64 {
+    pub(crate) fn throttles(&self) -> u64 {
         self.throttles.load(Ordering::Relaxed)
     }
 
     /// Records that a failed call is being sent again ([`crate::retry::call`]).
-    pub fn on_retry(&self) {
+    pub(crate) fn on_retry(&self) {
         self.retries.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Calls sent again after a retryable failure (throttled, transient).
-    pub fn retries(&self) -> u64 {
+    pub(crate) fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)
     }
 }
@@ -183,21 +183,21 @@ impl AdaptiveLimiter {
 pub struct Limits {
     /// CreateSecret, PutSecretValue, UpdateSecret, TagResource, DeleteSecret, RestoreSecret,
     /// ReplicateSecretToRegions.
-    pub write: AdaptiveLimiter,
+    pub(crate) write: AdaptiveLimiter,
     /// ListSecrets, DescribeSecret, GetSecretValue, BatchGetSecretValue.
-    pub read: AdaptiveLimiter,
+    pub(crate) read: AdaptiveLimiter,
     /// KMS Decrypt/Encrypt/GenerateDataKey.
-    pub kms: AdaptiveLimiter,
+    pub(crate) kms: AdaptiveLimiter,
     /// SSM Parameter Store reads inside its throughput quota: GetParameters, GetParameter
     /// (and ListTagsForResource) (the `ssm` source).
-    pub ssm: AdaptiveLimiter,
+    pub(crate) ssm: AdaptiveLimiter,
     /// SSM `DescribeParameters` (the `ssm` source's listing): outside the throughput quota,
     /// under a limit of its own.
-    pub ssm_describe: AdaptiveLimiter,
+    pub(crate) ssm_describe: AdaptiveLimiter,
     /// DynamoDB Scan (the `credstash` source).
-    pub dynamodb: AdaptiveLimiter,
+    pub(crate) dynamodb: AdaptiveLimiter,
     /// Vault/OpenBao requests (lists, reads, logins).
-    pub vault: AdaptiveLimiter,
+    pub(crate) vault: AdaptiveLimiter,
 }
 
 /// An API operation secretport calls, with the quota group it draws from ([`Op::group`]) and
@@ -252,7 +252,7 @@ impl Op {
     /// The quota group it draws from. AWS meters Secrets Manager's reads and writes
     /// separately (per account and region), KMS on its own, SSM's throughput quota apart from
     /// `DescribeParameters`, and DynamoDB per table.
-    pub const fn group(self) -> Group {
+    pub(crate) const fn group(self) -> Group {
         match self {
             Op::CreateSecret
             | Op::PutSecretValue
@@ -274,7 +274,7 @@ impl Op {
     }
 
     /// The AWS service's name for it (`CreateSecret`).
-    pub const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             Op::CreateSecret => "CreateSecret",
             Op::PutSecretValue => "PutSecretValue",
@@ -301,7 +301,7 @@ impl Op {
 
     /// The IAM action prefix of its service (`secretsmanager`, `sts`, `kms`, `ssm`,
     /// `dynamodb`), for messages that name the call as `ssm:GetParameters`.
-    pub const fn service(self) -> &'static str {
+    pub(crate) const fn service(self) -> &'static str {
         match self.group() {
             Group::Write | Group::Read => match self {
                 Op::GetCallerIdentity => "sts",
@@ -314,7 +314,7 @@ impl Op {
     }
 
     /// `service:Name`, as IAM and CloudTrail spell it (`ssm:GetParameters`).
-    pub fn qualified(self) -> String {
+    pub(crate) fn qualified(self) -> String {
         format!("{}:{}", self.service(), self.name())
     }
 }
@@ -327,7 +327,7 @@ impl std::fmt::Display for Op {
 
 /// A quota group: one limiter each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Group {
+pub(crate) enum Group {
     /// Secrets Manager writes.
     Write,
     /// Secrets Manager reads (and STS).
@@ -344,7 +344,7 @@ pub enum Group {
 
 impl Limits {
     /// Every group's limiter, for the run's call counts (`--metrics-file`).
-    pub fn all(&self) -> [&AdaptiveLimiter; 6] {
+    pub(crate) fn all(&self) -> [&AdaptiveLimiter; 6] {
         [
             &self.write,
             &self.read,
@@ -356,7 +356,7 @@ impl Limits {
     }
 
     /// The limiter of the group `op` draws from ([`Op::group`]).
-    pub fn for_op(&self, op: Op) -> &AdaptiveLimiter {
+    pub(crate) fn for_op(&self, op: Op) -> &AdaptiveLimiter {
         match op.group() {
             Group::Write => &self.write,
             Group::Read => &self.read,
@@ -373,7 +373,7 @@ impl Limits {
     }
 
     /// Limiters at the configured rates whose retry loops stop once `shutdown` is set.
-    pub fn with_shutdown(cfg: &LimitsConfig, shutdown: &Shutdown) -> Self {
+    pub(crate) fn with_shutdown(cfg: &LimitsConfig, shutdown: &Shutdown) -> Self {
         let group = |name, rate| {
             let mut l = AdaptiveLimiter::new(name, rate);
             l.shutdown = shutdown.clone();

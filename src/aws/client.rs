@@ -53,22 +53,22 @@ pub enum ClientError {
 
 /// Where and as whom to connect.
 #[derive(Debug, Clone)]
-pub struct Endpoint<'a> {
+pub(crate) struct Endpoint<'a> {
     /// Region from config.
-    pub region: Option<&'a str>,
+    pub(crate) region: Option<&'a str>,
     /// Endpoint override from config.
-    pub endpoint_url: Option<&'a str>,
+    pub(crate) endpoint_url: Option<&'a str>,
     /// Credentials.
-    pub credentials: &'a Credentials,
+    pub(crate) credentials: &'a Credentials,
     /// Config key of the credentials, for messages (`target.credentials`).
-    pub key: &'a str,
+    pub(crate) key: &'a str,
     /// Time limit of one request attempt.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl<'a> Endpoint<'a> {
     /// The target's: `[target]`'s region, endpoint and credentials.
-    pub fn of_target(target: &'a TargetConfig, timeout: Duration) -> Self {
+    pub(crate) fn of_target(target: &'a TargetConfig, timeout: Duration) -> Self {
         Endpoint {
             region: target.region.as_deref(),
             endpoint_url: target.endpoint_url.as_deref(),
@@ -80,7 +80,11 @@ impl<'a> Endpoint<'a> {
 
     /// An AWS-hosted source's (`kms`, `ssm`, `sops`, `credstash`): its `[source]` region,
     /// endpoint and credentials, each the target's when the source does not set it.
-    pub fn of_source(access: &'a AwsAccess, target: &'a TargetConfig, timeout: Duration) -> Self {
+    pub(crate) fn of_source(
+        access: &'a AwsAccess,
+        target: &'a TargetConfig,
+        timeout: Duration,
+    ) -> Self {
         let (credentials, key) = match &access.credentials {
             Some(c) => (c, "source.credentials"),
             None => (&target.credentials, "target.credentials"),
@@ -100,7 +104,7 @@ impl<'a> Endpoint<'a> {
 
 /// Builds an `SdkConfig` for the endpoint. AssumeRole credentials are fetched lazily by the SDK
 /// (and refreshed before they expire), so a bad role shows on the first call.
-pub async fn sdk_config(ep: &Endpoint<'_>) -> Result<SdkConfig, ClientError> {
+pub(crate) async fn sdk_config(ep: &Endpoint<'_>) -> Result<SdkConfig, ClientError> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::disabled())
         .timeout_config(
@@ -228,11 +232,11 @@ fn endpoint_of(uri: &str) -> String {
 /// A connection failure or timeout, naming the endpoint and its origin.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot reach {url} (from {origin})")]
-pub struct EndpointError {
+pub(crate) struct EndpointError {
     /// `scheme://host:port`.
-    pub url: String,
+    pub(crate) url: String,
     /// The setting it came from.
-    pub origin: String,
+    pub(crate) origin: String,
     #[source]
     source: ConnectorError,
 }

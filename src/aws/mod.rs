@@ -6,8 +6,8 @@
 //! `source::sops`), built here and called under the same limiters and retry policy.
 
 pub(crate) mod classify;
-pub mod client;
-pub mod secrets;
+pub(crate) mod client;
+pub(crate) mod secrets;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -20,7 +20,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 /// (a mistyped `AWS_PROFILE`), an SSO profile without a cached token (`aws sso login`), or no
 /// credentials at all. The SDK's own text buries the first under a list of every provider it
 /// tried.
-pub fn describe_error<E: std::error::Error>(e: &E) -> String {
+pub(crate) fn describe_error<E: std::error::Error>(e: &E) -> String {
     let text = crate::error_text::chain(e);
     match credentials_hint(e, &text, &|k| std::env::var(k).ok()) {
         Some(hint) => hint,
@@ -31,7 +31,7 @@ pub fn describe_error<E: std::error::Error>(e: &E) -> String {
 /// One line describing a failed SDK call: the code, HTTP status, AWS's message and the request
 /// id when the service answered (AWS messages name resources, never values); else the error and
 /// its causes ([`describe_error`]).
-pub fn describe_call<E>(e: &SdkError<E, HttpResponse>) -> String
+pub(crate) fn describe_call<E>(e: &SdkError<E, HttpResponse>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {

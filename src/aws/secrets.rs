@@ -128,7 +128,7 @@ fn replicas_of(status: Option<Vec<ReplicationStatusType>>) -> Vec<Replica> {
 
 /// The Secrets Manager side of a run.
 #[derive(Clone)]
-pub struct SecretsTarget {
+pub(crate) struct SecretsTarget {
     client: Client,
     sts: aws_sdk_sts::Client,
     region: String,
@@ -161,7 +161,11 @@ fn stages_of(
 
 impl SecretsTarget {
     /// A target for the region and credentials of `sdk`.
-    pub fn new(sdk: &aws_config::SdkConfig, limits: Arc<Limits>, policy: RetryPolicy) -> Self {
+    pub(crate) fn new(
+        sdk: &aws_config::SdkConfig,
+        limits: Arc<Limits>,
+        policy: RetryPolicy,
+    ) -> Self {
         SecretsTarget {
             client: Client::new(sdk),
             sts: aws_sdk_sts::Client::new(sdk),

@@ -26,18 +26,6 @@ pub enum SourceConfig {
 }
 
 impl SourceConfig {
-    /// Which kind of source it configures.
-    pub fn kind(&self) -> SourceKind {
-        match self {
-            SourceConfig::Vault(_) => SourceKind::Vault,
-            SourceConfig::Kms(_) => SourceKind::Kms,
-            SourceConfig::File(_) => SourceKind::File,
-            SourceConfig::Ssm(_) => SourceKind::Ssm,
-            SourceConfig::Sops(_) => SourceKind::Sops,
-            SourceConfig::Credstash(_) => SourceKind::Credstash,
-        }
-    }
-
     /// Whether source metadata (Vault `custom_metadata`, SSM parameter tags) is copied into
     /// tags.
     pub fn copy_metadata(&self) -> bool {

@@ -51,7 +51,7 @@ pub struct VaultConfig {
 }
 
 /// `parallelism` when the config does not say.
-pub const DEFAULT_PARALLELISM: usize = 16;
+pub(crate) const DEFAULT_PARALLELISM: usize = 16;
 
 impl VaultConfig {
     /// A source of `mount`/`path` at `address` with `auth` and every other setting at the
@@ -76,7 +76,7 @@ impl VaultConfig {
     }
 
     /// The namespace logins and token lookups go to (`None` = the root namespace).
-    pub fn login_namespace(&self) -> Option<&str> {
+    pub(crate) fn login_namespace(&self) -> Option<&str> {
         let ns = match &self.auth_namespace {
             Some(a) => a.as_str(),
             None => self.namespace.as_deref().unwrap_or(""),

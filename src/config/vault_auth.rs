@@ -96,19 +96,6 @@ pub enum VaultAuth {
     },
 }
 
-impl VaultAuth {
-    /// `token`, `approle`, `kubernetes`, `jwt` or `aws`.
-    pub fn method(&self) -> &'static str {
-        match self {
-            VaultAuth::Token { .. } => "token",
-            VaultAuth::AppRole { .. } => "approle",
-            VaultAuth::Kubernetes { .. } => "kubernetes",
-            VaultAuth::Jwt { .. } => "jwt",
-            VaultAuth::Aws { .. } => "aws",
-        }
-    }
-}
-
 const METHODS: &str = "\"token\", \"approle\", \"kubernetes\", \"jwt\" or \"aws\"";
 
 impl Validator<'_> {

@@ -15,7 +15,7 @@ use crate::limits::Op;
 use crate::retry::{Class, Classify};
 
 /// The AWS error code of a failed call, if the service answered with one.
-pub fn code<E>(e: &SdkError<E, HttpResponse>) -> Option<String>
+pub(crate) fn code<E>(e: &SdkError<E, HttpResponse>) -> Option<String>
 where
     E: ProvideErrorMetadata,
 {
@@ -27,7 +27,7 @@ where
 
 /// One line describing a failed call `op` (`ssm:GetParametersByPath: ...`): the code, AWS's
 /// message and the request id. AWS messages name resources, never parameter values.
-pub fn detail<E>(op: Op, e: &SdkError<E, HttpResponse>) -> String
+pub(crate) fn detail<E>(op: Op, e: &SdkError<E, HttpResponse>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -49,7 +49,7 @@ fn kind_of(failure: Failure, class: Class) -> SourceErrorKind {
 }
 
 /// How a failed call affects the run.
-pub fn kind<E>(e: &SdkError<E, HttpResponse>) -> SourceErrorKind
+pub(crate) fn kind<E>(e: &SdkError<E, HttpResponse>) -> SourceErrorKind
 where
     E: ProvideErrorMetadata,
 {
@@ -57,7 +57,7 @@ where
 }
 
 /// A [`SourceError`] for the failed call `op`, about `path` (empty for the whole source).
-pub fn error<E>(op: Op, path: &str, e: &SdkError<E, HttpResponse>) -> SourceError
+pub(crate) fn error<E>(op: Op, path: &str, e: &SdkError<E, HttpResponse>) -> SourceError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {

@@ -71,7 +71,7 @@ type Aes256Ctr = ctr::Ctr128BE<aes::Aes256>;
 
 /// The HMAC digests credstash offers (`--digest`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Digest {
+pub(crate) enum Digest {
     /// `SHA` (SHA-1).
     Sha1,
     /// `SHA224`.
@@ -88,7 +88,7 @@ pub enum Digest {
 
 impl Digest {
     /// The digest credstash names `name`.
-    pub fn from_name(name: &str) -> Option<Digest> {
+    pub(crate) fn from_name(name: &str) -> Option<Digest> {
         Some(match name {
             "SHA" => Digest::Sha1,
             "SHA224" => Digest::Sha224,
@@ -101,7 +101,7 @@ impl Digest {
     }
 
     /// credstash's name of the digest.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Digest::Sha1 => "SHA",
             Digest::Sha224 => "SHA224",
@@ -113,7 +113,7 @@ impl Digest {
     }
 
     /// True when the HMAC of `data` under `key` equals `expected` (constant time).
-    pub fn verify(self, key: &[u8], data: &[u8], expected: &[u8]) -> bool {
+    pub(crate) fn verify(self, key: &[u8], data: &[u8], expected: &[u8]) -> bool {
         fn check<M: Mac + KeyInit>(key: &[u8], data: &[u8], expected: &[u8]) -> bool {
             match <M as KeyInit>::new_from_slice(key) {
                 Ok(mut m) => {
@@ -227,7 +227,10 @@ fn parse_item(item: &HashMap<String, AttributeValue>, version: String) -> Scanne
 
 impl CredstashSource {
     /// Connects to the table of `c`: region, endpoint and credentials default to the target's.
-    pub async fn open(c: &CredstashConfig, cx: &SourceContext<'_>) -> Result<Self, ClientError> {
+    pub(crate) async fn open(
+        c: &CredstashConfig,
+        cx: &SourceContext<'_>,
+    ) -> Result<Self, ClientError> {
         let conf = cx.sdk(&c.aws).await?;
         let region = conf
             .region()
@@ -270,12 +273,12 @@ impl CredstashSource {
     }
 
     /// `<region>/<table>`: which table this is.
-    pub fn instance(&self) -> String {
+    pub(crate) fn instance(&self) -> String {
         format!("{}/{}", self.region, self.table)
     }
 
     /// The configured subtree: credstash has none.
-    pub fn subtree(&self) -> &str {
+    pub(crate) fn subtree(&self) -> &str {
         ""
     }
 

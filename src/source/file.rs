@@ -80,13 +80,9 @@ impl FileSource {
     }
 
     /// Secrets indexed (valid records).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.records.len()
-    }
-
-    /// Whether no valid record was found.
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
     }
 }
 

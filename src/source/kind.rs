@@ -26,7 +26,7 @@ pub enum SourceKind {
 
 impl SourceKind {
     /// Every kind, in the order config messages list them.
-    pub const ALL: [SourceKind; 6] = [
+    pub(crate) const ALL: [SourceKind; 6] = [
         SourceKind::Vault,
         SourceKind::Kms,
         SourceKind::File,
@@ -36,7 +36,7 @@ impl SourceKind {
     ];
 
     /// The config spelling (`vault`, `kms`, ...).
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             SourceKind::Vault => "vault",
             SourceKind::Ssm => "ssm",
@@ -48,13 +48,13 @@ impl SourceKind {
     }
 
     /// The kind a config spells `name`, if any.
-    pub fn parse(name: &str) -> Option<SourceKind> {
+    pub(crate) fn parse(name: &str) -> Option<SourceKind> {
         Self::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
     /// `"vault", "kms", "file", "ssm", "sops" or "credstash"`: what a config may write, for
     /// messages.
-    pub fn expected() -> String {
+    pub(crate) fn expected() -> String {
         let quoted: Vec<String> = Self::ALL
             .iter()
             .map(|k| format!("{:?}", k.as_str()))
@@ -67,7 +67,7 @@ impl SourceKind {
 
     /// Whether its values are JSON objects a job can split into one secret per top-level key
     /// (`split = "keys"`): Vault, export files and SOPS (which splits its files itself).
-    pub const fn splits_into_keys(self) -> bool {
+    pub(crate) const fn splits_into_keys(self) -> bool {
         matches!(
             self,
             SourceKind::Vault | SourceKind::File | SourceKind::Kms | SourceKind::Sops
@@ -78,7 +78,7 @@ impl SourceKind {
     /// path on one machine) is not a stable identity. The others' identity already names
     /// their instance (Vault: address, namespace and mount; SSM: region; credstash: region
     /// and table).
-    pub const fn takes_instance(self) -> bool {
+    pub(crate) const fn takes_instance(self) -> bool {
         matches!(self, SourceKind::File | SourceKind::Kms | SourceKind::Sops)
     }
 }

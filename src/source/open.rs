@@ -25,16 +25,16 @@ use crate::retry::RetryPolicy;
 
 /// What a run gives every source it opens.
 #[derive(Clone)]
-pub struct SourceContext<'a> {
+pub(crate) struct SourceContext<'a> {
     /// The run's limiters (each source calls under its quota group's).
-    pub limits: Arc<Limits>,
+    pub(crate) limits: Arc<Limits>,
     /// The one retry policy.
-    pub policy: RetryPolicy,
+    pub(crate) policy: RetryPolicy,
     /// Time limit of one request attempt.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// The job's target: an AWS-hosted source's region, endpoint and credentials default to
     /// its.
-    pub target: &'a TargetConfig,
+    pub(crate) target: &'a TargetConfig,
 }
 
 impl SourceContext<'_> {
@@ -50,7 +50,7 @@ impl SourceContext<'_> {
 
 /// Why a source could not be opened.
 #[derive(Debug, thiserror::Error)]
-pub enum OpenError {
+pub(crate) enum OpenError {
     /// Its AWS client could not be configured (no region anywhere).
     #[error(transparent)]
     Client(#[from] ClientError),
@@ -61,7 +61,7 @@ pub enum OpenError {
 
 impl SourceConfig {
     /// Opens the source this config describes.
-    pub async fn open(&self, cx: &SourceContext<'_>) -> Result<Box<dyn Source>, OpenError> {
+    pub(crate) async fn open(&self, cx: &SourceContext<'_>) -> Result<Box<dyn Source>, OpenError> {
         Ok(match self {
             SourceConfig::File(f) => Box::new(FileSource::open(&f.file, &f.instance)?),
             SourceConfig::Vault(v) => {

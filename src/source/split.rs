@@ -70,9 +70,9 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for Members<'a> {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Keys {
     /// Keys that become secrets, in the object's order.
-    pub keys: Vec<String>,
+    pub(crate) keys: Vec<String>,
     /// Keys refused, with the reason.
-    pub refused: Vec<(String, String)>,
+    pub(crate) refused: Vec<(String, String)>,
 }
 
 /// Why a value cannot be split at all.

@@ -154,7 +154,7 @@ impl fmt::Debug for SsmSource {
 
 impl SsmSource {
     /// Connects: region, endpoint and credentials default to the target's.
-    pub async fn open(c: &SsmConfig, cx: &SourceContext<'_>) -> Result<Self, ClientError> {
+    pub(crate) async fn open(c: &SsmConfig, cx: &SourceContext<'_>) -> Result<Self, ClientError> {
         let conf = cx.sdk(&c.aws).await?;
         let region = conf
             .region()
@@ -197,7 +197,7 @@ impl SsmSource {
     }
 
     /// `<region>` or `<region>@<endpoint>` when an endpoint is configured.
-    pub fn instance(&self) -> String {
+    pub(crate) fn instance(&self) -> String {
         match &self.endpoint {
             Some(e) => format!("{}@{e}", self.region),
             None => self.region.clone(),
@@ -205,12 +205,12 @@ impl SsmSource {
     }
 
     /// The configured path without slashes (`prod/app`; empty for the whole store).
-    pub fn subtree(&self) -> &str {
+    pub(crate) fn subtree(&self) -> &str {
         self.path.trim_matches('/')
     }
 
     /// SSM requests sent so far (every attempt counts).
-    pub fn ssm_calls(&self) -> u64 {
+    pub(crate) fn ssm_calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
     }
 

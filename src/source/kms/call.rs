@@ -20,14 +20,14 @@ use crate::source::SourceErrorKind;
 #[derive(Debug, Clone)]
 pub struct KmsFailure {
     /// How the record (or run) is affected.
-    pub kind: SourceErrorKind,
+    pub(crate) kind: SourceErrorKind,
     /// The AWS error code, when KMS answered with one.
-    pub code: Option<String>,
+    pub(crate) code: Option<String>,
     /// One line for humans.
-    pub message: String,
+    pub(crate) message: String,
     /// Throttling, 5xx, timeout or connection failure (after the retry policy gave up): another
     /// try later may succeed, so the outcome is not cached.
-    pub transient: bool,
+    pub(crate) transient: bool,
 }
 
 /// What a failed KMS call means for the record (or the run), and how to say it.
@@ -65,7 +65,7 @@ fn kind_of(failure: Failure, class: Class) -> (SourceErrorKind, &'static str) {
 }
 
 /// Describes a failed KMS call `op` (`Decrypt`, `Encrypt`, `GenerateDataKey`).
-pub fn failure<E>(op: Op, e: &SdkError<E, HttpResponse>) -> KmsFailure
+pub(crate) fn failure<E>(op: Op, e: &SdkError<E, HttpResponse>) -> KmsFailure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -81,7 +81,7 @@ where
 }
 
 /// `context` as the SDK wants it: `None` when empty (no `EncryptionContext` sent).
-pub fn context_map(context: &BTreeMap<String, String>) -> Option<HashMap<String, String>> {
+pub(crate) fn context_map(context: &BTreeMap<String, String>) -> Option<HashMap<String, String>> {
     (!context.is_empty()).then(|| {
         context
             .iter()
@@ -91,7 +91,7 @@ pub fn context_map(context: &BTreeMap<String, String>) -> Option<HashMap<String,
 }
 
 /// A KMS answer without the field `what` (e.g. `a Plaintext`) that `op` must return.
-pub fn missing(op: Op, what: &str) -> KmsFailure {
+pub(crate) fn missing(op: Op, what: &str) -> KmsFailure {
     KmsFailure {
         kind: SourceErrorKind::Other,
         code: None,
@@ -102,7 +102,7 @@ pub fn missing(op: Op, what: &str) -> KmsFailure {
 
 /// Sends the KMS request `op` (`send` builds and sends it, once per attempt) under its
 /// limiter (`limits.kms`) and the retry policy, adding every attempt to `calls`.
-pub async fn send<T, E, F, Fut>(
+pub(crate) async fn send<T, E, F, Fut>(
     limits: &Limits,
     policy: &RetryPolicy,
     calls: &AtomicU64,
@@ -121,7 +121,7 @@ where
 
 /// `kms:Decrypt` of `blob` with `context` (and `KeyId` when given), under `limits.kms` and the
 /// retry policy. Attempts are added to `calls`. The plaintext comes back in a zeroizing buffer.
-pub async fn decrypt(
+pub(crate) async fn decrypt(
     client: &aws_sdk_kms::Client,
     limits: &Limits,
     policy: &RetryPolicy,

@@ -69,8 +69,8 @@
 //!
 //! [`retry::call`]: crate::retry::call
 
-pub mod call;
-pub mod envelope;
+pub(crate) mod call;
+pub(crate) mod envelope;
 pub(crate) mod record;
 
 use std::collections::{BTreeMap, HashMap};

@@ -30,8 +30,8 @@
 //!
 //! Minimal IAM: `kms:Decrypt` on the files' keys (and `sts:AssumeRole` on a `role` they name).
 
-pub mod crypt;
-pub mod format;
+pub(crate) mod crypt;
+pub(crate) mod format;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -106,7 +106,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl SopsSource {
     /// Prepares the source: KMS settings default to the target's (a key's region comes from its
     /// ARN).
-    pub async fn open(c: &SopsConfig, cx: &SourceContext<'_>) -> Result<Self, ClientError> {
+    pub(crate) async fn open(c: &SopsConfig, cx: &SourceContext<'_>) -> Result<Self, ClientError> {
         let base = cx.sdk(&c.aws).await?;
         Ok(Self::new(c, base, cx.limits.clone(), cx.policy))
     }
@@ -135,12 +135,12 @@ impl SopsSource {
 
     /// The identity's instance: the configured `instance`, else the file set (the globs,
     /// relative to the config folder; `source::instance`), never the folder's absolute path.
-    pub fn instance(&self) -> String {
+    pub(crate) fn instance(&self) -> String {
         self.instance.clone()
     }
 
     /// The configured subtree: SOPS files have none.
-    pub fn subtree(&self) -> &str {
+    pub(crate) fn subtree(&self) -> &str {
         ""
     }
 
