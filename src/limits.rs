@@ -1,12 +1,16 @@
 //! Request-rate limits per AWS API group, adaptive on throttling.
 //!
-//! Each group (writes, reads, KMS) gets one [`AdaptiveLimiter`]: a `governor` token bucket at the
+//! Each quota group (Secrets Manager writes and reads, KMS, SSM, SSM `DescribeParameters`,
+//! DynamoDB, Vault) gets one [`AdaptiveLimiter`]: a `governor` token bucket at the
 //! configured rate with a small burst (a fifth of a second's worth), so the first second does not
 //! spend the account's whole burst at once; AWS's own bucket then keeps a reserve for jitter in
 //! arrival times. When AWS answers with throttling anyway (another writer shares the account's
 //! quota) the limiter lowers its rate multiplicatively, at most once per cool-down so a volley of
 //! throttles from concurrent calls counts once, and climbs back additively while calls succeed
 //! (AIMD, as TCP does), instead of hammering a quota that is already spent.
+//!
+//! Which group an AWS call draws from is decided by its [`Op`] ([`Op::group`], an exhaustive
+//! match): callers name the operation, never the limiter.
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -94,7 +98,7 @@ impl AdaptiveLimiter {
         &self.shutdown
     }
 
-    /// The group's name (`write`, `read`, `kms`).
+    /// The group's name (`write`, `read`, `kms`, `ssm`, `ssm-describe`, `dynamodb`, `vault`).
     pub(crate) fn name(&self) -> &'static str {
         self.name
     }
@@ -181,12 +185,12 @@ impl AdaptiveLimiter {
 
 /// The limiters of one run.
 pub struct Limits {
-    /// CreateSecret, PutSecretValue, UpdateSecret, TagResource, DeleteSecret, RestoreSecret,
-    /// ReplicateSecretToRegions.
+    /// Secrets Manager writes ([`Group::Write`]: CreateSecret, PutSecretValue, TagResource,
+    /// DeleteSecret, RestoreSecret, UpdateSecretVersionStage, ReplicateSecretToRegions).
     pub(crate) write: AdaptiveLimiter,
-    /// ListSecrets, DescribeSecret, GetSecretValue, BatchGetSecretValue.
+    /// Secrets Manager reads and STS ([`Group::Read`]).
     pub(crate) read: AdaptiveLimiter,
-    /// KMS Decrypt/Encrypt/GenerateDataKey.
+    /// KMS Decrypt/Encrypt/GenerateDataKey ([`Group::Kms`]).
     pub(crate) kms: AdaptiveLimiter,
     /// SSM Parameter Store reads inside its throughput quota: GetParameters, GetParameter
     /// (and ListTagsForResource) (the `ssm` source).
