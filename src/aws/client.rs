@@ -299,6 +299,64 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_source_takes_each_aws_setting_it_does_not_set_from_the_target() {
+        let target = TargetConfig {
+            region: Some("eu-west-1".into()),
+            prefix: "p".into(),
+            endpoint_url: Some("http://t:1".into()),
+            kms_key_id: None,
+            on_conflict: crate::config::OnConflict::Skip,
+            tags: Default::default(),
+            credentials: Credentials::Default,
+            token_key: None,
+            replicas: Vec::new(),
+        };
+        let keys = Credentials::AssumeRole {
+            role_arn: "arn:aws:iam::123456789012:role/r".into(),
+            external_id: None,
+            duration_seconds: 900,
+            session_name: "s".into(),
+        };
+        let t = Duration::from_secs(3);
+        let none = AwsAccess::default();
+        let ep = Endpoint::of_source(&none, &target, t);
+        assert_eq!(
+            (ep.region, ep.endpoint_url, ep.credentials, ep.key),
+            (
+                Some("eu-west-1"),
+                Some("http://t:1"),
+                &Credentials::Default,
+                "target.credentials"
+            )
+        );
+        let own = AwsAccess {
+            region: Some("us-east-2".into()),
+            endpoint_url: Some("http://s:2".into()),
+            credentials: Some(keys.clone()),
+        };
+        let ep = Endpoint::of_source(&own, &target, t);
+        assert_eq!(
+            (ep.region, ep.endpoint_url, ep.credentials, ep.key),
+            (
+                Some("us-east-2"),
+                Some("http://s:2"),
+                &keys,
+                "source.credentials"
+            )
+        );
+        let ep = Endpoint::of_target(&target, t);
+        assert_eq!(
+            (ep.region, ep.endpoint_url, ep.key, ep.timeout),
+            (
+                Some("eu-west-1"),
+                Some("http://t:1"),
+                "target.credentials",
+                t
+            )
+        );
+    }
+
+    #[test]
     fn endpoints_and_origins() {
         assert_eq!(
             endpoint_of("http://127.0.0.1:9/?Action=x"),

@@ -15,7 +15,7 @@ use crate::identity::Scope;
 
 use crate::secret::SecretValue;
 
-pub(crate) use self::kind::SourceKind;
+pub use self::kind::SourceKind;
 pub(crate) use self::open::{OpenError, SourceContext};
 
 pub(crate) mod aws_call;
