@@ -297,21 +297,25 @@ impl CredstashSource {
         let mut latest: BTreeMap<String, (String, Scanned)> = BTreeMap::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
-            let attempted = retry::call(self.limits.for_op(Op::Scan), &self.policy, || {
-                self.dynamodb
-                    .scan()
-                    .table_name(&self.table)
-                    .projection_expression("#n, #v, #k, contents, hmac, digest")
-                    .expression_attribute_names("#n", "name")
-                    .expression_attribute_names("#v", "version")
-                    .expression_attribute_names("#k", "key")
-                    .set_exclusive_start_key(start.clone())
-                    .send()
-            })
+            let result = retry::call_op(
+                &self.limits,
+                &self.policy,
+                &self.scan_calls,
+                Op::Scan,
+                || {
+                    self.dynamodb
+                        .scan()
+                        .table_name(&self.table)
+                        .projection_expression("#n, #v, #k, contents, hmac, digest")
+                        .expression_attribute_names("#n", "name")
+                        .expression_attribute_names("#v", "version")
+                        .expression_attribute_names("#k", "key")
+                        .set_exclusive_start_key(start.clone())
+                        .send()
+                },
+            )
             .await;
-            self.scan_calls
-                .fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
-            let page = attempted.result.map_err(|e| {
+            let page = result.map_err(|e| {
                 let mut err = aws_call::error(Op::Scan, "", &e);
                 err.message = scan_failure(&self.table, &self.region, err.kind, &err.message);
                 err

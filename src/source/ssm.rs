@@ -209,6 +209,17 @@ impl SsmSource {
         self.path.trim_matches('/')
     }
 
+    /// Sends the request `op` (`send` builds and sends it, once per attempt) under its
+    /// limiter and the retry policy, counting every attempt.
+    async fn send<T, E, F, Fut>(&self, op: Op, send: F) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+        E: Classify,
+    {
+        retry::call_op(&self.limits, &self.policy, &self.calls, op, send).await
+    }
+
     /// SSM requests sent so far (every attempt counts).
     pub(crate) fn ssm_calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
@@ -259,22 +270,17 @@ impl SsmSource {
         let filters = self.describe_filters();
         let mut token: Option<String> = None;
         loop {
-            let attempted = retry::call(
-                self.limits.for_op(Op::DescribeParameters),
-                &self.policy,
-                || {
+            let result = self
+                .send(Op::DescribeParameters, || {
                     self.client
                         .describe_parameters()
                         .set_parameter_filters(Some(filters.clone()))
                         .max_results(DESCRIBE_PAGE)
                         .set_next_token(token.clone())
                         .send()
-                },
-            )
-            .await;
-            self.calls
-                .fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
-            let out = attempted.result.map_err(|e| {
+                })
+                .await;
+            let out = result.map_err(|e| {
                 let mut err = aws_call::error(Op::DescribeParameters, &self.path, &e);
                 if err.kind == SourceErrorKind::Denied {
                     err.message = format!(
@@ -316,17 +322,16 @@ impl SsmSource {
     /// is read one by one, so only that parameter fails.
     async fn read_batch(&self, batch: Vec<Described>) -> Result<Vec<Entry>, SourceError> {
         let names: Vec<String> = batch.iter().map(|d| d.name.clone()).collect();
-        let attempted = retry::call(self.limits.for_op(Op::GetParameters), &self.policy, || {
-            self.client
-                .get_parameters()
-                .set_names(Some(names.clone()))
-                .with_decryption(true)
-                .send()
-        })
-        .await;
-        self.calls
-            .fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
-        match attempted.result {
+        let result = self
+            .send(Op::GetParameters, || {
+                self.client
+                    .get_parameters()
+                    .set_names(Some(names.clone()))
+                    .with_decryption(true)
+                    .send()
+            })
+            .await;
+        match result {
             Ok(out) => {
                 let mut got: HashMap<&str, &Parameter> = out
                     .parameters()
@@ -381,17 +386,16 @@ impl SsmSource {
     /// `GetParameter(name, WithDecryption)`; `key` (from the listing) names the KMS key when
     /// decryption fails, else it is looked up.
     async fn get_one(&self, name: &str, key: Option<&str>) -> Result<Parameter, SourceError> {
-        let attempted = retry::call(self.limits.for_op(Op::GetParameter), &self.policy, || {
-            self.client
-                .get_parameter()
-                .name(name)
-                .with_decryption(true)
-                .send()
-        })
-        .await;
-        self.calls
-            .fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
-        match attempted.result {
+        let result = self
+            .send(Op::GetParameter, || {
+                self.client
+                    .get_parameter()
+                    .name(name)
+                    .with_decryption(true)
+                    .send()
+            })
+            .await;
+        match result {
             Ok(out) => out.parameter.ok_or_else(|| {
                 SourceError::new(
                     SourceErrorKind::Other,
@@ -430,21 +434,15 @@ impl SsmSource {
             .values(name)
             .build()
             .ok()?;
-        let attempted = retry::call(
-            self.limits.for_op(Op::DescribeParameters),
-            &self.policy,
-            || {
+        let result = self
+            .send(Op::DescribeParameters, || {
                 self.client
                     .describe_parameters()
                     .parameter_filters(filter.clone())
                     .send()
-            },
-        )
-        .await;
-        self.calls
-            .fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
-        attempted
-            .result
+            })
+            .await;
+        result
             .ok()?
             .parameters()
             .iter()
@@ -503,23 +501,16 @@ impl SsmSource {
     }
 
     async fn tags(&self, name: &str) -> Result<BTreeMap<String, String>, SourceError> {
-        let attempted = retry::call(
-            self.limits.for_op(Op::ListTagsForResource),
-            &self.policy,
-            || {
+        let result = self
+            .send(Op::ListTagsForResource, || {
                 self.client
                     .list_tags_for_resource()
                     .resource_type(ResourceTypeForTagging::Parameter)
                     .resource_id(name)
                     .send()
-            },
-        )
-        .await;
-        self.calls
-            .fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
-        let out = attempted
-            .result
-            .map_err(|e| aws_call::error(Op::ListTagsForResource, name, &e))?;
+            })
+            .await;
+        let out = result.map_err(|e| aws_call::error(Op::ListTagsForResource, name, &e))?;
         Ok(out
             .tag_list()
             .iter()

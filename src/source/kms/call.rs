@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use aws_sdk_kms::primitives::Blob;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -114,9 +114,9 @@ where
     Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let attempted = retry::call(limits.for_op(op), policy, send).await;
-    calls.fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
-    attempted.result.map_err(|e| failure(op, &e))
+    retry::call_op(limits, policy, calls, op, send)
+        .await
+        .map_err(|e| failure(op, &e))
 }
 
 /// `kms:Decrypt` of `blob` with `context` (and `KeyId` when given), under `limits.kms` and the
