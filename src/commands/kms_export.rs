@@ -396,7 +396,6 @@ impl Kms<'_> {
         .map_err(|mut f| {
             // the request carried the plaintext: an echoing proxy must not put it in the error
             f.message = crate::error_text::scrub(&f.message, &rec.value);
-            f.code = f.code.map(|c| crate::error_text::scrub(&c, &rec.value));
             kms_error(rec, f)
         })?;
         let blob = out
@@ -448,7 +447,7 @@ impl Kms<'_> {
                 first,
                 KmsFailure {
                     kind: SourceErrorKind::Other,
-                    code: None,
+                    failure: crate::aws::classify::Failure::Unknown,
                     message: format!("kms:GenerateDataKey returned a {n}-byte key, not 32"),
                     transient: false,
                 },

@@ -391,7 +391,7 @@ impl CredstashSource {
         )
         .await
         .map_err(|f| {
-            let hint = if f.code.as_deref() == Some("InvalidCiphertextException") {
+            let hint = if f.failure == crate::aws::classify::Failure::BadCiphertext {
                 " (is [source] context the one used at `credstash put`?)"
             } else {
                 ""

@@ -21,8 +21,8 @@ use crate::source::SourceErrorKind;
 pub struct KmsFailure {
     /// How the record (or run) is affected.
     pub(crate) kind: SourceErrorKind,
-    /// The AWS error code, when KMS answered with one.
-    pub(crate) code: Option<String>,
+    /// What KMS's error code meant (`Failure::Unknown` when KMS did not answer with one).
+    pub(crate) failure: Failure,
     /// One line for humans.
     pub(crate) message: String,
     /// Throttling, 5xx, timeout or connection failure (after the retry policy gave up): another
@@ -70,11 +70,11 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let class = e.class();
-    let code = e.code().map(str::to_owned);
-    let (kind, what) = kind_of(classify(code.as_deref()), class);
+    let failure = classify(e.code());
+    let (kind, what) = kind_of(failure, class);
     KmsFailure {
         kind,
-        code,
+        failure,
         message: format!("{}: {what} ({})", op.qualified(), describe_call(e)),
         transient: class != Class::Permanent,
     }
@@ -94,7 +94,7 @@ pub(crate) fn context_map(context: &BTreeMap<String, String>) -> Option<HashMap<
 pub(crate) fn missing(op: Op, what: &str) -> KmsFailure {
     KmsFailure {
         kind: SourceErrorKind::Other,
-        code: None,
+        failure: Failure::Unknown,
         message: format!("{} answered without {what}", op.qualified()),
         transient: false,
     }

@@ -249,7 +249,7 @@ impl KmsSource {
                             .map(Arc::new)
                             .map_err(|n| KmsFailure {
                                 kind: SourceErrorKind::BadRecord,
-                                code: None,
+                                failure: crate::aws::classify::Failure::Unknown,
                                 message: format!(
                                     "the decrypted data key is {n} bytes; AES-256 needs {}",
                                     envelope::KEY_LEN
