@@ -678,14 +678,11 @@ impl Validator<'_> {
                 );
             }
         }
-        let credentials = match s.table("credentials", false) {
-            None => Credentials::Default,
-            Some(c) => {
-                let (creds, problems) = self.credentials(c);
-                self.problems.extend(problems);
-                creds.unwrap_or(Credentials::Default)
-            }
-        };
+        let credentials = self
+            .credentials_key(&mut s)
+            .ok()
+            .flatten()
+            .unwrap_or(Credentials::Default);
         let replicas = replica_regions(&mut s, region.as_deref());
         self.problems.extend(s.finish());
         TargetConfig {

@@ -50,11 +50,7 @@ impl Validator<'_> {
     pub(super) fn aws_access(&mut self, s: &mut Section) -> AwsAccess {
         let region = self.region(s, "region");
         let endpoint_url = self.url(s, "endpoint_url");
-        let credentials = s.table("credentials", false).and_then(|c| {
-            let (creds, problems) = self.credentials(c);
-            self.problems.extend(problems);
-            creds
-        });
+        let credentials = self.credentials_key(s).ok().flatten();
         AwsAccess {
             region,
             endpoint_url,
@@ -62,7 +58,18 @@ impl Validator<'_> {
         }
     }
 
-    pub(super) fn credentials(&mut self, mut c: Section) -> (Option<Credentials>, Vec<Problem>) {
+    /// The `credentials` table of section `s`: `Ok(None)` when it has none (or a value that is
+    /// not a table), `Err(())` when the table is wrong; the problems are recorded either way.
+    pub(super) fn credentials_key(&mut self, s: &mut Section) -> Result<Option<Credentials>, ()> {
+        let Some(c) = s.table("credentials", false) else {
+            return Ok(None);
+        };
+        let (creds, problems) = self.credentials(c);
+        self.problems.extend(problems);
+        creds.map(Some).ok_or(())
+    }
+
+    fn credentials(&mut self, mut c: Section) -> (Option<Credentials>, Vec<Problem>) {
         let kind: Option<String> = c.req("type", "\"default\", \"access-keys\" or \"assume-role\"");
         let creds = match kind.as_deref() {
             Some("default") => Some(Credentials::Default),

@@ -296,14 +296,10 @@ impl Validator<'_> {
                 );
                 let sts_region = self.region(a, "sts_region");
                 let sts_endpoint = self.url(a, "sts_endpoint");
-                let credentials = match a.table("credentials", false) {
-                    None => Some(Credentials::Default),
-                    Some(c) => {
-                        let (creds, problems) = self.credentials(c);
-                        self.problems.extend(problems);
-                        creds
-                    }
-                };
+                let credentials = self
+                    .credentials_key(a)
+                    .map(|c| c.unwrap_or(Credentials::Default))
+                    .ok();
                 let sts_endpoint = match (&sts_endpoint, &sts_region) {
                     (Some(e), _) => e.clone(),
                     (None, Some(r)) => format!("https://sts.{r}.amazonaws.com"),
