@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::config::OnConflict;
 use crate::identity::{SourceIdentity, OWNER_TAG};
-use crate::plan::{tag_budget, tag_drift, Decision, Item, TagsLeftOut};
+use crate::plan::{tag_budget, tag_drift, Decision, Item, OrphanWhy, TagsLeftOut};
 use crate::report::{Action, Status};
 use crate::secret::SecretValue;
 use crate::target::limits::MAX_SECRET_BYTES;
@@ -128,11 +128,9 @@ pub enum Step {
     },
     /// Restore from scheduled deletion, then decide again with the current value re-read.
     Restore,
-    /// The source is gone: report the secret as an orphan (pruned only under `--prune`).
-    Orphan {
-        /// Why.
-        why: String,
-    },
+    /// The source is gone: report the secret as an orphan (pruned only under `--prune`), for
+    /// this reason.
+    Orphan(OrphanWhy),
     /// Ours, and replicas are configured: read its replication status (`DescribeSecret`) and
     /// run [`replica_steps`].
     CheckReplicas,
@@ -276,9 +274,7 @@ pub fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
                 Decision::Compare | Decision::ScheduledForDeletion { ours: true, .. }
             );
             if owned_here && !matches!(item.decision, Decision::ScheduledForDeletion { .. }) {
-                return vec![Step::Orphan {
-                    why: format!("source {reason}"),
-                }];
+                return vec![Step::Orphan(OrphanWhy::SourceDeleted(reason.clone()))];
             }
             // nothing left undone: the source holds no current value (`skipped` is kept for
             // what a run leaves behind, which a migrate's exit code counts)
@@ -562,7 +558,7 @@ mod tests {
                 Step::Put { .. } => "put".into(),
                 Step::Tag { .. } => "tag".into(),
                 Step::Restore => "restore".into(),
-                Step::Orphan { .. } => "orphan".into(),
+                Step::Orphan(_) => "orphan".into(),
                 Step::CheckReplicas => "check-replicas".into(),
                 Step::Replicate { regions } => format!("replicate {}", region_list(regions)),
                 Step::TagsLeftOut(_) => "tags-left-out".into(),

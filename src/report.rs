@@ -6,6 +6,7 @@
 //! could carry a [`crate::secret::SecretValue`], and every cell passes through the formula
 //! escape (cells beginning with `= + - @` are read as formulas by spreadsheets).
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -14,6 +15,9 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::csv_safe::escape_formula;
+
+mod sink;
+pub use sink::Sink;
 
 /// Report columns, in order.
 pub const COLUMNS: [&str; 16] = [
@@ -83,21 +87,6 @@ impl Action {
         }
     }
 
-    /// Whether the action changes the target.
-    pub fn is_write(self) -> bool {
-        matches!(
-            self,
-            Action::Create
-                | Action::Update
-                | Action::Retag
-                | Action::Delete
-                | Action::Restore
-                | Action::Rename
-                | Action::Rollback
-                | Action::Replicate
-        )
-    }
-
     /// Reads the report spelling back.
     pub fn parse(s: &str) -> Option<Action> {
         ALL_ACTIONS.into_iter().find(|a| a.as_str() == s)
@@ -149,6 +138,62 @@ impl Status {
         [Status::Planned, Status::Ok, Status::Failed, Status::Skipped]
             .into_iter()
             .find(|x| x.as_str() == s)
+    }
+}
+
+/// Rows by action and status: what a job (or a run) did, for its summary, exit code, JSON
+/// summary, sidecar and metrics. Every count a summary shows is a sum over these.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts(BTreeMap<(Action, Status), u64>);
+
+impl Counts {
+    /// One more row of `action` and `status`.
+    pub fn add(&mut self, action: Action, status: Status) {
+        *self.0.entry((action, status)).or_default() += 1;
+    }
+
+    /// Rows of `action` and `status`.
+    pub fn get(&self, action: Action, status: Status) -> u64 {
+        self.0.get(&(action, status)).copied().unwrap_or(0)
+    }
+
+    /// Rows whose action and status pass `pick`.
+    pub fn sum(&self, pick: impl Fn(Action, Status) -> bool) -> u64 {
+        self.0
+            .iter()
+            .filter(|((a, s), _)| pick(*a, *s))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Rows with status `failed`.
+    pub fn failed(&self) -> u64 {
+        self.sum(|_, s| s == Status::Failed)
+    }
+
+    /// Rows of `action` that happened or are planned (`ok`, `planned`).
+    pub fn done(&self, action: Action) -> u64 {
+        self.sum(|a, s| a == action && matches!(s, Status::Ok | Status::Planned))
+    }
+
+    /// Every (action, status) with its count, in report order.
+    pub fn iter(&self) -> impl Iterator<Item = (Action, Status, u64)> + '_ {
+        self.0.iter().map(|((a, s), n)| (*a, *s, *n))
+    }
+
+    /// Whether no row was counted.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<(Action, Status)> for Counts {
+    fn from_iter<I: IntoIterator<Item = (Action, Status)>>(rows: I) -> Counts {
+        let mut c = Counts::default();
+        for (a, s) in rows {
+            c.add(a, s);
+        }
+        c
     }
 }
 

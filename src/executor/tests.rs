@@ -1,17 +1,24 @@
 //! The executor over an in-memory [`Target`] and [`Source`]: every decision, in a real and in a
-//! dry run, checked by what the fake target holds afterwards and which calls reached it.
+//! dry run, checked by what the fake target holds afterwards and which calls reached it. Each
+//! run is the engine's own ([`engine::plan_job`], [`engine::PreparedJob::execute`]) over a
+//! config parsed as a user's is, with the test's source and the fake target.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
 use super::*;
-use crate::config::OnConflict;
+use crate::config::{Config, OnConflict};
+use crate::engine::{self, JobInput, JobReport, Quiet};
 use crate::identity::{Scope, MANAGED_TAG, PREFIX_TAG};
-use crate::naming::{NamingRules, Overrides, Policy};
-use crate::plan::{self, PlanInput};
+use crate::limits::Limits;
+use crate::plan;
+use crate::policy::Mode;
+use crate::report::Report;
 use crate::source::{Listing, SourceError, SourceRef};
-use crate::target::dry::DryRun;
 use crate::target::memory::MemoryTarget as Fake;
 
 /// A source of text values; `None` = the current version is deleted (gone).
@@ -96,7 +103,128 @@ const PLAIN: Case = Case {
     replicas: &[],
 };
 
-/// Runs plan + executor (+ orphans, pruning them when `prune`) over `fake`; returns the
+/// A test's source, lent to the engine (which owns the sources it opens).
+struct Lent<'a>(&'a dyn Source);
+
+impl Source for Lent<'_> {
+    fn kind(&self) -> &'static str {
+        self.0.kind()
+    }
+
+    fn scope(&self) -> Scope {
+        self.0.scope()
+    }
+
+    fn location(&self) -> String {
+        self.0.location()
+    }
+
+    fn empty_advice(&self) -> String {
+        self.0.empty_advice()
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
+        self.0.list()
+    }
+
+    fn fetch<'a>(&'a self, r: &'a SourceRef) -> BoxFuture<'a, Result<Fetched, SourceError>> {
+        self.0.fetch(r)
+    }
+
+    fn expiry(&self) -> Option<Expiry> {
+        self.0.expiry()
+    }
+}
+
+/// The config of the job every test runs: prefix `p`, tags `team = platform`, the fixed token
+/// key, `case`'s conflict policy, overrides and replica regions. Its `[source]` is never opened
+/// (the test lends its own); a Vault one when source metadata is copied into tags.
+fn config(case: &Case, copy_metadata: bool, concurrency: usize, dir: &Path) -> Config {
+    let source = if copy_metadata {
+        "kind = \"vault\"\naddress = \"http://127.0.0.1:1\"\nmount = \"secret\"\nauth = { method = \"token\", token_env = \"T\" }\ncopy_metadata = true"
+    } else {
+        std::fs::write(dir.join("export.jsonl"), "").unwrap();
+        "kind = \"file\"\nfile = \"export.jsonl\""
+    };
+    let naming = if case.overrides.is_empty() {
+        String::new()
+    } else {
+        std::fs::write(dir.join("overrides.csv"), case.overrides).unwrap();
+        "[naming]\noverrides = \"overrides.csv\"\n".to_owned()
+    };
+    let on_conflict = match case.on_conflict {
+        OnConflict::Skip => "skip",
+        OnConflict::Adopt => "adopt",
+        OnConflict::Overwrite => "overwrite",
+        OnConflict::Fail => "fail",
+    };
+    let replicas: Vec<String> = case.replicas.iter().map(|r| format!("{r:?}")).collect();
+    let text = format!(
+        "[source]\n{source}\n[target]\nprefix = \"p\"\non_conflict = \"{on_conflict}\"\ntags = {{ team = \"platform\" }}\ntoken_key_env = \"K\"\nreplica_regions = [{}]\n{naming}[limits]\nconcurrency = {concurrency}\n[reconcile]\nrecovery_window_days = 7\n",
+        replicas.join(", ")
+    );
+    let env = |k: &str| match k {
+        "K" => Some("fixed-test-key-0123".to_owned()),
+        "T" => Some("t".to_owned()),
+        _ => None,
+    };
+    Config::parse(&text, &dir.join("c.toml"), dir, &env).unwrap()
+}
+
+/// `reconcile --yes` (with `--check` when `dry`; with `--prune --force-prune` when `prune`, so
+/// the safety valve never hides what the executor does).
+fn mode(case: &Case, dry: bool, prune: bool) -> Mode {
+    Mode::Reconcile {
+        check: dry,
+        prune,
+        force_prune: prune,
+        restore_deleted: case.restore,
+        adopt: false,
+        yes: true,
+    }
+}
+
+/// One job through the engine over `fake` with `source`: planned, then `between` (what happens
+/// between a run's planning and its execution), then executed under `shutdown`; returns the
+/// report's columns `cols` of every row, and the job's report.
+async fn drive(
+    fake: &Fake,
+    source: &dyn Source,
+    cfg: &Config,
+    mode: Mode,
+    shutdown: &Shutdown,
+    between: impl std::future::Future<Output = ()>,
+    cols: [usize; 5],
+) -> (Vec<[String; 5]>, JobReport) {
+    let dir = tempfile::tempdir().unwrap();
+    let report = Report::create(dir.path(), "test", None).unwrap();
+    let path = report.path().to_owned();
+    let sink = Sink::new(report, mode.dry_run(), "t");
+    let input = JobInput {
+        cfg,
+        job: &cfg.jobs[0],
+        target: fake,
+        limits: Arc::new(Limits::new(&cfg.limits)),
+        caller: None,
+    };
+    let job = engine::plan_job(input, Box::new(Lent(source)), sink, mode, &Quiet)
+        .await
+        .unwrap();
+    between.await;
+    let ended = job.execute(mode, shutdown, &Quiet).await;
+    drop(job);
+    let mut r = csv::Reader::from_path(&path).unwrap();
+    let rows = r
+        .records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            cols.map(|i| rec[i].to_owned())
+        })
+        .collect();
+    (rows, ended)
+}
+
+/// Runs a job (items, then orphans, pruning them when `prune`) over `fake`; returns the
 /// report rows as (source, target, action, status, why).
 async fn run(
     fake: &Fake,
@@ -132,85 +260,22 @@ async fn run_racing(
             .map(|(p, v)| (p.to_string(), v.map(str::to_owned)))
             .collect(),
     );
-    let listing = src.list().await.unwrap();
-    let rules = NamingRules::new(Some("p"), Policy::Aws);
-    let overrides = Overrides::parse(case.overrides, &rules).unwrap();
-    let inventory: Vec<_> = fake
-        .inventory("p")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(std::sync::Arc::new)
-        .collect();
-    let plan = plan::build(PlanInput {
-        listing,
-        scope: &scope(),
-        rules: &rules,
-        overrides: &overrides,
-        inventory: &inventory,
-        on_conflict: case.on_conflict,
-        filter: &crate::filter::PathFilter::default(),
-        key: Some(&key()),
-        adopt: false,
-    })
-    .unwrap();
-    match racing {
-        Some(Race::Run(other)) => {
-            Box::pin(run(fake, other, case, false, prune)).await;
-        }
-        Some(Race::Edit(f)) => f(fake),
-        None => {}
-    }
     let dir = tempfile::tempdir().unwrap();
-    let report = Report::create(dir.path(), "test", None).unwrap();
-    let path = report.path().to_owned();
-    let sink = Sink::new(report, dry, "t");
-    let settings = Settings {
-        rules: decide::Rules {
-            restore_deleted: case.restore,
-            copy_metadata: false,
-            config_tags: team(),
-            prefix: "p".into(),
-            replicas: case
-                .replicas
-                .iter()
-                .map(|r| crate::target::ReplicaRegion {
-                    region: r.to_string(),
-                    kms_key_id: None,
-                })
-                .collect(),
-        },
-        kms_key_id: None,
-        concurrency: 4,
-        policy: Policy::Aws,
-        tokens: Some(key()),
+    let cfg = config(case, false, 4, dir.path());
+    let between = async {
+        match racing {
+            Some(Race::Run(other)) => {
+                Box::pin(run(fake, other, case, false, prune)).await;
+            }
+            Some(Race::Edit(f)) => f(fake),
+            None => {}
+        }
     };
-    let gate = DryRun::new(fake);
-    let target: &dyn Target = if dry { &gate } else { fake };
     let shutdown = Shutdown::new();
-    let progress = Progress::new("test", 0);
-    let exec = Executor::new(target, &src, &settings, &sink, &shutdown, &progress);
-    let pre = exec.prefetch(&plan.items).await;
-    exec.run(&plan.items, &pre).await;
-    let mut orphans = plan.orphans.clone();
-    orphans.extend(exec.take_gone());
-    exec.orphans(
-        &orphans,
-        if prune {
-            Ok(7)
-        } else {
-            Err("not asked".into())
-        },
-    )
-    .await;
-    drop(sink);
-    let mut r = csv::Reader::from_path(&path).unwrap();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            [3, 5, 7, 8, 10].map(|i| rec[i].to_owned())
-        })
-        .collect()
+    let mode = mode(case, dry, prune);
+    drive(fake, &src, &cfg, mode, &shutdown, between, [3, 5, 7, 8, 10])
+        .await
+        .0
 }
 
 fn actions(rows: &[[String; 5]]) -> Vec<String> {
@@ -410,43 +475,24 @@ async fn adopt_overwrite_restore_and_rename() {
 async fn shutdown_starts_nothing() {
     let fake = Fake::new(true);
     let src = Values([("a".to_string(), Some("1".to_string()))].into());
-    let listing = src.list().await.unwrap();
-    let rules = NamingRules::new(Some("p"), Policy::Aws);
-    let plan = plan::build(PlanInput {
-        listing,
-        scope: &scope(),
-        rules: &rules,
-        overrides: &Overrides::default(),
-        inventory: &[],
-        on_conflict: OnConflict::Skip,
-        filter: &crate::filter::PathFilter::default(),
-        key: None,
-        adopt: false,
-    })
-    .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let report = Report::create(dir.path(), "test", None).unwrap();
-    let sink = Sink::new(report, false, "t");
-    let settings = Settings {
-        rules: decide::Rules {
-            restore_deleted: false,
-            copy_metadata: false,
-            config_tags: BTreeMap::new(),
-            prefix: "p".into(),
-            replicas: vec![],
-        },
-        kms_key_id: None,
-        concurrency: 1,
-        policy: Policy::Aws,
-        tokens: Some(TokenDeriver::ephemeral().unwrap()),
-    };
+    let cfg = config(&PLAIN, false, 1, dir.path());
     let shutdown = Shutdown::new();
     shutdown.trigger();
-    let progress = Progress::new("test", 0);
-    let exec = Executor::new(&fake, &src, &settings, &sink, &shutdown, &progress);
-    exec.run(&plan.items, &Prefetched::default()).await;
+    let mode = mode(&PLAIN, false, false);
+    let (_, ended) = drive(
+        &fake,
+        &src,
+        &cfg,
+        mode,
+        &shutdown,
+        async {},
+        [3, 5, 7, 8, 10],
+    )
+    .await;
     assert_eq!(fake.writes(), 0);
-    assert_eq!(sink.counts()[&(Action::Create, Status::Skipped)], 1);
+    assert_eq!(ended.counts.get(Action::Create, Status::Skipped), 1);
+    assert!(ended.interrupted);
 }
 
 /// A secret whose `AWSCURRENT` VersionId is the token of the source value is unchanged without
@@ -634,7 +680,7 @@ struct Expiring {
     metadata: BTreeMap<String, String>,
     expiry: Expiry,
     ends_after: usize,
-    fetched: std::sync::atomic::AtomicUsize,
+    fetched: AtomicUsize,
 }
 
 impl Expiring {
@@ -704,59 +750,21 @@ impl Source for Expiring {
 /// Plans and runs every item of `src` over `fake` with metadata copied (one at a time);
 /// returns the rows as (source, action, status, error, reasons).
 async fn run_copying(fake: &Fake, src: &Expiring) -> Vec<[String; 5]> {
-    let listing = src.list().await.unwrap();
-    let rules = NamingRules::new(Some("p"), Policy::Aws);
-    let inventory: Vec<_> = fake
-        .inventory("p")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(std::sync::Arc::new)
-        .collect();
-    let plan = plan::build(PlanInput {
-        listing,
-        scope: &scope(),
-        rules: &rules,
-        overrides: &Overrides::default(),
-        inventory: &inventory,
-        on_conflict: OnConflict::Skip,
-        filter: &crate::filter::PathFilter::default(),
-        key: Some(&key()),
-        adopt: false,
-    })
-    .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let report = Report::create(dir.path(), "test", None).unwrap();
-    let path = report.path().to_owned();
-    let sink = Sink::new(report, false, "t");
-    let settings = Settings {
-        rules: decide::Rules {
-            restore_deleted: false,
-            copy_metadata: true,
-            config_tags: team(),
-            prefix: "p".into(),
-            replicas: vec![],
-        },
-        kms_key_id: None,
-        concurrency: 1,
-        policy: Policy::Aws,
-        tokens: Some(TokenDeriver::keyed(zeroize::Zeroizing::new(
-            b"fixed-test-key-0123".to_vec(),
-        ))),
-    };
+    let cfg = config(&PLAIN, true, 1, dir.path());
     let shutdown = Shutdown::new();
-    let progress = Progress::new("test", 0);
-    let exec = Executor::new(fake, src, &settings, &sink, &shutdown, &progress);
-    exec.run_all(&plan.items).await;
-    drop(exec);
-    drop(sink);
-    let mut r = csv::Reader::from_path(&path).unwrap();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            [3, 7, 8, 10, 15].map(|i| rec[i].to_owned())
-        })
-        .collect()
+    let mode = mode(&PLAIN, false, false);
+    drive(
+        fake,
+        src,
+        &cfg,
+        mode,
+        &shutdown,
+        async {},
+        [3, 7, 8, 10, 15],
+    )
+    .await
+    .0
 }
 
 /// Once the source's credential is due to end, no item that reads the source starts: the rest
