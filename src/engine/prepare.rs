@@ -370,18 +370,19 @@ pub async fn plan_job<'a>(
         key: key.as_ref(),
         adopt: mode.adopt(),
     })?;
+    // the plan holds what it needs of the inventory; the rest is not kept for the whole run
+    let target_secrets = inventory.len();
+    drop(inventory);
     events.event(&Event::Planned {
         job: name,
         passed,
         problems: problems.len(),
         scope: &scope,
-        target_secrets: inventory.len(),
+        target_secrets,
         prefix,
         owned: plan.owned_live,
         foreign: plan.foreign,
     });
-    // the plan holds what it needs of the inventory; the rest is not kept for the whole run
-    drop(inventory);
     for p in &problems {
         // the error names its line even where the path column already says "line N": the
         // error column is what gets read on its own (ListProblem::described never doubles it)
