@@ -196,6 +196,24 @@ async fn drive(
     between: impl std::future::Future<Output = ()>,
     cols: [usize; 5],
 ) -> (Vec<[String; 5]>, JobReport) {
+    let (rows, ended, _) =
+        drive_with(fake, source, cfg, mode, shutdown, between, cols, &Quiet).await;
+    (rows, ended)
+}
+
+/// [`drive`], with the engine's events sent to `events`; also returns the steps the job
+/// announced ([`engine::PreparedJob::steps`]).
+#[allow(clippy::too_many_arguments)]
+async fn drive_with(
+    fake: &Fake,
+    source: &dyn Source,
+    cfg: &Config,
+    mode: Mode,
+    shutdown: &Shutdown,
+    between: impl std::future::Future<Output = ()>,
+    cols: [usize; 5],
+    events: &dyn engine::Events,
+) -> (Vec<[String; 5]>, JobReport, u64) {
     let dir = tempfile::tempdir().unwrap();
     let report = Report::create(dir.path(), "test", None).unwrap();
     let path = report.path().to_owned();
@@ -211,7 +229,8 @@ async fn drive(
         .await
         .unwrap();
     between.await;
-    let ended = job.execute(mode, shutdown, &Quiet).await;
+    let steps = job.steps();
+    let ended = job.execute(mode, shutdown, events).await;
     drop(job);
     let mut r = csv::Reader::from_path(&path).unwrap();
     let rows = r
@@ -221,7 +240,7 @@ async fn drive(
             cols.map(|i| rec[i].to_owned())
         })
         .collect();
-    (rows, ended)
+    (rows, ended, steps)
 }
 
 /// Runs a job (items, then orphans, pruning them when `prune`) over `fake`; returns the
@@ -1005,5 +1024,121 @@ async fn overlapping_runs_claim_each_deletion_once() {
     assert_eq!(calls(&fake, "DeleteSecret"), 10); // 5 each; the second five refused by AWS
     for i in 0..5 {
         assert!(fake.get(&format!("p/o{i}")).unwrap().deleted);
+    }
+}
+
+/// Counts the steps the engine reports done, and wakes whoever waits for the first one.
+#[derive(Default)]
+struct Tally {
+    done: AtomicUsize,
+    failed: AtomicUsize,
+    first: tokio::sync::Notify,
+}
+
+impl engine::Events for Tally {
+    fn event(&self, event: &engine::Event<'_>) {
+        if let engine::Event::Done { failed } = *event {
+            self.done.fetch_add(1, Ordering::SeqCst);
+            if failed {
+                self.failed.fetch_add(1, Ordering::SeqCst);
+            }
+            self.first.notify_one();
+        }
+    }
+}
+
+/// A source in which `b` cannot be read and `a` is read only once a step is done (so `a` is in
+/// flight while `b` fails).
+struct FailsBesideSlow<'t>(&'t Tally);
+
+impl Source for FailsBesideSlow<'_> {
+    fn kind(&self) -> &'static str {
+        "file"
+    }
+
+    fn scope(&self) -> Scope {
+        scope()
+    }
+
+    fn location(&self) -> String {
+        "memory".into()
+    }
+
+    fn empty_advice(&self) -> String {
+        "nothing in memory".into()
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
+        Box::pin(async move {
+            Ok(Listing {
+                refs: ["a", "b"].into_iter().map(SourceRef::new).collect(),
+                problems: vec![],
+            })
+        })
+    }
+
+    fn fetch<'a>(&'a self, r: &'a SourceRef) -> BoxFuture<'a, Result<Fetched, SourceError>> {
+        Box::pin(async move {
+            if r.path == "b" {
+                return Err(SourceError::new(SourceErrorKind::Other, "b", "refused"));
+            }
+            self.0.first.notified().await;
+            Ok(Fetched::Value {
+                value: SecretValue::text("a".into()),
+                version: None,
+                metadata: BTreeMap::new(),
+            })
+        })
+    }
+}
+
+/// A secret that fails while its neighbour is in flight is the one failure progress counts:
+/// the neighbour, written fine, is done and not failed.
+#[tokio::test]
+async fn a_failure_is_counted_for_its_own_secret_only() {
+    let fake = Fake::new(true);
+    let tally = Tally::default();
+    let src = FailsBesideSlow(&tally);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&PLAIN, false, 2, dir.path());
+    let mode = mode(&PLAIN, false, false);
+    let shutdown = Shutdown::new();
+    let cols = [3, 5, 7, 8, 10];
+    let (rows, ended, steps) =
+        drive_with(&fake, &src, &cfg, mode, &shutdown, async {}, cols, &tally).await;
+    assert_eq!(actions(&rows), ["p/a:create/ok", "p/b:create/failed"]);
+    assert_eq!(ended.counts.failed(), 1);
+    assert_eq!(tally.done.load(Ordering::SeqCst), 2);
+    assert_eq!(steps, 2);
+    assert_eq!(tally.failed.load(Ordering::SeqCst), 1, "only b failed");
+}
+
+/// The progress total is what advances it: every item, and every orphan (one the plan found,
+/// one found gone while reading: a step of its own, once) ends with one step done.
+#[tokio::test]
+async fn progress_ends_at_its_total_with_orphans() {
+    let fake = Fake::new(true);
+    fake.insert("p/keep", "k", ours("keep"));
+    fake.insert("p/gone", "g", ours("gone"));
+    fake.insert("p/old", "o", ours("old"));
+    let src = Values(
+        [("keep", Some("k")), ("gone", None)]
+            .into_iter()
+            .map(|(p, v)| (p.to_owned(), v.map(str::to_owned)))
+            .collect(),
+    );
+    for prune in [false, true] {
+        let tally = Tally::default();
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(&PLAIN, false, 4, dir.path());
+        let mode = mode(&PLAIN, true, prune);
+        let shutdown = Shutdown::new();
+        let cols = [3, 5, 7, 8, 10];
+        let (rows, _, steps) =
+            drive_with(&fake, &src, &cfg, mode, &shutdown, async {}, cols, &tally).await;
+        let orphans = rows.iter().filter(|r| r[2] == "orphan" || r[2] == "delete");
+        assert_eq!(orphans.count(), 2, "{rows:?}");
+        assert_eq!(steps, 3, "keep, gone, old");
+        assert_eq!(tally.done.load(Ordering::SeqCst) as u64, steps, "{rows:?}");
     }
 }
