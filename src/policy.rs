@@ -90,32 +90,32 @@ impl Mode {
 
 /// What the prune decision looks at.
 #[derive(Debug, Clone)]
-pub struct PruneFacts {
+pub(crate) struct PruneFacts {
     /// `--prune` given (and not `--check`).
-    pub prune: bool,
+    pub(crate) prune: bool,
     /// `--force-prune` given.
-    pub force: bool,
+    pub(crate) force: bool,
     /// Listing problems (an incomplete listing prunes nothing).
-    pub listing_problems: usize,
+    pub(crate) listing_problems: usize,
     /// Secrets the source listed.
-    pub listed: usize,
+    pub(crate) listed: usize,
     /// Live secrets this job owns (the valve's denominator; foreign secrets never count).
-    pub owned_live: usize,
+    pub(crate) owned_live: usize,
     /// Orphans that would be deleted (the valve's numerator).
-    pub orphans: usize,
+    pub(crate) orphans: usize,
     /// Largest share of owned secrets one run may prune without `--force-prune`.
-    pub max_fraction: f64,
+    pub(crate) max_fraction: f64,
     /// Recovery window in days.
-    pub window_days: i64,
+    pub(crate) window_days: i64,
     /// The run was interrupted.
-    pub interrupted: bool,
+    pub(crate) interrupted: bool,
     /// The run adopts (`--adopt`): it deletes nothing.
-    pub adopting: bool,
+    pub(crate) adopting: bool,
 }
 
 /// What becomes of a job's orphans.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Prune {
+pub(crate) enum Prune {
     /// Schedule them for deletion with this recovery window, in days.
     Delete {
         /// The recovery window.
@@ -126,7 +126,7 @@ pub enum Prune {
 }
 
 /// Whether to schedule orphans for deletion, or why nothing is pruned.
-pub fn prune(f: &PruneFacts) -> Prune {
+pub(crate) fn prune(f: &PruneFacts) -> Prune {
     match refused(f) {
         Err(r) => Prune::Keep(r),
         Ok(()) => Prune::Delete {
@@ -172,7 +172,7 @@ fn refused(f: &PruneFacts) -> Result<(), Refusal> {
 
 /// Why orphans are not deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// `--prune` was not given.
     NotAsked,
     /// `--prune` was given and refused, with the reason.
@@ -181,7 +181,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// Words for the report.
-    pub fn words(&self) -> String {
+    pub(crate) fn words(&self) -> String {
         match self {
             Refusal::NotAsked => "run reconcile --prune to schedule its deletion".into(),
             Refusal::Refused(r) => r.clone(),
@@ -190,7 +190,7 @@ impl Refusal {
 }
 
 /// Rows that mean the target differs from the source (or would, in a dry run).
-pub fn drift(counts: &Counts) -> u64 {
+pub(crate) fn drift(counts: &Counts) -> u64 {
     counts.sum(|a, s| {
         s != Status::Failed
             && matches!(
@@ -210,7 +210,7 @@ pub fn drift(counts: &Counts) -> u64 {
 
 /// Drift a writing run leaves behind: conflicts it did not resolve, orphans it did not delete,
 /// replicas that failed.
-pub fn left_unrepaired(counts: &Counts) -> u64 {
+pub(crate) fn left_unrepaired(counts: &Counts) -> u64 {
     counts.sum(|a, s| {
         matches!(a, Action::Conflict | Action::Orphan | Action::Replicate) && s == Status::Skipped
     })
@@ -220,7 +220,7 @@ pub fn left_unrepaired(counts: &Counts) -> u64 {
 /// foreign secret at the name, `on_conflict = skip`, a differing value under `adopt`) and
 /// secrets skipped for safety (scheduled for deletion and not restored, another source's).
 /// Orphans are not counted: `migrate` is not asked to prune them.
-pub fn left_unmigrated(counts: &Counts) -> u64 {
+pub(crate) fn left_unmigrated(counts: &Counts) -> u64 {
     counts.sum(|a, s| {
         matches!(a, Action::Conflict | Action::Skip | Action::Replicate) && s == Status::Skipped
     })
@@ -229,7 +229,7 @@ pub fn left_unmigrated(counts: &Counts) -> u64 {
 /// The exit code of a run: 1 on any failure or an interruption; 2 for drift under `--check`
 /// or `plan --detailed-exitcode`, for drift a writing `reconcile` left unrepaired, and for a
 /// `migrate` that left secrets unmigrated (it never exits 0 then); 0 otherwise.
-pub fn exit_code(mode: Mode, counts: &Counts, interrupted: bool) -> i32 {
+pub(crate) fn exit_code(mode: Mode, counts: &Counts, interrupted: bool) -> i32 {
     if counts.failed() > 0 || interrupted {
         return exit::FAILED;
     }
@@ -253,7 +253,7 @@ pub fn exit_code(mode: Mode, counts: &Counts, interrupted: bool) -> i32 {
 
 /// The exit code of a run of several jobs: the most serious of theirs (usage, then failure,
 /// then drift, then success), so one job's failure is never hidden by another's drift.
-pub fn combine_exit_codes(codes: impl IntoIterator<Item = i32>) -> i32 {
+pub(crate) fn combine_exit_codes(codes: impl IntoIterator<Item = i32>) -> i32 {
     let rank = |c: i32| match c {
         exit::OK => 0,
         exit::DRIFT => 1,

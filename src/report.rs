@@ -148,17 +148,17 @@ pub struct Counts(BTreeMap<(Action, Status), u64>);
 
 impl Counts {
     /// One more row of `action` and `status`.
-    pub fn add(&mut self, action: Action, status: Status) {
+    pub(crate) fn add(&mut self, action: Action, status: Status) {
         *self.0.entry((action, status)).or_default() += 1;
     }
 
     /// Rows of `action` and `status`.
-    pub fn get(&self, action: Action, status: Status) -> u64 {
+    pub(crate) fn get(&self, action: Action, status: Status) -> u64 {
         self.0.get(&(action, status)).copied().unwrap_or(0)
     }
 
     /// Rows whose action and status pass `pick`.
-    pub fn sum(&self, pick: impl Fn(Action, Status) -> bool) -> u64 {
+    pub(crate) fn sum(&self, pick: impl Fn(Action, Status) -> bool) -> u64 {
         self.0
             .iter()
             .filter(|((a, s), _)| pick(*a, *s))
@@ -172,18 +172,13 @@ impl Counts {
     }
 
     /// Rows of `action` that happened or are planned (`ok`, `planned`).
-    pub fn done(&self, action: Action) -> u64 {
+    pub(crate) fn done(&self, action: Action) -> u64 {
         self.sum(|a, s| a == action && matches!(s, Status::Ok | Status::Planned))
     }
 
     /// Every (action, status) with its count, in report order.
     pub fn iter(&self) -> impl Iterator<Item = (Action, Status, u64)> + '_ {
         self.0.iter().map(|((a, s), n)| (*a, *s, *n))
-    }
-
-    /// Whether no row was counted.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 

@@ -17,26 +17,26 @@ use crate::target::TargetSecret;
 
 /// One write of the run being undone.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Written {
+pub(crate) struct Written {
     /// Source path (for the new report).
-    pub source_path: String,
+    pub(crate) source_path: String,
     /// Secret name.
-    pub name: String,
+    pub(crate) name: String,
     /// Secret ARN.
-    pub arn: String,
+    pub(crate) arn: String,
     /// What the run did.
-    pub action: Action,
+    pub(crate) action: Action,
     /// The version it wrote.
-    pub version_id: String,
+    pub(crate) version_id: String,
     /// The version it replaced.
-    pub previous_version_id: String,
+    pub(crate) previous_version_id: String,
     /// The job that wrote it (empty in reports without the column).
-    pub job: String,
+    pub(crate) job: String,
 }
 
 /// What to do about one write.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Undo {
+pub(crate) enum Undo {
     /// Schedule the secret for deletion.
     Delete,
     /// Move `AWSCURRENT` from `from` back to `to`.
@@ -55,7 +55,7 @@ pub enum Undo {
 }
 
 /// Reads the `ok` writes out of a report's text.
-pub fn read_report(text: &str) -> Result<Vec<Written>, String> {
+pub(crate) fn read_report(text: &str) -> Result<Vec<Written>, String> {
     let mut r = csv::ReaderBuilder::new().from_reader(text.as_bytes());
     let headers = r.headers().map_err(|e| e.to_string())?.clone();
     let col = |name: &str| headers.iter().position(|h| h == name);
@@ -126,7 +126,7 @@ pub fn read_report(text: &str) -> Result<Vec<Written>, String> {
 }
 
 /// Decides what to do about `w` given what the target holds now (`None`: it is gone).
-pub fn undo(w: &Written, now: Option<&TargetSecret>) -> Undo {
+pub(crate) fn undo(w: &Written, now: Option<&TargetSecret>) -> Undo {
     let Some(now) = now else {
         return Undo::Leave("no longer exists".into());
     };
@@ -169,7 +169,11 @@ fn region_and_account(arn: &str) -> Option<(&str, &str)> {
 }
 
 /// The first write that names another region or account than the target's, in words.
-pub fn other_target(writes: &[Written], region: &str, account: Option<&str>) -> Option<String> {
+pub(crate) fn other_target(
+    writes: &[Written],
+    region: &str,
+    account: Option<&str>,
+) -> Option<String> {
     writes.iter().find_map(|w| {
         let Some((r, a)) = region_and_account(&w.arn) else {
             return Some(format!(
@@ -198,7 +202,7 @@ pub fn other_target(writes: &[Written], region: &str, account: Option<&str>) -> 
 /// Whether the secret as it is now is provably the job's own secret for the row's source path
 /// (`Err`: the reason it is left alone). `ownership` is what [`crate::identity::ownership`]
 /// says of it for the job; `relative` the path its identity gives inside the job's scope.
-pub fn owned_by_job(
+pub(crate) fn owned_by_job(
     w: &Written,
     job: &str,
     now: &TargetSecret,

@@ -23,7 +23,7 @@ use crate::target::Target;
 
 /// Why a job stopped before its first write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stopped {
+pub(crate) enum Stopped {
     /// `on_conflict = fail` and the plan holds conflicts: every item is reported, none run.
     OnConflicts {
         /// Conflicts found.
@@ -35,33 +35,33 @@ pub enum Stopped {
 #[derive(Debug, Clone)]
 pub struct JobReport {
     /// The job's exit code (policy).
-    pub exit_code: i32,
+    pub(crate) exit_code: i32,
     /// The job's report rows by action and status.
     pub counts: Counts,
     /// Set when the job stopped before any write.
-    pub stopped: Option<Stopped>,
+    pub(crate) stopped: Option<Stopped>,
     /// Source secrets planned.
     pub secrets: usize,
     /// Managed secrets of other scopes left alone.
-    pub foreign: usize,
+    pub(crate) foreign: usize,
     /// Write requests that succeeded.
-    pub writes: u64,
+    pub(crate) writes: u64,
     /// From the first write request to the end of the job.
-    pub write_time: Duration,
+    pub(crate) write_time: Duration,
     /// Dry run: values the source would not let it read.
-    pub unread: u64,
+    pub(crate) unread: u64,
     /// Replicas AWS reports `Failed`.
-    pub failed_replicas: u64,
+    pub(crate) failed_replicas: u64,
     /// The shutdown signal stopped it.
-    pub interrupted: bool,
+    pub(crate) interrupted: bool,
     /// What its new secrets add per month (created, or planned in a dry run).
-    pub cost: Cost,
+    pub(crate) cost: Cost,
 }
 
 impl PreparedJob<'_> {
     /// `on_conflict = fail` with conflicts: the job stops before any write, every item
     /// reported (`None`: the job goes on).
-    pub fn stop_on_conflicts(&self) -> Option<JobReport> {
+    pub(crate) fn stop_on_conflicts(&self) -> Option<JobReport> {
         let conflicts = self.plan.conflicts().count();
         if self.job.target.on_conflict != OnConflict::Fail || conflicts == 0 {
             return None;

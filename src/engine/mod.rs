@@ -25,11 +25,10 @@ use crate::target::CallError;
 mod execute;
 mod prepare;
 
-pub use execute::{JobReport, Stopped};
-pub(crate) use prepare::{connect, overlapping};
-pub use prepare::{
-    open_source, plan_job, prepare, target_sdk, verification_key, Intent, JobInput, PreparedJob,
-};
+pub use execute::JobReport;
+pub(crate) use execute::Stopped;
+pub(crate) use prepare::{connect, open_source, overlapping, target_sdk, verification_key, Intent};
+pub use prepare::{plan_job, prepare, JobInput, PreparedJob};
 
 /// A failure that stops a job (with a single job, the whole run).
 #[derive(Debug, thiserror::Error)]

@@ -19,6 +19,7 @@ use crate::config::{
 };
 use crate::cost::Cost;
 use crate::identity::token::TokenDeriver;
+use crate::identity::{Ownership, Scope};
 use crate::limits::Limits;
 use crate::plan::{self, Decision, PlanInput};
 use crate::policy::Mode;
@@ -31,7 +32,7 @@ use crate::target::token_key::KeyError;
 use crate::target::{CallError, Caller, Target, TargetSecret};
 
 /// Opens a job's source.
-pub async fn open_source(
+pub(crate) async fn open_source(
     job: &JobConfig,
     limits_cfg: &LimitsConfig,
     limits: &Arc<Limits>,
@@ -76,7 +77,7 @@ pub async fn open_source(
 }
 
 /// Builds a target's SDK configuration.
-pub async fn target_sdk(
+pub(crate) async fn target_sdk(
     target: &TargetConfig,
     limits_cfg: &LimitsConfig,
 ) -> Result<aws_config::SdkConfig, ClientError> {
@@ -347,14 +348,14 @@ pub async fn plan_job<'a>(
         job: name,
         secrets: inventory.len(),
     });
-    let key = match ownership_key(job, target, &inventory).await {
+    let scope = source.scope();
+    let key = match ownership_key(job, &scope, target, &inventory).await {
         Ok(k) => k,
         Err(e) => {
             fatal(&sink, "ownership cannot be verified", &e);
             return Err(e.into());
         }
     };
-    let scope = source.scope();
     let rules = job.naming_rules();
     // the references move into the plan's items; the problems are reported below
     let problems = std::mem::take(&mut listing.problems);
@@ -434,10 +435,13 @@ fn configured_key(job: &JobConfig) -> Option<TokenDeriver> {
 /// unverified, which is never what the user has.
 async fn ownership_key(
     job: &JobConfig,
+    scope: &Scope,
     target: &dyn Target,
     inventory: &[Arc<TargetSecret>],
 ) -> Result<Option<TokenDeriver>, KeyError> {
-    if job.target.token_key.is_none() && !inventory.iter().any(|s| s.is_managed()) {
+    let prefix = job.target.prefix.as_str();
+    let managed = |s: &TargetSecret| s.ownership(scope, prefix, None) != Ownership::Unmanaged;
+    if job.target.token_key.is_none() && !inventory.iter().any(|s| managed(s)) {
         return Ok(None);
     }
     verification_key(job, target).await
@@ -445,7 +449,7 @@ async fn ownership_key(
 
 /// The key ownership proofs of `job` are verified with: `[target] token_key_env` (no read),
 /// else the account's key secret (one read; `None` when it does not exist).
-pub async fn verification_key(
+pub(crate) async fn verification_key(
     job: &JobConfig,
     target: &dyn Target,
 ) -> Result<Option<TokenDeriver>, KeyError> {
@@ -456,63 +460,63 @@ pub async fn verification_key(
 }
 
 /// What one job would write, for the confirmation question.
-pub struct Intent<'a> {
+pub(crate) struct Intent<'a> {
     /// The job.
-    pub job: &'a str,
+    pub(crate) job: &'a str,
     /// Who writes (the account).
-    pub caller: &'a Result<Caller, CallError>,
+    pub(crate) caller: &'a Result<Caller, CallError>,
     /// The target's region.
-    pub region: &'a str,
+    pub(crate) region: &'a str,
     /// The job's prefix.
-    pub prefix: &'a str,
+    pub(crate) prefix: &'a str,
     /// What it would do, in the question's words, with how many.
-    pub counts: Vec<(&'static str, usize)>,
+    pub(crate) counts: Vec<(&'static str, usize)>,
     /// What the new secrets would add to the monthly bill.
-    pub cost: Cost,
+    pub(crate) cost: Cost,
 }
 
 impl Intent<'_> {
     /// Whether the job would write anything.
-    pub fn writes(&self) -> bool {
+    pub(crate) fn writes(&self) -> bool {
         self.counts.iter().any(|(_, n)| *n > 0)
     }
 }
 
 impl<'a> PreparedJob<'a> {
     /// The job.
-    pub fn job(&self) -> &'a JobConfig {
+    pub(crate) fn job(&self) -> &'a JobConfig {
         self.job
     }
 
     /// The job's sink (its counts; the run's report).
-    pub fn sink(&self) -> &Sink {
+    pub(crate) fn sink(&self) -> &Sink {
         &self.sink
     }
 
     /// The limiters its calls go through.
-    pub fn limits(&self) -> &Arc<Limits> {
+    pub(crate) fn limits(&self) -> &Arc<Limits> {
         &self.limits
     }
 
     /// Who the target is written as.
-    pub fn caller(&self) -> &Result<Caller, CallError> {
+    pub(crate) fn caller(&self) -> &Result<Caller, CallError> {
         &self.caller
     }
 
     /// The target's region.
-    pub fn region(&self) -> &str {
+    pub(crate) fn region(&self) -> &str {
         self.target.region()
     }
 
     /// The steps [`execute`](Self::execute) sends one [`Event::Done`] each for: every plan
     /// item and every orphan of the plan (a secret found gone while reading is one step,
     /// counted when its orphan row is written).
-    pub fn steps(&self) -> u64 {
+    pub(crate) fn steps(&self) -> u64 {
         (self.plan.items.len() + self.plan.orphans.len()) as u64
     }
 
     /// What the job would write, for the confirmation question.
-    pub fn intent(&self, mode: Mode) -> Intent<'_> {
+    pub(crate) fn intent(&self, mode: Mode) -> Intent<'_> {
         let plan = &self.plan;
         let count = |d: fn(&plan::Item) -> bool| plan.items.iter().filter(|i| d(i)).count();
         let creates = count(|i| i.decision == Decision::Create && i.renamed_from.is_none());
@@ -568,7 +572,7 @@ pub(crate) fn overlapping(ready: &[&PreparedJob<'_>]) -> Option<crate::overlap::
     if ready.len() < 2 {
         return None;
     }
-    let scopes: Vec<crate::identity::Scope> = ready.iter().map(|p| p.source.scope()).collect();
+    let scopes: Vec<Scope> = ready.iter().map(|p| p.source.scope()).collect();
     let claims = ready
         .iter()
         .zip(&scopes)

@@ -31,47 +31,47 @@ use crate::target::limits::BATCH_GET_MAX;
 use crate::target::{CallError, CurrentValue, ErrorClass, NewSecret, Target};
 
 /// Settings of one execution.
-pub struct Settings {
+pub(crate) struct Settings {
     /// What decisions depend on.
-    pub rules: decide::Rules,
+    pub(crate) rules: decide::Rules,
     /// CMK for new secrets.
-    pub kms_key_id: Option<String>,
+    pub(crate) kms_key_id: Option<String>,
     /// Items in flight.
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Naming policy (for the last-line name check).
-    pub policy: naming::Policy,
+    pub(crate) policy: naming::Policy,
     /// Idempotency tokens from a configured key; `None`: the key secret in the target, read
     /// (or created) on the first write that needs a token, so a run that writes nothing reads
     /// nothing.
-    pub tokens: Option<TokenDeriver>,
+    pub(crate) tokens: Option<TokenDeriver>,
 }
 
 /// Current target values, fetched in bulk before items run; or, with `by_version`, none at
 /// all: each item first checks whether the secret's `AWSCURRENT` VersionId is the token of the
 /// source value (then it holds that value, unread), and reads only when it is not.
 #[derive(Default)]
-pub struct Prefetched {
+pub(crate) struct Prefetched {
     values: HashMap<String, CurrentValue>,
     errors: HashMap<String, String>,
     by_version: bool,
 }
 
 /// Runs plan items against the target.
-pub struct Executor<'a> {
+pub(crate) struct Executor<'a> {
     /// The target (a [`crate::target::dry::DryRun`] in dry runs).
-    pub target: &'a dyn Target,
+    pub(crate) target: &'a dyn Target,
     /// The source.
-    pub source: &'a dyn Source,
+    pub(crate) source: &'a dyn Source,
     /// Settings.
-    pub settings: &'a Settings,
+    pub(crate) settings: &'a Settings,
     /// Where rows go.
-    pub sink: &'a Sink,
+    pub(crate) sink: &'a Sink,
     /// Once set, no new item starts.
-    pub shutdown: &'a Shutdown,
+    pub(crate) shutdown: &'a Shutdown,
     /// Where each finished step is announced ([`Event::Done`]).
-    pub events: &'a dyn Events,
+    pub(crate) events: &'a dyn Events,
     /// Secrets found gone from the source while reading (become orphans).
-    pub gone: Mutex<Vec<Orphan>>,
+    pub(crate) gone: Mutex<Vec<Orphan>>,
     /// The source's scope: every item's identity is derived from it.
     scope: Scope,
     /// The source's credential end of life, consulted before each item starts.
@@ -146,7 +146,7 @@ impl<'i> Ctx<'i> {
 }
 
 /// The `reasons` code of a row that names source tags left out.
-pub const TAGS_LEFT_OUT: &str = "tags-left-out";
+pub(crate) const TAGS_LEFT_OUT: &str = "tags-left-out";
 
 /// Whether a failed write may nevertheless have landed (its response lost): worth asking AWS.
 fn may_have_landed(e: &CallError) -> bool {
@@ -155,7 +155,7 @@ fn may_have_landed(e: &CallError) -> bool {
 
 impl Executor<'_> {
     /// An executor with an empty list of gone secrets.
-    pub fn new<'a>(
+    pub(crate) fn new<'a>(
         target: &'a dyn Target,
         source: &'a dyn Source,
         settings: &'a Settings,
@@ -242,7 +242,7 @@ impl Executor<'_> {
     /// [`BATCH_GET_MAX`] per `BatchGetSecretValue` call. A batch that fails as a whole, or
     /// leaves some secrets unanswered, falls back to one `GetSecretValue` per secret, so one
     /// bad secret never fails its 19 neighbours.
-    pub async fn prefetch(&self, items: &[Item]) -> Prefetched {
+    pub(crate) async fn prefetch(&self, items: &[Item]) -> Prefetched {
         if self.existing_key().await.is_some() {
             return Prefetched {
                 by_version: true,
@@ -316,7 +316,7 @@ impl Executor<'_> {
     /// `concurrency` × [`BATCH_GET_MAX`] items at a time, so the target values read for
     /// comparison (when there is no token key to compare by version) are held for one window,
     /// not for the whole run: memory is bounded by the concurrency, not by the number of secrets.
-    pub async fn run_all(&self, items: &[Item]) {
+    pub(crate) async fn run_all(&self, items: &[Item]) {
         let window = self.settings.concurrency.max(1) * BATCH_GET_MAX;
         for chunk in items.chunks(window) {
             let pre = self.prefetch(chunk).await;
@@ -325,7 +325,7 @@ impl Executor<'_> {
     }
 
     /// Runs every item, `concurrency` at a time.
-    pub async fn run(&self, items: &[Item], pre: &Prefetched) {
+    pub(crate) async fn run(&self, items: &[Item], pre: &Prefetched) {
         stream::iter(items)
             .map(|item| async move {
                 let mut cx = Ctx::new(item, &self.scope);
@@ -1020,14 +1020,14 @@ impl Executor<'_> {
     }
 
     /// The secrets found gone from the source while items ran.
-    pub fn take_gone(&self) -> Vec<Orphan> {
+    pub(crate) fn take_gone(&self) -> Vec<Orphan> {
         std::mem::take(&mut *self.gone.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Reports orphans, and schedules their deletion when `prune` says so (with its recovery
     /// window); otherwise each row carries the reason nothing is pruned. One
     /// [`Event::Done`] per orphan.
-    pub async fn orphans(&self, orphans: &[Orphan], prune: &Prune) {
+    pub(crate) async fn orphans(&self, orphans: &[Orphan], prune: &Prune) {
         stream::iter(orphans)
             .map(|o| {
                 async move {

@@ -19,17 +19,17 @@ use crate::undo::{Undo, Written};
 /// How the undo steps run.
 pub(crate) struct UndoRun<'a> {
     /// The target, under the job's limiters and retry policy.
-    pub target: &'a dyn Target,
+    pub(crate) target: &'a dyn Target,
     /// Recovery window of the deletions, in days.
-    pub window_days: i64,
+    pub(crate) window_days: i64,
     /// Where the rows go.
-    pub sink: &'a Sink,
+    pub(crate) sink: &'a Sink,
     /// Once set, no new step starts.
-    pub shutdown: &'a Shutdown,
+    pub(crate) shutdown: &'a Shutdown,
     /// One [`Event::Done`] per step.
-    pub events: &'a dyn Events,
+    pub(crate) events: &'a dyn Events,
     /// Steps in flight.
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
 }
 
 impl UndoRun<'_> {

@@ -64,12 +64,12 @@ impl Sink {
     }
 
     /// A sink for job `job` writing to the same report and totals, with counts of its own.
-    pub fn for_job(&self, job: &str) -> Sink {
+    pub(crate) fn for_job(&self, job: &str) -> Sink {
         Sink::with(self.shared.clone(), self.dry_run, job)
     }
 
     /// Records a row in the report and the counters.
-    pub fn emit(&self, mut row: Row) {
+    pub(crate) fn emit(&self, mut row: Row) {
         if self.dry_run && matches!(row.status, Status::Ok | Status::Skipped) {
             row.status = Status::Planned;
         }
@@ -93,18 +93,13 @@ impl Sink {
     }
 
     /// This sink's counts by action and status so far (its job's).
-    pub fn counts(&self) -> Counts {
+    pub(crate) fn counts(&self) -> Counts {
         lock(&self.counts).clone()
     }
 
     /// Counts of every job of the run.
-    pub fn totals(&self) -> Counts {
+    pub(crate) fn totals(&self) -> Counts {
         lock(&self.shared.totals).clone()
-    }
-
-    /// Rows with status `failed` (this sink's).
-    pub fn failed(&self) -> u64 {
-        lock(&self.counts).failed()
     }
 
     /// A write request succeeded.
@@ -113,7 +108,7 @@ impl Sink {
     }
 
     /// Write requests that succeeded (this sink's).
-    pub fn writes(&self) -> u64 {
+    pub(crate) fn writes(&self) -> u64 {
         self.writes.load(Ordering::Relaxed)
     }
 
@@ -123,7 +118,7 @@ impl Sink {
     }
 
     /// Values a dry run could not read (this sink's).
-    pub fn unread(&self) -> u64 {
+    pub(crate) fn unread(&self) -> u64 {
         self.unread.load(Ordering::Relaxed)
     }
 
@@ -133,22 +128,22 @@ impl Sink {
     }
 
     /// Replicas AWS reports `Failed` (this sink's).
-    pub fn failed_replicas(&self) -> u64 {
+    pub(crate) fn failed_replicas(&self) -> u64 {
         self.failed_replicas.load(Ordering::Relaxed)
     }
 
     /// The first error writing the report, if any (taken).
-    pub fn take_write_error(&self) -> Option<std::io::Error> {
+    pub(crate) fn take_write_error(&self) -> Option<std::io::Error> {
         lock(&self.shared.write_error).take()
     }
 
     /// The report's path.
-    pub fn report_path(&self) -> PathBuf {
+    pub(crate) fn report_path(&self) -> PathBuf {
         lock(&self.shared.report).path().to_owned()
     }
 
     /// The run's id (the report's).
-    pub fn run_id(&self) -> String {
+    pub(crate) fn run_id(&self) -> String {
         lock(&self.shared.report).run_id().to_owned()
     }
 }
