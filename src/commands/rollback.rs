@@ -7,8 +7,8 @@
 //! as a whole, and every row is checked against the secret as it is now. A row is acted on only
 //! when the secret is **proven to be this job's** (its ownership proof verifies for its name,
 //! the job's exact scope and prefix: [`crate::identity::ownership`], the same decision plan and
-//! prune use) and claims the row's source path ([`owned_by_job`]). Then ([`undo`] decides,
-//! purely, in [`crate::undo`]):
+//! prune use) and claims the row's source path ([`crate::undo::owned_by_job`]). Then
+//! ([`crate::undo::undo`] decides, purely):
 //! - `create`/`rename`: still at the version the run wrote → scheduled for deletion (recovery
 //!   window, never forced);
 //! - `update`: still at the version the run wrote → `AWSCURRENT` moved back to the version it
@@ -18,30 +18,23 @@
 //!
 //! Retags and restores are not undone (they carry no value). The rollback writes its own
 //! report with action `rollback`, and asks for confirmation like every writing command
-//! ([`super::confirm::ask`]). Its target is the engine's ([`engine::target_sdk`], the job's
-//! limiters and retry policy), and its steps run through the executor
-//! ([`crate::executor::undo`]): paced, retried, `concurrency` at a time, one row each, with the
-//! progress display a run has. This module orders the steps and renders the question and the
-//! summary.
+//! ([`super::confirm::ask`]). The pipeline is the engine's ([`crate::engine::Rollback`]: the
+//! job's target and limiters as a run has them, the decisions of [`crate::undo`], the steps
+//! through the executor, paced, retried, `concurrency` at a time); this module reads the
+//! report, asks, shows the progress and renders the summary.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 use std::time::Instant;
 
 use super::confirm::{self, Confirm};
 use super::progress::Progress;
-use crate::aws::secrets::SecretsTarget;
 use crate::config::{JobConfig, LimitsConfig};
-use crate::engine::{self, Event, Events, RunError};
-use crate::executor::undo::UndoRun;
+pub use crate::engine::RollbackError;
+use crate::engine::{Event, Events, Rollback};
 use crate::exit;
-use crate::identity::Ownership;
-use crate::limits::Limits;
 use crate::report::{Action, Report, Sink, Status};
-use crate::retry::RetryPolicy;
 use crate::shutdown::Shutdown;
-use crate::target::Target;
-use crate::undo::{other_target, owned_by_job, read_report, undo, Undo, Written};
+use crate::undo::{read_report, Undo};
 
 /// What `rollback` needs.
 pub struct Options<'a> {
@@ -58,47 +51,6 @@ pub struct Options<'a> {
     pub recovery_window_days: i64,
     /// Skip the confirmation.
     pub yes: bool,
-}
-
-/// Why a rollback could not run at all.
-#[derive(Debug, thiserror::Error)]
-pub enum RollbackError {
-    /// The report cannot be read or is not a secretport report.
-    #[error("report {path}: {why}")]
-    BadReport {
-        /// The report.
-        path: PathBuf,
-        /// What is wrong.
-        why: String,
-    },
-    /// The rollback's own report cannot be written.
-    #[error("audit report: {0}")]
-    Report(#[from] std::io::Error),
-    /// AWS client configuration.
-    #[error(transparent)]
-    Client(#[from] crate::aws::client::ClientError),
-    /// The report names secrets of another account or region than the config's target.
-    #[error("report {path}: {why}; refused: nothing was changed (roll back with the config of the run that wrote it)")]
-    OtherTarget {
-        /// The report.
-        path: PathBuf,
-        /// Which account or region it names.
-        why: String,
-    },
-    /// The job's source (its scope) or the target's key could not be had.
-    #[error("{0}")]
-    Run(#[from] RunError),
-}
-
-impl RollbackError {
-    /// The exit code for this failure.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            RollbackError::BadReport { .. } | RollbackError::OtherTarget { .. } => exit::USAGE,
-            RollbackError::Run(e) => e.exit_code(),
-            _ => exit::FAILED,
-        }
-    }
 }
 
 /// How the rollback ended.
@@ -148,58 +100,12 @@ pub async fn rollback(
             ),
         });
     }
-    let (job, limits_cfg) = opts.config;
-    let limits = Arc::new(Limits::with_shutdown(limits_cfg, &shutdown));
-    let retry = RetryPolicy::new(limits_cfg.max_attempts);
-    let sdk = engine::target_sdk(&job.target, limits_cfg).await?;
-    let target = SecretsTarget::new(&sdk, limits.clone(), retry);
-    // the report's rows must all be in this target's account and region
-    let caller = target.caller().await;
-    let account = caller.as_ref().ok().map(|c| c.account.clone());
-    if let Some(why) = other_target(&writes, target.region(), account.as_deref()) {
-        return Err(RollbackError::OtherTarget {
-            path: opts.report.to_owned(),
-            why,
-        });
-    }
-    // what the job owns: its source's scope, its prefix, and the key proofs verify with
-    let source = engine::open_source(job, limits_cfg, &limits, retry).await?;
-    let scope = source.scope();
-    drop(source);
-    let prefix = job.target.prefix.as_str();
-    let key = engine::verification_key(job, &target)
-        .await
-        .map_err(RunError::from)?;
-
-    // what the target holds now, and what to do about each write
-    let mut plan: Vec<(&Written, Undo)> = Vec::with_capacity(writes.len());
-    for w in &writes {
-        let now = match target.describe(&w.arn).await {
-            Ok((s, _)) => Some(s),
-            Err(e) if e.class == crate::target::ErrorClass::NotFound => None,
-            Err(e) => {
-                plan.push((w, Undo::Unreadable(format!("cannot read its state: {e}"))));
-                continue;
-            }
-        };
-        let checked = now.as_ref().map(|n| {
-            let o = n.ownership(&scope, prefix, key.as_ref());
-            let relative = match &o {
-                Ownership::Owned(id) => scope.relative(id),
-                _ => None,
-            };
-            owned_by_job(w, &job.name, n, &o, relative)
-        });
-        let u = match checked {
-            Some(Err(why)) => Undo::Leave(why),
-            _ => undo(w, now.as_ref()),
-        };
-        plan.push((w, u));
-    }
+    let rollback = Rollback::prepare(opts.report, &writes, opts.config, &shutdown).await?;
+    let plan = rollback.steps();
     let left_alone = |u: &Undo| matches!(u, Undo::Leave(_) | Undo::Unreadable(_));
     let acting = plan.iter().filter(|(_, u)| !left_alone(u)).count();
     if acting > 0 && !opts.yes {
-        let account = match &caller {
+        let account = match rollback.caller() {
             Ok(c) => c.account.clone(),
             Err(e) => format!("unknown ({e})"),
         };
@@ -207,7 +113,7 @@ pub async fn rollback(
         let q = format!(
             "rollback of {} in AWS account {account}, region {}: schedule for deletion {}, move AWSCURRENT back {}, restore {}, leave alone {}. Proceed?",
             opts.report.display(),
-            target.region(),
+            rollback.region(),
             n(&|u| *u == Undo::Delete),
             n(&|u| matches!(u, Undo::MoveBack { .. })),
             n(&|u| *u == Undo::Restore),
@@ -223,16 +129,14 @@ pub async fn rollback(
 
     let sink = Sink::new(report, false, "");
     let progress = Progress::new("rollback", plan.len() as u64);
-    UndoRun {
-        target: &target,
-        window_days: opts.recovery_window_days,
-        sink: &sink,
-        shutdown: &shutdown,
-        events: &Steps(&progress),
-        concurrency: limits_cfg.concurrency,
-    }
-    .run_all(&plan)
-    .await;
+    rollback
+        .execute(
+            opts.recovery_window_days,
+            &sink,
+            &shutdown,
+            &Steps(&progress),
+        )
+        .await;
     progress.finish();
     if let Some(e) = sink.take_write_error() {
         return Err(RollbackError::Report(e));

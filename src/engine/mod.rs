@@ -24,11 +24,14 @@ use crate::target::CallError;
 
 mod execute;
 mod prepare;
+mod rollback;
 
 pub use execute::JobReport;
 pub(crate) use execute::Stopped;
 pub(crate) use prepare::{connect, open_source, overlapping, target_sdk, verification_key, Intent};
 pub use prepare::{plan_job, prepare, JobInput, PreparedJob};
+pub(crate) use rollback::Rollback;
+pub use rollback::RollbackError;
 
 /// A failure that stops a job (with a single job, the whole run).
 #[derive(Debug, thiserror::Error)]
