@@ -20,7 +20,7 @@ mod sink;
 pub use sink::Sink;
 
 /// Report columns, in order.
-pub const COLUMNS: [&str; 16] = [
+pub(crate) const COLUMNS: [&str; 16] = [
     "timestamp",
     "run_id",
     "command",
@@ -88,13 +88,13 @@ impl Action {
     }
 
     /// Reads the report spelling back.
-    pub fn parse(s: &str) -> Option<Action> {
+    pub(crate) fn parse(s: &str) -> Option<Action> {
         ALL_ACTIONS.into_iter().find(|a| a.as_str() == s)
     }
 }
 
 /// Every action, in report order.
-pub const ALL_ACTIONS: [Action; 12] = [
+pub(crate) const ALL_ACTIONS: [Action; 12] = [
     Action::Create,
     Action::Update,
     Action::Unchanged,
@@ -134,7 +134,7 @@ impl Status {
     }
 
     /// Reads the report spelling back.
-    pub fn parse(s: &str) -> Option<Status> {
+    pub(crate) fn parse(s: &str) -> Option<Status> {
         [Status::Planned, Status::Ok, Status::Failed, Status::Skipped]
             .into_iter()
             .find(|x| x.as_str() == s)
@@ -195,39 +195,39 @@ impl FromIterator<(Action, Status)> for Counts {
 /// One report row (timestamp, run id and command are added by the writer).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Row {
+pub(crate) struct Row {
     /// Source path (relative to the subtree), or `line N` for bad export lines.
-    pub source_path: String,
+    pub(crate) source_path: String,
     /// Source version, when known.
-    pub source_version: String,
+    pub(crate) source_version: String,
     /// Target name.
-    pub target_name: String,
+    pub(crate) target_name: String,
     /// Target ARN, when known.
-    pub target_arn: String,
+    pub(crate) target_arn: String,
     /// What.
-    pub action: Action,
+    pub(crate) action: Action,
     /// How it went.
-    pub status: Status,
+    pub(crate) status: Status,
     /// Requests made (retries included).
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// Why it failed or was skipped; never a value.
-    pub error: String,
+    pub(crate) error: String,
     /// Wall time spent on it.
-    pub duration_ms: u128,
+    pub(crate) duration_ms: u128,
     /// The job it belongs to.
-    pub job: String,
+    pub(crate) job: String,
     /// The AWS VersionId this row wrote.
-    pub version_id: String,
+    pub(crate) version_id: String,
     /// The VersionId it replaced (what `rollback` moves `AWSCURRENT` back to).
-    pub previous_version_id: String,
+    pub(crate) previous_version_id: String,
     /// The rename reasons of the target name, `;`-separated; `tags-left-out` when source tags
     /// could not be copied (named in `error`).
-    pub reasons: String,
+    pub(crate) reasons: String,
 }
 
 impl Row {
     /// A row with the given identity and outcome; the rest empty.
-    pub fn new(source_path: &str, target_name: &str, action: Action, status: Status) -> Row {
+    pub(crate) fn new(source_path: &str, target_name: &str, action: Action, status: Status) -> Row {
         Row {
             source_path: source_path.to_owned(),
             source_version: String::new(),
@@ -246,7 +246,7 @@ impl Row {
     }
 
     /// Sets the error/reason text.
-    pub fn error(mut self, e: impl Into<String>) -> Row {
+    pub(crate) fn error(mut self, e: impl Into<String>) -> Row {
         self.error = e.into();
         self
     }
@@ -272,7 +272,7 @@ fn named(e: io::Error, what: &str, path: &Path) -> io::Error {
 pub const STDOUT: &str = "-";
 
 /// The current UTC time in RFC 3339 with milliseconds.
-pub fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     let now = OffsetDateTime::now_utc();
     let now = now
         .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
@@ -340,28 +340,28 @@ impl Report {
 
     /// Also prints every row as a JSON object on standard output (`--json`: JSON Lines with the
     /// report's fields, unescaped).
-    pub fn with_json(mut self) -> Report {
+    pub(crate) fn with_json(mut self) -> Report {
         self.json = true;
         self
     }
 
     /// Whether the CSV goes to standard output.
-    pub fn to_stdout(&self) -> bool {
+    pub(crate) fn to_stdout(&self) -> bool {
         self.path.as_os_str() == STDOUT
     }
 
     /// The file written.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// This run's id.
-    pub fn run_id(&self) -> &str {
+    pub(crate) fn run_id(&self) -> &str {
         &self.run_id
     }
 
     /// Appends one row and flushes it to the file.
-    pub fn write(&mut self, row: &Row) -> io::Result<()> {
+    pub(crate) fn write(&mut self, row: &Row) -> io::Result<()> {
         let attempts = row.attempts.to_string();
         let duration = row.duration_ms.to_string();
         let ts = now_rfc3339();
