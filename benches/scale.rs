@@ -1,8 +1,10 @@
-//! The engine at a region's scale, in-process: the whole pipeline (a `file` export on disk →
-//! list and index → plan → execute → CSV report) over the in-memory target (`target::memory`,
-//! no quota), for `plan` (a dry run on an empty target), `migrate` and `reconcile` with
-//! nothing changed. Prints, per command, wall time, CPU time per secret, peak resident memory
-//! (VmHWM), live heap by phase (a counting allocator) and calls by operation.
+//! The engine at a region's scale, in-process: the whole pipeline, the engine's own
+//! (`engine::prepare` over a parsed config: a `file` export on disk → list and index →
+//! inventory → plan; then `PreparedJob::execute` → CSV report), over the in-memory target
+//! (`target::memory`, no quota), for `plan` (a dry run on an empty target), `migrate` and
+//! `reconcile` with nothing changed. Prints, per command, wall time, CPU time per secret, peak
+//! resident memory (VmHWM), live heap by phase (a counting allocator, read at the engine's
+//! events) and calls by operation.
 //!
 //! `cargo bench --bench scale` runs 10,000, 100,000 and 500,000 secrets of 1 KiB; each command
 //! of each size runs in a process of its own (the bench runs itself again: a process's peak

@@ -1,8 +1,9 @@
 //! Run-level rules on top of a plan: pure functions, tested here.
 //!
 //! - the `on_conflict = fail` gate (stop before any write when a conflict exists),
-//! - the prune decision (only under `--prune`, only from a complete, non-empty listing, only
-//!   within the safety valve, never after an interruption),
+//! - the prune decision ([`Prune`]: delete with a recovery window, or keep with the
+//!   [`Refusal`]; only under `--prune`, only from a complete, non-empty listing, only within the
+//!   safety valve, never after an interruption),
 //! - which counts are drift, what a `migrate` left unmigrated, and the exit code a script or
 //!   cron sees.
 

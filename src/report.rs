@@ -5,6 +5,10 @@
 //! row type holds only strings and numbers that describe an operation; it has no field that
 //! could carry a [`crate::secret::SecretValue`], and every cell passes through the formula
 //! escape (cells beginning with `= + - @` are read as formulas by spreadsheets).
+//!
+//! [`Counts`] is what the rows add up to (by action and status): the one type summaries, exit
+//! codes, the JSON summary, the sidecar and the metrics read. [`Sink`] (`report/sink.rs`) is how
+//! the engine hands rows to the run's one report.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};

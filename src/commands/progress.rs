@@ -1,5 +1,7 @@
 //! Progress on stderr: an `indicatif` bar on a terminal, plain periodic lines otherwise (cron
-//! logs, CI), so long runs are never silent and logs stay readable.
+//! logs, CI), so long runs are never silent and logs stay readable. Part of the face: it is
+//! advanced by the engine's [`crate::engine::Event::Done`] (one per step; the total is
+//! [`crate::engine::PreparedJob::steps`] summed over the jobs, or a rollback's steps).
 //!
 //! Both show the same [`status`] text: done/total, failures so far, the rate with at most one
 //! decimal, and an ETA. The ETA is not extrapolated from the first second (a run starts with the

@@ -8,6 +8,12 @@
 //! secret never stops the others. Once the shutdown signal is set no new item starts; the
 //! rest are reported as not started. The same holds, as failures, once the source's
 //! credential is about to end with nothing to renew it ([`Expiry`]).
+//!
+//! It prints nothing: each finished item and orphan is one [`Event::Done`] to the caller's
+//! [`Events`], failed when a `failed` row was made for that secret (counted on the item's own
+//! context, so a neighbour failing meanwhile never counts against it); a secret found gone while
+//! reading finishes with its orphan row, one step either way. [`undo`] runs a rollback's steps
+//! the same way.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
