@@ -195,64 +195,82 @@ fn mode(case: &Case, dry: bool, prune: bool) -> Mode {
     }
 }
 
-/// One job through the engine over `fake` with `source`: planned, then `between` (what happens
-/// between a run's planning and its execution), then executed under `shutdown`; returns the
-/// report's columns `cols` of every row, and the job's report.
-async fn drive(
-    fake: &Fake,
-    source: &dyn Source,
-    cfg: &Config,
+/// One job through the engine: `source` over `fake` under `cfg` and `mode`.
+struct Drive<'a> {
+    fake: &'a Fake,
+    source: &'a dyn Source,
+    cfg: &'a Config,
     mode: Mode,
-    shutdown: &Shutdown,
-    between: impl std::future::Future<Output = ()>,
+    shutdown: &'a Shutdown,
+    /// Where the engine's events go.
+    events: &'a dyn engine::Events,
+    /// The report columns returned for each row.
     cols: [usize; 5],
-) -> (Vec<[String; 5]>, JobReport) {
-    let (rows, ended, _) =
-        drive_with(fake, source, cfg, mode, shutdown, between, cols, &Quiet).await;
-    (rows, ended)
 }
 
-/// [`drive`], with the engine's events sent to `events`; also returns the steps the job
-/// announced ([`engine::PreparedJob::steps`]).
-#[allow(clippy::too_many_arguments)]
-async fn drive_with(
-    fake: &Fake,
-    source: &dyn Source,
-    cfg: &Config,
+/// What a driven job left: the chosen columns of every report row, its report, and the steps
+/// it announced ([`engine::PreparedJob::steps`]).
+struct Driven {
+    rows: Vec<[String; 5]>,
+    ended: JobReport,
+    steps: u64,
+}
+
+/// A run of `mode` from `cfg` (the report's columns source, target, action, status, why).
+fn drive<'a>(
+    fake: &'a Fake,
+    source: &'a dyn Source,
+    cfg: &'a Config,
     mode: Mode,
-    shutdown: &Shutdown,
-    between: impl std::future::Future<Output = ()>,
-    cols: [usize; 5],
-    events: &dyn engine::Events,
-) -> (Vec<[String; 5]>, JobReport, u64) {
-    let dir = tempfile::tempdir().unwrap();
-    let report = Report::create(dir.path(), "test", None).unwrap();
-    let path = report.path().to_owned();
-    let sink = Sink::new(report, mode.dry_run(), "t");
-    let input = JobInput {
+    shutdown: &'a Shutdown,
+) -> Drive<'a> {
+    Drive {
+        fake,
+        source,
         cfg,
-        job: &cfg.jobs[0],
-        target: fake,
-        limits: Arc::new(Limits::new(&cfg.limits)),
-        caller: None,
-    };
-    let lent = Lent { source, hold: None };
-    let job = engine::plan_job(input, Box::new(lent), sink, mode, &Quiet)
-        .await
-        .unwrap();
-    between.await;
-    let steps = job.steps();
-    let ended = job.execute(mode, shutdown, events).await;
-    drop(job);
-    let mut r = csv::Reader::from_path(&path).unwrap();
-    let rows = r
-        .records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            cols.map(|i| rec[i].to_owned())
-        })
-        .collect();
-    (rows, ended, steps)
+        mode,
+        shutdown,
+        events: &Quiet,
+        cols: [3, 5, 7, 8, 10],
+    }
+}
+
+impl Drive<'_> {
+    /// Plans, then `between` (what happens between a run's planning and its execution), then
+    /// executes.
+    async fn run(self, between: impl std::future::Future<Output = ()>) -> Driven {
+        let dir = tempfile::tempdir().unwrap();
+        let report = Report::create(dir.path(), "test", None).unwrap();
+        let path = report.path().to_owned();
+        let sink = Sink::new(report, self.mode.dry_run(), "t");
+        let input = JobInput {
+            cfg: self.cfg,
+            job: &self.cfg.jobs[0],
+            target: self.fake,
+            limits: Arc::new(Limits::new(&self.cfg.limits)),
+            caller: None,
+        };
+        let lent = Lent {
+            source: self.source,
+            hold: None,
+        };
+        let job = engine::plan_job(input, Box::new(lent), sink, self.mode, &Quiet)
+            .await
+            .unwrap();
+        between.await;
+        let steps = job.steps();
+        let ended = job.execute(self.mode, self.shutdown, self.events).await;
+        drop(job);
+        let mut r = csv::Reader::from_path(&path).unwrap();
+        let rows = r
+            .records()
+            .map(|rec| {
+                let rec = rec.unwrap();
+                self.cols.map(|i| rec[i].to_owned())
+            })
+            .collect();
+        Driven { rows, ended, steps }
+    }
 }
 
 /// Runs a job (items, then orphans, pruning them when `prune`) over `fake`; returns the
@@ -304,9 +322,10 @@ async fn run_racing(
     };
     let shutdown = Shutdown::new();
     let mode = mode(case, dry, prune);
-    drive(fake, &src, &cfg, mode, &shutdown, between, [3, 5, 7, 8, 10])
+    drive(fake, &src, &cfg, mode, &shutdown)
+        .run(between)
         .await
-        .0
+        .rows
 }
 
 fn actions(rows: &[[String; 5]]) -> Vec<String> {
@@ -511,16 +530,10 @@ async fn shutdown_starts_nothing() {
     let shutdown = Shutdown::new();
     shutdown.trigger();
     let mode = mode(&PLAIN, false, false);
-    let (_, ended) = drive(
-        &fake,
-        &src,
-        &cfg,
-        mode,
-        &shutdown,
-        async {},
-        [3, 5, 7, 8, 10],
-    )
-    .await;
+    let ended = drive(&fake, &src, &cfg, mode, &shutdown)
+        .run(async {})
+        .await
+        .ended;
     assert_eq!(fake.writes(), 0);
     assert_eq!(ended.counts.get(Action::Create, Status::Skipped), 1);
     assert!(ended.interrupted);
@@ -785,17 +798,11 @@ async fn run_copying(fake: &Fake, src: &Expiring) -> Vec<[String; 5]> {
     let cfg = config(&PLAIN, true, 1, dir.path());
     let shutdown = Shutdown::new();
     let mode = mode(&PLAIN, false, false);
-    drive(
-        fake,
-        src,
-        &cfg,
-        mode,
-        &shutdown,
-        async {},
-        [3, 7, 8, 10, 15],
-    )
-    .await
-    .0
+    let copying = Drive {
+        cols: [3, 7, 8, 10, 15],
+        ..drive(fake, src, &cfg, mode, &shutdown)
+    };
+    copying.run(async {}).await.rows
 }
 
 /// Once the source's credential is due to end, no item that reads the source starts: the rest
@@ -1081,9 +1088,12 @@ async fn a_failure_is_counted_for_its_own_secret_only() {
     let cfg = config(&PLAIN, false, 2, dir.path());
     let mode = mode(&PLAIN, false, false);
     let shutdown = Shutdown::new();
-    let cols = [3, 5, 7, 8, 10];
-    let (rows, ended, steps) =
-        drive_with(&fake, &src, &cfg, mode, &shutdown, async {}, cols, &tally).await;
+    let Driven { rows, ended, steps } = Drive {
+        events: &tally,
+        ..drive(&fake, &src, &cfg, mode, &shutdown)
+    }
+    .run(async {})
+    .await;
     assert_eq!(actions(&rows), ["p/a:create/ok", "p/b:skip/failed"]);
     assert_eq!(ended.counts.failed(), 1);
     assert_eq!(tally.done.load(Ordering::SeqCst), 2);
@@ -1111,9 +1121,12 @@ async fn progress_ends_at_its_total_with_orphans() {
         let cfg = config(&PLAIN, false, 4, dir.path());
         let mode = mode(&PLAIN, true, prune);
         let shutdown = Shutdown::new();
-        let cols = [3, 5, 7, 8, 10];
-        let (rows, _, steps) =
-            drive_with(&fake, &src, &cfg, mode, &shutdown, async {}, cols, &tally).await;
+        let Driven { rows, steps, .. } = Drive {
+            events: &tally,
+            ..drive(&fake, &src, &cfg, mode, &shutdown)
+        }
+        .run(async {})
+        .await;
         let orphans = rows.iter().filter(|r| r[2] == "orphan" || r[2] == "delete");
         assert_eq!(orphans.count(), 2, "{rows:?}");
         assert_eq!(steps, 3, "keep, gone, old");
