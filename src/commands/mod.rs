@@ -13,3 +13,4 @@ pub mod refs;
 pub mod rename;
 pub mod rollback;
 pub mod run;
+pub(crate) mod summary;

@@ -154,7 +154,7 @@ pub async fn rollback(
         summary: format!(
             "rollback: {} write(s) in the report: {}; {:.1}s; report {}",
             writes.len(),
-            super::run::shown_counts(
+            super::summary::shown_counts(
                 &[("failed".into(), failed)],
                 &[
                     ("undone".into(), rows(Status::Ok)),
