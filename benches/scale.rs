@@ -1,8 +1,10 @@
-//! The engine at a region's scale, in-process: the whole pipeline (a `file` export on disk →
-//! list and index → plan → execute → CSV report) over the in-memory target (`target::memory`,
-//! no quota), for `plan` (a dry run on an empty target), `migrate` and `reconcile` with
-//! nothing changed. Prints, per command, wall time, CPU time per secret, peak resident memory
-//! (VmHWM), live heap by phase (a counting allocator) and calls by operation.
+//! The engine at a region's scale, in-process: the whole pipeline, the engine's own
+//! (`engine::prepare` over a parsed config: a `file` export on disk → list and index →
+//! inventory → plan; then `PreparedJob::execute` → CSV report), over the in-memory target
+//! (`target::memory`, no quota), for `plan` (a dry run on an empty target), `migrate` and
+//! `reconcile` with nothing changed. Prints, per command, wall time, CPU time per secret, peak
+//! resident memory (VmHWM), live heap by phase (a counting allocator, read at the engine's
+//! events) and calls by operation.
 //!
 //! `cargo bench --bench scale` runs 10,000, 100,000 and 500,000 secrets of 1 KiB; each command
 //! of each size runs in a process of its own (the bench runs itself again: a process's peak
@@ -14,26 +16,19 @@
 //! runs 300 secrets through all three in one process as a smoke test.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use secretport::config::OnConflict;
-use secretport::decide::Rules;
-use secretport::executor::{Executor, Settings, Sink};
-use secretport::identity::token::TokenDeriver;
-use secretport::naming::{NamingRules, Overrides, Policy};
-use secretport::plan::{self, PlanInput};
-use secretport::progress::Progress;
-use secretport::report::{Report, Status};
+use secretport::config::Config;
+use secretport::engine::{self, Event, Events, JobInput};
+use secretport::limits::Limits;
+use secretport::policy::Mode;
+use secretport::report::{Report, Sink};
 use secretport::shutdown::Shutdown;
-use secretport::source::file::FileSource;
-use secretport::source::Source;
-use secretport::target::dry::DryRun;
 use secretport::target::memory::MemoryTarget;
-use secretport::target::Target;
 
 const CHILD: &str = "SECRETPORT_SCALE_CHILD";
 
@@ -122,83 +117,87 @@ fn write_export(file: &Path, n: usize, bytes: usize) {
     w.flush().unwrap();
 }
 
-/// One command over the whole pipeline: open (list and index) the export, take the inventory,
-/// plan, execute, write the report. `dry`: a `plan` (dry run).
-async fn pass(label: &str, export: &Path, target: &MemoryTarget, dir: &Path, dry: bool) {
+/// The live heap at each of the engine's phases (the events it sends as it prepares a job),
+/// and when planning ended.
+struct Phases {
+    start: Instant,
+    marks: Mutex<Vec<String>>,
+    planned: Mutex<Duration>,
+}
+
+impl Phases {
+    fn mark(&self, name: &str) {
+        let (live, peak) = heap_mib();
+        if let Ok(mut m) = self.marks.lock() {
+            m.push(format!("{name} {live:.0}/{peak:.0}"));
+        }
+    }
+}
+
+impl Events for Phases {
+    fn event(&self, event: &Event<'_>) {
+        match event {
+            Event::Listing { .. } => self.mark("index"),
+            Event::Listed { .. } => self.mark("list"),
+            Event::Inventory { .. } => self.mark("inventory"),
+            Event::Planned { .. } => {
+                self.mark("plan");
+                if let Ok(mut p) = self.planned.lock() {
+                    *p = self.start.elapsed();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The bench's config: one job over the `file` export in `dir`, prefix `scale`, the bench's
+/// token key, 32 secrets in flight.
+fn bench_config(dir: &Path) -> Config {
+    let text = "[source]\nkind = \"file\"\nfile = \"export.jsonl\"\n[target]\nprefix = \"scale\"\ntoken_key_env = \"SCALE_KEY\"\n[limits]\nconcurrency = 32\n";
+    let env = |k: &str| (k == "SCALE_KEY").then(|| "scale-bench-key-0123456789".to_owned());
+    Config::parse(text, &dir.join("scale.toml"), dir, &env).unwrap()
+}
+
+/// One command over the whole pipeline, the engine's own: open (list and index) the export,
+/// take the inventory, plan, execute, write the report.
+async fn pass(label: &str, mode: Mode, target: &MemoryTarget, dir: &Path) {
     target.reset_calls();
     let (start, cpu0) = (Instant::now(), cpu());
-    let mut phases = Vec::new();
-    let mut phase = |name: &str| {
-        let (live, peak) = heap_mib();
-        phases.push(format!("{name} {live:.0}/{peak:.0}"));
+    let phases = Phases {
+        start,
+        marks: Mutex::new(Vec::new()),
+        planned: Mutex::new(Duration::ZERO),
     };
-    phase("start");
-    let source = FileSource::open(export, "export.jsonl").unwrap();
-    phase("index");
-    let listing = source.list().await.unwrap();
-    phase("list");
-    let dry_target = DryRun::new(target);
-    let t: &dyn Target = if dry { &dry_target } else { target };
-    let rules = NamingRules::new(Some("scale"), Policy::Aws);
-    let inventory: Vec<_> = t
-        .inventory("scale")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| std::sync::Arc::new(s.for_inventory()))
-        .collect();
-    phase("inventory");
-    // as `commands::run` does: the listing's references move into the plan's items
-    let listed = listing.refs.len();
-    let plan = plan::build(PlanInput {
-        listing,
-        scope: &source.scope(),
-        rules: &rules,
-        overrides: &Overrides::default(),
-        inventory: &inventory,
-        on_conflict: OnConflict::Skip,
-        filter: &secretport::filter::PathFilter::default(),
-        key: Some(&key()),
-        adopt: false,
-    })
-    .unwrap();
-    drop(inventory);
-    phase("plan");
-    let planned = start.elapsed();
+    phases.mark("start");
+    let cfg = bench_config(dir);
     let report = Report::create(dir, label, None).unwrap();
-    let sink = Sink::new(report, dry, "scale");
-    let settings = Settings {
-        rules: Rules {
-            restore_deleted: false,
-            copy_metadata: false,
-            config_tags: BTreeMap::new(),
-            prefix: "scale".into(),
-            replicas: vec![],
-        },
-        kms_key_id: None,
-        concurrency: 32,
-        policy: Policy::Aws,
-        tokens: Some(key()),
+    let sink = Sink::new(report, mode.dry_run(), "scale");
+    let input = JobInput {
+        cfg: &cfg,
+        job: &cfg.jobs[0],
+        target,
+        limits: Arc::new(Limits::new(&cfg.limits)),
+        caller: None,
     };
-    let shutdown = Shutdown::new();
-    let progress = Progress::new(label, plan.items.len() as u64);
-    let exec = Executor::new(t, &source, &settings, &sink, &shutdown, &progress);
-    exec.run_all(&plan.items).await;
-    progress.finish();
-    phase("execute");
-    drop(plan);
+    let job = engine::prepare(input, sink, mode, &phases).await.unwrap();
+    let ended = job.execute(mode, &Shutdown::new(), &phases).await;
+    phases.mark("execute");
+    drop(job);
+    let planned = *phases.planned.lock().unwrap();
     let (wall, cpu_used) = (start.elapsed(), cpu() - cpu0);
     let (_, peak) = rss_mib();
+    let listed = ended.secrets;
     let n = listed as f64;
     let calls: Vec<String> = target
         .calls()
         .iter()
         .map(|(op, c)| format!("{op} {c}"))
         .collect();
-    let counts: Vec<String> = sink
-        .counts()
+    let counts: Vec<String> = ended
+        .counts
         .iter()
-        .map(|((a, s), c)| format!("{}/{} {c}", a.as_str(), s.as_str()))
+        .map(|(a, s, c)| format!("{}/{} {c}", a.as_str(), s.as_str()))
         .collect();
     println!(
         "  {label:<9} {:>7} secrets: wall {:>6.2} s (plan {:.2} s), CPU {:>5.1} µs/secret, peak RSS {peak:>4.0} MiB, fake store ≈{:.0} MiB; rows {}; calls: {}",
@@ -212,16 +211,9 @@ async fn pass(label: &str, export: &Path, target: &MemoryTarget, dir: &Path, dry
     );
     println!(
         "            heap MiB live/peak by phase: {}",
-        phases.join(", ")
+        phases.marks.lock().unwrap().join(", ")
     );
-    assert_eq!(
-        sink.counts()
-            .iter()
-            .filter(|((_, s), _)| *s == Status::Failed)
-            .count(),
-        0,
-        "{counts:?}"
-    );
+    assert_eq!(ended.counts.failed(), 0, "{counts:?}");
 }
 
 /// Runs one command for `n` secrets of `bytes` bytes, in a process of its own (so the peak is
@@ -245,19 +237,30 @@ fn one_size(n: usize, bytes: usize, command: &str) {
     rt.block_on(async {
         if matches!(command, "plan" | "all") {
             let target = MemoryTarget::new(false);
-            pass("plan", &export, &target, dir.path(), true).await;
+            let plan = Mode::Plan {
+                detailed_exitcode: false,
+            };
+            pass("plan", plan, &target, dir.path()).await;
             assert_eq!(target.writes(), 0, "a plan writes nothing");
         }
         if matches!(command, "migrate" | "all") {
             let target = MemoryTarget::forgetful();
-            pass("migrate", &export, &target, dir.path(), false).await;
+            pass("migrate", MIGRATE, &target, dir.path()).await;
             assert_eq!(target.calls().get("CreateSecret").copied(), Some(n as u64));
         }
         if matches!(command, "reconcile" | "all") {
             let target = MemoryTarget::new(false);
-            pass("(fill)", &export, &target, dir.path(), false).await;
+            pass("(fill)", MIGRATE, &target, dir.path()).await;
             assert_eq!(target.len(), n);
-            pass("reconcile", &export, &target, dir.path(), false).await;
+            let reconcile = Mode::Reconcile {
+                check: false,
+                prune: false,
+                force_prune: false,
+                restore_deleted: false,
+                adopt: false,
+                yes: true,
+            };
+            pass("reconcile", reconcile, &target, dir.path()).await;
             let calls = target.calls();
             let reads = calls.get("GetSecretValue").copied().unwrap_or(0)
                 + calls.get("BatchGetSecretValue").copied().unwrap_or(0);
@@ -267,12 +270,11 @@ fn one_size(n: usize, bytes: usize, command: &str) {
     });
 }
 
-/// The token key every command of the bench writes and verifies with.
-fn key() -> TokenDeriver {
-    TokenDeriver::keyed(zeroize::Zeroizing::new(
-        b"scale-bench-key-0123456789".to_vec(),
-    ))
-}
+/// `migrate --yes`.
+const MIGRATE: Mode = Mode::Migrate {
+    yes: true,
+    restore_deleted: false,
+};
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");

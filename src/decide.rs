@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::config::OnConflict;
 use crate::identity::{SourceIdentity, OWNER_TAG};
-use crate::plan::{tag_budget, tag_drift, Decision, Item, TagsLeftOut};
+use crate::plan::{tag_budget, tag_drift, Decision, Item, OrphanWhy, TagsLeftOut};
 use crate::report::{Action, Status};
 use crate::secret::SecretValue;
 use crate::target::limits::MAX_SECRET_BYTES;
@@ -18,22 +18,22 @@ use crate::target::{CurrentValue, Replica, ReplicaRegion, ReplicaStatus};
 
 /// The job-wide settings decisions depend on.
 #[derive(Debug, Clone)]
-pub struct Rules {
+pub(crate) struct Rules {
     /// Restore our secrets that are scheduled for deletion.
-    pub restore_deleted: bool,
+    pub(crate) restore_deleted: bool,
     /// Copy source metadata into tags.
-    pub copy_metadata: bool,
+    pub(crate) copy_metadata: bool,
     /// Tags from config.
-    pub config_tags: BTreeMap<String, String>,
+    pub(crate) config_tags: BTreeMap<String, String>,
     /// The job's prefix (recorded in a tag).
-    pub prefix: String,
+    pub(crate) prefix: String,
     /// Regions every secret of ours is replicated to (`[target] replica_regions`).
-    pub replicas: Vec<ReplicaRegion>,
+    pub(crate) replicas: Vec<ReplicaRegion>,
 }
 
 /// What reading the source gave.
 #[derive(Debug)]
-pub enum SourceFact<'a> {
+pub(crate) enum SourceFact<'a> {
     /// Not read (the decision did not need it).
     NotRead,
     /// The value and the metadata that came with it.
@@ -53,7 +53,7 @@ pub enum SourceFact<'a> {
 
 /// What the target holds at the name now.
 #[derive(Debug)]
-pub enum CurrentFact<'a> {
+pub(crate) enum CurrentFact<'a> {
     /// Not read.
     NotRead,
     /// The current value.
@@ -69,24 +69,24 @@ pub enum CurrentFact<'a> {
 
 /// Everything fetched for one item.
 #[derive(Debug)]
-pub struct Facts<'a> {
+pub(crate) struct Facts<'a> {
     /// The item's identity (its tags and description).
-    pub identity: &'a SourceIdentity,
+    pub(crate) identity: &'a SourceIdentity,
     /// The source side.
-    pub source: SourceFact<'a>,
+    pub(crate) source: SourceFact<'a>,
     /// The target side.
-    pub current: CurrentFact<'a>,
+    pub(crate) current: CurrentFact<'a>,
     /// The secret was restored from scheduled deletion during this run.
-    pub restored: bool,
+    pub(crate) restored: bool,
     /// The ownership proof of the item's name in this job's scope (`identity::OWNER_TAG`),
     /// written with every create and repaired by a retag; `None` when no token key could be
     /// had (then nothing is written anyway: every write needs a token from the same key).
-    pub proof: Option<&'a str>,
+    pub(crate) proof: Option<&'a str>,
 }
 
 /// What the executor must fetch before [`decide`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Need {
+pub(crate) enum Need {
     /// Nothing: the decision is made from names and tags.
     Nothing,
     /// The source value.
@@ -97,7 +97,7 @@ pub enum Need {
 
 /// One thing to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// Write a report row and stop.
     Row {
         /// The action.
@@ -128,11 +128,9 @@ pub enum Step {
     },
     /// Restore from scheduled deletion, then decide again with the current value re-read.
     Restore,
-    /// The source is gone: report the secret as an orphan (pruned only under `--prune`).
-    Orphan {
-        /// Why.
-        why: String,
-    },
+    /// The source is gone: report the secret as an orphan (pruned only under `--prune`), for
+    /// this reason.
+    Orphan(OrphanWhy),
     /// Ours, and replicas are configured: read its replication status (`DescribeSecret`) and
     /// run [`replica_steps`].
     CheckReplicas,
@@ -183,7 +181,7 @@ enum Compare {
 }
 
 /// What must be fetched for `item`.
-pub fn needs(item: &Item, rules: &Rules, restored: bool) -> Need {
+pub(crate) fn needs(item: &Item, rules: &Rules, restored: bool) -> Need {
     match &item.decision {
         Decision::Create => Need::Source,
         Decision::ScheduledForDeletion { ours: true, .. } if restored => Need::SourceAndCurrent,
@@ -196,7 +194,7 @@ pub fn needs(item: &Item, rules: &Rules, restored: bool) -> Need {
 }
 
 /// The steps for `item` given `facts`.
-pub fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
+pub(crate) fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
     // decisions made from names and tags alone
     match &item.decision {
         Decision::Conflict { owner: Some(o), .. } => {
@@ -276,9 +274,7 @@ pub fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
                 Decision::Compare | Decision::ScheduledForDeletion { ours: true, .. }
             );
             if owned_here && !matches!(item.decision, Decision::ScheduledForDeletion { .. }) {
-                return vec![Step::Orphan {
-                    why: format!("source {reason}"),
-                }];
+                return vec![Step::Orphan(OrphanWhy::SourceDeleted(reason.clone()))];
             }
             // nothing left undone: the source holds no current value (`skipped` is kept for
             // what a run leaves behind, which a migrate's exit code counts)
@@ -418,7 +414,7 @@ fn check_replicas(how: Compare, rules: &Rules) -> Option<Step> {
 /// someone else's to resolve, and secretport never overwrites it). `InSync` and `InProgress`
 /// replicas are fine; replicas in regions no longer configured are left alone (removing one
 /// deletes it, which is not reconcile's to decide).
-pub fn replica_steps(configured: &[ReplicaRegion], actual: &[Replica]) -> Vec<Step> {
+pub(crate) fn replica_steps(configured: &[ReplicaRegion], actual: &[Replica]) -> Vec<Step> {
     let mut steps = Vec::new();
     for r in actual {
         if r.status == ReplicaStatus::Failed && configured.iter().any(|c| c.region == r.region) {
@@ -453,7 +449,7 @@ pub fn replica_steps(configured: &[ReplicaRegion], actual: &[Replica]) -> Vec<St
 }
 
 /// The regions as the report names them: `eu-west-1, us-west-2`.
-pub fn region_list(regions: &[ReplicaRegion]) -> String {
+pub(crate) fn region_list(regions: &[ReplicaRegion]) -> String {
     regions
         .iter()
         .map(|r| r.region.as_str())
@@ -562,7 +558,7 @@ mod tests {
                 Step::Put { .. } => "put".into(),
                 Step::Tag { .. } => "tag".into(),
                 Step::Restore => "restore".into(),
-                Step::Orphan { .. } => "orphan".into(),
+                Step::Orphan(_) => "orphan".into(),
                 Step::CheckReplicas => "check-replicas".into(),
                 Step::Replicate { regions } => format!("replicate {}", region_list(regions)),
                 Step::TagsLeftOut(_) => "tags-left-out".into(),

@@ -5,10 +5,12 @@
 //! sources list references and fetch values on demand ([`source`]); the pure rename planner maps
 //! source paths to compliant target names ([`naming`]); the pure action planner compares the
 //! listing with the target's inventory within the job's ownership scope ([`plan`],
-//! [`identity`]); pure per-item decisions ([`decide`]) and run-level policy ([`policy`]) say
-//! what to do; the executor runs it against a [`target::Target`] ([`executor`]), the real one
+//! [`identity`]); pure per-item decisions (`decide`) and run-level policy ([`policy`]) say
+//! what to do; the executor runs it against a [`target::Target`] (`executor`), the real one
 //! being AWS Secrets Manager under rate limits and one retry policy (`aws`, [`limits`],
-//! [`retry`]). Every step leaves rows in the CSV audit trail ([`report`]). Secret values only
+//! [`retry`]). [`engine`] runs one job through all of it (prepare, execute, a typed report) and
+//! prints nothing; [`commands`] is the face that renders it. Every step leaves rows in the CSV
+//! audit trail ([`report`]). Secret values only
 //! ever travel inside [`secret::SecretValue`], which redacts itself and is zeroized on drop.
 //!
 //! After a migration, [`refs`] maps a report back to the references consumers wrote (Vault
@@ -27,9 +29,10 @@ pub mod commands;
 pub mod config;
 pub mod cost;
 pub mod csv_safe;
-pub mod decide;
+pub(crate) mod decide;
+pub mod engine;
 pub mod error_text;
-pub mod executor;
+pub(crate) mod executor;
 pub mod exit;
 pub mod filter;
 pub mod identity;
@@ -40,7 +43,6 @@ pub mod naming;
 pub(crate) mod overlap;
 pub mod plan;
 pub mod policy;
-pub mod progress;
 pub mod refs;
 pub mod report;
 pub mod retry;
@@ -48,3 +50,4 @@ pub mod secret;
 pub mod shutdown;
 pub mod source;
 pub mod target;
+pub(crate) mod undo;

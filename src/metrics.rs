@@ -24,7 +24,6 @@
 //! Writing or pushing metrics never changes a run's outcome: the binary turns a
 //! [`MetricsError`] into a warning.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -34,7 +33,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::exit;
-use crate::report::{Action, Status};
+use crate::report::Counts;
 
 /// The Pushgateway's `job` grouping label.
 pub const PUSH_JOB: &str = "secretport";
@@ -48,7 +47,7 @@ pub struct JobTally {
     /// The config's job name.
     pub name: String,
     /// Rows by action and status.
-    pub counts: BTreeMap<(Action, Status), u64>,
+    pub counts: Counts,
 }
 
 /// Calls of one quota group (`write`, `read`, `kms`, `ssm`, `dynamodb`, `vault`).
@@ -201,14 +200,14 @@ pub fn encode(
     let secrets = Family::<Labels, Gauge>::default();
     let drift = Family::<Labels, Gauge>::default();
     for job in &facts.stats.jobs {
-        for ((action, status), n) in &job.counts {
+        for (action, status, n) in job.counts.iter() {
             secrets
                 .get_or_create(&labels(&[
                     ("secretport_job", &job.name),
                     ("action", action.as_str()),
                     ("status", status.as_str()),
                 ]))
-                .set(clamp(*n));
+                .set(clamp(n));
         }
         drift
             .get_or_create(&labels(&[("secretport_job", &job.name)]))
@@ -363,11 +362,18 @@ pub async fn push(gateway: &str, facts: &RunFacts<'_>) -> Result<(), MetricsErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::{Action, Status};
 
     fn stats() -> RunStats {
-        let mut counts = BTreeMap::new();
-        counts.insert((Action::Create, Status::Planned), 3);
-        counts.insert((Action::Unchanged, Status::Ok), 2);
+        let counts: Counts = [
+            (Action::Create, Status::Planned),
+            (Action::Create, Status::Planned),
+            (Action::Create, Status::Planned),
+            (Action::Unchanged, Status::Ok),
+            (Action::Unchanged, Status::Ok),
+        ]
+        .into_iter()
+        .collect();
         RunStats {
             jobs: vec![JobTally {
                 name: "apps".into(),

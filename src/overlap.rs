@@ -13,7 +13,8 @@
 //! one mount into one prefix are fine, and so are nested base paths into different prefixes
 //! (their names differ) or different regions or accounts.
 //!
-//! Pure: [`find`] is fed by `commands::run` once every job is listed, before the confirmation.
+//! Pure: [`find`] is fed by `engine::overlapping` (called by `commands::run`) once every job is
+//! listed, before the confirmation.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -181,7 +182,7 @@ mod tests {
     ];
 
     /// Lists the job's base path (relative paths, as a source does), filters, and turns the
-    /// result into identities, as `commands::run` does.
+    /// result into identities, as `engine::overlapping` does.
     fn claims(jobs: &[Job]) -> Option<Overlap> {
         let listed: Vec<(Scope, Vec<String>)> = jobs
             .iter()

@@ -1,15 +1,14 @@
 //! Run-level rules on top of a plan: pure functions, tested here.
 //!
 //! - the `on_conflict = fail` gate (stop before any write when a conflict exists),
-//! - the prune decision (only under `--prune`, only from a complete, non-empty listing, only
-//!   within the safety valve, never after an interruption),
+//! - the prune decision ([`Prune`]: delete with a recovery window, or keep with the
+//!   [`Refusal`]; only under `--prune`, only from a complete, non-empty listing, only within the
+//!   safety valve, never after an interruption),
 //! - which counts are drift, what a `migrate` left unmigrated, and the exit code a script or
 //!   cron sees.
 
-use std::collections::BTreeMap;
-
 use crate::exit;
-use crate::report::{Action, Status};
+use crate::report::{Action, Counts, Status};
 
 /// Which command is running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,31 +91,53 @@ impl Mode {
 
 /// What the prune decision looks at.
 #[derive(Debug, Clone)]
-pub struct PruneFacts {
+pub(crate) struct PruneFacts {
     /// `--prune` given (and not `--check`).
-    pub prune: bool,
+    pub(crate) prune: bool,
     /// `--force-prune` given.
-    pub force: bool,
+    pub(crate) force: bool,
     /// Listing problems (an incomplete listing prunes nothing).
-    pub listing_problems: usize,
+    pub(crate) listing_problems: usize,
     /// Secrets the source listed.
-    pub listed: usize,
+    pub(crate) listed: usize,
     /// Live secrets this job owns (the valve's denominator; foreign secrets never count).
-    pub owned_live: usize,
+    pub(crate) owned_live: usize,
     /// Orphans that would be deleted (the valve's numerator).
-    pub orphans: usize,
+    pub(crate) orphans: usize,
     /// Largest share of owned secrets one run may prune without `--force-prune`.
-    pub max_fraction: f64,
+    pub(crate) max_fraction: f64,
     /// Recovery window in days.
-    pub window_days: i64,
+    pub(crate) window_days: i64,
     /// The run was interrupted.
-    pub interrupted: bool,
+    pub(crate) interrupted: bool,
     /// The run adopts (`--adopt`): it deletes nothing.
-    pub adopting: bool,
+    pub(crate) adopting: bool,
 }
 
-/// `Ok(window)` to schedule orphans for deletion, or the reason nothing is pruned.
-pub fn prune(f: &PruneFacts) -> Result<i64, Refusal> {
+/// What becomes of a job's orphans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Prune {
+    /// Schedule them for deletion with this recovery window, in days.
+    Delete {
+        /// The recovery window.
+        window_days: i64,
+    },
+    /// Report them and leave them, for this reason.
+    Keep(Refusal),
+}
+
+/// Whether to schedule orphans for deletion, or why nothing is pruned.
+pub(crate) fn prune(f: &PruneFacts) -> Prune {
+    match refused(f) {
+        Err(r) => Prune::Keep(r),
+        Ok(()) => Prune::Delete {
+            window_days: f.window_days,
+        },
+    }
+}
+
+/// The prune rules in order; `Err`: the first that refuses.
+fn refused(f: &PruneFacts) -> Result<(), Refusal> {
     if !f.prune {
         return Err(Refusal::NotAsked);
     }
@@ -147,12 +168,12 @@ pub fn prune(f: &PruneFacts) -> Result<i64, Refusal> {
             f.orphans, f.owned_live, f.max_fraction
         )));
     }
-    Ok(f.window_days)
+    Ok(())
 }
 
 /// Why orphans are not deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// `--prune` was not given.
     NotAsked,
     /// `--prune` was given and refused, with the reason.
@@ -161,7 +182,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// Words for the report.
-    pub fn words(&self) -> String {
+    pub(crate) fn words(&self) -> String {
         match self {
             Refusal::NotAsked => "run reconcile --prune to schedule its deletion".into(),
             Refusal::Refused(r) => r.clone(),
@@ -170,66 +191,47 @@ impl Refusal {
 }
 
 /// Rows that mean the target differs from the source (or would, in a dry run).
-pub fn drift(counts: &BTreeMap<(Action, Status), u64>) -> u64 {
-    counts
-        .iter()
-        .filter(|((a, s), _)| {
-            *s != Status::Failed
-                && matches!(
-                    a,
-                    Action::Create
-                        | Action::Update
-                        | Action::Retag
-                        | Action::Conflict
-                        | Action::Orphan
-                        | Action::Delete
-                        | Action::Restore
-                        | Action::Rename
-                        | Action::Replicate
-                )
-        })
-        .map(|(_, n)| n)
-        .sum()
+pub(crate) fn drift(counts: &Counts) -> u64 {
+    counts.sum(|a, s| {
+        s != Status::Failed
+            && matches!(
+                a,
+                Action::Create
+                    | Action::Update
+                    | Action::Retag
+                    | Action::Conflict
+                    | Action::Orphan
+                    | Action::Delete
+                    | Action::Restore
+                    | Action::Rename
+                    | Action::Replicate
+            )
+    })
 }
 
 /// Drift a writing run leaves behind: conflicts it did not resolve, orphans it did not delete,
 /// replicas that failed.
-pub fn left_unrepaired(counts: &BTreeMap<(Action, Status), u64>) -> u64 {
-    counts
-        .iter()
-        .filter(|((a, s), _)| {
-            matches!(a, Action::Conflict | Action::Orphan | Action::Replicate)
-                && *s == Status::Skipped
-        })
-        .map(|(_, n)| n)
-        .sum()
+pub(crate) fn left_unrepaired(counts: &Counts) -> u64 {
+    counts.sum(|a, s| {
+        matches!(a, Action::Conflict | Action::Orphan | Action::Replicate) && s == Status::Skipped
+    })
 }
 
 /// Source secrets a `migrate` left unmigrated: conflicts it did not resolve (an unmanaged or
 /// foreign secret at the name, `on_conflict = skip`, a differing value under `adopt`) and
 /// secrets skipped for safety (scheduled for deletion and not restored, another source's).
 /// Orphans are not counted: `migrate` is not asked to prune them.
-pub fn left_unmigrated(counts: &BTreeMap<(Action, Status), u64>) -> u64 {
-    counts
-        .iter()
-        .filter(|((a, s), _)| {
-            matches!(a, Action::Conflict | Action::Skip | Action::Replicate)
-                && *s == Status::Skipped
-        })
-        .map(|(_, n)| n)
-        .sum()
+pub(crate) fn left_unmigrated(counts: &Counts) -> u64 {
+    counts.sum(|a, s| {
+        matches!(a, Action::Conflict | Action::Skip | Action::Replicate) && s == Status::Skipped
+    })
 }
 
 /// The exit code of a run: 1 on any failure or an interruption; 2 for drift under `--check`
 /// or `plan --detailed-exitcode`, for drift a writing `reconcile` left unrepaired, and for a
 /// `migrate` that left secrets unmigrated (it never exits 0 then); 0 otherwise.
-pub fn exit_code(mode: Mode, counts: &BTreeMap<(Action, Status), u64>, interrupted: bool) -> i32 {
-    let failed: u64 = counts
-        .iter()
-        .filter(|((_, s), _)| *s == Status::Failed)
-        .map(|(_, n)| n)
-        .sum();
-    if failed > 0 || interrupted {
+pub(crate) fn exit_code(mode: Mode, counts: &Counts, interrupted: bool) -> i32 {
+    if counts.failed() > 0 || interrupted {
         return exit::FAILED;
     }
     let drifted = match mode {
@@ -252,7 +254,7 @@ pub fn exit_code(mode: Mode, counts: &BTreeMap<(Action, Status), u64>, interrupt
 
 /// The exit code of a run of several jobs: the most serious of theirs (usage, then failure,
 /// then drift, then success), so one job's failure is never hidden by another's drift.
-pub fn combine_exit_codes(codes: impl IntoIterator<Item = i32>) -> i32 {
+pub(crate) fn combine_exit_codes(codes: impl IntoIterator<Item = i32>) -> i32 {
     let rank = |c: i32| match c {
         exit::OK => 0,
         exit::DRIFT => 1,
@@ -287,8 +289,12 @@ mod tests {
 
     #[test]
     fn prune_only_when_asked_complete_and_within_the_valve() {
-        assert_eq!(prune(&facts()), Ok(7));
-        let no = |f: PruneFacts| prune(&f).unwrap_err();
+        let delete = Prune::Delete { window_days: 7 };
+        assert_eq!(prune(&facts()), delete);
+        let no = |f: PruneFacts| match prune(&f) {
+            Prune::Keep(r) => r,
+            Prune::Delete { .. } => panic!("pruned: {f:?}"),
+        };
         assert_eq!(
             no(PruneFacts {
                 prune: false,
@@ -334,7 +340,7 @@ mod tests {
                 force: true,
                 ..facts()
             }),
-            Ok(7)
+            delete
         );
         // an empty listing with nothing owned is no reason to refuse (there is nothing to prune)
         assert_eq!(
@@ -344,7 +350,7 @@ mod tests {
                 orphans: 0,
                 ..facts()
             }),
-            Ok(7)
+            delete
         );
     }
 
@@ -361,13 +367,7 @@ mod tests {
 
     #[test]
     fn exit_codes() {
-        let c = |rows: &[(Action, Status)]| {
-            let mut m = BTreeMap::new();
-            for r in rows {
-                *m.entry(*r).or_insert(0) += 1;
-            }
-            m
-        };
+        let c = |rows: &[(Action, Status)]| rows.iter().copied().collect::<Counts>();
         let check = Mode::Reconcile {
             check: true,
             prune: false,

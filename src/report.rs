@@ -5,7 +5,12 @@
 //! row type holds only strings and numbers that describe an operation; it has no field that
 //! could carry a [`crate::secret::SecretValue`], and every cell passes through the formula
 //! escape (cells beginning with `= + - @` are read as formulas by spreadsheets).
+//!
+//! [`Counts`] is what the rows add up to (by action and status): the one type summaries, exit
+//! codes, the JSON summary, the sidecar and the metrics read. [`Sink`] (`report/sink.rs`) is how
+//! the engine hands rows to the run's one report.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -15,8 +20,11 @@ use time::OffsetDateTime;
 
 use crate::csv_safe::escape_formula;
 
+mod sink;
+pub use sink::Sink;
+
 /// Report columns, in order.
-pub const COLUMNS: [&str; 16] = [
+pub(crate) const COLUMNS: [&str; 16] = [
     "timestamp",
     "run_id",
     "command",
@@ -83,29 +91,14 @@ impl Action {
         }
     }
 
-    /// Whether the action changes the target.
-    pub fn is_write(self) -> bool {
-        matches!(
-            self,
-            Action::Create
-                | Action::Update
-                | Action::Retag
-                | Action::Delete
-                | Action::Restore
-                | Action::Rename
-                | Action::Rollback
-                | Action::Replicate
-        )
-    }
-
     /// Reads the report spelling back.
-    pub fn parse(s: &str) -> Option<Action> {
+    pub(crate) fn parse(s: &str) -> Option<Action> {
         ALL_ACTIONS.into_iter().find(|a| a.as_str() == s)
     }
 }
 
 /// Every action, in report order.
-pub const ALL_ACTIONS: [Action; 12] = [
+pub(crate) const ALL_ACTIONS: [Action; 12] = [
     Action::Create,
     Action::Update,
     Action::Unchanged,
@@ -145,49 +138,100 @@ impl Status {
     }
 
     /// Reads the report spelling back.
-    pub fn parse(s: &str) -> Option<Status> {
+    pub(crate) fn parse(s: &str) -> Option<Status> {
         [Status::Planned, Status::Ok, Status::Failed, Status::Skipped]
             .into_iter()
             .find(|x| x.as_str() == s)
     }
 }
 
+/// Rows by action and status: what a job (or a run) did, for its summary, exit code, JSON
+/// summary, sidecar and metrics. Every count a summary shows is a sum over these.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts(BTreeMap<(Action, Status), u64>);
+
+impl Counts {
+    /// One more row of `action` and `status`.
+    pub(crate) fn add(&mut self, action: Action, status: Status) {
+        *self.0.entry((action, status)).or_default() += 1;
+    }
+
+    /// Rows of `action` and `status`.
+    pub(crate) fn get(&self, action: Action, status: Status) -> u64 {
+        self.0.get(&(action, status)).copied().unwrap_or(0)
+    }
+
+    /// Rows whose action and status pass `pick`.
+    pub(crate) fn sum(&self, pick: impl Fn(Action, Status) -> bool) -> u64 {
+        self.0
+            .iter()
+            .filter(|((a, s), _)| pick(*a, *s))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Rows with status `failed`.
+    pub fn failed(&self) -> u64 {
+        self.sum(|_, s| s == Status::Failed)
+    }
+
+    /// Rows of `action` that happened or are planned (`ok`, `planned`).
+    pub(crate) fn done(&self, action: Action) -> u64 {
+        self.sum(|a, s| a == action && matches!(s, Status::Ok | Status::Planned))
+    }
+
+    /// Every (action, status) with its count, in report order.
+    pub fn iter(&self) -> impl Iterator<Item = (Action, Status, u64)> + '_ {
+        self.0.iter().map(|((a, s), n)| (*a, *s, *n))
+    }
+}
+
+impl FromIterator<(Action, Status)> for Counts {
+    fn from_iter<I: IntoIterator<Item = (Action, Status)>>(rows: I) -> Counts {
+        let mut c = Counts::default();
+        for (a, s) in rows {
+            c.add(a, s);
+        }
+        c
+    }
+}
+
 /// One report row (timestamp, run id and command are added by the writer).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Row {
+pub(crate) struct Row {
     /// Source path (relative to the subtree), or `line N` for bad export lines.
-    pub source_path: String,
+    pub(crate) source_path: String,
     /// Source version, when known.
-    pub source_version: String,
+    pub(crate) source_version: String,
     /// Target name.
-    pub target_name: String,
+    pub(crate) target_name: String,
     /// Target ARN, when known.
-    pub target_arn: String,
+    pub(crate) target_arn: String,
     /// What.
-    pub action: Action,
+    pub(crate) action: Action,
     /// How it went.
-    pub status: Status,
+    pub(crate) status: Status,
     /// Requests made (retries included).
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// Why it failed or was skipped; never a value.
-    pub error: String,
+    pub(crate) error: String,
     /// Wall time spent on it.
-    pub duration_ms: u128,
+    pub(crate) duration_ms: u128,
     /// The job it belongs to.
-    pub job: String,
+    pub(crate) job: String,
     /// The AWS VersionId this row wrote.
-    pub version_id: String,
+    pub(crate) version_id: String,
     /// The VersionId it replaced (what `rollback` moves `AWSCURRENT` back to).
-    pub previous_version_id: String,
+    pub(crate) previous_version_id: String,
     /// The rename reasons of the target name, `;`-separated; `tags-left-out` when source tags
     /// could not be copied (named in `error`).
-    pub reasons: String,
+    pub(crate) reasons: String,
 }
 
 impl Row {
     /// A row with the given identity and outcome; the rest empty.
-    pub fn new(source_path: &str, target_name: &str, action: Action, status: Status) -> Row {
+    pub(crate) fn new(source_path: &str, target_name: &str, action: Action, status: Status) -> Row {
         Row {
             source_path: source_path.to_owned(),
             source_version: String::new(),
@@ -206,7 +250,7 @@ impl Row {
     }
 
     /// Sets the error/reason text.
-    pub fn error(mut self, e: impl Into<String>) -> Row {
+    pub(crate) fn error(mut self, e: impl Into<String>) -> Row {
         self.error = e.into();
         self
     }
@@ -232,7 +276,7 @@ fn named(e: io::Error, what: &str, path: &Path) -> io::Error {
 pub const STDOUT: &str = "-";
 
 /// The current UTC time in RFC 3339 with milliseconds.
-pub fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     let now = OffsetDateTime::now_utc();
     let now = now
         .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
@@ -300,28 +344,28 @@ impl Report {
 
     /// Also prints every row as a JSON object on standard output (`--json`: JSON Lines with the
     /// report's fields, unescaped).
-    pub fn with_json(mut self) -> Report {
+    pub(crate) fn with_json(mut self) -> Report {
         self.json = true;
         self
     }
 
     /// Whether the CSV goes to standard output.
-    pub fn to_stdout(&self) -> bool {
+    pub(crate) fn to_stdout(&self) -> bool {
         self.path.as_os_str() == STDOUT
     }
 
     /// The file written.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// This run's id.
-    pub fn run_id(&self) -> &str {
+    pub(crate) fn run_id(&self) -> &str {
         &self.run_id
     }
 
     /// Appends one row and flushes it to the file.
-    pub fn write(&mut self, row: &Row) -> io::Result<()> {
+    pub(crate) fn write(&mut self, row: &Row) -> io::Result<()> {
         let attempts = row.attempts.to_string();
         let duration = row.duration_ms.to_string();
         let ts = now_rfc3339();

@@ -33,7 +33,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use crate::config::{AwsAccess, Credentials, TargetConfig};
 
 /// Why a client could not be configured.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
     /// An env var named by the config is missing.
     #[error("{key}: environment variable {var} is not set (or is empty)")]

@@ -123,12 +123,12 @@ pub struct ConfigPreview {
 /// applies the job's filter and plans its names with its prefix, policy and overrides.
 pub async fn preview_config(
     cfg: &crate::config::Config,
-) -> Result<Vec<ConfigPreview>, crate::commands::run::RunError> {
+) -> Result<Vec<ConfigPreview>, crate::engine::RunError> {
     let limits = std::sync::Arc::new(crate::limits::Limits::new(&cfg.limits));
     let policy = crate::retry::RetryPolicy::new(cfg.limits.max_attempts);
     let mut out = Vec::with_capacity(cfg.jobs.len());
     for job in &cfg.jobs {
-        let source = crate::commands::run::open_source(job, &cfg.limits, &limits, policy).await?;
+        let source = crate::engine::open_source(job, &cfg.limits, &limits, policy).await?;
         let listing = source.list_names().await?;
         let names: Vec<String> = listing
             .refs

@@ -8,21 +8,27 @@
 //! secret never stops the others. Once the shutdown signal is set no new item starts; the
 //! rest are reported as not started. The same holds, as failures, once the source's
 //! credential is about to end with nothing to renew it ([`Expiry`]).
+//!
+//! It prints nothing: each finished item and orphan is one [`Event::Done`] to the caller's
+//! [`Events`], failed when a `failed` row was made for that secret (counted on the item's own
+//! context, so a neighbour failing meanwhile never counts against it); a secret found gone while
+//! reading finishes with its orphan row, one step either way. [`undo`] runs a rollback's steps
+//! the same way.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
 
 use crate::decide::{self, CurrentFact, Facts, Need, SourceFact, Step};
+use crate::engine::{Event, Events};
 use crate::identity::token::TokenDeriver;
 use crate::identity::{Scope, SourceIdentity};
 use crate::naming;
-use crate::plan::{Decision, Item, Orphan, OrphanWhy, TagsLeftOut};
-use crate::progress::Progress;
-use crate::report::{Action, Report, Row, Status};
+use crate::plan::{Decision, Item, Orphan, TagsLeftOut};
+use crate::policy::Prune;
+use crate::report::{Action, Row, Sink, Status};
 use crate::secret::SecretValue;
 use crate::shutdown::Shutdown;
 use crate::source::expiry::Expiry;
@@ -30,165 +36,48 @@ use crate::source::{Fetched, Source, SourceErrorKind};
 use crate::target::limits::BATCH_GET_MAX;
 use crate::target::{CallError, CurrentValue, ErrorClass, NewSecret, Target};
 
-/// What all jobs of a run share: the report, the run's totals, the first write error.
-struct Shared {
-    report: Mutex<Report>,
-    totals: Mutex<BTreeMap<(Action, Status), u64>>,
-    write_error: Mutex<Option<std::io::Error>>,
-}
-
-/// Collects report rows and counts; shared by all tasks of a job. One report per run: the
-/// sinks of a run's jobs ([`Sink::for_job`]) write to the same report and add to the same
-/// totals, each keeping its own counts for the job's summary and exit code.
-pub struct Sink {
-    shared: std::sync::Arc<Shared>,
-    counts: Mutex<BTreeMap<(Action, Status), u64>>,
-    /// Write requests that succeeded.
-    pub writes: AtomicU64,
-    /// Dry run only: values the source would not let us read (list-only access).
-    pub unread: AtomicU64,
-    /// Replicas AWS reports `Failed` (reported, left unrepaired).
-    pub failed_replicas: AtomicU64,
-    dry_run: bool,
-    job: String,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-impl Sink {
-    /// A sink writing to `report`; in a dry run `ok` and `skipped` become `planned`. Rows
-    /// without a job get `job`.
-    pub fn new(report: Report, dry_run: bool, job: &str) -> Sink {
-        Sink {
-            shared: std::sync::Arc::new(Shared {
-                report: Mutex::new(report),
-                totals: Mutex::new(BTreeMap::new()),
-                write_error: Mutex::new(None),
-            }),
-            counts: Mutex::new(BTreeMap::new()),
-            writes: AtomicU64::new(0),
-            unread: AtomicU64::new(0),
-            failed_replicas: AtomicU64::new(0),
-            dry_run,
-            job: job.to_owned(),
-        }
-    }
-
-    /// A sink for job `job` writing to the same report and totals, with counts of its own.
-    pub fn for_job(&self, job: &str) -> Sink {
-        Sink {
-            shared: self.shared.clone(),
-            counts: Mutex::new(BTreeMap::new()),
-            writes: AtomicU64::new(0),
-            unread: AtomicU64::new(0),
-            failed_replicas: AtomicU64::new(0),
-            dry_run: self.dry_run,
-            job: job.to_owned(),
-        }
-    }
-
-    /// Records a row in the report and the counters.
-    pub fn emit(&self, mut row: Row) {
-        if self.dry_run && matches!(row.status, Status::Ok | Status::Skipped) {
-            row.status = Status::Planned;
-        }
-        if row.job.is_empty() {
-            row.job.clone_from(&self.job);
-        }
-        *lock(&self.counts)
-            .entry((row.action, row.status))
-            .or_default() += 1;
-        *lock(&self.shared.totals)
-            .entry((row.action, row.status))
-            .or_default() += 1;
-        // A row about no secret is a fatal error that the command prints itself.
-        let about_a_secret = !(row.source_path.is_empty() && row.target_name.is_empty());
-        if row.status == Status::Failed && about_a_secret {
-            tracing::warn!(job = %row.job, path = %row.source_path, target = %row.target_name, action = row.action.as_str(), error = %row.error, "failed");
-        }
-        let mut report = lock(&self.shared.report);
-        if let Err(e) = report.write(&row) {
-            let mut slot = lock(&self.shared.write_error);
-            if slot.is_none() {
-                *slot = Some(e);
-            }
-        }
-    }
-
-    /// This sink's counts by action and status so far (its job's).
-    pub fn counts(&self) -> BTreeMap<(Action, Status), u64> {
-        lock(&self.counts).clone()
-    }
-
-    /// Counts of every job of the run.
-    pub fn totals(&self) -> BTreeMap<(Action, Status), u64> {
-        lock(&self.shared.totals).clone()
-    }
-
-    /// Rows with status `failed` (this sink's).
-    pub fn failed(&self) -> u64 {
-        lock(&self.counts)
-            .iter()
-            .filter(|((_, s), _)| *s == Status::Failed)
-            .map(|(_, n)| n)
-            .sum()
-    }
-
-    /// The first error writing the report, if any (taken).
-    pub fn take_write_error(&self) -> Option<std::io::Error> {
-        lock(&self.shared.write_error).take()
-    }
-
-    /// The report's path.
-    pub fn report_path(&self) -> std::path::PathBuf {
-        lock(&self.shared.report).path().to_owned()
-    }
-}
-
 /// Settings of one execution.
-pub struct Settings {
+pub(crate) struct Settings {
     /// What decisions depend on.
-    pub rules: decide::Rules,
+    pub(crate) rules: decide::Rules,
     /// CMK for new secrets.
-    pub kms_key_id: Option<String>,
+    pub(crate) kms_key_id: Option<String>,
     /// Items in flight.
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Naming policy (for the last-line name check).
-    pub policy: naming::Policy,
+    pub(crate) policy: naming::Policy,
     /// Idempotency tokens from a configured key; `None`: the key secret in the target, read
     /// (or created) on the first write that needs a token, so a run that writes nothing reads
     /// nothing.
-    pub tokens: Option<TokenDeriver>,
+    pub(crate) tokens: Option<TokenDeriver>,
 }
 
 /// Current target values, fetched in bulk before items run; or, with `by_version`, none at
 /// all: each item first checks whether the secret's `AWSCURRENT` VersionId is the token of the
 /// source value (then it holds that value, unread), and reads only when it is not.
 #[derive(Default)]
-pub struct Prefetched {
+pub(crate) struct Prefetched {
     values: HashMap<String, CurrentValue>,
     errors: HashMap<String, String>,
     by_version: bool,
 }
 
 /// Runs plan items against the target.
-pub struct Executor<'a> {
+pub(crate) struct Executor<'a> {
     /// The target (a [`crate::target::dry::DryRun`] in dry runs).
-    pub target: &'a dyn Target,
+    pub(crate) target: &'a dyn Target,
     /// The source.
-    pub source: &'a dyn Source,
+    pub(crate) source: &'a dyn Source,
     /// Settings.
-    pub settings: &'a Settings,
+    pub(crate) settings: &'a Settings,
     /// Where rows go.
-    pub sink: &'a Sink,
+    pub(crate) sink: &'a Sink,
     /// Once set, no new item starts.
-    pub shutdown: &'a Shutdown,
-    /// Progress display.
-    pub progress: &'a Progress,
+    pub(crate) shutdown: &'a Shutdown,
+    /// Where each finished step is announced ([`Event::Done`]).
+    pub(crate) events: &'a dyn Events,
     /// Secrets found gone from the source while reading (become orphans).
-    pub gone: Mutex<Vec<Orphan>>,
+    pub(crate) gone: Mutex<Vec<Orphan>>,
     /// The source's scope: every item's identity is derived from it.
     scope: Scope,
     /// The source's credential end of life, consulted before each item starts.
@@ -206,10 +95,35 @@ struct Ctx<'i> {
     version: String,
     /// Source tags left out of this secret's tags: named on its next row, once.
     left_out: Option<TagsLeftOut>,
+    /// A `failed` row was made for this item: it counts as failed, once, whatever its
+    /// neighbours in flight do.
+    failed: bool,
+    /// Found gone: it finishes with its orphan row, after the items.
+    deferred: bool,
 }
 
-impl Ctx<'_> {
+impl<'i> Ctx<'i> {
+    fn new(item: &'i Item, scope: &Scope) -> Ctx<'i> {
+        Ctx {
+            item,
+            identity: item.identity(scope),
+            start: Instant::now(),
+            attempts: 0,
+            version: item
+                .source
+                .version
+                .as_deref()
+                .unwrap_or_default()
+                .to_owned(),
+            left_out: None,
+            failed: false,
+            deferred: false,
+        }
+    }
+
+    /// The item's row; every row of an item is made here, so a failure is seen here.
     fn row(&mut self, action: Action, status: Status, why: impl Into<String>) -> Row {
+        self.failed |= status == Status::Failed;
         let item = self.item;
         let mut r = Row::new(&item.source.path, &item.target, action, status);
         r.source_version.clone_from(&self.version);
@@ -238,7 +152,7 @@ impl Ctx<'_> {
 }
 
 /// The `reasons` code of a row that names source tags left out.
-pub const TAGS_LEFT_OUT: &str = "tags-left-out";
+pub(crate) const TAGS_LEFT_OUT: &str = "tags-left-out";
 
 /// Whether a failed write may nevertheless have landed (its response lost): worth asking AWS.
 fn may_have_landed(e: &CallError) -> bool {
@@ -247,13 +161,13 @@ fn may_have_landed(e: &CallError) -> bool {
 
 impl Executor<'_> {
     /// An executor with an empty list of gone secrets.
-    pub fn new<'a>(
+    pub(crate) fn new<'a>(
         target: &'a dyn Target,
         source: &'a dyn Source,
         settings: &'a Settings,
         sink: &'a Sink,
         shutdown: &'a Shutdown,
-        progress: &'a Progress,
+        events: &'a dyn Events,
     ) -> Executor<'a> {
         Executor {
             target,
@@ -261,7 +175,7 @@ impl Executor<'_> {
             settings,
             sink,
             shutdown,
-            progress,
+            events,
             gone: Mutex::new(Vec::new()),
             scope: source.scope(),
             expiry: source.expiry(),
@@ -334,7 +248,7 @@ impl Executor<'_> {
     /// [`BATCH_GET_MAX`] per `BatchGetSecretValue` call. A batch that fails as a whole, or
     /// leaves some secrets unanswered, falls back to one `GetSecretValue` per secret, so one
     /// bad secret never fails its 19 neighbours.
-    pub async fn prefetch(&self, items: &[Item]) -> Prefetched {
+    pub(crate) async fn prefetch(&self, items: &[Item]) -> Prefetched {
         if self.existing_key().await.is_some() {
             return Prefetched {
                 by_version: true,
@@ -408,7 +322,7 @@ impl Executor<'_> {
     /// `concurrency` × [`BATCH_GET_MAX`] items at a time, so the target values read for
     /// comparison (when there is no token key to compare by version) are held for one window,
     /// not for the whole run: memory is bounded by the concurrency, not by the number of secrets.
-    pub async fn run_all(&self, items: &[Item]) {
+    pub(crate) async fn run_all(&self, items: &[Item]) {
         let window = self.settings.concurrency.max(1) * BATCH_GET_MAX;
         for chunk in items.chunks(window) {
             let pre = self.prefetch(chunk).await;
@@ -417,12 +331,15 @@ impl Executor<'_> {
     }
 
     /// Runs every item, `concurrency` at a time.
-    pub async fn run(&self, items: &[Item], pre: &Prefetched) {
+    pub(crate) async fn run(&self, items: &[Item], pre: &Prefetched) {
         stream::iter(items)
             .map(|item| async move {
-                let failed_before = self.sink.failed();
-                self.run_item(item, pre).await;
-                self.progress.inc(self.sink.failed() > failed_before);
+                let mut cx = Ctx::new(item, &self.scope);
+                self.run_item(&mut cx, pre).await;
+                // a secret found gone is one step with its orphan row, not two
+                if !cx.deferred {
+                    self.events.event(&Event::Done { failed: cx.failed });
+                }
             })
             .buffer_unordered(self.settings.concurrency.max(1))
             .collect::<()>()
@@ -463,20 +380,8 @@ impl Executor<'_> {
         }
     }
 
-    async fn run_item(&self, item: &Item, pre: &Prefetched) {
-        let mut cx = Ctx {
-            item,
-            identity: item.identity(&self.scope),
-            start: Instant::now(),
-            attempts: 0,
-            version: item
-                .source
-                .version
-                .as_deref()
-                .unwrap_or_default()
-                .to_owned(),
-            left_out: None,
-        };
+    async fn run_item(&self, cx: &mut Ctx<'_>, pre: &Prefetched) {
+        let item = cx.item;
         if self.shutdown.is_triggered() {
             let action = match item.decision {
                 Decision::Create => Action::Create,
@@ -525,7 +430,7 @@ impl Executor<'_> {
         loop {
             let need = decide::needs(item, rules, restored);
             if need != Need::Nothing && fetched.is_none() {
-                fetched = Some(self.read_source(&mut cx).await);
+                fetched = Some(self.read_source(cx).await);
             }
             let reread;
             let current = match (need, restored) {
@@ -541,7 +446,7 @@ impl Executor<'_> {
                 (Need::SourceAndCurrent, false) if pre.by_version => {
                     let value = fetched.as_ref().and_then(|f| f.0.as_ref());
                     match value {
-                        Some(v) if self.holds(&cx, v).await => CurrentFact::SameVersion,
+                        Some(v) if self.holds(cx, v).await => CurrentFact::SameVersion,
                         Some(_) => {
                             let arn = item.existing.as_ref().map(|e| e.arn.as_str()).unwrap_or("");
                             reread = self.target.get_value(arn).await;
@@ -577,7 +482,7 @@ impl Executor<'_> {
                 Some((None, _, Fact::Value)) => SourceFact::NotRead,
             };
             if matches!(source, SourceFact::Unread(_)) {
-                self.sink.unread.fetch_add(1, Ordering::Relaxed);
+                self.sink.value_unread();
             }
             if proof.is_none() && matches!(source, SourceFact::Value { .. }) {
                 proof = self
@@ -595,7 +500,7 @@ impl Executor<'_> {
             };
             let steps = decide::decide(item, &facts, rules);
             let value = fetched.as_ref().and_then(|f| f.0.as_ref());
-            match self.run_steps(&mut cx, steps, value).await {
+            match self.run_steps(cx, steps, value).await {
                 Next::Done => return,
                 Next::Restored => {
                     restored = true;
@@ -642,17 +547,16 @@ impl Executor<'_> {
                     cx.left_out = Some(left_out);
                     true
                 }
-                Step::Orphan { why } => {
+                Step::Orphan(why) => {
                     if let Some(secret) = cx.item.existing.as_deref().cloned() {
+                        cx.deferred = true;
                         self.gone
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
                             .push(Orphan {
                                 secret,
                                 identity: cx.identity.clone(),
-                                why: OrphanWhy::SourceDeleted(
-                                    why.trim_start_matches("source ").to_owned(),
-                                ),
+                                why,
                             });
                     }
                     true
@@ -667,7 +571,7 @@ impl Executor<'_> {
 
     fn wrote(&self) {
         if self.target.writes() {
-            self.sink.writes.fetch_add(1, Ordering::Relaxed);
+            self.sink.wrote();
         }
     }
 
@@ -1025,7 +929,7 @@ impl Executor<'_> {
                     status,
                     why,
                 } => {
-                    self.sink.failed_replicas.fetch_add(1, Ordering::Relaxed);
+                    self.sink.replica_failed();
                     self.sink.emit(cx.row(action, status, why));
                 }
                 _ => {}
@@ -1122,25 +1026,25 @@ impl Executor<'_> {
     }
 
     /// The secrets found gone from the source while items ran.
-    pub fn take_gone(&self) -> Vec<Orphan> {
+    pub(crate) fn take_gone(&self) -> Vec<Orphan> {
         std::mem::take(&mut *self.gone.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Reports orphans, and schedules their deletion when `prune` is `Ok` (the recovery window
-    /// in days). `prune` carries the reason when pruning is refused or not asked for.
-    pub async fn orphans(&self, orphans: &[Orphan], prune: Result<i64, String>) {
+    /// Reports orphans, and schedules their deletion when `prune` says so (with its recovery
+    /// window); otherwise each row carries the reason nothing is pruned. One
+    /// [`Event::Done`] per orphan.
+    pub(crate) async fn orphans(&self, orphans: &[Orphan], prune: &Prune) {
         stream::iter(orphans)
             .map(|o| {
-                let prune = prune.clone();
                 async move {
                     let start = Instant::now();
                     let mut row = Row::new(o.identity.path(), &o.secret.name, Action::Orphan, Status::Skipped);
                     row.target_arn.clone_from(&o.secret.arn);
                     row.previous_version_id = o.secret.current_version.clone().unwrap_or_default();
                     let why = o.why.words();
-                    match prune {
-                        Err(reason) => row.error = format!("{why}; {reason}"),
-                        Ok(days) => {
+                    match *prune {
+                        Prune::Keep(ref refusal) => row.error = format!("{why}; {}", refusal.words()),
+                        Prune::Delete { window_days: days } => {
                             row.action = Action::Delete;
                             match self.target.schedule_deletion(&o.secret.arn, days).await {
                                 Ok((date, a)) => {
@@ -1187,7 +1091,9 @@ impl Executor<'_> {
                         }
                     }
                     row.duration_ms = start.elapsed().as_millis();
+                    let failed = row.status == Status::Failed;
                     self.sink.emit(row);
+                    self.events.event(&Event::Done { failed });
                 }
             })
             .buffer_unordered(self.settings.concurrency.max(1))
@@ -1207,6 +1113,8 @@ enum Next {
     Done,
     Restored,
 }
+
+pub(crate) mod undo;
 
 #[cfg(test)]
 mod tests;

@@ -1,17 +1,24 @@
 //! The executor over an in-memory [`Target`] and [`Source`]: every decision, in a real and in a
-//! dry run, checked by what the fake target holds afterwards and which calls reached it.
+//! dry run, checked by what the fake target holds afterwards and which calls reached it. Each
+//! run is the engine's own ([`engine::plan_job`], [`engine::PreparedJob::execute`]) over a
+//! config parsed as a user's is, with the test's source and the fake target.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
 use super::*;
-use crate::config::OnConflict;
+use crate::config::{Config, OnConflict};
+use crate::engine::{self, JobInput, JobReport, Quiet};
 use crate::identity::{Scope, MANAGED_TAG, PREFIX_TAG};
-use crate::naming::{NamingRules, Overrides, Policy};
-use crate::plan::{self, PlanInput};
+use crate::limits::Limits;
+use crate::plan;
+use crate::policy::Mode;
+use crate::report::Report;
 use crate::source::{Listing, SourceError, SourceRef};
-use crate::target::dry::DryRun;
 use crate::target::memory::MemoryTarget as Fake;
 
 /// A source of text values; `None` = the current version is deleted (gone).
@@ -96,7 +103,177 @@ const PLAIN: Case = Case {
     replicas: &[],
 };
 
-/// Runs plan + executor (+ orphans, pruning them when `prune`) over `fake`; returns the
+/// A test's source, lent to the engine (which owns the sources it opens). With `hold`, the
+/// fetch of that path first waits for the notification (so it is in flight meanwhile).
+struct Lent<'a> {
+    source: &'a dyn Source,
+    hold: Option<(&'a str, &'a tokio::sync::Notify)>,
+}
+
+impl Source for Lent<'_> {
+    fn kind(&self) -> crate::source::SourceKind {
+        self.source.kind()
+    }
+
+    fn scope(&self) -> Scope {
+        self.source.scope()
+    }
+
+    fn location(&self) -> String {
+        self.source.location()
+    }
+
+    fn empty_advice(&self) -> String {
+        self.source.empty_advice()
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
+        self.source.list()
+    }
+
+    fn fetch<'a>(&'a self, r: &'a SourceRef) -> BoxFuture<'a, Result<Fetched, SourceError>> {
+        Box::pin(async move {
+            if let Some((path, notify)) = self.hold {
+                if r.path == path {
+                    notify.notified().await;
+                }
+            }
+            self.source.fetch(r).await
+        })
+    }
+
+    fn expiry(&self) -> Option<Expiry> {
+        self.source.expiry()
+    }
+}
+
+/// The config of the job every test runs: prefix `p`, tags `team = platform`, the fixed token
+/// key, `case`'s conflict policy, overrides and replica regions. Its `[source]` is never opened
+/// (the test lends its own); a Vault one when source metadata is copied into tags.
+fn config(case: &Case, copy_metadata: bool, concurrency: usize, dir: &Path) -> Config {
+    let source = if copy_metadata {
+        "kind = \"vault\"\naddress = \"http://127.0.0.1:1\"\nmount = \"secret\"\nauth = { method = \"token\", token_env = \"T\" }\ncopy_metadata = true"
+    } else {
+        std::fs::write(dir.join("export.jsonl"), "").unwrap();
+        "kind = \"file\"\nfile = \"export.jsonl\""
+    };
+    let naming = if case.overrides.is_empty() {
+        String::new()
+    } else {
+        std::fs::write(dir.join("overrides.csv"), case.overrides).unwrap();
+        "[naming]\noverrides = \"overrides.csv\"\n".to_owned()
+    };
+    let on_conflict = match case.on_conflict {
+        OnConflict::Skip => "skip",
+        OnConflict::Adopt => "adopt",
+        OnConflict::Overwrite => "overwrite",
+        OnConflict::Fail => "fail",
+    };
+    let replicas: Vec<String> = case.replicas.iter().map(|r| format!("{r:?}")).collect();
+    let text = format!(
+        "[source]\n{source}\n[target]\nprefix = \"p\"\non_conflict = \"{on_conflict}\"\ntags = {{ team = \"platform\" }}\ntoken_key_env = \"K\"\nreplica_regions = [{}]\n{naming}[limits]\nconcurrency = {concurrency}\n[reconcile]\nrecovery_window_days = 7\n",
+        replicas.join(", ")
+    );
+    let env = |k: &str| match k {
+        "K" => Some("fixed-test-key-0123".to_owned()),
+        "T" => Some("t".to_owned()),
+        _ => None,
+    };
+    Config::parse(&text, &dir.join("c.toml"), dir, &env).unwrap()
+}
+
+/// `reconcile --yes` (with `--check` when `dry`; with `--prune --force-prune` when `prune`, so
+/// the safety valve never hides what the executor does).
+fn mode(case: &Case, dry: bool, prune: bool) -> Mode {
+    Mode::Reconcile {
+        check: dry,
+        prune,
+        force_prune: prune,
+        restore_deleted: case.restore,
+        adopt: false,
+        yes: true,
+    }
+}
+
+/// One job through the engine: `source` over `fake` under `cfg` and `mode`.
+struct Drive<'a> {
+    fake: &'a Fake,
+    source: &'a dyn Source,
+    cfg: &'a Config,
+    mode: Mode,
+    shutdown: &'a Shutdown,
+    /// Where the engine's events go.
+    events: &'a dyn engine::Events,
+    /// The report columns returned for each row.
+    cols: [usize; 5],
+}
+
+/// What a driven job left: the chosen columns of every report row, its report, and the steps
+/// it announced ([`engine::PreparedJob::steps`]).
+struct Driven {
+    rows: Vec<[String; 5]>,
+    ended: JobReport,
+    steps: u64,
+}
+
+/// A run of `mode` from `cfg` (the report's columns source, target, action, status, why).
+fn drive<'a>(
+    fake: &'a Fake,
+    source: &'a dyn Source,
+    cfg: &'a Config,
+    mode: Mode,
+    shutdown: &'a Shutdown,
+) -> Drive<'a> {
+    Drive {
+        fake,
+        source,
+        cfg,
+        mode,
+        shutdown,
+        events: &Quiet,
+        cols: [3, 5, 7, 8, 10],
+    }
+}
+
+impl Drive<'_> {
+    /// Plans, then `between` (what happens between a run's planning and its execution), then
+    /// executes.
+    async fn run(self, between: impl std::future::Future<Output = ()>) -> Driven {
+        let dir = tempfile::tempdir().unwrap();
+        let report = Report::create(dir.path(), "test", None).unwrap();
+        let path = report.path().to_owned();
+        let sink = Sink::new(report, self.mode.dry_run(), "t");
+        let input = JobInput {
+            cfg: self.cfg,
+            job: &self.cfg.jobs[0],
+            target: self.fake,
+            limits: Arc::new(Limits::new(&self.cfg.limits)),
+            caller: None,
+        };
+        let lent = Lent {
+            source: self.source,
+            hold: None,
+        };
+        let job = engine::plan_job(input, Box::new(lent), sink, self.mode, &Quiet)
+            .await
+            .unwrap();
+        between.await;
+        let steps = job.steps();
+        let ended = job.execute(self.mode, self.shutdown, self.events).await;
+        drop(job);
+        let mut r = csv::Reader::from_path(&path).unwrap();
+        let rows = r
+            .records()
+            .map(|rec| {
+                let rec = rec.unwrap();
+                self.cols.map(|i| rec[i].to_owned())
+            })
+            .collect();
+        Driven { rows, ended, steps }
+    }
+}
+
+/// Runs a job (items, then orphans, pruning them when `prune`) over `fake`; returns the
 /// report rows as (source, target, action, status, why).
 async fn run(
     fake: &Fake,
@@ -132,85 +309,23 @@ async fn run_racing(
             .map(|(p, v)| (p.to_string(), v.map(str::to_owned)))
             .collect(),
     );
-    let listing = src.list().await.unwrap();
-    let rules = NamingRules::new(Some("p"), Policy::Aws);
-    let overrides = Overrides::parse(case.overrides, &rules).unwrap();
-    let inventory: Vec<_> = fake
-        .inventory("p")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(std::sync::Arc::new)
-        .collect();
-    let plan = plan::build(PlanInput {
-        listing,
-        scope: &scope(),
-        rules: &rules,
-        overrides: &overrides,
-        inventory: &inventory,
-        on_conflict: case.on_conflict,
-        filter: &crate::filter::PathFilter::default(),
-        key: Some(&key()),
-        adopt: false,
-    })
-    .unwrap();
-    match racing {
-        Some(Race::Run(other)) => {
-            Box::pin(run(fake, other, case, false, prune)).await;
-        }
-        Some(Race::Edit(f)) => f(fake),
-        None => {}
-    }
     let dir = tempfile::tempdir().unwrap();
-    let report = Report::create(dir.path(), "test", None).unwrap();
-    let path = report.path().to_owned();
-    let sink = Sink::new(report, dry, "t");
-    let settings = Settings {
-        rules: decide::Rules {
-            restore_deleted: case.restore,
-            copy_metadata: false,
-            config_tags: team(),
-            prefix: "p".into(),
-            replicas: case
-                .replicas
-                .iter()
-                .map(|r| crate::target::ReplicaRegion {
-                    region: r.to_string(),
-                    kms_key_id: None,
-                })
-                .collect(),
-        },
-        kms_key_id: None,
-        concurrency: 4,
-        policy: Policy::Aws,
-        tokens: Some(key()),
+    let cfg = config(case, false, 4, dir.path());
+    let between = async {
+        match racing {
+            Some(Race::Run(other)) => {
+                Box::pin(run(fake, other, case, false, prune)).await;
+            }
+            Some(Race::Edit(f)) => f(fake),
+            None => {}
+        }
     };
-    let gate = DryRun::new(fake);
-    let target: &dyn Target = if dry { &gate } else { fake };
     let shutdown = Shutdown::new();
-    let progress = Progress::new("test", 0);
-    let exec = Executor::new(target, &src, &settings, &sink, &shutdown, &progress);
-    let pre = exec.prefetch(&plan.items).await;
-    exec.run(&plan.items, &pre).await;
-    let mut orphans = plan.orphans.clone();
-    orphans.extend(exec.take_gone());
-    exec.orphans(
-        &orphans,
-        if prune {
-            Ok(7)
-        } else {
-            Err("not asked".into())
-        },
-    )
-    .await;
-    drop(sink);
-    let mut r = csv::Reader::from_path(&path).unwrap();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            [3, 5, 7, 8, 10].map(|i| rec[i].to_owned())
-        })
-        .collect()
+    let mode = mode(case, dry, prune);
+    drive(fake, &src, &cfg, mode, &shutdown)
+        .run(between)
+        .await
+        .rows
 }
 
 fn actions(rows: &[[String; 5]]) -> Vec<String> {
@@ -410,43 +525,18 @@ async fn adopt_overwrite_restore_and_rename() {
 async fn shutdown_starts_nothing() {
     let fake = Fake::new(true);
     let src = Values([("a".to_string(), Some("1".to_string()))].into());
-    let listing = src.list().await.unwrap();
-    let rules = NamingRules::new(Some("p"), Policy::Aws);
-    let plan = plan::build(PlanInput {
-        listing,
-        scope: &scope(),
-        rules: &rules,
-        overrides: &Overrides::default(),
-        inventory: &[],
-        on_conflict: OnConflict::Skip,
-        filter: &crate::filter::PathFilter::default(),
-        key: None,
-        adopt: false,
-    })
-    .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let report = Report::create(dir.path(), "test", None).unwrap();
-    let sink = Sink::new(report, false, "t");
-    let settings = Settings {
-        rules: decide::Rules {
-            restore_deleted: false,
-            copy_metadata: false,
-            config_tags: BTreeMap::new(),
-            prefix: "p".into(),
-            replicas: vec![],
-        },
-        kms_key_id: None,
-        concurrency: 1,
-        policy: Policy::Aws,
-        tokens: Some(TokenDeriver::ephemeral().unwrap()),
-    };
+    let cfg = config(&PLAIN, false, 1, dir.path());
     let shutdown = Shutdown::new();
     shutdown.trigger();
-    let progress = Progress::new("test", 0);
-    let exec = Executor::new(&fake, &src, &settings, &sink, &shutdown, &progress);
-    exec.run(&plan.items, &Prefetched::default()).await;
+    let mode = mode(&PLAIN, false, false);
+    let ended = drive(&fake, &src, &cfg, mode, &shutdown)
+        .run(async {})
+        .await
+        .ended;
     assert_eq!(fake.writes(), 0);
-    assert_eq!(sink.counts()[&(Action::Create, Status::Skipped)], 1);
+    assert_eq!(ended.counts.get(Action::Create, Status::Skipped), 1);
+    assert!(ended.interrupted);
 }
 
 /// A secret whose `AWSCURRENT` VersionId is the token of the source value is unchanged without
@@ -634,7 +724,7 @@ struct Expiring {
     metadata: BTreeMap<String, String>,
     expiry: Expiry,
     ends_after: usize,
-    fetched: std::sync::atomic::AtomicUsize,
+    fetched: AtomicUsize,
 }
 
 impl Expiring {
@@ -704,59 +794,15 @@ impl Source for Expiring {
 /// Plans and runs every item of `src` over `fake` with metadata copied (one at a time);
 /// returns the rows as (source, action, status, error, reasons).
 async fn run_copying(fake: &Fake, src: &Expiring) -> Vec<[String; 5]> {
-    let listing = src.list().await.unwrap();
-    let rules = NamingRules::new(Some("p"), Policy::Aws);
-    let inventory: Vec<_> = fake
-        .inventory("p")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(std::sync::Arc::new)
-        .collect();
-    let plan = plan::build(PlanInput {
-        listing,
-        scope: &scope(),
-        rules: &rules,
-        overrides: &Overrides::default(),
-        inventory: &inventory,
-        on_conflict: OnConflict::Skip,
-        filter: &crate::filter::PathFilter::default(),
-        key: Some(&key()),
-        adopt: false,
-    })
-    .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let report = Report::create(dir.path(), "test", None).unwrap();
-    let path = report.path().to_owned();
-    let sink = Sink::new(report, false, "t");
-    let settings = Settings {
-        rules: decide::Rules {
-            restore_deleted: false,
-            copy_metadata: true,
-            config_tags: team(),
-            prefix: "p".into(),
-            replicas: vec![],
-        },
-        kms_key_id: None,
-        concurrency: 1,
-        policy: Policy::Aws,
-        tokens: Some(TokenDeriver::keyed(zeroize::Zeroizing::new(
-            b"fixed-test-key-0123".to_vec(),
-        ))),
-    };
+    let cfg = config(&PLAIN, true, 1, dir.path());
     let shutdown = Shutdown::new();
-    let progress = Progress::new("test", 0);
-    let exec = Executor::new(fake, src, &settings, &sink, &shutdown, &progress);
-    exec.run_all(&plan.items).await;
-    drop(exec);
-    drop(sink);
-    let mut r = csv::Reader::from_path(&path).unwrap();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            [3, 7, 8, 10, 15].map(|i| rec[i].to_owned())
-        })
-        .collect()
+    let mode = mode(&PLAIN, false, false);
+    let copying = Drive {
+        cols: [3, 7, 8, 10, 15],
+        ..drive(fake, src, &cfg, mode, &shutdown)
+    };
+    copying.run(async {}).await.rows
 }
 
 /// Once the source's credential is due to end, no item that reads the source starts: the rest
@@ -997,5 +1043,93 @@ async fn overlapping_runs_claim_each_deletion_once() {
     assert_eq!(calls(&fake, "DeleteSecret"), 10); // 5 each; the second five refused by AWS
     for i in 0..5 {
         assert!(fake.get(&format!("p/o{i}")).unwrap().deleted);
+    }
+}
+
+/// Counts the steps the engine reports done, and wakes whoever waits for the first one.
+#[derive(Default)]
+struct Tally {
+    done: AtomicUsize,
+    failed: AtomicUsize,
+    first: tokio::sync::Notify,
+}
+
+impl engine::Events for Tally {
+    fn event(&self, event: &engine::Event<'_>) {
+        if let engine::Event::Done { failed } = *event {
+            self.done.fetch_add(1, Ordering::SeqCst);
+            if failed {
+                self.failed.fetch_add(1, Ordering::SeqCst);
+            }
+            self.first.notify_one();
+        }
+    }
+}
+
+/// A secret that fails while its neighbour is in flight is the one failure progress counts:
+/// the neighbour, written fine, is done and not failed.
+#[tokio::test]
+async fn a_failure_is_counted_for_its_own_secret_only() {
+    let fake = Fake::new(true);
+    let tally = Tally::default();
+    // b's value is too large (a failed row, no write); a is read only once b is done
+    let too_large = "x".repeat(crate::target::limits::MAX_SECRET_BYTES + 1);
+    let values = Values(
+        [("a", "a".to_owned()), ("b", too_large)]
+            .into_iter()
+            .map(|(p, v)| (p.to_owned(), Some(v)))
+            .collect(),
+    );
+    let src = Lent {
+        source: &values,
+        hold: Some(("a", &tally.first)),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&PLAIN, false, 2, dir.path());
+    let mode = mode(&PLAIN, false, false);
+    let shutdown = Shutdown::new();
+    let Driven { rows, ended, steps } = Drive {
+        events: &tally,
+        ..drive(&fake, &src, &cfg, mode, &shutdown)
+    }
+    .run(async {})
+    .await;
+    assert_eq!(actions(&rows), ["p/a:create/ok", "p/b:skip/failed"]);
+    assert_eq!(ended.counts.failed(), 1);
+    assert_eq!(tally.done.load(Ordering::SeqCst), 2);
+    assert_eq!(steps, 2);
+    assert_eq!(tally.failed.load(Ordering::SeqCst), 1, "only b failed");
+}
+
+/// The progress total is what advances it: every item, and every orphan (one the plan found,
+/// one found gone while reading: a step of its own, once) ends with one step done.
+#[tokio::test]
+async fn progress_ends_at_its_total_with_orphans() {
+    let fake = Fake::new(true);
+    fake.insert("p/keep", "k", ours("keep"));
+    fake.insert("p/gone", "g", ours("gone"));
+    fake.insert("p/old", "o", ours("old"));
+    let src = Values(
+        [("keep", Some("k")), ("gone", None)]
+            .into_iter()
+            .map(|(p, v)| (p.to_owned(), v.map(str::to_owned)))
+            .collect(),
+    );
+    for prune in [false, true] {
+        let tally = Tally::default();
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(&PLAIN, false, 4, dir.path());
+        let mode = mode(&PLAIN, true, prune);
+        let shutdown = Shutdown::new();
+        let Driven { rows, steps, .. } = Drive {
+            events: &tally,
+            ..drive(&fake, &src, &cfg, mode, &shutdown)
+        }
+        .run(async {})
+        .await;
+        let orphans = rows.iter().filter(|r| r[2] == "orphan" || r[2] == "delete");
+        assert_eq!(orphans.count(), 2, "{rows:?}");
+        assert_eq!(steps, 3, "keep, gone, old");
+        assert_eq!(tally.done.load(Ordering::SeqCst) as u64, steps, "{rows:?}");
     }
 }

@@ -29,9 +29,6 @@ impl<'t> DryRun<'t> {
     }
 }
 
-/// What a write that was not sent answers.
-pub const NOT_SENT: &str = "(dry run)";
-
 impl Target for DryRun<'_> {
     fn region(&self) -> &str {
         self.inner.region()

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
 
-use crate::identity::{self, Ownership, Scope, MANAGED_TAG};
+use crate::identity::{self, Ownership, Scope};
 use crate::secret::SecretValue;
 
 /// A secret that exists in the target (from `ListSecrets` or `DescribeSecret`).
@@ -98,11 +98,6 @@ impl ReplicaStatus {
 }
 
 impl TargetSecret {
-    /// Whether secretport wrote it (for any job).
-    pub fn is_managed(&self) -> bool {
-        self.tags.get(MANAGED_TAG) == Some("true")
-    }
-
     /// How the job with `scope` and `prefix` stands to it, its ownership proof verified with
     /// `key` (see [`identity::ownership`]).
     pub fn ownership(

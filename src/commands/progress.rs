@@ -1,5 +1,7 @@
 //! Progress on stderr: an `indicatif` bar on a terminal, plain periodic lines otherwise (cron
-//! logs, CI), so long runs are never silent and logs stay readable.
+//! logs, CI), so long runs are never silent and logs stay readable. Part of the face: it is
+//! advanced by the engine's [`crate::engine::Event::Done`] (one per step; the total is
+//! [`crate::engine::PreparedJob::steps`] summed over the jobs, or a rollback's steps).
 //!
 //! Both show the same [`status`] text: done/total, failures so far, the rate with at most one
 //! decimal, and an ETA. The ETA is not extrapolated from the first second (a run starts with the
@@ -17,10 +19,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 const PLAIN_EVERY: Duration = Duration::from_secs(5);
 
 /// The steady rate the run can keep (the write limiter's current rate), if it is bounded.
-pub type PaceFn = Box<dyn Fn() -> Option<f64> + Send + Sync>;
+pub(crate) type PaceFn = Box<dyn Fn() -> Option<f64> + Send + Sync>;
 
 /// Progress of one phase.
-pub struct Progress {
+pub(crate) struct Progress {
     label: String,
     total: u64,
     done: AtomicU64,
@@ -33,7 +35,13 @@ pub struct Progress {
 
 /// `done/total, N failed, R/s, ETA Ts` — the rate with one decimal, the ETA from the average
 /// rate capped by `pace` (items per second the limiter allows), `?` before anything finished.
-pub fn status(done: u64, total: u64, failed: u64, elapsed: Duration, pace: Option<f64>) -> String {
+pub(crate) fn status(
+    done: u64,
+    total: u64,
+    failed: u64,
+    elapsed: Duration,
+    pace: Option<f64>,
+) -> String {
     let secs = elapsed.as_secs_f64().max(1e-3);
     let rate = done as f64 / secs;
     let steady = match pace {
@@ -53,7 +61,7 @@ pub fn status(done: u64, total: u64, failed: u64, elapsed: Duration, pace: Optio
 
 impl Progress {
     /// Starts progress for `total` items.
-    pub fn new(label: &str, total: u64) -> Progress {
+    pub(crate) fn new(label: &str, total: u64) -> Progress {
         let bar = if std::io::stderr().is_terminal() {
             let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             b.set_style(
@@ -79,7 +87,7 @@ impl Progress {
     }
 
     /// Caps the ETA's rate by `pace` (e.g. the write limiter's current rate).
-    pub fn with_pace(mut self, pace: PaceFn) -> Progress {
+    pub(crate) fn with_pace(mut self, pace: PaceFn) -> Progress {
         self.pace = Some(pace);
         self
     }
@@ -90,7 +98,7 @@ impl Progress {
     }
 
     /// One item finished.
-    pub fn inc(&self, failed: bool) {
+    pub(crate) fn inc(&self, failed: bool) {
         let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
         let failures = if failed {
             self.failed.fetch_add(1, Ordering::Relaxed) + 1
@@ -110,7 +118,7 @@ impl Progress {
     }
 
     /// Clears the bar.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
