@@ -83,7 +83,7 @@ impl Validator<'_> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::testing::env;
+    use crate::config::testing::{env, has_problem};
     use crate::config::{Config, SourceConfig};
 
     #[test]
@@ -148,12 +148,7 @@ mod tests {
             ),
         ] {
             let e = load(source).expect_err(source);
-            assert!(
-                e.problems()
-                    .iter()
-                    .any(|p| p.key == key && p.message.contains(words)),
-                "{source}: {e}"
-            );
+            assert!(has_problem(&e, key, words), "{source}: {e}");
         }
     }
 }

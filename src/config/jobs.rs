@@ -118,25 +118,15 @@ impl Validator<'_> {
                 })
             }
         };
-        let (mut include, mut exclude) = (Vec::new(), Vec::new());
-        if index.is_some() {
-            include = s
-                .opt::<Vec<String>>("include", "a list of glob patterns on source paths")
-                .unwrap_or_default();
-            exclude = s
-                .opt::<Vec<String>>("exclude", "a list of glob patterns on source paths")
-                .unwrap_or_default();
-        }
+        let (mut include, mut exclude) = match index {
+            Some(_) => filter_lists(s),
+            None => (Vec::new(), Vec::new()),
+        };
         self.allow_empty = false;
         let source = s.table("source", true).and_then(|mut src| {
             // the single form may give its filters in [source]
             if index.is_none() {
-                include = src
-                    .opt::<Vec<String>>("include", "a list of glob patterns on source paths")
-                    .unwrap_or_default();
-                exclude = src
-                    .opt::<Vec<String>>("exclude", "a list of glob patterns on source paths")
-                    .unwrap_or_default();
+                (include, exclude) = filter_lists(&mut src);
             }
             self.source(src)
         });
@@ -179,6 +169,15 @@ impl Validator<'_> {
             split,
         })
     }
+}
+
+/// `include` and `exclude`: glob patterns on source paths, none when absent.
+fn filter_lists(s: &mut Section) -> (Vec<String>, Vec<String>) {
+    let mut list = |k: &str| {
+        s.opt::<Vec<String>>(k, "a list of glob patterns on source paths")
+            .unwrap_or_default()
+    };
+    (list("include"), list("exclude"))
 }
 
 #[cfg(test)]

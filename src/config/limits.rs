@@ -99,7 +99,7 @@ impl Validator<'_> {
 #[cfg(test)]
 mod tests {
     use super::LimitsConfig;
-    use crate::config::testing::{parse, GOOD};
+    use crate::config::testing::{has_problem, parse, GOOD};
 
     #[test]
     fn limits_take_values_in_range_and_report_the_others() {
@@ -140,12 +140,7 @@ max_attempts = 1",
             ("max_attempts = \"8\"", "limits.max_attempts", "an integer"),
         ] {
             let err = limits(extra).expect_err(extra);
-            assert!(
-                err.problems()
-                    .iter()
-                    .any(|p| p.key == key && p.message.contains(message)),
-                "{extra}: {err}"
-            );
+            assert!(has_problem(&err, key, message), "{extra}: {err}");
         }
     }
 }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::validate::{self, Section, Validator};
 use super::{Credentials, EnvSecret};
-use crate::target::limits::{MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS};
+use crate::target::limits::{MAX_KMS_KEY_ID_CHARS, MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS};
 
 /// What to do when a planned target name exists and is not ours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -73,16 +73,8 @@ impl Validator<'_> {
         };
         let endpoint_url = self.url(&mut s, "endpoint_url");
         let kms_key_id: Option<String> = s.opt("kms_key_id", "a KMS key id, ARN or alias");
-        if let Some(k) = &kms_key_id {
-            if k.is_empty() || k.len() > crate::target::limits::MAX_KMS_KEY_ID_CHARS {
-                s.problem(
-                    "kms_key_id",
-                    format!(
-                        "must be 1..={} characters",
-                        crate::target::limits::MAX_KMS_KEY_ID_CHARS
-                    ),
-                );
-            }
+        if let Some(Err(m)) = kms_key_id.as_deref().map(check_kms_key_id) {
+            s.problem("kms_key_id", m);
         }
         let on_conflict = s
             .opt(
@@ -196,14 +188,8 @@ fn replica_regions(s: &mut Section, primary: Option<&str>) -> Vec<crate::target:
     }
     for (region, id) in keys {
         let key = format!("replica_kms_key_ids.{region}");
-        if id.is_empty() || id.len() > crate::target::limits::MAX_KMS_KEY_ID_CHARS {
-            s.problem(
-                &key,
-                format!(
-                    "must be 1..={} characters",
-                    crate::target::limits::MAX_KMS_KEY_ID_CHARS
-                ),
-            );
+        if let Err(m) = check_kms_key_id(&id) {
+            s.problem(&key, m);
             continue;
         }
         match out.iter_mut().find(|x| x.region == region) {
@@ -215,6 +201,15 @@ fn replica_regions(s: &mut Section, primary: Option<&str>) -> Vec<crate::target:
         }
     }
     out
+}
+
+/// A KMS key id, ARN or alias as Secrets Manager takes one: 1..=[`MAX_KMS_KEY_ID_CHARS`]
+/// characters.
+fn check_kms_key_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > MAX_KMS_KEY_ID_CHARS {
+        return Err(format!("must be 1..={MAX_KMS_KEY_ID_CHARS} characters"));
+    }
+    Ok(())
 }
 
 /// AWS tag rules for Secrets Manager: key 1..=128, value 0..=256, letters, digits, spaces and

@@ -17,6 +17,13 @@ pub(super) fn parse(text: &str) -> Result<Config, ConfigError> {
     Config::parse(text, Path::new("t.toml"), Path::new("."), &env)
 }
 
+/// Whether `err` lists a problem at `key` whose message holds `words`.
+pub(super) fn has_problem(err: &ConfigError, key: &str, words: &str) -> bool {
+    err.problems()
+        .iter()
+        .any(|p| p.key == key && p.message.contains(words))
+}
+
 /// A valid single-form config: a Vault source, a target with tags and an assumed role, one limit.
 pub(super) const GOOD: &str = r#"
 [source]
