@@ -80,3 +80,75 @@ impl Validator<'_> {
         Some((file, instance))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::testing::{env, has_problem};
+    use crate::config::{Config, SourceConfig};
+
+    #[test]
+    fn file_based_sources_have_a_relative_or_named_instance() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::create_dir(dir.join("exports")).unwrap();
+        std::fs::write(dir.join("exports/e.jsonl"), "").unwrap();
+        let target = "[target]\nregion = \"us-east-1\"\nprefix = \"p\"\n";
+        let load = |source: &str| {
+            Config::parse(
+                &format!("[source]\n{source}\n{target}"),
+                &dir.join("c.toml"),
+                dir,
+                &env,
+            )
+        };
+        let instance = |c: Config| match &c.jobs[0].source {
+            SourceConfig::File(f) => f.instance.clone(),
+            SourceConfig::Kms(k) => k.instance.clone(),
+            SourceConfig::Sops(s) => s.instance.clone(),
+            _ => panic!("a file-based source"),
+        };
+        let abs = dir.join("exports/e.jsonl").display().to_string();
+        for (source, expected) in [
+            (
+                "kind = \"file\"\nfile = \"./exports/e.jsonl\"",
+                "exports/e.jsonl",
+            ),
+            (
+                &format!("kind = \"file\"\nfile = \"{abs}\"") as &str,
+                "exports/e.jsonl",
+            ),
+            (
+                "kind = \"kms\"\nfile = \"exports/../exports/e.jsonl\"",
+                "exports/e.jsonl",
+            ),
+            (
+                "kind = \"sops\"\nfiles = [\"b/*.yaml\", \"a/*.json\"]",
+                "a/*.json,b/*.yaml",
+            ),
+            (
+                "kind = \"file\"\nfile = \"exports/e.jsonl\"\ninstance = \"payments\"",
+                "payments",
+            ),
+            (
+                "kind = \"sops\"\nfiles = [\"*.yaml\"]\ninstance = \"team-a\"",
+                "team-a",
+            ),
+        ] {
+            assert_eq!(instance(load(source).expect(source)), expected, "{source}");
+        }
+        for (source, key, words) in [
+            ("kind = \"file\"\nfile = \"exports/e.jsonl\"\ninstance = \"\"", "source.instance", "must not be empty"),
+            ("kind = \"kms\"\nfile = \"exports/e.jsonl\"\ninstance = \" x\"", "source.instance", "whitespace"),
+            ("kind = \"sops\"\nfiles = [\"*.yaml\"]\ninstance = 3", "source.instance", "expected a name"),
+            // the other kinds have an instance of their own (address and mount, region, table)
+            (
+                "kind = \"vault\"\naddress = \"http://v:8200\"\nmount = \"kv\"\nauth = { method = \"token\", token_env = \"MY_TOKEN\" }\ninstance = \"x\"",
+                "source.instance",
+                "only file, kms and sops sources take an instance",
+            ),
+        ] {
+            let e = load(source).expect_err(source);
+            assert!(has_problem(&e, key, words), "{source}: {e}");
+        }
+    }
+}
