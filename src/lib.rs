@@ -13,7 +13,8 @@
 //! audit trail ([`report`]). Secret values only
 //! ever travel inside [`secret::SecretValue`], which redacts itself and is zeroized on drop.
 //!
-//! After a migration, [`refs`] maps a report back to the references consumers wrote (Vault
+//! [`kms_export`] writes the `kms` export format (the inverse of the `kms` source), so
+//! KMS-encrypted stores can be produced with secretport itself. After a migration, [`refs`] maps a report back to the references consumers wrote (Vault
 //! paths, SSM names) and finds those consumers in a tree, for the cutover.
 //!
 //! Jobs ([`config::JobConfig`]) are the unit of ownership: `[[jobs]]` in one config run in one
@@ -36,6 +37,7 @@ pub(crate) mod executor;
 pub mod exit;
 pub mod filter;
 pub mod identity;
+pub mod kms_export;
 pub mod limits;
 pub mod log_filter;
 pub mod metrics;

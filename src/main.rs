@@ -11,9 +11,10 @@ use anyhow::Context;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use secretport::commands::run::{self, Confirm, Confirmation};
-use secretport::commands::{kms_export, refs, rename, rollback};
+use secretport::commands::{refs, rename, rollback};
 use secretport::config::Config;
 use secretport::exit;
+use secretport::kms_export;
 use secretport::metrics;
 use secretport::naming::{NamingRules, Overrides, Policy};
 use secretport::policy::Mode;

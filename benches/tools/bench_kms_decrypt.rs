@@ -26,8 +26,8 @@ use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 
-use secretport::commands::kms_export::{kms_export, ExportMode, KmsExportOptions};
 use secretport::config::LimitsConfig;
+use secretport::kms_export::{kms_export, ExportMode, KmsExportOptions};
 use secretport::limits::Limits;
 use secretport::retry::RetryPolicy;
 use secretport::source::kms::KmsSource;

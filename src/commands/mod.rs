@@ -6,7 +6,6 @@
 //! terminal.
 
 pub mod confirm;
-pub mod kms_export;
 pub(crate) mod lock;
 pub(crate) mod progress;
 pub mod refs;

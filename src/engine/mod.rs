@@ -8,6 +8,9 @@
 //! confirmation question with the [`PreparedJob::intent`] of every job, and the conflict gate
 //! ([`PreparedJob::stop_on_conflicts`]) stops a job under `on_conflict = fail`.
 //!
+//! [`preview`] is `rename --config`'s pipeline (each job's source listed by name, filtered and
+//! its names planned, nothing read or written).
+//!
 //! Why it prints nothing: one job's engine runs beside others in one process, under tests and
 //! benches, and with `--json` on stdout. So what a person should see while it works (the listing
 //! started, how many passed the filter, what was planned, one step done) is an [`Event`] handed
@@ -24,6 +27,7 @@ use crate::target::CallError;
 
 mod execute;
 mod prepare;
+pub(crate) mod preview;
 mod rollback;
 
 pub use execute::JobReport;

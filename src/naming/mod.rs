@@ -22,6 +22,7 @@
 
 pub mod overrides;
 pub mod planner;
+pub mod preview;
 pub mod rules;
 
 use std::fmt;

@@ -20,8 +20,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::support::{aws_sdk_config_with_retry, Moto, ThrottleProxy, TEST_REGION};
-use secretport::commands::kms_export::{kms_export, ExportMode, KmsExportOptions};
 use secretport::config::LimitsConfig;
+use secretport::kms_export::{kms_export, ExportMode, KmsExportOptions};
 use secretport::limits::Limits;
 use secretport::retry::RetryPolicy;
 use secretport::secret::SecretValue;
@@ -109,7 +109,7 @@ async fn export(
     mode: ExportMode,
     context: BTreeMap<String, String>,
     records_per_data_key: usize,
-) -> secretport::commands::kms_export::ExportSummary {
+) -> secretport::kms_export::ExportSummary {
     let mut opts = KmsExportOptions::new(key, mode);
     opts.context = context;
     opts.records_per_data_key = records_per_data_key;
