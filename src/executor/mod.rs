@@ -95,6 +95,9 @@ struct Ctx<'i> {
     version: String,
     /// Source tags left out of this secret's tags: named on its next row, once.
     left_out: Option<TagsLeftOut>,
+    /// The source's own description of the secret (`Fetched::Value::description`), for a
+    /// create.
+    description: Option<String>,
     /// A `failed` row was made for this item: it counts as failed, once, whatever its
     /// neighbours in flight do.
     failed: bool,
@@ -116,6 +119,7 @@ impl<'i> Ctx<'i> {
                 .unwrap_or_default()
                 .to_owned(),
             left_out: None,
+            description: None,
             failed: false,
             deferred: false,
         }
@@ -150,6 +154,10 @@ impl<'i> Ctx<'i> {
         r
     }
 }
+
+/// The words of a create row whose source's own description could not be copied.
+const DESCRIPTION_LEFT_OUT: &str = "the source's description was left out: this secret's \
+     description holds its source identity (too long for the source tag)";
 
 /// The `reasons` code of a row that names source tags left out.
 pub(crate) const TAGS_LEFT_OUT: &str = "tags-left-out";
@@ -355,10 +363,12 @@ impl Executor<'_> {
                 value,
                 version,
                 metadata,
+                description,
             }) => {
                 if let Some(v) = version {
                     cx.version = v;
                 }
+                cx.description = description;
                 (Some(value), metadata, Fact::Value)
             }
             Ok(Fetched::Gone { reason, version }) => {
@@ -619,7 +629,12 @@ impl Executor<'_> {
                 return false;
             }
         };
-        let description = cx.identity.description();
+        let (description, kept) = cx.identity.description_with(cx.description.as_deref());
+        let why = match (kept, why.is_empty()) {
+            (true, _) => why,
+            (false, true) => DESCRIPTION_LEFT_OUT.to_owned(),
+            (false, false) => format!("{why}; {DESCRIPTION_LEFT_OUT}"),
+        };
         let new = NewSecret {
             name,
             value,

@@ -57,6 +57,7 @@ impl Source for Values {
                     value: SecretValue::text(v),
                     version: None,
                     metadata: BTreeMap::new(),
+                    description: None,
                 },
                 None => Fetched::Gone {
                     reason: "current version 2 is deleted".into(),
@@ -780,6 +781,7 @@ impl Source for Expiring {
                     value,
                     version,
                     metadata: self.metadata.clone(),
+                    description: None,
                 },
                 gone => gone,
             })

@@ -192,6 +192,25 @@ impl SourceIdentity {
         tag_value_of(&self.text())
     }
 
+    /// The description of a secret created for this identity when its source describes the
+    /// secret itself (an SSM parameter's `Description`): the source's text, cut to AWS's limit,
+    /// when the identity fits in the source tag (the description then proves nothing and is
+    /// free); otherwise the identity's own [`description`](Self::description), which proves the
+    /// hashed tag, and `false`: the source's text was left out.
+    pub fn description_with(&self, source: Option<&str>) -> (String, bool) {
+        match source.filter(|d| !d.is_empty()) {
+            None => (self.description(), true),
+            Some(_) if self.text().len() > MAX_TAG_VALUE_CHARS => (self.description(), false),
+            Some(d) => {
+                let cut = d
+                    .char_indices()
+                    .nth(MAX_DESCRIPTION_CHARS)
+                    .map_or(d.len(), |(i, _)| i);
+                (d[..cut].to_owned(), true)
+            }
+        }
+    }
+
     /// The description of a secret created for this identity (cut to AWS's limit; a cut
     /// description no longer proves a hashed tag, which makes the secret foreign when its
     /// source is gone: never wrongly pruned).
@@ -824,5 +843,39 @@ mod tests {
         let edited = d.replace("x", "y");
         assert!(!ownership(&scope, "", with(Some(&edited)), Some(&k)).is_owned());
         assert!(!ownership(&scope, "", with(None), Some(&k)).is_owned());
+    }
+
+    #[test]
+    fn a_sources_description_is_kept_only_where_the_identity_fits_its_tag() {
+        let scope = Scope::new("ssm", "us-east-1", "prod");
+        let short = scope.identity("db/password");
+        let long = scope.identity(&"n".repeat(300));
+        let own = |id: &SourceIdentity| (id.description(), true);
+        // (identity, the source's description) -> (the secret's description, kept)
+        let cases: Vec<(&SourceIdentity, Option<String>, (String, bool))> = vec![
+            (&short, None, own(&short)),
+            (&short, Some(String::new()), own(&short)),
+            (
+                &short,
+                Some("DB password".into()),
+                ("DB password".into(), true),
+            ),
+            (&long, None, own(&long)),
+            (
+                &long,
+                Some("DB password".into()),
+                (long.description(), false),
+            ),
+            // cut at AWS's limit on a character boundary
+            (
+                &short,
+                Some("é".repeat(MAX_DESCRIPTION_CHARS + 5)),
+                ("é".repeat(MAX_DESCRIPTION_CHARS), true),
+            ),
+        ];
+        for (id, source, want) in cases {
+            assert_eq!(id.description_with(source.as_deref()), want, "{source:?}");
+        }
+        assert!(long.tag_value().starts_with(HASHED_TAG_LEAD));
     }
 }

@@ -403,6 +403,7 @@ impl CredstashSource {
             value: plain,
             version: Some(version),
             metadata: BTreeMap::new(),
+            description: None,
         })
     }
 }

@@ -193,6 +193,7 @@ impl Source for FileSource {
                 value,
                 version: None,
                 metadata: Default::default(),
+                description: None,
             })
         })
     }

@@ -103,6 +103,11 @@ pub enum Fetched {
         /// Metadata read together with the value (Vault KV v2 `custom_metadata`), to be copied
         /// into tags when configured; empty when none.
         metadata: BTreeMap<String, String>,
+        /// The source's own description of the secret (an SSM parameter's `Description`),
+        /// for the secret's description when it is created
+        /// ([`crate::identity::SourceIdentity::description_with`]); `None` when the source
+        /// keeps none.
+        description: Option<String>,
     },
     /// The source holds no current value any more (KV v2 current version deleted or
     /// destroyed): the secret is gone from the source, and its managed copy is an orphan.

@@ -273,6 +273,7 @@ impl KeySplit {
                 value,
                 version,
                 metadata,
+                description,
             }) => {
                 let text = value
                     .expose_str()
@@ -283,6 +284,7 @@ impl KeySplit {
                         value: SecretValue::text(std::mem::take(&mut *v)),
                         version,
                         metadata,
+                        description,
                     }),
                     None => Ok(Fetched::Gone {
                         reason: format!("key {key:?} is no longer in {parent}"),

@@ -56,9 +56,12 @@
 //!   as its comma-separated text.
 //! - `copy_tags = true`: one `ListTagsForResource` per parameter, at fetch (only then: it is one
 //!   call per parameter), copied into the secret's tags.
-//! - The parameter's `Description` is not copied: a managed secret's description holds its
-//!   source identity (the proof behind a source tag too long for a tag, read back exactly by
-//!   `identity::recorded_identity`), so any other text there would break ownership.
+//! - The parameter's `Description` (from the listing) becomes the secret's description when the
+//!   secret is created. Where the identity is too long for the source tag (`sha256:` in the
+//!   tag), the secret's description must hold the identity instead (it proves the hashed tag:
+//!   `identity::recorded_identity`), so the parameter's description is left out and the row
+//!   says so. A description changed later in Parameter Store is not carried to an existing
+//!   secret (a value update writes the value only).
 //!
 //! Identity: `ssm:<region>[@<endpoint>] <name without leading />`.
 //!
@@ -101,6 +104,8 @@ struct Described {
     version: i64,
     /// The KMS key of a `SecureString`, for error messages.
     key_id: Option<String>,
+    /// The parameter's `Description`, for the secret's.
+    description: Option<String>,
 }
 
 /// What the listing learnt about one parameter.
@@ -112,6 +117,8 @@ struct Entry {
     version: Option<String>,
     /// The KMS key of a `SecureString` (from the listing), for error messages.
     key_id: Option<String>,
+    /// The parameter's `Description` (from the listing).
+    description: Option<String>,
 }
 
 impl Entry {
@@ -122,6 +129,7 @@ impl Entry {
             value: None,
             version: Some(d.version.to_string()),
             key_id: d.key_id,
+            description: d.description,
         }
     }
 }
@@ -305,6 +313,7 @@ impl SsmSource {
                     name: name.to_owned(),
                     version: p.version(),
                     key_id,
+                    description: p.description().filter(|d| !d.is_empty()).map(str::to_owned),
                 };
                 if names.unbounded_send(described).is_err() {
                     return Ok(()); // the reader stopped: its error is the listing's
@@ -527,14 +536,16 @@ impl SsmSource {
                     e.value.take(),
                     e.version.clone(),
                     e.key_id.clone(),
+                    e.description.clone(),
                 )
             })
         };
+        let description = listed.as_ref().and_then(|l| l.4.clone());
         let (name, value, version) = match listed {
-            Some((name, Some(value), version, _)) => (name, value, version),
+            Some((name, Some(value), version, _, _)) => (name, value, version),
             other => {
                 let (name, key) = other
-                    .map(|(n, _, _, k)| (n, k))
+                    .map(|(n, _, _, k, _)| (n, k))
                     .unwrap_or_else(|| (self.full_name(&r.path), None));
                 let p = self.get_one(&name, key.as_deref()).await;
                 let version = p.as_ref().ok().map(|p| p.version().to_string());
@@ -560,6 +571,7 @@ impl SsmSource {
             value,
             version,
             metadata,
+            description,
         })
     }
 }

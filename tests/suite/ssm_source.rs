@@ -413,3 +413,83 @@ async fn a_parameter_deleted_while_listing_fails_alone_by_name() {
         "only the deleted one is read again"
     );
 }
+
+/// A parameter's `Description` becomes its secret's description; where the identity is too
+/// long for the source tag (the tag holds its hash, the description must hold the identity that
+/// proves it), the parameter's description is left out, the row says so, and the secret stays
+/// the job's: a rerun changes nothing and a pruning reconcile deletes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_parameters_description_becomes_the_secrets_unless_it_must_hold_the_identity() {
+    let moto = Moto::start().await;
+    let ssm = aws_sdk_ssm::Client::new(&moto.sdk_config("us-east-1"));
+    let described = "Payments DB password — rotated monthly";
+    let long = format!("/prod/app/long/{}", "n".repeat(240));
+    for (name, description) in [
+        ("/prod/app/described", Some(described)),
+        ("/prod/app/plain", None),
+        (long.as_str(), Some("too long to keep")),
+    ] {
+        ssm.put_parameter()
+            .name(name)
+            .value(format!("value of {name}"))
+            .r#type(ParameterType::SecureString)
+            .set_description(description.map(str::to_owned))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PutParameter {name}: {e:?}"));
+    }
+    let ws = Workspace::new();
+    ws.write(
+        "cfg.toml",
+        &config(moto.endpoint(), "sd", r#"types = ["SecureString"]"#),
+    );
+    let run = ws.run(&["migrate", "-c", "cfg.toml", "--yes"]).await;
+    run.expect_code(0);
+    assert_eq!(run.count("create", "ok"), 3, "{:#?}", run.rows);
+
+    let sm = moto.sm_client("us-east-1");
+    let description = |id: String| {
+        let sm = sm.clone();
+        async move {
+            sm.describe_secret()
+                .secret_id(&id)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("DescribeSecret {id}: {e:?}"))
+                .description
+                .unwrap_or_default()
+        }
+    };
+    assert_eq!(description("sd/described".into()).await, described);
+    assert!(
+        description("sd/plain".into())
+            .await
+            .starts_with("Migrated by secretport from ssm:"),
+        "no description of its own: the identity's"
+    );
+    let long_rel = long.trim_start_matches("/prod/app/");
+    let kept = description(format!("sd/{long_rel}")).await;
+    assert!(
+        kept.starts_with("Migrated by secretport from ssm:") && kept.ends_with(long_rel),
+        "{kept}"
+    );
+    let row = run.row(long_rel);
+    assert!(
+        row["error"].contains("description was left out"),
+        "named in the row: {row:?}"
+    );
+    assert!(
+        !run.row("described")["error"].contains("left out"),
+        "{:?}",
+        run.row("described")
+    );
+
+    // the secrets are the job's, the long one proven by its description: nothing to do, and a
+    // pruning reconcile deletes nothing
+    let again = ws
+        .run(&["reconcile", "-c", "cfg.toml", "--prune", "--yes"])
+        .await;
+    again.expect_code(0);
+    assert_eq!(again.count("unchanged", "ok"), 3, "{:#?}", again.rows);
+    assert_eq!(again.count("delete", "ok"), 0, "{:#?}", again.rows);
+}

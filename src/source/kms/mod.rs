@@ -347,6 +347,7 @@ impl KmsSource {
             value,
             version: None,
             metadata: BTreeMap::new(),
+            description: None,
         })
     }
 }

@@ -462,6 +462,7 @@ impl SopsSource {
             value: SecretValue::text(text),
             version: Some(file.doc.meta.lastmodified.clone()),
             metadata: BTreeMap::new(),
+            description: None,
         })
     }
 }

@@ -185,6 +185,7 @@ impl VaultSource {
                     value: SecretValue::text(text),
                     version: None,
                     metadata: BTreeMap::new(),
+                    description: None,
                 })
             }
             (_, 404) => Err(not_found(r, &api)),
@@ -213,6 +214,7 @@ impl VaultSource {
                     value: SecretValue::text(text),
                     version: meta.as_ref().map(|m| m.version.to_string()),
                     metadata: meta.as_ref().map(Kv2Meta::custom).unwrap_or_default(),
+                    description: None,
                 })
             }
             // current version soft-deleted or destroyed: 404 with the metadata (200 with null
