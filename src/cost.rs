@@ -13,14 +13,14 @@
 /// AWS's list price for one secret (or one replica) per month, in US dollars, as of
 /// [`LIST_PRICE_DATE`] (<https://aws.amazon.com/secrets-manager/pricing/>). Override it with
 /// `[cost] price_per_secret_month` for another currency, a negotiated price or a newer list.
-pub const LIST_PRICE_PER_SECRET_MONTH: f64 = 0.40;
+pub(crate) const LIST_PRICE_PER_SECRET_MONTH: f64 = 0.40;
 
 /// When [`LIST_PRICE_PER_SECRET_MONTH`] was AWS's list price.
-pub const LIST_PRICE_DATE: &str = "2026-01";
+pub(crate) const LIST_PRICE_DATE: &str = "2026-01";
 
 /// What a set of new secrets adds per month.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Cost {
+pub(crate) struct Cost {
     /// New secrets (creates and renames).
     pub new_secrets: u64,
     /// Their replicas (each replica region of each new secret).
@@ -41,7 +41,7 @@ impl Cost {
     }
 
     /// Secrets billed: the new ones and their replicas.
-    pub fn billed(&self) -> u64 {
+    pub(crate) fn billed(&self) -> u64 {
         self.new_secrets.saturating_add(self.replicas)
     }
 
@@ -109,7 +109,7 @@ fn price_text(price: f64) -> String {
 
 /// Checks a configured price: a finite, non-negative number of at most 1,000 per secret and
 /// month (a larger one is a typo, cents meant as dollars).
-pub fn check_price(price: f64) -> Result<f64, String> {
+pub(crate) fn check_price(price: f64) -> Result<f64, String> {
     if price.is_finite() && (0.0..=1000.0).contains(&price) {
         Ok(price)
     } else {

@@ -28,11 +28,11 @@ pub const REDACTED: &str = "[REDACTED]";
 
 /// The shortest start of a value's form that counts as an echo of it (a server that truncates
 /// the body it quotes still leaks its start).
-pub const MIN_PREFIX: usize = 16;
+pub(crate) const MIN_PREFIX: usize = 16;
 
 /// Values shorter than this (in bytes) are not searched for piecewise: any occurrence withholds
 /// the whole text (a two-character value would otherwise blank every matching letter).
-pub const MIN_SEARCHABLE: usize = 4;
+pub(crate) const MIN_SEARCHABLE: usize = 4;
 
 /// `e` and each cause, separated by `": "`, on one line (line breaks become spaces: the text goes
 /// into report cells and log lines). See [`join`].
@@ -189,7 +189,7 @@ fn occurrences(text: &str, form: &str, out: &mut Vec<Range<usize>>) {
 
 /// `text` with every occurrence of `value` removed, in any of the forms a server may quote it in
 /// (see the module docs). Call it on any text a server provided while `value` was being sent.
-pub fn scrub(text: &str, value: &SecretValue) -> String {
+pub(crate) fn scrub(text: &str, value: &SecretValue) -> String {
     if value.is_empty() || text.is_empty() {
         return text.to_owned();
     }

@@ -71,12 +71,12 @@ impl PathFilter {
     }
 
     /// Whether the filter takes everything.
-    pub fn is_all(&self) -> bool {
+    pub(crate) fn is_all(&self) -> bool {
         self.include.is_empty() && self.exclude.is_empty()
     }
 
     /// Whether the job takes the secret at `path` (relative to the job's source path).
-    pub fn admits(&self, path: &str) -> bool {
+    pub(crate) fn admits(&self, path: &str) -> bool {
         let path = path.trim_start_matches('/');
         (self.include.is_empty() || self.include.iter().any(|p| p.matches_with(path, OPTIONS)))
             && !self.exclude.iter().any(|p| p.matches_with(path, OPTIONS))
@@ -87,7 +87,7 @@ impl PathFilter {
     /// Exact for the segment-wise globs this filter takes; when unsure, `true` (a parent read
     /// for nothing costs a read; a parent wrongly skipped would make its key-secrets look
     /// removed).
-    pub fn may_admit_child(&self, parent: &str) -> bool {
+    pub(crate) fn may_admit_child(&self, parent: &str) -> bool {
         let parent = parent.trim_start_matches('/');
         let mut segs: Vec<Seg<'_>> = if parent.is_empty() {
             Vec::new()
@@ -102,7 +102,7 @@ impl PathFilter {
     }
 
     /// Words for messages: `include [..], exclude [..]`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let list = |v: &[Pattern]| {
             v.iter()
                 .map(|p| p.as_str().to_owned())

@@ -43,7 +43,7 @@ use crate::source::kms::record;
 use crate::source::{Fetched, ListProblem, Source, SourceErrorKind};
 
 /// Largest plaintext `kms:Encrypt` accepts.
-pub const MAX_DIRECT_BYTES: usize = crate::target::limits::KMS_ENCRYPT_MAX_BYTES;
+pub(crate) const MAX_DIRECT_BYTES: usize = crate::target::limits::KMS_ENCRYPT_MAX_BYTES;
 
 /// How values are encrypted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

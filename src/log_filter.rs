@@ -11,10 +11,10 @@
 use tracing_subscriber::EnvFilter;
 
 /// The filter used when `RUST_LOG` is unset or invalid.
-pub const DEFAULT: &str = "secretport=warn";
+pub(crate) const DEFAULT: &str = "secretport=warn";
 
 /// Crates whose logs may carry request or response bodies; capped at [`CAP`].
-pub const CAPPED: &[&str] = &[
+pub(crate) const CAPPED: &[&str] = &[
     "aws_config",
     "aws_credential_types",
     "aws_runtime",
@@ -41,7 +41,7 @@ pub const CAPPED: &[&str] = &[
 ];
 
 /// The most verbose level a [`CAPPED`] crate may log at.
-pub const CAP: &str = "info";
+pub(crate) const CAP: &str = "info";
 
 /// Verbosity rank of a level name (`off` lowest), `None` for anything else.
 fn rank(level: &str) -> Option<u8> {

@@ -36,10 +36,10 @@ use crate::exit;
 use crate::report::Counts;
 
 /// The Pushgateway's `job` grouping label.
-pub const PUSH_JOB: &str = "secretport";
+pub(crate) const PUSH_JOB: &str = "secretport";
 
 /// Metric names (with the `secretport_` prefix, as written).
-pub const LAST_SUCCESS: &str = "secretport_last_success_timestamp_seconds";
+pub(crate) const LAST_SUCCESS: &str = "secretport_last_success_timestamp_seconds";
 
 /// One job's counts, as the run ended.
 #[derive(Debug, Clone, Default)]
@@ -251,7 +251,7 @@ fn clamp(n: u64) -> i64 {
 }
 
 /// The last-success time a metrics file records for `command` (`None` when it has none).
-pub fn previous_success(text: &str, command: &str) -> Option<f64> {
+pub(crate) fn previous_success(text: &str, command: &str) -> Option<f64> {
     let want = format!("command=\"{command}\"");
     text.lines()
         .filter(|l| !l.starts_with('#'))
@@ -274,7 +274,7 @@ pub fn previous_success(text: &str, command: &str) -> Option<f64> {
 }
 
 /// The last success to record: this run's end when it succeeded, else `previous`.
-pub fn last_success(facts: &RunFacts<'_>, previous: Option<f64>) -> Option<f64> {
+pub(crate) fn last_success(facts: &RunFacts<'_>, previous: Option<f64>) -> Option<f64> {
     if facts.succeeded() {
         Some(facts.finished)
     } else {
@@ -322,7 +322,7 @@ pub fn write_file(path: &Path, facts: &RunFacts<'_>) -> Result<(), MetricsError>
 }
 
 /// The push URL of a run: `<gateway>/metrics/job/secretport/config/<config>/command/<command>`.
-pub fn push_url(gateway: &str, facts: &RunFacts<'_>) -> String {
+pub(crate) fn push_url(gateway: &str, facts: &RunFacts<'_>) -> String {
     format!(
         "{}/metrics/job/{PUSH_JOB}/config/{}/command/{}",
         gateway.trim_end_matches('/'),

@@ -34,14 +34,14 @@ pub(crate) struct Place<'a> {
 }
 
 /// What one job of the run claims.
-pub(crate) struct Claim<'a, P> {
+pub struct Claim<'a, P> {
     /// The job's name.
     pub job: &'a str,
     /// Where it writes.
     pub place: Place<'a>,
     /// The identities of its filtered listing; only read when another job writes to the
     /// same place.
-    pub identities: P,
+    pub(crate) identities: P,
 }
 
 /// Two jobs that would both claim a source secret.

@@ -77,7 +77,7 @@ pub struct Item {
     /// What to do.
     pub decision: Decision,
     /// The name of this source's owned secret when the mapping moved away from it (a rename).
-    pub renamed_from: Option<String>,
+    pub(crate) renamed_from: Option<String>,
 }
 
 impl Item {
@@ -127,21 +127,19 @@ pub struct Plan {
     pub items: Vec<Item>,
     /// Owned, live secrets no item claims, sorted by name.
     pub orphans: Vec<Orphan>,
-    /// Owned secrets already scheduled for deletion whose source is gone (not drift).
-    pub deleted_orphans: Vec<TargetSecret>,
     /// Owned secrets that are live (the prune safety valve's denominator).
-    pub owned_live: usize,
+    pub(crate) owned_live: usize,
     /// Managed secrets of other scopes seen under the prefix (never touched).
     pub foreign: usize,
     /// Secrets whose tags claim this job's scope but whose ownership cannot be verified, at
     /// names no source item maps to (those at planned names are conflict or adopt items):
     /// reported, never touched.
-    pub unverified: Vec<Unverified>,
+    pub(crate) unverified: Vec<Unverified>,
 }
 
 /// A secret that claims this job's scope without a proof that verifies.
 #[derive(Debug, Clone)]
-pub struct Unverified {
+pub(crate) struct Unverified {
     /// The secret.
     pub secret: Arc<TargetSecret>,
     /// The source path its tags claim (relative to the job's base path).
@@ -151,7 +149,7 @@ pub struct Unverified {
 }
 
 /// The report's words for a secret whose ownership cannot be verified.
-pub fn unverified_words(why: Unproven) -> String {
+pub(crate) fn unverified_words(why: Unproven) -> String {
     format!(
         "tagged as this job's secret, but ownership cannot be verified: {}; left alone (reconcile --adopt takes it over once you have checked it is yours)",
         why.words()
@@ -346,7 +344,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
         planned = items.iter().map(|i| i.target.as_str()).collect();
         planned.sort_unstable();
     }
-    let (mut orphans, mut deleted_orphans) = (Vec::new(), Vec::new());
+    let mut orphans = Vec::new();
     let mut unverified = Vec::new();
     let mut owned_live = 0;
     let mut foreign = 0;
@@ -380,9 +378,8 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
             Some(name) => OrphanWhy::RenamedTo(name.to_owned()),
             None => OrphanWhy::SourceGone,
         };
-        if s.deleted_date.is_some() {
-            deleted_orphans.push((**s).clone());
-        } else {
+        // one already scheduled for deletion needs nothing more
+        if s.deleted_date.is_none() {
             orphans.push(Orphan {
                 secret: (**s).clone(),
                 identity: id.clone(),
@@ -393,7 +390,6 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
     Ok(Plan {
         items,
         orphans,
-        deleted_orphans,
         owned_live,
         foreign,
         unverified,
@@ -404,12 +400,13 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
 /// `secretport:prefix`, `secretport:managed`, and the ownership proof `secretport:owner` the
 /// executor adds with the key): the room left for configured and copied tags is [`MAX_TAGS`]
 /// minus this. The one place that count is written down.
-pub const OUR_TAGS: usize = 4;
+pub(crate) const OUR_TAGS: usize = 4;
 
+#[cfg(test)]
 /// The tags a managed secret must carry: copied metadata (when given and valid as AWS tags),
 /// configured tags, then ours, which win; never more than AWS allows. What is left out is in
 /// [`tag_budget`]'s answer.
-pub fn expected_tags(
+pub(crate) fn expected_tags(
     config_tags: &BTreeMap<String, String>,
     metadata: &BTreeMap<String, String>,
     identity: &SourceIdentity,
@@ -420,16 +417,16 @@ pub fn expected_tags(
 
 /// The expected tags of a managed secret and the source tags that could not be among them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TagBudget {
+pub(crate) struct TagBudget {
     /// Copied metadata that fits, the configured tags, and ours.
     pub tags: BTreeMap<String, String>,
     /// Source tags AWS cannot take (or that other tags take precedence over), by reason.
-    pub left_out: TagsLeftOut,
+    pub(crate) left_out: TagsLeftOut,
 }
 
 /// Why a source tag (Vault `custom_metadata`, SSM parameter tag) is not copied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LeftOutWhy {
+pub(crate) enum LeftOutWhy {
     /// A valid tag beyond AWS's [`MAX_TAGS`] per secret (ours and the configured ones first).
     OverLimit,
     /// An empty key, or one over [`MAX_TAG_KEY_CHARS`] characters.
@@ -466,7 +463,7 @@ impl LeftOutWhy {
 /// The source tags left out of one secret's tags, by reason (keys only: a row names them, and
 /// never a value).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TagsLeftOut {
+pub(crate) struct TagsLeftOut {
     keys: BTreeMap<LeftOutWhy, Vec<String>>,
 }
 
@@ -476,11 +473,13 @@ impl TagsLeftOut {
         self.keys.is_empty()
     }
 
+    #[cfg(test)]
     /// How many source tags were left out.
     pub fn len(&self) -> usize {
         self.keys.values().map(Vec::len).sum()
     }
 
+    #[cfg(test)]
     /// The keys left out for `why`, in key order.
     pub fn keys(&self, why: LeftOutWhy) -> &[String] {
         self.keys.get(&why).map_or(&[], Vec::as_slice)
@@ -514,7 +513,7 @@ impl TagsLeftOut {
 }
 
 /// How many keys a row names per reason before it only counts the rest.
-pub const NAMED_PER_REASON: usize = 64;
+pub(crate) const NAMED_PER_REASON: usize = 64;
 
 /// A key as a report names it: control characters as `?`, at most 64 characters.
 fn shown_key(k: &str) -> String {
@@ -555,7 +554,7 @@ fn unfit(k: &str, v: &str) -> Option<LeftOutWhy> {
 /// tags within [`MAX_TAGS`], and why each of the others does not. Configured tags take
 /// precedence over source tags of the same key; among valid source tags the first in key order
 /// are kept.
-pub fn fit_source_tags(
+pub(crate) fn fit_source_tags(
     config_tags: &BTreeMap<String, String>,
     metadata: &BTreeMap<String, String>,
     ours: usize,
@@ -583,7 +582,7 @@ pub fn fit_source_tags(
 }
 
 /// The tags a managed secret must carry (see [`expected_tags`]) and what was left out.
-pub fn tag_budget(
+pub(crate) fn tag_budget(
     config_tags: &BTreeMap<String, String>,
     metadata: &BTreeMap<String, String>,
     identity: &SourceIdentity,
@@ -600,7 +599,7 @@ pub fn tag_budget(
 
 /// Tags in `expected` that are missing from `actual` or differ there (extra tags are left
 /// alone: they may be someone else's).
-pub fn tag_drift(
+pub(crate) fn tag_drift(
     expected: &BTreeMap<String, String>,
     actual: &crate::target::tags::Tags,
 ) -> BTreeMap<String, String> {
@@ -711,7 +710,6 @@ mod tests {
         // p/c's source zzz is not listed: it is an orphan even though its name is taken
         let names: Vec<&str> = p.orphans.iter().map(|o| o.secret.name.as_str()).collect();
         assert_eq!(names, vec!["p/c", "p/gone"]);
-        assert_eq!(p.deleted_orphans.len(), 1);
         assert_eq!(p.owned_live, 3);
     }
 

@@ -31,7 +31,7 @@ pub enum Class {
 }
 
 /// Classifies an error code (by the one table, `aws::classify`) and HTTP status.
-pub fn classify_parts(code: Option<&str>, status: Option<u16>) -> Class {
+pub(crate) fn classify_parts(code: Option<&str>, status: Option<u16>) -> Class {
     use crate::aws::classify::{classify, Failure};
     match classify(code) {
         Failure::Throttled => Class::Throttled,
@@ -53,7 +53,9 @@ pub trait Classify {
 /// failures) are permanent, except a credential provider that timed out. (The providers that
 /// talk to a service, IMDS and STS, retry on their own; a provider error that survived that is
 /// not fixed by a few more seconds, and retrying the profile provider loses the cause.)
-pub fn classify_dispatch(e: &aws_smithy_runtime_api::client::result::DispatchFailure) -> Class {
+pub(crate) fn classify_dispatch(
+    e: &aws_smithy_runtime_api::client::result::DispatchFailure,
+) -> Class {
     use aws_credential_types::provider::error::CredentialsError;
     if e.is_io() || e.is_timeout() {
         return Class::Transient;

@@ -34,7 +34,7 @@ impl SecretValue {
     }
 
     /// Text if the bytes are valid UTF-8, binary otherwise (used by decrypting sources).
-    pub fn from_bytes(b: Vec<u8>) -> Self {
+    pub(crate) fn from_bytes(b: Vec<u8>) -> Self {
         match String::from_utf8(b) {
             Ok(s) => Self::text(s),
             Err(e) => Self::binary(e.into_bytes()),

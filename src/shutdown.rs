@@ -35,7 +35,7 @@ impl Shutdown {
     }
 
     /// Whether the flag is set.
-    pub fn is_triggered(&self) -> bool {
+    pub(crate) fn is_triggered(&self) -> bool {
         self.inner.0.load(Ordering::SeqCst)
     }
 

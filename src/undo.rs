@@ -17,7 +17,7 @@ use crate::target::TargetSecret;
 
 /// One write of the run being undone.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Written {
+pub struct Written {
     /// Source path (for the new report).
     pub(crate) source_path: String,
     /// Secret name.

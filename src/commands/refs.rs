@@ -110,7 +110,7 @@ pub struct ScanOutcome {
     /// Files skipped as binary.
     pub binary: usize,
     /// Files skipped as larger than [`scan::MAX_FILE_BYTES`].
-    pub too_large: usize,
+    pub(crate) too_large: usize,
     /// References found that name no migrated secret (another mount, a path not migrated).
     pub unmatched: usize,
     /// Files or folders that could not be read.
@@ -266,7 +266,7 @@ pub fn render_scan(o: &ScanOutcome, json: bool, out: &mut dyn Write) -> std::io:
 
 /// What the consumer should name instead: the ARN for ECS and CloudFormation (which take a
 /// Secrets Manager ARN), the name elsewhere (ESO keys, scripts).
-pub fn replacement(h: &Hit) -> String {
+pub(crate) fn replacement(h: &Hit) -> String {
     match h.found.syntax {
         Syntax::ValueFrom | Syntax::CloudFormation => new_id(&h.reference).to_owned(),
         _ => h.reference.target_name.clone(),

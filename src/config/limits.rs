@@ -29,7 +29,7 @@ pub struct LimitsConfig {
     pub max_attempts: u32,
     /// Vault requests per second at most (Vault has no AWS-style quota; `parallelism` bounds
     /// requests in flight, this bounds their rate for servers with rate-limit quotas).
-    pub vault_per_second: u32,
+    pub(crate) vault_per_second: u32,
     /// Time limit of one request attempt (AWS and Vault), in seconds: a hung endpoint costs at
     /// most this per attempt.
     pub timeout_seconds: u64,

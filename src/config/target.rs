@@ -47,7 +47,7 @@ pub struct TargetConfig {
     /// How to authenticate.
     pub credentials: Credentials,
     /// The key for HMAC idempotency tokens, from `token_key_env` (see `identity::token`).
-    pub token_key: Option<EnvSecret>,
+    pub(crate) token_key: Option<EnvSecret>,
     /// Regions every managed secret is replicated to (AWS-native replication), each with its
     /// own KMS key or `None` for the replica region's `aws/secretsmanager` key.
     pub replicas: Vec<crate::target::ReplicaRegion>,

@@ -34,7 +34,7 @@ pub struct VaultConfig {
     pub auth: VaultAuth,
     /// `[source.auth] namespace`: where the login happens when it is not `namespace` (e.g. a
     /// parent namespace). `Some("")` is the root namespace; `None` means `namespace`.
-    pub auth_namespace: Option<String>,
+    pub(crate) auth_namespace: Option<String>,
     /// Forced KV version; detected from `sys/internal/ui/mounts` when absent.
     pub kv_version: Option<u8>,
     /// CA bundle (config, else `VAULT_CACERT` / `BAO_CACERT`).
@@ -43,7 +43,7 @@ pub struct VaultConfig {
     /// about).
     pub tls_skip_verify: bool,
     /// TLS client certificate and key (config, else `VAULT_CLIENT_CERT` / `VAULT_CLIENT_KEY`).
-    pub client_identity: Option<ClientIdentity>,
+    pub(crate) client_identity: Option<ClientIdentity>,
     /// Concurrent list/read requests.
     pub parallelism: usize,
     /// Copy KV v2 `custom_metadata` into tags.

@@ -15,7 +15,7 @@
 //! benches, and with `--json` on stdout. So what a person should see while it works (the listing
 //! started, how many passed the filter, what was planned, one step done) is an [`Event`] handed
 //! to an [`Events`] sink the caller chooses: the binary renders them on stderr and drives its
-//! progress display with them; tests and benches pass [`Quiet`] or count them.
+//! progress display with them; tests and benches count them or mark phases with them.
 
 use crate::aws::client::ClientError;
 use crate::exit;
@@ -144,16 +144,18 @@ pub enum Event<'a> {
     },
 }
 
-/// Where the engine's events go (the face's renderer, a test's counter, [`Quiet`]).
+/// Where the engine's events go (the face's renderer, a test's `Quiet`, a bench's phase marks).
 pub trait Events: Send + Sync {
     /// Takes one event.
     fn event(&self, event: &Event<'_>);
 }
 
-/// Drops every event (tests, benches).
+/// Drops every event (the executor's tests).
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Quiet;
+pub(crate) struct Quiet;
 
+#[cfg(test)]
 impl Events for Quiet {
     fn event(&self, _: &Event<'_>) {}
 }

@@ -29,7 +29,7 @@ use crate::target::token_key::KeyError;
 use crate::target::{CallError, Caller, Target, TargetSecret};
 
 /// Opens a job's source.
-pub async fn open_source(
+pub(crate) async fn open_source(
     job: &JobConfig,
     limits_cfg: &LimitsConfig,
     limits: &Arc<Limits>,

@@ -49,16 +49,16 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 /// Tag that marks a secret as written by secretport (value `true`).
-pub const MANAGED_TAG: &str = "secretport:managed";
+pub(crate) const MANAGED_TAG: &str = "secretport:managed";
 /// Tag that records the source identity.
-pub const SOURCE_TAG: &str = "secretport:source";
+pub(crate) const SOURCE_TAG: &str = "secretport:source";
 /// Tag that records the target prefix the secret was written under (`""` for none).
-pub const PREFIX_TAG: &str = "secretport:prefix";
+pub(crate) const PREFIX_TAG: &str = "secretport:prefix";
 /// Tag that proves ownership: a keyed MAC of the secret's name, the writing job's exact scope
 /// and its prefix ([`token::TokenDeriver::ownership_proof`]).
-pub const OWNER_TAG: &str = "secretport:owner";
+pub(crate) const OWNER_TAG: &str = "secretport:owner";
 /// The description's fixed start; the identity text follows.
-pub const DESCRIPTION_LEAD: &str = "Migrated by secretport from ";
+pub(crate) const DESCRIPTION_LEAD: &str = "Migrated by secretport from ";
 pub use crate::target::limits::{MAX_DESCRIPTION_CHARS, MAX_TAG_VALUE_CHARS};
 
 /// Why an identity text could not be read.
@@ -197,7 +197,7 @@ impl SourceIdentity {
     /// when the identity fits in the source tag (the description then proves nothing and is
     /// free); otherwise the identity's own [`description`](Self::description), which proves the
     /// hashed tag, and `false`: the source's text was left out.
-    pub fn description_with(&self, source: Option<&str>) -> (String, bool) {
+    pub(crate) fn description_with(&self, source: Option<&str>) -> (String, bool) {
         match source.filter(|d| !d.is_empty()) {
             None => (self.description(), true),
             Some(_) if self.text().len() > MAX_TAG_VALUE_CHARS => (self.description(), false),
@@ -242,10 +242,13 @@ fn tag_value_of(text: &str) -> String {
 
 /// How a source tag that holds a hash of the identity (too long for a tag) begins; the
 /// identity itself is then in the description.
-pub const HASHED_TAG_LEAD: &str = "sha256:";
+pub(crate) const HASHED_TAG_LEAD: &str = "sha256:";
 
 /// Reads the identity a managed secret's tags (and description) record, if it can be read.
-pub fn recorded_identity(source_tag: &str, description: Option<&str>) -> Option<SourceIdentity> {
+pub(crate) fn recorded_identity(
+    source_tag: &str,
+    description: Option<&str>,
+) -> Option<SourceIdentity> {
     if source_tag.starts_with(HASHED_TAG_LEAD) {
         let text = description?.strip_prefix(DESCRIPTION_LEAD)?;
         if tag_value_of(text) != source_tag {
@@ -326,7 +329,7 @@ impl Scope {
     }
 
     /// Human words for the scope, for messages.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         if self.subtree.is_empty() {
             format!("{} {}", self.kind, self.instance)
         } else {
@@ -384,8 +387,9 @@ impl Unproven {
 }
 
 impl Ownership {
+    #[cfg(test)]
     /// Whether the secret is ours.
-    pub fn is_owned(&self) -> bool {
+    pub(crate) fn is_owned(&self) -> bool {
         matches!(self, Ownership::Owned(_))
     }
 }

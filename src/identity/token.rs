@@ -31,7 +31,7 @@ use super::{Scope, SourceIdentity};
 use crate::secret::SecretValue;
 
 /// Shortest key accepted for `token_key_env`, in bytes.
-pub const MIN_KEY_BYTES: usize = 16;
+pub(crate) const MIN_KEY_BYTES: usize = 16;
 
 /// The operating system's random number generator failed (no entropy source, a sandbox that
 /// forbids it): no key can be made, and nothing is written.
@@ -41,7 +41,7 @@ pub struct RandomError(getrandom::Error);
 
 /// `n` bytes from the operating system's CSPRNG (`getrandom`), for keys and anything else
 /// that must not be guessed.
-pub fn random_bytes(n: usize) -> Result<Zeroizing<Vec<u8>>, RandomError> {
+pub(crate) fn random_bytes(n: usize) -> Result<Zeroizing<Vec<u8>>, RandomError> {
     let mut b = Zeroizing::new(vec![0u8; n]);
     getrandom::fill(&mut b).map_err(RandomError)?;
     Ok(b)
@@ -51,7 +51,7 @@ const DOMAIN: &[u8] = b"secretport/client-request-token/v1\0";
 /// Domain of ownership proofs: the same key never makes a proof that is also a token.
 const OWNER_DOMAIN: &[u8] = b"secretport/ownership-proof/v1\0";
 /// How an ownership proof begins (its format version).
-pub const PROOF_VERSION: &str = "v1:";
+pub(crate) const PROOF_VERSION: &str = "v1:";
 
 /// Derives tokens under a key. `Debug` never shows the key.
 #[derive(Clone)]
@@ -75,7 +75,7 @@ impl TokenDeriver {
 
     /// A deriver under a fresh 32-byte key from the OS CSPRNG, for runs that never send a
     /// token (dry runs).
-    pub fn ephemeral() -> Result<Self, RandomError> {
+    pub(crate) fn ephemeral() -> Result<Self, RandomError> {
         Ok(TokenDeriver {
             key: random_bytes(32)?,
         })
@@ -134,7 +134,7 @@ impl TokenDeriver {
 
 /// 16 bytes as a UUID-shaped string (`8-4-4-4-12` lower-case hex), the form AWS expects of a
 /// `ClientRequestToken`.
-pub fn uuid_text(bytes: &[u8]) -> String {
+pub(crate) fn uuid_text(bytes: &[u8]) -> String {
     let x = hex::encode(bytes);
     format!(
         "{}-{}-{}-{}-{}",

@@ -57,7 +57,7 @@ impl Policy {
     }
 
     /// The allowed characters, for messages.
-    pub fn allowed_description(self) -> &'static str {
+    pub(crate) fn allowed_description(self) -> &'static str {
         match self {
             Policy::Aws => "A-Z a-z 0-9 / _ + = . @ -",
             Policy::Alphanumeric => "A-Z a-z 0-9 /",
@@ -72,7 +72,7 @@ impl Policy {
     /// What goes between a name and an appended hash: `_` for `aws`; for `alphanumeric`,
     /// which has no punctuation, an uppercase `X` (the hash itself is lowercase hex, so the
     /// boundary stays visible: `app/dbpassX3f9a1c2e`).
-    pub fn hash_separator(self) -> &'static str {
+    pub(crate) fn hash_separator(self) -> &'static str {
         match self {
             Policy::Aws => "_",
             Policy::Alphanumeric => "X",
@@ -335,12 +335,6 @@ pub enum NamingError {
         /// 1-based line number.
         line: u64,
         /// What is wrong.
-        message: String,
-    },
-    /// The overrides could not be read from the reader given.
-    #[error("cannot read the overrides: {message}")]
-    OverridesUnreadable {
-        /// The I/O error.
         message: String,
     },
     /// An override with an empty source.

@@ -3,7 +3,6 @@
 //! The caller reads the file; this module only parses text (or a reader) it is given.
 
 use std::collections::HashMap;
-use std::io::Read;
 
 use super::{rules::target_problem, NamingError, NamingRules};
 use crate::csv_safe::unescape_formula;
@@ -56,18 +55,6 @@ impl Overrides {
     /// Parses the overrides CSV text (see the type's documentation for the format).
     pub fn parse(text: &str, rules: &NamingRules) -> Result<Self, NamingError> {
         Self::parse_bytes(text.as_bytes(), rules)
-    }
-
-    /// Parses the overrides CSV from a reader (a line that is not UTF-8 is an error naming
-    /// it).
-    pub fn from_reader<R: Read>(mut reader: R, rules: &NamingRules) -> Result<Self, NamingError> {
-        let mut bytes = Vec::new();
-        reader
-            .read_to_end(&mut bytes)
-            .map_err(|e| NamingError::OverridesUnreadable {
-                message: e.to_string(),
-            })?;
-        Self::parse_bytes(&bytes, rules)
     }
 
     /// One override per line (`\n` or `\r\n`); each line is one CSV record. Lines are split
@@ -363,7 +350,7 @@ mod tests {
         );
         let e = Overrides::parse("a,t1\n,t2\n", &rules()).unwrap_err();
         assert_eq!(e, NamingError::EmptyOverrideSource { line: 2 });
-        let e = Overrides::from_reader(&b"a,t1\nb\xff,t2\n"[..], &rules()).unwrap_err();
+        let e = Overrides::parse_bytes(b"a,t1\nb\xff,t2\n", &rules()).unwrap_err();
         assert!(
             matches!(&e, NamingError::OverrideSyntax { line: 2, message } if message.contains("UTF-8")),
             "{e:?}"

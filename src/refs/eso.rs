@@ -22,7 +22,7 @@ use super::Reference;
 use crate::source::SourceKind;
 
 /// The API version of the generated manifests.
-pub const API_VERSION: &str = "external-secrets.io/v1";
+pub(crate) const API_VERSION: &str = "external-secrets.io/v1";
 
 /// The kind of store `--store` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,7 @@ fn short_hash(s: &str) -> String {
 
 /// A Kubernetes object name (DNS subdomain: lowercase alphanumerics, `-`, `.`, at most 253,
 /// alphanumeric at both ends) for the secret `name`.
-pub fn object_name(name: &str) -> String {
+pub(crate) fn object_name(name: &str) -> String {
     let mut out: String = name
         .chars()
         .map(|c| match c.to_ascii_lowercase() {

@@ -113,7 +113,7 @@ pub fn read_report(text: &str) -> Result<Vec<ReportEntry>, String> {
 
 /// Whether a row says the source now lives at its target name: a create, update, unchanged or
 /// rename that AWS confirmed.
-pub fn is_migrated(e: &ReportEntry) -> bool {
+pub(crate) fn is_migrated(e: &ReportEntry) -> bool {
     e.status == Status::Ok
         && matches!(
             e.action,
@@ -142,7 +142,7 @@ pub struct Reference {
     pub target_arn: String,
     /// The secret holds one key of a source secret (`split = "keys"`; `reference` ends in
     /// `#key`): its value is that key's, with no JSON keys to pick.
-    pub split_key: bool,
+    pub(crate) split_key: bool,
 }
 
 impl Reference {
@@ -150,7 +150,7 @@ impl Reference {
     /// report has no ARN) with `:KEY::`, the syntax of ECS `valueFrom` and CloudFormation's
     /// `{{resolve:secretsmanager:…:SecretString:KEY}}` drops the `SecretString`. Empty for a
     /// key-secret (`split = "keys"`), whose value is the key's own.
-    pub fn json_key_template(&self) -> String {
+    pub(crate) fn json_key_template(&self) -> String {
         if self.split_key {
             return String::new();
         }
@@ -167,7 +167,10 @@ impl Reference {
 /// and source path (the last row wins, so a report of several passes gives the current name).
 /// A row of a job `origins` does not describe is an error naming the job: guessing its mount
 /// would send consumers to a wrong path.
-pub fn map_rows(entries: &[ReportEntry], origins: &[Origin]) -> Result<Vec<Reference>, String> {
+pub(crate) fn map_rows(
+    entries: &[ReportEntry],
+    origins: &[Origin],
+) -> Result<Vec<Reference>, String> {
     let mut order: Vec<(String, String)> = Vec::new();
     let mut latest: BTreeMap<(String, String), &ReportEntry> = BTreeMap::new();
     for e in entries.iter().filter(|e| is_migrated(e)) {
@@ -209,7 +212,7 @@ pub fn map_rows(entries: &[ReportEntry], origins: &[Origin]) -> Result<Vec<Refer
 }
 
 /// The CSV columns of `refs --format csv`.
-pub const CSV_COLUMNS: [&str; 8] = [
+pub(crate) const CSV_COLUMNS: [&str; 8] = [
     "job",
     "kind",
     "source_path",
@@ -243,7 +246,7 @@ pub fn write_csv(refs: &[Reference], out: &mut dyn std::io::Write) -> Result<(),
 }
 
 /// One reference as a JSON object (`refs --format json` writes one per line).
-pub fn to_json(r: &Reference) -> serde_json::Value {
+pub(crate) fn to_json(r: &Reference) -> serde_json::Value {
     serde_json::json!({
         "job": r.job,
         "kind": r.kind.as_str(),

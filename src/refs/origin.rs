@@ -71,7 +71,7 @@ fn split_path(source_path: &str, split_keys: bool) -> (&str, String) {
 impl Location {
     /// Whether each secret is one key of a source secret (`split = "keys"`): its value is that
     /// key's, not a JSON object to pick keys from.
-    pub fn splits_keys(&self) -> bool {
+    pub(crate) fn splits_keys(&self) -> bool {
         match self {
             Location::Vault { split_keys, .. }
             | Location::Sops { split_keys }
@@ -81,7 +81,7 @@ impl Location {
     }
 
     /// The kind, the reference consumers write for `source_path`, and (Vault) the API path.
-    pub fn consumer_reference(&self, source_path: &str) -> (SourceKind, String, String) {
+    pub(crate) fn consumer_reference(&self, source_path: &str) -> (SourceKind, String, String) {
         let join = |a: &str, b: &str| match (a.is_empty(), b.is_empty()) {
             (true, _) => b.to_owned(),
             (_, true) => a.to_owned(),
@@ -135,7 +135,7 @@ impl Location {
 }
 
 /// Reads every job's source location from a config's TOML text.
-pub fn read_origins(text: &str) -> Result<Vec<Origin>, String> {
+pub(crate) fn read_origins(text: &str) -> Result<Vec<Origin>, String> {
     let table: toml::Table = toml::from_str(text).map_err(|e| e.message().to_owned())?;
     match table.get("jobs") {
         None => {

@@ -74,12 +74,12 @@ pub struct Found {
     /// The mount an ESO Vault store reads, for a key relative to it.
     pub mount: Option<String>,
     /// The ESO store the manifest names (`SecretStore/name`), when it names one.
-    pub store_ref: Option<String>,
+    pub(crate) store_ref: Option<String>,
 }
 
 /// What a `SecretStore` / `ClusterSecretStore` in the tree reads from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Provider {
+pub(crate) enum Provider {
     /// Vault, with its `path` (the KV mount) when given.
     Vault(Option<String>),
     /// AWS Parameter Store.
@@ -91,7 +91,7 @@ pub enum Provider {
 }
 
 /// The stores defined in the scanned tree, by `Kind/name`.
-pub type Stores = BTreeMap<String, Provider>;
+pub(crate) type Stores = BTreeMap<String, Provider>;
 
 /// One YAML mapping entry: its line, the keys from the document root, the scalar value.
 struct Entry<'a> {
@@ -174,7 +174,7 @@ fn doc_value<'a>(doc: &'a [Entry<'_>], keys: &[&str]) -> Option<&'a str> {
 }
 
 /// The `SecretStore` / `ClusterSecretStore` definitions in one file.
-pub fn stores_in(text: &str) -> Stores {
+pub(crate) fn stores_in(text: &str) -> Stores {
     let mut out = Stores::new();
     if !text.contains("SecretStore") {
         return out;
@@ -402,7 +402,7 @@ fn line_scanners(text: &str, out: &mut Vec<Found>) {
 
 /// Every reference in one file's text, in line order. `stores`: the ESO stores the tree
 /// defines.
-pub fn scan_text(text: &str, stores: &Stores) -> Vec<Found> {
+pub(crate) fn scan_text(text: &str, stores: &Stores) -> Vec<Found> {
     let mut out = Vec::new();
     external_secrets(text, stores, &mut out);
     line_scanners(text, &mut out);
@@ -411,7 +411,7 @@ pub fn scan_text(text: &str, stores: &Stores) -> Vec<Found> {
 }
 
 /// A file's text, or why it is not scanned.
-pub enum FileText {
+pub(crate) enum FileText {
     /// UTF-8 text (invalid sequences replaced).
     Text(String),
     /// Holds a NUL byte in its first 8 KiB: binary.
@@ -421,10 +421,10 @@ pub enum FileText {
 }
 
 /// Files larger than this are skipped (and counted): manifests and scripts are far smaller.
-pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Classifies a file's bytes.
-pub fn file_text(bytes: Vec<u8>) -> FileText {
+pub(crate) fn file_text(bytes: Vec<u8>) -> FileText {
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return FileText::TooLarge;
     }

@@ -14,7 +14,7 @@ use super::{
 use crate::secret::SecretValue;
 
 /// Reads pass through; writes are recorded and not sent.
-pub struct DryRun<'t> {
+pub(crate) struct DryRun<'t> {
     inner: &'t dyn Target,
     restored: Mutex<HashSet<String>>,
 }

@@ -15,6 +15,7 @@
 //! answers value reads with an error.
 
 use std::collections::{BTreeMap, HashMap};
+#[cfg(test)]
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -55,8 +56,9 @@ pub struct MemorySecret {
 }
 
 impl MemorySecret {
+    #[cfg(test)]
     /// Every VersionId it holds, oldest first (empty when values are not kept).
-    pub fn version_ids(&self) -> Vec<String> {
+    pub(crate) fn version_ids(&self) -> Vec<String> {
         self.versions.iter().map(|(v, _)| v.to_string()).collect()
     }
 
@@ -85,7 +87,7 @@ impl MemorySecret {
 
     /// Moves `AWSCURRENT` to `to` by hand (as `UpdateSecretVersionStage` would), `AWSPREVIOUS`
     /// to the version that held it.
-    pub fn move_current_to(&mut self, to: &str) {
+    pub(crate) fn move_current_to(&mut self, to: &str) {
         if self.current.as_deref() == Some(to) {
             return;
         }
@@ -102,6 +104,7 @@ pub struct MemoryTarget {
     keep_values: bool,
     /// Answers creates without storing them (see [`MemoryTarget::forgetful`]).
     forget: bool,
+    #[cfg(test)]
     versions: AtomicU64,
 }
 
@@ -235,8 +238,9 @@ impl MemoryTarget {
         self.lock().get_mut(name).map(f).is_some()
     }
 
+    #[cfg(test)]
     /// Puts a new text version by hand (not through secretport).
-    pub fn hand_edit(&self, name: &str, value: &str) {
+    pub(crate) fn hand_edit(&self, name: &str, value: &str) {
         let id: Box<str> = format!("hand-{}", self.versions.fetch_add(1, Ordering::Relaxed)).into();
         let content = Some(Content::Value(value.as_bytes().to_vec(), false));
         self.edit(name, |s| {

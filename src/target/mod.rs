@@ -10,7 +10,7 @@ pub mod dry;
 pub mod limits;
 pub mod memory;
 pub mod tags;
-pub mod token_key;
+pub(crate) mod token_key;
 
 use std::collections::BTreeMap;
 
@@ -35,7 +35,7 @@ pub struct TargetSecret {
     /// The VersionId labelled `AWSCURRENT`, when the listing says.
     pub current_version: Option<String>,
     /// The VersionId labelled `AWSPREVIOUS`, when there is one.
-    pub previous_version: Option<String>,
+    pub(crate) previous_version: Option<String>,
     /// Its replicas in other regions (`DescribeSecret`'s `ReplicationStatus`); `None` when not
     /// known: `ListSecrets` does not say.
     pub replication: Option<Vec<Replica>>,
@@ -122,7 +122,7 @@ impl TargetSecret {
     /// description is kept only when the source tag is a hash (`sha256:`), whose identity the
     /// description proves (see [`identity::recorded_identity`]). At 500,000 secrets the
     /// descriptions alone are tens of MiB.
-    pub fn for_inventory(mut self) -> Self {
+    pub(crate) fn for_inventory(mut self) -> Self {
         if !self
             .source_tag()
             .is_some_and(|t| t.starts_with(identity::HASHED_TAG_LEAD))
@@ -183,7 +183,7 @@ pub struct NewSecret<'a> {
 /// What kind of failure a target call ended in; decides what the executor does next. Mapping
 /// service error codes to these classes happens once, in the target implementation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
+pub(crate) enum ErrorClass {
     /// The name exists already (or is scheduled for deletion: AWS and moto differ, so the
     /// executor asks `describe`).
     Exists,
@@ -211,7 +211,7 @@ pub struct CallError {
     /// Secret name (or prefix) concerned.
     pub name: String,
     /// The class of failure.
-    pub class: ErrorClass,
+    pub(crate) class: ErrorClass,
     /// Description.
     pub message: String,
     /// Attempts made.

@@ -59,19 +59,19 @@ impl Tags {
     }
 
     /// Heap bytes held.
-    pub fn heap_bytes(&self) -> usize {
+    pub(crate) fn heap_bytes(&self) -> usize {
         self.text.len() + self.ends.len() * std::mem::size_of::<u32>()
     }
 
     /// The tags as a map.
-    pub fn to_map(&self) -> BTreeMap<String, String> {
+    pub(crate) fn to_map(&self) -> BTreeMap<String, String> {
         self.iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect()
     }
 
     /// These tags with `more` added or changed (TagResource's semantics).
-    pub fn merged<'a>(&self, more: impl IntoIterator<Item = (&'a str, &'a str)>) -> Tags {
+    pub(crate) fn merged<'a>(&self, more: impl IntoIterator<Item = (&'a str, &'a str)>) -> Tags {
         let mut map = self.to_map();
         map.extend(more.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())));
         Tags::from_sorted(&map)

@@ -19,9 +19,9 @@ use crate::identity::token::{random_bytes, RandomError, TokenDeriver, MIN_KEY_BY
 use crate::secret::SecretValue;
 
 /// The key secret's name (one per account and region).
-pub const KEY_NAME: &str = "secretport/token-key";
+pub(crate) const KEY_NAME: &str = "secretport/token-key";
 /// Tag that marks it.
-pub const ROLE_TAG: &str = "secretport:role";
+pub(crate) const ROLE_TAG: &str = "secretport:role";
 
 /// Why the key could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +62,7 @@ pub async fn load(target: &dyn Target) -> Result<Option<TokenDeriver>, KeyError>
 
 /// Reads the key secret, creating it when it does not exist yet (a concurrent first run that
 /// wins the race is read back).
-pub async fn load_or_create(target: &dyn Target) -> Result<TokenDeriver, KeyError> {
+pub(crate) async fn load_or_create(target: &dyn Target) -> Result<TokenDeriver, KeyError> {
     if let Some(t) = load(target).await? {
         return Ok(t);
     }
