@@ -4,10 +4,12 @@
 //! `aws::secrets::SecretsTarget` (AWS Secrets Manager through the SDK, every call under its
 //! quota group's limiter and the one retry policy); [`dry::DryRun`] wraps any target and turns
 //! every write into a no-op that answers "would succeed", so a dry run is decided in exactly one
-//! place; unit tests use an in-memory fake. Nothing here imports the AWS SDK.
+//! place; unit tests and the scale bench use an in-memory fake ([`memory`], built only for
+//! tests and with the `memory-target` feature: it is not part of a release build). Nothing here imports the AWS SDK.
 
 pub mod dry;
 pub mod limits;
+#[cfg(any(test, feature = "memory-target"))]
 pub mod memory;
 pub mod tags;
 pub(crate) mod token_key;

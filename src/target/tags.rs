@@ -58,11 +58,13 @@ impl Tags {
         self.ends.is_empty()
     }
 
+    #[cfg(any(test, feature = "memory-target"))] // the in-memory fake's
     /// Heap bytes held.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.text.len() + self.ends.len() * std::mem::size_of::<u32>()
     }
 
+    #[cfg(any(test, feature = "memory-target"))] // the in-memory fake's
     /// The tags as a map.
     pub(crate) fn to_map(&self) -> BTreeMap<String, String> {
         self.iter()
@@ -70,6 +72,7 @@ impl Tags {
             .collect()
     }
 
+    #[cfg(any(test, feature = "memory-target"))] // the in-memory fake's
     /// These tags with `more` added or changed (TagResource's semantics).
     pub(crate) fn merged<'a>(&self, more: impl IntoIterator<Item = (&'a str, &'a str)>) -> Tags {
         let mut map = self.to_map();
