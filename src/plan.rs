@@ -31,7 +31,7 @@ use crate::identity::{
 use crate::naming::{self, NamingError, NamingRules, Overrides, ReasonSet};
 use crate::source::{Listing, SourceRef};
 use crate::target::limits::{MAX_TAGS, MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS};
-use crate::target::TargetSecret;
+use crate::target::listed::{Listed, Verdict};
 
 /// What to do with one source secret, decided from names and tags alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,9 +71,9 @@ pub struct Item {
     pub target: String,
     /// Why the target differs from the bare source path.
     pub reasons: ReasonSet,
-    /// The secret at that name, if any: shared with the inventory it was listed in, not a
+    /// The secret at that name, if any: the inventory's compact record, shared with it, not a
     /// copy per item.
-    pub existing: Option<Arc<TargetSecret>>,
+    pub existing: Option<Arc<Listed>>,
     /// What to do.
     pub decision: Decision,
     /// The name of this source's owned secret when the mapping moved away from it (a rename).
@@ -91,7 +91,7 @@ impl Item {
 #[derive(Debug, Clone)]
 pub struct Orphan {
     /// The secret.
-    pub secret: TargetSecret,
+    pub secret: Listed,
     /// Its recorded identity.
     pub identity: SourceIdentity,
     /// Why it is an orphan.
@@ -128,7 +128,7 @@ pub struct Plan {
     /// Owned, live secrets no item claims, sorted by name.
     pub orphans: Vec<Orphan>,
     /// Owned secrets already scheduled for deletion whose source is gone (not drift).
-    pub deleted_orphans: Vec<TargetSecret>,
+    pub deleted_orphans: Vec<Listed>,
     /// Owned secrets that are live (the prune safety valve's denominator).
     pub owned_live: usize,
     /// Managed secrets of other scopes seen under the prefix (never touched).
@@ -143,7 +143,7 @@ pub struct Plan {
 #[derive(Debug, Clone)]
 pub struct Unverified {
     /// The secret.
-    pub secret: Arc<TargetSecret>,
+    pub secret: Arc<Listed>,
     /// The source path its tags claim (relative to the job's base path).
     pub path: String,
     /// Why it is not proven.
@@ -177,9 +177,10 @@ pub struct PlanInput<'a> {
     pub rules: &'a NamingRules,
     /// Explicit renames.
     pub overrides: &'a Overrides,
-    /// The target's secrets under the prefix (shared: the plan's items keep the ones they
-    /// concern without copying them).
-    pub inventory: &'a [Arc<TargetSecret>],
+    /// The target's secrets under the prefix, compact, sorted by name
+    /// (`listed::Inventory::secrets`; shared: the plan's items keep the ones they concern
+    /// without copying them).
+    pub inventory: &'a [Arc<Listed>],
     /// Conflict policy.
     pub on_conflict: OnConflict,
     /// The job's `include` / `exclude` globs: an owned secret whose source path the job no
@@ -198,18 +199,28 @@ pub struct PlanInput<'a> {
 pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
     let prefix = input.rules.prefix().unwrap_or("");
     let refs = input.listing.refs;
+    debug_assert!(
+        input
+            .inventory
+            .iter()
+            .all(|s| s.is_for(input.scope, prefix)),
+        "the inventory was listed for another job"
+    );
 
-    // ownership of every secret under the prefix, decided once; this job's secrets are keyed
-    // by their path relative to the job's scope, which is the listing's path
-    let owners: Vec<Ownership> = input
+    // ownership of every secret under the prefix, decided once (its standing was decided from
+    // its tags as it was listed; here its proof is checked); this job's secrets are keyed by
+    // their path relative to the job's scope, which is the listing's path
+    let owners: Vec<Verdict> = input
         .inventory
         .iter()
-        .map(|s| s.ownership(input.scope, prefix, input.key))
+        .map(|s| s.verdict(input.key))
         .collect();
-    let paths_of_owned: Vec<Option<&str>> = owners
+    let paths_of_owned: Vec<Option<&str>> = input
+        .inventory
         .iter()
-        .map(|o| match o {
-            Ownership::Owned(id) => input.scope.relative(id),
+        .zip(&owners)
+        .map(|(s, o)| match o {
+            Verdict::Owned => s.claimed_path(),
             _ => None,
         })
         .collect();
@@ -217,17 +228,17 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
     // secrets each hash map of the inventory is tens of MiB of peak memory.
     let inventory = input.inventory;
     // this job's secrets by path; for one path, the live one first, then the smallest name
-    let mut owned: Vec<(&str, &Arc<TargetSecret>)> = inventory
+    let mut owned: Vec<(&str, &Arc<Listed>)> = inventory
         .iter()
         .zip(&paths_of_owned)
         .filter_map(|(s, p)| p.map(|p| (p, s)))
         .collect();
     owned.sort_by(|(pa, a), (pb, b)| {
         pa.cmp(pb).then_with(|| {
-            (a.deleted_date.is_some(), &a.name).cmp(&(b.deleted_date.is_some(), &b.name))
+            (a.deleted_date().is_some(), a.name()).cmp(&(b.deleted_date().is_some(), b.name()))
         })
     });
-    let owned_of = |path: &str| -> &[(&str, &Arc<TargetSecret>)] {
+    let owned_of = |path: &str| -> &[(&str, &Arc<Listed>)] {
         let start = owned.partition_point(|(p, _)| *p < path);
         let end = start + owned[start..].partition_point(|(p, _)| *p == path);
         &owned[start..end]
@@ -241,8 +252,8 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
                 continue; // an override always wins, in the open
             }
             if let Some((_, s)) = owned_of(&r.path).first() {
-                if naming::is_rule_name(&r.path, &s.name, input.rules) {
-                    sticky.insert(r.path.as_str(), s.name.as_str());
+                if naming::is_rule_name(&r.path, s.name(), input.rules) {
+                    sticky.insert(r.path.as_str(), s.name());
                 }
             }
         }
@@ -260,22 +271,18 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
             *slot = Some((m.target, m.reasons));
         }
     }
-    // inventory positions sorted by name (the target lists them so, but nothing here relies
-    // on it)
-    let mut by_name: Vec<usize> = (0..inventory.len()).collect();
-    by_name.sort_by(|&a, &b| inventory[a].name.cmp(&inventory[b].name));
+    // the inventory is sorted by name (`listed::Inventory`)
+    debug_assert!(inventory.windows(2).all(|w| w[0].name() < w[1].name()));
     let at = |name: &str| {
-        by_name
-            .binary_search_by(|&i| inventory[i].name.as_str().cmp(name))
+        inventory
+            .binary_search_by(|s| s.name().cmp(name))
             .ok()
-            .and_then(|k| by_name.get(k))
-            .map(|&i| (&inventory[i], &owners[i], paths_of_owned[i]))
+            .map(|i| (&inventory[i], &owners[i], paths_of_owned[i]))
     };
 
     // an unverified secret at a source's planned name that claims exactly that source
-    let claims = |o: &Ownership, path: &str| match o {
-        Ownership::Unverified { identity, .. } => input.scope.relative(identity) == Some(path),
-        _ => false,
+    let claims = |s: &Listed, o: &Verdict, path: &str| {
+        matches!(o, Verdict::Unverified(_)) && s.claimed_path() == Some(path)
     };
     let mut items = Vec::with_capacity(refs.len());
     for (r, slot) in refs.into_iter().zip(slots) {
@@ -288,24 +295,24 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
             None => Decision::Create,
             Some((s, o, owned_as)) => {
                 let ours = owned_as == Some(r.path.as_str());
-                if let Some(date) = &s.deleted_date {
+                if let Some(date) = s.deleted_date() {
                     Decision::ScheduledForDeletion {
-                        date: date.clone(),
+                        date: date.to_owned(),
                         ours,
                     }
                 } else if ours {
                     Decision::Compare
-                } else if input.adopt && claims(o, &r.path) {
+                } else if input.adopt && claims(s, o, &r.path) {
                     Decision::Adopt
                 } else {
-                    let owner = match o {
+                    let owner = match s.ownership(input.key) {
                         Ownership::Unmanaged => None,
                         Ownership::Owned(other) => Some(format!(
                             "managed by secretport for another source of this job ({})",
                             other.path()
                         )),
-                        Ownership::Unverified { why, .. } => Some(unverified_words(*why)),
-                        Ownership::Foreign(words) => Some(words.clone()),
+                        Ownership::Unverified { why, .. } => Some(unverified_words(why)),
+                        Ownership::Foreign(words) => Some(words),
                     };
                     Decision::Conflict {
                         owner,
@@ -316,9 +323,9 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
         };
         let renamed_from = owned_of(&r.path)
             .iter()
-            .find(|(_, s)| s.deleted_date.is_none())
-            .filter(|(_, s)| s.name != target)
-            .map(|(_, s)| s.name.clone());
+            .find(|(_, s)| s.deleted_date().is_none())
+            .filter(|(_, s)| s.name() != target)
+            .map(|(_, s)| s.name().to_owned());
         items.push(Item {
             existing: at_name.map(|(s, _, _)| Arc::clone(s)),
             source: r,
@@ -339,10 +346,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
     };
     // the names items map to, for the unverified secrets no item stands on
     let mut planned: Vec<&str> = Vec::new();
-    if owners
-        .iter()
-        .any(|o| matches!(o, Ownership::Unverified { .. }))
-    {
+    if owners.iter().any(|o| matches!(o, Verdict::Unverified(_))) {
         planned = items.iter().map(|i| i.target.as_str()).collect();
         planned.sort_unstable();
     }
@@ -351,17 +355,17 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
     let mut owned_live = 0;
     let mut foreign = 0;
     for ((s, o), path) in input.inventory.iter().zip(&owners).zip(&paths_of_owned) {
-        let (id, path) = match (o, *path) {
-            (Ownership::Owned(id), Some(path)) => (id, path),
-            (Ownership::Foreign(_), _) => {
+        let path = match (o, *path) {
+            (Verdict::Owned, Some(path)) => path,
+            (Verdict::Foreign, _) => {
                 foreign += 1;
                 continue;
             }
-            (Ownership::Unverified { identity, why }, _) => {
-                if planned.binary_search(&s.name.as_str()).is_err() {
+            (Verdict::Unverified(why), _) => {
+                if planned.binary_search(&s.name()).is_err() {
                     unverified.push(Unverified {
                         secret: Arc::clone(s),
-                        path: input.scope.relative(identity).unwrap_or("").to_owned(),
+                        path: s.claimed_path().unwrap_or("").to_owned(),
                         why: *why,
                     });
                 }
@@ -372,20 +376,20 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
         if !input.filter.admits(path) {
             continue; // excluded by the job's filter: not this run's business
         }
-        if s.deleted_date.is_none() {
+        if s.deleted_date().is_none() {
             owned_live += 1;
         }
         let why = match claimed(path) {
-            Some(name) if name == s.name => continue,
+            Some(name) if name == s.name() => continue,
             Some(name) => OrphanWhy::RenamedTo(name.to_owned()),
             None => OrphanWhy::SourceGone,
         };
-        if s.deleted_date.is_some() {
+        if s.deleted_date().is_some() {
             deleted_orphans.push((**s).clone());
-        } else {
+        } else if let Some(identity) = s.claimed() {
             orphans.push(Orphan {
                 secret: (**s).clone(),
-                identity: id.clone(),
+                identity,
                 why,
             });
         }
@@ -615,6 +619,8 @@ pub fn tag_drift(
 mod tests {
     use super::*;
     use crate::naming::Policy;
+    use crate::target::listed::Inventory;
+    use crate::target::TargetSecret;
 
     const INSTANCE: &str = "/x/export.jsonl";
 
@@ -674,7 +680,7 @@ mod tests {
             scope: sc,
             rules: &rules,
             overrides: &overrides,
-            inventory: &inventory.iter().cloned().map(Arc::new).collect::<Vec<_>>(),
+            inventory: Inventory::of(inventory.to_vec(), sc, "p").secrets(),
             on_conflict: OnConflict::Skip,
             filter: &PathFilter::default(),
             key: Some(&key()),
@@ -709,7 +715,7 @@ mod tests {
         ));
         assert_eq!(d[4], &Decision::Create);
         // p/c's source zzz is not listed: it is an orphan even though its name is taken
-        let names: Vec<&str> = p.orphans.iter().map(|o| o.secret.name.as_str()).collect();
+        let names: Vec<&str> = p.orphans.iter().map(|o| o.secret.name()).collect();
         assert_eq!(names, vec!["p/c", "p/gone"]);
         assert_eq!(p.deleted_orphans.len(), 1);
         assert_eq!(p.owned_live, 3);
@@ -735,7 +741,7 @@ mod tests {
             scope: &s,
             rules: &rules,
             overrides: &Overrides::default(),
-            inventory: &inv.into_iter().map(Arc::new).collect::<Vec<_>>(),
+            inventory: Inventory::of(inv, &s, "p").secrets(),
             on_conflict: OnConflict::Skip,
             filter: &filter,
             key: Some(&key()),
@@ -743,7 +749,7 @@ mod tests {
         })
         .unwrap();
         // b/* is outside the filter: neither orphan nor in the safety valve's denominator
-        let names: Vec<&str> = p.orphans.iter().map(|o| o.secret.name.as_str()).collect();
+        let names: Vec<&str> = p.orphans.iter().map(|o| o.secret.name()).collect();
         assert_eq!(names, vec!["p/a/gone"]);
         assert_eq!(p.owned_live, 2);
     }
@@ -761,7 +767,7 @@ mod tests {
             secret("p/q/db", Some((&mine, "db", "p/q")), false),
         ];
         let p = plan_with(&mine, &[], &inv, "", Policy::Aws);
-        let names: Vec<&str> = p.orphans.iter().map(|o| o.secret.name.as_str()).collect();
+        let names: Vec<&str> = p.orphans.iter().map(|o| o.secret.name()).collect();
         assert_eq!(names, vec!["p/db"]);
         assert_eq!(p.owned_live, 1);
         assert_eq!(p.foreign, 3);

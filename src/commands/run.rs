@@ -32,8 +32,9 @@ use crate::shutdown::Shutdown;
 use crate::source::file::FileSource;
 use crate::source::{Source, SourceError};
 use crate::target::dry::DryRun;
+use crate::target::listed::Inventory;
 use crate::target::token_key::KeyError;
-use crate::target::{CallError, Caller, Target, TargetSecret};
+use crate::target::{CallError, Caller, Target};
 
 /// A failure that stops the whole run.
 #[derive(Debug, thiserror::Error)]
@@ -382,8 +383,10 @@ async fn prepare<'a>(
         return Err((e, sink));
     }
     let prefix = job.target.prefix.as_str();
-    let inventory: Vec<Arc<TargetSecret>> = match aws.inventory(prefix).await {
-        Ok(i) => i.into_iter().map(|s| Arc::new(s.for_inventory())).collect(),
+    let scope = source.scope();
+    // read a page at a time into compact records, each one's standing decided as it arrives
+    let inventory = match Inventory::read(&aws, &scope, prefix).await {
+        Ok(i) => i,
         Err(e) => {
             fatal(&sink, "target inventory failed", &e);
             return Err((e.into(), sink));
@@ -396,7 +399,6 @@ async fn prepare<'a>(
             return Err((e.into(), sink));
         }
     };
-    let scope = source.scope();
     let rules = job.naming_rules();
     // the references move into the plan's items; the problems are reported below
     let problems = std::mem::take(&mut listing.problems);
@@ -406,7 +408,7 @@ async fn prepare<'a>(
         scope: &scope,
         rules: &rules,
         overrides: &job.naming.overrides,
-        inventory: &inventory,
+        inventory: inventory.secrets(),
         on_conflict: job.target.on_conflict,
         filter: &job.filter,
         key: key.as_ref(),
@@ -437,9 +439,9 @@ async fn prepare<'a>(
         sink.emit(Row::new(&p.path, "", Action::Skip, Status::Failed).error(error));
     }
     for u in &plan.unverified {
-        let mut row = Row::new(&u.path, &u.secret.name, Action::Conflict, Status::Skipped)
+        let mut row = Row::new(&u.path, u.secret.name(), Action::Conflict, Status::Skipped)
             .error(plan::unverified_words(u.why));
-        row.target_arn.clone_from(&u.secret.arn);
+        row.target_arn = u.secret.arn();
         sink.emit(row);
     }
     let caller = match known_caller {
@@ -478,9 +480,9 @@ fn configured_key(job: &JobConfig) -> Option<TokenDeriver> {
 async fn ownership_key(
     job: &JobConfig,
     aws: &SecretsTarget,
-    inventory: &[Arc<TargetSecret>],
+    inventory: &Inventory,
 ) -> Result<Option<TokenDeriver>, KeyError> {
-    if job.target.token_key.is_none() && !inventory.iter().any(|s| s.is_managed()) {
+    if job.target.token_key.is_none() && !inventory.any_managed() {
         return Ok(None);
     }
     verification_key(job, aws).await
@@ -715,7 +717,7 @@ async fn execute(
 
     let mut orphans = p.plan.orphans.clone();
     orphans.extend(exec.take_gone());
-    orphans.sort_by(|a, b| a.secret.name.cmp(&b.secret.name));
+    orphans.sort_by(|a, b| a.secret.name().cmp(b.secret.name()));
     let interrupted = shutdown.is_triggered();
     let prune = policy::prune(&PruneFacts {
         prune: matches!(mode, Mode::Reconcile { prune: true, .. }),

@@ -135,19 +135,15 @@ async fn run_racing(
     let listing = src.list().await.unwrap();
     let rules = NamingRules::new(Some("p"), Policy::Aws);
     let overrides = Overrides::parse(case.overrides, &rules).unwrap();
-    let inventory: Vec<_> = fake
-        .inventory("p")
+    let inventory = crate::target::listed::Inventory::read(fake, &scope(), "p")
         .await
-        .unwrap()
-        .into_iter()
-        .map(std::sync::Arc::new)
-        .collect();
+        .unwrap();
     let plan = plan::build(PlanInput {
         listing,
         scope: &scope(),
         rules: &rules,
         overrides: &overrides,
-        inventory: &inventory,
+        inventory: inventory.secrets(),
         on_conflict: case.on_conflict,
         filter: &crate::filter::PathFilter::default(),
         key: Some(&key()),
@@ -706,19 +702,15 @@ impl Source for Expiring {
 async fn run_copying(fake: &Fake, src: &Expiring) -> Vec<[String; 5]> {
     let listing = src.list().await.unwrap();
     let rules = NamingRules::new(Some("p"), Policy::Aws);
-    let inventory: Vec<_> = fake
-        .inventory("p")
+    let inventory = crate::target::listed::Inventory::read(fake, &scope(), "p")
         .await
-        .unwrap()
-        .into_iter()
-        .map(std::sync::Arc::new)
-        .collect();
+        .unwrap();
     let plan = plan::build(PlanInput {
         listing,
         scope: &scope(),
         rules: &rules,
         overrides: &Overrides::default(),
-        inventory: &inventory,
+        inventory: inventory.secrets(),
         on_conflict: OnConflict::Skip,
         filter: &crate::filter::PathFilter::default(),
         key: Some(&key()),
