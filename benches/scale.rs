@@ -150,6 +150,7 @@ struct Listing {
     n: usize,
     bytes: usize,
     scope: Scope,
+    rules: NamingRules,
     calls: std::sync::Mutex<BTreeMap<&'static str, u64>>,
     /// Time spent making pages (on one thread, busy: the fake's CPU, not the engine's).
     making: std::sync::Mutex<Duration>,
@@ -161,6 +162,7 @@ impl Listing {
             n,
             bytes,
             scope,
+            rules: NamingRules::new(Some("scale"), Policy::Aws),
             calls: Default::default(),
             making: Default::default(),
         }
@@ -173,7 +175,8 @@ impl Listing {
     /// Secret `i` as ListSecrets shows it.
     fn secret(&self, i: usize, filler: &str) -> TargetSecret {
         let path = path_of(i);
-        let name = format!("scale/{path}");
+        // the name the rules give it (no two of the export's paths collide)
+        let name = secretport::naming::rewrite(&path, &self.rules).target;
         let id = self.scope.identity(&path);
         let value = SecretValue::text(value_of(i, filler, self.bytes).into_owned());
         let mut tags = plan::expected_tags(&BTreeMap::new(), &BTreeMap::new(), &id, "scale");

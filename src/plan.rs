@@ -19,6 +19,7 @@
 //! source is the one disambiguated). Any other difference (an override added, a tightened
 //! policy) is a planned rename: the new name is created, the old one becomes an orphan.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -28,7 +29,7 @@ use crate::identity::token::TokenDeriver;
 use crate::identity::{
     Ownership, Scope, SourceIdentity, Unproven, MANAGED_TAG, PREFIX_TAG, SOURCE_TAG,
 };
-use crate::naming::{self, NamingError, NamingRules, Overrides, ReasonSet};
+use crate::naming::{self, Lean, NamingError, NamingRules, Overrides, ReasonSet};
 use crate::source::{Listing, SourceRef};
 use crate::target::limits::{MAX_TAGS, MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS};
 use crate::target::listed::{Listed, Verdict};
@@ -67,8 +68,8 @@ pub enum Decision {
 pub struct Item {
     /// The source reference.
     pub source: SourceRef,
-    /// The target name planned for it.
-    pub target: String,
+    /// The target name planned for it ([`Item::target_name`]).
+    pub target: ItemName,
     /// Why the target differs from the bare source path.
     pub reasons: ReasonSet,
     /// The secret at that name, if any: the inventory's compact record, shared with it, not a
@@ -84,6 +85,57 @@ impl Item {
     /// Its identity in `scope` (the job's): tags, tokens, description.
     pub fn identity(&self, scope: &Scope) -> SourceIdentity {
         scope.identity(&self.source.path)
+    }
+
+    /// The target name planned for it.
+    pub fn target_name(&self) -> Cow<'_, str> {
+        self.target.of(&self.source.path)
+    }
+}
+
+/// The target name of an item: most are their source path under the prefix, which is then
+/// not stored again (at 500,000 secrets a copy of every name is tens of MiB).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemName {
+    /// `prefix/path` (the path alone when the prefix is empty): the rules' plain name.
+    Plain(Arc<str>),
+    /// Any other name (rewritten, disambiguated, sticky, an override).
+    Other(Box<str>),
+}
+
+impl ItemName {
+    /// The name for the source path `path`.
+    pub fn of<'p>(&'p self, path: &'p str) -> Cow<'p, str> {
+        match self {
+            ItemName::Plain(prefix) if prefix.is_empty() => Cow::Borrowed(path),
+            ItemName::Plain(prefix) => Cow::Owned(format!("{prefix}/{path}")),
+            ItemName::Other(name) => Cow::Borrowed(name),
+        }
+    }
+
+    /// Whether the name for `path` is `name` (no allocation).
+    pub fn is(&self, path: &str, name: &str) -> bool {
+        match self {
+            ItemName::Plain(prefix) if prefix.is_empty() => path == name,
+            ItemName::Plain(prefix) => {
+                name.strip_prefix(&**prefix)
+                    .and_then(|n| n.strip_prefix('/'))
+                    == Some(path)
+            }
+            ItemName::Other(other) => **other == *name,
+        }
+    }
+}
+
+impl From<&str> for ItemName {
+    fn from(name: &str) -> ItemName {
+        ItemName::Other(name.into())
+    }
+}
+
+impl From<String> for ItemName {
+    fn from(name: String) -> ItemName {
+        ItemName::Other(name.into_boxed_str())
     }
 }
 
@@ -259,18 +311,26 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
         }
     }
 
-    let (mappings, first) = {
+    let (planned, first) = {
         let paths: Vec<&str> = refs.iter().map(|r| r.path.as_str()).collect();
-        naming::plan_names_with_first(&paths, input.rules, input.overrides, &sticky)?
+        naming::plan_names_lean(&paths, input.rules, input.overrides, &sticky)?
     };
     drop(sticky);
-    // the planned (target, reasons) of each reference, in listing order
-    let mut slots: Vec<Option<(String, ReasonSet)>> = (0..refs.len()).map(|_| None).collect();
-    for (m, i) in mappings.into_iter().zip(first) {
-        if let Some(slot) = slots.get_mut(i) {
-            *slot = Some((m.target, m.reasons));
+    // what was planned for each reference, in listing order: a listing is sorted and
+    // distinct, so the planner's order is the listing's (`first` is `None`)
+    let planned: Box<dyn Iterator<Item = Option<Lean>>> = match first {
+        None => Box::new(planned.into_iter().map(Some)),
+        Some(first) => {
+            let mut slots: Vec<Option<Lean>> = (0..refs.len()).map(|_| None).collect();
+            for (m, i) in planned.into_iter().zip(first) {
+                if let Some(slot) = slots.get_mut(i) {
+                    *slot = Some(m);
+                }
+            }
+            Box::new(slots.into_iter())
         }
-    }
+    };
+    let plain: Arc<str> = prefix.into();
     // the inventory is sorted by name (`listed::Inventory`)
     debug_assert!(inventory.windows(2).all(|w| w[0].name() < w[1].name()));
     let at = |name: &str| {
@@ -285,12 +345,17 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
         matches!(o, Verdict::Unverified(_)) && s.claimed_path() == Some(path)
     };
     let mut items = Vec::with_capacity(refs.len());
-    for (r, slot) in refs.into_iter().zip(slots) {
+    for (r, slot) in refs.into_iter().zip(planned) {
         // sources never list a path twice (exports refuse duplicates); a repeat has no slot
-        let Some((target, reasons)) = slot else {
+        let Some(Lean { target, reasons }) = slot else {
             continue;
         };
-        let at_name = at(&target);
+        let target = match target {
+            Some(t) => ItemName::Other(t),
+            None => ItemName::Plain(Arc::clone(&plain)),
+        };
+        let name = target.of(&r.path);
+        let at_name = at(&name);
         let decision = match at_name {
             None => Decision::Create,
             Some((s, o, owned_as)) => {
@@ -324,8 +389,9 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
         let renamed_from = owned_of(&r.path)
             .iter()
             .find(|(_, s)| s.deleted_date().is_none())
-            .filter(|(_, s)| s.name() != target)
+            .filter(|(_, s)| s.name() != name)
             .map(|(_, s)| s.name().to_owned());
+        drop(name);
         items.push(Item {
             existing: at_name.map(|(s, _, _)| Arc::clone(s)),
             source: r,
@@ -342,12 +408,12 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
         items
             .binary_search_by(|i| i.source.path.as_str().cmp(path))
             .ok()
-            .map(|k| items[k].target.as_str())
+            .map(|k| &items[k])
     };
     // the names items map to, for the unverified secrets no item stands on
-    let mut planned: Vec<&str> = Vec::new();
+    let mut planned: Vec<Cow<'_, str>> = Vec::new();
     if owners.iter().any(|o| matches!(o, Verdict::Unverified(_))) {
-        planned = items.iter().map(|i| i.target.as_str()).collect();
+        planned = items.iter().map(Item::target_name).collect();
         planned.sort_unstable();
     }
     let (mut orphans, mut deleted_orphans) = (Vec::new(), Vec::new());
@@ -362,7 +428,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
                 continue;
             }
             (Verdict::Unverified(why), _) => {
-                if planned.binary_search(&s.name()).is_err() {
+                if planned.binary_search(&Cow::Borrowed(s.name())).is_err() {
                     unverified.push(Unverified {
                         secret: Arc::clone(s),
                         path: s.claimed_path().unwrap_or("").to_owned(),
@@ -380,8 +446,8 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
             owned_live += 1;
         }
         let why = match claimed(path) {
-            Some(name) if name == s.name() => continue,
-            Some(name) => OrphanWhy::RenamedTo(name.to_owned()),
+            Some(item) if item.target.is(&item.source.path, s.name()) => continue,
+            Some(item) => OrphanWhy::RenamedTo(item.target_name().into_owned()),
             None => OrphanWhy::SourceGone,
         };
         if s.deleted_date().is_some() {
@@ -785,10 +851,10 @@ mod tests {
         let s = scope("");
         let inv = vec![secret("p/a_b", Some((&s, "a b", "p")), false)];
         let p = plan(&["a b", "a#b"], &inv);
-        let m: BTreeMap<&str, &str> = p
+        let m: BTreeMap<&str, Cow<str>> = p
             .items
             .iter()
-            .map(|i| (i.source.path.as_str(), i.target.as_str()))
+            .map(|i| (i.source.path.as_str(), i.target_name()))
             .collect();
         assert_eq!(m["a b"], "p/a_b");
         assert_ne!(m["a#b"], "p/a_b");
@@ -801,9 +867,9 @@ mod tests {
         let s = scope("");
         let first = plan(&["a b", "a#b"], &[]);
         let hashed = first.items.iter().find(|i| i.source.path == "a#b").unwrap();
-        let inv = vec![secret(&hashed.target, Some((&s, "a#b", "p")), false)];
+        let inv = vec![secret(&hashed.target_name(), Some((&s, "a#b", "p")), false)];
         let p = plan(&["a#b"], &inv);
-        assert_eq!(p.items[0].target, hashed.target);
+        assert_eq!(p.items[0].target_name(), hashed.target_name());
         assert_eq!(p.items[0].decision, Decision::Compare);
     }
 
@@ -812,7 +878,7 @@ mod tests {
         let s = scope("");
         let inv = vec![secret("p/a", Some((&s, "a", "p")), false)];
         let p = plan_with(&s, &["a"], &inv, "a,p/new\n", Policy::Aws);
-        assert_eq!(p.items[0].target, "p/new");
+        assert_eq!(p.items[0].target_name(), "p/new");
         assert_eq!(p.items[0].decision, Decision::Create);
         assert_eq!(p.items[0].renamed_from.as_deref(), Some("p/a"));
         assert_eq!(p.orphans.len(), 1);
@@ -824,7 +890,7 @@ mod tests {
         let s = scope("");
         let inv = vec![secret("p/a_b", Some((&s, "a_b", "p")), false)];
         let p = plan_with(&s, &["a_b"], &inv, "", Policy::Alphanumeric);
-        assert_ne!(p.items[0].target, "p/a_b");
+        assert_ne!(p.items[0].target_name(), "p/a_b");
         assert_eq!(p.items[0].renamed_from.as_deref(), Some("p/a_b"));
         assert_eq!(p.orphans.len(), 1);
     }

@@ -665,7 +665,7 @@ fn stop_on_conflicts(p: &Prepared<'_>, command: &str) -> Option<JobEnd> {
             ),
         };
         p.sink
-            .emit(Row::new(&item.source.path, &item.target, action, status).error(why));
+            .emit(Row::new(&item.source.path, &item.target_name(), action, status).error(why));
     }
     Some(JobEnd {
         exit_code: exit::FAILED,

@@ -211,7 +211,7 @@ struct Ctx<'i> {
 impl Ctx<'_> {
     fn row(&mut self, action: Action, status: Status, why: impl Into<String>) -> Row {
         let item = self.item;
-        let mut r = Row::new(&item.source.path, &item.target, action, status);
+        let mut r = Row::new(&item.source.path, &item.target_name(), action, status);
         r.source_version.clone_from(&self.version);
         r.target_arn = item.existing.as_ref().map(|e| e.arn()).unwrap_or_default();
         r.attempts = self.attempts;
@@ -502,7 +502,7 @@ impl Executor<'_> {
             ));
             return;
         }
-        if !naming::is_valid_target(&item.target, self.settings.policy) {
+        if !naming::is_valid_target(&item.target_name(), self.settings.policy) {
             self.sink.emit(cx.row(
                 Action::Skip,
                 Status::Failed,
@@ -575,11 +575,10 @@ impl Executor<'_> {
                 self.sink.unread.fetch_add(1, Ordering::Relaxed);
             }
             if proof.is_none() && matches!(source, SourceFact::Value { .. }) {
-                proof = self
-                    .tokens()
-                    .await
-                    .ok()
-                    .map(|t| t.ownership_proof(&item.target, &self.scope, &rules.prefix));
+                proof =
+                    self.tokens().await.ok().map(|t| {
+                        t.ownership_proof(&item.target_name(), &self.scope, &rules.prefix)
+                    });
             }
             let facts = Facts {
                 identity: &cx.identity,
@@ -702,7 +701,8 @@ impl Executor<'_> {
             (true, false) => format!("replicas: {}", decide::region_list(replicas)),
             (false, false) => format!("{why}; replicas: {}", decide::region_list(replicas)),
         };
-        let name = item.target.as_str();
+        let name = item.target_name();
+        let name = name.as_ref();
         let token = match self.tokens().await {
             Ok(t) => t.token(&cx.identity, value, None),
             Err(e) => {

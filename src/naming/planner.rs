@@ -25,6 +25,7 @@
 //!
 //! The result is unique across the whole set, and unique against all reserved names.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rayon::prelude::*;
@@ -135,7 +136,7 @@ impl Ctx<'_> {
             clash: self.is_reserved(&target),
         };
         let m = if compliant {
-            T::named(source, target, false, reasons)
+            T::plain(source, target, reasons)
         } else {
             self.planned(source, target, reasons)
         };
@@ -205,8 +206,34 @@ pub fn plan_names_with_first<S: AsRef<str> + Sync>(
     overrides: &Overrides,
     sticky: &dyn StickyNames,
 ) -> Result<(Vec<Planned>, Vec<usize>), NamingError> {
-    plan::<_, Planned>(sources, rules, overrides, sticky, true)
-        .map(|(_, planned, first)| (planned, first.unwrap_or_default()))
+    plan::<_, Planned>(sources, rules, overrides, sticky, true).map(|(_, planned, first)| {
+        let first = first.unwrap_or_else(|| (0..planned.len()).collect());
+        (planned, first)
+    })
+}
+
+/// [`plan_names_with_first`] for the engine's planner (`plan::build`), leaner still: a plain
+/// name (`prefix/source`, most of them) is not kept ([`Lean::target`] is `None`), and when the
+/// sources are already sorted and distinct (a listing is) they are not sorted again and the
+/// first occurrences are not returned (`None`: each source is its own). Same names as
+/// [`plan_names`].
+pub(crate) fn plan_names_lean(
+    sources: &[&str],
+    rules: &NamingRules,
+    overrides: &Overrides,
+    sticky: &dyn StickyNames,
+) -> Result<(Vec<Lean>, Option<Vec<usize>>), NamingError> {
+    plan::<_, Lean>(sources, rules, overrides, sticky, true)
+        .map(|(_, planned, first)| (planned, first))
+}
+
+/// What [`plan_names_lean`] plans for one source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Lean {
+    /// The target name; `None`: the plain name `prefix/source`.
+    pub target: Option<Box<str>>,
+    /// Why.
+    pub reasons: ReasonSet,
 }
 
 /// Sorts `make(i, source)` for all sources (parallel) and keeps the first of each run of
@@ -234,7 +261,8 @@ where
 }
 
 /// What [`plan`] gives: the distinct sources (sorted), what was planned for each, and (when
-/// asked) the index of each one's first occurrence.
+/// asked, and the sources were not sorted and distinct already) the index of each one's first
+/// occurrence.
 type Planning<'s, T> = (Vec<&'s str>, Vec<T>, Option<Vec<usize>>);
 
 /// What the planner makes per source: a [`Planned`] name, or a whole [`Mapping`] whose copy
@@ -242,7 +270,16 @@ type Planning<'s, T> = (Vec<&'s str>, Vec<T>, Option<Vec<usize>>);
 /// copies costs 10-20% of a million-name plan).
 trait Named: Send + Sync + Sized {
     fn named(source: &str, target: String, changed: bool, reasons: ReasonSet) -> Self;
+    /// A compliant source's own plain name (`target` is `prefix/source`).
+    fn plain(source: &str, target: String, reasons: ReasonSet) -> Self {
+        Self::named(source, target, false, reasons)
+    }
+    /// The target (only asked of rewritten names, which are always kept).
     fn target(&self) -> &str;
+    /// The target of `source`, also when it is its plain name.
+    fn target_of<'a>(&'a self, _source: &str, _prefix: Option<&str>) -> Cow<'a, str> {
+        Cow::Borrowed(self.target())
+    }
     /// Takes the disambiguated `target` (reason `collision`).
     fn collided(&mut self, target: String, changed: bool);
 }
@@ -271,6 +308,35 @@ impl Named for Planned {
         }
     }
     name_fields!();
+}
+
+impl Named for Lean {
+    fn named(_: &str, target: String, _: bool, reasons: ReasonSet) -> Self {
+        Lean {
+            target: Some(target.into_boxed_str()),
+            reasons,
+        }
+    }
+    fn plain(_: &str, _: String, reasons: ReasonSet) -> Self {
+        Lean {
+            target: None,
+            reasons,
+        }
+    }
+    fn target(&self) -> &str {
+        self.target.as_deref().unwrap_or_default()
+    }
+    fn target_of<'a>(&'a self, source: &str, prefix: Option<&str>) -> Cow<'a, str> {
+        match (&self.target, prefix) {
+            (Some(t), _) => Cow::Borrowed(t),
+            (None, Some(p)) => Cow::Owned(format!("{p}/{source}")),
+            (None, None) => Cow::Owned(source.to_owned()),
+        }
+    }
+    fn collided(&mut self, target: String, _: bool) {
+        self.target = Some(target.into_boxed_str());
+        self.reasons.insert(Reason::Collision);
+    }
 }
 
 impl Named for Mapping {
@@ -303,7 +369,14 @@ fn plan<'s, S: AsRef<str> + Sync, T: Named>(
     // 1. Distinct sources, sorted (by a 16-byte inline key first). With `with_first`, the
     // input position is the last sort key, so the first of equal strings is the first
     // occurrence (a wider element, so only when asked for).
-    let (uniq, first_seen): (Vec<&str>, Option<Vec<usize>>) = if with_first {
+    // Sources already sorted and distinct (a listing is) are taken as they are: each is its
+    // own first occurrence (`None`).
+    let sorted = (1..sources.len())
+        .into_par_iter()
+        .all(|i| sources[i - 1].as_ref() < sources[i].as_ref());
+    let (uniq, first_seen): (Vec<&str>, Option<Vec<usize>>) = if sorted {
+        (sources.par_iter().map(AsRef::as_ref).collect(), None)
+    } else if with_first {
         assert!(
             u32::try_from(sources.len()).is_ok(),
             "plan_names: more than 2^32 names"
@@ -391,7 +464,7 @@ fn plan<'s, S: AsRef<str> + Sync, T: Named>(
         .map(|(i, _)| {
             let (name, attempt) = disambiguate(
                 uniq[i],
-                maps[i].target(),
+                &maps[i].target_of(uniq[i], prefix),
                 rules.policy,
                 body_start,
                 0,
@@ -406,7 +479,7 @@ fn plan<'s, S: AsRef<str> + Sync, T: Named>(
         if assigned.contains(&name) {
             name = disambiguate(
                 uniq[i],
-                maps[i].target(),
+                &maps[i].target_of(uniq[i], prefix),
                 rules.policy,
                 body_start,
                 attempt + 1,
