@@ -44,7 +44,7 @@ pub enum Decision {
     /// The name is held by a secret that is not this source's, handled per `on_conflict`.
     Conflict {
         /// `None` = unmanaged; `Some(words)` = managed for another source (whose, in words).
-        owner: Option<String>,
+        owner: Option<Box<str>>,
         /// The configured policy.
         policy: OnConflict,
     },
@@ -55,7 +55,7 @@ pub enum Decision {
     /// The name is scheduled for deletion.
     ScheduledForDeletion {
         /// When AWS deletes it.
-        date: String,
+        date: Box<str>,
         /// Whether it is this source's (only those may be restored).
         ours: bool,
     },
@@ -78,7 +78,7 @@ pub struct Item {
     /// What to do.
     pub decision: Decision,
     /// The name of this source's owned secret when the mapping moved away from it (a rename).
-    pub renamed_from: Option<String>,
+    pub renamed_from: Option<Box<str>>,
 }
 
 impl Item {
@@ -362,7 +362,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
                 let ours = owned_as == Some(r.path.as_str());
                 if let Some(date) = s.deleted_date() {
                     Decision::ScheduledForDeletion {
-                        date: date.to_owned(),
+                        date: date.into(),
                         ours,
                     }
                 } else if ours {
@@ -378,7 +378,8 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
                         )),
                         Ownership::Unverified { why, .. } => Some(unverified_words(why)),
                         Ownership::Foreign(words) => Some(words),
-                    };
+                    }
+                    .map(String::into_boxed_str);
                     Decision::Conflict {
                         owner,
                         policy: input.on_conflict,
@@ -390,7 +391,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
             .iter()
             .find(|(_, s)| s.deleted_date().is_none())
             .filter(|(_, s)| s.name() != name)
-            .map(|(_, s)| s.name().to_owned());
+            .map(|(_, s)| s.name().into());
         drop(name);
         items.push(Item {
             existing: at_name.map(|(s, _, _)| Arc::clone(s)),
