@@ -193,7 +193,7 @@ pub fn plan_names(
     overrides: &Overrides,
     sticky: &dyn StickyNames,
 ) -> Result<Vec<Mapping>, NamingError> {
-    plan::<_, Mapping>(sources, rules, overrides, sticky, false).map(|(_, maps, _)| maps)
+    plan::<_, Mapping>(sources, rules, overrides, sticky, false, None).map(|(_, maps, _)| maps)
 }
 
 /// [`plan_names`] without a copy of each source path: for each distinct source (sorted), what
@@ -206,7 +206,7 @@ pub fn plan_names_with_first<S: AsRef<str> + Sync>(
     overrides: &Overrides,
     sticky: &dyn StickyNames,
 ) -> Result<(Vec<Planned>, Vec<usize>), NamingError> {
-    plan::<_, Planned>(sources, rules, overrides, sticky, true).map(|(_, planned, first)| {
+    plan::<_, Planned>(sources, rules, overrides, sticky, true, None).map(|(_, planned, first)| {
         let first = first.unwrap_or_else(|| (0..planned.len()).collect());
         (planned, first)
     })
@@ -223,7 +223,7 @@ pub(crate) fn plan_names_lean(
     overrides: &Overrides,
     sticky: &dyn StickyNames,
 ) -> Result<(Vec<Lean>, Option<Vec<usize>>), NamingError> {
-    plan::<_, Lean>(sources, rules, overrides, sticky, true)
+    plan::<_, Lean>(sources, rules, overrides, sticky, true, Some(sources))
         .map(|(_, planned, first)| (planned, first))
 }
 
@@ -263,7 +263,7 @@ where
 /// What [`plan`] gives: the distinct sources (sorted), what was planned for each, and (when
 /// asked, and the sources were not sorted and distinct already) the index of each one's first
 /// occurrence.
-type Planning<'s, T> = (Vec<&'s str>, Vec<T>, Option<Vec<usize>>);
+type Planning<'s, T> = (Cow<'s, [&'s str]>, Vec<T>, Option<Vec<usize>>);
 
 /// What the planner makes per source: a [`Planned`] name, or a whole [`Mapping`] whose copy
 /// of the source is made in the same parallel pass as its name (a pass of its own for the
@@ -357,6 +357,7 @@ fn plan<'s, S: AsRef<str> + Sync, T: Named>(
     overrides: &Overrides,
     sticky: &dyn StickyNames,
     with_first: bool,
+    strs: Option<&'s [&'s str]>,
 ) -> Result<Planning<'s, T>, NamingError> {
     let prefix = rules.prefix();
     if let Some(p) = prefix {
@@ -374,8 +375,13 @@ fn plan<'s, S: AsRef<str> + Sync, T: Named>(
     let sorted = (1..sources.len())
         .into_par_iter()
         .all(|i| sources[i - 1].as_ref() < sources[i].as_ref());
-    let (uniq, first_seen): (Vec<&str>, Option<Vec<usize>>) = if sorted {
-        (sources.par_iter().map(AsRef::as_ref).collect(), None)
+    let (uniq, first_seen): (Cow<'s, [&'s str]>, Option<Vec<usize>>) = if sorted {
+        // already a slice of `&str` (the engine's planner): borrowed, not copied
+        let uniq = match strs {
+            Some(strs) => Cow::Borrowed(strs),
+            None => Cow::Owned(sources.par_iter().map(AsRef::as_ref).collect()),
+        };
+        (uniq, None)
     } else if with_first {
         assert!(
             u32::try_from(sources.len()).is_ok(),
@@ -387,12 +393,12 @@ fn plan<'s, S: AsRef<str> + Sync, T: Named>(
             |a, b| a.0 == b.0 && a.1 == b.1,
         );
         (
-            keyed.par_iter().map(|k| k.1).collect(),
+            Cow::Owned(keyed.par_iter().map(|k| k.1).collect()),
             Some(keyed.par_iter().map(|k| k.2 as usize).collect()),
         )
     } else {
         let keyed = sort_dedup(sources, |_, s| (sort_key(s), s), |a, b| a == b);
-        (keyed.par_iter().map(|k| k.1).collect(), None)
+        (Cow::Owned(keyed.par_iter().map(|k| k.1).collect()), None)
     };
 
     // 2. Reserved names.
