@@ -296,16 +296,25 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
         &owned[start..end]
     };
 
-    // borrowed from the listing and the inventory, not copied
-    let mut sticky: BTreeMap<&str, &str> = BTreeMap::new();
+    // marked on this job's secrets, not copied into a map
+    let mut sticky = Sticky {
+        owned: &owned,
+        keep: Vec::new(),
+        count: 0,
+    };
     if !owned.is_empty() {
+        sticky.keep = vec![false; owned.len()];
         for r in &refs {
             if input.overrides.get(&r.path).is_some() {
                 continue; // an override always wins, in the open
             }
+            let at = owned.partition_point(|(p, _)| *p < r.path.as_str());
             if let Some((_, s)) = owned_of(&r.path).first() {
                 if naming::is_rule_name(&r.path, s.name(), input.rules) {
-                    sticky.insert(r.path.as_str(), s.name());
+                    if let Some(k) = sticky.keep.get_mut(at) {
+                        *k = true;
+                        sticky.count += 1;
+                    }
                 }
             }
         }
@@ -469,6 +478,40 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
         foreign,
         unverified,
     })
+}
+
+/// Sticky names (`naming::StickyNames`): the first of this job's secrets for a listed path
+/// (`owned`, sorted by path) whose name is what the rules give that path, marked in `keep`;
+/// borrowed from the inventory, not copied (at 500,000 owned secrets a map of them is tens of
+/// MiB).
+struct Sticky<'a> {
+    owned: &'a [(&'a str, &'a Arc<Listed>)],
+    keep: Vec<bool>,
+    count: usize,
+}
+
+impl naming::StickyNames for Sticky<'_> {
+    fn name_of(&self, source: &str) -> Option<&str> {
+        let at = self.owned.partition_point(|(p, _)| *p < source);
+        match (self.owned.get(at), self.keep.get(at)) {
+            (Some((p, s)), Some(true)) if *p == source => Some(s.name()),
+            _ => None,
+        }
+    }
+
+    fn pairs(&self) -> Box<dyn Iterator<Item = (&str, &str)> + '_> {
+        Box::new(
+            self.owned
+                .iter()
+                .zip(&self.keep)
+                .filter(|(_, keep)| **keep)
+                .map(|((p, s), _)| (*p, s.name())),
+        )
+    }
+
+    fn count(&self) -> usize {
+        self.count
+    }
 }
 
 /// How many tags secretport itself puts on every secret it manages (`secretport:source`,

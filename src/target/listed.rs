@@ -93,8 +93,6 @@ struct Rare {
     tags: Tags,
     /// Whose a foreign secret is.
     foreign: Option<Box<str>>,
-    /// The claimed identity's path, when it is not the name's.
-    path: Option<Box<str>>,
 }
 
 /// One secret of the inventory, compact (see the module docs).
@@ -107,6 +105,8 @@ pub struct Listed {
     proof: [u8; 16],
     arn_tail: [u8; 6],
     bits: u16,
+    /// The claimed identity's full path, when it is not the name's (a rewritten name).
+    path: Option<Box<str>>,
     rare: Option<Box<Rare>>,
 }
 
@@ -238,6 +238,7 @@ impl Listed {
         // tags: secretport's as bits where they are rebuilt exactly, the rest as they came (a
         // foreign secret's are never read)
         let mut proof = [0u8; 16];
+        let mut path = None;
         let mut other: Vec<(&str, &str)> = Vec::new();
         if !foreign {
             let path_is_name = claimed.as_ref().is_some_and(|id| {
@@ -250,7 +251,7 @@ impl Listed {
                 if path_is_name {
                     bits |= bit::PATH_IS_NAME;
                 } else {
-                    rare.path = Some(id.path().into());
+                    path = Some(id.path().into());
                 }
             }
             let source_tag = claimed.as_ref().map(SourceIdentity::tag_value);
@@ -287,6 +288,7 @@ impl Listed {
             proof,
             arn_tail,
             bits,
+            path,
             rare,
         }
     }
@@ -359,7 +361,7 @@ impl Listed {
     /// The identity its tags claim in the job's scope (also for a legacy instance), if they do.
     pub fn claimed(&self) -> Option<SourceIdentity> {
         let scope = &self.common.scope;
-        match self.rare().and_then(|r| r.path.as_deref()) {
+        match self.path.as_deref() {
             Some(path) => Some(scope.identity_at(path)),
             None if self.has(bit::PATH_IS_NAME) => {
                 Some(scope.identity(self.common.relative(&self.name)?))
@@ -371,7 +373,7 @@ impl Listed {
     /// The path its tags claim relative to the job's base path, when they claim the scope.
     pub fn claimed_path(&self) -> Option<&str> {
         let scope = &self.common.scope;
-        match self.rare().and_then(|r| r.path.as_deref()) {
+        match self.path.as_deref() {
             Some(path) => Some(scope.relative_path(path)),
             None if self.has(bit::PATH_IS_NAME) => self.common.relative(&self.name),
             None => None,
