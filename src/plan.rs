@@ -296,6 +296,21 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
         &owned[start..end]
     };
 
+    let plain: Arc<str> = prefix.into();
+    // the references move into the items first (then the listing's buffer is gone); names
+    // and decisions are filled in below
+    let mut items: Vec<Item> = refs
+        .into_iter()
+        .map(|r| Item {
+            source: r,
+            target: ItemName::Plain(Arc::clone(&plain)),
+            reasons: ReasonSet::default(),
+            existing: None,
+            decision: Decision::Create,
+            renamed_from: None,
+        })
+        .collect();
+
     // marked on this job's secrets, not copied into a map
     let mut sticky = Sticky {
         owned: &owned,
@@ -304,7 +319,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
     };
     if !owned.is_empty() {
         sticky.keep = vec![false; owned.len()];
-        for r in &refs {
+        for r in items.iter().map(|i| &i.source) {
             if input.overrides.get(&r.path).is_some() {
                 continue; // an override always wins, in the open
             }
@@ -321,25 +336,34 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
     }
 
     let (planned, first) = {
-        let paths: Vec<&str> = refs.iter().map(|r| r.path.as_str()).collect();
+        let paths: Vec<&str> = items.iter().map(|i| i.source.path.as_str()).collect();
         naming::plan_names_lean(&paths, input.rules, input.overrides, &sticky)?
     };
     drop(sticky);
-    // what was planned for each reference, in listing order: a listing is sorted and
-    // distinct, so the planner's order is the listing's (`first` is `None`)
-    let planned: Box<dyn Iterator<Item = Option<Lean>>> = match first {
-        None => Box::new(planned.into_iter().map(Some)),
-        Some(first) => {
-            let mut slots: Vec<Option<Lean>> = (0..refs.len()).map(|_| None).collect();
-            for (m, i) in planned.into_iter().zip(first) {
-                if let Some(slot) = slots.get_mut(i) {
-                    *slot = Some(m);
-                }
-            }
-            Box::new(slots.into_iter())
+    // each item's name: a listing is sorted and distinct, so the planner's order is the
+    // listing's (`first` is `None`); otherwise each distinct path's first occurrence gets it
+    // and a repeat (sources never list a path twice: exports refuse duplicates) is dropped
+    let mut named = first.as_ref().map(|_| vec![false; items.len()]);
+    let at_of = |k: usize| first.as_ref().map_or(Some(k), |f| f.get(k).copied());
+    for (k, Lean { target, reasons }) in planned.into_iter().enumerate() {
+        let Some(item) = at_of(k).and_then(|i| items.get_mut(i)) else {
+            continue;
+        };
+        if let Some(t) = target {
+            item.target = ItemName::Other(t);
         }
-    };
-    let plain: Arc<str> = prefix.into();
+        item.reasons = reasons;
+        if let Some(slot) = named
+            .as_mut()
+            .and_then(|n| at_of(k).and_then(|i| n.get_mut(i)))
+        {
+            *slot = true;
+        }
+    }
+    if let Some(named) = named {
+        let mut named = named.into_iter();
+        items.retain(|_| named.next().unwrap_or(false));
+    }
     // the inventory is sorted by name (`listed::Inventory`)
     debug_assert!(inventory.windows(2).all(|w| w[0].name() < w[1].name()));
     let at = |name: &str| {
@@ -353,19 +377,16 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
     let claims = |s: &Listed, o: &Verdict, path: &str| {
         matches!(o, Verdict::Unverified(_)) && s.claimed_path() == Some(path)
     };
-    let mut items = Vec::with_capacity(refs.len());
-    for (r, slot) in refs.into_iter().zip(planned) {
-        // sources never list a path twice (exports refuse duplicates); a repeat has no slot
-        let Some(Lean { target, reasons }) = slot else {
-            continue;
-        };
-        let target = match target {
-            Some(t) => ItemName::Other(t),
-            None => ItemName::Plain(Arc::clone(&plain)),
-        };
-        let name = target.of(&r.path);
-        let at_name = at(&name);
-        let decision = match at_name {
+    for item in &mut items {
+        let r = &item.source;
+        let name = item.target.of(&r.path);
+        let renamed_from: Option<Box<str>> = owned_of(&r.path)
+            .iter()
+            .find(|(_, s)| s.deleted_date().is_none())
+            .filter(|(_, s)| s.name() != name)
+            .map(|(_, s)| s.name().into());
+        let found = at(&name);
+        let decision = match found {
             None => Decision::Create,
             Some((s, o, owned_as)) => {
                 let ours = owned_as == Some(r.path.as_str());
@@ -396,20 +417,10 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
                 }
             }
         };
-        let renamed_from = owned_of(&r.path)
-            .iter()
-            .find(|(_, s)| s.deleted_date().is_none())
-            .filter(|(_, s)| s.name() != name)
-            .map(|(_, s)| s.name().into());
         drop(name);
-        items.push(Item {
-            existing: at_name.map(|(s, _, _)| Arc::clone(s)),
-            source: r,
-            target,
-            reasons,
-            decision,
-            renamed_from,
-        });
+        item.existing = found.map(|(s, _, _)| Arc::clone(s));
+        item.decision = decision;
+        item.renamed_from = renamed_from;
     }
     items.sort_by(|a, b| a.source.path.cmp(&b.source.path));
 
