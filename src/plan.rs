@@ -267,23 +267,21 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
         .iter()
         .map(|s| s.verdict(input.key))
         .collect();
-    let paths_of_owned: Vec<Option<&str>> = input
-        .inventory
-        .iter()
-        .zip(&owners)
-        .map(|(s, o)| match o {
+    // the path an owned secret is this job's for (read from its record, not copied)
+    fn owned_path<'s>(s: &'s Listed, o: &Verdict) -> Option<&'s str> {
+        match o {
             Verdict::Owned => s.claimed_path(),
             _ => None,
-        })
-        .collect();
+        }
+    }
     // Lookups go through sorted indexes (binary search), not hash maps: at a region's 500,000
     // secrets each hash map of the inventory is tens of MiB of peak memory.
     let inventory = input.inventory;
     // this job's secrets by path; for one path, the live one first, then the smallest name
     let mut owned: Vec<(&str, &Arc<Listed>)> = inventory
         .iter()
-        .zip(&paths_of_owned)
-        .filter_map(|(s, p)| p.map(|p| (p, s)))
+        .zip(&owners)
+        .filter_map(|(s, o)| owned_path(s, o).map(|p| (p, s)))
         .collect();
     owned.sort_by(|(pa, a), (pb, b)| {
         pa.cmp(pb).then_with(|| {
@@ -370,7 +368,13 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
         inventory
             .binary_search_by(|s| s.name().cmp(name))
             .ok()
-            .map(|i| (&inventory[i], &owners[i], paths_of_owned[i]))
+            .map(|i| {
+                (
+                    &inventory[i],
+                    &owners[i],
+                    owned_path(&inventory[i], &owners[i]),
+                )
+            })
     };
 
     // an unverified secret at a source's planned name that claims exactly that source
@@ -441,8 +445,8 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
     let mut unverified = Vec::new();
     let mut owned_live = 0;
     let mut foreign = 0;
-    for ((s, o), path) in input.inventory.iter().zip(&owners).zip(&paths_of_owned) {
-        let path = match (o, *path) {
+    for (s, o) in input.inventory.iter().zip(&owners) {
+        let path = match (o, owned_path(s, o)) {
             (Verdict::Owned, Some(path)) => path,
             (Verdict::Foreign, _) => {
                 foreign += 1;
