@@ -29,6 +29,7 @@ use secretport::decide::Rules;
 use secretport::executor::{Executor, Settings, Sink};
 use secretport::identity::token::TokenDeriver;
 use secretport::identity::{Scope, OWNER_TAG};
+use secretport::limits::Op;
 use secretport::naming::{NamingRules, Overrides, Policy};
 use secretport::plan::{self, PlanInput};
 use secretport::progress::Progress;
@@ -197,8 +198,8 @@ impl Listing {
         }
     }
 
-    fn refused<T>(&self, op: &'static str) -> Result<T, CallError> {
-        self.count(op);
+    fn refused<T>(&self, op: Op, name: &'static str) -> Result<T, CallError> {
+        self.count(name);
         Err(CallError {
             op,
             name: String::new(),
@@ -244,19 +245,19 @@ impl Target for Listing {
     }
 
     fn batch_get<'a>(&'a self, _: &'a [String]) -> BoxFuture<'a, Result<BatchRead, CallError>> {
-        Box::pin(async { self.refused("BatchGetSecretValue") })
+        Box::pin(async { self.refused(Op::BatchGetSecretValue, "BatchGetSecretValue") })
     }
 
     fn get_value<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Outcome<Option<CurrentValue>>> {
-        Box::pin(async { self.refused("GetSecretValue") })
+        Box::pin(async { self.refused(Op::GetSecretValue, "GetSecretValue") })
     }
 
     fn describe<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Outcome<TargetSecret>> {
-        Box::pin(async { self.refused("DescribeSecret") })
+        Box::pin(async { self.refused(Op::DescribeSecret, "DescribeSecret") })
     }
 
     fn create<'a>(&'a self, _: &'a NewSecret<'a>) -> BoxFuture<'a, Outcome<(String, String)>> {
-        Box::pin(async { self.refused("CreateSecret") })
+        Box::pin(async { self.refused(Op::CreateSecret, "CreateSecret") })
     }
 
     fn put_value<'a>(
@@ -265,7 +266,7 @@ impl Target for Listing {
         _: &'a SecretValue,
         _: String,
     ) -> BoxFuture<'a, Outcome<Written>> {
-        Box::pin(async { self.refused("PutSecretValue") })
+        Box::pin(async { self.refused(Op::PutSecretValue, "PutSecretValue") })
     }
 
     fn tag<'a>(
@@ -273,7 +274,7 @@ impl Target for Listing {
         _: &'a str,
         _: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Outcome<()>> {
-        Box::pin(async { self.refused("TagResource") })
+        Box::pin(async { self.refused(Op::TagResource, "TagResource") })
     }
 
     fn replicate<'a>(
@@ -281,15 +282,15 @@ impl Target for Listing {
         _: &'a str,
         _: &'a [ReplicaRegion],
     ) -> BoxFuture<'a, Outcome<Vec<Replica>>> {
-        Box::pin(async { self.refused("ReplicateSecretToRegions") })
+        Box::pin(async { self.refused(Op::ReplicateSecretToRegions, "ReplicateSecretToRegions") })
     }
 
     fn restore<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Outcome<()>> {
-        Box::pin(async { self.refused("RestoreSecret") })
+        Box::pin(async { self.refused(Op::RestoreSecret, "RestoreSecret") })
     }
 
     fn schedule_deletion<'a>(&'a self, _: &'a str, _: i64) -> BoxFuture<'a, Outcome<String>> {
-        Box::pin(async { self.refused("DeleteSecret") })
+        Box::pin(async { self.refused(Op::DeleteSecret, "DeleteSecret") })
     }
 
     fn move_current<'a>(
@@ -298,7 +299,7 @@ impl Target for Listing {
         _: &'a str,
         _: &'a str,
     ) -> BoxFuture<'a, Outcome<()>> {
-        Box::pin(async { self.refused("UpdateSecretVersionStage") })
+        Box::pin(async { self.refused(Op::UpdateSecretVersionStage, "UpdateSecretVersionStage") })
     }
 }
 

@@ -8,9 +8,12 @@
 //! `on_conflcit` must not silently fall back to a default. An unknown key close to one its table
 //! takes gets a "did you mean `on_conflict`?" (`strsim`, as cargo and clap do).
 //!
-//! Implementation: the file is parsed into a `toml::Table`, and [`Section`] takes each known key
-//! out of it, deserializing the value with serde and recording failures under the key's path;
-//! whatever is left in a table afterwards is an unknown key.
+//! Where things are: the validator engine (key paths, unknown keys, "did you mean") in
+//! `config/validate.rs`; `[source]` and its kinds in `config/source.rs` and one file per kind
+//! (`vault.rs`, `file.rs`, `kms.rs`, `ssm.rs`, `sops.rs`, `credstash.rs`); the AWS access
+//! (`region`, `endpoint_url`, `credentials`) the target and the AWS-hosted sources share in
+//! `config/aws.rs`. This file holds the whole config, its jobs, `[target]`, `[naming]`,
+//! `[limits]`, `[report]`, `[reconcile]` and `[cost]`.
 //!
 //! **Only validated configs run.** [`Config`], [`JobConfig`] and the run-wide settings
 //! (target, naming, limits, report, reconcile, [`EnvSecret`]) are `#[non_exhaustive]`: outside
@@ -22,29 +25,34 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use self::validate::{syntax_message, Section, Validator};
 use crate::filter::PathFilter;
 use crate::naming::{self, NamingRules, Overrides, Policy};
 use crate::target::limits::{MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS};
 
+mod aws;
+mod credstash;
+mod file;
+mod kms;
+mod sops;
+mod source;
+mod ssm;
+mod validate;
 mod vault;
+mod vault_auth;
 
-/// One thing wrong with a config: the dotted key it concerns and what was expected.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// Dotted key path, e.g. `target.credentials.duration_seconds`.
-    pub key: String,
-    /// What is wrong and what is expected.
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.key, self.message)
-    }
-}
+pub use self::aws::{AwsAccess, Credentials};
+pub(crate) use self::credstash::CredstashConfig;
+pub(crate) use self::file::FileConfig;
+pub(crate) use self::kms::KmsConfig;
+pub use self::sops::{SopsConfig, SopsSplit};
+pub use self::source::{SourceConfig, Split};
+pub use self::ssm::SsmConfig;
+pub(crate) use self::validate::Problem;
+pub use self::vault::{ClientIdentity, VaultConfig};
+pub use self::vault_auth::{JwtOrigin, VaultAuth};
 
 /// Why a config could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -134,7 +142,7 @@ pub struct JobConfig {
 
 impl JobConfig {
     /// The naming rules this job implies.
-    pub fn naming_rules(&self) -> NamingRules {
+    pub(crate) fn naming_rules(&self) -> NamingRules {
         NamingRules {
             prefix: Some(self.target.prefix.clone()).filter(|p| !p.is_empty()),
             policy: self.naming.policy,
@@ -167,149 +175,6 @@ impl PartialEq for EnvSecret {
 }
 
 impl Eq for EnvSecret {}
-
-/// `[source]`.
-#[derive(Debug, Clone)]
-// one per run, built once: the size of the Vault variant (its resolved auth) costs nothing
-#[allow(clippy::large_enum_variant)]
-pub enum SourceConfig {
-    /// HashiCorp Vault / OpenBao KV.
-    Vault(VaultConfig),
-    /// JSON Lines export whose values are KMS-encrypted.
-    Kms(KmsConfig),
-    /// Plaintext JSON Lines export.
-    File(FileConfig),
-    /// AWS Systems Manager Parameter Store.
-    Ssm(SsmConfig),
-    /// SOPS-encrypted files (data key wrapped by AWS KMS).
-    Sops(SopsConfig),
-    /// A credstash DynamoDB table.
-    Credstash(CredstashConfig),
-}
-
-impl SourceConfig {
-    /// `vault`, `kms`, `file`, `ssm`, `sops` or `credstash`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            SourceConfig::Vault(_) => "vault",
-            SourceConfig::Kms(_) => "kms",
-            SourceConfig::File(_) => "file",
-            SourceConfig::Ssm(_) => "ssm",
-            SourceConfig::Sops(_) => "sops",
-            SourceConfig::Credstash(_) => "credstash",
-        }
-    }
-
-    /// Whether source metadata (Vault `custom_metadata`, SSM parameter tags) is copied into
-    /// tags.
-    pub fn copy_metadata(&self) -> bool {
-        match self {
-            SourceConfig::Vault(v) => v.copy_metadata,
-            SourceConfig::Ssm(s) => s.copy_tags,
-            _ => false,
-        }
-    }
-}
-
-/// Region, endpoint and credentials of an AWS-hosted source; each defaults to `[target]`'s.
-#[derive(Debug, Clone, Default)]
-pub struct AwsAccess {
-    /// Region (default: the target's).
-    pub region: Option<String>,
-    /// Endpoint (default: the target's).
-    pub endpoint_url: Option<String>,
-    /// Credentials (default: the target's).
-    pub credentials: Option<Credentials>,
-}
-
-/// `[source] kind = "ssm"`.
-#[derive(Debug, Clone)]
-pub struct SsmConfig {
-    /// The parameter path to migrate, recursively, normalised to `/a/b` (`/` = everything).
-    pub path: String,
-    /// Parameter types to migrate (`SecureString`, `String`, `StringList`).
-    pub types: Vec<String>,
-    /// Copy parameter tags into secret tags (one `ListTagsForResource` per parameter).
-    pub copy_tags: bool,
-    /// Region, endpoint and credentials for SSM and KMS.
-    pub aws: AwsAccess,
-}
-
-/// `[source] split`: what one target secret holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Split {
-    /// One target secret per source secret (a SOPS file): the whole value.
-    #[default]
-    Whole,
-    /// One target secret per top-level key of the value's JSON object, at `<path>/<key>`.
-    Keys,
-}
-
-/// How a SOPS file becomes secrets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum SopsSplit {
-    /// One secret per file: the document as a JSON object.
-    #[default]
-    File,
-    /// One secret per top-level key.
-    Keys,
-}
-
-/// `[source] kind = "sops"`.
-#[derive(Debug, Clone)]
-pub struct SopsConfig {
-    /// The config file's directory (absolute): globs and source paths are relative to it.
-    pub dir: PathBuf,
-    /// Glob patterns, relative to `dir`.
-    pub files: Vec<String>,
-    /// The identity's instance: `[source] instance`, else the file set (the globs), relative
-    /// to the config folder (`source::instance`), so a moved checkout is the same source.
-    pub instance: String,
-    /// One secret per file or per top-level key.
-    pub split: SopsSplit,
-    /// Region, endpoint and credentials for KMS (a key's region comes from its ARN).
-    pub aws: AwsAccess,
-}
-
-/// `[source] kind = "credstash"`.
-#[derive(Debug, Clone)]
-pub struct CredstashConfig {
-    /// The DynamoDB table (default `credential-store`).
-    pub table: String,
-    /// The KMS encryption context used at `credstash put`.
-    pub context: BTreeMap<String, String>,
-    /// Region, endpoint and credentials for DynamoDB and KMS.
-    pub aws: AwsAccess,
-}
-
-pub use self::vault::{ClientIdentity, JwtOrigin, VaultAuth, VaultConfig};
-
-/// `[source] kind = "kms"`.
-#[derive(Debug, Clone)]
-pub struct KmsConfig {
-    /// The export file.
-    pub file: PathBuf,
-    /// The identity's instance: `[source] instance`, else `file` relative to the config
-    /// folder (`source::instance`), so a moved checkout is the same source.
-    pub instance: String,
-    /// KMS region (default: the target's).
-    pub region: Option<String>,
-    /// KMS endpoint (default: the target's).
-    pub endpoint_url: Option<String>,
-    /// Credentials for KMS (default: the target's).
-    pub credentials: Option<Credentials>,
-}
-
-/// `[source] kind = "file"`.
-#[derive(Debug, Clone)]
-pub struct FileConfig {
-    /// The export file.
-    pub file: PathBuf,
-    /// The identity's instance: `[source] instance`, else `file` relative to the config
-    /// folder (`source::instance`), so a moved checkout is the same source.
-    pub instance: String,
-}
 
 /// What to do when a planned target name exists and is not ours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -351,43 +216,14 @@ pub struct TargetConfig {
     pub replicas: Vec<crate::target::ReplicaRegion>,
 }
 
-/// AWS credentials, as the Harness AWS Secrets Manager setup offers them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Credentials {
-    /// The SDK's default chain: env, profile, SSO, container/instance role.
-    Default,
-    /// Static keys from the env vars the config names (read when it was loaded).
-    AccessKeys {
-        /// The access key id (`access_key_id_env`).
-        access_key_id: EnvSecret,
-        /// The secret access key (`secret_access_key_env`).
-        secret_access_key: EnvSecret,
-        /// Optional session token (`session_token_env`).
-        session_token: Option<EnvSecret>,
-    },
-    /// STS AssumeRole on top of the default chain.
-    AssumeRole {
-        /// Role to assume.
-        role_arn: String,
-        /// External id demanded by the role's trust policy.
-        external_id: Option<String>,
-        /// Session duration, 900..=43200.
-        duration_seconds: u32,
-        /// Session name (shows in CloudTrail).
-        session_name: String,
-    },
-}
-
 /// `[naming]`.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct NamingConfig {
     /// Character policy.
-    pub policy: Policy,
+    pub(crate) policy: Policy,
     /// The overrides file, already parsed and validated.
-    pub overrides: Overrides,
-    /// Where the overrides came from, for messages.
-    pub overrides_path: Option<PathBuf>,
+    pub(crate) overrides: Overrides,
 }
 
 /// `[limits]`.
@@ -444,7 +280,7 @@ impl Default for LimitsConfig {
 pub struct ReportConfig {
     /// Directory for `<command>-<timestamp>.csv` files: `[report] dir`, default `reports`, both
     /// relative to the config file's folder.
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
 /// `[reconcile]`.
@@ -452,9 +288,9 @@ pub struct ReportConfig {
 #[non_exhaustive]
 pub struct ReconcileConfig {
     /// Recovery window for pruned secrets, 7..=30 days.
-    pub recovery_window_days: i64,
+    pub(crate) recovery_window_days: i64,
     /// Largest share of managed secrets one run may prune without `--force-prune`.
-    pub max_prune_fraction: f64,
+    pub(crate) max_prune_fraction: f64,
 }
 
 /// `[cost]`.
@@ -463,7 +299,7 @@ pub struct ReconcileConfig {
 pub struct CostConfig {
     /// Price of one secret (or replica) per month, for the plan's "adds $X/month"; default
     /// AWS's list price ([`crate::cost::LIST_PRICE_PER_SECRET_MONTH`]).
-    pub price_per_secret_month: f64,
+    pub(crate) price_per_secret_month: f64,
 }
 
 impl Config {
@@ -613,181 +449,6 @@ impl Config {
     }
 }
 
-/// A TOML table being taken apart key by key; leftovers are unknown keys. Every key the
-/// validator asks about is remembered (`known`), whether the file has it or not: those are the
-/// keys this table takes here (for this source kind, this auth method), which an unknown key is
-/// compared with for a "did you mean".
-struct Section {
-    path: String,
-    table: toml::Table,
-    problems: Vec<Problem>,
-    known: Vec<String>,
-}
-
-impl Section {
-    fn new(path: &str, table: toml::Table) -> Self {
-        Section {
-            path: path.to_owned(),
-            table,
-            problems: Vec::new(),
-            known: Vec::new(),
-        }
-    }
-
-    fn note(&mut self, k: &str) {
-        if !self.known.iter().any(|x| x == k) {
-            self.known.push(k.to_owned());
-        }
-    }
-
-    /// Whether the table has key `k` (a known key either way).
-    fn has(&mut self, k: &str) -> bool {
-        self.note(k);
-        self.table.contains_key(k)
-    }
-
-    /// Takes key `k` out of the table, raw.
-    fn take(&mut self, k: &str) -> Option<toml::Value> {
-        self.note(k);
-        self.table.remove(k)
-    }
-
-    /// Looks at key `k` without taking it.
-    fn peek(&mut self, k: &str) -> Option<&toml::Value> {
-        self.note(k);
-        self.table.get(k)
-    }
-
-    fn key(&self, k: &str) -> String {
-        if self.path.is_empty() {
-            k.to_owned()
-        } else {
-            format!("{}.{}", self.path, k)
-        }
-    }
-
-    fn problem(&mut self, k: &str, message: impl Into<String>) {
-        if !k.contains(['[', '.']) {
-            self.note(k);
-        }
-        let key = self.key(k);
-        self.problems.push(Problem {
-            key,
-            message: message.into(),
-        });
-    }
-
-    /// Takes an optional key, deserializing it as `T`.
-    fn opt<T: DeserializeOwned>(&mut self, k: &str, expected: &str) -> Option<T> {
-        let value = self.take(k)?;
-        match T::deserialize(value.clone()) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                let got = value.type_str();
-                let detail = e.to_string();
-                let detail = detail.lines().next().unwrap_or("").trim().to_owned();
-                self.problem(k, format!("expected {expected}, got {got} ({detail})"));
-                None
-            }
-        }
-    }
-
-    /// Takes a required key.
-    fn req<T: DeserializeOwned>(&mut self, k: &str, expected: &str) -> Option<T> {
-        let present = self.has(k);
-        let v = self.opt(k, expected);
-        if !present {
-            self.problem(k, format!("missing; expected {expected}"));
-        }
-        v
-    }
-
-    /// Takes a sub-table.
-    fn table(&mut self, k: &str, required: bool) -> Option<Section> {
-        match self.take(k) {
-            Some(toml::Value::Table(t)) => Some(Section::new(&self.key(k), t)),
-            Some(other) => {
-                self.problem(k, format!("expected a table, got {}", other.type_str()));
-                None
-            }
-            None => {
-                if required {
-                    self.problem(k, "missing; expected a table");
-                }
-                None
-            }
-        }
-    }
-
-    /// Without a valid `selector` (a source's `kind`, an auth `method`), which keys this table
-    /// takes is unknown: its other keys are left unjudged (not each called unknown), except a
-    /// typo of the selector itself.
-    fn unjudged_without(&mut self, selector: &str) {
-        let selector = [selector.to_owned()];
-        self.table
-            .retain(|k, _| closest_key(k, &selector).is_some());
-    }
-
-    /// Reports every key nobody took as unknown, with the closest known key of this table when
-    /// one is close ("did you mean `address`?"); when that key was reported missing, the one
-    /// message says both and the "missing" problem goes.
-    fn finish(mut self) -> Vec<Problem> {
-        let leftover: Vec<String> = self.table.keys().cloned().collect();
-        for k in leftover {
-            let message = match closest_key(&k, &self.known).map(str::to_owned) {
-                None => "unknown key".to_owned(),
-                Some(m) => {
-                    let full = self.key(&m);
-                    let missing = self
-                        .problems
-                        .iter()
-                        .position(|p| p.key == full && p.message.starts_with("missing"));
-                    match missing {
-                        Some(i) => {
-                            let p = self.problems.remove(i);
-                            format!("unknown key; did you mean `{m}`? `{m}` is {}", p.message)
-                        }
-                        None => format!("unknown key; did you mean `{m}`?"),
-                    }
-                }
-            };
-            self.problems.push(Problem {
-                key: self.key(&k),
-                message,
-            });
-        }
-        self.problems
-    }
-}
-
-/// The known key closest to the unknown key `k`, if one is close enough to be a typo of it:
-/// at most one edit (insertion, deletion, substitution or swap of neighbours) per three
-/// characters, at least one; case is ignored. The first of equally close keys wins.
-fn closest_key<'a>(k: &str, known: &'a [String]) -> Option<&'a str> {
-    let k = k.to_lowercase();
-    let limit = (k.chars().count() / 3).max(1);
-    known
-        .iter()
-        .map(|m| (strsim::osa_distance(&k, &m.to_lowercase()), m))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, m)| m.as_str())
-}
-
-/// Whether `r` is spelled like an AWS region (`us-east-1`, `us-gov-west-1`, `eu-central-2`).
-pub fn is_region(r: &str) -> bool {
-    let parts: Vec<&str> = r.split('-').collect();
-    parts.len() >= 3
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        })
-        && parts
-            .last()
-            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
-}
-
 /// `[target] replica_regions` and `replica_kms_key_ids`: region names, not the primary region,
 /// no duplicates; a key only for a configured replica region (a KMS key id is regional, so the
 /// target's `kms_key_id` is never used for a replica).
@@ -807,7 +468,7 @@ fn replica_regions(s: &mut Section, primary: Option<&str>) -> Vec<crate::target:
     let mut out: Vec<crate::target::ReplicaRegion> = Vec::new();
     for (i, r) in regions.iter().enumerate() {
         let key = format!("replica_regions[{i}]");
-        if !is_region(r) {
+        if !validate::is_region(r) {
             s.problem(
                 &key,
                 format!("{r:?} is not an AWS region (expected e.g. eu-west-1)"),
@@ -854,342 +515,7 @@ fn replica_regions(s: &mut Section, primary: Option<&str>) -> Vec<crate::target:
     out
 }
 
-/// Reads `[source] split` of a vault, file or kms source: `"secret"` or `"keys"`.
-fn split_option(s: &mut Section, expected: &str) -> Split {
-    match s.opt::<String>("split", expected).as_deref() {
-        None | Some("secret") => Split::Whole,
-        Some("keys") => Split::Keys,
-        Some(other) => {
-            s.problem("split", format!("expected {expected}, got {other:?}"));
-            Split::Whole
-        }
-    }
-}
-
-struct Validator<'a> {
-    problems: Vec<Problem>,
-    env: &'a dyn Fn(&str) -> Option<String>,
-    base: &'a Path,
-    allow_empty: bool,
-    split: Split,
-}
-
 impl Validator<'_> {
-    fn bad(&mut self, key: String, message: impl Into<String>) {
-        self.problems.push(Problem {
-            key,
-            message: message.into(),
-        });
-    }
-
-    fn resolve(&self, p: &str) -> PathBuf {
-        let p = Path::new(p);
-        if p.is_absolute() {
-            p.to_owned()
-        } else {
-            self.base.join(p)
-        }
-    }
-
-    /// The value of the variable a `*_env` key names, read here once, as a secret. The key
-    /// must name a variable (a value that is not a name is most likely the secret itself pasted
-    /// in by mistake, so messages never repeat it); unset, empty and whitespace-only are
-    /// problems naming the variable and `what` it must hold. `trim`: surrounding whitespace is
-    /// dropped (keys and ids never carry it, a pasted value often does); the token key is
-    /// taken byte for byte, since its bytes derive every token.
-    pub(super) fn env_secret(
-        &mut self,
-        s: &mut Section,
-        k: &str,
-        default: Option<&str>,
-        what: &str,
-        trim: bool,
-    ) -> Option<EnvSecret> {
-        let var = self.env_var_name(s, k, default)?;
-        match (self.env)(&var) {
-            None => {
-                s.problem(k, format!("environment variable {var} is not set"));
-                None
-            }
-            Some(v) if v.trim().is_empty() => {
-                let how = if v.is_empty() {
-                    "empty"
-                } else {
-                    "only whitespace"
-                };
-                s.problem(
-                    k,
-                    format!("environment variable {var} is {how}; it must hold the {what}"),
-                );
-                None
-            }
-            Some(v) => {
-                let value = if trim { v.trim().to_owned() } else { v };
-                Some(EnvSecret {
-                    var,
-                    value: value.into(),
-                })
-            }
-        }
-    }
-
-    fn url(&mut self, s: &mut Section, k: &str) -> Option<String> {
-        let u: String = s.opt(k, "a URL")?;
-        if !(u.starts_with("http://") || u.starts_with("https://")) || u.len() < 8 {
-            s.problem(k, format!("{u:?} is not an http(s) URL"));
-            return None;
-        }
-        Some(u.trim_end_matches('/').to_owned())
-    }
-
-    fn region(&mut self, s: &mut Section, k: &str) -> Option<String> {
-        let r: String = s.opt(k, "an AWS region such as us-east-1")?;
-        if !is_region(&r) {
-            s.problem(
-                k,
-                format!("{r:?} is not an AWS region (expected e.g. us-east-1)"),
-            );
-            return None;
-        }
-        Some(r)
-    }
-
-    fn file(&mut self, s: &mut Section, k: &str, required: bool) -> Option<PathBuf> {
-        self.file_as_written(s, k, required).map(|(p, _)| p)
-    }
-
-    /// As [`Validator::file`], with the path as the config wrote it.
-    fn file_as_written(
-        &mut self,
-        s: &mut Section,
-        k: &str,
-        required: bool,
-    ) -> Option<(PathBuf, String)> {
-        let f: String = if required {
-            s.req(k, "a file path")?
-        } else {
-            s.opt(k, "a file path")?
-        };
-        let p = self.resolve(&f);
-        if !p.is_file() {
-            s.problem(k, format!("file {} does not exist", p.display()));
-            return None;
-        }
-        Some((p, f))
-    }
-
-    /// The config file's folder, absolute (canonical when it exists).
-    fn config_dir(&self) -> PathBuf {
-        let base = if self.base.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            self.base
-        };
-        std::fs::canonicalize(base)
-            .or_else(|_| std::path::absolute(base))
-            .unwrap_or_else(|_| base.to_owned())
-    }
-
-    /// `[source] instance` of a file-based source (`file`, `kms`, `sops`): optional, and when
-    /// given a non-empty name without surrounding whitespace; `Err(())` when given and bad
-    /// (the problem is recorded).
-    fn instance(&mut self, s: &mut Section) -> Result<Option<String>, ()> {
-        let present = s.table.contains_key("instance");
-        let Some(i) = s.opt::<String>(
-            "instance",
-            "a name for this source in the secrets' identity, e.g. \"payments-export\"",
-        ) else {
-            return if present { Err(()) } else { Ok(None) };
-        };
-        if i.trim().is_empty() {
-            s.problem(
-                "instance",
-                "must not be empty: remove the key to use the file's path relative to the config file, or name the source (e.g. \"payments-export\")",
-            );
-            return Err(());
-        }
-        if i.trim() != i {
-            s.problem(
-                "instance",
-                format!("{i:?} has surrounding whitespace; write it without"),
-            );
-            return Err(());
-        }
-        Ok(Some(i))
-    }
-
-    /// An export file source's `file` and its identity instance (`[source] instance`, else the
-    /// file relative to the config folder).
-    /// `what` names the kind of file in the message for a missing one, which also says where a
-    /// relative path is read from.
-    fn export_file(&mut self, s: &mut Section, what: &str) -> Option<(PathBuf, String)> {
-        let instance = self.instance(s);
-        let written: String = s.req("file", "the path of the export file")?;
-        let file = self.resolve(&written);
-        if !file.is_file() {
-            let relative = if Path::new(&written).is_absolute() {
-                ""
-            } else {
-                " (a relative path is read from the config file's folder)"
-            };
-            s.problem(
-                "file",
-                format!(
-                    "the {what} {} does not exist; check [source] file{relative}",
-                    file.display()
-                ),
-            );
-            return None;
-        }
-        let instance = instance.ok()?.unwrap_or_else(|| {
-            crate::source::instance::export_instance(&self.config_dir(), &written)
-        });
-        Some((file, instance))
-    }
-
-    /// `region`, `endpoint_url` and `credentials` of an AWS-hosted source.
-    fn aws_access(&mut self, s: &mut Section) -> AwsAccess {
-        let region = self.region(s, "region");
-        let endpoint_url = self.url(s, "endpoint_url");
-        let credentials = s.table("credentials", false).and_then(|c| {
-            let (creds, problems) = self.credentials(c);
-            self.problems.extend(problems);
-            creds
-        });
-        AwsAccess {
-            region,
-            endpoint_url,
-            credentials,
-        }
-    }
-
-    fn ssm(&mut self, s: &mut Section) -> Option<SsmConfig> {
-        let path: String = s
-            .opt("path", "a parameter path such as \"/prod/\"")
-            .unwrap_or_else(|| "/".into());
-        let trimmed = path.trim_matches('/');
-        let path = format!("/{trimmed}");
-        let valid = trimmed.split('/').all(|seg| {
-            (trimmed.is_empty() || !seg.is_empty())
-                && seg
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        }) && path.len() <= 2048;
-        if !valid {
-            s.problem(
-                "path",
-                format!(
-                    "{path:?} is not a parameter path (segments of A-Za-z0-9_.- separated by /)"
-                ),
-            );
-        }
-        let types: Vec<String> = s
-            .opt(
-                "types",
-                "a list of \"SecureString\", \"String\", \"StringList\"",
-            )
-            .unwrap_or_else(|| vec!["SecureString".to_owned()]);
-        let mut types_ok = !types.is_empty();
-        for t in &types {
-            if !["SecureString", "String", "StringList"].contains(&t.as_str()) {
-                types_ok = false;
-                s.problem(
-                    "types",
-                    format!(
-                        "{t:?} is not a parameter type; expected \"SecureString\", \"String\" or \"StringList\""
-                    ),
-                );
-            }
-        }
-        if types.is_empty() {
-            s.problem("types", "must name at least one parameter type");
-        }
-        let copy_tags = s.opt("copy_tags", "true or false").unwrap_or(false);
-        let aws = self.aws_access(s);
-        (valid && types_ok).then_some(SsmConfig {
-            path,
-            types,
-            copy_tags,
-            aws,
-        })
-    }
-
-    fn sops(&mut self, s: &mut Section) -> Option<SopsConfig> {
-        let files: Option<Vec<String>> = s.req(
-            "files",
-            "a list of glob patterns relative to the config file, e.g. [\"secrets/*.yaml\"]",
-        );
-        let mut ok = true;
-        if let Some(files) = &files {
-            if files.is_empty() {
-                ok = false;
-                s.problem("files", "must hold at least one glob pattern");
-            }
-            for (i, f) in files.iter().enumerate() {
-                if let Err(e) = glob::Pattern::new(f) {
-                    ok = false;
-                    s.problem(
-                        &format!("files[{i}]"),
-                        format!("{f:?} is not a glob pattern: {e}"),
-                    );
-                } else if Path::new(f).is_absolute() || f.split('/').any(|seg| seg == "..") {
-                    ok = false;
-                    s.problem(
-                        &format!("files[{i}]"),
-                        format!(
-                            "{f:?} must be relative to the config file's folder, without \"..\""
-                        ),
-                    );
-                }
-            }
-        }
-        let split = s.opt("split", "\"file\" or \"keys\"").unwrap_or_default();
-        if split == SopsSplit::Keys {
-            self.split = Split::Keys;
-        }
-        let aws = self.aws_access(s);
-        let instance = self.instance(s);
-        let dir = self.config_dir();
-        let files = files?;
-        let instance = instance
-            .ok()?
-            .unwrap_or_else(|| crate::source::instance::sops_instance(&files));
-        ok.then_some(SopsConfig {
-            dir,
-            files,
-            instance,
-            split,
-            aws,
-        })
-    }
-
-    fn credstash(&mut self, s: &mut Section) -> Option<CredstashConfig> {
-        let table: String = s
-            .opt("table", "a DynamoDB table name")
-            .unwrap_or_else(|| "credential-store".into());
-        let valid = (3..=255).contains(&table.len())
-            && table
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-        if !valid {
-            s.problem(
-                "table",
-                format!(
-                    "{table:?} is not a DynamoDB table name (3..=255 characters of A-Za-z0-9_.-)"
-                ),
-            );
-        }
-        let context: BTreeMap<String, String> = s
-            .opt("context", "a table of strings (the KMS encryption context)")
-            .unwrap_or_default();
-        let aws = self.aws_access(s);
-        valid.then_some(CredstashConfig {
-            table,
-            context,
-            aws,
-        })
-    }
-
     /// One job: the whole file in the single form (`index` None: `[source]`, `[target]`,
     /// `[naming]` at the top), or one `[[jobs]]` table (with `name`, `include`, `exclude`).
     fn job(&mut self, s: &mut Section, index: Option<usize>) -> Option<JobConfig> {
@@ -1276,77 +602,6 @@ impl Validator<'_> {
         })
     }
 
-    fn source(&mut self, mut s: Section) -> Option<SourceConfig> {
-        self.allow_empty = s
-            .opt(
-                "allow_empty",
-                "true or false (whether a source that lists 0 secrets is fine)",
-            )
-            .unwrap_or(false);
-        const KINDS: &str = "\"vault\", \"kms\", \"file\", \"ssm\", \"sops\" or \"credstash\"";
-        let kind: Option<String> = s.req("kind", KINDS);
-        self.split = Split::Whole;
-        if matches!(kind.as_deref(), Some("vault" | "file" | "kms")) {
-            self.split = split_option(&mut s, "\"secret\" (default) or \"keys\"");
-        } else if matches!(kind.as_deref(), Some("ssm" | "credstash")) && s.has("split") {
-            s.table.remove("split");
-            s.problem(
-                "split",
-                "only sources whose values are JSON objects (vault, file, kms, sops) can be split into one secret per key",
-            );
-        }
-        let out = match kind.as_deref() {
-            Some("ssm") => self.ssm(&mut s).map(SourceConfig::Ssm),
-            Some("sops") => self.sops(&mut s).map(SourceConfig::Sops),
-            Some("credstash") => self.credstash(&mut s).map(SourceConfig::Credstash),
-            Some("vault") => self.vault(&mut s).map(SourceConfig::Vault),
-            Some("file") => self
-                .export_file(&mut s, "export file")
-                .map(|(file, instance)| SourceConfig::File(FileConfig { file, instance })),
-            Some("kms") => {
-                let file = self.export_file(&mut s, "KMS export file");
-                let region = self.region(&mut s, "region");
-                let endpoint_url = self.url(&mut s, "endpoint_url");
-                let credentials = s.table("credentials", false).and_then(|c| {
-                    let (creds, problems) = self.credentials(c);
-                    self.problems.extend(problems);
-                    creds
-                });
-                file.map(|(file, instance)| {
-                    SourceConfig::Kms(KmsConfig {
-                        file,
-                        instance,
-                        region,
-                        endpoint_url,
-                        credentials,
-                    })
-                })
-            }
-            Some(other) => {
-                s.problem(
-                    "kind",
-                    format!("{other:?} is not a source kind; expected {KINDS}"),
-                );
-                s.unjudged_without("kind");
-                None
-            }
-            None => {
-                s.unjudged_without("kind");
-                None
-            }
-        };
-        if matches!(kind.as_deref(), Some("vault" | "ssm" | "credstash"))
-            && s.table.remove("instance").is_some()
-        {
-            s.problem(
-                "instance",
-                "only file, kms and sops sources take an instance; this kind's identity already names its instance (Vault: address, namespace and mount; SSM: region; credstash: region and table)",
-            );
-        }
-        self.problems.extend(s.finish());
-        out
-    }
-
     fn target(&mut self, mut s: Section) -> TargetConfig {
         let region = self.region(&mut s, "region");
         let prefix: Option<String> = s.req(
@@ -1423,14 +678,11 @@ impl Validator<'_> {
                 );
             }
         }
-        let credentials = match s.table("credentials", false) {
-            None => Credentials::Default,
-            Some(c) => {
-                let (creds, problems) = self.credentials(c);
-                self.problems.extend(problems);
-                creds.unwrap_or(Credentials::Default)
-            }
-        };
+        let credentials = self
+            .credentials_key(&mut s)
+            .ok()
+            .flatten()
+            .unwrap_or(Credentials::Default);
         let replicas = replica_regions(&mut s, region.as_deref());
         self.problems.extend(s.finish());
         TargetConfig {
@@ -1444,99 +696,6 @@ impl Validator<'_> {
             token_key,
             replicas,
         }
-    }
-
-    fn credentials(&mut self, mut c: Section) -> (Option<Credentials>, Vec<Problem>) {
-        let kind: Option<String> = c.req("type", "\"default\", \"access-keys\" or \"assume-role\"");
-        let creds = match kind.as_deref() {
-            Some("default") => Some(Credentials::Default),
-            Some("access-keys") => {
-                let a =
-                    self.env_secret(&mut c, "access_key_id_env", None, "AWS access key id", true);
-                let s = self.env_secret(
-                    &mut c,
-                    "secret_access_key_env",
-                    None,
-                    "AWS secret access key",
-                    true,
-                );
-                let t = if c.has("session_token_env") {
-                    self.env_secret(&mut c, "session_token_env", None, "AWS session token", true)
-                } else {
-                    None
-                };
-                a.zip(s).map(|(a, s)| Credentials::AccessKeys {
-                    access_key_id: a,
-                    secret_access_key: s,
-                    session_token: t,
-                })
-            }
-            Some("assume-role") => {
-                let role_arn: Option<String> = c.req(
-                    "role_arn",
-                    "an IAM role ARN (arn:aws:iam::123456789012:role/name)",
-                );
-                let role_arn = role_arn.filter(|r| {
-                    let ok = is_role_arn(r);
-                    if !ok {
-                        c.problem(
-                            "role_arn",
-                            format!("{r:?} is not an IAM role ARN (arn:aws:iam::123456789012:role/name)"),
-                        );
-                    }
-                    ok
-                });
-                let external_id: Option<String> = c.opt("external_id", "a string");
-                if let Some(e) = &external_id {
-                    let ok = (2..=1224).contains(&e.len())
-                        && e.chars()
-                            .all(|ch| ch.is_ascii_alphanumeric() || "+=,.@:/-_".contains(ch));
-                    if !ok {
-                        c.problem(
-                            "external_id",
-                            "must be 2..=1224 characters of A-Za-z0-9+=,.@:/-_",
-                        );
-                    }
-                }
-                let duration: i64 = c.opt("duration_seconds", "an integer").unwrap_or(3600);
-                if !(900..=43200).contains(&duration) {
-                    c.problem(
-                        "duration_seconds",
-                        format!("must be 900..=43200, got {duration}"),
-                    );
-                }
-                let session_name: String = c
-                    .opt("session_name", "a string")
-                    .unwrap_or_else(|| "secretport".into());
-                let ok = (2..=64).contains(&session_name.len())
-                    && session_name
-                        .chars()
-                        .all(|ch| ch.is_ascii_alphanumeric() || "+=,.@-_".contains(ch));
-                if !ok {
-                    c.problem(
-                        "session_name",
-                        "must be 2..=64 characters of A-Za-z0-9+=,.@-_",
-                    );
-                }
-                role_arn.map(|role_arn| Credentials::AssumeRole {
-                    role_arn,
-                    external_id,
-                    duration_seconds: duration.clamp(900, 43200) as u32,
-                    session_name,
-                })
-            }
-            Some(other) => {
-                c.problem(
-                    "type",
-                    format!(
-                        "{other:?} is not a credential type; expected \"default\", \"access-keys\" or \"assume-role\""
-                    ),
-                );
-                None
-            }
-            None => None,
-        };
-        (creds, c.finish())
     }
 
     fn naming(
@@ -1573,11 +732,7 @@ impl Validator<'_> {
             },
         };
         self.problems.extend(s.finish());
-        Some(NamingConfig {
-            policy,
-            overrides,
-            overrides_path,
-        })
+        Some(NamingConfig { policy, overrides })
     }
 
     fn limits(&mut self, s: Option<Section>) -> LimitsConfig {
@@ -1662,91 +817,9 @@ impl Validator<'_> {
     }
 }
 
-/// A TOML syntax error as line, column, the key on that line (when there is one) and the
-/// parser's message, *without* the quoted source line the parser adds: an unquoted credential
-/// pasted into the file (`token_env = hvs.CAESI...`) is exactly what fails to parse.
-fn syntax_message(text: &str, e: &toml::de::Error) -> String {
-    let Some(span) = e.span() else {
-        return e.message().trim().to_owned();
-    };
-    let at = span.start.min(text.len());
-    let before = text.get(..at).unwrap_or("");
-    let line_no = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before[line_start..].chars().count() + 1;
-    let line = text[line_start..].lines().next().unwrap_or("");
-    let key = line.split_once('=').map(|(k, _)| k.trim()).filter(|k| {
-        !k.is_empty()
-            && k.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-    });
-    let message = e.message().trim().replace('\n', " ");
-    match key {
-        Some(k) => format!("line {line_no}, column {column} (key {k}): {message}"),
-        None => format!("line {line_no}, column {column}: {message}"),
-    }
-}
-
-/// Why `name` cannot be an environment variable name, without quoting it: it may be a secret.
-fn check_env_name(name: &str) -> Result<(), &'static str> {
-    if name.trim().is_empty() {
-        return Err("it is empty");
-    }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err("it holds characters other than letters, digits and _");
-    }
-    if name.starts_with(|c: char| c.is_ascii_digit()) {
-        return Err("it starts with a digit");
-    }
-    if looks_like_aws_key_id(name) {
-        return Err("it looks like an AWS access key id");
-    }
-    if name.len() > 128 {
-        return Err("it is longer than 128 characters");
-    }
-    Ok(())
-}
-
-/// `AKIA…`/`ASIA…` and the other IAM unique-id prefixes followed by 16 upper-case letters or
-/// digits: a valid-looking variable name that is in fact an access key id.
-fn looks_like_aws_key_id(s: &str) -> bool {
-    const PREFIXES: &[&str] = &[
-        "AKIA", "ASIA", "AIDA", "AROA", "AGPA", "ANPA", "ANVA", "AIPA",
-    ];
-    s.len() == 20
-        && PREFIXES.iter().any(|p| s.starts_with(p))
-        && s[4..]
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-}
-
-/// Whether a Vault `mount`/`path` written with KV v2's API segments should be flagged: unless
-/// the config says KV v1 (where a folder may really be called `data`).
-fn kv_v2_api_path(kv_version: Option<&toml::Value>, mount: Option<&str>, path: &str) -> bool {
-    let v1 = kv_version.and_then(toml::Value::as_integer) == Some(1);
-    let suspicious = mount.is_some_and(|m| m.ends_with("/data") || m.ends_with("/metadata"))
-        || ["data", "metadata"]
-            .iter()
-            .any(|a| path == *a || path.starts_with(&format!("{a}/")));
-    !v1 && suspicious
-}
-
-fn is_role_arn(r: &str) -> bool {
-    let parts: Vec<&str> = r.splitn(6, ':').collect();
-    parts.len() == 6
-        && parts[0] == "arn"
-        && parts[1].starts_with("aws")
-        && parts[2] == "iam"
-        && parts[3].is_empty()
-        && parts[4].len() == 12
-        && parts[4].chars().all(|c| c.is_ascii_digit())
-        && parts[5].starts_with("role/")
-        && parts[5].len() > 5
-}
-
 /// AWS tag rules for Secrets Manager: key 1..=128, value 0..=256, letters, digits, spaces and
 /// `_ . : / = + - @`; keys starting with `aws:` are reserved, `secretport:` is ours.
-pub fn check_tag(k: &str, v: &str) -> Result<(), String> {
+pub(crate) fn check_tag(k: &str, v: &str) -> Result<(), String> {
     let ok_chars = |s: &str| {
         s.chars()
             .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c))
@@ -1773,126 +846,6 @@ pub fn check_tag(k: &str, v: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn unknown_keys_get_the_closest_known_key() {
-        let known: Vec<String> = ["address", "mount", "path", "prefix", "on_conflict", "kind"]
-            .map(String::from)
-            .to_vec();
-        let table: &[(&str, Option<&str>)] = &[
-            ("addres", Some("address")),          // one deletion
-            ("adress", Some("address")),          // one deletion elsewhere
-            ("on_conflcit", Some("on_conflict")), // a swap of neighbours is one edit
-            ("Mount", Some("mount")),             // case is ignored
-            ("prefx", Some("prefix")),
-            ("pth", Some("path")),
-            ("knd", Some("kind")),
-            ("mnt", None),    // two edits in three characters
-            ("zzzzzz", None), // nothing close
-            ("addrs", None),  // two edits in five characters
-        ];
-        for (k, want) in table {
-            assert_eq!(closest_key(k, &known), *want, "{k}");
-        }
-        assert_eq!(closest_key("x", &[]), None);
-    }
-
-    #[test]
-    fn split_is_validated_per_source_kind() {
-        let env = |k: &str| (k == "VAULT_TOKEN").then(|| "t".to_owned());
-        let target = "[target]\nregion = \"us-east-1\"\nprefix = \"p\"\n";
-        let vault = "kind = \"vault\"\naddress = \"http://v\"\nmount = \"kv\"\n";
-        let parse = |source: &str| {
-            Config::parse(
-                &format!("[source]\n{source}{target}"),
-                Path::new("c.toml"),
-                Path::new("/"),
-                &env,
-            )
-        };
-        let split_of = |source: &str| match parse(source) {
-            Ok(c) => c.jobs[0].split,
-            Err(e) => panic!("{source}: {e:?}"),
-        };
-        let problems = |source: &str| match parse(source) {
-            Err(ConfigError::Invalid { problems, .. }) => problems
-                .into_iter()
-                .map(|p| format!("{}: {}", p.key, p.message))
-                .collect::<Vec<_>>(),
-            other => panic!("{source}: {other:?}"),
-        };
-        assert_eq!(split_of(vault), Split::Whole);
-        assert_eq!(split_of(&format!("{vault}split = \"keys\"\n")), Split::Keys);
-        assert_eq!(
-            split_of(&format!("{vault}split = \"secret\"\n")),
-            Split::Whole
-        );
-        assert_eq!(
-            split_of("kind = \"sops\"\nfiles = [\"*.yaml\"]\nsplit = \"keys\"\n"),
-            Split::Keys
-        );
-        let p = problems(&format!("{vault}split = \"key\"\n"));
-        assert_eq!(p.len(), 1, "{p:?}");
-        assert!(
-            p[0].starts_with(
-                "source.split: expected \"secret\" (default) or \"keys\", got \"key\""
-            ),
-            "{p:?}"
-        );
-        let p = problems("kind = \"ssm\"\nsplit = \"keys\"\n");
-        assert_eq!(p.len(), 1, "{p:?}");
-        assert!(
-            p[0].starts_with("source.split: only sources whose values are JSON objects"),
-            "{p:?}"
-        );
-    }
-
-    #[test]
-    fn without_a_kind_only_a_typo_of_kind_is_reported() {
-        let env = |_: &str| None;
-        let parse =
-            |text: &str| match Config::parse(text, Path::new("c.toml"), Path::new("/"), &env) {
-                Err(ConfigError::Invalid { problems, .. }) => problems
-                    .into_iter()
-                    .map(|p| format!("{}: {}", p.key, p.message))
-                    .collect::<Vec<_>>(),
-                other => panic!("{other:?}"),
-            };
-        let target = "[target]\nregion = \"us-east-1\"\nprefix = \"p\"\n";
-        let p = parse(&format!(
-            "[source]\nknd = \"vault\"\naddress = \"http://v\"\nmount = \"kv\"\n{target}"
-        ));
-        assert_eq!(p.len(), 1, "{p:?}");
-        assert!(
-            p[0].starts_with("source.knd: unknown key; did you mean `kind`? `kind` is missing; expected \"vault\""),
-            "{p:?}"
-        );
-        let p = parse(&format!(
-            "[source]\nkind = \"s3\"\nbucket = \"b\"\n{target}"
-        ));
-        assert_eq!(p.len(), 1, "{p:?}");
-        assert!(
-            p[0].starts_with("source.kind: \"s3\" is not a source kind"),
-            "{p:?}"
-        );
-    }
-
-    #[test]
-    fn a_typo_of_a_missing_key_is_one_problem() {
-        let mut t = toml::Table::new();
-        t.insert("addres".into(), toml::Value::String("http://v".into()));
-        let mut s = Section::new("source", t);
-        let _: Option<String> = s.req("address", "the Vault URL");
-        let _: Option<String> = s.opt("mount", "a mount");
-        let problems = s.finish();
-        assert_eq!(
-            problems,
-            vec![Problem {
-                key: "source.addres".into(),
-                message: "unknown key; did you mean `address`? `address` is missing; expected the Vault URL".into(),
-            }]
-        );
-    }
 
     fn env(k: &str) -> Option<String> {
         match k {

@@ -1,12 +1,16 @@
 //! Request-rate limits per AWS API group, adaptive on throttling.
 //!
-//! Each group (writes, reads, KMS) gets one [`AdaptiveLimiter`]: a `governor` token bucket at the
+//! Each quota group (Secrets Manager writes and reads, KMS, SSM, SSM `DescribeParameters`,
+//! DynamoDB, Vault) gets one [`AdaptiveLimiter`]: a `governor` token bucket at the
 //! configured rate with a small burst (a fifth of a second's worth), so the first second does not
 //! spend the account's whole burst at once; AWS's own bucket then keeps a reserve for jitter in
 //! arrival times. When AWS answers with throttling anyway (another writer shares the account's
 //! quota) the limiter lowers its rate multiplicatively, at most once per cool-down so a volley of
 //! throttles from concurrent calls counts once, and climbs back additively while calls succeed
 //! (AIMD, as TCP does), instead of hammering a quota that is already spent.
+//!
+//! Which group an AWS call draws from is decided by its [`Op`] ([`Op::group`], an exhaustive
+//! match): callers name the operation, never the limiter.
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,7 +66,7 @@ fn bucket(rate: f64, burst: u32) -> Arc<DefaultDirectRateLimiter> {
 
 impl AdaptiveLimiter {
     /// A limiter for `per_second` requests per second.
-    pub fn new(name: &'static str, per_second: u32) -> Self {
+    pub(crate) fn new(name: &'static str, per_second: u32) -> Self {
         let max = f64::from(per_second.max(1));
         AdaptiveLimiter {
             name,
@@ -90,18 +94,18 @@ impl AdaptiveLimiter {
     }
 
     /// The run's shutdown signal (retry loops stop retrying once it is set).
-    pub fn shutdown(&self) -> &Shutdown {
+    pub(crate) fn shutdown(&self) -> &Shutdown {
         &self.shutdown
     }
 
-    /// The group's name (`write`, `read`, `kms`).
-    pub fn name(&self) -> &'static str {
+    /// The group's name (`write`, `read`, `kms`, `ssm`, `ssm-describe`, `dynamodb`, `vault`).
+    pub(crate) fn name(&self) -> &'static str {
         self.name
     }
 
     /// Waits until a request may be sent. A waiter whose bucket was replaced meanwhile (the
     /// rate changed) waits again on the new one, so a lowered rate takes effect at once.
-    pub async fn acquire(&self) {
+    pub(crate) async fn acquire(&self) {
         loop {
             let (generation, limiter) = {
                 let s = self.lock();
@@ -122,7 +126,7 @@ impl AdaptiveLimiter {
     }
 
     /// Records a throttled answer: lowers the rate (once per cool-down).
-    pub fn on_throttle(&self) {
+    pub(crate) fn on_throttle(&self) {
         self.throttles.fetch_add(1, Ordering::Relaxed);
         let mut s = self.lock();
         s.last_throttle = Some(Instant::now());
@@ -142,7 +146,7 @@ impl AdaptiveLimiter {
     }
 
     /// Records a successful answer: raises the rate again after a cool-down.
-    pub fn on_success(&self) {
+    pub(crate) fn on_success(&self) {
         let mut s = self.lock();
         let quiet = s.last_throttle.is_none_or(|t| t.elapsed() >= QUIET);
         if s.current >= self.max || s.last_change.elapsed() < COOL_DOWN || !quiet {
@@ -159,81 +163,192 @@ impl AdaptiveLimiter {
     }
 
     /// The rate in force now.
-    pub fn current_rate(&self) -> f64 {
+    pub(crate) fn current_rate(&self) -> f64 {
         self.lock().current
     }
 
     /// Throttled answers seen.
-    pub fn throttles(&self) -> u64 {
+    pub(crate) fn throttles(&self) -> u64 {
         self.throttles.load(Ordering::Relaxed)
     }
 
     /// Records that a failed call is being sent again ([`crate::retry::call`]).
-    pub fn on_retry(&self) {
+    pub(crate) fn on_retry(&self) {
         self.retries.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Calls sent again after a retryable failure (throttled, transient).
-    pub fn retries(&self) -> u64 {
+    pub(crate) fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)
     }
 }
 
 /// The limiters of one run.
 pub struct Limits {
-    /// CreateSecret, PutSecretValue, UpdateSecret, TagResource, DeleteSecret, RestoreSecret,
-    /// ReplicateSecretToRegions.
-    pub write: AdaptiveLimiter,
-    /// ListSecrets, DescribeSecret, GetSecretValue, BatchGetSecretValue.
-    pub read: AdaptiveLimiter,
-    /// KMS Decrypt/Encrypt/GenerateDataKey.
-    pub kms: AdaptiveLimiter,
+    /// Secrets Manager writes ([`Group::Write`]: CreateSecret, PutSecretValue, TagResource,
+    /// DeleteSecret, RestoreSecret, UpdateSecretVersionStage, ReplicateSecretToRegions).
+    pub(crate) write: AdaptiveLimiter,
+    /// Secrets Manager reads and STS ([`Group::Read`]).
+    pub(crate) read: AdaptiveLimiter,
+    /// KMS Decrypt/Encrypt/GenerateDataKey ([`Group::Kms`]).
+    pub(crate) kms: AdaptiveLimiter,
     /// SSM Parameter Store reads inside its throughput quota: GetParameters, GetParameter
     /// (and ListTagsForResource) (the `ssm` source).
-    pub ssm: AdaptiveLimiter,
+    pub(crate) ssm: AdaptiveLimiter,
     /// SSM `DescribeParameters` (the `ssm` source's listing): outside the throughput quota,
     /// under a limit of its own.
-    pub ssm_describe: AdaptiveLimiter,
+    pub(crate) ssm_describe: AdaptiveLimiter,
     /// DynamoDB Scan (the `credstash` source).
-    pub dynamodb: AdaptiveLimiter,
+    pub(crate) dynamodb: AdaptiveLimiter,
     /// Vault/OpenBao requests (lists, reads, logins).
-    pub vault: AdaptiveLimiter,
+    pub(crate) vault: AdaptiveLimiter,
 }
 
-/// Which quota group an API operation draws from: the one table of operation → limiter.
-/// AWS meters Secrets Manager's reads and writes separately (per account and region), KMS on
-/// its own, and Vault has no AWS quota at all.
-pub fn group_of(op: &str) -> Group {
-    match op {
-        "CreateSecret"
-        | "PutSecretValue"
-        | "UpdateSecret"
-        | "TagResource"
-        | "UntagResource"
-        | "DeleteSecret"
-        | "RestoreSecret"
-        | "UpdateSecretVersionStage"
-        | "ReplicateSecretToRegions"
-        | "RemoveRegionsFromReplication" => Group::Write,
-        "Decrypt" | "Encrypt" | "GenerateDataKey" => Group::Kms,
-        _ => Group::Read, // ListSecrets, DescribeSecret, GetSecretValue, BatchGetSecretValue, GetCallerIdentity
+/// An API operation secretport calls, with the quota group it draws from ([`Op::group`]) and
+/// its AWS name ([`Op::name`], what messages, reports and call counts show). The one table of
+/// operation → limiter: a new operation is a new variant, which every match below must place,
+/// so no call can be paced by the wrong limiter for want of a spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Op {
+    /// `secretsmanager:CreateSecret`.
+    CreateSecret,
+    /// `secretsmanager:PutSecretValue`.
+    PutSecretValue,
+    /// `secretsmanager:TagResource`.
+    TagResource,
+    /// `secretsmanager:DeleteSecret`.
+    DeleteSecret,
+    /// `secretsmanager:RestoreSecret`.
+    RestoreSecret,
+    /// `secretsmanager:UpdateSecretVersionStage`.
+    UpdateSecretVersionStage,
+    /// `secretsmanager:ReplicateSecretToRegions`.
+    ReplicateSecretToRegions,
+    /// `secretsmanager:ListSecrets`.
+    ListSecrets,
+    /// `secretsmanager:DescribeSecret`.
+    DescribeSecret,
+    /// `secretsmanager:GetSecretValue`.
+    GetSecretValue,
+    /// `secretsmanager:BatchGetSecretValue`.
+    BatchGetSecretValue,
+    /// `sts:GetCallerIdentity` (paced with the target's reads).
+    GetCallerIdentity,
+    /// `kms:Decrypt`.
+    Decrypt,
+    /// `kms:Encrypt` (`kms-export`).
+    Encrypt,
+    /// `kms:GenerateDataKey` (`kms-export`).
+    GenerateDataKey,
+    /// `ssm:GetParameters`.
+    GetParameters,
+    /// `ssm:GetParameter`.
+    GetParameter,
+    /// `ssm:ListTagsForResource`.
+    ListTagsForResource,
+    /// `ssm:DescribeParameters`: outside SSM's throughput quota, under a limit of its own.
+    DescribeParameters,
+    /// `dynamodb:Scan` (the `credstash` source's listing).
+    Scan,
+}
+
+impl Op {
+    /// The quota group it draws from. AWS meters Secrets Manager's reads and writes
+    /// separately (per account and region), KMS on its own, SSM's throughput quota apart from
+    /// `DescribeParameters`, and DynamoDB per table.
+    pub(crate) const fn group(self) -> Group {
+        match self {
+            Op::CreateSecret
+            | Op::PutSecretValue
+            | Op::TagResource
+            | Op::DeleteSecret
+            | Op::RestoreSecret
+            | Op::UpdateSecretVersionStage
+            | Op::ReplicateSecretToRegions => Group::Write,
+            Op::ListSecrets
+            | Op::DescribeSecret
+            | Op::GetSecretValue
+            | Op::BatchGetSecretValue
+            | Op::GetCallerIdentity => Group::Read,
+            Op::Decrypt | Op::Encrypt | Op::GenerateDataKey => Group::Kms,
+            Op::GetParameters | Op::GetParameter | Op::ListTagsForResource => Group::Ssm,
+            Op::DescribeParameters => Group::SsmDescribe,
+            Op::Scan => Group::Dynamodb,
+        }
+    }
+
+    /// The AWS service's name for it (`CreateSecret`).
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Op::CreateSecret => "CreateSecret",
+            Op::PutSecretValue => "PutSecretValue",
+            Op::TagResource => "TagResource",
+            Op::DeleteSecret => "DeleteSecret",
+            Op::RestoreSecret => "RestoreSecret",
+            Op::UpdateSecretVersionStage => "UpdateSecretVersionStage",
+            Op::ReplicateSecretToRegions => "ReplicateSecretToRegions",
+            Op::ListSecrets => "ListSecrets",
+            Op::DescribeSecret => "DescribeSecret",
+            Op::GetSecretValue => "GetSecretValue",
+            Op::BatchGetSecretValue => "BatchGetSecretValue",
+            Op::GetCallerIdentity => "GetCallerIdentity",
+            Op::Decrypt => "Decrypt",
+            Op::Encrypt => "Encrypt",
+            Op::GenerateDataKey => "GenerateDataKey",
+            Op::GetParameters => "GetParameters",
+            Op::GetParameter => "GetParameter",
+            Op::ListTagsForResource => "ListTagsForResource",
+            Op::DescribeParameters => "DescribeParameters",
+            Op::Scan => "Scan",
+        }
+    }
+
+    /// The IAM action prefix of its service (`secretsmanager`, `sts`, `kms`, `ssm`,
+    /// `dynamodb`), for messages that name the call as `ssm:GetParameters`.
+    pub(crate) const fn service(self) -> &'static str {
+        match self.group() {
+            Group::Write | Group::Read => match self {
+                Op::GetCallerIdentity => "sts",
+                _ => "secretsmanager",
+            },
+            Group::Kms => "kms",
+            Group::Ssm | Group::SsmDescribe => "ssm",
+            Group::Dynamodb => "dynamodb",
+        }
+    }
+
+    /// `service:Name`, as IAM and CloudTrail spell it (`ssm:GetParameters`).
+    pub(crate) fn qualified(self) -> String {
+        format!("{}:{}", self.service(), self.name())
     }
 }
 
-/// A quota group.
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A quota group: one limiter each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Group {
+pub(crate) enum Group {
     /// Secrets Manager writes.
     Write,
     /// Secrets Manager reads (and STS).
     Read,
     /// KMS cryptographic operations.
     Kms,
+    /// SSM Parameter Store reads inside its throughput quota.
+    Ssm,
+    /// SSM `DescribeParameters`.
+    SsmDescribe,
+    /// DynamoDB reads (credstash).
+    Dynamodb,
 }
 
 impl Limits {
     /// Every group's limiter, for the run's call counts (`--metrics-file`).
-    pub fn all(&self) -> [&AdaptiveLimiter; 6] {
+    pub(crate) fn all(&self) -> [&AdaptiveLimiter; 6] {
         [
             &self.write,
             &self.read,
@@ -244,12 +359,15 @@ impl Limits {
         ]
     }
 
-    /// The limiter of the group `op` draws from ([`group_of`]).
-    pub fn for_op(&self, op: &str) -> &AdaptiveLimiter {
-        match group_of(op) {
+    /// The limiter of the group `op` draws from ([`Op::group`]).
+    pub(crate) fn for_op(&self, op: Op) -> &AdaptiveLimiter {
+        match op.group() {
             Group::Write => &self.write,
             Group::Read => &self.read,
             Group::Kms => &self.kms,
+            Group::Ssm => &self.ssm,
+            Group::SsmDescribe => &self.ssm_describe,
+            Group::Dynamodb => &self.dynamodb,
         }
     }
 
@@ -259,7 +377,7 @@ impl Limits {
     }
 
     /// Limiters at the configured rates whose retry loops stop once `shutdown` is set.
-    pub fn with_shutdown(cfg: &LimitsConfig, shutdown: &Shutdown) -> Self {
+    pub(crate) fn with_shutdown(cfg: &LimitsConfig, shutdown: &Shutdown) -> Self {
         let group = |name, rate| {
             let mut l = AdaptiveLimiter::new(name, rate);
             l.shutdown = shutdown.clone();
@@ -314,33 +432,66 @@ mod tests {
     }
 
     #[test]
-    fn every_operation_has_its_quota_group() {
-        for op in [
-            "CreateSecret",
-            "PutSecretValue",
-            "TagResource",
-            "DeleteSecret",
-            "RestoreSecret",
-            "UpdateSecretVersionStage",
-            "ReplicateSecretToRegions",
-            "RemoveRegionsFromReplication",
-        ] {
-            assert_eq!(group_of(op), Group::Write, "{op}");
-        }
-        for op in [
-            "ListSecrets",
-            "DescribeSecret",
-            "GetSecretValue",
-            "BatchGetSecretValue",
-            "GetCallerIdentity",
-        ] {
-            assert_eq!(group_of(op), Group::Read, "{op}");
-        }
-        for op in ["Decrypt", "Encrypt", "GenerateDataKey"] {
-            assert_eq!(group_of(op), Group::Kms, "{op}");
+    fn every_operation_has_its_quota_group_and_aws_name() {
+        use Op::*;
+        let table: &[(Op, Group, &str)] = &[
+            (CreateSecret, Group::Write, "secretsmanager:CreateSecret"),
+            (
+                PutSecretValue,
+                Group::Write,
+                "secretsmanager:PutSecretValue",
+            ),
+            (TagResource, Group::Write, "secretsmanager:TagResource"),
+            (DeleteSecret, Group::Write, "secretsmanager:DeleteSecret"),
+            (RestoreSecret, Group::Write, "secretsmanager:RestoreSecret"),
+            (
+                UpdateSecretVersionStage,
+                Group::Write,
+                "secretsmanager:UpdateSecretVersionStage",
+            ),
+            (
+                ReplicateSecretToRegions,
+                Group::Write,
+                "secretsmanager:ReplicateSecretToRegions",
+            ),
+            (ListSecrets, Group::Read, "secretsmanager:ListSecrets"),
+            (DescribeSecret, Group::Read, "secretsmanager:DescribeSecret"),
+            (GetSecretValue, Group::Read, "secretsmanager:GetSecretValue"),
+            (
+                BatchGetSecretValue,
+                Group::Read,
+                "secretsmanager:BatchGetSecretValue",
+            ),
+            (GetCallerIdentity, Group::Read, "sts:GetCallerIdentity"),
+            (Decrypt, Group::Kms, "kms:Decrypt"),
+            (Encrypt, Group::Kms, "kms:Encrypt"),
+            (GenerateDataKey, Group::Kms, "kms:GenerateDataKey"),
+            (GetParameters, Group::Ssm, "ssm:GetParameters"),
+            (GetParameter, Group::Ssm, "ssm:GetParameter"),
+            (ListTagsForResource, Group::Ssm, "ssm:ListTagsForResource"),
+            (
+                DescribeParameters,
+                Group::SsmDescribe,
+                "ssm:DescribeParameters",
+            ),
+            (Scan, Group::Dynamodb, "dynamodb:Scan"),
+        ];
+        for (op, group, qualified) in table {
+            assert_eq!(op.group(), *group, "{op}");
+            assert_eq!(op.qualified(), *qualified, "{op}");
+            assert_eq!(op.to_string(), op.name());
         }
         let l = Limits::new(&LimitsConfig::default());
-        assert_eq!(l.for_op("PutSecretValue").name(), "write");
+        for (op, group) in [
+            (PutSecretValue, "write"),
+            (GetCallerIdentity, "read"),
+            (Decrypt, "kms"),
+            (GetParameters, "ssm"),
+            (DescribeParameters, "ssm-describe"),
+            (Scan, "dynamodb"),
+        ] {
+            assert_eq!(l.for_op(op).name(), group, "{op}");
+        }
     }
 
     #[tokio::test]

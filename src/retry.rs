@@ -10,13 +10,14 @@
 //! `aws::client`), so the two layers never multiply.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::limits::AdaptiveLimiter;
+use crate::limits::{AdaptiveLimiter, Limits, Op};
 
 /// How a failure should be treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,38 +30,15 @@ pub enum Class {
     Permanent,
 }
 
-/// Error codes AWS uses for rate limiting.
-const THROTTLE_CODES: &[&str] = &[
-    "ThrottlingException",
-    "Throttling",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "ThrottledException",
-    "SlowDown",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "ProvisionedThroughputExceededException",
-];
-
-/// Error codes for server-side failures worth retrying.
-const TRANSIENT_CODES: &[&str] = &[
-    "InternalServiceError",
-    "InternalFailure",
-    "ServiceUnavailable",
-    "InternalServerError",
-    "KMSInternalException",
-    "DependencyTimeoutException",
-];
-
-/// Classifies an error code and HTTP status.
+/// Classifies an error code (by the one table, `aws::classify`) and HTTP status.
 pub fn classify_parts(code: Option<&str>, status: Option<u16>) -> Class {
-    if code.is_some_and(|c| THROTTLE_CODES.contains(&c)) || status == Some(429) {
-        Class::Throttled
-    } else if code.is_some_and(|c| TRANSIENT_CODES.contains(&c)) || status.is_some_and(|s| s >= 500)
-    {
-        Class::Transient
-    } else {
-        Class::Permanent
+    use crate::aws::classify::{classify, Failure};
+    match classify(code) {
+        Failure::Throttled => Class::Throttled,
+        _ if status == Some(429) => Class::Throttled,
+        Failure::Unavailable => Class::Transient,
+        _ if status.is_some_and(|s| s >= 500) => Class::Transient,
+        _ => Class::Permanent,
     }
 }
 
@@ -163,6 +141,26 @@ pub struct Attempted<T, E> {
     pub result: Result<T, E>,
     /// Attempts made (>= 1).
     pub attempts: u32,
+}
+
+/// Sends the AWS request `op` (`send` builds and sends it, once per attempt) under its quota
+/// group's limiter ([`Op::group`](crate::limits::Op::group)) and the retry policy, adding every
+/// attempt to `calls` (a source's count of the requests it sent).
+pub(crate) async fn call_op<T, E, F, Fut>(
+    limits: &Limits,
+    policy: &RetryPolicy,
+    calls: &AtomicU64,
+    op: Op,
+    send: F,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: Classify,
+{
+    let attempted = call(limits.for_op(op), policy, send).await;
+    calls.fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
+    attempted.result
 }
 
 /// Runs `op` under `limiter` with the retry policy.

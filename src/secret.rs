@@ -78,7 +78,7 @@ impl SecretValue {
     }
 
     /// SHA-256 over kind and content. Never written anywhere: it only feeds keyed derivations
-    /// such as the idempotency token (see `aws::token`).
+    /// such as the idempotency token (see `identity::token`).
     pub(crate) fn digest(&self) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(if self.is_binary() { b"b" } else { b"t" });

@@ -1,4 +1,6 @@
-//! AWS client configuration from `[target]` (and `[source]` for KMS).
+//! AWS client configuration from `[target]` and the `[source]` of an AWS-hosted source: the one
+//! place an SDK configuration is built (the target, the `kms`, `ssm`, `sops` and `credstash`
+//! sources, the Vault source's AWS IAM login, `kms-export`).
 //!
 //! The three credential types of the Harness AWS Secrets Manager setup: `default` (the standard
 //! chain: env, profile, SSO, container or instance role, i.e. "assume the IAM role on the
@@ -28,7 +30,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
-use crate::config::Credentials;
+use crate::config::{AwsAccess, Credentials, TargetConfig};
 
 /// Why a client could not be configured.
 #[derive(Debug, thiserror::Error)]
@@ -51,22 +53,58 @@ pub enum ClientError {
 
 /// Where and as whom to connect.
 #[derive(Debug, Clone)]
-pub struct Endpoint<'a> {
+pub(crate) struct Endpoint<'a> {
     /// Region from config.
-    pub region: Option<&'a str>,
+    pub(crate) region: Option<&'a str>,
     /// Endpoint override from config.
-    pub endpoint_url: Option<&'a str>,
+    pub(crate) endpoint_url: Option<&'a str>,
     /// Credentials.
-    pub credentials: &'a Credentials,
+    pub(crate) credentials: &'a Credentials,
     /// Config key of the credentials, for messages (`target.credentials`).
-    pub key: &'a str,
+    pub(crate) key: &'a str,
     /// Time limit of one request attempt.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
+}
+
+impl<'a> Endpoint<'a> {
+    /// The target's: `[target]`'s region, endpoint and credentials.
+    pub(crate) fn of_target(target: &'a TargetConfig, timeout: Duration) -> Self {
+        Endpoint {
+            region: target.region.as_deref(),
+            endpoint_url: target.endpoint_url.as_deref(),
+            credentials: &target.credentials,
+            key: "target.credentials",
+            timeout,
+        }
+    }
+
+    /// An AWS-hosted source's (`kms`, `ssm`, `sops`, `credstash`): its `[source]` region,
+    /// endpoint and credentials, each the target's when the source does not set it.
+    pub(crate) fn of_source(
+        access: &'a AwsAccess,
+        target: &'a TargetConfig,
+        timeout: Duration,
+    ) -> Self {
+        let (credentials, key) = match &access.credentials {
+            Some(c) => (c, "source.credentials"),
+            None => (&target.credentials, "target.credentials"),
+        };
+        Endpoint {
+            region: access.region.as_deref().or(target.region.as_deref()),
+            endpoint_url: access
+                .endpoint_url
+                .as_deref()
+                .or(target.endpoint_url.as_deref()),
+            credentials,
+            key,
+            timeout,
+        }
+    }
 }
 
 /// Builds an `SdkConfig` for the endpoint. AssumeRole credentials are fetched lazily by the SDK
 /// (and refreshed before they expire), so a bad role shows on the first call.
-pub async fn sdk_config(ep: &Endpoint<'_>) -> Result<SdkConfig, ClientError> {
+pub(crate) async fn sdk_config(ep: &Endpoint<'_>) -> Result<SdkConfig, ClientError> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::disabled())
         .timeout_config(
@@ -194,11 +232,11 @@ fn endpoint_of(uri: &str) -> String {
 /// A connection failure or timeout, naming the endpoint and its origin.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot reach {url} (from {origin})")]
-pub struct EndpointError {
+pub(crate) struct EndpointError {
     /// `scheme://host:port`.
-    pub url: String,
+    pub(crate) url: String,
     /// The setting it came from.
-    pub origin: String,
+    pub(crate) origin: String,
     #[source]
     source: ConnectorError,
 }
@@ -259,6 +297,64 @@ impl HttpConnector for LabelledConnector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_source_takes_each_aws_setting_it_does_not_set_from_the_target() {
+        let target = TargetConfig {
+            region: Some("eu-west-1".into()),
+            prefix: "p".into(),
+            endpoint_url: Some("http://t:1".into()),
+            kms_key_id: None,
+            on_conflict: crate::config::OnConflict::Skip,
+            tags: Default::default(),
+            credentials: Credentials::Default,
+            token_key: None,
+            replicas: Vec::new(),
+        };
+        let keys = Credentials::AssumeRole {
+            role_arn: "arn:aws:iam::123456789012:role/r".into(),
+            external_id: None,
+            duration_seconds: 900,
+            session_name: "s".into(),
+        };
+        let t = Duration::from_secs(3);
+        let none = AwsAccess::default();
+        let ep = Endpoint::of_source(&none, &target, t);
+        assert_eq!(
+            (ep.region, ep.endpoint_url, ep.credentials, ep.key),
+            (
+                Some("eu-west-1"),
+                Some("http://t:1"),
+                &Credentials::Default,
+                "target.credentials"
+            )
+        );
+        let own = AwsAccess {
+            region: Some("us-east-2".into()),
+            endpoint_url: Some("http://s:2".into()),
+            credentials: Some(keys.clone()),
+        };
+        let ep = Endpoint::of_source(&own, &target, t);
+        assert_eq!(
+            (ep.region, ep.endpoint_url, ep.credentials, ep.key),
+            (
+                Some("us-east-2"),
+                Some("http://s:2"),
+                &keys,
+                "source.credentials"
+            )
+        );
+        let ep = Endpoint::of_target(&target, t);
+        assert_eq!(
+            (ep.region, ep.endpoint_url, ep.key, ep.timeout),
+            (
+                Some("eu-west-1"),
+                Some("http://t:1"),
+                "target.credentials",
+                t
+            )
+        );
+    }
 
     #[test]
     fn endpoints_and_origins() {

@@ -1,9 +1,17 @@
-//! Shared AWS plumbing: building SDK configs from the configured credentials ([`client`]) and
-//! AWS Secrets Manager as a [`crate::target::Target`] ([`secrets`]). Nothing outside this
-//! module (and the KMS source's own client) touches an SDK client.
+//! Shared AWS plumbing: building SDK configs from the configured credentials ([`client`], the
+//! one builder every AWS client comes from), what an AWS error code means ([`classify`], the
+//! one table), and AWS Secrets Manager as a [`crate::target::Target`] ([`secrets`]). The
+//! Secrets Manager client never leaves `secrets`; the AWS-hosted sources hold their own SSM,
+//! DynamoDB and KMS clients (`source::ssm`, `source::credstash`, `source::kms`,
+//! `source::sops`), built here and called under the same limiters and retry policy.
 
-pub mod client;
-pub mod secrets;
+pub(crate) mod classify;
+pub(crate) mod client;
+pub(crate) mod secrets;
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// Renders an SDK error with its whole cause chain on one line. Callers that sent a secret
 /// value scrub the text of it (`error_text::scrub`), since a server or proxy may echo a request.
@@ -12,11 +20,38 @@ pub mod secrets;
 /// (a mistyped `AWS_PROFILE`), an SSO profile without a cached token (`aws sso login`), or no
 /// credentials at all. The SDK's own text buries the first under a list of every provider it
 /// tried.
-pub fn describe_error<E: std::error::Error>(e: &E) -> String {
+pub(crate) fn describe_error<E: std::error::Error>(e: &E) -> String {
     let text = crate::error_text::chain(e);
     match credentials_hint(e, &text, &|k| std::env::var(k).ok()) {
         Some(hint) => hint,
         None => text,
+    }
+}
+
+/// One line describing a failed SDK call: the code, HTTP status, AWS's message and the request
+/// id when the service answered (AWS messages name resources, never values); else the error and
+/// its causes ([`describe_error`]).
+pub(crate) fn describe_call<E>(e: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match e {
+        SdkError::ServiceError(ctx) => {
+            let meta = ctx.err().meta();
+            let mut d = format!(
+                "{}, HTTP {}",
+                meta.code().unwrap_or("unknown error"),
+                ctx.raw().status().as_u16()
+            );
+            if let Some(m) = meta.message().filter(|m| !m.is_empty()) {
+                d.push_str(&format!(": {m}"));
+            }
+            if let Some(id) = meta.extra("aws_request_id") {
+                d.push_str(&format!(", request id {id}"));
+            }
+            d
+        }
+        _ => describe_error(e),
     }
 }
 

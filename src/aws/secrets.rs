@@ -1,12 +1,3 @@
-//! AWS Secrets Manager operations, each under the group's rate limiter and the one retry policy.
-//!
-//! Reads take the target's state in bulk: [`SecretsTarget::inventory`] pages through
-//! `ListSecrets` (name-prefix filter, planned deletions included) instead of one
-//! `DescribeSecret` per secret, and [`SecretsTarget::batch_get`] compares values 20 at a time
-//! with `BatchGetSecretValue`. Writes ([`SecretsTarget::create`], [`SecretsTarget::put_value`],
-//! tags, restore, delete) carry idempotency tokens from `aws::token`. Every call reports its
-//! attempts so the audit row can show them.
-
 //! AWS Secrets Manager as a [`Target`]: each operation under its quota group's limiter and the
 //! one retry policy.
 //!
@@ -15,7 +6,8 @@
 //! same answer) instead of one `DescribeSecret` per secret, handing each page on as it arrives
 //! (the run keeps a compact record of each secret, `target::listed`), and `batch_get` compares values 20
 //! at a time with `BatchGetSecretValue`. Writes carry the idempotency tokens of
-//! `identity::token`. Service error codes become [`ErrorClass`]es here and nowhere else. The
+//! `identity::token`. Service error codes become [`ErrorClass`]es here, from what the one table
+//! (`aws::classify`) says they mean. The
 //! SDK client never leaves this type, so no call can bypass pacing and retry.
 
 use std::collections::BTreeMap;
@@ -30,7 +22,8 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::Blob;
 use futures::future::BoxFuture;
 
-use crate::limits::Limits;
+use super::classify::{classify, Failure};
+use crate::limits::{Limits, Op};
 use crate::retry::{self, Attempted, RetryPolicy};
 use crate::secret::SecretValue;
 use crate::target::{
@@ -40,31 +33,21 @@ use crate::target::{
 
 /// The error class of a Secrets Manager error code.
 fn class_of(code: Option<&str>) -> ErrorClass {
-    match code {
-        Some("ResourceExistsException") => ErrorClass::Exists,
-        Some("ResourceNotFoundException") => ErrorClass::NotFound,
-        Some("InvalidRequestException" | "InvalidParameterException") => ErrorClass::InvalidRequest,
-        Some("AccessDeniedException" | "AccessDenied" | "UnrecognizedClientException") => {
-            ErrorClass::Denied
+    match classify(code) {
+        Failure::Exists => ErrorClass::Exists,
+        Failure::NotFound => ErrorClass::NotFound,
+        Failure::InvalidRequest => ErrorClass::InvalidRequest,
+        Failure::Denied => ErrorClass::Denied,
+        Failure::Credentials => ErrorClass::Credentials,
+        Failure::Throttled | Failure::Unavailable => ErrorClass::Unavailable,
+        Failure::BadCiphertext | Failure::WrongKey | Failure::KeyUnusable | Failure::Unknown => {
+            ErrorClass::Other
         }
-        Some(
-            "ExpiredTokenException"
-            | "InvalidClientTokenId"
-            | "InvalidSignatureException"
-            | "SignatureDoesNotMatch",
-        ) => ErrorClass::Credentials,
-        Some(
-            "InternalServiceError"
-            | "InternalFailure"
-            | "ServiceUnavailable"
-            | "ThrottlingException",
-        ) => ErrorClass::Unavailable,
-        _ => ErrorClass::Other,
     }
 }
 
 fn call_error<E>(
-    op: &'static str,
+    op: Op,
     name: &str,
     a: Attempted<impl Sized, E>,
     value: Option<&SecretValue>,
@@ -91,10 +74,10 @@ where
 
 /// Runs a call and maps its outcome.
 macro_rules! run {
-    ($self:ident, $op:literal, $name:expr, $req:expr) => {
+    ($self:ident, $op:expr, $name:expr, $req:expr) => {
         run!($self, $op, $name, $req, None)
     };
-    ($self:ident, $op:literal, $name:expr, $req:expr, $value:expr) => {{
+    ($self:ident, $op:expr, $name:expr, $req:expr, $value:expr) => {{
         let limiter = $self.limits.for_op($op);
         let a = retry::call(limiter, &$self.policy, || $req.clone().send()).await;
         match a.result {
@@ -146,7 +129,7 @@ fn replicas_of(status: Option<Vec<ReplicationStatusType>>) -> Vec<Replica> {
 
 /// The Secrets Manager side of a run.
 #[derive(Clone)]
-pub struct SecretsTarget {
+pub(crate) struct SecretsTarget {
     client: Client,
     sts: aws_sdk_sts::Client,
     region: String,
@@ -179,7 +162,11 @@ fn stages_of(
 
 impl SecretsTarget {
     /// A target for the region and credentials of `sdk`.
-    pub fn new(sdk: &aws_config::SdkConfig, limits: Arc<Limits>, policy: RetryPolicy) -> Self {
+    pub(crate) fn new(
+        sdk: &aws_config::SdkConfig,
+        limits: Arc<Limits>,
+        policy: RetryPolicy,
+    ) -> Self {
         SecretsTarget {
             client: Client::new(sdk),
             sts: aws_sdk_sts::Client::new(sdk),
@@ -191,7 +178,7 @@ impl SecretsTarget {
 
     async fn caller_impl(&self) -> Result<Caller, CallError> {
         let req = self.sts.get_caller_identity();
-        let (out, _) = run!(self, "GetCallerIdentity", "", req)?;
+        let (out, _) = run!(self, Op::GetCallerIdentity, "", req)?;
         Ok(Caller {
             account: out.account.unwrap_or_default(),
             arn: out.arn.unwrap_or_default(),
@@ -220,7 +207,7 @@ impl SecretsTarget {
                         .build(),
                 );
             }
-            let (page, _) = run!(self, "ListSecrets", want.as_deref().unwrap_or("*"), req)?;
+            let (page, _) = run!(self, Op::ListSecrets, want.as_deref().unwrap_or("*"), req)?;
             let mut out = Vec::new();
             for e in page.secret_list.unwrap_or_default() {
                 let Some(name) = e.name else { continue };
@@ -255,7 +242,7 @@ impl SecretsTarget {
             .batch_get_secret_value()
             .set_secret_id_list(Some(ids.to_vec()));
         let label = ids.first().cloned().unwrap_or_default();
-        let (out, _) = run!(self, "BatchGetSecretValue", &label, req)?;
+        let (out, _) = run!(self, Op::BatchGetSecretValue, &label, req)?;
         let mut read = BatchRead::default();
         for e in out.secret_values.unwrap_or_default() {
             let key = e.arn.clone().or(e.name.clone()).unwrap_or_default();
@@ -294,7 +281,7 @@ impl SecretsTarget {
             .get_secret_value()
             .secret_id(id)
             .version_stage("AWSCURRENT");
-        let (out, attempts) = run!(self, "GetSecretValue", id, req)?;
+        let (out, attempts) = run!(self, Op::GetSecretValue, id, req)?;
         let version_id = out.version_id;
         Ok((
             value_of(out.secret_string, out.secret_binary)
@@ -305,7 +292,7 @@ impl SecretsTarget {
 
     async fn describe_impl(&self, id: &str) -> Outcome<TargetSecret> {
         let req = self.client.describe_secret().secret_id(id);
-        let (d, attempts) = run!(self, "DescribeSecret", id, req)?;
+        let (d, attempts) = run!(self, Op::DescribeSecret, id, req)?;
         let (current_version, previous_version) = stages_of(d.version_ids_to_stages);
         Ok((
             TargetSecret {
@@ -340,7 +327,7 @@ impl SecretsTarget {
             Some(text) => req.secret_string(text),
             None => req.secret_binary(Blob::new(s.value.expose_bytes().to_vec())),
         };
-        let (out, attempts) = run!(self, "CreateSecret", s.name, req, Some(s.value))?;
+        let (out, attempts) = run!(self, Op::CreateSecret, s.name, req, Some(s.value))?;
         Ok((
             (
                 out.arn.unwrap_or_default(),
@@ -365,7 +352,7 @@ impl SecretsTarget {
             Some(text) => req.secret_string(text),
             None => req.secret_binary(Blob::new(value.expose_bytes().to_vec())),
         };
-        let (out, attempts) = run!(self, "PutSecretValue", id, req, Some(value))?;
+        let (out, attempts) = run!(self, Op::PutSecretValue, id, req, Some(value))?;
         let current = out
             .version_stages
             .map(|stages| stages.iter().any(|x| x == "AWSCURRENT"));
@@ -384,7 +371,7 @@ impl SecretsTarget {
             .tag_resource()
             .secret_id(id)
             .set_tags(Some(to_tags(tags)));
-        let (_, attempts) = run!(self, "TagResource", id, req)?;
+        let (_, attempts) = run!(self, Op::TagResource, id, req)?;
         Ok(((), attempts))
     }
 
@@ -395,13 +382,13 @@ impl SecretsTarget {
             .secret_id(id)
             .set_add_replica_regions(Some(to_replica_regions(regions)))
             .force_overwrite_replica_secret(false);
-        let (out, attempts) = run!(self, "ReplicateSecretToRegions", id, req)?;
+        let (out, attempts) = run!(self, Op::ReplicateSecretToRegions, id, req)?;
         Ok((replicas_of(out.replication_status), attempts))
     }
 
     async fn restore_impl(&self, id: &str) -> Outcome<()> {
         let req = self.client.restore_secret().secret_id(id);
-        let (_, attempts) = run!(self, "RestoreSecret", id, req)?;
+        let (_, attempts) = run!(self, Op::RestoreSecret, id, req)?;
         Ok(((), attempts))
     }
 
@@ -411,7 +398,7 @@ impl SecretsTarget {
             .delete_secret()
             .secret_id(id)
             .recovery_window_in_days(window_days);
-        let (out, attempts) = run!(self, "DeleteSecret", id, req)?;
+        let (out, attempts) = run!(self, Op::DeleteSecret, id, req)?;
         Ok((
             out.deletion_date
                 .and_then(|d| d.fmt(Format::DateTime).ok())
@@ -428,7 +415,7 @@ impl SecretsTarget {
             .version_stage("AWSCURRENT")
             .move_to_version_id(to)
             .set_remove_from_version_id((!from.is_empty()).then(|| from.to_owned()));
-        let (_, attempts) = run!(self, "UpdateSecretVersionStage", id, req)?;
+        let (_, attempts) = run!(self, Op::UpdateSecretVersionStage, id, req)?;
         Ok(((), attempts))
     }
 }
@@ -510,5 +497,35 @@ impl Target for SecretsTarget {
         from: &'a str,
     ) -> BoxFuture<'a, Outcome<()>> {
         Box::pin(self.move_current_impl(id, to, from))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_manager_codes_and_their_classes() {
+        let table: &[(Option<&str>, ErrorClass)] = &[
+            (Some("ResourceExistsException"), ErrorClass::Exists),
+            (Some("ResourceNotFoundException"), ErrorClass::NotFound),
+            (Some("InvalidRequestException"), ErrorClass::InvalidRequest),
+            (
+                Some("InvalidParameterException"),
+                ErrorClass::InvalidRequest,
+            ),
+            (Some("AccessDeniedException"), ErrorClass::Denied),
+            // an access key id AWS does not know: the credentials, not a policy
+            (Some("UnrecognizedClientException"), ErrorClass::Credentials),
+            (Some("ExpiredTokenException"), ErrorClass::Credentials),
+            (Some("ThrottlingException"), ErrorClass::Unavailable),
+            (Some("InternalServiceError"), ErrorClass::Unavailable),
+            (Some("KMSInvalidStateException"), ErrorClass::Other),
+            (Some("EncryptionFailure"), ErrorClass::Other),
+            (None, ErrorClass::Other),
+        ];
+        for (code, want) in table {
+            assert_eq!(class_of(*code), *want, "{code:?}");
+        }
     }
 }

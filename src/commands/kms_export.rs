@@ -33,7 +33,7 @@ use zeroize::Zeroizing;
 use crate::aws::client::{sdk_config, ClientError, Endpoint};
 use crate::config::Credentials;
 use crate::exit;
-use crate::limits::Limits;
+use crate::limits::{Limits, Op};
 use crate::retry::RetryPolicy;
 use crate::secret::SecretValue;
 use crate::source::file::FileSource;
@@ -384,7 +384,7 @@ fn kms_error(rec: &Plain, failure: KmsFailure) -> KmsExportError {
 impl Kms<'_> {
     async fn encrypt_one(&self, rec: &Plain) -> Result<(String, String), KmsExportError> {
         let context = context_map(&self.options.context);
-        let out = call::send(self.limits, self.policy, self.calls, "Encrypt", || {
+        let out = call::send(self.limits, self.policy, self.calls, Op::Encrypt, || {
             self.client
                 .encrypt()
                 .key_id(&self.options.key_id)
@@ -396,12 +396,11 @@ impl Kms<'_> {
         .map_err(|mut f| {
             // the request carried the plaintext: an echoing proxy must not put it in the error
             f.message = crate::error_text::scrub(&f.message, &rec.value);
-            f.code = f.code.map(|c| crate::error_text::scrub(&c, &rec.value));
             kms_error(rec, f)
         })?;
         let blob = out
             .ciphertext_blob
-            .ok_or_else(|| kms_error(rec, missing("Encrypt", "a CiphertextBlob")))?;
+            .ok_or_else(|| kms_error(rec, missing(Op::Encrypt, "a CiphertextBlob")))?;
         let arn = out.key_id.unwrap_or_else(|| self.options.key_id.clone());
         let line = record::direct_line(&rec.path, blob.as_ref(), &self.options.context, &arn);
         Ok((line, arn))
@@ -426,7 +425,7 @@ impl Kms<'_> {
             self.limits,
             self.policy,
             self.calls,
-            "GenerateDataKey",
+            Op::GenerateDataKey,
             || {
                 self.client
                     .generate_data_key()
@@ -440,7 +439,7 @@ impl Kms<'_> {
         .map_err(|f| kms_error(first, f))?;
         let plain = Zeroizing::new(
             out.plaintext
-                .ok_or_else(|| kms_error(first, missing("GenerateDataKey", "a Plaintext")))?
+                .ok_or_else(|| kms_error(first, missing(Op::GenerateDataKey, "a Plaintext")))?
                 .into_inner(),
         );
         let key = DataKey::from_slice(&plain).map_err(|n| {
@@ -448,7 +447,7 @@ impl Kms<'_> {
                 first,
                 KmsFailure {
                     kind: SourceErrorKind::Other,
-                    code: None,
+                    failure: crate::aws::classify::Failure::Unknown,
                     message: format!("kms:GenerateDataKey returned a {n}-byte key, not 32"),
                     transient: false,
                 },
@@ -456,7 +455,7 @@ impl Kms<'_> {
         })?;
         let encrypted = out
             .ciphertext_blob
-            .ok_or_else(|| kms_error(first, missing("GenerateDataKey", "a CiphertextBlob")))?
+            .ok_or_else(|| kms_error(first, missing(Op::GenerateDataKey, "a CiphertextBlob")))?
             .into_inner();
         let arn = out.key_id.unwrap_or_else(|| self.options.key_id.clone());
         Ok((key, encrypted, arn))

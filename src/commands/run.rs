@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use crate::aws::client::{sdk_config, ClientError, Endpoint};
 use crate::aws::secrets::SecretsTarget;
-use crate::config::{Config, JobConfig, LimitsConfig, OnConflict, SourceConfig, TargetConfig};
+use crate::config::{Config, JobConfig, LimitsConfig, OnConflict, TargetConfig};
 use crate::cost::Cost;
 use crate::decide;
 use crate::executor::{Executor, Settings, Sink};
@@ -29,7 +29,6 @@ use crate::progress::Progress;
 use crate::report::{Action, Report, Row, Status};
 use crate::retry::RetryPolicy;
 use crate::shutdown::Shutdown;
-use crate::source::file::FileSource;
 use crate::source::{Source, SourceError};
 use crate::target::dry::DryRun;
 use crate::target::listed::Inventory;
@@ -123,42 +122,21 @@ pub async fn open_source(
     limits: &Arc<Limits>,
     policy: RetryPolicy,
 ) -> Result<Box<dyn Source>, RunError> {
-    let timeout = std::time::Duration::from_secs(limits_cfg.timeout_seconds);
-    let split = |s| crate::source::split::wrap(job, limits_cfg.concurrency, s);
-    Ok(split(match &job.source {
-        SourceConfig::File(f) => Box::new(FileSource::open(&f.file, &f.instance)?),
-        SourceConfig::Vault(v) => Box::new(
-            crate::source::vault::VaultSource::connect(v, limits.clone(), policy, timeout).await?,
-        ),
-        SourceConfig::Kms(k) => {
-            let conf = crate::source::kms::kms_sdk_config(k, &job.target, timeout).await?;
-            Box::new(crate::source::kms::KmsSource::open(
-                &k.file,
-                &k.instance,
-                aws_sdk_kms::Client::new(&conf),
-                limits.clone(),
-                policy,
-            )?)
-        }
-        SourceConfig::Ssm(c) => Box::new(
-            crate::source::ssm::SsmSource::open(c, &job.target, limits.clone(), policy, timeout)
-                .await?,
-        ),
-        SourceConfig::Sops(c) => Box::new(
-            crate::source::sops::SopsSource::open(c, &job.target, limits.clone(), policy, timeout)
-                .await?,
-        ),
-        SourceConfig::Credstash(c) => Box::new(
-            crate::source::credstash::CredstashSource::open(
-                c,
-                &job.target,
-                limits.clone(),
-                policy,
-                timeout,
-            )
-            .await?,
-        ),
-    }))
+    let cx = crate::source::SourceContext {
+        limits: limits.clone(),
+        policy,
+        timeout: std::time::Duration::from_secs(limits_cfg.timeout_seconds),
+        target: &job.target,
+    };
+    let source = job.source.open(&cx).await.map_err(|e| match e {
+        crate::source::OpenError::Client(e) => RunError::Client(e),
+        crate::source::OpenError::Source(e) => RunError::Source(e),
+    })?;
+    Ok(crate::source::split::wrap(
+        job,
+        limits_cfg.concurrency,
+        source,
+    ))
 }
 
 /// Builds a target's SDK configuration.
@@ -166,13 +144,10 @@ pub async fn target_sdk(
     target: &TargetConfig,
     limits_cfg: &LimitsConfig,
 ) -> Result<aws_config::SdkConfig, ClientError> {
-    sdk_config(&Endpoint {
-        region: target.region.as_deref(),
-        endpoint_url: target.endpoint_url.as_deref(),
-        credentials: &target.credentials,
-        key: "target.credentials",
-        timeout: std::time::Duration::from_secs(limits_cfg.timeout_seconds),
-    })
+    sdk_config(&Endpoint::of_target(
+        target,
+        std::time::Duration::from_secs(limits_cfg.timeout_seconds),
+    ))
     .await
 }
 

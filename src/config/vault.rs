@@ -12,16 +12,12 @@
 //! Precedence, as for the Vault CLI: a key in the config wins over the environment; `VAULT_X`
 //! wins over OpenBao's `BAO_X`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use secrecy::SecretString;
 
-use super::{check_env_name, kv_v2_api_path, Credentials, Section, Validator};
-
-/// Where Kubernetes mounts a pod's service-account token.
-pub const KUBERNETES_JWT_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
-/// The global STS endpoint (what the Vault CLI signs for when no region is given).
-pub const GLOBAL_STS_ENDPOINT: &str = "https://sts.amazonaws.com";
+use super::validate::{Section, Validator};
+use super::vault_auth::VaultAuth;
 
 /// `[source] kind = "vault"`, with the environment resolved.
 #[derive(Debug, Clone)]
@@ -55,7 +51,7 @@ pub struct VaultConfig {
 }
 
 /// `parallelism` when the config does not say.
-pub const DEFAULT_PARALLELISM: usize = 16;
+pub(crate) const DEFAULT_PARALLELISM: usize = 16;
 
 impl VaultConfig {
     /// A source of `mount`/`path` at `address` with `auth` and every other setting at the
@@ -80,7 +76,7 @@ impl VaultConfig {
     }
 
     /// The namespace logins and token lookups go to (`None` = the root namespace).
-    pub fn login_namespace(&self) -> Option<&str> {
+    pub(crate) fn login_namespace(&self) -> Option<&str> {
         let ns = match &self.auth_namespace {
             Some(a) => a.as_str(),
             None => self.namespace.as_deref().unwrap_or(""),
@@ -101,101 +97,6 @@ pub struct ClientIdentity {
     pub pem: SecretString,
 }
 
-/// Where a JWT comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JwtOrigin {
-    /// A file, read again at every login (projected tokens rotate).
-    File(PathBuf),
-    /// An environment variable, read once.
-    Env(String),
-}
-
-impl std::fmt::Display for JwtOrigin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            JwtOrigin::File(p) => write!(f, "the JWT in {}", p.display()),
-            JwtOrigin::Env(v) => write!(f, "the JWT in ${v}"),
-        }
-    }
-}
-
-/// Vault authentication, with its credentials already read (never printed: `SecretString`).
-#[derive(Debug, Clone)]
-pub enum VaultAuth {
-    /// A token.
-    Token {
-        /// The token.
-        token: SecretString,
-        /// Where it came from, for messages: `$VAULT_TOKEN`, `/home/me/.vault-token`.
-        origin: String,
-    },
-    /// AppRole login.
-    AppRole {
-        /// Auth mount (default `approle`).
-        mount: String,
-        /// The role id.
-        role_id: SecretString,
-        /// The secret id.
-        secret_id: SecretString,
-        /// Env var that held the role id (for messages).
-        role_id_env: String,
-        /// Env var that held the secret id (for messages).
-        secret_id_env: String,
-    },
-    /// Kubernetes auth: the pod's service-account JWT.
-    Kubernetes {
-        /// Auth mount (default `kubernetes`).
-        mount: String,
-        /// Vault role.
-        role: String,
-        /// The JWT as read at config time (used for the first login).
-        jwt: SecretString,
-        /// The file, read again at every later login.
-        jwt_file: PathBuf,
-    },
-    /// JWT / OIDC-issued JWT auth.
-    Jwt {
-        /// Auth mount (default `jwt`).
-        mount: String,
-        /// Vault role.
-        role: String,
-        /// The JWT as read at config time.
-        jwt: SecretString,
-        /// Where it came from.
-        origin: JwtOrigin,
-    },
-    /// AWS IAM auth: a signed `sts:GetCallerIdentity` request.
-    Aws {
-        /// Auth mount (default `aws`).
-        mount: String,
-        /// Vault role (`None`: Vault uses the IAM principal's name).
-        role: Option<String>,
-        /// `X-Vault-AWS-IAM-Server-ID` header value, when the mount demands one.
-        header_value: Option<String>,
-        /// STS endpoint the request is signed for.
-        sts_endpoint: String,
-        /// Region the request is signed for.
-        sts_region: String,
-        /// Whose AWS credentials sign it.
-        credentials: Credentials,
-    },
-}
-
-impl VaultAuth {
-    /// `token`, `approle`, `kubernetes`, `jwt` or `aws`.
-    pub fn method(&self) -> &'static str {
-        match self {
-            VaultAuth::Token { .. } => "token",
-            VaultAuth::AppRole { .. } => "approle",
-            VaultAuth::Kubernetes { .. } => "kubernetes",
-            VaultAuth::Jwt { .. } => "jwt",
-            VaultAuth::Aws { .. } => "aws",
-        }
-    }
-}
-
-const METHODS: &str = "\"token\", \"approle\", \"kubernetes\", \"jwt\" or \"aws\"";
-
 /// Go's `strconv.ParseBool`, which the Vault CLI applies to `VAULT_SKIP_VERIFY`.
 fn parse_go_bool(v: &str) -> Option<bool> {
     match v.trim() {
@@ -208,7 +109,7 @@ fn parse_go_bool(v: &str) -> Option<bool> {
 impl Validator<'_> {
     /// `VAULT_<x>`, else `BAO_<x>`: the variable's name and value, the first one set to
     /// something other than the empty string.
-    fn vault_env(&self, x: &str) -> Option<(String, String)> {
+    pub(super) fn vault_env(&self, x: &str) -> Option<(String, String)> {
         [format!("VAULT_{x}"), format!("BAO_{x}")]
             .into_iter()
             .find_map(|name| {
@@ -216,30 +117,6 @@ impl Validator<'_> {
                     .filter(|v| !v.is_empty())
                     .map(|v| (name, v))
             })
-    }
-
-    /// A file that holds a credential, read now; missing, unreadable or blank is a problem.
-    fn secret_file(
-        &mut self,
-        s: &mut Section,
-        k: &str,
-        p: &Path,
-        what: &str,
-    ) -> Option<SecretString> {
-        match std::fs::read_to_string(p) {
-            Ok(t) if t.trim().is_empty() => {
-                s.problem(
-                    k,
-                    format!("{} is empty; it must hold the {what}", p.display()),
-                );
-                None
-            }
-            Ok(t) => Some(SecretString::from(t.trim().to_owned())),
-            Err(e) => {
-                s.problem(k, format!("cannot read {} (the {what}): {e}", p.display()));
-                None
-            }
-        }
     }
 
     pub(super) fn vault(&mut self, s: &mut Section) -> Option<VaultConfig> {
@@ -464,263 +341,26 @@ impl Validator<'_> {
             }
         }
     }
+}
 
-    /// The token when the config names no variable: `VAULT_TOKEN`, `BAO_TOKEN`, then the Vault
-    /// CLI's token file `~/.vault-token`. Problems go under `key`.
-    fn default_token(&mut self, s: &mut Section, key: &str) -> Option<VaultAuth> {
-        for var in ["VAULT_TOKEN", "BAO_TOKEN"] {
-            match (self.env)(var) {
-                // set to nothing: unset, as for the Vault CLI
-                Some(v) if v.is_empty() => {}
-                Some(v) if v.trim().is_empty() => {
-                    s.problem(
-                        key,
-                        format!("environment variable {var} is only whitespace; set it to the Vault token or unset it"),
-                    );
-                    return None;
-                }
-                Some(v) => {
-                    return Some(VaultAuth::Token {
-                        token: SecretString::from(v.trim().to_owned()),
-                        origin: format!("${var}"),
-                    })
-                }
-                None => {}
-            }
-        }
-        let file = (self.env)("HOME")
-            .filter(|h| !h.trim().is_empty())
-            .map(|h| Path::new(&h).join(".vault-token"));
-        if let Some(f) = file.filter(|f| f.exists()) {
-            let token = self.secret_file(s, key, &f, "Vault token")?;
-            return Some(VaultAuth::Token {
-                token,
-                origin: f.display().to_string(),
-            });
-        }
-        s.problem(
-            key,
-            "missing; set VAULT_TOKEN (or BAO_TOKEN), write the token to ~/.vault-token, or \
-             configure auth = { method = \"token\", token_env = \"...\" } (or approle, \
-             kubernetes, jwt, aws)",
-        );
-        None
-    }
-
-    /// An auth method's `mount`, without slashes.
-    fn auth_mount(a: &mut Section, default: &str) -> String {
-        let m = a
-            .opt::<String>("mount", "the auth method's mount path")
-            .unwrap_or_else(|| default.into())
-            .trim_matches('/')
-            .to_owned();
-        if m.is_empty() {
-            a.problem("mount", format!("must not be empty (default {default:?})"));
-        }
-        m
-    }
-
-    /// A required, non-empty `role`.
-    fn auth_role(a: &mut Section, what: &str) -> Option<String> {
-        let r: Option<String> = a.req("role", what);
-        match r {
-            Some(r) if r.trim().is_empty() => {
-                a.problem("role", "must not be empty");
-                None
-            }
-            r => r,
-        }
-    }
-
-    fn auth(&mut self, a: &mut Section) -> Option<VaultAuth> {
-        let method: Option<String> = a.req("method", METHODS);
-        match method.as_deref() {
-            Some("token") => {
-                if a.has("token_env") {
-                    let (var, token) = self
-                        .env_secret(a, "token_env", None, "Vault token", true)
-                        .map(|e| (e.var, e.value))?;
-                    Some(VaultAuth::Token {
-                        token,
-                        origin: format!("${var}"),
-                    })
-                } else {
-                    self.default_token(a, "token_env")
-                }
-            }
-            Some("approle") => {
-                let role_id = self
-                    .env_secret(a, "role_id_env", None, "AppRole role id", true)
-                    .map(|e| (e.var, e.value));
-                let secret_id = self
-                    .env_secret(a, "secret_id_env", None, "AppRole secret id", true)
-                    .map(|e| (e.var, e.value));
-                let mount = Self::auth_mount(a, "approle");
-                let ((role_id_env, role_id), (secret_id_env, secret_id)) = (role_id?, secret_id?);
-                Some(VaultAuth::AppRole {
-                    mount,
-                    role_id,
-                    secret_id,
-                    role_id_env,
-                    secret_id_env,
-                })
-            }
-            Some("kubernetes") => {
-                let role = Self::auth_role(a, "the Vault role bound to the service account");
-                let mount = Self::auth_mount(a, "kubernetes");
-                let file = a
-                    .opt::<String>("jwt_file", "the service-account token file")
-                    .unwrap_or_else(|| KUBERNETES_JWT_FILE.into());
-                let jwt_file = self.resolve(&file);
-                let jwt = if jwt_file.is_file() {
-                    self.secret_file(a, "jwt_file", &jwt_file, "service-account token")
-                } else {
-                    a.problem(
-                        "jwt_file",
-                        format!(
-                            "{} does not exist; run inside a pod with a service-account token \
-                             (automountServiceAccountToken or a projected volume), or set jwt_file",
-                            jwt_file.display()
-                        ),
-                    );
-                    None
-                };
-                Some(VaultAuth::Kubernetes {
-                    mount,
-                    role: role?,
-                    jwt: jwt?,
-                    jwt_file,
-                })
-            }
-            Some("jwt") => {
-                let role = Self::auth_role(a, "the Vault role of the JWT auth mount");
-                let mount = Self::auth_mount(a, "jwt");
-                let jwt = match (a.has("jwt_file"), a.has("jwt_env")) {
-                    (true, false) => {
-                        let p = self.file(a, "jwt_file", true);
-                        p.and_then(|p| {
-                            let jwt = self.secret_file(a, "jwt_file", &p, "JWT")?;
-                            Some((jwt, JwtOrigin::File(p)))
-                        })
-                    }
-                    (false, true) => self
-                        .env_secret(a, "jwt_env", None, "JWT", true)
-                        .map(|e| (e.var, e.value))
-                        .map(|(var, jwt)| (jwt, JwtOrigin::Env(var))),
-                    (true, true) => {
-                        a.problem("jwt_env", "give jwt_file or jwt_env, not both");
-                        a.take("jwt_file");
-                        a.take("jwt_env");
-                        None
-                    }
-                    (false, false) => {
-                        a.problem(
-                            "jwt_file",
-                            "missing; give jwt_file = \"/path/to/token\" or jwt_env = \"VAR\"",
-                        );
-                        None
-                    }
-                };
-                let (jwt, origin) = jwt?;
-                Some(VaultAuth::Jwt {
-                    mount,
-                    role: role?,
-                    jwt,
-                    origin,
-                })
-            }
-            Some("aws") => {
-                let role: Option<String> = a.opt("role", "the Vault role of the AWS auth mount");
-                let mount = Self::auth_mount(a, "aws");
-                let header_value: Option<String> = a.opt(
-                    "header_value",
-                    "the X-Vault-AWS-IAM-Server-ID value the mount expects",
-                );
-                let sts_region = self.region(a, "sts_region");
-                let sts_endpoint = self.url(a, "sts_endpoint");
-                let credentials = match a.table("credentials", false) {
-                    None => Some(Credentials::Default),
-                    Some(c) => {
-                        let (creds, problems) = self.credentials(c);
-                        self.problems.extend(problems);
-                        creds
-                    }
-                };
-                let sts_endpoint = match (&sts_endpoint, &sts_region) {
-                    (Some(e), _) => e.clone(),
-                    (None, Some(r)) => format!("https://sts.{r}.amazonaws.com"),
-                    (None, None) => GLOBAL_STS_ENDPOINT.to_owned(),
-                };
-                Some(VaultAuth::Aws {
-                    mount,
-                    role,
-                    header_value,
-                    sts_endpoint,
-                    sts_region: sts_region.unwrap_or_else(|| "us-east-1".into()),
-                    credentials: credentials?,
-                })
-            }
-            Some(other) => {
-                a.problem(
-                    "method",
-                    format!("{other:?} is not supported; expected {METHODS}"),
-                );
-                a.unjudged_without("method");
-                None
-            }
-            None => {
-                a.unjudged_without("method");
-                None
-            }
-        }
-    }
-
-    /// The name in a `*_env` key (or `default`), checked to be a variable name and not a
-    /// value pasted in by mistake (which the message never repeats).
-    pub(super) fn env_var_name(
-        &mut self,
-        s: &mut Section,
-        k: &str,
-        default: Option<&str>,
-    ) -> Option<String> {
-        // taken raw: a type error must not quote the value either (`token_env = 1234`)
-        let name = match s.take(k) {
-            Some(toml::Value::String(n)) => n,
-            Some(_) => {
-                s.problem(
-                    k,
-                    "must name an environment variable as a string (e.g. \"VAULT_TOKEN\"), \
-                     not hold a value (the value is not repeated here)",
-                );
-                return None;
-            }
-            None => match default {
-                Some(d) => d.to_owned(),
-                None => {
-                    s.problem(k, "missing; expected an environment variable name");
-                    return None;
-                }
-            },
-        };
-        if let Err(why) = check_env_name(&name) {
-            s.problem(
-                k,
-                format!(
-                    "must name an environment variable (letters, digits and _, e.g. \
-                     VAULT_TOKEN), not hold a value: {why} (the value is not repeated here; if \
-                     it is a credential, treat it as exposed and rotate it)"
-                ),
-            );
-            return None;
-        }
-        Some(name)
-    }
+/// Whether a Vault `mount`/`path` written with KV v2's API segments should be flagged: unless
+/// the config says KV v1 (where a folder may really be called `data`).
+fn kv_v2_api_path(kv_version: Option<&toml::Value>, mount: Option<&str>, path: &str) -> bool {
+    let v1 = kv_version.and_then(toml::Value::as_integer) == Some(1);
+    let suspicious = mount.is_some_and(|m| m.ends_with("/data") || m.ends_with("/metadata"))
+        || ["data", "metadata"]
+            .iter()
+            .any(|a| path == *a || path.starts_with(&format!("{a}/")));
+    !v1 && suspicious
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
-    use crate::config::{Config, ConfigError, SourceConfig};
+    use crate::config::vault_auth::GLOBAL_STS_ENDPOINT;
+    use crate::config::{Config, ConfigError, Credentials, JwtOrigin, SourceConfig};
     use secrecy::ExposeSecret;
     use std::collections::HashMap;
 

@@ -18,8 +18,8 @@ use crate::target::memory::MemoryTarget as Fake;
 struct Values(BTreeMap<String, Option<String>>);
 
 impl Source for Values {
-    fn kind(&self) -> &'static str {
-        "file"
+    fn kind(&self) -> crate::source::SourceKind {
+        crate::source::SourceKind::File
     }
 
     fn scope(&self) -> Scope {
@@ -651,8 +651,8 @@ impl Expiring {
 }
 
 impl Source for Expiring {
-    fn kind(&self) -> &'static str {
-        "file"
+    fn kind(&self) -> crate::source::SourceKind {
+        crate::source::SourceKind::File
     }
 
     fn scope(&self) -> Scope {

@@ -543,9 +543,10 @@ pub fn proven(
 /// Whether `id` is this file-based scope's source recorded under its old absolute-path instance
 /// (see `source::instance::legacy_instance_matches`), inside the subtree.
 fn legacy_of(scope: &Scope, id: &SourceIdentity) -> bool {
-    let relative = match &*scope.kind {
-        "file" | "kms" => scope.instance.as_ref(),
-        "sops" => "", // the old instance was the config folder; the path decides
+    use crate::source::SourceKind;
+    let relative = match SourceKind::parse(&scope.kind) {
+        Some(SourceKind::File | SourceKind::Kms) => scope.instance.as_ref(),
+        Some(SourceKind::Sops) => "", // the old instance was the config folder; the path decides
         _ => return false,
     };
     id.kind == scope.kind

@@ -18,7 +18,8 @@ use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
-use super::{Kind, Reference};
+use super::Reference;
+use crate::source::SourceKind;
 
 /// The API version of the generated manifests.
 pub const API_VERSION: &str = "external-secrets.io/v1";
@@ -101,9 +102,9 @@ fn json_object(r: &Reference) -> bool {
         return false;
     }
     match r.kind {
-        Kind::Vault | Kind::File | Kind::Kms => true,
-        Kind::Sops => !r.reference.contains('#'),
-        Kind::Ssm | Kind::Credstash => false,
+        SourceKind::Vault | SourceKind::File | SourceKind::Kms => true,
+        SourceKind::Sops => !r.reference.contains('#'),
+        SourceKind::Ssm | SourceKind::Credstash => false,
     }
 }
 

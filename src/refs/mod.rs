@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 
 use crate::csv_safe::{escape_formula, unescape_formula};
 use crate::report::{Action, Status};
+use crate::source::SourceKind;
 
 pub use origin::{Location, Origin};
 
@@ -120,44 +121,13 @@ pub fn is_migrated(e: &ReportEntry) -> bool {
         )
 }
 
-/// The source kinds `refs` knows how consumers write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Kind {
-    /// Vault / OpenBao KV.
-    Vault,
-    /// SSM Parameter Store.
-    Ssm,
-    /// A SOPS file.
-    Sops,
-    /// A credstash table.
-    Credstash,
-    /// A plaintext export file.
-    File,
-    /// A KMS-encrypted export file.
-    Kms,
-}
-
-impl Kind {
-    /// The config spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Vault => "vault",
-            Kind::Ssm => "ssm",
-            Kind::Sops => "sops",
-            Kind::Credstash => "credstash",
-            Kind::File => "file",
-            Kind::Kms => "kms",
-        }
-    }
-}
-
 /// One migrated secret: how consumers named it, and its name and ARN now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reference {
     /// The job that migrated it.
     pub job: String,
     /// The source kind.
-    pub kind: Kind,
+    pub kind: SourceKind,
     /// The report's source path (relative to the job's subtree).
     pub source_path: String,
     /// The reference as consumers write it: Vault `mount/path` (what `vault kv get` takes),
@@ -331,7 +301,7 @@ impl<'a> Index<'a> {
         let mut ix = Index::default();
         for r in refs {
             match r.kind {
-                Kind::Vault => {
+                SourceKind::Vault => {
                     if r.split_key {
                         ix.add_split_parent(r);
                     }
@@ -344,7 +314,7 @@ impl<'a> Index<'a> {
                             .push((mount.to_owned(), r));
                     }
                 }
-                Kind::Ssm => {
+                SourceKind::Ssm => {
                     ix.ssm.insert(r.reference.clone(), r);
                 }
                 _ => {}

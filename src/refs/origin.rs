@@ -8,7 +8,7 @@
 //! config was validated by the run that wrote the report; here a missing or mistyped key of the
 //! few read is still an error naming it.
 
-use super::Kind;
+use crate::source::SourceKind;
 
 /// One job's source location.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +51,7 @@ pub enum Location {
     /// A `file` or `kms` export.
     Export {
         /// `File` or `Kms`.
-        kind: Kind,
+        kind: SourceKind,
         /// The export file as the config names it.
         file: String,
         /// `split = "keys"`: the key is the source path's last segment (`file#path#key`).
@@ -81,7 +81,7 @@ impl Location {
     }
 
     /// The kind, the reference consumers write for `source_path`, and (Vault) the API path.
-    pub fn consumer_reference(&self, source_path: &str) -> (Kind, String, String) {
+    pub fn consumer_reference(&self, source_path: &str) -> (SourceKind, String, String) {
         let join = |a: &str, b: &str| match (a.is_empty(), b.is_empty()) {
             (true, _) => b.to_owned(),
             (_, true) => a.to_owned(),
@@ -102,20 +102,26 @@ impl Location {
                 } else {
                     join(&join(mount, "data"), &full)
                 };
-                (Kind::Vault, reference + &key, api + &key)
+                (SourceKind::Vault, reference + &key, api + &key)
             }
             Location::Ssm { path } => {
                 let base = path.trim_end_matches('/');
-                (Kind::Ssm, format!("{base}/{source_path}"), String::new())
+                (
+                    SourceKind::Ssm,
+                    format!("{base}/{source_path}"),
+                    String::new(),
+                )
             }
             Location::Sops { split_keys } => {
                 let r = match source_path.rsplit_once('/') {
                     Some((file, key)) if *split_keys => format!("{file}#{key}"),
                     _ => source_path.to_owned(),
                 };
-                (Kind::Sops, r, String::new())
+                (SourceKind::Sops, r, String::new())
             }
-            Location::Credstash { .. } => (Kind::Credstash, source_path.to_owned(), String::new()),
+            Location::Credstash { .. } => {
+                (SourceKind::Credstash, source_path.to_owned(), String::new())
+            }
             Location::Export {
                 kind,
                 file,
@@ -177,9 +183,11 @@ fn string<'a>(t: &'a toml::Table, key: &str, at: &str) -> Result<Option<&'a str>
 }
 
 fn location(s: &toml::Table, at: &str) -> Result<Location, String> {
-    let kind = string(s, "kind", at)?.ok_or_else(|| format!("{at}.kind: missing"))?;
+    let name = string(s, "kind", at)?.ok_or_else(|| format!("{at}.kind: missing"))?;
+    let kind = SourceKind::parse(name)
+        .ok_or_else(|| format!("{at}.kind: unknown source kind {name:?}"))?;
     Ok(match kind {
-        "vault" => {
+        SourceKind::Vault => {
             let mount = string(s, "mount", at)?
                 .ok_or_else(|| format!("{at}.mount: missing"))?
                 .trim_matches('/')
@@ -200,32 +208,27 @@ fn location(s: &toml::Table, at: &str) -> Result<Location, String> {
                 split_keys: string(s, "split", at)? == Some("keys"),
             }
         }
-        "ssm" => {
+        SourceKind::Ssm => {
             let path = string(s, "path", at)?.unwrap_or("/").trim_matches('/');
             Location::Ssm {
                 path: format!("/{path}"),
             }
         }
-        "sops" => Location::Sops {
+        SourceKind::Sops => Location::Sops {
             split_keys: string(s, "split", at)? == Some("keys"),
         },
-        "credstash" => Location::Credstash {
+        SourceKind::Credstash => Location::Credstash {
             table: string(s, "table", at)?
                 .unwrap_or("credential-store")
                 .to_owned(),
         },
-        "file" | "kms" => Location::Export {
-            kind: if kind == "file" {
-                Kind::File
-            } else {
-                Kind::Kms
-            },
+        SourceKind::File | SourceKind::Kms => Location::Export {
+            kind,
             file: string(s, "file", at)?
                 .ok_or_else(|| format!("{at}.file: missing"))?
                 .to_owned(),
             split_keys: string(s, "split", at)? == Some("keys"),
         },
-        other => return Err(format!("{at}.kind: unknown source kind {other:?}")),
     })
 }
 
@@ -247,21 +250,21 @@ mod tests {
             kv_version: kv,
             split_keys: true,
         };
-        let table: Vec<(Location, &str, (Kind, &str, &str))> = vec![
+        let table: Vec<(Location, &str, (SourceKind, &str, &str))> = vec![
             (
                 v(None),
                 "db",
-                (Kind::Vault, "secret/apps/db", "secret/data/apps/db"),
+                (SourceKind::Vault, "secret/apps/db", "secret/data/apps/db"),
             ),
             (
                 v(Some(2)),
                 "a/b",
-                (Kind::Vault, "secret/apps/a/b", "secret/data/apps/a/b"),
+                (SourceKind::Vault, "secret/apps/a/b", "secret/data/apps/a/b"),
             ),
             (
                 v(Some(1)),
                 "db",
-                (Kind::Vault, "secret/apps/db", "secret/apps/db"),
+                (SourceKind::Vault, "secret/apps/db", "secret/apps/db"),
             ),
             (
                 Location::Vault {
@@ -271,13 +274,13 @@ mod tests {
                     split_keys: false,
                 },
                 "db",
-                (Kind::Vault, "kv/db", "kv/data/db"),
+                (SourceKind::Vault, "kv/db", "kv/data/db"),
             ),
             (
                 split(None),
                 "db/password",
                 (
-                    Kind::Vault,
+                    SourceKind::Vault,
                     "secret/apps/db#password",
                     "secret/data/apps/db#password",
                 ),
@@ -286,7 +289,7 @@ mod tests {
                 split(Some(1)),
                 "db/password",
                 (
-                    Kind::Vault,
+                    SourceKind::Vault,
                     "secret/apps/db#password",
                     "secret/apps/db#password",
                 ),
@@ -296,45 +299,45 @@ mod tests {
                     path: "/prod".into(),
                 },
                 "db/pw",
-                (Kind::Ssm, "/prod/db/pw", ""),
+                (SourceKind::Ssm, "/prod/db/pw", ""),
             ),
             (
                 Location::Ssm { path: "/".into() },
                 "db",
-                (Kind::Ssm, "/db", ""),
+                (SourceKind::Ssm, "/db", ""),
             ),
             (
                 Location::Sops { split_keys: true },
                 "secrets/app/token",
-                (Kind::Sops, "secrets/app#token", ""),
+                (SourceKind::Sops, "secrets/app#token", ""),
             ),
             (
                 Location::Sops { split_keys: false },
                 "secrets/app",
-                (Kind::Sops, "secrets/app", ""),
+                (SourceKind::Sops, "secrets/app", ""),
             ),
             (
                 Location::Credstash { table: "t".into() },
                 "db.pw",
-                (Kind::Credstash, "db.pw", ""),
+                (SourceKind::Credstash, "db.pw", ""),
             ),
             (
                 Location::Export {
-                    kind: Kind::Kms,
+                    kind: SourceKind::Kms,
                     file: "x.jsonl".into(),
                     split_keys: false,
                 },
                 "a/b",
-                (Kind::Kms, "x.jsonl#a/b", ""),
+                (SourceKind::Kms, "x.jsonl#a/b", ""),
             ),
             (
                 Location::Export {
-                    kind: Kind::File,
+                    kind: SourceKind::File,
                     file: "x.jsonl".into(),
                     split_keys: true,
                 },
                 "a/b/pw",
-                (Kind::File, "x.jsonl#a/b#pw", ""),
+                (SourceKind::File, "x.jsonl#a/b#pw", ""),
             ),
         ];
         for (loc, sp, (k, r, api)) in table {

@@ -49,14 +49,16 @@ use futures::future::BoxFuture;
 use hmac::{KeyInit, Mac};
 use zeroize::Zeroizing;
 
-use super::kms::{call, source_sdk_config};
+use super::kms::call;
+use super::open::SourceContext;
 use super::{
-    aws_call, Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceRef,
+    aws_call, Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceKind,
+    SourceRef,
 };
 use crate::aws::client::ClientError;
-use crate::config::{CredstashConfig, TargetConfig};
+use crate::config::CredstashConfig;
 use crate::identity::Scope;
-use crate::limits::Limits;
+use crate::limits::{Limits, Op};
 use crate::retry::{self, RetryPolicy};
 use crate::secret::SecretValue;
 
@@ -69,7 +71,7 @@ type Aes256Ctr = ctr::Ctr128BE<aes::Aes256>;
 
 /// The HMAC digests credstash offers (`--digest`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Digest {
+pub(crate) enum Digest {
     /// `SHA` (SHA-1).
     Sha1,
     /// `SHA224`.
@@ -86,7 +88,7 @@ pub enum Digest {
 
 impl Digest {
     /// The digest credstash names `name`.
-    pub fn from_name(name: &str) -> Option<Digest> {
+    pub(crate) fn from_name(name: &str) -> Option<Digest> {
         Some(match name {
             "SHA" => Digest::Sha1,
             "SHA224" => Digest::Sha224,
@@ -99,7 +101,7 @@ impl Digest {
     }
 
     /// credstash's name of the digest.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Digest::Sha1 => "SHA",
             Digest::Sha224 => "SHA224",
@@ -111,7 +113,7 @@ impl Digest {
     }
 
     /// True when the HMAC of `data` under `key` equals `expected` (constant time).
-    pub fn verify(self, key: &[u8], data: &[u8], expected: &[u8]) -> bool {
+    pub(crate) fn verify(self, key: &[u8], data: &[u8], expected: &[u8]) -> bool {
         fn check<M: Mac + KeyInit>(key: &[u8], data: &[u8], expected: &[u8]) -> bool {
             match <M as KeyInit>::new_from_slice(key) {
                 Ok(mut m) => {
@@ -225,14 +227,11 @@ fn parse_item(item: &HashMap<String, AttributeValue>, version: String) -> Scanne
 
 impl CredstashSource {
     /// Connects to the table of `c`: region, endpoint and credentials default to the target's.
-    pub async fn open(
+    pub(crate) async fn open(
         c: &CredstashConfig,
-        target: &TargetConfig,
-        limits: Arc<Limits>,
-        policy: RetryPolicy,
-        timeout: std::time::Duration,
+        cx: &SourceContext<'_>,
     ) -> Result<Self, ClientError> {
-        let conf = source_sdk_config(&c.aws, target, timeout).await?;
+        let conf = cx.sdk(&c.aws).await?;
         let region = conf
             .region()
             .map(|r| r.to_string())
@@ -243,8 +242,8 @@ impl CredstashSource {
             c.context.clone(),
             aws_sdk_dynamodb::Client::new(&conf),
             aws_sdk_kms::Client::new(&conf),
-            limits,
-            policy,
+            cx.limits.clone(),
+            cx.policy,
         ))
     }
 
@@ -274,12 +273,12 @@ impl CredstashSource {
     }
 
     /// `<region>/<table>`: which table this is.
-    pub fn instance(&self) -> String {
+    pub(crate) fn instance(&self) -> String {
         format!("{}/{}", self.region, self.table)
     }
 
     /// The configured subtree: credstash has none.
-    pub fn subtree(&self) -> &str {
+    pub(crate) fn subtree(&self) -> &str {
         ""
     }
 
@@ -298,22 +297,26 @@ impl CredstashSource {
         let mut latest: BTreeMap<String, (String, Scanned)> = BTreeMap::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
-            let attempted = retry::call(&self.limits.dynamodb, &self.policy, || {
-                self.dynamodb
-                    .scan()
-                    .table_name(&self.table)
-                    .projection_expression("#n, #v, #k, contents, hmac, digest")
-                    .expression_attribute_names("#n", "name")
-                    .expression_attribute_names("#v", "version")
-                    .expression_attribute_names("#k", "key")
-                    .set_exclusive_start_key(start.clone())
-                    .send()
-            })
+            let result = retry::call_op(
+                &self.limits,
+                &self.policy,
+                &self.scan_calls,
+                Op::Scan,
+                || {
+                    self.dynamodb
+                        .scan()
+                        .table_name(&self.table)
+                        .projection_expression("#n, #v, #k, contents, hmac, digest")
+                        .expression_attribute_names("#n", "name")
+                        .expression_attribute_names("#v", "version")
+                        .expression_attribute_names("#k", "key")
+                        .set_exclusive_start_key(start.clone())
+                        .send()
+                },
+            )
             .await;
-            self.scan_calls
-                .fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
-            let page = attempted.result.map_err(|e| {
-                let mut err = aws_call::error("dynamodb:Scan", "", &e);
+            let page = result.map_err(|e| {
+                let mut err = aws_call::error(Op::Scan, "", &e);
                 err.message = scan_failure(&self.table, &self.region, err.kind, &err.message);
                 err
             })?;
@@ -388,7 +391,7 @@ impl CredstashSource {
         )
         .await
         .map_err(|f| {
-            let hint = if f.code.as_deref() == Some("InvalidCiphertextException") {
+            let hint = if f.failure == crate::aws::classify::Failure::BadCiphertext {
                 " (is [source] context the one used at `credstash put`?)"
             } else {
                 ""
@@ -462,12 +465,16 @@ fn scan_failure(table: &str, region: &str, kind: SourceErrorKind, detail: &str) 
 }
 
 impl Source for CredstashSource {
-    fn kind(&self) -> &'static str {
-        "credstash"
+    fn kind(&self) -> SourceKind {
+        SourceKind::Credstash
     }
 
     fn scope(&self) -> Scope {
-        Scope::new("credstash", &self.instance(), self.subtree())
+        Scope::new(
+            SourceKind::Credstash.as_str(),
+            &self.instance(),
+            self.subtree(),
+        )
     }
 
     fn location(&self) -> String {

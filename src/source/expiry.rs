@@ -13,24 +13,24 @@ use time::OffsetDateTime;
 
 /// How long before the credential ends no new secret is started: a fetch started later might
 /// not finish in time.
-pub const DISPATCH_GUARD: Duration = Duration::from_secs(1);
+pub(crate) const DISPATCH_GUARD: Duration = Duration::from_secs(1);
 
 /// When a credential ends for good, and what to use instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CredentialEnd {
+pub(crate) struct CredentialEnd {
     /// The instant it stops working.
-    pub at: Instant,
+    pub(crate) at: Instant,
     /// The same moment on the wall clock (for the report).
-    pub wall: SystemTime,
+    pub(crate) wall: SystemTime,
     /// Which credential (`the Vault token in $VAULT_TOKEN`).
-    pub credential: String,
+    pub(crate) credential: String,
     /// What to use instead.
-    pub advice: String,
+    pub(crate) advice: String,
 }
 
 impl CredentialEnd {
     /// A credential that ends `left` after `now`.
-    pub fn after(left: Duration, now: Instant, credential: String, advice: String) -> Self {
+    pub(crate) fn after(left: Duration, now: Instant, credential: String, advice: String) -> Self {
         CredentialEnd {
             at: now + left,
             wall: SystemTime::now() + left.saturating_sub(now.elapsed()),
@@ -41,7 +41,7 @@ impl CredentialEnd {
 
     /// `the Vault token in $VAULT_TOKEN expires at 2026-12-02T06:50:03Z and cannot be renewed;
     /// use …`.
-    pub fn words(&self) -> String {
+    pub(crate) fn words(&self) -> String {
         let at = OffsetDateTime::from(self.wall)
             .replace_nanosecond(0)
             .ok()
@@ -62,28 +62,28 @@ pub struct Expiry {
 
 impl Expiry {
     /// A watch with no end known.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Records that the credential ends (the source found it cannot renew or replace it).
-    pub fn set(&self, end: CredentialEnd) {
+    pub(crate) fn set(&self, end: CredentialEnd) {
         *self.inner.lock().unwrap_or_else(|p| p.into_inner()) = Some(end);
     }
 
     /// A new credential replaced the old one: no end known any more.
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         *self.inner.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// The recorded end, if any.
-    pub fn end(&self) -> Option<CredentialEnd> {
+    pub(crate) fn end(&self) -> Option<CredentialEnd> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The end, when a secret started at `now` would not finish before it
     /// ([`DISPATCH_GUARD`]): then no new secret may start.
-    pub fn stops_at(&self, now: Instant) -> Option<CredentialEnd> {
+    pub(crate) fn stops_at(&self, now: Instant) -> Option<CredentialEnd> {
         self.end().filter(|e| now + DISPATCH_GUARD >= e.at)
     }
 }

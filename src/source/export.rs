@@ -30,28 +30,23 @@ use super::ListProblem;
 
 /// The top-level fields of one record, in line order, `path` removed. Each value is the exact
 /// JSON text of the field (borrowed from the export's buffer).
-pub struct Fields<'a>(Vec<(String, &'a RawValue)>);
+pub(crate) struct Fields<'a>(Vec<(String, &'a RawValue)>);
 
 impl<'a> Fields<'a> {
     /// Removes and returns the field `key`.
-    pub fn take(&mut self, key: &str) -> Option<&'a RawValue> {
+    pub(crate) fn take(&mut self, key: &str) -> Option<&'a RawValue> {
         let i = self.0.iter().position(|(k, _)| k == key)?;
         Some(self.0.remove(i).1)
     }
 
     /// Whether the field `key` is present.
-    pub fn contains_key(&self, key: &str) -> bool {
+    pub(crate) fn contains_key(&self, key: &str) -> bool {
         self.0.iter().any(|(k, _)| k == key)
     }
 
     /// Names of the fields left.
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|(k, _)| k.as_str())
-    }
-
-    /// Whether no field is left.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 
@@ -63,13 +58,13 @@ impl fmt::Debug for Fields<'_> {
 }
 
 /// One well-formed record of an export.
-pub struct ExportLine<'a> {
+pub(crate) struct ExportLine<'a> {
     /// 1-based line number.
-    pub line: usize,
+    pub(crate) line: usize,
     /// The record's `path`.
-    pub path: String,
+    pub(crate) path: String,
     /// All fields, `path` removed.
-    pub fields: Fields<'a>,
+    pub(crate) fields: Fields<'a>,
 }
 
 impl fmt::Debug for ExportLine<'_> {
@@ -183,8 +178,9 @@ fn json_error(e: &serde_json::Error) -> String {
 
 /// Splits an export into records and per-line problems. Blank lines are ignored; CRLF is fine; a
 /// leading UTF-8 byte order mark is skipped; a line that is not valid UTF-8 is that line's
-/// problem.
-pub fn parse_export(bytes: &[u8]) -> (Vec<ExportLine<'_>>, Vec<ListProblem>) {
+/// problem. (Tests; a source indexes its file with [`index_export`].)
+#[cfg(test)]
+pub(crate) fn parse_export(bytes: &[u8]) -> (Vec<ExportLine<'_>>, Vec<ListProblem>) {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut records = Vec::new();
     let mut problems = Vec::new();
@@ -276,27 +272,27 @@ fn drop_duplicates<R>(
 /// Where one record lies in the export file, and a digest of what it held when it was listed,
 /// so a re-read can tell that the file changed underneath.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RecordAt {
+pub(crate) struct RecordAt {
     /// 1-based line number.
-    pub line: usize,
+    pub(crate) line: usize,
     /// Byte offset of the line in the file (after a leading byte order mark).
-    pub offset: u64,
+    pub(crate) offset: u64,
     /// Length of the line in bytes, without its `\n`.
-    pub len: u32,
+    pub(crate) len: u32,
     /// The first 8 bytes of the SHA-256 of those bytes.
-    pub digest: [u8; 8],
+    pub(crate) digest: [u8; 8],
 }
 
 /// One well-formed record of an indexed export: its path, where it lies, and what the source
 /// kept of it (`T`: nothing for `file`, the data key cell for `kms`). No value.
 #[derive(Debug)]
-pub struct Indexed<T> {
+pub(crate) struct Indexed<T> {
     /// The record's `path`.
-    pub path: String,
+    pub(crate) path: String,
     /// Where it lies.
-    pub at: RecordAt,
+    pub(crate) at: RecordAt,
     /// What the source keeps.
-    pub meta: T,
+    pub(crate) meta: T,
 }
 
 fn digest8(bytes: &[u8]) -> [u8; 8] {
@@ -311,7 +307,7 @@ fn digest8(bytes: &[u8]) -> [u8; 8] {
 /// its records by byte offset: `check` validates a record's fields (and keeps what the source
 /// needs of them, never a value); bad lines, refused records and duplicated paths become
 /// problems, as in [`parse_export`]. Records come back sorted by path.
-pub fn index_export<R: std::io::BufRead, T>(
+pub(crate) fn index_export<R: std::io::BufRead, T>(
     mut reader: R,
     mut check: impl FnMut(&mut Fields<'_>) -> Result<T, String>,
 ) -> std::io::Result<(Vec<Indexed<T>>, Vec<ListProblem>)> {
@@ -370,7 +366,7 @@ pub fn index_export<R: std::io::BufRead, T>(
 
 /// The export file a source re-reads records from: the open handle and its size and
 /// modification time when it was indexed.
-pub struct ExportFile {
+pub(crate) struct ExportFile {
     path: std::path::PathBuf,
     file: std::sync::Mutex<std::fs::File>,
     stamp: (u64, Option<std::time::SystemTime>),
@@ -378,7 +374,7 @@ pub struct ExportFile {
 
 impl ExportFile {
     /// Opens `path` and indexes it (see [`index_export`]).
-    pub fn open<T>(
+    pub(crate) fn open<T>(
         path: &std::path::Path,
         check: impl FnMut(&mut Fields<'_>) -> Result<T, String>,
     ) -> std::io::Result<(ExportFile, Vec<Indexed<T>>, Vec<ListProblem>)> {
@@ -397,7 +393,7 @@ impl ExportFile {
     /// that says so, when the file's size or modification time changed since it was indexed
     /// or the line no longer holds what it held (its digest differs), or when it no longer
     /// holds the record `path`: a record is never read from a file that changed underneath.
-    pub fn with_record<R>(
+    pub(crate) fn with_record<R>(
         &self,
         path: &str,
         at: &RecordAt,
@@ -434,11 +430,6 @@ impl ExportFile {
         }
         f(&mut rec.fields)
     }
-
-    /// The file as configured.
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
-    }
 }
 
 /// A description of a JSON error that cannot echo input text (serde_json messages may quote
@@ -459,7 +450,7 @@ fn is_null(v: &RawValue) -> bool {
 }
 
 /// Takes a string field (absent or `null` = `None`), with an error naming the field.
-pub fn take_str(fields: &mut Fields<'_>, key: &str) -> Result<Option<String>, String> {
+pub(crate) fn take_str(fields: &mut Fields<'_>, key: &str) -> Result<Option<String>, String> {
     match fields.take(key) {
         None => Ok(None),
         Some(v) if is_null(v) => Ok(None),
@@ -471,7 +462,7 @@ pub fn take_str(fields: &mut Fields<'_>, key: &str) -> Result<Option<String>, St
 }
 
 /// Takes a base64 field and decodes it, with an error naming the field.
-pub fn take_base64(fields: &mut Fields<'_>, key: &str) -> Result<Option<Vec<u8>>, String> {
+pub(crate) fn take_base64(fields: &mut Fields<'_>, key: &str) -> Result<Option<Vec<u8>>, String> {
     use base64::Engine;
     let Some(s) = take_str(fields, key)? else {
         return Ok(None);
@@ -484,7 +475,7 @@ pub fn take_base64(fields: &mut Fields<'_>, key: &str) -> Result<Option<Vec<u8>>
 
 /// Takes an `encryption_context` object of string values. A key given twice is refused (which
 /// one KMS would see is not for us to guess).
-pub fn take_context(
+pub(crate) fn take_context(
     fields: &mut Fields<'_>,
     key: &str,
 ) -> Result<BTreeMap<String, String>, String> {

@@ -25,7 +25,9 @@ use futures::future::BoxFuture;
 use serde_json::value::RawValue;
 
 use super::export::{take_base64, ExportFile, Fields, Indexed, RecordAt};
-use super::{Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceRef};
+use super::{
+    Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceKind, SourceRef,
+};
 use crate::identity::Scope;
 use crate::secret::{SecretValue, MAX_SECRET_BYTES};
 
@@ -81,13 +83,9 @@ impl FileSource {
     }
 
     /// Secrets indexed (valid records).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.records.len()
-    }
-
-    /// Whether no valid record was found.
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
     }
 }
 
@@ -135,12 +133,12 @@ fn text_value(raw: &RawValue) -> Result<SecretValue, String> {
 }
 
 impl Source for FileSource {
-    fn kind(&self) -> &'static str {
-        "file"
+    fn kind(&self) -> SourceKind {
+        SourceKind::File
     }
 
     fn scope(&self) -> Scope {
-        Scope::new("file", &self.instance, "")
+        Scope::new(SourceKind::File.as_str(), &self.instance, "")
     }
 
     fn location(&self) -> String {

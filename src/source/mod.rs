@@ -15,13 +15,18 @@ use crate::identity::Scope;
 
 use crate::secret::SecretValue;
 
-pub mod aws_call;
+pub use self::kind::SourceKind;
+pub(crate) use self::open::{OpenError, SourceContext};
+
+pub(crate) mod aws_call;
 pub mod credstash;
-pub mod expiry;
-pub mod export;
+pub(crate) mod expiry;
+pub(crate) mod export;
 pub mod file;
 pub mod instance;
+mod kind;
 pub mod kms;
+mod open;
 pub mod sops;
 pub(crate) mod split;
 pub mod ssm;
@@ -38,7 +43,7 @@ pub struct SourceRef {
     /// read tells (Vault reads return it).
     pub version: Option<Box<str>>,
     /// Line in an export file, for messages.
-    pub line: Option<usize>,
+    pub(crate) line: Option<usize>,
 }
 
 impl SourceRef {
@@ -52,7 +57,7 @@ impl SourceRef {
     }
 
     /// The same reference with its listing-time version.
-    pub fn with_version(mut self, version: Option<String>) -> Self {
+    pub(crate) fn with_version(mut self, version: Option<String>) -> Self {
         self.version = version.map(String::into_boxed_str);
         self
     }
@@ -68,18 +73,6 @@ pub struct ListProblem {
     pub line: Option<usize>,
     /// What went wrong (never contains a value).
     pub error: String,
-}
-
-impl ListProblem {
-    /// The error for a report row or a message: prefixed with `line N: ` when the problem has a
-    /// line and its path does not already say it (a record that could not even be parsed has
-    /// the path `line N`; prefixing again would read "line 2: line 2: ...").
-    pub fn described(&self) -> String {
-        match self.line {
-            Some(l) if self.path != format!("line {l}") => format!("line {l}: {}", self.error),
-            _ => self.error.clone(),
-        }
-    }
 }
 
 /// What [`Source::list`] found.
@@ -158,7 +151,11 @@ pub struct SourceError {
 
 impl SourceError {
     /// Builds an error.
-    pub fn new(kind: SourceErrorKind, path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        kind: SourceErrorKind,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         SourceError {
             kind,
             path: path.into(),
@@ -168,7 +165,7 @@ impl SourceError {
     }
 
     /// Attaches an export line number.
-    pub fn at_line(mut self, line: Option<usize>) -> Self {
+    pub(crate) fn at_line(mut self, line: Option<usize>) -> Self {
         self.line = line;
         self
     }
@@ -176,8 +173,8 @@ impl SourceError {
 
 /// A place secrets are read from.
 pub trait Source: Send + Sync {
-    /// `vault`, `kms` or `file`.
-    fn kind(&self) -> &'static str;
+    /// Which kind of source this is (its `[source] kind`).
+    fn kind(&self) -> SourceKind;
 
     /// What this source reads, and therefore owns in the target: kind, instance (address,
     /// namespace, mount, file, table...) and subtree. The identity of each secret (the
@@ -213,22 +210,5 @@ pub trait Source: Send + Sync {
     /// themselves.
     fn expiry(&self) -> Option<expiry::Expiry> {
         None
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn problems_name_their_line_once() {
-        let p = |path: &str, line| ListProblem {
-            path: path.into(),
-            line,
-            error: "bad".into(),
-        };
-        assert_eq!(p("line 2", Some(2)).described(), "bad");
-        assert_eq!(p("app/db", Some(2)).described(), "line 2: bad");
-        assert_eq!(p("apps/", None).described(), "bad");
     }
 }

@@ -35,7 +35,9 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
-use super::{Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceRef};
+use super::{
+    Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceKind, SourceRef,
+};
 use crate::filter::PathFilter;
 use crate::identity::Scope;
 use crate::secret::SecretValue;
@@ -68,9 +70,9 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for Members<'a> {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Keys {
     /// Keys that become secrets, in the object's order.
-    pub keys: Vec<String>,
+    pub(crate) keys: Vec<String>,
     /// Keys refused, with the reason.
-    pub refused: Vec<(String, String)>,
+    pub(crate) refused: Vec<(String, String)>,
 }
 
 /// Why a value cannot be split at all.
@@ -293,7 +295,7 @@ impl KeySplit {
 }
 
 impl Source for KeySplit {
-    fn kind(&self) -> &'static str {
+    fn kind(&self) -> SourceKind {
         self.inner.kind()
     }
 
@@ -341,7 +343,7 @@ pub(crate) fn wrap(
     inner: Box<dyn Source>,
 ) -> Box<dyn Source> {
     match job.split {
-        crate::config::Split::Keys if inner.kind() != "sops" => {
+        crate::config::Split::Keys if inner.kind() != SourceKind::Sops => {
             Box::new(KeySplit::new(inner, job.filter.clone(), concurrency))
         }
         _ => inner,

@@ -75,12 +75,14 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_ssm::types::{Parameter, ParameterStringFilter, ParameterType, ResourceTypeForTagging};
 use futures::future::BoxFuture;
 
-use super::kms::source_sdk_config;
-use super::{aws_call, Fetched, Listing, Source, SourceError, SourceErrorKind, SourceRef};
-use crate::aws::client::ClientError;
-use crate::config::{SsmConfig, TargetConfig};
+use super::open::SourceContext;
+use super::{
+    aws_call, Fetched, Listing, Source, SourceError, SourceErrorKind, SourceKind, SourceRef,
+};
+use crate::aws::client::{ClientError, Endpoint};
+use crate::config::SsmConfig;
 use crate::identity::Scope;
-use crate::limits::Limits;
+use crate::limits::{Limits, Op};
 use crate::retry::{self, Class, Classify, RetryPolicy};
 use crate::secret::SecretValue;
 
@@ -152,30 +154,22 @@ impl fmt::Debug for SsmSource {
 
 impl SsmSource {
     /// Connects: region, endpoint and credentials default to the target's.
-    pub async fn open(
-        c: &SsmConfig,
-        target: &TargetConfig,
-        limits: Arc<Limits>,
-        policy: RetryPolicy,
-        timeout: std::time::Duration,
-    ) -> Result<Self, ClientError> {
-        let conf = source_sdk_config(&c.aws, target, timeout).await?;
+    pub(crate) async fn open(c: &SsmConfig, cx: &SourceContext<'_>) -> Result<Self, ClientError> {
+        let conf = cx.sdk(&c.aws).await?;
         let region = conf
             .region()
             .map(|r| r.to_string())
             .ok_or(ClientError::NoRegion)?;
-        let endpoint = c
-            .aws
+        let endpoint = Endpoint::of_source(&c.aws, cx.target, cx.timeout)
             .endpoint_url
-            .clone()
-            .or_else(|| target.endpoint_url.clone());
+            .map(str::to_owned);
         Ok(Self::new(
             c,
             region,
             endpoint,
             aws_sdk_ssm::Client::new(&conf),
-            limits,
-            policy,
+            cx.limits.clone(),
+            cx.policy,
         ))
     }
 
@@ -203,7 +197,7 @@ impl SsmSource {
     }
 
     /// `<region>` or `<region>@<endpoint>` when an endpoint is configured.
-    pub fn instance(&self) -> String {
+    pub(crate) fn instance(&self) -> String {
         match &self.endpoint {
             Some(e) => format!("{}@{e}", self.region),
             None => self.region.clone(),
@@ -211,12 +205,23 @@ impl SsmSource {
     }
 
     /// The configured path without slashes (`prod/app`; empty for the whole store).
-    pub fn subtree(&self) -> &str {
+    pub(crate) fn subtree(&self) -> &str {
         self.path.trim_matches('/')
     }
 
+    /// Sends the request `op` (`send` builds and sends it, once per attempt) under its
+    /// limiter and the retry policy, counting every attempt.
+    async fn send<T, E, F, Fut>(&self, op: Op, send: F) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+        E: Classify,
+    {
+        retry::call_op(&self.limits, &self.policy, &self.calls, op, send).await
+    }
+
     /// SSM requests sent so far (every attempt counts).
-    pub fn ssm_calls(&self) -> u64 {
+    pub(crate) fn ssm_calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
     }
 
@@ -265,19 +270,18 @@ impl SsmSource {
         let filters = self.describe_filters();
         let mut token: Option<String> = None;
         loop {
-            let attempted = retry::call(&self.limits.ssm_describe, &self.policy, || {
-                self.client
-                    .describe_parameters()
-                    .set_parameter_filters(Some(filters.clone()))
-                    .max_results(DESCRIBE_PAGE)
-                    .set_next_token(token.clone())
-                    .send()
-            })
-            .await;
-            self.calls
-                .fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
-            let out = attempted.result.map_err(|e| {
-                let mut err = aws_call::error("ssm:DescribeParameters", &self.path, &e);
+            let result = self
+                .send(Op::DescribeParameters, || {
+                    self.client
+                        .describe_parameters()
+                        .set_parameter_filters(Some(filters.clone()))
+                        .max_results(DESCRIBE_PAGE)
+                        .set_next_token(token.clone())
+                        .send()
+                })
+                .await;
+            let out = result.map_err(|e| {
+                let mut err = aws_call::error(Op::DescribeParameters, &self.path, &e);
                 if err.kind == SourceErrorKind::Denied {
                     err.message = format!(
                         "listing the SSM path was denied; the caller needs \
@@ -318,17 +322,16 @@ impl SsmSource {
     /// is read one by one, so only that parameter fails.
     async fn read_batch(&self, batch: Vec<Described>) -> Result<Vec<Entry>, SourceError> {
         let names: Vec<String> = batch.iter().map(|d| d.name.clone()).collect();
-        let attempted = retry::call(&self.limits.ssm, &self.policy, || {
-            self.client
-                .get_parameters()
-                .set_names(Some(names.clone()))
-                .with_decryption(true)
-                .send()
-        })
-        .await;
-        self.calls
-            .fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
-        match attempted.result {
+        let result = self
+            .send(Op::GetParameters, || {
+                self.client
+                    .get_parameters()
+                    .set_names(Some(names.clone()))
+                    .with_decryption(true)
+                    .send()
+            })
+            .await;
+        match result {
             Ok(out) => {
                 let mut got: HashMap<&str, &Parameter> = out
                     .parameters()
@@ -357,7 +360,7 @@ impl SsmSource {
                     .collect())
             }
             Err(e) => {
-                let first = aws_call::error("ssm:GetParameters", &self.path, &e);
+                let first = aws_call::error(Op::GetParameters, &self.path, &e);
                 if e.class() != Class::Permanent || first.kind == SourceErrorKind::Auth {
                     return Err(first);
                 }
@@ -383,17 +386,16 @@ impl SsmSource {
     /// `GetParameter(name, WithDecryption)`; `key` (from the listing) names the KMS key when
     /// decryption fails, else it is looked up.
     async fn get_one(&self, name: &str, key: Option<&str>) -> Result<Parameter, SourceError> {
-        let attempted = retry::call(&self.limits.ssm, &self.policy, || {
-            self.client
-                .get_parameter()
-                .name(name)
-                .with_decryption(true)
-                .send()
-        })
-        .await;
-        self.calls
-            .fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
-        match attempted.result {
+        let result = self
+            .send(Op::GetParameter, || {
+                self.client
+                    .get_parameter()
+                    .name(name)
+                    .with_decryption(true)
+                    .send()
+            })
+            .await;
+        match result {
             Ok(out) => out.parameter.ok_or_else(|| {
                 SourceError::new(
                     SourceErrorKind::Other,
@@ -402,7 +404,7 @@ impl SsmSource {
                 )
             }),
             Err(e) => {
-                let mut err = aws_call::error("ssm:GetParameter", name, &e);
+                let mut err = aws_call::error(Op::GetParameter, name, &e);
                 if e.class() == Class::Permanent
                     && !matches!(err.kind, SourceErrorKind::Auth | SourceErrorKind::NotFound)
                 {
@@ -432,17 +434,15 @@ impl SsmSource {
             .values(name)
             .build()
             .ok()?;
-        let attempted = retry::call(&self.limits.ssm_describe, &self.policy, || {
-            self.client
-                .describe_parameters()
-                .parameter_filters(filter.clone())
-                .send()
-        })
-        .await;
-        self.calls
-            .fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
-        attempted
-            .result
+        let result = self
+            .send(Op::DescribeParameters, || {
+                self.client
+                    .describe_parameters()
+                    .parameter_filters(filter.clone())
+                    .send()
+            })
+            .await;
+        result
             .ok()?
             .parameters()
             .iter()
@@ -501,19 +501,16 @@ impl SsmSource {
     }
 
     async fn tags(&self, name: &str) -> Result<BTreeMap<String, String>, SourceError> {
-        let attempted = retry::call(&self.limits.ssm, &self.policy, || {
-            self.client
-                .list_tags_for_resource()
-                .resource_type(ResourceTypeForTagging::Parameter)
-                .resource_id(name)
-                .send()
-        })
-        .await;
-        self.calls
-            .fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
-        let out = attempted
-            .result
-            .map_err(|e| aws_call::error("ssm:ListTagsForResource", name, &e))?;
+        let result = self
+            .send(Op::ListTagsForResource, || {
+                self.client
+                    .list_tags_for_resource()
+                    .resource_type(ResourceTypeForTagging::Parameter)
+                    .resource_id(name)
+                    .send()
+            })
+            .await;
+        let out = result.map_err(|e| aws_call::error(Op::ListTagsForResource, name, &e))?;
         Ok(out
             .tag_list()
             .iter()
@@ -568,12 +565,12 @@ impl SsmSource {
 }
 
 impl Source for SsmSource {
-    fn kind(&self) -> &'static str {
-        "ssm"
+    fn kind(&self) -> SourceKind {
+        SourceKind::Ssm
     }
 
     fn scope(&self) -> Scope {
-        Scope::new("ssm", &self.instance(), self.subtree())
+        Scope::new(SourceKind::Ssm.as_str(), &self.instance(), self.subtree())
     }
 
     fn location(&self) -> String {

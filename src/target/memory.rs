@@ -24,6 +24,7 @@ use super::{
     BatchRead, CallError, Caller, CurrentValue, ErrorClass, NewSecret, Outcome, Replica,
     ReplicaRegion, ReplicaStatus, Target, TargetSecret, Written,
 };
+use crate::limits::{Group, Op};
 use crate::secret::SecretValue;
 use crate::target::limits::MAX_TAGS;
 use crate::target::tags::Tags;
@@ -97,14 +98,14 @@ impl MemorySecret {
 #[derive(Default)]
 pub struct MemoryTarget {
     secrets: Mutex<HashMap<String, MemorySecret>>,
-    calls: Mutex<BTreeMap<&'static str, u64>>,
+    calls: Mutex<BTreeMap<Op, u64>>,
     keep_values: bool,
     /// Answers creates without storing them (see [`MemoryTarget::forgetful`]).
     forget: bool,
     versions: AtomicU64,
 }
 
-fn err(op: &'static str, id: &str, class: ErrorClass) -> CallError {
+fn err(op: Op, id: &str, class: ErrorClass) -> CallError {
     CallError {
         op,
         name: id.into(),
@@ -127,7 +128,7 @@ impl MemoryTarget {
         }
     }
 
-    fn count(&self, op: &'static str) {
+    fn count(&self, op: Op) {
         *self
             .calls
             .lock()
@@ -150,25 +151,23 @@ impl MemoryTarget {
         }
     }
 
-    /// Calls made, by operation.
+    /// Calls made, by operation (its AWS name).
     pub fn calls(&self) -> BTreeMap<&'static str, u64> {
-        self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(op, n)| (op.name(), *n))
+            .collect()
     }
 
-    /// Write calls made (every operation that changes the target).
+    /// Write calls made (every operation that changes the target: its quota group's).
     pub fn writes(&self) -> u64 {
-        self.calls()
+        self.calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .filter(|(op, _)| {
-                !matches!(
-                    **op,
-                    "ListSecrets"
-                        | "BatchGetSecretValue"
-                        | "GetSecretValue"
-                        | "DescribeSecret"
-                        | "GetCallerIdentity"
-                )
-            })
+            .filter(|(op, _)| op.group() == Group::Write)
             .map(|(_, n)| n)
             .sum()
     }
@@ -289,7 +288,7 @@ impl MemoryTarget {
         }
     }
 
-    fn read(&self, op: &'static str, id: &str) -> Result<Option<CurrentValue>, CallError> {
+    fn read(&self, op: Op, id: &str) -> Result<Option<CurrentValue>, CallError> {
         let m = self.lock();
         let s = m
             .get(name_of(id))
@@ -334,7 +333,7 @@ impl Target for MemoryTarget {
     }
 
     fn caller(&self) -> BoxFuture<'_, Result<Caller, CallError>> {
-        self.count("GetCallerIdentity");
+        self.count(Op::GetCallerIdentity);
         Box::pin(async {
             Ok(Caller {
                 account: "000000000000".into(),
@@ -358,7 +357,7 @@ impl Target for MemoryTarget {
             names.sort();
             // one ListSecrets page per 100, as AWS pages
             for chunk in names.chunks(100) {
-                self.count("ListSecrets");
+                self.count(Op::ListSecrets);
                 page(
                     chunk
                         .iter()
@@ -367,18 +366,18 @@ impl Target for MemoryTarget {
                 );
             }
             if names.is_empty() {
-                self.count("ListSecrets");
+                self.count(Op::ListSecrets);
             }
             Ok(())
         })
     }
 
     fn batch_get<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<BatchRead, CallError>> {
-        self.count("BatchGetSecretValue");
+        self.count(Op::BatchGetSecretValue);
         Box::pin(async move {
             let mut r = BatchRead::default();
             for id in ids {
-                match self.read("BatchGetSecretValue", id) {
+                match self.read(Op::BatchGetSecretValue, id) {
                     Ok(Some(c)) => {
                         r.values.insert(id.clone(), c);
                     }
@@ -393,17 +392,17 @@ impl Target for MemoryTarget {
     }
 
     fn get_value<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Outcome<Option<CurrentValue>>> {
-        self.count("GetSecretValue");
+        self.count(Op::GetSecretValue);
         Box::pin(async move {
-            match self.read("GetSecretValue", id)? {
-                None => Err(err("GetSecretValue", id, ErrorClass::NotFound)),
+            match self.read(Op::GetSecretValue, id)? {
+                None => Err(err(Op::GetSecretValue, id, ErrorClass::NotFound)),
                 some => Ok((some, 1)),
             }
         })
     }
 
     fn describe<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Outcome<TargetSecret>> {
-        self.count("DescribeSecret");
+        self.count(Op::DescribeSecret);
         Box::pin(async move {
             let m = self.lock();
             let name = name_of(id);
@@ -413,12 +412,12 @@ impl Target for MemoryTarget {
                     d.replication = Some(s.replicas.clone());
                     (d, 1)
                 })
-                .ok_or_else(|| err("DescribeSecret", id, ErrorClass::NotFound))
+                .ok_or_else(|| err(Op::DescribeSecret, id, ErrorClass::NotFound))
         })
     }
 
     fn create<'a>(&'a self, s: &'a NewSecret<'a>) -> BoxFuture<'a, Outcome<(String, String)>> {
-        self.count("CreateSecret");
+        self.count(Op::CreateSecret);
         Box::pin(async move {
             let mut m = self.lock();
             if let Some(existing) = m.get(s.name) {
@@ -427,11 +426,11 @@ impl Target for MemoryTarget {
                 if !existing.deleted && existing.holds_version(&s.token, s.value) {
                     return Ok(((format!("{ARN_PREFIX}{}", s.name), s.token.clone()), 1));
                 }
-                return Err(err("CreateSecret", s.name, ErrorClass::Exists));
+                return Err(err(Op::CreateSecret, s.name, ErrorClass::Exists));
             }
             if s.tags.len() > MAX_TAGS {
                 // AWS refuses the request (moto takes it): secretport must fit the tags itself
-                return Err(err("CreateSecret", s.name, ErrorClass::InvalidRequest));
+                return Err(err(Op::CreateSecret, s.name, ErrorClass::InvalidRequest));
             }
             if self.forget {
                 return Ok(((format!("{ARN_PREFIX}{}", s.name), s.token.clone()), 1));
@@ -460,14 +459,14 @@ impl Target for MemoryTarget {
         value: &'a SecretValue,
         token: String,
     ) -> BoxFuture<'a, Outcome<Written>> {
-        self.count("PutSecretValue");
+        self.count(Op::PutSecretValue);
         Box::pin(async move {
             let mut m = self.lock();
             let s = m
                 .get_mut(name_of(id))
-                .ok_or_else(|| err("PutSecretValue", id, ErrorClass::NotFound))?;
+                .ok_or_else(|| err(Op::PutSecretValue, id, ErrorClass::NotFound))?;
             if s.deleted {
-                return Err(err("PutSecretValue", id, ErrorClass::InvalidRequest));
+                return Err(err(Op::PutSecretValue, id, ErrorClass::InvalidRequest));
             }
             // AWS's quirk: a token naming an existing version with the same value is answered
             // with success and that version's stages, and nothing changes
@@ -491,7 +490,7 @@ impl Target for MemoryTarget {
         id: &'a str,
         tags: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Outcome<()>> {
-        self.count("TagResource");
+        self.count(Op::TagResource);
         Box::pin(async move {
             let mut too_many = false;
             let found = self.edit(name_of(id), |s| {
@@ -505,8 +504,8 @@ impl Target for MemoryTarget {
                 }
             });
             match (found, too_many) {
-                (false, _) => Err(err("TagResource", id, ErrorClass::NotFound)),
-                (true, true) => Err(err("TagResource", id, ErrorClass::InvalidRequest)),
+                (false, _) => Err(err(Op::TagResource, id, ErrorClass::NotFound)),
+                (true, true) => Err(err(Op::TagResource, id, ErrorClass::InvalidRequest)),
                 (true, false) => Ok(((), 1)),
             }
         })
@@ -517,12 +516,12 @@ impl Target for MemoryTarget {
         id: &'a str,
         regions: &'a [ReplicaRegion],
     ) -> BoxFuture<'a, Outcome<Vec<Replica>>> {
-        self.count("ReplicateSecretToRegions");
+        self.count(Op::ReplicateSecretToRegions);
         Box::pin(async move {
             let mut m = self.lock();
             let s = m
                 .get_mut(name_of(id))
-                .ok_or_else(|| err("ReplicateSecretToRegions", id, ErrorClass::NotFound))?;
+                .ok_or_else(|| err(Op::ReplicateSecretToRegions, id, ErrorClass::NotFound))?;
             for r in regions {
                 if !s.replicas.iter().any(|x| x.region == r.region) {
                     s.replicas.push(in_sync(r));
@@ -533,11 +532,11 @@ impl Target for MemoryTarget {
     }
 
     fn restore<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Outcome<()>> {
-        self.count("RestoreSecret");
+        self.count(Op::RestoreSecret);
         Box::pin(async move {
             self.edit(name_of(id), |s| s.deleted = false)
                 .then_some(((), 1))
-                .ok_or_else(|| err("RestoreSecret", id, ErrorClass::NotFound))
+                .ok_or_else(|| err(Op::RestoreSecret, id, ErrorClass::NotFound))
         })
     }
 
@@ -546,15 +545,15 @@ impl Target for MemoryTarget {
         id: &'a str,
         _window_days: i64,
     ) -> BoxFuture<'a, Outcome<String>> {
-        self.count("DeleteSecret");
+        self.count(Op::DeleteSecret);
         Box::pin(async move {
             let mut m = self.lock();
             let s = m
                 .get_mut(name_of(id))
-                .ok_or_else(|| err("DeleteSecret", id, ErrorClass::NotFound))?;
+                .ok_or_else(|| err(Op::DeleteSecret, id, ErrorClass::NotFound))?;
             // AWS refuses to delete what is already scheduled for deletion
             if s.deleted {
-                return Err(err("DeleteSecret", id, ErrorClass::InvalidRequest));
+                return Err(err(Op::DeleteSecret, id, ErrorClass::InvalidRequest));
             }
             s.deleted = true;
             Ok(("2030-01-01T00:00:00Z".into(), 1))
@@ -567,18 +566,18 @@ impl Target for MemoryTarget {
         to: &'a str,
         from: &'a str,
     ) -> BoxFuture<'a, Outcome<()>> {
-        self.count("UpdateSecretVersionStage");
+        self.count(Op::UpdateSecretVersionStage);
         Box::pin(async move {
             let mut m = self.lock();
             let s = m
                 .get_mut(name_of(id))
-                .ok_or_else(|| err("UpdateSecretVersionStage", id, ErrorClass::NotFound))?;
+                .ok_or_else(|| err(Op::UpdateSecretVersionStage, id, ErrorClass::NotFound))?;
             // AWS: RemoveFromVersionId must name the version that holds AWSCURRENT, and the
             // target version must exist
             let known = s.versions.is_empty() || s.versions.iter().any(|(v, _)| &**v == to);
             if s.current.as_deref().unwrap_or("") != from || !known {
                 return Err(err(
-                    "UpdateSecretVersionStage",
+                    Op::UpdateSecretVersionStage,
                     id,
                     ErrorClass::InvalidRequest,
                 ));

@@ -199,7 +199,7 @@ pub enum ErrorClass {
 #[error("{op} {name}: {message}")]
 pub struct CallError {
     /// Operation, e.g. `CreateSecret`.
-    pub op: &'static str,
+    pub op: crate::limits::Op,
     /// Secret name (or prefix) concerned.
     pub name: String,
     /// The class of failure.

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use aws_sdk_kms::primitives::Blob;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -10,8 +10,9 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use zeroize::Zeroizing;
 
-use crate::aws::describe_error;
-use crate::limits::Limits;
+use crate::aws::classify::{classify, Failure};
+use crate::aws::describe_call;
+use crate::limits::{Limits, Op};
 use crate::retry::{self, Class, Classify, RetryPolicy};
 use crate::source::SourceErrorKind;
 
@@ -19,91 +20,68 @@ use crate::source::SourceErrorKind;
 #[derive(Debug, Clone)]
 pub struct KmsFailure {
     /// How the record (or run) is affected.
-    pub kind: SourceErrorKind,
-    /// The AWS error code, when KMS answered with one.
-    pub code: Option<String>,
+    pub(crate) kind: SourceErrorKind,
+    /// What KMS's error code meant (`Failure::Unknown` when KMS did not answer with one).
+    pub(crate) failure: Failure,
     /// One line for humans.
-    pub message: String,
+    pub(crate) message: String,
     /// Throttling, 5xx, timeout or connection failure (after the retry policy gave up): another
     /// try later may succeed, so the outcome is not cached.
-    pub transient: bool,
+    pub(crate) transient: bool,
 }
 
-/// Describes a failed KMS call `op` (`Decrypt`, `Encrypt`, `GenerateDataKey`).
-pub fn failure<E>(op: &str, e: &SdkError<E, HttpResponse>) -> KmsFailure
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let class = e.class();
-    let code = e.code().map(str::to_owned);
-    let detail = match e {
-        // The code, AWS's message and the request id; the raw response is not worth a line.
-        SdkError::ServiceError(ctx) => {
-            let meta = ctx.err().meta();
-            let mut d = format!(
-                "{}, HTTP {}",
-                meta.code().unwrap_or("unknown error"),
-                ctx.raw().status().as_u16()
-            );
-            if let Some(m) = meta.message().filter(|m| !m.is_empty()) {
-                d.push_str(&format!(": {m}"));
-            }
-            if let Some(id) = meta.extra("aws_request_id") {
-                d.push_str(&format!(", request id {id}"));
-            }
-            d
-        }
-        _ => describe_error(e),
-    };
-    let (kind, what) = match code.as_deref() {
-        Some("InvalidCiphertextException") => (
+/// What a failed KMS call means for the record (or the run), and how to say it.
+fn kind_of(failure: Failure, class: Class) -> (SourceErrorKind, &'static str) {
+    match failure {
+        Failure::BadCiphertext => (
             SourceErrorKind::BadRecord,
             "KMS cannot decrypt the ciphertext: wrong encryption_context, ciphertext altered or \
              truncated, or encrypted under another key",
         ),
-        Some("IncorrectKeyException") => (
+        Failure::WrongKey => (
             SourceErrorKind::BadRecord,
             "the ciphertext was not encrypted under the record's key_id",
         ),
-        Some("AccessDeniedException") | Some("NotAuthorized") => (
+        Failure::Denied => (
             SourceErrorKind::Denied,
             "access denied by KMS (key policy, grants or IAM; or key_id does not match the \
              ciphertext's key)",
         ),
-        Some("UnrecognizedClientException")
-        | Some("InvalidClientTokenId")
-        | Some("InvalidSignatureException")
-        | Some("SignatureDoesNotMatch")
-        | Some("ExpiredTokenException")
-        | Some("ExpiredToken") => (SourceErrorKind::Auth, "KMS refused the credentials"),
-        Some("DisabledException")
-        | Some("KeyUnavailableException")
-        | Some("KMSInvalidStateException")
-        | Some("NotFoundException")
-        | Some("InvalidKeyUsageException") => (
+        Failure::Credentials => (SourceErrorKind::Auth, "KMS refused the credentials"),
+        Failure::KeyUnusable | Failure::NotFound => (
             SourceErrorKind::BadRecord,
             "the KMS key cannot be used (disabled, pending deletion, not found or wrong usage)",
         ),
-        Some("ValidationException") | Some("InvalidGrantTokenException") => {
-            (SourceErrorKind::BadRecord, "KMS rejected the request")
-        }
-        _ => match class {
-            Class::Throttled | Class::Transient => {
-                (SourceErrorKind::Unavailable, "KMS unavailable or throttled")
+        Failure::InvalidRequest => (SourceErrorKind::BadRecord, "KMS rejected the request"),
+        Failure::Exists | Failure::Throttled | Failure::Unavailable | Failure::Unknown => {
+            match class {
+                Class::Throttled | Class::Transient => {
+                    (SourceErrorKind::Unavailable, "KMS unavailable or throttled")
+                }
+                Class::Permanent => (SourceErrorKind::Other, "KMS call failed"),
             }
-            Class::Permanent => (SourceErrorKind::Other, "KMS call failed"),
-        },
-    };
+        }
+    }
+}
+
+/// Describes a failed KMS call `op` (`Decrypt`, `Encrypt`, `GenerateDataKey`).
+pub(crate) fn failure<E>(op: Op, e: &SdkError<E, HttpResponse>) -> KmsFailure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let class = e.class();
+    let failure = classify(e.code());
+    let (kind, what) = kind_of(failure, class);
     KmsFailure {
         kind,
-        code,
-        message: format!("kms:{op}: {what} ({detail})"),
+        failure,
+        message: format!("{}: {what} ({})", op.qualified(), describe_call(e)),
         transient: class != Class::Permanent,
     }
 }
 
 /// `context` as the SDK wants it: `None` when empty (no `EncryptionContext` sent).
-pub fn context_map(context: &BTreeMap<String, String>) -> Option<HashMap<String, String>> {
+pub(crate) fn context_map(context: &BTreeMap<String, String>) -> Option<HashMap<String, String>> {
     (!context.is_empty()).then(|| {
         context
             .iter()
@@ -113,22 +91,22 @@ pub fn context_map(context: &BTreeMap<String, String>) -> Option<HashMap<String,
 }
 
 /// A KMS answer without the field `what` (e.g. `a Plaintext`) that `op` must return.
-pub fn missing(op: &str, what: &str) -> KmsFailure {
+pub(crate) fn missing(op: Op, what: &str) -> KmsFailure {
     KmsFailure {
         kind: SourceErrorKind::Other,
-        code: None,
-        message: format!("kms:{op} answered without {what}"),
+        failure: Failure::Unknown,
+        message: format!("{} answered without {what}", op.qualified()),
         transient: false,
     }
 }
 
-/// Sends the KMS request `op` (`send` builds and sends it, once per attempt) under
-/// `limits.kms` and the retry policy, adding every attempt to `calls`.
-pub async fn send<T, E, F, Fut>(
+/// Sends the KMS request `op` (`send` builds and sends it, once per attempt) under its
+/// limiter (`limits.kms`) and the retry policy, adding every attempt to `calls`.
+pub(crate) async fn send<T, E, F, Fut>(
     limits: &Limits,
     policy: &RetryPolicy,
     calls: &AtomicU64,
-    op: &str,
+    op: Op,
     send: F,
 ) -> Result<T, KmsFailure>
 where
@@ -136,14 +114,14 @@ where
     Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let attempted = retry::call(limits.for_op(op), policy, send).await;
-    calls.fetch_add(u64::from(attempted.attempts), Ordering::Relaxed);
-    attempted.result.map_err(|e| failure(op, &e))
+    retry::call_op(limits, policy, calls, op, send)
+        .await
+        .map_err(|e| failure(op, &e))
 }
 
 /// `kms:Decrypt` of `blob` with `context` (and `KeyId` when given), under `limits.kms` and the
 /// retry policy. Attempts are added to `calls`. The plaintext comes back in a zeroizing buffer.
-pub async fn decrypt(
+pub(crate) async fn decrypt(
     client: &aws_sdk_kms::Client,
     limits: &Limits,
     policy: &RetryPolicy,
@@ -153,7 +131,7 @@ pub async fn decrypt(
     key_id: Option<&str>,
 ) -> Result<Zeroizing<Vec<u8>>, KmsFailure> {
     let ctx = context_map(context);
-    let out = send(limits, policy, calls, "Decrypt", || {
+    let out = send(limits, policy, calls, Op::Decrypt, || {
         client
             .decrypt()
             .ciphertext_blob(Blob::new(blob.to_vec()))
@@ -164,5 +142,70 @@ pub async fn decrypt(
     .await?;
     out.plaintext
         .map(|p| Zeroizing::new(p.into_inner()))
-        .ok_or_else(|| missing("Decrypt", "a plaintext"))
+        .ok_or_else(|| missing(Op::Decrypt, "a plaintext"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kms_failures_and_what_they_mean_for_a_record() {
+        let table: &[(&str, Class, SourceErrorKind)] = &[
+            (
+                "InvalidCiphertextException",
+                Class::Permanent,
+                SourceErrorKind::BadRecord,
+            ),
+            (
+                "IncorrectKeyException",
+                Class::Permanent,
+                SourceErrorKind::BadRecord,
+            ),
+            (
+                "DisabledException",
+                Class::Permanent,
+                SourceErrorKind::BadRecord,
+            ),
+            (
+                "NotFoundException",
+                Class::Permanent,
+                SourceErrorKind::BadRecord,
+            ),
+            (
+                "ValidationException",
+                Class::Permanent,
+                SourceErrorKind::BadRecord,
+            ),
+            (
+                "AccessDeniedException",
+                Class::Permanent,
+                SourceErrorKind::Denied,
+            ),
+            (
+                "UnrecognizedClientException",
+                Class::Permanent,
+                SourceErrorKind::Auth,
+            ),
+            (
+                "MissingAuthenticationToken",
+                Class::Permanent,
+                SourceErrorKind::Auth,
+            ),
+            (
+                "KMSInternalException",
+                Class::Transient,
+                SourceErrorKind::Unavailable,
+            ),
+            (
+                "ThrottlingException",
+                Class::Throttled,
+                SourceErrorKind::Unavailable,
+            ),
+            ("SomethingNew", Class::Permanent, SourceErrorKind::Other),
+        ];
+        for (code, class, want) in table {
+            assert_eq!(kind_of(classify(Some(code)), *class).0, *want, "{code}");
+        }
+    }
 }

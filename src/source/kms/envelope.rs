@@ -12,19 +12,19 @@ use aes_gcm::{Aes256Gcm, Key, Nonce};
 use secrecy::{ExposeSecret, SecretBox};
 
 /// Length of an AES-256 data key.
-pub const KEY_LEN: usize = 32;
+pub(crate) const KEY_LEN: usize = 32;
 /// Length of the GCM nonce (`iv` field).
-pub const IV_LEN: usize = 12;
+pub(crate) const IV_LEN: usize = 12;
 /// Length of the GCM authentication tag appended to the ciphertext.
-pub const TAG_LEN: usize = 16;
+pub(crate) const TAG_LEN: usize = 16;
 
 /// A plaintext AES-256 data key. Zeroized on drop; never printed.
-pub struct DataKey(SecretBox<[u8; KEY_LEN]>);
+pub(crate) struct DataKey(SecretBox<[u8; KEY_LEN]>);
 
 impl DataKey {
     /// Copies a key out of `bytes` (which the caller keeps in a zeroizing buffer). `Err` with the
     /// actual length when it is not 32 bytes.
-    pub fn from_slice(bytes: &[u8]) -> Result<DataKey, usize> {
+    pub(crate) fn from_slice(bytes: &[u8]) -> Result<DataKey, usize> {
         if bytes.len() != KEY_LEN {
             return Err(bytes.len());
         }
@@ -35,15 +35,17 @@ impl DataKey {
 
     /// A random key from the operating system's generator (tests; exports use KMS
     /// `GenerateDataKey`).
-    pub fn random() -> DataKey {
+    #[cfg(test)]
+    pub(crate) fn random() -> DataKey {
         use aes_gcm::aead::rand_core::RngCore;
         DataKey(SecretBox::init_with_mut(|k: &mut [u8; KEY_LEN]| {
             OsRng.fill_bytes(k)
         }))
     }
 
-    /// The raw key bytes. Callers must not log, format or persist them.
-    pub fn expose(&self) -> &[u8; KEY_LEN] {
+    /// The raw key bytes (tests). Callers must not log, format or persist them.
+    #[cfg(test)]
+    pub(crate) fn expose(&self) -> &[u8; KEY_LEN] {
         self.0.expose_secret()
     }
 
@@ -61,7 +63,7 @@ impl fmt::Debug for DataKey {
 /// The GCM associated data for an encryption context: empty for no (or an empty) context,
 /// otherwise the context as compact JSON with keys sorted by code point (a
 /// `BTreeMap<String, String>` through `serde_json`), e.g. `{"app":"db","env":"prod"}`.
-pub fn associated_data(context: &BTreeMap<String, String>) -> Vec<u8> {
+pub(crate) fn associated_data(context: &BTreeMap<String, String>) -> Vec<u8> {
     if context.is_empty() {
         return Vec::new();
     }
@@ -70,7 +72,7 @@ pub fn associated_data(context: &BTreeMap<String, String>) -> Vec<u8> {
 }
 
 /// A fresh random 12-byte IV from the operating system's generator.
-pub fn random_iv() -> [u8; IV_LEN] {
+pub(crate) fn random_iv() -> [u8; IV_LEN] {
     let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
     let mut iv = [0u8; IV_LEN];
     iv.copy_from_slice(nonce.as_slice());
@@ -78,7 +80,7 @@ pub fn random_iv() -> [u8; IV_LEN] {
 }
 
 /// Encrypts: returns the ciphertext with the 16-byte tag appended.
-pub fn seal(key: &DataKey, iv: &[u8; IV_LEN], plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+pub(crate) fn seal(key: &DataKey, iv: &[u8; IV_LEN], plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
     key.cipher()
         .encrypt(
             Nonce::from_slice(iv),
@@ -93,11 +95,11 @@ pub fn seal(key: &DataKey, iv: &[u8; IV_LEN], plaintext: &[u8], aad: &[u8]) -> V
 
 /// The GCM tag did not verify: wrong key, IV, associated data, or altered ciphertext.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AuthenticationFailed;
+pub(crate) struct AuthenticationFailed;
 
 /// Decrypts `ciphertext` (tag appended). The plaintext is returned in a plain `Vec` so the caller
 /// can move it into a [`SecretValue`](crate::secret::SecretValue) without a copy.
-pub fn open(
+pub(crate) fn open(
     key: &DataKey,
     iv: &[u8; IV_LEN],
     ciphertext: &[u8],

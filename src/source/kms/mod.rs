@@ -69,8 +69,8 @@
 //!
 //! [`retry::call`]: crate::retry::call
 
-pub mod call;
-pub mod envelope;
+pub(crate) mod call;
+pub(crate) mod envelope;
 pub(crate) mod record;
 
 use std::collections::{BTreeMap, HashMap};
@@ -86,9 +86,9 @@ use self::call::KmsFailure;
 use self::envelope::DataKey;
 use self::record::{record_of, Record};
 use super::export::{ExportFile, Indexed};
-use super::{Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceRef};
-use crate::aws::client::{sdk_config, ClientError, Endpoint};
-use crate::config::{KmsConfig, TargetConfig};
+use super::{
+    Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceKind, SourceRef,
+};
 use crate::identity::Scope;
 use crate::limits::Limits;
 use crate::retry::RetryPolicy;
@@ -249,7 +249,7 @@ impl KmsSource {
                             .map(Arc::new)
                             .map_err(|n| KmsFailure {
                                 kind: SourceErrorKind::BadRecord,
-                                code: None,
+                                failure: crate::aws::classify::Failure::Unknown,
                                 message: format!(
                                     "the decrypted data key is {n} bytes; AES-256 needs {}",
                                     envelope::KEY_LEN
@@ -352,12 +352,12 @@ impl KmsSource {
 }
 
 impl Source for KmsSource {
-    fn kind(&self) -> &'static str {
-        "kms"
+    fn kind(&self) -> SourceKind {
+        SourceKind::Kms
     }
 
     fn scope(&self) -> Scope {
-        Scope::new("kms", &self.instance, "")
+        Scope::new(SourceKind::Kms.as_str(), &self.instance, "")
     }
 
     fn location(&self) -> String {
@@ -390,46 +390,6 @@ impl Source for KmsSource {
     fn fetch<'a>(&'a self, r: &'a SourceRef) -> BoxFuture<'a, Result<Fetched, SourceError>> {
         Box::pin(self.fetch_value(r))
     }
-}
-
-/// The KMS client settings for `[source] kind = "kms"`: region, endpoint and credentials from
-/// `[source]`, each defaulting to `[target]`'s.
-pub async fn kms_sdk_config(
-    kms: &KmsConfig,
-    target: &TargetConfig,
-    timeout: std::time::Duration,
-) -> Result<aws_config::SdkConfig, ClientError> {
-    let access = crate::config::AwsAccess {
-        region: kms.region.clone(),
-        endpoint_url: kms.endpoint_url.clone(),
-        credentials: kms.credentials.clone(),
-    };
-    source_sdk_config(&access, target, timeout).await
-}
-
-/// The AWS client settings of an AWS-hosted source (`kms`, `ssm`, `sops`, `credstash`): region,
-/// endpoint and credentials from `[source]`, each defaulting to `[target]`'s; `timeout` per
-/// request attempt.
-pub async fn source_sdk_config(
-    access: &crate::config::AwsAccess,
-    target: &TargetConfig,
-    timeout: std::time::Duration,
-) -> Result<aws_config::SdkConfig, ClientError> {
-    let (credentials, key) = match &access.credentials {
-        Some(c) => (c, "source.credentials"),
-        None => (&target.credentials, "target.credentials"),
-    };
-    sdk_config(&Endpoint {
-        region: access.region.as_deref().or(target.region.as_deref()),
-        endpoint_url: access
-            .endpoint_url
-            .as_deref()
-            .or(target.endpoint_url.as_deref()),
-        credentials,
-        key,
-        timeout,
-    })
-    .await
 }
 
 #[cfg(test)]

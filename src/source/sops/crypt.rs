@@ -42,7 +42,7 @@ const MAC_ONLY_ENCRYPTED_INIT: [u8; 32] = [
 ];
 
 /// A decrypted value.
-pub enum Plain {
+pub(crate) enum Plain {
     /// Mapping, in file order.
     Map(Vec<(String, Plain)>),
     /// Sequence.
@@ -86,7 +86,7 @@ impl Drop for Plain {
 
 /// Go's `strconv.FormatFloat(f, 'f', -1, 64)`: the shortest digits that read back as `f`, never
 /// an exponent. Rust's `Display` for `f64` is that too, except for the non-finite spellings.
-pub fn go_float(f: f64) -> String {
+pub(crate) fn go_float(f: f64) -> String {
     if f.is_nan() {
         "NaN".into()
     } else if f == f64::INFINITY {
@@ -176,7 +176,7 @@ fn open(key: &[u8], value: &str, aad: &str) -> Result<(Zeroizing<Vec<u8>>, Strin
 }
 
 /// Which values a file's metadata says are encrypted.
-pub struct Rules {
+pub(crate) struct Rules {
     unencrypted_suffix: Option<String>,
     encrypted_suffix: Option<String>,
     unencrypted_regex: Option<regex::Regex>,
@@ -186,7 +186,7 @@ pub struct Rules {
 
 impl Rules {
     /// The rules of `meta`; a regex Rust cannot compile is an error.
-    pub fn of(meta: &Meta) -> Result<Rules, String> {
+    pub(crate) fn of(meta: &Meta) -> Result<Rules, String> {
         let re = |r: &Option<String>, what: &str| {
             r.as_deref()
                 .map(|r| regex::Regex::new(r).map_err(|e| format!("sops.{what}: {e}")))
@@ -317,7 +317,7 @@ impl Walk<'_> {
 
 /// Decrypts `tree` with the data key and verifies the file's MAC. Returns the top-level
 /// mapping.
-pub fn decrypt_tree(
+pub(crate) fn decrypt_tree(
     key: &[u8],
     tree: &[(String, Node)],
     meta: &Meta,
@@ -348,7 +348,7 @@ pub fn decrypt_tree(
 
 /// Decrypts only the value under the top-level key `top`, without hashing: for a file whose MAC
 /// [`decrypt_tree`] has already verified (the parsed tree held in memory cannot change since).
-pub fn decrypt_key(
+pub(crate) fn decrypt_key(
     key: &[u8],
     tree: &[(String, Node)],
     top: &str,
@@ -368,7 +368,7 @@ pub fn decrypt_key(
 }
 
 /// Appends `p` as JSON to `out` (numbers as SOPS wrote them, key order kept).
-pub fn write_json(p: &Plain, out: &mut Vec<u8>) -> Result<(), String> {
+pub(crate) fn write_json(p: &Plain, out: &mut Vec<u8>) -> Result<(), String> {
     match p {
         Plain::Map(m) => {
             out.push(b'{');
@@ -405,7 +405,7 @@ pub fn write_json(p: &Plain, out: &mut Vec<u8>) -> Result<(), String> {
 }
 
 /// One top-level value as a secret string: a string as it is, anything else as JSON.
-pub fn value_text(p: &Plain) -> Result<Zeroizing<Vec<u8>>, String> {
+pub(crate) fn value_text(p: &Plain) -> Result<Zeroizing<Vec<u8>>, String> {
     let mut out = Zeroizing::new(Vec::new());
     match p {
         Plain::Str(s) | Plain::Time(s) => out.extend_from_slice(s.as_bytes()),

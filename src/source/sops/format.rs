@@ -15,7 +15,7 @@ use yaml_rust2::{Yaml, YamlLoader};
 
 /// A value of a SOPS document.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Node {
+pub(crate) enum Node {
     /// A mapping, in file order.
     Map(Vec<(String, Node)>),
     /// A sequence.
@@ -34,7 +34,7 @@ pub enum Node {
 
 /// The file formats SOPS stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     /// `.yaml` / `.yml` (and anything else that is neither JSON nor dotenv).
     Yaml,
     /// `.json`.
@@ -47,7 +47,7 @@ pub enum Format {
 
 impl Format {
     /// The format of a file, from its extension, else from its first non-blank byte.
-    pub fn detect(path: &std::path::Path, text: &str) -> Format {
+    pub(crate) fn detect(path: &std::path::Path, text: &str) -> Format {
         match path.extension().and_then(|e| e.to_str()) {
             Some("yaml" | "yml") => Format::Yaml,
             Some("json") => Format::Json,
@@ -62,51 +62,51 @@ impl Format {
 
 /// A KMS recipient of the data key (`sops.kms[]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KmsKey {
+pub(crate) struct KmsKey {
     /// Key ARN (its region is where KMS is asked).
-    pub arn: String,
+    pub(crate) arn: String,
     /// Role to assume first, if any.
-    pub role: Option<String>,
+    pub(crate) role: Option<String>,
     /// Encryption context.
-    pub context: std::collections::BTreeMap<String, String>,
+    pub(crate) context: std::collections::BTreeMap<String, String>,
     /// The encrypted data key (KMS `CiphertextBlob`).
-    pub enc: Vec<u8>,
+    pub(crate) enc: Vec<u8>,
 }
 
 /// The `sops` metadata secretport needs.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Meta {
+pub(crate) struct Meta {
     /// KMS recipients, in file order.
-    pub kms: Vec<KmsKey>,
+    pub(crate) kms: Vec<KmsKey>,
     /// Other recipient kinds present (`age`, `pgp`, ...), for messages.
-    pub others: Vec<String>,
+    pub(crate) others: Vec<String>,
     /// `lastmodified`, as written: the MAC's additional data.
-    pub lastmodified: String,
+    pub(crate) lastmodified: String,
     /// `mac`, still encrypted.
-    pub mac: String,
+    pub(crate) mac: String,
     /// Which values are encrypted.
-    pub unencrypted_suffix: Option<String>,
+    pub(crate) unencrypted_suffix: Option<String>,
     /// Which values are encrypted.
-    pub encrypted_suffix: Option<String>,
+    pub(crate) encrypted_suffix: Option<String>,
     /// Which values are encrypted.
-    pub unencrypted_regex: Option<String>,
+    pub(crate) unencrypted_regex: Option<String>,
     /// Which values are encrypted.
-    pub encrypted_regex: Option<String>,
+    pub(crate) encrypted_regex: Option<String>,
     /// The MAC covers only encrypted values.
-    pub mac_only_encrypted: bool,
+    pub(crate) mac_only_encrypted: bool,
 }
 
 /// A parsed SOPS file: the document without its `sops` key, and the metadata.
 #[derive(Debug, Clone)]
-pub struct Document {
+pub(crate) struct Document {
     /// The document's top level.
-    pub tree: Vec<(String, Node)>,
+    pub(crate) tree: Vec<(String, Node)>,
     /// Its metadata.
-    pub meta: Meta,
+    pub(crate) meta: Meta,
 }
 
 /// Parses a SOPS file. Errors say what is wrong, never quote a value.
-pub fn parse(format: Format, text: &str) -> Result<Document, String> {
+pub(crate) fn parse(format: Format, text: &str) -> Result<Document, String> {
     let mut tree = match format {
         Format::Yaml => yaml_top(text)?,
         Format::Json => json_top(text)?,

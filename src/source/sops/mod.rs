@@ -30,8 +30,8 @@
 //!
 //! Minimal IAM: `kms:Decrypt` on the files' keys (and `sts:AssumeRole` on a `role` they name).
 
-pub mod crypt;
-pub mod format;
+pub(crate) mod crypt;
+pub(crate) mod format;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -46,10 +46,12 @@ use zeroize::Zeroizing;
 
 use self::format::{Document, Format};
 use super::kms::call::{self, KmsFailure};
-use super::kms::source_sdk_config;
-use super::{Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceRef};
+use super::open::SourceContext;
+use super::{
+    Fetched, ListProblem, Listing, Source, SourceError, SourceErrorKind, SourceKind, SourceRef,
+};
 use crate::aws::client::ClientError;
-use crate::config::{SopsConfig, SopsSplit, TargetConfig};
+use crate::config::{SopsConfig, SopsSplit};
 use crate::identity::Scope;
 use crate::limits::Limits;
 use crate::retry::RetryPolicy;
@@ -104,15 +106,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl SopsSource {
     /// Prepares the source: KMS settings default to the target's (a key's region comes from its
     /// ARN).
-    pub async fn open(
-        c: &SopsConfig,
-        target: &TargetConfig,
-        limits: Arc<Limits>,
-        policy: RetryPolicy,
-        timeout: std::time::Duration,
-    ) -> Result<Self, ClientError> {
-        let base = source_sdk_config(&c.aws, target, timeout).await?;
-        Ok(Self::new(c, base, limits, policy))
+    pub(crate) async fn open(c: &SopsConfig, cx: &SourceContext<'_>) -> Result<Self, ClientError> {
+        let base = cx.sdk(&c.aws).await?;
+        Ok(Self::new(c, base, cx.limits.clone(), cx.policy))
     }
 
     /// A source with the SDK settings `base`.
@@ -139,12 +135,12 @@ impl SopsSource {
 
     /// The identity's instance: the configured `instance`, else the file set (the globs,
     /// relative to the config folder; `source::instance`), never the folder's absolute path.
-    pub fn instance(&self) -> String {
+    pub(crate) fn instance(&self) -> String {
         self.instance.clone()
     }
 
     /// The configured subtree: SOPS files have none.
-    pub fn subtree(&self) -> &str {
+    pub(crate) fn subtree(&self) -> &str {
         ""
     }
 
@@ -471,12 +467,12 @@ impl SopsSource {
 }
 
 impl Source for SopsSource {
-    fn kind(&self) -> &'static str {
-        "sops"
+    fn kind(&self) -> SourceKind {
+        SourceKind::Sops
     }
 
     fn scope(&self) -> Scope {
-        Scope::new("sops", &self.instance(), self.subtree())
+        Scope::new(SourceKind::Sops.as_str(), &self.instance(), self.subtree())
     }
 
     fn location(&self) -> String {

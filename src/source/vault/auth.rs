@@ -94,7 +94,7 @@ impl Login {
 
 /// The current token and what we know of its lifetime.
 pub(super) struct TokenState {
-    pub token: SecretString,
+    pub(crate) token: SecretString,
     expires_at: Option<Instant>,
     margin: Duration,
     renewable: bool,
@@ -199,7 +199,7 @@ impl Session {
     /// Authenticates with the configured method. Returns the session and whether the token is
     /// known to be valid (false only when a plain token may not look itself up). `timeout`
     /// bounds the AWS credential provider's calls (AWS IAM auth).
-    pub async fn start(
+    pub(crate) async fn start(
         http: &Http,
         cfg: &VaultConfig,
         timeout: Duration,
@@ -325,7 +325,7 @@ impl Session {
     }
 
     /// The watch on the token's end of life (set when it cannot be renewed or replaced).
-    pub fn expiry(&self) -> Expiry {
+    pub(crate) fn expiry(&self) -> Expiry {
         self.expiry.clone()
     }
 
@@ -343,7 +343,7 @@ impl Session {
     }
 
     /// Where the token came from, for messages (`the token in $VAULT_TOKEN`).
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match &self.method {
             Method::Token { origin } => format!("the token in {origin}"),
             Method::Login { mount, how } => format!("the {} token (auth/{mount})", how.name()),
@@ -351,7 +351,7 @@ impl Session {
     }
 
     /// The token to send now, renewed or replaced first when it nears expiry.
-    pub async fn token(&self, http: &Http) -> Result<Arc<TokenState>, SourceError> {
+    pub(crate) async fn token(&self, http: &Http) -> Result<Arc<TokenState>, SourceError> {
         let current = self.current();
         if !current.needs_refresh(Instant::now()) {
             return self.usable(current);

@@ -70,14 +70,14 @@ impl Verb {
 
 /// A Vault answer of any status. The body may hold secret values: it is zeroized on drop.
 pub(super) struct Reply {
-    pub status: u16,
-    pub body: Zeroizing<Vec<u8>>,
+    pub(crate) status: u16,
+    pub(crate) body: Zeroizing<Vec<u8>>,
 }
 
 impl Reply {
     /// Vault's `errors` array, tidied (`"1 error occurred:\n\t* permission denied\n\n"` becomes
     /// `permission denied`) and joined with `; `. Error answers never carry secret values.
-    pub fn errors(&self) -> String {
+    pub(crate) fn errors(&self) -> String {
         #[derive(Deserialize)]
         struct Errors {
             #[serde(default)]
@@ -94,7 +94,7 @@ impl Reply {
     }
 
     /// `HTTP 500 (message)` for messages about unexpected answers.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let errors = self.errors();
         if errors.is_empty() {
             format!("HTTP {}", self.status)
@@ -125,7 +125,7 @@ pub(super) struct Http {
     /// `<address>/v1/`
     base: String,
     /// The address as configured, for messages.
-    pub address: String,
+    pub(crate) address: String,
     namespace: Option<String>,
     permits: Semaphore,
     limits: Arc<Limits>,
@@ -160,7 +160,7 @@ impl Http {
     /// Builds the client. Nothing is read from `VAULT_*` / `BAO_*` environment variables here:
     /// the config already folded the address, namespace, CA, verification and client
     /// certificate in.
-    pub fn build(
+    pub(crate) fn build(
         cfg: &VaultConfig,
         limits: Arc<Limits>,
         policy: RetryPolicy,
@@ -255,7 +255,7 @@ impl Http {
     /// Sends `verb /v1/<path>` (`path` already percent-encoded) in the source's namespace,
     /// retrying transient failures. Any HTTP status is an `Ok`; only a failure to get an answer
     /// is an `Err` ([`SourceErrorKind::Unavailable`], path left empty for the caller).
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         verb: Verb,
         path: &str,
@@ -268,7 +268,7 @@ impl Http {
 
     /// [`send`](Self::send) in namespace `ns` (`None` = the root namespace): logins and token
     /// lookups go to the namespace of the auth mount, which may be a parent of the source's.
-    pub async fn send_in(
+    pub(crate) async fn send_in(
         &self,
         ns: Option<&str>,
         verb: Verb,

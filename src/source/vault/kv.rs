@@ -18,7 +18,7 @@ pub(super) enum Kv {
 }
 
 impl Kv {
-    pub fn number(self) -> u8 {
+    pub(crate) fn number(self) -> u8 {
         match self {
             Kv::V1 => 1,
             Kv::V2 => 2,

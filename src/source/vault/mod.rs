@@ -78,7 +78,9 @@ use self::http::{encode_path, Http, Reply, Verb};
 use self::kv::{Detected, Kv};
 use crate::config::VaultConfig;
 use crate::identity::Scope;
-use crate::source::{Fetched, Listing, Source, SourceError, SourceErrorKind, SourceRef};
+use crate::source::{
+    Fetched, Listing, Source, SourceError, SourceErrorKind, SourceKind, SourceRef,
+};
 
 /// A connected Vault / OpenBao KV source. Cheap to share: `fetch` may run many times at once.
 pub struct VaultSource {
@@ -253,8 +255,8 @@ fn at_path(mut e: SourceError, path: &str) -> SourceError {
 }
 
 impl Source for VaultSource {
-    fn kind(&self) -> &'static str {
-        "vault"
+    fn kind(&self) -> SourceKind {
+        SourceKind::Vault
     }
 
     fn expiry(&self) -> Option<crate::source::expiry::Expiry> {
@@ -269,7 +271,7 @@ impl Source for VaultSource {
         }
         instance.push('/');
         instance.push_str(&self.mount);
-        Scope::new("vault", &instance, &self.subtree)
+        Scope::new(SourceKind::Vault.as_str(), &instance, &self.subtree)
     }
 
     fn location(&self) -> String {
@@ -357,7 +359,7 @@ mod tests {
             s.scope().identity("café/naïve").text(),
             "vault:http://127.0.0.1:8200/team-a/secret caf=C3=A9/na=C3=AFve"
         );
-        assert_eq!(s.kind(), "vault");
+        assert_eq!(s.kind(), SourceKind::Vault);
     }
 
     #[test]
