@@ -108,6 +108,32 @@ async fn run(
     run_racing(fake, source, case, dry, prune, None).await
 }
 
+/// The plan of `listing` over what `fake` holds under the prefix `p`, as `commands::run`
+/// makes it (the inventory read page by page into compact records).
+async fn plan_over(
+    fake: &Fake,
+    listing: Listing,
+    overrides: &Overrides,
+    on_conflict: OnConflict,
+) -> plan::Plan {
+    let rules = NamingRules::new(Some("p"), Policy::Aws);
+    let inventory = crate::target::listed::Inventory::read(fake, &scope(), "p")
+        .await
+        .unwrap();
+    plan::build(PlanInput {
+        listing,
+        scope: &scope(),
+        rules: &rules,
+        overrides,
+        inventory: inventory.secrets(),
+        on_conflict,
+        filter: &crate::filter::PathFilter::default(),
+        key: Some(&key()),
+        adopt: false,
+    })
+    .unwrap()
+}
+
 /// What happens between a run's planning and its execution.
 enum Race<'a> {
     /// Another (real) run of this source, same case, completes: a cron overlap, seen from the
@@ -135,21 +161,7 @@ async fn run_racing(
     let listing = src.list().await.unwrap();
     let rules = NamingRules::new(Some("p"), Policy::Aws);
     let overrides = Overrides::parse(case.overrides, &rules).unwrap();
-    let inventory = crate::target::listed::Inventory::read(fake, &scope(), "p")
-        .await
-        .unwrap();
-    let plan = plan::build(PlanInput {
-        listing,
-        scope: &scope(),
-        rules: &rules,
-        overrides: &overrides,
-        inventory: inventory.secrets(),
-        on_conflict: case.on_conflict,
-        filter: &crate::filter::PathFilter::default(),
-        key: Some(&key()),
-        adopt: false,
-    })
-    .unwrap();
+    let plan = plan_over(fake, listing, &overrides, case.on_conflict).await;
     match racing {
         Some(Race::Run(other)) => {
             Box::pin(run(fake, other, case, false, prune)).await;
@@ -701,22 +713,7 @@ impl Source for Expiring {
 /// returns the rows as (source, action, status, error, reasons).
 async fn run_copying(fake: &Fake, src: &Expiring) -> Vec<[String; 5]> {
     let listing = src.list().await.unwrap();
-    let rules = NamingRules::new(Some("p"), Policy::Aws);
-    let inventory = crate::target::listed::Inventory::read(fake, &scope(), "p")
-        .await
-        .unwrap();
-    let plan = plan::build(PlanInput {
-        listing,
-        scope: &scope(),
-        rules: &rules,
-        overrides: &Overrides::default(),
-        inventory: inventory.secrets(),
-        on_conflict: OnConflict::Skip,
-        filter: &crate::filter::PathFilter::default(),
-        key: Some(&key()),
-        adopt: false,
-    })
-    .unwrap();
+    let plan = plan_over(fake, listing, &Overrides::default(), OnConflict::Skip).await;
     let dir = tempfile::tempdir().unwrap();
     let report = Report::create(dir.path(), "test", None).unwrap();
     let path = report.path().to_owned();
