@@ -92,7 +92,7 @@ struct Ctx<'a> {
     policy: Policy,
     overrides: &'a Overrides,
     sticky: &'a dyn StickyNames,
-    reserved: &'a HashMap<&'a str, &'a str>,
+    reserved: &'a Reserved<'a>,
 }
 
 impl Ctx<'_> {
@@ -520,22 +520,59 @@ pub fn is_rule_name(source: &str, name: &str, rules: &NamingRules) -> bool {
     })
 }
 
+/// The reserved names, each with its source: the sticky targets sorted by name (a region's
+/// 500,000 sticky names take 32 bytes each so, about half of a hash map of them), and the
+/// override targets of non-sticky sources (a few) in a map.
+struct Reserved<'a> {
+    sticky: Vec<(&'a str, &'a str)>,
+    overrides: HashMap<&'a str, &'a str>,
+}
+
+impl<'a> Reserved<'a> {
+    fn is_empty(&self) -> bool {
+        self.sticky.is_empty() && self.overrides.is_empty()
+    }
+
+    /// The source that reserves `name`.
+    fn get(&self, name: &str) -> Option<&'a str> {
+        let sticky = self
+            .sticky
+            .binary_search_by(|(t, _)| (*t).cmp(name))
+            .ok()
+            .map(|k| self.sticky[k].1);
+        sticky.or_else(|| self.overrides.get(name).copied())
+    }
+
+    fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
 /// Sticky targets and the override targets of non-sticky sources, each with its source.
 fn reserved_names<'a>(
     overrides: &'a Overrides,
     sticky: &'a dyn StickyNames,
-) -> Result<HashMap<&'a str, &'a str>, NamingError> {
-    let mut reserved: HashMap<&str, &str> =
-        HashMap::with_capacity(sticky.count() + overrides.len());
-    for (s, t) in sticky.pairs() {
-        if let Some(first) = reserved.insert(t, s) {
-            return Err(NamingError::StickyConflict {
-                target: t.to_owned(),
-                first: first.to_owned(),
-                second: s.to_owned(),
-            });
+) -> Result<Reserved<'a>, NamingError> {
+    let mut by_name: Vec<(&str, &str)> = sticky.pairs().map(|(s, t)| (t, s)).collect();
+    // stable: sources of one target stay in source order
+    by_name.par_sort_by(|a, b| a.0.cmp(b.0));
+    if by_name.windows(2).any(|w| w[0].0 == w[1].0) {
+        // two sticky sources with one target: the first one met in source order is named
+        let mut seen: HashMap<&str, &str> = HashMap::with_capacity(sticky.count());
+        for (s, t) in sticky.pairs() {
+            if let Some(first) = seen.insert(t, s) {
+                return Err(NamingError::StickyConflict {
+                    target: t.to_owned(),
+                    first: first.to_owned(),
+                    second: s.to_owned(),
+                });
+            }
         }
     }
+    let mut reserved = Reserved {
+        sticky: by_name,
+        overrides: HashMap::with_capacity(overrides.len()),
+    };
     for o in overrides.entries() {
         if sticky.name_of(&o.source).is_some() {
             continue;
@@ -545,10 +582,12 @@ fn reserved_names<'a>(
                 line: o.line,
                 path: o.source.clone(),
                 target: o.target.clone(),
-                holder: (*holder).to_owned(),
+                holder: holder.to_owned(),
             });
         }
-        reserved.insert(o.target.as_str(), o.source.as_str());
+        reserved
+            .overrides
+            .insert(o.target.as_str(), o.source.as_str());
     }
     Ok(reserved)
 }
