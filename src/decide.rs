@@ -459,9 +459,8 @@ pub(crate) fn region_list(regions: &[ReplicaRegion]) -> String {
 
 /// The retag step, when the secret's tags differ from the expected ones.
 fn tag_step(item: &Item, expected: &BTreeMap<String, String>, how: Compare) -> Option<Step> {
-    let empty = crate::target::tags::Tags::new();
-    let existing = item.existing.as_ref().map_or(&empty, |e| &e.tags);
-    let drift = tag_drift(expected, existing);
+    let existing = item.existing.as_ref().map(|e| e.tags()).unwrap_or_default();
+    let drift = tag_drift(expected, &existing);
     if drift.is_empty() {
         return None;
     }
@@ -521,12 +520,14 @@ mod tests {
             target: "p/a".into(),
             reasons: Default::default(),
             existing: (decision != Decision::Create).then(|| {
-                std::sync::Arc::new(TargetSecret {
+                let secret = TargetSecret {
                     name: "p/a".into(),
                     arn: "arn:p/a".into(),
                     tags,
                     ..TargetSecret::default()
-                })
+                };
+                let common = crate::target::listed::Common::new(Scope::new("file", "/x", ""), "p");
+                std::sync::Arc::new(crate::target::listed::Listed::new(secret, &common))
             }),
             decision,
             renamed_from: None,

@@ -19,6 +19,7 @@
 //! source is the one disambiguated). Any other difference (an override added, a tightened
 //! policy) is a planned rename: the new name is created, the old one becomes an orphan.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -28,10 +29,10 @@ use crate::identity::token::TokenDeriver;
 use crate::identity::{
     Ownership, Scope, SourceIdentity, Unproven, MANAGED_TAG, PREFIX_TAG, SOURCE_TAG,
 };
-use crate::naming::{self, NamingError, NamingRules, Overrides, ReasonSet};
+use crate::naming::{self, Lean, NamingError, NamingRules, Overrides, ReasonSet};
 use crate::source::{Listing, SourceRef};
 use crate::target::limits::{MAX_TAGS, MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS};
-use crate::target::TargetSecret;
+use crate::target::listed::{Listed, Verdict};
 
 /// What to do with one source secret, decided from names and tags alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +44,7 @@ pub enum Decision {
     /// The name is held by a secret that is not this source's, handled per `on_conflict`.
     Conflict {
         /// `None` = unmanaged; `Some(words)` = managed for another source (whose, in words).
-        owner: Option<String>,
+        owner: Option<Box<str>>,
         /// The configured policy.
         policy: OnConflict,
     },
@@ -54,7 +55,7 @@ pub enum Decision {
     /// The name is scheduled for deletion.
     ScheduledForDeletion {
         /// When AWS deletes it.
-        date: String,
+        date: Box<str>,
         /// Whether it is this source's (only those may be restored).
         ours: bool,
     },
@@ -67,17 +68,17 @@ pub enum Decision {
 pub struct Item {
     /// The source reference.
     pub source: SourceRef,
-    /// The target name planned for it.
-    pub target: String,
+    /// The target name planned for it ([`Item::target_name`]).
+    pub target: ItemName,
     /// Why the target differs from the bare source path.
     pub reasons: ReasonSet,
-    /// The secret at that name, if any: shared with the inventory it was listed in, not a
+    /// The secret at that name, if any: the inventory's compact record, shared with it, not a
     /// copy per item.
-    pub existing: Option<Arc<TargetSecret>>,
+    pub existing: Option<Arc<Listed>>,
     /// What to do.
     pub decision: Decision,
     /// The name of this source's owned secret when the mapping moved away from it (a rename).
-    pub(crate) renamed_from: Option<String>,
+    pub(crate) renamed_from: Option<Box<str>>,
 }
 
 impl Item {
@@ -85,13 +86,64 @@ impl Item {
     pub fn identity(&self, scope: &Scope) -> SourceIdentity {
         scope.identity(&self.source.path)
     }
+
+    /// The target name planned for it.
+    pub fn target_name(&self) -> Cow<'_, str> {
+        self.target.of(&self.source.path)
+    }
+}
+
+/// The target name of an item: most are their source path under the prefix, which is then
+/// not stored again (at 500,000 secrets a copy of every name is tens of MiB).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemName {
+    /// `prefix/path` (the path alone when the prefix is empty): the rules' plain name.
+    Plain(Arc<str>),
+    /// Any other name (rewritten, disambiguated, sticky, an override).
+    Other(Box<str>),
+}
+
+impl ItemName {
+    /// The name for the source path `path`.
+    pub fn of<'p>(&'p self, path: &'p str) -> Cow<'p, str> {
+        match self {
+            ItemName::Plain(prefix) if prefix.is_empty() => Cow::Borrowed(path),
+            ItemName::Plain(prefix) => Cow::Owned(format!("{prefix}/{path}")),
+            ItemName::Other(name) => Cow::Borrowed(name),
+        }
+    }
+
+    /// Whether the name for `path` is `name` (no allocation).
+    pub fn is(&self, path: &str, name: &str) -> bool {
+        match self {
+            ItemName::Plain(prefix) if prefix.is_empty() => path == name,
+            ItemName::Plain(prefix) => {
+                name.strip_prefix(&**prefix)
+                    .and_then(|n| n.strip_prefix('/'))
+                    == Some(path)
+            }
+            ItemName::Other(other) => **other == *name,
+        }
+    }
+}
+
+impl From<&str> for ItemName {
+    fn from(name: &str) -> ItemName {
+        ItemName::Other(name.into())
+    }
+}
+
+impl From<String> for ItemName {
+    fn from(name: String) -> ItemName {
+        ItemName::Other(name.into_boxed_str())
+    }
 }
 
 /// A secret this job owns that no source item claims any more.
 #[derive(Debug, Clone)]
 pub struct Orphan {
     /// The secret.
-    pub secret: TargetSecret,
+    pub secret: Listed,
     /// Its recorded identity.
     pub identity: SourceIdentity,
     /// Why it is an orphan.
@@ -141,7 +193,7 @@ pub struct Plan {
 #[derive(Debug, Clone)]
 pub(crate) struct Unverified {
     /// The secret.
-    pub secret: Arc<TargetSecret>,
+    pub secret: Arc<Listed>,
     /// The source path its tags claim (relative to the job's base path).
     pub path: String,
     /// Why it is not proven.
@@ -175,9 +227,10 @@ pub struct PlanInput<'a> {
     pub rules: &'a NamingRules,
     /// Explicit renames.
     pub overrides: &'a Overrides,
-    /// The target's secrets under the prefix (shared: the plan's items keep the ones they
-    /// concern without copying them).
-    pub inventory: &'a [Arc<TargetSecret>],
+    /// The target's secrets under the prefix, compact, sorted by name
+    /// (`listed::Inventory::secrets`; shared: the plan's items keep the ones they concern
+    /// without copying them).
+    pub inventory: &'a [Arc<Listed>],
     /// Conflict policy.
     pub on_conflict: OnConflict,
     /// The job's `include` / `exclude` globs: an owned secret whose source path the job no
@@ -196,115 +249,169 @@ pub struct PlanInput<'a> {
 pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
     let prefix = input.rules.prefix().unwrap_or("");
     let refs = input.listing.refs;
+    debug_assert!(
+        input
+            .inventory
+            .iter()
+            .all(|s| s.is_for(input.scope, prefix)),
+        "the inventory was listed for another job"
+    );
 
-    // ownership of every secret under the prefix, decided once; this job's secrets are keyed
-    // by their path relative to the job's scope, which is the listing's path
-    let owners: Vec<Ownership> = input
+    // ownership of every secret under the prefix, decided once (its standing was decided from
+    // its tags as it was listed; here its proof is checked); this job's secrets are keyed by
+    // their path relative to the job's scope, which is the listing's path
+    let owners: Vec<Verdict> = input
         .inventory
         .iter()
-        .map(|s| s.ownership(input.scope, prefix, input.key))
+        .map(|s| s.verdict(input.key))
         .collect();
-    let paths_of_owned: Vec<Option<&str>> = owners
-        .iter()
-        .map(|o| match o {
-            Ownership::Owned(id) => input.scope.relative(id),
+    // the path an owned secret is this job's for (read from its record, not copied)
+    fn owned_path<'s>(s: &'s Listed, o: &Verdict) -> Option<&'s str> {
+        match o {
+            Verdict::Owned => s.claimed_path(),
             _ => None,
-        })
-        .collect();
+        }
+    }
     // Lookups go through sorted indexes (binary search), not hash maps: at a region's 500,000
     // secrets each hash map of the inventory is tens of MiB of peak memory.
     let inventory = input.inventory;
     // this job's secrets by path; for one path, the live one first, then the smallest name
-    let mut owned: Vec<(&str, &Arc<TargetSecret>)> = inventory
+    let mut owned: Vec<(&str, &Arc<Listed>)> = inventory
         .iter()
-        .zip(&paths_of_owned)
-        .filter_map(|(s, p)| p.map(|p| (p, s)))
+        .zip(&owners)
+        .filter_map(|(s, o)| owned_path(s, o).map(|p| (p, s)))
         .collect();
     owned.sort_by(|(pa, a), (pb, b)| {
         pa.cmp(pb).then_with(|| {
-            (a.deleted_date.is_some(), &a.name).cmp(&(b.deleted_date.is_some(), &b.name))
+            (a.deleted_date().is_some(), a.name()).cmp(&(b.deleted_date().is_some(), b.name()))
         })
     });
-    let owned_of = |path: &str| -> &[(&str, &Arc<TargetSecret>)] {
+    let owned_of = |path: &str| -> &[(&str, &Arc<Listed>)] {
         let start = owned.partition_point(|(p, _)| *p < path);
         let end = start + owned[start..].partition_point(|(p, _)| *p == path);
         &owned[start..end]
     };
 
-    // borrowed from the listing and the inventory, not copied
-    let mut sticky: BTreeMap<&str, &str> = BTreeMap::new();
+    let plain: Arc<str> = prefix.into();
+    // the references move into the items first (then the listing's buffer is gone); names
+    // and decisions are filled in below
+    let mut items: Vec<Item> = refs
+        .into_iter()
+        .map(|r| Item {
+            source: r,
+            target: ItemName::Plain(Arc::clone(&plain)),
+            reasons: ReasonSet::default(),
+            existing: None,
+            decision: Decision::Create,
+            renamed_from: None,
+        })
+        .collect();
+
+    // marked on this job's secrets, not copied into a map
+    let mut sticky = Sticky {
+        owned: &owned,
+        keep: Vec::new(),
+        count: 0,
+    };
     if !owned.is_empty() {
-        for r in &refs {
+        sticky.keep = vec![false; owned.len()];
+        for r in items.iter().map(|i| &i.source) {
             if input.overrides.get(&r.path).is_some() {
                 continue; // an override always wins, in the open
             }
+            let at = owned.partition_point(|(p, _)| *p < r.path.as_str());
             if let Some((_, s)) = owned_of(&r.path).first() {
-                if naming::is_rule_name(&r.path, &s.name, input.rules) {
-                    sticky.insert(r.path.as_str(), s.name.as_str());
+                if naming::is_rule_name(&r.path, s.name(), input.rules) {
+                    if let Some(k) = sticky.keep.get_mut(at) {
+                        *k = true;
+                        sticky.count += 1;
+                    }
                 }
             }
         }
     }
 
-    let (mappings, first) = {
-        let paths: Vec<&str> = refs.iter().map(|r| r.path.as_str()).collect();
-        naming::plan_names_with_first(&paths, input.rules, input.overrides, &sticky)?
+    let (planned, first) = {
+        let paths: Vec<&str> = items.iter().map(|i| i.source.path.as_str()).collect();
+        naming::plan_names_lean(&paths, input.rules, input.overrides, &sticky)?
     };
     drop(sticky);
-    // the planned (target, reasons) of each reference, in listing order
-    let mut slots: Vec<Option<(String, ReasonSet)>> = (0..refs.len()).map(|_| None).collect();
-    for (m, i) in mappings.into_iter().zip(first) {
-        if let Some(slot) = slots.get_mut(i) {
-            *slot = Some((m.target, m.reasons));
+    // each item's name: a listing is sorted and distinct, so the planner's order is the
+    // listing's (`first` is `None`); otherwise each distinct path's first occurrence gets it
+    // and a repeat (sources never list a path twice: exports refuse duplicates) is dropped
+    let mut named = first.as_ref().map(|_| vec![false; items.len()]);
+    let at_of = |k: usize| first.as_ref().map_or(Some(k), |f| f.get(k).copied());
+    for (k, Lean { target, reasons }) in planned.into_iter().enumerate() {
+        let Some(item) = at_of(k).and_then(|i| items.get_mut(i)) else {
+            continue;
+        };
+        if let Some(t) = target {
+            item.target = ItemName::Other(t);
+        }
+        item.reasons = reasons;
+        if let Some(slot) = named
+            .as_mut()
+            .and_then(|n| at_of(k).and_then(|i| n.get_mut(i)))
+        {
+            *slot = true;
         }
     }
-    // inventory positions sorted by name (the target lists them so, but nothing here relies
-    // on it)
-    let mut by_name: Vec<usize> = (0..inventory.len()).collect();
-    by_name.sort_by(|&a, &b| inventory[a].name.cmp(&inventory[b].name));
+    if let Some(named) = named {
+        let mut named = named.into_iter();
+        items.retain(|_| named.next().unwrap_or(false));
+    }
+    // the inventory is sorted by name (`listed::Inventory`)
+    debug_assert!(inventory.windows(2).all(|w| w[0].name() < w[1].name()));
     let at = |name: &str| {
-        by_name
-            .binary_search_by(|&i| inventory[i].name.as_str().cmp(name))
+        inventory
+            .binary_search_by(|s| s.name().cmp(name))
             .ok()
-            .and_then(|k| by_name.get(k))
-            .map(|&i| (&inventory[i], &owners[i], paths_of_owned[i]))
+            .map(|i| {
+                (
+                    &inventory[i],
+                    &owners[i],
+                    owned_path(&inventory[i], &owners[i]),
+                )
+            })
     };
 
     // an unverified secret at a source's planned name that claims exactly that source
-    let claims = |o: &Ownership, path: &str| match o {
-        Ownership::Unverified { identity, .. } => input.scope.relative(identity) == Some(path),
-        _ => false,
+    let claims = |s: &Listed, o: &Verdict, path: &str| {
+        matches!(o, Verdict::Unverified(_)) && s.claimed_path() == Some(path)
     };
-    let mut items = Vec::with_capacity(refs.len());
-    for (r, slot) in refs.into_iter().zip(slots) {
-        // sources never list a path twice (exports refuse duplicates); a repeat has no slot
-        let Some((target, reasons)) = slot else {
-            continue;
-        };
-        let at_name = at(&target);
-        let decision = match at_name {
+    for item in &mut items {
+        let r = &item.source;
+        let name = item.target.of(&r.path);
+        let renamed_from: Option<Box<str>> = owned_of(&r.path)
+            .iter()
+            .find(|(_, s)| s.deleted_date().is_none())
+            .filter(|(_, s)| s.name() != name)
+            .map(|(_, s)| s.name().into());
+        let found = at(&name);
+        let decision = match found {
             None => Decision::Create,
             Some((s, o, owned_as)) => {
                 let ours = owned_as == Some(r.path.as_str());
-                if let Some(date) = &s.deleted_date {
+                if let Some(date) = s.deleted_date() {
                     Decision::ScheduledForDeletion {
-                        date: date.clone(),
+                        date: date.into(),
                         ours,
                     }
                 } else if ours {
                     Decision::Compare
-                } else if input.adopt && claims(o, &r.path) {
+                } else if input.adopt && claims(s, o, &r.path) {
                     Decision::Adopt
                 } else {
-                    let owner = match o {
+                    let owner = match s.ownership(input.key) {
                         Ownership::Unmanaged => None,
                         Ownership::Owned(other) => Some(format!(
                             "managed by secretport for another source of this job ({})",
                             other.path()
                         )),
-                        Ownership::Unverified { why, .. } => Some(unverified_words(*why)),
-                        Ownership::Foreign(words) => Some(words.clone()),
-                    };
+                        Ownership::Unverified { why, .. } => Some(unverified_words(why)),
+                        Ownership::Foreign(words) => Some(words),
+                    }
+                    .map(String::into_boxed_str);
                     Decision::Conflict {
                         owner,
                         policy: input.on_conflict,
@@ -312,19 +419,10 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
                 }
             }
         };
-        let renamed_from = owned_of(&r.path)
-            .iter()
-            .find(|(_, s)| s.deleted_date.is_none())
-            .filter(|(_, s)| s.name != target)
-            .map(|(_, s)| s.name.clone());
-        items.push(Item {
-            existing: at_name.map(|(s, _, _)| Arc::clone(s)),
-            source: r,
-            target,
-            reasons,
-            decision,
-            renamed_from,
-        });
+        drop(name);
+        item.existing = found.map(|(s, _, _)| Arc::clone(s));
+        item.decision = decision;
+        item.renamed_from = renamed_from;
     }
     items.sort_by(|a, b| a.source.path.cmp(&b.source.path));
 
@@ -333,33 +431,30 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
         items
             .binary_search_by(|i| i.source.path.as_str().cmp(path))
             .ok()
-            .map(|k| items[k].target.as_str())
+            .map(|k| &items[k])
     };
     // the names items map to, for the unverified secrets no item stands on
-    let mut planned: Vec<&str> = Vec::new();
-    if owners
-        .iter()
-        .any(|o| matches!(o, Ownership::Unverified { .. }))
-    {
-        planned = items.iter().map(|i| i.target.as_str()).collect();
+    let mut planned: Vec<Cow<'_, str>> = Vec::new();
+    if owners.iter().any(|o| matches!(o, Verdict::Unverified(_))) {
+        planned = items.iter().map(Item::target_name).collect();
         planned.sort_unstable();
     }
     let mut orphans = Vec::new();
     let mut unverified = Vec::new();
     let mut owned_live = 0;
     let mut foreign = 0;
-    for ((s, o), path) in input.inventory.iter().zip(&owners).zip(&paths_of_owned) {
-        let (id, path) = match (o, *path) {
-            (Ownership::Owned(id), Some(path)) => (id, path),
-            (Ownership::Foreign(_), _) => {
+    for (s, o) in input.inventory.iter().zip(&owners) {
+        let path = match (o, owned_path(s, o)) {
+            (Verdict::Owned, Some(path)) => path,
+            (Verdict::Foreign, _) => {
                 foreign += 1;
                 continue;
             }
-            (Ownership::Unverified { identity, why }, _) => {
-                if planned.binary_search(&s.name.as_str()).is_err() {
+            (Verdict::Unverified(why), _) => {
+                if planned.binary_search(&Cow::Borrowed(s.name())).is_err() {
                     unverified.push(Unverified {
                         secret: Arc::clone(s),
-                        path: input.scope.relative(identity).unwrap_or("").to_owned(),
+                        path: s.claimed_path().unwrap_or("").to_owned(),
                         why: *why,
                     });
                 }
@@ -370,19 +465,22 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
         if !input.filter.admits(path) {
             continue; // excluded by the job's filter: not this run's business
         }
-        if s.deleted_date.is_none() {
+        if s.deleted_date().is_none() {
             owned_live += 1;
         }
         let why = match claimed(path) {
-            Some(name) if name == s.name => continue,
-            Some(name) => OrphanWhy::RenamedTo(name.to_owned()),
+            Some(item) if item.target.is(&item.source.path, s.name()) => continue,
+            Some(item) => OrphanWhy::RenamedTo(item.target_name().into_owned()),
             None => OrphanWhy::SourceGone,
         };
         // one already scheduled for deletion needs nothing more
-        if s.deleted_date.is_none() {
+        if s.deleted_date().is_some() {
+            continue;
+        }
+        if let Some(identity) = s.claimed() {
             orphans.push(Orphan {
                 secret: (**s).clone(),
-                identity: id.clone(),
+                identity,
                 why,
             });
         }
@@ -396,17 +494,50 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
     })
 }
 
+/// Sticky names (`naming::StickyNames`): the first of this job's secrets for a listed path
+/// (`owned`, sorted by path) whose name is what the rules give that path, marked in `keep`;
+/// borrowed from the inventory, not copied (at 500,000 owned secrets a map of them is tens of
+/// MiB).
+struct Sticky<'a> {
+    owned: &'a [(&'a str, &'a Arc<Listed>)],
+    keep: Vec<bool>,
+    count: usize,
+}
+
+impl naming::StickyNames for Sticky<'_> {
+    fn name_of(&self, source: &str) -> Option<&str> {
+        let at = self.owned.partition_point(|(p, _)| *p < source);
+        match (self.owned.get(at), self.keep.get(at)) {
+            (Some((p, s)), Some(true)) if *p == source => Some(s.name()),
+            _ => None,
+        }
+    }
+
+    fn pairs(&self) -> Box<dyn Iterator<Item = (&str, &str)> + '_> {
+        Box::new(
+            self.owned
+                .iter()
+                .zip(&self.keep)
+                .filter(|(_, keep)| **keep)
+                .map(|((p, s), _)| (*p, s.name())),
+        )
+    }
+
+    fn count(&self) -> usize {
+        self.count
+    }
+}
+
 /// How many tags secretport itself puts on every secret it manages (`secretport:source`,
 /// `secretport:prefix`, `secretport:managed`, and the ownership proof `secretport:owner` the
 /// executor adds with the key): the room left for configured and copied tags is [`MAX_TAGS`]
 /// minus this. The one place that count is written down.
 pub(crate) const OUR_TAGS: usize = 4;
 
-#[cfg(test)]
 /// The tags a managed secret must carry: copied metadata (when given and valid as AWS tags),
 /// configured tags, then ours, which win; never more than AWS allows. What is left out is in
 /// [`tag_budget`]'s answer.
-pub(crate) fn expected_tags(
+pub fn expected_tags(
     config_tags: &BTreeMap<String, String>,
     metadata: &BTreeMap<String, String>,
     identity: &SourceIdentity,
@@ -614,6 +745,8 @@ pub(crate) fn tag_drift(
 mod tests {
     use super::*;
     use crate::naming::Policy;
+    use crate::target::listed::Inventory;
+    use crate::target::TargetSecret;
 
     const INSTANCE: &str = "/x/export.jsonl";
 
@@ -673,7 +806,7 @@ mod tests {
             scope: sc,
             rules: &rules,
             overrides: &overrides,
-            inventory: &inventory.iter().cloned().map(Arc::new).collect::<Vec<_>>(),
+            inventory: Inventory::of(inventory.to_vec(), sc, "p").secrets(),
             on_conflict: OnConflict::Skip,
             filter: &PathFilter::default(),
             key: Some(&key()),
@@ -708,7 +841,7 @@ mod tests {
         ));
         assert_eq!(d[4], &Decision::Create);
         // p/c's source zzz is not listed: it is an orphan even though its name is taken
-        let names: Vec<&str> = p.orphans.iter().map(|o| o.secret.name.as_str()).collect();
+        let names: Vec<&str> = p.orphans.iter().map(|o| o.secret.name()).collect();
         assert_eq!(names, vec!["p/c", "p/gone"]);
         assert_eq!(p.owned_live, 3);
     }
@@ -733,7 +866,7 @@ mod tests {
             scope: &s,
             rules: &rules,
             overrides: &Overrides::default(),
-            inventory: &inv.into_iter().map(Arc::new).collect::<Vec<_>>(),
+            inventory: Inventory::of(inv, &s, "p").secrets(),
             on_conflict: OnConflict::Skip,
             filter: &filter,
             key: Some(&key()),
@@ -741,7 +874,7 @@ mod tests {
         })
         .unwrap();
         // b/* is outside the filter: neither orphan nor in the safety valve's denominator
-        let names: Vec<&str> = p.orphans.iter().map(|o| o.secret.name.as_str()).collect();
+        let names: Vec<&str> = p.orphans.iter().map(|o| o.secret.name()).collect();
         assert_eq!(names, vec!["p/a/gone"]);
         assert_eq!(p.owned_live, 2);
     }
@@ -759,7 +892,7 @@ mod tests {
             secret("p/q/db", Some((&mine, "db", "p/q")), false),
         ];
         let p = plan_with(&mine, &[], &inv, "", Policy::Aws);
-        let names: Vec<&str> = p.orphans.iter().map(|o| o.secret.name.as_str()).collect();
+        let names: Vec<&str> = p.orphans.iter().map(|o| o.secret.name()).collect();
         assert_eq!(names, vec!["p/db"]);
         assert_eq!(p.owned_live, 1);
         assert_eq!(p.foreign, 3);
@@ -777,10 +910,10 @@ mod tests {
         let s = scope("");
         let inv = vec![secret("p/a_b", Some((&s, "a b", "p")), false)];
         let p = plan(&["a b", "a#b"], &inv);
-        let m: BTreeMap<&str, &str> = p
+        let m: BTreeMap<&str, Cow<str>> = p
             .items
             .iter()
-            .map(|i| (i.source.path.as_str(), i.target.as_str()))
+            .map(|i| (i.source.path.as_str(), i.target_name()))
             .collect();
         assert_eq!(m["a b"], "p/a_b");
         assert_ne!(m["a#b"], "p/a_b");
@@ -793,9 +926,9 @@ mod tests {
         let s = scope("");
         let first = plan(&["a b", "a#b"], &[]);
         let hashed = first.items.iter().find(|i| i.source.path == "a#b").unwrap();
-        let inv = vec![secret(&hashed.target, Some((&s, "a#b", "p")), false)];
+        let inv = vec![secret(&hashed.target_name(), Some((&s, "a#b", "p")), false)];
         let p = plan(&["a#b"], &inv);
-        assert_eq!(p.items[0].target, hashed.target);
+        assert_eq!(p.items[0].target_name(), hashed.target_name());
         assert_eq!(p.items[0].decision, Decision::Compare);
     }
 
@@ -804,7 +937,7 @@ mod tests {
         let s = scope("");
         let inv = vec![secret("p/a", Some((&s, "a", "p")), false)];
         let p = plan_with(&s, &["a"], &inv, "a,p/new\n", Policy::Aws);
-        assert_eq!(p.items[0].target, "p/new");
+        assert_eq!(p.items[0].target_name(), "p/new");
         assert_eq!(p.items[0].decision, Decision::Create);
         assert_eq!(p.items[0].renamed_from.as_deref(), Some("p/a"));
         assert_eq!(p.orphans.len(), 1);
@@ -816,7 +949,7 @@ mod tests {
         let s = scope("");
         let inv = vec![secret("p/a_b", Some((&s, "a_b", "p")), false)];
         let p = plan_with(&s, &["a_b"], &inv, "", Policy::Alphanumeric);
-        assert_ne!(p.items[0].target, "p/a_b");
+        assert_ne!(p.items[0].target_name(), "p/a_b");
         assert_eq!(p.items[0].renamed_from.as_deref(), Some("p/a_b"));
         assert_eq!(p.orphans.len(), 1);
     }

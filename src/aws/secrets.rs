@@ -3,7 +3,8 @@
 //!
 //! Reads take the target's state in bulk: `inventory` pages through `ListSecrets` (name-prefix
 //! filter, planned deletions included, tags, description and the `AWSCURRENT` version id in the
-//! same answer) instead of one `DescribeSecret` per secret, and `batch_get` compares values 20
+//! same answer) instead of one `DescribeSecret` per secret, handing each page on as it arrives
+//! (the run keeps a compact record of each secret, `target::listed`), and `batch_get` compares values 20
 //! at a time with `BatchGetSecretValue`. Writes carry the idempotency tokens of
 //! `identity::token`. Service error codes become [`ErrorClass`]es here, from what the one table
 //! (`aws::classify`) says they mean. The
@@ -184,8 +185,11 @@ impl SecretsTarget {
         })
     }
 
-    async fn inventory_impl(&self, prefix: &str) -> Result<Vec<TargetSecret>, CallError> {
-        let mut out = Vec::new();
+    async fn inventory_impl(
+        &self,
+        prefix: &str,
+        page_to: &mut (dyn FnMut(Vec<TargetSecret>) + Send),
+    ) -> Result<(), CallError> {
         let mut next: Option<String> = None;
         let want = (!prefix.is_empty()).then(|| format!("{prefix}/"));
         loop {
@@ -204,6 +208,7 @@ impl SecretsTarget {
                 );
             }
             let (page, _) = run!(self, Op::ListSecrets, want.as_deref().unwrap_or("*"), req)?;
+            let mut out = Vec::new();
             for e in page.secret_list.unwrap_or_default() {
                 let Some(name) = e.name else { continue };
                 // the Name filter is a case-insensitive prefix match; ours is exact
@@ -222,14 +227,13 @@ impl SecretsTarget {
                     replication: None, // ListSecrets does not carry ReplicationStatus
                 });
             }
+            page_to(out);
             next = page.next_token.filter(|t| !t.is_empty());
             if next.is_none() {
                 break;
             }
         }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        out.dedup_by(|a, b| a.name == b.name);
-        Ok(out)
+        Ok(())
     }
 
     async fn batch_get_impl(&self, ids: &[String]) -> Result<BatchRead, CallError> {
@@ -428,8 +432,9 @@ impl Target for SecretsTarget {
     fn inventory<'a>(
         &'a self,
         prefix: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<TargetSecret>, CallError>> {
-        Box::pin(self.inventory_impl(prefix))
+        page: &'a mut (dyn FnMut(Vec<TargetSecret>) + Send),
+    ) -> BoxFuture<'a, Result<(), CallError>> {
+        Box::pin(self.inventory_impl(prefix, page))
     }
 
     fn batch_get<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<BatchRead, CallError>> {

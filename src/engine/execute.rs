@@ -80,7 +80,7 @@ impl PreparedJob<'_> {
                 ),
             };
             self.sink
-                .emit(Row::new(&item.source.path, &item.target, action, status).error(why));
+                .emit(Row::new(&item.source.path, &item.target_name(), action, status).error(why));
         }
         Some(JobReport {
             exit_code: exit::FAILED,
@@ -124,7 +124,7 @@ impl PreparedJob<'_> {
 
         let mut orphans = self.plan.orphans.clone();
         orphans.extend(exec.take_gone());
-        orphans.sort_by(|a, b| a.secret.name.cmp(&b.secret.name));
+        orphans.sort_by(|a, b| a.secret.name().cmp(b.secret.name()));
         let interrupted = shutdown.is_triggered();
         let prune = policy::prune(&PruneFacts {
             prune: matches!(mode, Mode::Reconcile { prune: true, .. }),

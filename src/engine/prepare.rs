@@ -17,7 +17,7 @@ use crate::aws::secrets::SecretsTarget;
 use crate::config::{Config, Credentials, JobConfig, LimitsConfig, OnConflict, TargetConfig};
 use crate::cost::Cost;
 use crate::identity::token::TokenDeriver;
-use crate::identity::{Ownership, Scope};
+use crate::identity::Scope;
 use crate::limits::Limits;
 use crate::plan::{self, Decision, PlanInput};
 use crate::policy::Mode;
@@ -25,8 +25,9 @@ use crate::report::{Action, Row, Sink, Status};
 use crate::retry::RetryPolicy;
 use crate::shutdown::Shutdown;
 use crate::source::Source;
+use crate::target::listed::Inventory;
 use crate::target::token_key::KeyError;
-use crate::target::{CallError, Caller, Target, TargetSecret};
+use crate::target::{CallError, Caller, Target};
 
 /// Opens a job's source.
 pub(crate) async fn open_source(
@@ -310,8 +311,10 @@ pub async fn plan_job<'a>(
         return Err(e);
     }
     let prefix = job.target.prefix.as_str();
-    let inventory: Vec<Arc<TargetSecret>> = match target.inventory(prefix).await {
-        Ok(i) => i.into_iter().map(|s| Arc::new(s.for_inventory())).collect(),
+    let scope = source.scope();
+    // read a page at a time into compact records, each one's standing decided as it arrives
+    let inventory = match Inventory::read(target, &scope, prefix).await {
+        Ok(i) => i,
         Err(e) => {
             fatal(&sink, "target inventory failed", &e);
             return Err(e.into());
@@ -321,8 +324,7 @@ pub async fn plan_job<'a>(
         job: name,
         secrets: inventory.len(),
     });
-    let scope = source.scope();
-    let key = match ownership_key(job, &scope, target, &inventory).await {
+    let key = match ownership_key(job, target, &inventory).await {
         Ok(k) => k,
         Err(e) => {
             fatal(&sink, "ownership cannot be verified", &e);
@@ -338,7 +340,7 @@ pub async fn plan_job<'a>(
         scope: &scope,
         rules: &rules,
         overrides: &job.naming.overrides,
-        inventory: &inventory,
+        inventory: inventory.secrets(),
         on_conflict: job.target.on_conflict,
         filter: &job.filter,
         key: key.as_ref(),
@@ -367,9 +369,9 @@ pub async fn plan_job<'a>(
         sink.emit(Row::new(&p.path, "", Action::Skip, Status::Failed).error(error));
     }
     for u in &plan.unverified {
-        let mut row = Row::new(&u.path, &u.secret.name, Action::Conflict, Status::Skipped)
+        let mut row = Row::new(&u.path, u.secret.name(), Action::Conflict, Status::Skipped)
             .error(plan::unverified_words(u.why));
-        row.target_arn.clone_from(&u.secret.arn);
+        row.target_arn = u.secret.arn();
         sink.emit(row);
     }
     let caller = match caller {
@@ -408,13 +410,10 @@ fn configured_key(job: &JobConfig) -> Option<TokenDeriver> {
 /// unverified, which is never what the user has.
 async fn ownership_key(
     job: &JobConfig,
-    scope: &Scope,
     target: &dyn Target,
-    inventory: &[Arc<TargetSecret>],
+    inventory: &Inventory,
 ) -> Result<Option<TokenDeriver>, KeyError> {
-    let prefix = job.target.prefix.as_str();
-    let managed = |s: &TargetSecret| s.ownership(scope, prefix, None) != Ownership::Unmanaged;
-    if job.target.token_key.is_none() && !inventory.iter().any(|s| managed(s)) {
+    if job.target.token_key.is_none() && !inventory.any_managed() {
         return Ok(None);
     }
     verification_key(job, target).await

@@ -129,13 +129,9 @@ impl<'i> Ctx<'i> {
     fn row(&mut self, action: Action, status: Status, why: impl Into<String>) -> Row {
         self.failed |= status == Status::Failed;
         let item = self.item;
-        let mut r = Row::new(&item.source.path, &item.target, action, status);
+        let mut r = Row::new(&item.source.path, &item.target_name(), action, status);
         r.source_version.clone_from(&self.version);
-        r.target_arn = item
-            .existing
-            .as_ref()
-            .map(|e| e.arn.clone())
-            .unwrap_or_default();
+        r.target_arn = item.existing.as_ref().map(|e| e.arn()).unwrap_or_default();
         r.attempts = self.attempts;
         r.error = why.into();
         r.duration_ms = self.start.elapsed().as_millis();
@@ -242,14 +238,13 @@ impl Executor<'_> {
         else {
             return false;
         };
-        let Some(current) = existing.current_version.as_deref() else {
+        let Some(current) = existing.current_version() else {
             return false;
         };
         key.token(&cx.identity, value, None) == current
             || existing
-                .previous_version
-                .as_deref()
-                .is_some_and(|p| key.token(&cx.identity, value, Some(p)) == current)
+                .previous_version()
+                .is_some_and(|p| key.token(&cx.identity, value, Some(&p)) == current)
     }
 
     /// Reads the current value of every existing secret whose value must be compared,
@@ -263,17 +258,17 @@ impl Executor<'_> {
                 ..Prefetched::default()
             };
         }
-        let compared: Vec<&crate::target::TargetSecret> = items
+        let compared: Vec<&crate::target::listed::Listed> = items
             .iter()
             .filter(|i| decide::needs(i, &self.settings.rules, false) == Need::SourceAndCurrent)
             .filter_map(|i| i.existing.as_deref())
             .collect();
-        let ids: Vec<String> = compared.iter().map(|e| e.arn.clone()).collect();
+        let ids: Vec<String> = compared.iter().map(|e| e.arn()).collect();
         // the version the listing labels AWSCURRENT: a batch answer of another version (moto
         // answers the last version written, not AWSCURRENT) is read again with the stage
-        let listed_current: HashMap<&str, &str> = compared
+        let listed_current: HashMap<String, String> = compared
             .iter()
-            .filter_map(|e| Some((e.arn.as_str(), e.current_version.as_deref()?)))
+            .filter_map(|e| Some((e.arn(), e.current_version()?)))
             .collect();
         let chunks: Vec<Vec<String>> = ids.chunks(BATCH_GET_MAX).map(<[_]>::to_vec).collect();
         let results: Vec<_> = stream::iter(chunks)
@@ -292,7 +287,7 @@ impl Executor<'_> {
                         }
                     }
                     for (id, v) in read.values {
-                        let listed = listed_current.get(id.as_str()).copied();
+                        let listed = listed_current.get(id.as_str()).map(String::as_str);
                         if listed.is_some() && v.version_id.as_deref() != listed {
                             single.push(id);
                         } else {
@@ -422,7 +417,7 @@ impl Executor<'_> {
             ));
             return;
         }
-        if !naming::is_valid_target(&item.target, self.settings.policy) {
+        if !naming::is_valid_target(&item.target_name(), self.settings.policy) {
             self.sink.emit(cx.row(
                 Action::Skip,
                 Status::Failed,
@@ -445,8 +440,8 @@ impl Executor<'_> {
             let reread;
             let current = match (need, restored) {
                 (Need::SourceAndCurrent, true) => {
-                    let arn = item.existing.as_ref().map(|e| e.arn.as_str()).unwrap_or("");
-                    reread = self.target.get_value(arn).await;
+                    let arn = item.existing.as_ref().map(|e| e.arn()).unwrap_or_default();
+                    reread = self.target.get_value(&arn).await;
                     match &reread {
                         Ok((Some(v), _)) => CurrentFact::Value(v),
                         Ok((None, _)) => CurrentFact::Empty,
@@ -458,8 +453,8 @@ impl Executor<'_> {
                     match value {
                         Some(v) if self.holds(cx, v).await => CurrentFact::SameVersion,
                         Some(_) => {
-                            let arn = item.existing.as_ref().map(|e| e.arn.as_str()).unwrap_or("");
-                            reread = self.target.get_value(arn).await;
+                            let arn = item.existing.as_ref().map(|e| e.arn()).unwrap_or_default();
+                            reread = self.target.get_value(&arn).await;
                             match &reread {
                                 Ok((Some(v), _)) => CurrentFact::Value(v),
                                 Ok((None, _)) => CurrentFact::Empty,
@@ -471,8 +466,8 @@ impl Executor<'_> {
                     }
                 }
                 (Need::SourceAndCurrent, false) => {
-                    let arn = item.existing.as_ref().map(|e| e.arn.as_str()).unwrap_or("");
-                    match (pre.values.get(arn), pre.errors.get(arn)) {
+                    let arn = item.existing.as_ref().map(|e| e.arn()).unwrap_or_default();
+                    match (pre.values.get(&arn), pre.errors.get(&arn)) {
                         (Some(v), _) => CurrentFact::Value(v),
                         (None, Some(e)) => CurrentFact::Failed(e.clone()),
                         (None, None) => CurrentFact::Empty,
@@ -495,11 +490,10 @@ impl Executor<'_> {
                 self.sink.value_unread();
             }
             if proof.is_none() && matches!(source, SourceFact::Value { .. }) {
-                proof = self
-                    .tokens()
-                    .await
-                    .ok()
-                    .map(|t| t.ownership_proof(&item.target, &self.scope, &rules.prefix));
+                proof =
+                    self.tokens().await.ok().map(|t| {
+                        t.ownership_proof(&item.target_name(), &self.scope, &rules.prefix)
+                    });
             }
             let facts = Facts {
                 identity: &cx.identity,
@@ -621,7 +615,8 @@ impl Executor<'_> {
             (true, false) => format!("replicas: {}", decide::region_list(replicas)),
             (false, false) => format!("{why}; replicas: {}", decide::region_list(replicas)),
         };
-        let name = item.target.as_str();
+        let name = item.target_name();
+        let name = name.as_ref();
         let token = match self.tokens().await {
             Ok(t) => t.token(&cx.identity, value, None),
             Err(e) => {
@@ -737,7 +732,8 @@ impl Executor<'_> {
         let Some(existing) = cx.item.existing.clone() else {
             return false;
         };
-        let arn = existing.arn.as_str();
+        let arn = existing.arn();
+        let arn = arn.as_str();
         let token = match self.tokens().await {
             Ok(t) => t.token(&cx.identity, value, previous.as_deref()),
             Err(e) => {
@@ -749,7 +745,7 @@ impl Executor<'_> {
         // The token names the version labelled AWSPREVIOUS (a rollback moved AWSCURRENT back
         // from it, or a person did): AWS would answer a put with it "success" and change
         // nothing, so AWSCURRENT is moved to it instead.
-        if existing.previous_version.as_deref() != Some(token.as_str()) {
+        if existing.previous_version().as_deref() != Some(token.as_str()) {
             match self.target.put_value(arn, value, token.clone()).await {
                 Ok((w, a)) => {
                     cx.attempts += a;
@@ -892,7 +888,7 @@ impl Executor<'_> {
     }
 
     async fn tag(&self, cx: &mut Ctx<'_>, tags: &BTreeMap<String, String>, why: String) -> bool {
-        let Some(arn) = cx.item.existing.as_ref().map(|e| e.arn.clone()) else {
+        let Some(arn) = cx.item.existing.as_ref().map(|e| e.arn()) else {
             return false;
         };
         cx.attempts = 0;
@@ -915,7 +911,7 @@ impl Executor<'_> {
     /// Reads the replication status of one of our secrets and runs what
     /// [`decide::replica_steps`] says. Only our own secrets get here (see `decide`).
     async fn check_replicas(&self, cx: &mut Ctx<'_>) -> bool {
-        let Some(arn) = cx.item.existing.as_ref().map(|e| e.arn.clone()) else {
+        let Some(arn) = cx.item.existing.as_ref().map(|e| e.arn()) else {
             return false;
         };
         cx.attempts = 0;
@@ -954,7 +950,7 @@ impl Executor<'_> {
     }
 
     async fn replicate(&self, cx: &mut Ctx<'_>, regions: &[crate::target::ReplicaRegion]) -> bool {
-        let Some(arn) = cx.item.existing.as_ref().map(|e| e.arn.clone()) else {
+        let Some(arn) = cx.item.existing.as_ref().map(|e| e.arn()) else {
             return false;
         };
         let list = decide::region_list(regions);
@@ -999,7 +995,7 @@ impl Executor<'_> {
     }
 
     async fn restore(&self, cx: &mut Ctx<'_>) -> bool {
-        let Some(arn) = cx.item.existing.as_ref().map(|e| e.arn.clone()) else {
+        let Some(arn) = cx.item.existing.as_ref().map(|e| e.arn()) else {
             return false;
         };
         match self.target.restore(&arn).await {
@@ -1053,15 +1049,16 @@ impl Executor<'_> {
             .map(|o| {
                 async move {
                     let start = Instant::now();
-                    let mut row = Row::new(o.identity.path(), &o.secret.name, Action::Orphan, Status::Skipped);
-                    row.target_arn.clone_from(&o.secret.arn);
-                    row.previous_version_id = o.secret.current_version.clone().unwrap_or_default();
+                    let arn = o.secret.arn();
+                    let mut row = Row::new(o.identity.path(), o.secret.name(), Action::Orphan, Status::Skipped);
+                    row.target_arn.clone_from(&arn);
+                    row.previous_version_id = o.secret.current_version().unwrap_or_default();
                     let why = o.why.words();
                     match *prune {
                         Prune::Keep(ref refusal) => row.error = format!("{why}; {}", refusal.words()),
                         Prune::Delete { window_days: days } => {
                             row.action = Action::Delete;
-                            match self.target.schedule_deletion(&o.secret.arn, days).await {
+                            match self.target.schedule_deletion(&arn, days).await {
                                 Ok((date, a)) => {
                                     self.wrote();
                                     row.status = Status::Ok;
@@ -1076,7 +1073,7 @@ impl Executor<'_> {
                                     row.attempts = e.attempts;
                                     // already scheduled (a concurrent prune, or this request
                                     // landed and its answer was lost)? AWS refuses a second one
-                                    match self.target.describe(&o.secret.arn).await {
+                                    match self.target.describe(&arn).await {
                                         Ok((s, a)) if s.deleted_date.is_some() => {
                                             row.attempts += a;
                                             let d = s.deleted_date.unwrap_or_default();

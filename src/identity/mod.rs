@@ -56,7 +56,7 @@ pub(crate) const SOURCE_TAG: &str = "secretport:source";
 pub(crate) const PREFIX_TAG: &str = "secretport:prefix";
 /// Tag that proves ownership: a keyed MAC of the secret's name, the writing job's exact scope
 /// and its prefix ([`token::TokenDeriver::ownership_proof`]).
-pub(crate) const OWNER_TAG: &str = "secretport:owner";
+pub const OWNER_TAG: &str = "secretport:owner";
 /// The description's fixed start; the identity text follows.
 pub(crate) const DESCRIPTION_LEAD: &str = "Migrated by secretport from ";
 pub use crate::target::limits::{MAX_DESCRIPTION_CHARS, MAX_TAG_VALUE_CHARS};
@@ -298,6 +298,16 @@ impl Scope {
         }
     }
 
+    /// The identity of the full path `path` (subtree included) in this scope's kind and
+    /// instance.
+    pub(crate) fn identity_at(&self, path: &str) -> SourceIdentity {
+        SourceIdentity {
+            kind: self.kind.clone(),
+            instance: self.instance.clone(),
+            path: path.to_owned(),
+        }
+    }
+
     /// Whether `id` lies inside this scope: same kind and instance, and its path is the subtree
     /// or under it, segment by segment.
     pub fn contains(&self, id: &SourceIdentity) -> bool {
@@ -317,15 +327,17 @@ impl Scope {
         if !self.contains(id) {
             return None;
         }
+        Some(self.relative_path(&id.path))
+    }
+
+    /// The full path `path` of an identity inside this scope, relative to the subtree.
+    pub(crate) fn relative_path<'p>(&self, path: &'p str) -> &'p str {
         if self.subtree.is_empty() {
-            return Some(&id.path);
+            return path;
         }
-        Some(
-            id.path
-                .strip_prefix(self.subtree.as_str())
-                .unwrap_or("")
-                .trim_start_matches('/'),
-        )
+        path.strip_prefix(self.subtree.as_str())
+            .unwrap_or("")
+            .trim_start_matches('/')
     }
 
     /// Human words for the scope, for messages.
@@ -422,15 +434,54 @@ pub fn ownership(
     claim: Claim<'_>,
     key: Option<&token::TokenDeriver>,
 ) -> Ownership {
+    match standing(scope, prefix, claim) {
+        Standing::Unmanaged => Ownership::Unmanaged,
+        Standing::Foreign(words) => Ownership::Foreign(words),
+        Standing::Legacy(identity) => Ownership::Unverified {
+            identity,
+            why: Unproven::LegacyInstance,
+        },
+        Standing::Claims(id) => proven(
+            scope,
+            prefix,
+            claim.name,
+            id,
+            claim.tags.get(OWNER_TAG),
+            key,
+        ),
+    }
+}
+
+/// How a secret stands to a job before its proof is checked: what its tags alone say (the
+/// first half of [`ownership`], which needs no key). The inventory is classified so page by
+/// page while it is read ([`crate::target::listed`]); the proof is checked once the key is in
+/// hand ([`proven`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Standing {
+    /// Not written by secretport.
+    Unmanaged,
+    /// Managed for someone else; the words say whose.
+    Foreign(String),
+    /// Its tags name this very source by the absolute path earlier versions recorded
+    /// (identity in this scope's kind and instance): unverified, only `--adopt` takes it over.
+    Legacy(SourceIdentity),
+    /// Its tags claim this job's scope and prefix (the identity in this scope's kind and
+    /// instance): owned only if its proof verifies ([`proven`]).
+    Claims(SourceIdentity),
+}
+
+/// What a secret's tags (and description) say about the job with `scope` and `prefix`,
+/// without its proof (see [`ownership`] for the rules).
+pub(crate) fn standing(scope: &Scope, prefix: &str, claim: Claim<'_>) -> Standing {
     let tags = claim.tags;
     if tags.get(MANAGED_TAG) != Some("true") {
-        return Ownership::Unmanaged;
+        return Standing::Unmanaged;
     }
     let Some(source) = tags.get(SOURCE_TAG) else {
-        return Ownership::Foreign("managed, without a source tag".into());
+        return Standing::Foreign("managed, without a source tag".into());
     };
     let Some(id) = recorded_identity(source, claim.description) else {
-        return Ownership::Foreign(format!(
+        return Standing::Foreign(format!(
             "managed for an unreadable source identity {source}"
         ));
     };
@@ -438,14 +489,11 @@ pub fn ownership(
     if their_prefix == Some(prefix) && legacy_of(scope, &id) {
         // written before file-based instances were relative to the config folder: its tags
         // name this very source by its old absolute path; only `--adopt` may take it over
-        return Ownership::Unverified {
-            identity: SourceIdentity {
-                kind: scope.kind.clone(),
-                instance: scope.instance.clone(),
-                path: id.path,
-            },
-            why: Unproven::LegacyInstance,
-        };
+        return Standing::Legacy(SourceIdentity {
+            kind: scope.kind.clone(),
+            instance: scope.instance.clone(),
+            path: id.path,
+        });
     }
     if !scope.contains(&id) || their_prefix != Some(prefix) {
         let under = match their_prefix {
@@ -453,30 +501,44 @@ pub fn ownership(
             Some(p) => format!(" (prefix {p})"),
             None => " (no prefix tag)".to_owned(),
         };
-        return Ownership::Foreign(format!(
+        return Standing::Foreign(format!(
             "managed by secretport for {} {} path {}{under}",
             id.kind, id.instance, id.path
         ));
     }
     // share the scope's kind and instance rather than keep a copy per secret
-    let id = SourceIdentity {
+    Standing::Claims(SourceIdentity {
         kind: scope.kind.clone(),
         instance: scope.instance.clone(),
         path: id.path,
-    };
+    })
+}
+
+/// The second half of [`ownership`]: a secret `name` whose tags claim `id` in the job's scope
+/// and prefix ([`Standing::Claims`]) is owned only when `proof` (its [`OWNER_TAG`]) verifies
+/// under `key` for this name and this exact scope; a proof of another base path of the same
+/// source is that job's ([`Ownership::Foreign`]); anything else is unverified.
+pub fn proven(
+    scope: &Scope,
+    prefix: &str,
+    name: &str,
+    id: SourceIdentity,
+    proof: Option<&str>,
+    key: Option<&token::TokenDeriver>,
+) -> Ownership {
     let Some(key) = key else {
         return Ownership::Unverified {
             identity: id,
             why: Unproven::NoKey,
         };
     };
-    let Some(proof) = tags.get(OWNER_TAG) else {
+    let Some(proof) = proof else {
         return Ownership::Unverified {
             identity: id,
             why: Unproven::NoProof,
         };
     };
-    if key.ownership_proof(claim.name, scope, prefix) == proof {
+    if key.ownership_proof(name, scope, prefix) == proof {
         return Ownership::Owned(id);
     }
     // another job of the same source whose base path is an ancestor or a descendant of ours
@@ -487,7 +549,7 @@ pub fn ownership(
             instance: scope.instance.clone(),
             subtree: base.to_owned(),
         };
-        if key.ownership_proof(claim.name, &other, prefix) == proof {
+        if key.ownership_proof(name, &other, prefix) == proof {
             return Ownership::Foreign(format!(
                 "managed by secretport for another scope: {} (prefix {})",
                 other.describe(),

@@ -30,6 +30,7 @@ use std::str::FromStr;
 
 pub use overrides::{Override, Overrides};
 pub use planner::{is_rule_name, plan_names, plan_names_with_first, StickyNames, NO_STICKY};
+pub(crate) use planner::{plan_names_lean, Lean};
 pub use rules::{
     is_valid_target, rewrite, target_problem, validate_prefix, MAX_NAME_LEN, MAX_PREFIX_LEN,
 };

@@ -25,6 +25,7 @@
 //!
 //! The result is unique across the whole set, and unique against all reserved names.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rayon::prelude::*;
@@ -91,7 +92,7 @@ struct Ctx<'a> {
     policy: Policy,
     overrides: &'a Overrides,
     sticky: &'a dyn StickyNames,
-    reserved: &'a HashMap<&'a str, &'a str>,
+    reserved: &'a Reserved<'a>,
 }
 
 impl Ctx<'_> {
@@ -135,7 +136,7 @@ impl Ctx<'_> {
             clash: self.is_reserved(&target),
         };
         let m = if compliant {
-            T::named(source, target, false, reasons)
+            T::plain(source, target, reasons)
         } else {
             self.planned(source, target, reasons)
         };
@@ -192,7 +193,7 @@ pub fn plan_names(
     overrides: &Overrides,
     sticky: &dyn StickyNames,
 ) -> Result<Vec<Mapping>, NamingError> {
-    plan::<_, Mapping>(sources, rules, overrides, sticky, false).map(|(_, maps, _)| maps)
+    plan::<_, Mapping>(sources, rules, overrides, sticky, false, None).map(|(_, maps, _)| maps)
 }
 
 /// [`plan_names`] without a copy of each source path: for each distinct source (sorted), what
@@ -205,8 +206,34 @@ pub fn plan_names_with_first<S: AsRef<str> + Sync>(
     overrides: &Overrides,
     sticky: &dyn StickyNames,
 ) -> Result<(Vec<Planned>, Vec<usize>), NamingError> {
-    plan::<_, Planned>(sources, rules, overrides, sticky, true)
-        .map(|(_, planned, first)| (planned, first.unwrap_or_default()))
+    plan::<_, Planned>(sources, rules, overrides, sticky, true, None).map(|(_, planned, first)| {
+        let first = first.unwrap_or_else(|| (0..planned.len()).collect());
+        (planned, first)
+    })
+}
+
+/// [`plan_names_with_first`] for the engine's planner (`plan::build`), leaner still: a plain
+/// name (`prefix/source`, most of them) is not kept ([`Lean::target`] is `None`), and when the
+/// sources are already sorted and distinct (a listing is) they are not sorted again and the
+/// first occurrences are not returned (`None`: each source is its own). Same names as
+/// [`plan_names`].
+pub(crate) fn plan_names_lean(
+    sources: &[&str],
+    rules: &NamingRules,
+    overrides: &Overrides,
+    sticky: &dyn StickyNames,
+) -> Result<(Vec<Lean>, Option<Vec<usize>>), NamingError> {
+    plan::<_, Lean>(sources, rules, overrides, sticky, true, Some(sources))
+        .map(|(_, planned, first)| (planned, first))
+}
+
+/// What [`plan_names_lean`] plans for one source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Lean {
+    /// The target name; `None`: the plain name `prefix/source`.
+    pub target: Option<Box<str>>,
+    /// Why.
+    pub reasons: ReasonSet,
 }
 
 /// Sorts `make(i, source)` for all sources (parallel) and keeps the first of each run of
@@ -234,15 +261,25 @@ where
 }
 
 /// What [`plan`] gives: the distinct sources (sorted), what was planned for each, and (when
-/// asked) the index of each one's first occurrence.
-type Planning<'s, T> = (Vec<&'s str>, Vec<T>, Option<Vec<usize>>);
+/// asked, and the sources were not sorted and distinct already) the index of each one's first
+/// occurrence.
+type Planning<'s, T> = (Cow<'s, [&'s str]>, Vec<T>, Option<Vec<usize>>);
 
 /// What the planner makes per source: a [`Planned`] name, or a whole [`Mapping`] whose copy
 /// of the source is made in the same parallel pass as its name (a pass of its own for the
 /// copies costs 10-20% of a million-name plan).
 trait Named: Send + Sync + Sized {
     fn named(source: &str, target: String, changed: bool, reasons: ReasonSet) -> Self;
+    /// A compliant source's own plain name (`target` is `prefix/source`).
+    fn plain(source: &str, target: String, reasons: ReasonSet) -> Self {
+        Self::named(source, target, false, reasons)
+    }
+    /// The target (only asked of rewritten names, which are always kept).
     fn target(&self) -> &str;
+    /// The target of `source`, also when it is its plain name.
+    fn target_of<'a>(&'a self, _source: &str, _prefix: Option<&str>) -> Cow<'a, str> {
+        Cow::Borrowed(self.target())
+    }
     /// Takes the disambiguated `target` (reason `collision`).
     fn collided(&mut self, target: String, changed: bool);
 }
@@ -273,6 +310,35 @@ impl Named for Planned {
     name_fields!();
 }
 
+impl Named for Lean {
+    fn named(_: &str, target: String, _: bool, reasons: ReasonSet) -> Self {
+        Lean {
+            target: Some(target.into_boxed_str()),
+            reasons,
+        }
+    }
+    fn plain(_: &str, _: String, reasons: ReasonSet) -> Self {
+        Lean {
+            target: None,
+            reasons,
+        }
+    }
+    fn target(&self) -> &str {
+        self.target.as_deref().unwrap_or_default()
+    }
+    fn target_of<'a>(&'a self, source: &str, prefix: Option<&str>) -> Cow<'a, str> {
+        match (&self.target, prefix) {
+            (Some(t), _) => Cow::Borrowed(t),
+            (None, Some(p)) => Cow::Owned(format!("{p}/{source}")),
+            (None, None) => Cow::Owned(source.to_owned()),
+        }
+    }
+    fn collided(&mut self, target: String, _: bool) {
+        self.target = Some(target.into_boxed_str());
+        self.reasons.insert(Reason::Collision);
+    }
+}
+
 impl Named for Mapping {
     fn named(source: &str, target: String, changed: bool, reasons: ReasonSet) -> Self {
         Mapping {
@@ -291,6 +357,7 @@ fn plan<'s, S: AsRef<str> + Sync, T: Named>(
     overrides: &Overrides,
     sticky: &dyn StickyNames,
     with_first: bool,
+    strs: Option<&'s [&'s str]>,
 ) -> Result<Planning<'s, T>, NamingError> {
     let prefix = rules.prefix();
     if let Some(p) = prefix {
@@ -303,7 +370,19 @@ fn plan<'s, S: AsRef<str> + Sync, T: Named>(
     // 1. Distinct sources, sorted (by a 16-byte inline key first). With `with_first`, the
     // input position is the last sort key, so the first of equal strings is the first
     // occurrence (a wider element, so only when asked for).
-    let (uniq, first_seen): (Vec<&str>, Option<Vec<usize>>) = if with_first {
+    // Sources already sorted and distinct (a listing is) are taken as they are: each is its
+    // own first occurrence (`None`).
+    let sorted = (1..sources.len())
+        .into_par_iter()
+        .all(|i| sources[i - 1].as_ref() < sources[i].as_ref());
+    let (uniq, first_seen): (Cow<'s, [&'s str]>, Option<Vec<usize>>) = if sorted {
+        // already a slice of `&str` (the engine's planner): borrowed, not copied
+        let uniq = match strs {
+            Some(strs) => Cow::Borrowed(strs),
+            None => Cow::Owned(sources.par_iter().map(AsRef::as_ref).collect()),
+        };
+        (uniq, None)
+    } else if with_first {
         assert!(
             u32::try_from(sources.len()).is_ok(),
             "plan_names: more than 2^32 names"
@@ -314,12 +393,12 @@ fn plan<'s, S: AsRef<str> + Sync, T: Named>(
             |a, b| a.0 == b.0 && a.1 == b.1,
         );
         (
-            keyed.par_iter().map(|k| k.1).collect(),
+            Cow::Owned(keyed.par_iter().map(|k| k.1).collect()),
             Some(keyed.par_iter().map(|k| k.2 as usize).collect()),
         )
     } else {
         let keyed = sort_dedup(sources, |_, s| (sort_key(s), s), |a, b| a == b);
-        (keyed.par_iter().map(|k| k.1).collect(), None)
+        (Cow::Owned(keyed.par_iter().map(|k| k.1).collect()), None)
     };
 
     // 2. Reserved names.
@@ -391,7 +470,7 @@ fn plan<'s, S: AsRef<str> + Sync, T: Named>(
         .map(|(i, _)| {
             let (name, attempt) = disambiguate(
                 uniq[i],
-                maps[i].target(),
+                &maps[i].target_of(uniq[i], prefix),
                 rules.policy,
                 body_start,
                 0,
@@ -406,7 +485,7 @@ fn plan<'s, S: AsRef<str> + Sync, T: Named>(
         if assigned.contains(&name) {
             name = disambiguate(
                 uniq[i],
-                maps[i].target(),
+                &maps[i].target_of(uniq[i], prefix),
                 rules.policy,
                 body_start,
                 attempt + 1,
@@ -441,22 +520,59 @@ pub fn is_rule_name(source: &str, name: &str, rules: &NamingRules) -> bool {
     })
 }
 
+/// The reserved names, each with its source: the sticky targets sorted by name (a region's
+/// 500,000 sticky names take 32 bytes each so, about half of a hash map of them), and the
+/// override targets of non-sticky sources (a few) in a map.
+struct Reserved<'a> {
+    sticky: Vec<(&'a str, &'a str)>,
+    overrides: HashMap<&'a str, &'a str>,
+}
+
+impl<'a> Reserved<'a> {
+    fn is_empty(&self) -> bool {
+        self.sticky.is_empty() && self.overrides.is_empty()
+    }
+
+    /// The source that reserves `name`.
+    fn get(&self, name: &str) -> Option<&'a str> {
+        let sticky = self
+            .sticky
+            .binary_search_by(|(t, _)| (*t).cmp(name))
+            .ok()
+            .map(|k| self.sticky[k].1);
+        sticky.or_else(|| self.overrides.get(name).copied())
+    }
+
+    fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
 /// Sticky targets and the override targets of non-sticky sources, each with its source.
 fn reserved_names<'a>(
     overrides: &'a Overrides,
     sticky: &'a dyn StickyNames,
-) -> Result<HashMap<&'a str, &'a str>, NamingError> {
-    let mut reserved: HashMap<&str, &str> =
-        HashMap::with_capacity(sticky.count() + overrides.len());
-    for (s, t) in sticky.pairs() {
-        if let Some(first) = reserved.insert(t, s) {
-            return Err(NamingError::StickyConflict {
-                target: t.to_owned(),
-                first: first.to_owned(),
-                second: s.to_owned(),
-            });
+) -> Result<Reserved<'a>, NamingError> {
+    let mut by_name: Vec<(&str, &str)> = sticky.pairs().map(|(s, t)| (t, s)).collect();
+    // stable: sources of one target stay in source order
+    by_name.par_sort_by(|a, b| a.0.cmp(b.0));
+    if by_name.windows(2).any(|w| w[0].0 == w[1].0) {
+        // two sticky sources with one target: the first one met in source order is named
+        let mut seen: HashMap<&str, &str> = HashMap::with_capacity(sticky.count());
+        for (s, t) in sticky.pairs() {
+            if let Some(first) = seen.insert(t, s) {
+                return Err(NamingError::StickyConflict {
+                    target: t.to_owned(),
+                    first: first.to_owned(),
+                    second: s.to_owned(),
+                });
+            }
         }
     }
+    let mut reserved = Reserved {
+        sticky: by_name,
+        overrides: HashMap::with_capacity(overrides.len()),
+    };
     for o in overrides.entries() {
         if sticky.name_of(&o.source).is_some() {
             continue;
@@ -466,10 +582,12 @@ fn reserved_names<'a>(
                 line: o.line,
                 path: o.source.clone(),
                 target: o.target.clone(),
-                holder: (*holder).to_owned(),
+                holder: holder.to_owned(),
             });
         }
-        reserved.insert(o.target.as_str(), o.source.as_str());
+        reserved
+            .overrides
+            .insert(o.target.as_str(), o.source.as_str());
     }
     Ok(reserved)
 }

@@ -69,6 +69,9 @@ impl FileSource {
             .collect();
         let mut records: Vec<RecordAt> = records.into_iter().map(|rec| rec.at).collect();
         records.sort_unstable_by_key(|at| at.line);
+        // the collect above reuses the indexed records' buffer (56 bytes a record, path
+        // included): give back what the 32-byte index does not need
+        records.shrink_to_fit();
         Ok(FileSource {
             file: file.to_owned(),
             instance: instance.to_owned(),

@@ -41,8 +41,9 @@ impl Target for DryRun<'_> {
     fn inventory<'a>(
         &'a self,
         prefix: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<TargetSecret>, CallError>> {
-        self.inner.inventory(prefix)
+        page: &'a mut (dyn FnMut(Vec<TargetSecret>) + Send),
+    ) -> BoxFuture<'a, Result<(), CallError>> {
+        self.inner.inventory(prefix, page)
     }
 
     fn batch_get<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<BatchRead, CallError>> {

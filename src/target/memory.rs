@@ -62,11 +62,13 @@ impl MemorySecret {
         self.versions.iter().map(|(v, _)| v.to_string()).collect()
     }
 
+    #[cfg(test)]
     /// The `AWSCURRENT` VersionId.
     pub fn current(&self) -> Option<&str> {
         self.current.as_deref()
     }
 
+    #[cfg(test)]
     /// The `AWSPREVIOUS` VersionId.
     pub fn previous(&self) -> Option<&str> {
         self.previous.as_deref()
@@ -349,21 +351,30 @@ impl Target for MemoryTarget {
     fn inventory<'a>(
         &'a self,
         prefix: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<TargetSecret>, CallError>> {
+        page: &'a mut (dyn FnMut(Vec<TargetSecret>) + Send),
+    ) -> BoxFuture<'a, Result<(), CallError>> {
         Box::pin(async move {
             let want = format!("{prefix}/");
-            let mut out: Vec<TargetSecret> = self
-                .lock()
-                .iter()
-                .filter(|(n, _)| prefix.is_empty() || n.starts_with(&want))
-                .map(|(n, s)| Self::listed(n, s))
+            let m = self.lock();
+            let mut names: Vec<&String> = m
+                .keys()
+                .filter(|n| prefix.is_empty() || n.starts_with(&want))
                 .collect();
-            out.sort_by(|a, b| a.name.cmp(&b.name));
+            names.sort();
             // one ListSecrets page per 100, as AWS pages
-            for _ in 0..out.len().div_ceil(100).max(1) {
+            for chunk in names.chunks(100) {
+                self.count(Op::ListSecrets);
+                page(
+                    chunk
+                        .iter()
+                        .filter_map(|n| Some(Self::listed(n, m.get(*n)?)))
+                        .collect(),
+                );
+            }
+            if names.is_empty() {
                 self.count(Op::ListSecrets);
             }
-            Ok(out)
+            Ok(())
         })
     }
 

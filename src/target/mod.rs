@@ -9,6 +9,7 @@
 
 pub mod dry;
 pub mod limits;
+pub mod listed;
 #[cfg(any(test, feature = "memory-target"))]
 pub mod memory;
 pub mod tags;
@@ -37,7 +38,7 @@ pub struct TargetSecret {
     /// The VersionId labelled `AWSCURRENT`, when the listing says.
     pub current_version: Option<String>,
     /// The VersionId labelled `AWSPREVIOUS`, when there is one.
-    pub(crate) previous_version: Option<String>,
+    pub previous_version: Option<String>,
     /// Its replicas in other regions (`DescribeSecret`'s `ReplicationStatus`); `None` when not
     /// known: `ListSecrets` does not say.
     pub replication: Option<Vec<Replica>>,
@@ -120,20 +121,6 @@ impl TargetSecret {
         )
     }
 
-    /// The secret without what no decision reads, for an inventory held while planning: the
-    /// description is kept only when the source tag is a hash (`sha256:`), whose identity the
-    /// description proves (see [`identity::recorded_identity`]). At 500,000 secrets the
-    /// descriptions alone are tens of MiB.
-    pub(crate) fn for_inventory(mut self) -> Self {
-        if !self
-            .source_tag()
-            .is_some_and(|t| t.starts_with(identity::HASHED_TAG_LEAD))
-        {
-            self.description = None;
-        }
-        self
-    }
-
     /// The raw source tag, for messages.
     pub fn source_tag(&self) -> Option<&str> {
         self.tags.get(identity::SOURCE_TAG)
@@ -185,7 +172,7 @@ pub struct NewSecret<'a> {
 /// What kind of failure a target call ended in; decides what the executor does next. Mapping
 /// service error codes to these classes happens once, in the target implementation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ErrorClass {
+pub enum ErrorClass {
     /// The name exists already (or is scheduled for deletion: AWS and moto differ, so the
     /// executor asks `describe`).
     Exists,
@@ -213,7 +200,7 @@ pub struct CallError {
     /// Secret name (or prefix) concerned.
     pub name: String,
     /// The class of failure.
-    pub(crate) class: ErrorClass,
+    pub class: ErrorClass,
     /// Description.
     pub message: String,
     /// Attempts made.
@@ -250,11 +237,14 @@ pub trait Target: Send + Sync {
     fn caller(&self) -> BoxFuture<'_, Result<Caller, CallError>>;
 
     /// Every secret whose name starts with `prefix/` (every secret for `""`), planned deletions
-    /// included, sorted by name.
+    /// included, handed to `page` one `ListSecrets` page at a time as it arrives (in any
+    /// order), so the caller keeps a compact record of each ([`listed::Inventory::read`]) and
+    /// never the whole listing as strings.
     fn inventory<'a>(
         &'a self,
         prefix: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<TargetSecret>, CallError>>;
+        page: &'a mut (dyn FnMut(Vec<TargetSecret>) + Send),
+    ) -> BoxFuture<'a, Result<(), CallError>>;
 
     /// Current values of up to [`limits::BATCH_GET_MAX`] secrets in one call.
     fn batch_get<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<BatchRead, CallError>>;
@@ -317,44 +307,5 @@ pub trait Target: Send + Sync {
     /// Whether this target performs writes (`false` for a dry run).
     fn writes(&self) -> bool {
         true
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::plan::expected_tags;
-
-    fn key() -> crate::identity::token::TokenDeriver {
-        crate::identity::token::TokenDeriver::keyed(zeroize::Zeroizing::new(vec![7; 32]))
-    }
-
-    fn managed(scope: &Scope, path: &str) -> TargetSecret {
-        let id = scope.identity(path);
-        let name = format!("p/{path}");
-        let mut tags = expected_tags(&BTreeMap::new(), &BTreeMap::new(), &id, "p");
-        tags.insert(
-            crate::identity::OWNER_TAG.to_owned(),
-            key().ownership_proof(&name, scope, "p"),
-        );
-        TargetSecret {
-            name,
-            tags: tags.into(),
-            description: Some(id.description()),
-            ..TargetSecret::default()
-        }
-    }
-
-    #[test]
-    fn the_inventory_keeps_a_description_only_where_it_proves_ownership() {
-        let scope = Scope::new("vault", "http://v/secret", "");
-        // a short identity is the tag itself: the description is not needed, and dropped
-        let short = managed(&scope, "app/db").for_inventory();
-        assert_eq!(short.description, None);
-        assert!(short.ownership(&scope, "p", Some(&key())).is_owned());
-        // a long one is a hash in the tag, proven by the description: kept, still ours
-        let long = managed(&scope, &"x#".repeat(200)).for_inventory();
-        assert!(long.description.is_some());
-        assert!(long.ownership(&scope, "p", Some(&key())).is_owned());
     }
 }
