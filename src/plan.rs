@@ -661,7 +661,7 @@ fn shown_key(k: &str) -> String {
 }
 
 /// Why AWS would refuse this source tag, if it would.
-fn unfit(k: &str, v: &str) -> Option<LeftOutWhy> {
+pub(crate) fn unfit(k: &str, v: &str) -> Option<LeftOutWhy> {
     let ok_chars = |s: &str| {
         s.chars()
             .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c))

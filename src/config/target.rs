@@ -215,27 +215,24 @@ fn check_kms_key_id(id: &str) -> Result<(), String> {
 /// AWS tag rules for Secrets Manager: key 1..=128, value 0..=256, letters, digits, spaces and
 /// `_ . : / = + - @`; keys starting with `aws:` are reserved, `secretport:` is ours.
 fn check_tag(k: &str, v: &str) -> Result<(), String> {
-    let ok_chars = |s: &str| {
-        s.chars()
-            .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c))
-    };
-    if k.is_empty() || k.chars().count() > MAX_TAG_KEY_CHARS {
-        return Err(format!(
+    use crate::plan::LeftOutWhy;
+    // AWS's tag rules are written once (`plan::unfit`, which also names the source tags a run
+    // leaves out); here they refuse a configured tag, in the config's words
+    match crate::plan::unfit(k, v) {
+        None | Some(LeftOutWhy::OverLimit | LeftOutWhy::SetByConfig) => Ok(()),
+        Some(LeftOutWhy::KeyLength) => Err(format!(
             "tag keys must be 1..={MAX_TAG_KEY_CHARS} characters"
-        ));
-    }
-    if k.to_ascii_lowercase().starts_with("aws:") || k.starts_with("secretport:") {
-        return Err("tag keys starting with aws: or secretport: are reserved".into());
-    }
-    if v.chars().count() > MAX_TAG_VALUE_CHARS {
-        return Err(format!(
+        )),
+        Some(LeftOutWhy::AwsPrefix | LeftOutWhy::OurPrefix) => {
+            Err("tag keys starting with aws: or secretport: are reserved".into())
+        }
+        Some(LeftOutWhy::ValueLength) => Err(format!(
             "tag values must be at most {MAX_TAG_VALUE_CHARS} characters"
-        ));
+        )),
+        Some(LeftOutWhy::Characters) => {
+            Err("tags may hold letters, digits, spaces and _ . : / = + - @ only".into())
+        }
     }
-    if !ok_chars(k) || !ok_chars(v) {
-        return Err("tags may hold letters, digits, spaces and _ . : / = + - @ only".into());
-    }
-    Ok(())
 }
 
 #[cfg(test)]
