@@ -345,19 +345,24 @@ impl Fake for Listing {
     }
 }
 
+/// A phase's name, the live heap and its peak then (bytes), and the process's peak RSS so far
+/// (MiB).
+type Mark = (&'static str, (usize, usize), f64);
+
 /// The live heap at each of the engine's phases (the events it sends as it prepares a job),
 /// and when planning ended.
 struct Phases {
     start: Instant,
-    marks: Mutex<Vec<(&'static str, (usize, usize))>>,
+    marks: Mutex<Vec<Mark>>,
     planned: Mutex<Duration>,
 }
 
 impl Phases {
     fn mark(&self, name: &'static str) {
         let h = heap();
+        let (_, hwm) = rss_mib();
         if let Ok(mut m) = self.marks.lock() {
-            m.push((name, h));
+            m.push((name, h, hwm));
         }
     }
 }
@@ -442,13 +447,13 @@ async fn pass(label: &str, mode: Mode, fake: &dyn Fake, dir: &Path) {
     let mib = |b: usize| b as f64 / (1024.0 * 1024.0);
     let marks = phases.marks.lock().unwrap();
     // per secret: what this pass added since its start (an earlier pass's leftovers apart)
-    let base = marks.first().map_or(0, |(_, (live, _))| *live);
+    let base = marks.first().map_or(0, |(_, (live, _), _)| *live);
     let per = |b: usize| b.saturating_sub(base) as f64 / n;
     let shown: Vec<String> = marks
         .iter()
-        .map(|(name, (live, peak))| {
+        .map(|(name, (live, peak), hwm)| {
             format!(
-                "{name} {:.0}/{:.0} ({:.0}/{:.0})",
+                "{name} {:.0}/{:.0} ({:.0}/{:.0}; RSS peak {hwm:.0})",
                 mib(*live),
                 mib(*peak),
                 per(*live),
@@ -457,7 +462,7 @@ async fn pass(label: &str, mode: Mode, fake: &dyn Fake, dir: &Path) {
         })
         .collect();
     println!(
-        "            heap MiB live/peak by phase (in brackets: bytes per secret added by this pass): {}",
+        "            heap MiB live/peak by phase (in brackets: bytes per secret added by this pass, and the process's peak RSS so far): {}",
         shown.join(", ")
     );
     assert_eq!(ended.counts.failed(), 0, "{counts:?}");

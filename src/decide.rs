@@ -154,17 +154,17 @@ fn row(action: Action, status: Status, why: impl Into<String>) -> Vec<Step> {
 
 /// The secret at the name is one we compare values with (ours, restored, or unmanaged under
 /// adopt/overwrite).
-fn compares(item: &Item, restored: bool) -> Option<Compare> {
-    match &item.decision {
+fn compares(item: &Item<'_>, restored: bool) -> Option<Compare> {
+    match item.decision() {
         Decision::Compare => Some(Compare::Ours),
         Decision::ScheduledForDeletion { ours: true, .. } if restored => Some(Compare::Ours),
         Decision::Adopt => Some(Compare::Reclaim),
         Decision::Conflict {
-            owner: None,
+            managed: false,
             policy: OnConflict::Adopt,
         } => Some(Compare::Adopt),
         Decision::Conflict {
-            owner: None,
+            managed: false,
             policy: OnConflict::Overwrite,
         } => Some(Compare::Overwrite),
         _ => None,
@@ -181,8 +181,8 @@ enum Compare {
 }
 
 /// What must be fetched for `item`.
-pub(crate) fn needs(item: &Item, rules: &Rules, restored: bool) -> Need {
-    match &item.decision {
+pub(crate) fn needs(item: &Item<'_>, rules: &Rules, restored: bool) -> Need {
+    match item.decision() {
         Decision::Create => Need::Source,
         Decision::ScheduledForDeletion { ours: true, .. } if restored => Need::SourceAndCurrent,
         Decision::ScheduledForDeletion { ours: true, .. } if rules.restore_deleted => {
@@ -194,14 +194,17 @@ pub(crate) fn needs(item: &Item, rules: &Rules, restored: bool) -> Need {
 }
 
 /// The steps for `item` given `facts`.
-pub(crate) fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
+pub(crate) fn decide(item: &Item<'_>, facts: &Facts<'_>, rules: &Rules) -> Vec<Step> {
     // decisions made from names and tags alone
-    match &item.decision {
-        Decision::Conflict { owner: Some(o), .. } => {
+    match item.decision() {
+        Decision::Conflict { managed: true, .. } => {
+            let o = item
+                .owner()
+                .unwrap_or_else(|| "managed by secretport elsewhere".into());
             return row(Action::Conflict, Status::Skipped, format!("name is {o}"));
         }
         Decision::Conflict {
-            owner: None,
+            managed: false,
             policy: OnConflict::Skip,
         } => {
             return row(
@@ -211,7 +214,7 @@ pub(crate) fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step>
             );
         }
         Decision::Conflict {
-            owner: None,
+            managed: false,
             policy: OnConflict::Fail,
         } => {
             return row(
@@ -220,16 +223,18 @@ pub(crate) fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step>
                 "exists and is not managed by secretport (on_conflict = fail)",
             );
         }
-        Decision::ScheduledForDeletion { date, ours: false } => {
+        Decision::ScheduledForDeletion { ours: false } => {
+            let date = item.deleted_date().unwrap_or_default();
             return row(
                 Action::Skip,
                 Status::Skipped,
                 format!("scheduled for deletion on {date} and not this source's secret"),
             );
         }
-        Decision::ScheduledForDeletion { date, ours: true }
+        Decision::ScheduledForDeletion { ours: true }
             if !rules.restore_deleted && !facts.restored =>
         {
+            let date = item.deleted_date().unwrap_or_default();
             return row(
                 Action::Skip,
                 Status::Skipped,
@@ -242,7 +247,7 @@ pub(crate) fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step>
     }
 
     // the source side
-    let is_create = item.decision == Decision::Create;
+    let is_create = *item.decision() == Decision::Create;
     let (value, metadata) = match &facts.source {
         SourceFact::Value { value, metadata } => (*value, *metadata),
         SourceFact::NotRead => {
@@ -270,10 +275,10 @@ pub(crate) fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step>
         }
         SourceFact::Gone(reason) => {
             let owned_here = matches!(
-                item.decision,
+                item.decision(),
                 Decision::Compare | Decision::ScheduledForDeletion { ours: true, .. }
             );
-            if owned_here && !matches!(item.decision, Decision::ScheduledForDeletion { .. }) {
+            if owned_here && !matches!(item.decision(), Decision::ScheduledForDeletion { .. }) {
                 return vec![Step::Orphan(OrphanWhy::SourceDeleted(reason.clone()))];
             }
             // nothing left undone: the source holds no current value (`skipped` is kept for
@@ -322,7 +327,7 @@ pub(crate) fn decide(item: &Item, facts: &Facts<'_>, rules: &Rules) -> Vec<Step>
             .collect();
     }
     if matches!(
-        item.decision,
+        item.decision(),
         Decision::ScheduledForDeletion { ours: true, .. }
     ) && !facts.restored
     {
@@ -458,8 +463,8 @@ pub(crate) fn region_list(regions: &[ReplicaRegion]) -> String {
 }
 
 /// The retag step, when the secret's tags differ from the expected ones.
-fn tag_step(item: &Item, expected: &BTreeMap<String, String>, how: Compare) -> Option<Step> {
-    let existing = item.existing.as_ref().map(|e| e.tags()).unwrap_or_default();
+fn tag_step(item: &Item<'_>, expected: &BTreeMap<String, String>, how: Compare) -> Option<Step> {
+    let existing = item.existing().map(|e| e.tags()).unwrap_or_default();
     let drift = tag_drift(expected, &existing);
     if drift.is_empty() {
         return None;
@@ -484,7 +489,7 @@ fn tag_step(item: &Item, expected: &BTreeMap<String, String>, how: Compare) -> O
 mod tests {
     use super::*;
     use crate::identity::Scope;
-    use crate::source::SourceRef;
+    use crate::plan::Plan;
     use crate::target::TargetSecret;
 
     fn rules() -> Rules {
@@ -504,7 +509,7 @@ mod tests {
     /// The ownership proof the table's facts carry (and tagged items hold).
     const PROOF: &str = "v1:0123456789abcdef0123456789abcdef";
 
-    fn item(decision: Decision, tagged: bool) -> Item {
+    fn item(decision: Decision, tagged: bool) -> Plan {
         let identity = identity();
         let tags = if tagged {
             let mut t =
@@ -515,37 +520,32 @@ mod tests {
             BTreeMap::new()
         }
         .into();
-        Item {
-            source: SourceRef::new("a"),
-            target: "p/a".into(),
-            reasons: Default::default(),
-            existing: (decision != Decision::Create).then(|| {
-                let secret = TargetSecret {
-                    name: "p/a".into(),
-                    arn: "arn:p/a".into(),
-                    tags,
-                    ..TargetSecret::default()
-                };
-                let common = crate::target::listed::Common::new(Scope::new("file", "/x", ""), "p");
-                std::sync::Arc::new(crate::target::listed::Listed::new(secret, &common))
-            }),
+        let deleted = matches!(decision, Decision::ScheduledForDeletion { .. });
+        let existing = (decision != Decision::Create).then(|| TargetSecret {
+            name: "p/a".into(),
+            arn: "arn:p/a".into(),
+            tags,
+            deleted_date: deleted.then(|| "2026-12-01".into()),
+            ..TargetSecret::default()
+        });
+        Plan::one(
+            &Scope::new("file", "/x", ""),
+            "p",
+            ("a", "p/a"),
             decision,
-            renamed_from: None,
-        }
+            existing,
+        )
     }
 
     fn conflict(policy: OnConflict) -> Decision {
         Decision::Conflict {
-            owner: None,
+            managed: false,
             policy,
         }
     }
 
     fn deleted(ours: bool) -> Decision {
-        Decision::ScheduledForDeletion {
-            date: "2026-12-01".into(),
-            ours,
-        }
+        Decision::ScheduledForDeletion { ours }
     }
 
     fn kinds(steps: &[Step]) -> Vec<String> {
@@ -588,7 +588,7 @@ mod tests {
         let mut restore = rules();
         restore.restore_deleted = true;
         let plain = rules();
-        let cases: Vec<(&str, Item, SourceFact, CurrentFact, bool, &Rules, Vec<&str>)> = vec![
+        let cases: Vec<(&str, Plan, SourceFact, CurrentFact, bool, &Rules, Vec<&str>)> = vec![
             (
                 "create",
                 item(Decision::Create, false),
@@ -701,7 +701,7 @@ mod tests {
                 "foreign",
                 item(
                     Decision::Conflict {
-                        owner: Some("managed for x".into()),
+                        managed: true,
                         policy: OnConflict::Overwrite,
                     },
                     true,
@@ -811,7 +811,7 @@ mod tests {
                 restored,
                 proof: Some(PROOF),
             };
-            assert_eq!(kinds(&decide(&item, &facts, rules)), want, "{name}");
+            assert_eq!(kinds(&decide(&item.only(), &facts, rules)), want, "{name}");
         }
     }
 
@@ -858,7 +858,7 @@ mod tests {
                 vec!["tags-left-out", "unchanged/ok", "tag"],
             ),
         ] {
-            let steps = decide(&i, &facts(c), &r);
+            let steps = decide(&i.only(), &facts(c), &r);
             assert_eq!(kinds(&steps), want);
             let Step::TagsLeftOut(l) = &steps[0] else {
                 unreachable!()
@@ -873,7 +873,7 @@ mod tests {
         }
         // without copy_metadata nothing is copied, so nothing is left out
         let steps = decide(
-            &item(Decision::Create, false),
+            &item(Decision::Create, false).only(),
             &facts(CurrentFact::NotRead),
             &rules(),
         );
@@ -904,7 +904,7 @@ mod tests {
             restored: false,
             proof: Some(PROOF),
         };
-        let steps = |i: Item, c| kinds(&decide(&i, &facts(c), &r));
+        let steps = |i: Plan, c| kinds(&decide(&i.only(), &facts(c), &r));
         assert_eq!(
             steps(item(Decision::Compare, true), CurrentFact::Value(&same)),
             ["unchanged/ok", "check-replicas"]
@@ -936,7 +936,7 @@ mod tests {
         // without replica_regions nothing is read
         assert_eq!(
             kinds(&decide(
-                &item(Decision::Compare, true),
+                &item(Decision::Compare, true).only(),
                 &facts(CurrentFact::Value(&same)),
                 &rules()
             )),
@@ -1006,7 +1006,7 @@ mod tests {
                 restored: false,
                 proof: Some(PROOF),
             };
-            match &decide(&item(Decision::Create, false), &facts, &rules())[..] {
+            match &decide(&item(Decision::Create, false).only(), &facts, &rules())[..] {
                 [Step::Row {
                     status: Status::Failed,
                     why,
@@ -1021,30 +1021,33 @@ mod tests {
     fn needs_follow_the_decision() {
         let r = rules();
         assert_eq!(
-            needs(&item(Decision::Create, false), &r, false),
+            needs(&item(Decision::Create, false).only(), &r, false),
             Need::Source
         );
         assert_eq!(
-            needs(&item(Decision::Compare, true), &r, false),
+            needs(&item(Decision::Compare, true).only(), &r, false),
             Need::SourceAndCurrent
         );
         assert_eq!(
-            needs(&item(conflict(OnConflict::Skip), false), &r, false),
+            needs(&item(conflict(OnConflict::Skip), false).only(), &r, false),
             Need::Nothing
         );
         assert_eq!(
-            needs(&item(conflict(OnConflict::Adopt), false), &r, false),
+            needs(&item(conflict(OnConflict::Adopt), false).only(), &r, false),
             Need::SourceAndCurrent
         );
-        assert_eq!(needs(&item(deleted(true), true), &r, false), Need::Nothing);
+        assert_eq!(
+            needs(&item(deleted(true), true).only(), &r, false),
+            Need::Nothing
+        );
         let mut restore = rules();
         restore.restore_deleted = true;
         assert_eq!(
-            needs(&item(deleted(true), true), &restore, false),
+            needs(&item(deleted(true), true).only(), &restore, false),
             Need::Source
         );
         assert_eq!(
-            needs(&item(deleted(true), true), &restore, true),
+            needs(&item(deleted(true), true).only(), &restore, true),
             Need::SourceAndCurrent
         );
     }

@@ -25,6 +25,7 @@
 //! reaches AWS through the SDK-free [`target::Target`] trait.
 #![forbid(unsafe_code)]
 
+pub(crate) mod arena;
 pub(crate) mod aws;
 pub mod commands;
 pub mod config;

@@ -19,10 +19,11 @@
 //! source is the one disambiguated). Any other difference (an override added, a tightened
 //! policy) is a planned rename: the new name is created, the old one becomes an orphan.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::fmt;
+use std::num::NonZeroU32;
 
+use crate::arena::Span;
 use crate::config::OnConflict;
 use crate::filter::PathFilter;
 use crate::identity::token::TokenDeriver;
@@ -32,10 +33,12 @@ use crate::identity::{
 use crate::naming::{self, Lean, NamingError, NamingRules, Overrides, ReasonSet};
 use crate::source::{Listing, SourceRef};
 use crate::target::limits::{MAX_TAGS, MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS};
-use crate::target::listed::{Listed, Verdict};
+use crate::target::listed::{Inventory, Listed, Verdict};
 
-/// What to do with one source secret, decided from names and tags alone.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What to do with one source secret, decided from names and tags alone. No text: whose a
+/// conflicting secret is ([`Item::owner`]) and when a deleted one goes
+/// ([`Item::deleted_date`]) are read from the secret at the name, so a plan item stays small.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     /// The name is free: create.
     Create,
@@ -43,8 +46,9 @@ pub enum Decision {
     Compare,
     /// The name is held by a secret that is not this source's, handled per `on_conflict`.
     Conflict {
-        /// `None` = unmanaged; `Some(words)` = managed for another source (whose, in words).
-        owner: Option<Box<str>>,
+        /// Managed by secretport for another source, job or scope (whose: [`Item::owner`]);
+        /// `false`: unmanaged.
+        managed: bool,
         /// The configured policy.
         policy: OnConflict,
     },
@@ -52,98 +56,138 @@ pub enum Decision {
     /// whose ownership cannot be verified, and the run adopts (`reconcile --adopt`): compare
     /// values, write the proof and our tags.
     Adopt,
-    /// The name is scheduled for deletion.
+    /// The name is scheduled for deletion (when: [`Item::deleted_date`]).
     ScheduledForDeletion {
-        /// When AWS deletes it.
-        date: Box<str>,
         /// Whether it is this source's (only those may be restored).
         ours: bool,
     },
 }
 
-/// One source secret in the plan. Kept small (a run holds one per source secret, up to a
-/// region's 500,000): the source reference is moved in from the listing, the identity is
-/// derived from it when needed ([`Item::identity`]), the reasons are a bit set.
+/// "None" of an [`Entry`]'s inventory index.
+const NO: u32 = u32::MAX;
+
+/// One source secret of the plan as stored: 44 bytes, its texts in the plan's arena (the
+/// inventory's: a name the plan shares with a listed secret, its target name or its path, is
+/// the listed secret's span, not a copy); read through [`Item`].
 #[derive(Debug, Clone)]
-pub struct Item {
-    /// The source reference.
-    pub source: SourceRef,
-    /// The target name planned for it ([`Item::target_name`]).
-    pub target: ItemName,
-    /// Why the target differs from the bare source path.
-    pub reasons: ReasonSet,
-    /// The secret at that name, if any: the inventory's compact record, shared with it, not a
-    /// copy per item.
-    pub existing: Option<Arc<Listed>>,
-    /// What to do.
-    pub decision: Decision,
-    /// The name of this source's owned secret when the mapping moved away from it (a rename).
-    pub(crate) renamed_from: Option<Box<str>>,
+pub(crate) struct Entry {
+    /// The source path (relative to the configured subtree).
+    path: Span,
+    /// The target name planned for it.
+    target: Span,
+    /// The source version when known at listing time (empty: not known).
+    version: Span,
+    /// Its line in an export file.
+    line: Option<NonZeroU32>,
+    /// The inventory's secret at the target name ([`NO`]: none).
+    existing: u32,
+    /// The inventory's secret this source owned when the mapping moved away from it ([`NO`]:
+    /// none).
+    renamed_from: u32,
+    reasons: ReasonSet,
+    decision: Decision,
 }
 
-impl Item {
-    /// Its identity in `scope` (the job's): tags, tokens, description.
-    pub fn identity(&self, scope: &Scope) -> SourceIdentity {
-        scope.identity(&self.source.path)
+/// One source secret in the plan: its source reference, the target name planned for it, why
+/// that differs from the bare source path, the secret at that name if any, and what to do.
+/// A view of the plan's compact storage (a run holds one per source secret, up to a region's
+/// 500,000: the identity is derived when needed ([`Item::identity`]), the reasons are a bit
+/// set, the names are spans of one arena).
+#[derive(Clone, Copy)]
+pub struct Item<'p> {
+    entry: &'p Entry,
+    plan: &'p Plan,
+}
+
+impl fmt::Debug for Item<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Item")
+            .field("path", &self.path())
+            .field("target", &self.target_name())
+            .field("reasons", &self.entry.reasons)
+            .field("existing", &self.existing())
+            .field("decision", &self.entry.decision)
+            .field("renamed_from", &self.renamed_from())
+            .finish()
+    }
+}
+
+impl<'p> Item<'p> {
+    /// The source path (relative to the configured subtree).
+    pub fn path(&self) -> &'p str {
+        self.plan.text(self.entry.path)
     }
 
     /// The target name planned for it.
-    pub fn target_name(&self) -> Cow<'_, str> {
-        self.target.of(&self.source.path)
-    }
-}
-
-/// The target name of an item: most are their source path under the prefix, which is then
-/// not stored again (at 500,000 secrets a copy of every name is tens of MiB).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ItemName {
-    /// `prefix/path` (the path alone when the prefix is empty): the rules' plain name.
-    Plain(Arc<str>),
-    /// Any other name (rewritten, disambiguated, sticky, an override).
-    Other(Box<str>),
-}
-
-impl ItemName {
-    /// The name for the source path `path`.
-    pub fn of<'p>(&'p self, path: &'p str) -> Cow<'p, str> {
-        match self {
-            ItemName::Plain(prefix) if prefix.is_empty() => Cow::Borrowed(path),
-            ItemName::Plain(prefix) => Cow::Owned(format!("{prefix}/{path}")),
-            ItemName::Other(name) => Cow::Borrowed(name),
-        }
+    pub fn target_name(&self) -> &'p str {
+        self.plan.text(self.entry.target)
     }
 
-    /// Whether the name for `path` is `name` (no allocation).
-    pub fn is(&self, path: &str, name: &str) -> bool {
-        match self {
-            ItemName::Plain(prefix) if prefix.is_empty() => path == name,
-            ItemName::Plain(prefix) => {
-                name.strip_prefix(&**prefix)
-                    .and_then(|n| n.strip_prefix('/'))
-                    == Some(path)
-            }
-            ItemName::Other(other) => **other == *name,
-        }
+    /// The source version when known at listing time.
+    pub fn version(&self) -> Option<&'p str> {
+        Some(self.plan.text(self.entry.version)).filter(|v| !v.is_empty())
     }
-}
 
-impl From<&str> for ItemName {
-    fn from(name: &str) -> ItemName {
-        ItemName::Other(name.into())
+    /// Its source reference, to fetch the value with (made when asked: the plan keeps only
+    /// spans).
+    pub fn source(&self) -> SourceRef {
+        let mut r = SourceRef::new(self.path());
+        r.version = self.version().map(Into::into);
+        r.line = self.entry.line.map(|l| l.get() as usize);
+        r
     }
-}
 
-impl From<String> for ItemName {
-    fn from(name: String) -> ItemName {
-        ItemName::Other(name.into_boxed_str())
+    /// Its identity in `scope` (the job's): tags, tokens, description.
+    pub fn identity(&self, scope: &Scope) -> SourceIdentity {
+        scope.identity(self.path())
+    }
+
+    /// Why the target differs from the bare source path.
+    pub fn reasons(&self) -> ReasonSet {
+        self.entry.reasons
+    }
+
+    /// What to do.
+    pub fn decision(&self) -> &'p Decision {
+        &self.entry.decision
+    }
+
+    /// The secret at the target name, if any.
+    pub fn existing(&self) -> Option<Listed<'p>> {
+        self.existing_index().map(|i| self.plan.inventory.at(i))
+    }
+
+    /// The index of [`existing`](Self::existing) in the plan's inventory.
+    pub(crate) fn existing_index(&self) -> Option<u32> {
+        Some(self.entry.existing).filter(|&i| i != NO)
+    }
+
+    /// The name of this source's owned secret when the mapping moved away from it (a rename).
+    pub fn renamed_from(&self) -> Option<&'p str> {
+        Some(self.entry.renamed_from)
+            .filter(|&i| i != NO)
+            .map(|i| self.plan.inventory.at(i).name())
+    }
+
+    /// Whose the secret at the target name is, in words, when secretport manages it for
+    /// someone else (a [`Decision::Conflict`] with `managed`); `None` when it is unmanaged or
+    /// there is none.
+    pub fn owner(&self) -> Option<String> {
+        let existing = self.existing()?;
+        owner_words(&existing, self.plan.key.as_ref())
+    }
+
+    /// When the secret at the target name is deleted, when it is scheduled for deletion.
+    pub fn deleted_date(&self) -> Option<&'p str> {
+        self.existing()?.deleted_date()
     }
 }
 
 /// A secret this job owns that no source item claims any more.
 #[derive(Debug, Clone)]
 pub struct Orphan {
-    /// The secret.
-    pub secret: Listed,
+    /// The secret: its index in the plan's inventory ([`Plan::secret`]).
+    pub(crate) secret: u32,
     /// Its recorded identity.
     pub identity: SourceIdentity,
     /// Why it is an orphan.
@@ -172,11 +216,12 @@ impl OrphanWhy {
     }
 }
 
-/// The whole plan.
-#[derive(Debug, Clone, Default)]
+/// The whole plan: its items, its orphans, and the inventory they point into (whose arena
+/// holds the items' names too).
+#[derive(Debug)]
 pub struct Plan {
-    /// One item per source secret, sorted by source path.
-    pub items: Vec<Item>,
+    /// One entry per source secret, sorted by source path ([`Plan::items`]).
+    entries: Vec<Entry>,
     /// Owned, live secrets no item claims, sorted by name.
     pub orphans: Vec<Orphan>,
     /// Owned secrets that are live (the prune safety valve's denominator).
@@ -185,19 +230,11 @@ pub struct Plan {
     pub foreign: usize,
     /// Secrets whose tags claim this job's scope but whose ownership cannot be verified, at
     /// names no source item maps to (those at planned names are conflict or adopt items):
-    /// reported, never touched.
-    pub(crate) unverified: Vec<Unverified>,
-}
-
-/// A secret that claims this job's scope without a proof that verifies.
-#[derive(Debug, Clone)]
-pub(crate) struct Unverified {
-    /// The secret.
-    pub secret: Arc<Listed>,
-    /// The source path its tags claim (relative to the job's base path).
-    pub path: String,
-    /// Why it is not proven.
-    pub why: Unproven,
+    /// reported, never touched (indexes in the inventory, with why).
+    unverified: Vec<(u32, Unproven)>,
+    inventory: Inventory,
+    /// The key proofs were verified with (whose a conflicting secret is is read with it).
+    key: Option<TokenDeriver>,
 }
 
 /// The report's words for a secret whose ownership cannot be verified.
@@ -209,17 +246,101 @@ pub(crate) fn unverified_words(why: Unproven) -> String {
 }
 
 impl Plan {
-    /// Items whose decision is a conflict.
-    pub fn conflicts(&self) -> impl Iterator<Item = &Item> {
-        self.items
+    fn text(&self, span: Span) -> &str {
+        self.inventory.names().get(span)
+    }
+
+    /// One item per source secret, sorted by source path.
+    pub fn items(&self) -> impl ExactSizeIterator<Item = Item<'_>> + '_ {
+        self.entries
             .iter()
-            .filter(|i| matches!(i.decision, Decision::Conflict { .. }))
+            .map(move |entry| Item { entry, plan: self })
+    }
+
+    /// How many items.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether it has no item.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The items in slices of `n` (the executor's windows).
+    pub(crate) fn windows(&self, n: usize) -> impl Iterator<Item = Vec<Item<'_>>> + '_ {
+        self.entries.chunks(n.max(1)).map(move |chunk| {
+            chunk
+                .iter()
+                .map(|entry| Item { entry, plan: self })
+                .collect()
+        })
+    }
+
+    /// The secret an orphan is (or one found gone while the items ran).
+    pub fn secret(&self, orphan: &Orphan) -> Listed<'_> {
+        self.inventory.at(orphan.secret)
+    }
+
+    /// The secrets that claim this job's scope without a proof that verifies, at names no item
+    /// maps to, with why.
+    pub(crate) fn unverified(&self) -> impl Iterator<Item = (Listed<'_>, Unproven)> + '_ {
+        self.unverified
+            .iter()
+            .map(|&(i, why)| (self.inventory.at(i), why))
+    }
+
+    /// Items whose decision is a conflict.
+    pub fn conflicts(&self) -> impl Iterator<Item = Item<'_>> {
+        self.items()
+            .filter(|i| matches!(i.decision(), Decision::Conflict { .. }))
+    }
+}
+
+#[cfg(test)]
+impl Plan {
+    /// A plan of one item, for `path` at `target` in `scope` under `prefix`, deciding
+    /// `decision`, with `existing` at that name (the decision tables' items).
+    pub(crate) fn one(
+        scope: &Scope,
+        prefix: &str,
+        (path, target): (&str, &str),
+        decision: Decision,
+        existing: Option<crate::target::TargetSecret>,
+    ) -> Plan {
+        let mut inventory = Inventory::of(existing.into_iter().collect(), scope, prefix);
+        let existing = if inventory.is_empty() { NO } else { 0 };
+        let names = inventory.names_mut();
+        let entry = Entry {
+            path: names.push(path),
+            target: names.push(target),
+            version: Span::default(),
+            line: None,
+            reasons: ReasonSet::default(),
+            existing,
+            renamed_from: NO,
+            decision,
+        };
+        Plan {
+            entries: vec![entry],
+            orphans: Vec::new(),
+            owned_live: 0,
+            foreign: 0,
+            unverified: Vec::new(),
+            inventory,
+            key: None,
+        }
+    }
+
+    /// Its first item (a plan of one).
+    pub(crate) fn only(&self) -> Item<'_> {
+        self.items().next().expect("a plan of one item")
     }
 }
 
 /// Everything [`build`] needs.
 pub struct PlanInput<'a> {
-    /// The source listing, consumed: its references move into the items.
+    /// The source listing, consumed: its paths move into the plan's arena.
     pub listing: Listing,
     /// What this job owns.
     pub scope: &'a Scope,
@@ -227,10 +348,9 @@ pub struct PlanInput<'a> {
     pub rules: &'a NamingRules,
     /// Explicit renames.
     pub overrides: &'a Overrides,
-    /// The target's secrets under the prefix, compact, sorted by name
-    /// (`listed::Inventory::secrets`; shared: the plan's items keep the ones they concern
-    /// without copying them).
-    pub inventory: &'a [Arc<Listed>],
+    /// The target's secrets under the prefix, compact, sorted by name, consumed: the plan
+    /// keeps them (its items point into it) and adds its names to its arena.
+    pub inventory: Inventory,
     /// Conflict policy.
     pub on_conflict: OnConflict,
     /// The job's `include` / `exclude` globs: an owned secret whose source path the job no
@@ -244,219 +364,250 @@ pub struct PlanInput<'a> {
     pub adopt: bool,
 }
 
-/// Builds the plan. The listing's references move into the items (nothing per secret is
-/// copied: at 500,000 secrets every per-secret copy is tens of MiB of peak memory).
+/// Builds the plan. The listing's paths move into the plan's arena, where a path or name the
+/// inventory already holds is not stored again (at 500,000 secrets every per-secret copy is
+/// tens of MiB of peak memory). Two passes, so that no two per-secret tables of the whole
+/// listing are held at once: the references become entries (their paths stored, the listing
+/// freed) before the names are planned over those paths; then each entry gets its name and
+/// decision.
 pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
     let prefix = input.rules.prefix().unwrap_or("");
-    let refs = input.listing.refs;
+    let mut inventory = input.inventory;
     debug_assert!(
-        input
-            .inventory
-            .iter()
-            .all(|s| s.is_for(input.scope, prefix)),
+        inventory.is_for(input.scope, prefix),
         "the inventory was listed for another job"
     );
 
     // ownership of every secret under the prefix, decided once (its standing was decided from
     // its tags as it was listed; here its proof is checked); this job's secrets are keyed by
     // their path relative to the job's scope, which is the listing's path
-    let owners: Vec<Verdict> = input
-        .inventory
-        .iter()
-        .map(|s| s.verdict(input.key))
-        .collect();
-    // the path an owned secret is this job's for (read from its record, not copied)
-    fn owned_path<'s>(s: &'s Listed, o: &Verdict) -> Option<&'s str> {
-        match o {
-            Verdict::Owned => s.claimed_path(),
-            _ => None,
-        }
-    }
+    let owners: Vec<Verdict> = inventory.iter().map(|s| s.verdict(input.key)).collect();
     // Lookups go through sorted indexes (binary search), not hash maps: at a region's 500,000
-    // secrets each hash map of the inventory is tens of MiB of peak memory.
-    let inventory = input.inventory;
-    // this job's secrets by path; for one path, the live one first, then the smallest name
-    let mut owned: Vec<(&str, &Arc<Listed>)> = inventory
-        .iter()
-        .zip(&owners)
-        .filter_map(|(s, o)| owned_path(s, o).map(|p| (p, s)))
-        .collect();
-    owned.sort_by(|(pa, a), (pb, b)| {
-        pa.cmp(pb).then_with(|| {
-            (a.deleted_date().is_some(), a.name()).cmp(&(b.deleted_date().is_some(), b.name()))
-        })
-    });
-    let owned_of = |path: &str| -> &[(&str, &Arc<Listed>)] {
-        let start = owned.partition_point(|(p, _)| *p < path);
-        let end = start + owned[start..].partition_point(|(p, _)| *p == path);
-        &owned[start..end]
+    // secrets each hash map of the inventory is tens of MiB of peak memory. This job's
+    // secrets (their indexes) by path; for one path, the live one first, then the smallest
+    // name.
+    let owned: Vec<u32> = {
+        let inv = &inventory;
+        let mut owned: Vec<(u32, &str)> = inv
+            .iter()
+            .zip(&owners)
+            .zip(0u32..)
+            .filter(|((_, o), _)| **o == Verdict::Owned)
+            .filter_map(|((s, _), i)| s.claimed_path().map(|p| (i, p)))
+            .collect();
+        owned.sort_unstable_by(|(a, pa), (b, pb)| {
+            let (a, b) = (inv.at(*a), inv.at(*b));
+            pa.cmp(pb).then_with(|| {
+                (a.deleted_date().is_some(), a.name()).cmp(&(b.deleted_date().is_some(), b.name()))
+            })
+        });
+        owned.into_iter().map(|(i, _)| i).collect()
     };
 
-    let plain: Arc<str> = prefix.into();
-    // the references move into the items first (then the listing's buffer is gone); names
-    // and decisions are filled in below
-    let mut items: Vec<Item> = refs
-        .into_iter()
-        .map(|r| Item {
-            source: r,
-            target: ItemName::Plain(Arc::clone(&plain)),
-            reasons: ReasonSet::default(),
-            existing: None,
-            decision: Decision::Create,
-            renamed_from: None,
-        })
-        .collect();
-
-    // marked on this job's secrets, not copied into a map
-    let mut sticky = Sticky {
-        owned: &owned,
-        keep: Vec::new(),
-        count: 0,
-    };
-    if !owned.is_empty() {
-        sticky.keep = vec![false; owned.len()];
-        for r in items.iter().map(|i| &i.source) {
-            if input.overrides.get(&r.path).is_some() {
-                continue; // an override always wins, in the open
+    // 1. Entries, in listing order: each path stored once ("prefix/path", the path its tail,
+    // so a plain name costs nothing more), or the span of the text an owned secret of that
+    // path already has; the listing is gone after this pass.
+    let mut entries: Vec<Entry> = Vec::with_capacity(input.listing.refs.len());
+    let mut full = String::new();
+    for r in input.listing.refs {
+        let inv = &inventory;
+        let mine = owned
+            .get(owned_range(inv, &owned, &r.path))
+            .unwrap_or_default();
+        full.clear();
+        if !prefix.is_empty() {
+            full.push_str(prefix);
+            full.push('/');
+        }
+        full.push_str(&r.path);
+        let cut = full.len() - r.path.len();
+        // the owned secret's name when it is the plain name, else the path its tags claim
+        let reused = mine.first().and_then(|&i| {
+            let s = inv.at(i);
+            if s.name() == full {
+                Some((Some(s.name_span()), inv.names().tail(s.name_span(), cut)?))
+            } else {
+                Some((None, s.claimed_path_span()?))
             }
-            let at = owned.partition_point(|(p, _)| *p < r.path.as_str());
-            if let Some((_, s)) = owned_of(&r.path).first() {
-                if naming::is_rule_name(&r.path, s.name(), input.rules) {
-                    if let Some(k) = sticky.keep.get_mut(at) {
-                        *k = true;
-                        sticky.count += 1;
+        });
+        let names = inventory.names_mut();
+        let (plain, path) = match reused {
+            Some(spans) => spans,
+            None => {
+                let whole = names.push(&full);
+                let path = names
+                    .tail(whole, cut)
+                    .unwrap_or_else(|| names.push(&r.path));
+                (Some(whole), path)
+            }
+        };
+        let version = r
+            .version
+            .as_deref()
+            .map_or(Span::default(), |v| names.push(v));
+        let line = r
+            .line
+            .and_then(|l| u32::try_from(l).ok())
+            .and_then(NonZeroU32::new);
+        entries.push(Entry {
+            path,
+            // the plain name when it is stored (otherwise the empty span: named in pass 3)
+            target: plain.unwrap_or_default(),
+            version,
+            line,
+            existing: NO,
+            renamed_from: NO,
+            reasons: ReasonSet::default(),
+            decision: Decision::Create,
+        });
+    }
+
+    // 2. Sticky names, marked on this job's secrets (not copied into a map), then every name.
+    let (planned, first) = {
+        let inv = &inventory;
+        let path_of = |e: &Entry| inv.names().get(e.path);
+        let mut sticky = Sticky {
+            inventory: inv,
+            owned: &owned,
+            keep: Vec::new(),
+            count: 0,
+        };
+        if !owned.is_empty() {
+            sticky.keep = vec![false; owned.len()];
+            for path in entries.iter().map(path_of) {
+                if input.overrides.get(path).is_some() {
+                    continue; // an override always wins, in the open
+                }
+                let range = owned_range(inv, &owned, path);
+                if let Some(&s) = owned.get(range.clone()).and_then(<[u32]>::first) {
+                    if naming::is_rule_name(path, inv.at(s).name(), input.rules) {
+                        if let Some(k) = sticky.keep.get_mut(range.start) {
+                            *k = true;
+                            sticky.count += 1;
+                        }
                     }
                 }
             }
         }
-    }
-
-    let (planned, first) = {
-        let paths: Vec<&str> = items.iter().map(|i| i.source.path.as_str()).collect();
+        let paths: Vec<&str> = entries.iter().map(path_of).collect();
         naming::plan_names_lean(&paths, input.rules, input.overrides, &sticky)?
     };
-    drop(sticky);
-    // each item's name: a listing is sorted and distinct, so the planner's order is the
-    // listing's (`first` is `None`); otherwise each distinct path's first occurrence gets it
-    // and a repeat (sources never list a path twice: exports refuse duplicates) is dropped
-    let mut named = first.as_ref().map(|_| vec![false; items.len()]);
-    let at_of = |k: usize| first.as_ref().map_or(Some(k), |f| f.get(k).copied());
-    for (k, Lean { target, reasons }) in planned.into_iter().enumerate() {
-        let Some(item) = at_of(k).and_then(|i| items.get_mut(i)) else {
-            continue;
-        };
-        if let Some(t) = target {
-            item.target = ItemName::Other(t);
-        }
-        item.reasons = reasons;
-        if let Some(slot) = named
-            .as_mut()
-            .and_then(|n| at_of(k).and_then(|i| n.get_mut(i)))
-        {
-            *slot = true;
-        }
+    // one entry per distinct path, in the planner's order (sorted by path): a listing is
+    // sorted and distinct (`first` is `None`: the entries are in that order already);
+    // otherwise each distinct path's first occurrence is the one kept (sources never list a
+    // path twice: exports refuse duplicates)
+    if let Some(first) = first {
+        entries = first
+            .iter()
+            .filter_map(|&i| entries.get(i).cloned())
+            .collect();
     }
-    if let Some(named) = named {
-        let mut named = named.into_iter();
-        items.retain(|_| named.next().unwrap_or(false));
-    }
-    // the inventory is sorted by name (`listed::Inventory`)
-    debug_assert!(inventory.windows(2).all(|w| w[0].name() < w[1].name()));
-    let at = |name: &str| {
-        inventory
-            .binary_search_by(|s| s.name().cmp(name))
-            .ok()
-            .map(|i| {
-                (
-                    &inventory[i],
-                    &owners[i],
-                    owned_path(&inventory[i], &owners[i]),
-                )
-            })
-    };
 
+    // 3. Names and decisions.
     // an unverified secret at a source's planned name that claims exactly that source
-    let claims = |s: &Listed, o: &Verdict, path: &str| {
+    let claims = |s: &Listed<'_>, o: &Verdict, path: &str| {
         matches!(o, Verdict::Unverified(_)) && s.claimed_path() == Some(path)
     };
-    for item in &mut items {
-        let r = &item.source;
-        let name = item.target.of(&r.path);
-        let renamed_from: Option<Box<str>> = owned_of(&r.path)
+    let mut name = String::new();
+    for (e, lean) in entries.iter_mut().zip(planned) {
+        let Lean {
+            target,
+            sticky,
+            reasons,
+        } = lean;
+        let inv = &inventory;
+        let path = inv.names().get(e.path);
+        let mine = owned
+            .get(owned_range(inv, &owned, path))
+            .unwrap_or_default();
+        // the plain name's span, when pass 1 stored it; the sticky name is the first owned
+        // secret's of the path
+        let plain = Some(e.target).filter(|t| *t != Span::default());
+        let sticky = mine.first().filter(|_| sticky).map(|&i| inv.at(i).name());
+        name.clear();
+        match (&target, sticky, plain) {
+            (Some(t), _, _) => name.push_str(t),
+            (None, Some(s), _) => name.push_str(s),
+            (None, None, Some(p)) => name.push_str(inv.names().get(p)),
+            (None, None, None) if prefix.is_empty() => name.push_str(path),
+            (None, None, None) => {
+                name.push_str(prefix);
+                name.push('/');
+                name.push_str(path);
+            }
+        }
+        drop(target);
+        let renamed_from = mine
             .iter()
-            .find(|(_, s)| s.deleted_date().is_none())
-            .filter(|(_, s)| s.name() != name)
-            .map(|(_, s)| s.name().into());
-        let found = at(&name);
+            .copied()
+            .find(|&i| inv.at(i).deleted_date().is_none())
+            .filter(|&i| inv.at(i).name() != name)
+            .unwrap_or(NO);
+        let found = inv.find(&name);
         let decision = match found {
             None => Decision::Create,
-            Some((s, o, owned_as)) => {
-                let ours = owned_as == Some(r.path.as_str());
-                if let Some(date) = s.deleted_date() {
-                    Decision::ScheduledForDeletion {
-                        date: date.into(),
-                        ours,
-                    }
+            Some(f) => {
+                let (s, o) = (inv.at(f), owners.get(f as usize).copied());
+                let ours = o == Some(Verdict::Owned) && s.claimed_path() == Some(path);
+                if s.deleted_date().is_some() {
+                    Decision::ScheduledForDeletion { ours }
                 } else if ours {
                     Decision::Compare
-                } else if input.adopt && claims(s, o, &r.path) {
+                } else if input.adopt && o.is_some_and(|o| claims(&s, &o, path)) {
                     Decision::Adopt
                 } else {
-                    let owner = match s.ownership(input.key) {
-                        Ownership::Unmanaged => None,
-                        Ownership::Owned(other) => Some(format!(
-                            "managed by secretport for another source of this job ({})",
-                            other.path()
-                        )),
-                        Ownership::Unverified { why, .. } => Some(unverified_words(why)),
-                        Ownership::Foreign(words) => Some(words),
-                    }
-                    .map(String::into_boxed_str);
                     Decision::Conflict {
-                        owner,
+                        managed: !matches!(o, None | Some(Verdict::Unmanaged)),
                         policy: input.on_conflict,
                     }
                 }
             }
         };
-        drop(name);
-        item.existing = found.map(|(s, _, _)| Arc::clone(s));
-        item.decision = decision;
-        item.renamed_from = renamed_from;
+        let stored = found
+            .map(|f| inv.at(f).name_span())
+            .or(plain.filter(|_| is_plain_name(&name, prefix, path)));
+        e.target = match stored {
+            Some(span) => span,
+            None => inventory.names_mut().push(&name),
+        };
+        e.existing = found.unwrap_or(NO);
+        e.renamed_from = renamed_from;
+        e.reasons = reasons;
+        e.decision = decision;
     }
-    items.sort_by(|a, b| a.source.path.cmp(&b.source.path));
+    inventory.names_mut().shrink();
+    let inv = &inventory;
+    let path_of = |e: &Entry| inv.names().get(e.path);
+    let target_of = |e: &Entry| inv.names().get(e.target);
+    debug_assert!(entries.windows(2).all(|w| path_of(&w[0]) < path_of(&w[1])));
 
-    // which name each source path claims (the items are sorted by path)
+    // which entry each source path is (the entries are sorted by path)
     let claimed = |path: &str| {
-        items
-            .binary_search_by(|i| i.source.path.as_str().cmp(path))
+        entries
+            .binary_search_by(|e| path_of(e).cmp(path))
             .ok()
-            .map(|k| &items[k])
+            .and_then(|k| entries.get(k))
     };
     // the names items map to, for the unverified secrets no item stands on
-    let mut planned: Vec<Cow<'_, str>> = Vec::new();
+    let mut planned: Vec<&str> = Vec::new();
     if owners.iter().any(|o| matches!(o, Verdict::Unverified(_))) {
-        planned = items.iter().map(Item::target_name).collect();
+        planned = entries.iter().map(target_of).collect();
         planned.sort_unstable();
     }
     let mut orphans = Vec::new();
     let mut unverified = Vec::new();
     let mut owned_live = 0;
     let mut foreign = 0;
-    for (s, o) in input.inventory.iter().zip(&owners) {
-        let path = match (o, owned_path(s, o)) {
+    for ((s, o), i) in inv.iter().zip(&owners).zip(0u32..) {
+        let path = match (o, s.claimed_path()) {
             (Verdict::Owned, Some(path)) => path,
             (Verdict::Foreign, _) => {
                 foreign += 1;
                 continue;
             }
             (Verdict::Unverified(why), _) => {
-                if planned.binary_search(&Cow::Borrowed(s.name())).is_err() {
-                    unverified.push(Unverified {
-                        secret: Arc::clone(s),
-                        path: s.claimed_path().unwrap_or("").to_owned(),
-                        why: *why,
-                    });
+                if planned.binary_search(&s.name()).is_err() {
+                    unverified.push((i, *why));
                 }
                 continue;
             }
@@ -469,8 +620,8 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
             owned_live += 1;
         }
         let why = match claimed(path) {
-            Some(item) if item.target.is(&item.source.path, s.name()) => continue,
-            Some(item) => OrphanWhy::RenamedTo(item.target_name().into_owned()),
+            Some(e) if target_of(e) == s.name() => continue,
+            Some(e) => OrphanWhy::RenamedTo(target_of(e).to_owned()),
             None => OrphanWhy::SourceGone,
         };
         // one already scheduled for deletion needs nothing more
@@ -479,36 +630,72 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
         }
         if let Some(identity) = s.claimed() {
             orphans.push(Orphan {
-                secret: (**s).clone(),
+                secret: i,
                 identity,
                 why,
             });
         }
     }
+    drop(planned);
+    entries.shrink_to_fit();
     Ok(Plan {
-        items,
+        entries,
         orphans,
         owned_live,
         foreign,
         unverified,
+        inventory,
+        key: input.key.cloned(),
     })
+}
+
+/// Whether `name` is the plain name of `path` under `prefix` (`prefix/path`, the path alone
+/// without a prefix).
+fn is_plain_name(name: &str, prefix: &str, path: &str) -> bool {
+    if prefix.is_empty() {
+        return name == path;
+    }
+    name.strip_prefix(prefix).and_then(|n| n.strip_prefix('/')) == Some(path)
+}
+
+/// Whose a secret at a planned name is, in words, when it is not this source's (`None`:
+/// unmanaged).
+fn owner_words(s: &Listed<'_>, key: Option<&TokenDeriver>) -> Option<String> {
+    match s.ownership(key) {
+        Ownership::Unmanaged => None,
+        Ownership::Owned(other) => Some(format!(
+            "managed by secretport for another source of this job ({})",
+            other.path()
+        )),
+        Ownership::Unverified { why, .. } => Some(unverified_words(why)),
+        Ownership::Foreign(words) => Some(words),
+    }
+}
+
+/// The range of `owned` (this job's secrets, sorted by claimed path) whose path is `path`.
+fn owned_range(inv: &Inventory, owned: &[u32], path: &str) -> std::ops::Range<usize> {
+    let p = |i: &u32| inv.at(*i).claimed_path().unwrap_or_default();
+    let start = owned.partition_point(|i| p(i) < path);
+    let end = start + owned[start..].partition_point(|i| p(i) == path);
+    start..end
 }
 
 /// Sticky names (`naming::StickyNames`): the first of this job's secrets for a listed path
 /// (`owned`, sorted by path) whose name is what the rules give that path, marked in `keep`;
-/// borrowed from the inventory, not copied (at 500,000 owned secrets a map of them is tens of
+/// read from the inventory, not copied (at 500,000 owned secrets a map of them is tens of
 /// MiB).
 struct Sticky<'a> {
-    owned: &'a [(&'a str, &'a Arc<Listed>)],
+    inventory: &'a Inventory,
+    owned: &'a [u32],
     keep: Vec<bool>,
     count: usize,
 }
 
 impl naming::StickyNames for Sticky<'_> {
     fn name_of(&self, source: &str) -> Option<&str> {
-        let at = self.owned.partition_point(|(p, _)| *p < source);
-        match (self.owned.get(at), self.keep.get(at)) {
-            (Some((p, s)), Some(true)) if *p == source => Some(s.name()),
+        let at = owned_range(self.inventory, self.owned, source);
+        match (self.owned.get(at.start), self.keep.get(at.start)) {
+            (Some(&s), Some(true)) if !at.is_empty() => Some(self.inventory.at(s).name()),
             _ => None,
         }
     }
@@ -519,12 +706,31 @@ impl naming::StickyNames for Sticky<'_> {
                 .iter()
                 .zip(&self.keep)
                 .filter(|(_, keep)| **keep)
-                .map(|((p, s), _)| (*p, s.name())),
+                .map(|(&s, _)| {
+                    let s = self.inventory.at(s);
+                    (s.claimed_path().unwrap_or_default(), s.name())
+                }),
         )
     }
 
     fn count(&self) -> usize {
         self.count
+    }
+
+    // an inventory's names are distinct and sorted: a sticky name is found where it is
+    fn by_name(&self) -> bool {
+        true
+    }
+
+    fn source_of(&self, name: &str) -> Option<&str> {
+        let inv = self.inventory;
+        let s = inv.find(name)?;
+        let path = inv.at(s).claimed_path()?;
+        let at = owned_range(inv, self.owned, path);
+        match (self.owned.get(at.start), self.keep.get(at.start)) {
+            (Some(&first), Some(true)) if first == s && !at.is_empty() => Some(path),
+            _ => None,
+        }
     }
 }
 
@@ -806,7 +1012,7 @@ mod tests {
             scope: sc,
             rules: &rules,
             overrides: &overrides,
-            inventory: Inventory::of(inventory.to_vec(), sc, "p").secrets(),
+            inventory: Inventory::of(inventory.to_vec(), sc, "p"),
             on_conflict: OnConflict::Skip,
             filter: &PathFilter::default(),
             key: Some(&key()),
@@ -831,17 +1037,18 @@ mod tests {
             secret("p/gone2", Some((&s, "gone2", "p")), true),
         ];
         let p = plan(&["a", "b", "c", "d", "e"], &inv);
-        let d: Vec<&Decision> = p.items.iter().map(|i| &i.decision).collect();
+        let d: Vec<&Decision> = p.items().map(|i| i.decision()).collect();
         assert_eq!(d[0], &Decision::Compare);
-        assert!(matches!(d[1], Decision::Conflict { owner: None, .. }));
-        assert!(matches!(d[2], Decision::Conflict { owner: Some(_), .. }));
+        assert!(matches!(d[1], Decision::Conflict { managed: false, .. }));
+        assert!(matches!(d[2], Decision::Conflict { managed: true, .. }));
+        assert!(p.items().nth(2).unwrap().owner().is_some());
         assert!(matches!(
             d[3],
             Decision::ScheduledForDeletion { ours: true, .. }
         ));
         assert_eq!(d[4], &Decision::Create);
         // p/c's source zzz is not listed: it is an orphan even though its name is taken
-        let names: Vec<&str> = p.orphans.iter().map(|o| o.secret.name()).collect();
+        let names: Vec<&str> = p.orphans.iter().map(|o| p.secret(o).name()).collect();
         assert_eq!(names, vec!["p/c", "p/gone"]);
         assert_eq!(p.owned_live, 3);
     }
@@ -866,7 +1073,7 @@ mod tests {
             scope: &s,
             rules: &rules,
             overrides: &Overrides::default(),
-            inventory: Inventory::of(inv, &s, "p").secrets(),
+            inventory: Inventory::of(inv, &s, "p"),
             on_conflict: OnConflict::Skip,
             filter: &filter,
             key: Some(&key()),
@@ -874,7 +1081,7 @@ mod tests {
         })
         .unwrap();
         // b/* is outside the filter: neither orphan nor in the safety valve's denominator
-        let names: Vec<&str> = p.orphans.iter().map(|o| o.secret.name()).collect();
+        let names: Vec<&str> = p.orphans.iter().map(|o| p.secret(o).name()).collect();
         assert_eq!(names, vec!["p/a/gone"]);
         assert_eq!(p.owned_live, 2);
     }
@@ -892,16 +1099,19 @@ mod tests {
             secret("p/q/db", Some((&mine, "db", "p/q")), false),
         ];
         let p = plan_with(&mine, &[], &inv, "", Policy::Aws);
-        let names: Vec<&str> = p.orphans.iter().map(|o| o.secret.name()).collect();
+        let names: Vec<&str> = p.orphans.iter().map(|o| p.secret(o).name()).collect();
         assert_eq!(names, vec!["p/db"]);
         assert_eq!(p.owned_live, 1);
         assert_eq!(p.foreign, 3);
         // a name clash with a foreign secret names its scope
         let p = plan_with(&mine, &["x"], &inv, "", Policy::Aws);
-        match &p.items[0].decision {
-            Decision::Conflict { owner: Some(w), .. } => assert!(w.contains("apps2/x"), "{w}"),
-            d => panic!("{d:?}"),
-        }
+        let item = p.items().next().unwrap();
+        assert!(matches!(
+            item.decision(),
+            Decision::Conflict { managed: true, .. }
+        ));
+        let w = item.owner().unwrap();
+        assert!(w.contains("apps2/x"), "{w}");
     }
 
     #[test]
@@ -910,26 +1120,25 @@ mod tests {
         let s = scope("");
         let inv = vec![secret("p/a_b", Some((&s, "a b", "p")), false)];
         let p = plan(&["a b", "a#b"], &inv);
-        let m: BTreeMap<&str, Cow<str>> = p
-            .items
-            .iter()
-            .map(|i| (i.source.path.as_str(), i.target_name()))
-            .collect();
+        let m: BTreeMap<&str, &str> = p.items().map(|i| (i.path(), i.target_name())).collect();
         assert_eq!(m["a b"], "p/a_b");
         assert_ne!(m["a#b"], "p/a_b");
         assert!(p.orphans.is_empty());
-        assert!(p.items.iter().all(|i| i.renamed_from.is_none()));
+        assert!(p.items().all(|i| i.renamed_from().is_none()));
     }
 
     #[test]
     fn a_collision_hash_name_stays_sticky_after_the_other_source_leaves() {
         let s = scope("");
         let first = plan(&["a b", "a#b"], &[]);
-        let hashed = first.items.iter().find(|i| i.source.path == "a#b").unwrap();
-        let inv = vec![secret(&hashed.target_name(), Some((&s, "a#b", "p")), false)];
+        let hashed = first.items().find(|i| i.path() == "a#b").unwrap();
+        let inv = vec![secret(hashed.target_name(), Some((&s, "a#b", "p")), false)];
         let p = plan(&["a#b"], &inv);
-        assert_eq!(p.items[0].target_name(), hashed.target_name());
-        assert_eq!(p.items[0].decision, Decision::Compare);
+        assert_eq!(
+            p.items().next().unwrap().target_name(),
+            hashed.target_name()
+        );
+        assert_eq!(*p.items().next().unwrap().decision(), Decision::Compare);
     }
 
     #[test]
@@ -937,9 +1146,9 @@ mod tests {
         let s = scope("");
         let inv = vec![secret("p/a", Some((&s, "a", "p")), false)];
         let p = plan_with(&s, &["a"], &inv, "a,p/new\n", Policy::Aws);
-        assert_eq!(p.items[0].target_name(), "p/new");
-        assert_eq!(p.items[0].decision, Decision::Create);
-        assert_eq!(p.items[0].renamed_from.as_deref(), Some("p/a"));
+        assert_eq!(p.items().next().unwrap().target_name(), "p/new");
+        assert_eq!(*p.items().next().unwrap().decision(), Decision::Create);
+        assert_eq!(p.items().next().unwrap().renamed_from(), Some("p/a"));
         assert_eq!(p.orphans.len(), 1);
         assert_eq!(p.orphans[0].why, OrphanWhy::RenamedTo("p/new".into()));
     }
@@ -949,8 +1158,8 @@ mod tests {
         let s = scope("");
         let inv = vec![secret("p/a_b", Some((&s, "a_b", "p")), false)];
         let p = plan_with(&s, &["a_b"], &inv, "", Policy::Alphanumeric);
-        assert_ne!(p.items[0].target_name(), "p/a_b");
-        assert_eq!(p.items[0].renamed_from.as_deref(), Some("p/a_b"));
+        assert_ne!(p.items().next().unwrap().target_name(), "p/a_b");
+        assert_eq!(p.items().next().unwrap().renamed_from(), Some("p/a_b"));
         assert_eq!(p.orphans.len(), 1);
     }
 
@@ -1109,5 +1318,16 @@ mod tests {
             .left_out
             .words();
         assert!(w.ends_with(&format!("{}…", "x".repeat(64))), "{w}");
+    }
+}
+#[cfg(test)]
+mod sizes {
+    /// A run holds one entry and one inventory record per secret, up to a region's 500,000:
+    /// each byte more is half a MiB there (the scale bench shows the whole).
+    #[test]
+    fn a_plan_entry_and_an_inventory_record_stay_small() {
+        assert!(std::mem::size_of::<super::Entry>() <= 40);
+        assert!(std::mem::size_of::<super::Decision>() <= 2);
+        assert!(std::mem::size_of::<crate::target::listed::Record>() <= 80);
     }
 }

@@ -66,8 +66,8 @@ impl PreparedJob<'_> {
         if self.job.target.on_conflict != OnConflict::Fail || conflicts == 0 {
             return None;
         }
-        for item in &self.plan.items {
-            let (action, status, why) = match item.decision {
+        for item in self.plan.items() {
+            let (action, status, why) = match item.decision() {
                 Decision::Conflict { .. } => (
                     Action::Conflict,
                     Status::Failed,
@@ -80,7 +80,7 @@ impl PreparedJob<'_> {
                 ),
             };
             self.sink
-                .emit(Row::new(&item.source.path, &item.target_name(), action, status).error(why));
+                .emit(Row::new(item.path(), item.target_name(), action, status).error(why));
         }
         Some(JobReport {
             exit_code: exit::FAILED,
@@ -120,11 +120,12 @@ impl PreparedJob<'_> {
             events,
         );
         let write_start = Instant::now();
-        exec.run_all(&self.plan.items).await;
+        exec.run_all(&self.plan).await;
 
         let mut orphans = self.plan.orphans.clone();
         orphans.extend(exec.take_gone());
-        orphans.sort_by(|a, b| a.secret.name().cmp(b.secret.name()));
+        let plan = &self.plan;
+        orphans.sort_by(|a, b| plan.secret(a).name().cmp(plan.secret(b).name()));
         let interrupted = shutdown.is_triggered();
         let prune = policy::prune(&PruneFacts {
             prune: matches!(mode, Mode::Reconcile { prune: true, .. }),
@@ -144,7 +145,7 @@ impl PreparedJob<'_> {
             interrupted,
             adopting: mode.adopt(),
         });
-        exec.orphans(&orphans, &prune).await;
+        exec.orphans(plan, &orphans, &prune).await;
         let counts = self.sink.counts();
         JobReport {
             exit_code: policy::exit_code(mode, &counts, interrupted),
@@ -159,7 +160,7 @@ impl PreparedJob<'_> {
         JobReport {
             exit_code: exit::OK,
             stopped: None,
-            secrets: self.plan.items.len(),
+            secrets: self.plan.len(),
             foreign: self.plan.foreign,
             writes: self.sink.writes(),
             write_time: Duration::ZERO,

@@ -335,20 +335,18 @@ pub async fn plan_job<'a>(
     // the references move into the plan's items; the problems are reported below
     let problems = std::mem::take(&mut listing.problems);
     let passed = listing.refs.len();
+    let target_secrets = inventory.len();
     let plan = plan::build(PlanInput {
         listing,
         scope: &scope,
         rules: &rules,
         overrides: &job.naming.overrides,
-        inventory: inventory.secrets(),
+        inventory,
         on_conflict: job.target.on_conflict,
         filter: &job.filter,
         key: key.as_ref(),
         adopt: mode.adopt(),
     })?;
-    // the plan holds what it needs of the inventory; the rest is not kept for the whole run
-    let target_secrets = inventory.len();
-    drop(inventory);
     events.event(&Event::Planned {
         job: name,
         passed,
@@ -368,10 +366,11 @@ pub async fn plan_job<'a>(
         };
         sink.emit(Row::new(&p.path, "", Action::Skip, Status::Failed).error(error));
     }
-    for u in &plan.unverified {
-        let mut row = Row::new(&u.path, u.secret.name(), Action::Conflict, Status::Skipped)
-            .error(plan::unverified_words(u.why));
-        row.target_arn = u.secret.arn();
+    for (secret, why) in plan.unverified() {
+        let path = secret.claimed_path().unwrap_or_default();
+        let mut row = Row::new(path, secret.name(), Action::Conflict, Status::Skipped)
+            .error(plan::unverified_words(why));
+        row.target_arn = secret.arn();
         sink.emit(row);
     }
     let caller = match caller {
@@ -484,21 +483,21 @@ impl<'a> PreparedJob<'a> {
     /// item and every orphan of the plan (a secret found gone while reading is one step,
     /// counted when its orphan row is written).
     pub(crate) fn steps(&self) -> u64 {
-        (self.plan.items.len() + self.plan.orphans.len()) as u64
+        (self.plan.len() + self.plan.orphans.len()) as u64
     }
 
     /// What the job would write, for the confirmation question.
     pub(crate) fn intent(&self, mode: Mode) -> Intent<'_> {
         let plan = &self.plan;
-        let count = |d: fn(&plan::Item) -> bool| plan.items.iter().filter(|i| d(i)).count();
-        let creates = count(|i| i.decision == Decision::Create && i.renamed_from.is_none());
-        let renames = count(|i| i.decision == Decision::Create && i.renamed_from.is_some());
+        let count = |d: fn(&plan::Item<'_>) -> bool| plan.items().filter(|i| d(i)).count();
+        let creates = count(|i| *i.decision() == Decision::Create && i.renamed_from().is_none());
+        let renames = count(|i| *i.decision() == Decision::Create && i.renamed_from().is_some());
         let compares = count(|i| {
             matches!(
-                i.decision,
+                i.decision(),
                 Decision::Compare
                     | Decision::Conflict {
-                        owner: None,
+                        managed: false,
                         policy: OnConflict::Adopt | OnConflict::Overwrite
                     }
             )
@@ -506,7 +505,7 @@ impl<'a> PreparedJob<'a> {
         let restores = if mode.restore_deleted() {
             count(|i| {
                 matches!(
-                    i.decision,
+                    i.decision(),
                     Decision::ScheduledForDeletion { ours: true, .. }
                 )
             })
@@ -515,7 +514,7 @@ impl<'a> PreparedJob<'a> {
         };
         let prune_asked = matches!(mode, Mode::Reconcile { prune: true, .. }) && !mode.adopt();
         let deletes = if prune_asked { plan.orphans.len() } else { 0 };
-        let adopts = count(|i| i.decision == Decision::Adopt);
+        let adopts = count(|i| *i.decision() == Decision::Adopt);
         Intent {
             job: &self.job.name,
             caller: &self.caller,
@@ -555,7 +554,7 @@ pub(crate) fn overlapping(ready: &[&PreparedJob<'_>]) -> Option<crate::overlap::
                 region: p.target.region(),
                 prefix: p.job.target.prefix.as_str(),
             },
-            identities: p.plan.items.iter().map(move |i| i.identity(scope)),
+            identities: p.plan.items().map(move |i| i.identity(scope)),
         })
         .collect();
     crate::overlap::find(claims)

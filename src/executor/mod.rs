@@ -26,7 +26,7 @@ use crate::engine::{Event, Events};
 use crate::identity::token::TokenDeriver;
 use crate::identity::{Scope, SourceIdentity};
 use crate::naming;
-use crate::plan::{Decision, Item, Orphan, TagsLeftOut};
+use crate::plan::{Decision, Item, Orphan, Plan, TagsLeftOut};
 use crate::policy::Prune;
 use crate::report::{Action, Row, Sink, Status};
 use crate::secret::SecretValue;
@@ -87,7 +87,7 @@ pub(crate) struct Executor<'a> {
 }
 
 struct Ctx<'i> {
-    item: &'i Item,
+    item: Item<'i>,
     /// The item's identity (derived once per item, not held by the plan).
     identity: SourceIdentity,
     start: Instant,
@@ -106,18 +106,13 @@ struct Ctx<'i> {
 }
 
 impl<'i> Ctx<'i> {
-    fn new(item: &'i Item, scope: &Scope) -> Ctx<'i> {
+    fn new(item: Item<'i>, scope: &Scope) -> Ctx<'i> {
         Ctx {
             item,
             identity: item.identity(scope),
             start: Instant::now(),
             attempts: 0,
-            version: item
-                .source
-                .version
-                .as_deref()
-                .unwrap_or_default()
-                .to_owned(),
+            version: item.version().unwrap_or_default().to_owned(),
             left_out: None,
             description: None,
             failed: false,
@@ -129,13 +124,13 @@ impl<'i> Ctx<'i> {
     fn row(&mut self, action: Action, status: Status, why: impl Into<String>) -> Row {
         self.failed |= status == Status::Failed;
         let item = self.item;
-        let mut r = Row::new(&item.source.path, &item.target_name(), action, status);
+        let mut r = Row::new(item.path(), item.target_name(), action, status);
         r.source_version.clone_from(&self.version);
-        r.target_arn = item.existing.as_ref().map(|e| e.arn()).unwrap_or_default();
+        r.target_arn = item.existing().map(|e| e.arn()).unwrap_or_default();
         r.attempts = self.attempts;
         r.error = why.into();
         r.duration_ms = self.start.elapsed().as_millis();
-        r.reasons = item.reasons.codes();
+        r.reasons = item.reasons().codes();
         if let Some(left_out) = self.left_out.take() {
             r.error = if r.error.is_empty() {
                 left_out.words()
@@ -234,8 +229,7 @@ impl Executor<'_> {
     /// as (by a create, or a put over its `AWSPREVIOUS`).
     async fn holds(&self, cx: &Ctx<'_>, value: &SecretValue) -> bool {
         let item = cx.item;
-        let (Some(key), Some(existing)) = (self.existing_key().await, item.existing.as_ref())
-        else {
+        let (Some(key), Some(existing)) = (self.existing_key().await, item.existing()) else {
             return false;
         };
         let Some(current) = existing.current_version() else {
@@ -251,17 +245,17 @@ impl Executor<'_> {
     /// [`BATCH_GET_MAX`] per `BatchGetSecretValue` call. A batch that fails as a whole, or
     /// leaves some secrets unanswered, falls back to one `GetSecretValue` per secret, so one
     /// bad secret never fails its 19 neighbours.
-    pub(crate) async fn prefetch(&self, items: &[Item]) -> Prefetched {
+    pub(crate) async fn prefetch(&self, items: &[Item<'_>]) -> Prefetched {
         if self.existing_key().await.is_some() {
             return Prefetched {
                 by_version: true,
                 ..Prefetched::default()
             };
         }
-        let compared: Vec<&crate::target::listed::Listed> = items
+        let compared: Vec<crate::target::listed::Listed<'_>> = items
             .iter()
             .filter(|i| decide::needs(i, &self.settings.rules, false) == Need::SourceAndCurrent)
-            .filter_map(|i| i.existing.as_deref())
+            .filter_map(|i| i.existing())
             .collect();
         let ids: Vec<String> = compared.iter().map(|e| e.arn()).collect();
         // the version the listing labels AWSCURRENT: a batch answer of another version (moto
@@ -325,18 +319,18 @@ impl Executor<'_> {
     /// `concurrency` × [`BATCH_GET_MAX`] items at a time, so the target values read for
     /// comparison (when there is no token key to compare by version) are held for one window,
     /// not for the whole run: memory is bounded by the concurrency, not by the number of secrets.
-    pub(crate) async fn run_all(&self, items: &[Item]) {
+    pub(crate) async fn run_all(&self, plan: &Plan) {
         let window = self.settings.concurrency.max(1) * BATCH_GET_MAX;
-        for chunk in items.chunks(window) {
-            let pre = self.prefetch(chunk).await;
-            self.run(chunk, &pre).await;
+        for chunk in plan.windows(window) {
+            let pre = self.prefetch(&chunk).await;
+            self.run(&chunk, &pre).await;
         }
     }
 
     /// Runs every item, `concurrency` at a time.
-    pub(crate) async fn run(&self, items: &[Item], pre: &Prefetched) {
+    pub(crate) async fn run(&self, items: &[Item<'_>], pre: &Prefetched) {
         stream::iter(items)
-            .map(|item| async move {
+            .map(|&item| async move {
                 let mut cx = Ctx::new(item, &self.scope);
                 self.run_item(&mut cx, pre).await;
                 // a secret found gone is one step with its orphan row, not two
@@ -353,7 +347,7 @@ impl Executor<'_> {
         &self,
         cx: &mut Ctx<'_>,
     ) -> (Option<SecretValue>, BTreeMap<String, String>, Fact) {
-        match self.source.fetch(&cx.item.source).await {
+        match self.source.fetch(&cx.item.source()).await {
             Ok(Fetched::Value {
                 value,
                 version,
@@ -388,7 +382,7 @@ impl Executor<'_> {
     async fn run_item(&self, cx: &mut Ctx<'_>, pre: &Prefetched) {
         let item = cx.item;
         if self.shutdown.is_triggered() {
-            let action = match item.decision {
+            let action = match item.decision() {
                 Decision::Create => Action::Create,
                 _ => Action::Skip,
             };
@@ -399,14 +393,14 @@ impl Executor<'_> {
         // the source's credential ends before this secret could be read: not started (failed,
         // so the run exits 1; a rerun with a working credential picks it up). A secret decided
         // from names and tags alone reads nothing from the source and goes on.
-        let reads_source = decide::needs(item, &self.settings.rules, false) != Need::Nothing;
+        let reads_source = decide::needs(&item, &self.settings.rules, false) != Need::Nothing;
         if let Some(end) = self
             .expiry
             .as_ref()
             .filter(|_| reads_source)
             .and_then(|e| e.stops_at(Instant::now()))
         {
-            let action = match item.decision {
+            let action = match item.decision() {
                 Decision::Create => Action::Create,
                 _ => Action::Skip,
             };
@@ -417,7 +411,7 @@ impl Executor<'_> {
             ));
             return;
         }
-        if !naming::is_valid_target(&item.target_name(), self.settings.policy) {
+        if !naming::is_valid_target(item.target_name(), self.settings.policy) {
             self.sink.emit(cx.row(
                 Action::Skip,
                 Status::Failed,
@@ -433,14 +427,14 @@ impl Executor<'_> {
         // creates no key secret)
         let mut proof: Option<String> = None;
         loop {
-            let need = decide::needs(item, rules, restored);
+            let need = decide::needs(&item, rules, restored);
             if need != Need::Nothing && fetched.is_none() {
                 fetched = Some(self.read_source(cx).await);
             }
             let reread;
             let current = match (need, restored) {
                 (Need::SourceAndCurrent, true) => {
-                    let arn = item.existing.as_ref().map(|e| e.arn()).unwrap_or_default();
+                    let arn = item.existing().map(|e| e.arn()).unwrap_or_default();
                     reread = self.target.get_value(&arn).await;
                     match &reread {
                         Ok((Some(v), _)) => CurrentFact::Value(v),
@@ -453,7 +447,7 @@ impl Executor<'_> {
                     match value {
                         Some(v) if self.holds(cx, v).await => CurrentFact::SameVersion,
                         Some(_) => {
-                            let arn = item.existing.as_ref().map(|e| e.arn()).unwrap_or_default();
+                            let arn = item.existing().map(|e| e.arn()).unwrap_or_default();
                             reread = self.target.get_value(&arn).await;
                             match &reread {
                                 Ok((Some(v), _)) => CurrentFact::Value(v),
@@ -466,7 +460,7 @@ impl Executor<'_> {
                     }
                 }
                 (Need::SourceAndCurrent, false) => {
-                    let arn = item.existing.as_ref().map(|e| e.arn()).unwrap_or_default();
+                    let arn = item.existing().map(|e| e.arn()).unwrap_or_default();
                     match (pre.values.get(&arn), pre.errors.get(&arn)) {
                         (Some(v), _) => CurrentFact::Value(v),
                         (None, Some(e)) => CurrentFact::Failed(e.clone()),
@@ -490,10 +484,11 @@ impl Executor<'_> {
                 self.sink.value_unread();
             }
             if proof.is_none() && matches!(source, SourceFact::Value { .. }) {
-                proof =
-                    self.tokens().await.ok().map(|t| {
-                        t.ownership_proof(&item.target_name(), &self.scope, &rules.prefix)
-                    });
+                proof = self
+                    .tokens()
+                    .await
+                    .ok()
+                    .map(|t| t.ownership_proof(item.target_name(), &self.scope, &rules.prefix));
             }
             let facts = Facts {
                 identity: &cx.identity,
@@ -502,7 +497,7 @@ impl Executor<'_> {
                 restored,
                 proof: proof.as_deref(),
             };
-            let steps = decide::decide(item, &facts, rules);
+            let steps = decide::decide(&item, &facts, rules);
             let value = fetched.as_ref().and_then(|f| f.0.as_ref());
             match self.run_steps(cx, steps, value).await {
                 Next::Done => return,
@@ -552,7 +547,7 @@ impl Executor<'_> {
                     true
                 }
                 Step::Orphan(why) => {
-                    if let Some(secret) = cx.item.existing.as_deref().cloned() {
+                    if let Some(secret) = cx.item.existing_index() {
                         cx.deferred = true;
                         self.gone
                             .lock()
@@ -602,7 +597,7 @@ impl Executor<'_> {
         tags: &BTreeMap<String, String>,
     ) -> bool {
         let item = cx.item;
-        let (action, why) = match &item.renamed_from {
+        let (action, why) = match item.renamed_from() {
             Some(old) => (
                 Action::Rename,
                 format!("renamed from {old} (mapping changed); {old} becomes an orphan"),
@@ -616,7 +611,6 @@ impl Executor<'_> {
             (false, false) => format!("{why}; replicas: {}", decide::region_list(replicas)),
         };
         let name = item.target_name();
-        let name = name.as_ref();
         let token = match self.tokens().await {
             Ok(t) => t.token(&cx.identity, value, None),
             Err(e) => {
@@ -729,7 +723,7 @@ impl Executor<'_> {
         previous: Option<String>,
         why: String,
     ) -> bool {
-        let Some(existing) = cx.item.existing.clone() else {
+        let Some(existing) = cx.item.existing() else {
             return false;
         };
         let arn = existing.arn();
@@ -888,7 +882,7 @@ impl Executor<'_> {
     }
 
     async fn tag(&self, cx: &mut Ctx<'_>, tags: &BTreeMap<String, String>, why: String) -> bool {
-        let Some(arn) = cx.item.existing.as_ref().map(|e| e.arn()) else {
+        let Some(arn) = cx.item.existing().map(|e| e.arn()) else {
             return false;
         };
         cx.attempts = 0;
@@ -911,7 +905,7 @@ impl Executor<'_> {
     /// Reads the replication status of one of our secrets and runs what
     /// [`decide::replica_steps`] says. Only our own secrets get here (see `decide`).
     async fn check_replicas(&self, cx: &mut Ctx<'_>) -> bool {
-        let Some(arn) = cx.item.existing.as_ref().map(|e| e.arn()) else {
+        let Some(arn) = cx.item.existing().map(|e| e.arn()) else {
             return false;
         };
         cx.attempts = 0;
@@ -950,7 +944,7 @@ impl Executor<'_> {
     }
 
     async fn replicate(&self, cx: &mut Ctx<'_>, regions: &[crate::target::ReplicaRegion]) -> bool {
-        let Some(arn) = cx.item.existing.as_ref().map(|e| e.arn()) else {
+        let Some(arn) = cx.item.existing().map(|e| e.arn()) else {
             return false;
         };
         let list = decide::region_list(regions);
@@ -995,7 +989,7 @@ impl Executor<'_> {
     }
 
     async fn restore(&self, cx: &mut Ctx<'_>) -> bool {
-        let Some(arn) = cx.item.existing.as_ref().map(|e| e.arn()) else {
+        let Some(arn) = cx.item.existing().map(|e| e.arn()) else {
             return false;
         };
         match self.target.restore(&arn).await {
@@ -1044,15 +1038,16 @@ impl Executor<'_> {
     /// Reports orphans, and schedules their deletion when `prune` says so (with its recovery
     /// window); otherwise each row carries the reason nothing is pruned. One
     /// [`Event::Done`] per orphan.
-    pub(crate) async fn orphans(&self, orphans: &[Orphan], prune: &Prune) {
+    pub(crate) async fn orphans(&self, plan: &Plan, orphans: &[Orphan], prune: &Prune) {
         stream::iter(orphans)
             .map(|o| {
                 async move {
                     let start = Instant::now();
-                    let arn = o.secret.arn();
-                    let mut row = Row::new(o.identity.path(), o.secret.name(), Action::Orphan, Status::Skipped);
+                    let secret = plan.secret(o);
+                    let arn = secret.arn();
+                    let mut row = Row::new(o.identity.path(), secret.name(), Action::Orphan, Status::Skipped);
                     row.target_arn.clone_from(&arn);
-                    row.previous_version_id = o.secret.current_version().unwrap_or_default();
+                    row.previous_version_id = secret.current_version().unwrap_or_default();
                     let why = o.why.words();
                     match *prune {
                         Prune::Keep(ref refusal) => row.error = format!("{why}; {}", refusal.words()),

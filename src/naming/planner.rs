@@ -64,6 +64,16 @@ pub trait StickyNames: Sync {
     fn pairs(&self) -> Box<dyn Iterator<Item = (&str, &str)> + '_>;
     /// How many.
     fn count(&self) -> usize;
+    /// Whether [`source_of`](Self::source_of) answers: the names are distinct and looked up
+    /// by name where they are (an inventory's, sorted by name), so the planner reserves them
+    /// without a sorted copy of [`pairs`](Self::pairs) (32 bytes a name).
+    fn by_name(&self) -> bool {
+        false
+    }
+    /// The source whose sticky name is `name` (asked only when [`by_name`](Self::by_name)).
+    fn source_of(&self, _name: &str) -> Option<&str> {
+        None
+    }
 }
 
 impl<K, V> StickyNames for BTreeMap<K, V>
@@ -119,7 +129,8 @@ impl Ctx<'_> {
                 } else {
                     ReasonSet::only(Reason::Sticky)
                 };
-                return (self.planned(source, t.to_owned(), reasons), fixed);
+                let changed = !is_plain(t, self.prefix, source);
+                return (T::sticky(source, t, changed, reasons), fixed);
             }
         }
         if let Some(t) = self.overrides.get(source) {
@@ -230,8 +241,11 @@ pub(crate) fn plan_names_lean(
 /// What [`plan_names_lean`] plans for one source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Lean {
-    /// The target name; `None`: the plain name `prefix/source`.
+    /// The target name; `None`: the plain name `prefix/source`, or the sticky name.
     pub target: Option<Box<str>>,
+    /// The name is the source's sticky name ([`StickyNames::name_of`]), not the plain one:
+    /// the caller has its text already (at 500,000 sticky names a copy of each is tens of MiB).
+    pub sticky: bool,
     /// Why.
     pub reasons: ReasonSet,
 }
@@ -274,6 +288,10 @@ trait Named: Send + Sync + Sized {
     fn plain(source: &str, target: String, reasons: ReasonSet) -> Self {
         Self::named(source, target, false, reasons)
     }
+    /// The sticky name `target` of `source` (the [`StickyNames`]' own text).
+    fn sticky(source: &str, target: &str, changed: bool, reasons: ReasonSet) -> Self {
+        Self::named(source, target.to_owned(), changed, reasons)
+    }
     /// The target (only asked of rewritten names, which are always kept).
     fn target(&self) -> &str;
     /// The target of `source`, also when it is its plain name.
@@ -311,15 +329,25 @@ impl Named for Planned {
 }
 
 impl Named for Lean {
-    fn named(_: &str, target: String, _: bool, reasons: ReasonSet) -> Self {
+    fn named(_: &str, target: String, changed: bool, reasons: ReasonSet) -> Self {
+        // a sticky or override name that is the plain one is not kept either
         Lean {
-            target: Some(target.into_boxed_str()),
+            target: changed.then(|| target.into_boxed_str()),
+            sticky: false,
             reasons,
         }
     }
     fn plain(_: &str, _: String, reasons: ReasonSet) -> Self {
         Lean {
             target: None,
+            sticky: false,
+            reasons,
+        }
+    }
+    fn sticky(_: &str, _: &str, changed: bool, reasons: ReasonSet) -> Self {
+        Lean {
+            target: None,
+            sticky: changed,
             reasons,
         }
     }
@@ -525,21 +553,29 @@ pub fn is_rule_name(source: &str, name: &str, rules: &NamingRules) -> bool {
 /// override targets of non-sticky sources (a few) in a map.
 struct Reserved<'a> {
     sticky: Vec<(&'a str, &'a str)>,
+    /// The sticky names themselves, when they are looked up by name where they are
+    /// ([`StickyNames::by_name`]; `sticky` is then empty).
+    by_name: Option<&'a dyn StickyNames>,
     overrides: HashMap<&'a str, &'a str>,
 }
 
 impl<'a> Reserved<'a> {
     fn is_empty(&self) -> bool {
-        self.sticky.is_empty() && self.overrides.is_empty()
+        self.sticky.is_empty()
+            && self.by_name.is_none_or(|s| s.count() == 0)
+            && self.overrides.is_empty()
     }
 
     /// The source that reserves `name`.
     fn get(&self, name: &str) -> Option<&'a str> {
-        let sticky = self
-            .sticky
-            .binary_search_by(|(t, _)| (*t).cmp(name))
-            .ok()
-            .map(|k| self.sticky[k].1);
+        let sticky = match self.by_name {
+            Some(s) => s.source_of(name),
+            None => self
+                .sticky
+                .binary_search_by(|(t, _)| (*t).cmp(name))
+                .ok()
+                .map(|k| self.sticky[k].1),
+        };
         sticky.or_else(|| self.overrides.get(name).copied())
     }
 
@@ -553,9 +589,13 @@ fn reserved_names<'a>(
     overrides: &'a Overrides,
     sticky: &'a dyn StickyNames,
 ) -> Result<Reserved<'a>, NamingError> {
-    let mut by_name: Vec<(&str, &str)> = sticky.pairs().map(|(s, t)| (t, s)).collect();
-    // stable: sources of one target stay in source order
-    by_name.par_sort_by(|a, b| a.0.cmp(b.0));
+    let indexed = sticky.by_name();
+    let mut by_name: Vec<(&str, &str)> = Vec::new();
+    if !indexed {
+        by_name = sticky.pairs().map(|(s, t)| (t, s)).collect();
+        // stable: sources of one target stay in source order
+        by_name.par_sort_by(|a, b| a.0.cmp(b.0));
+    }
     if by_name.windows(2).any(|w| w[0].0 == w[1].0) {
         // two sticky sources with one target: the first one met in source order is named
         let mut seen: HashMap<&str, &str> = HashMap::with_capacity(sticky.count());
@@ -571,6 +611,7 @@ fn reserved_names<'a>(
     }
     let mut reserved = Reserved {
         sticky: by_name,
+        by_name: indexed.then_some(sticky),
         overrides: HashMap::with_capacity(overrides.len()),
     };
     for o in overrides.entries() {

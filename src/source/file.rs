@@ -59,15 +59,18 @@ impl FileSource {
                     format!("cannot read export: {e}"),
                 )
             })?;
-        let refs = records
-            .iter()
-            .map(|rec: &Indexed<()>| {
-                let mut r = SourceRef::new(rec.path.as_str());
+        // the paths move into the references (not copied: at 500,000 records a copy of
+        // every path is tens of MiB of peak memory)
+        let mut refs = Vec::with_capacity(records.len());
+        let mut records: Vec<RecordAt> = records
+            .into_iter()
+            .map(|rec: Indexed<()>| {
+                let mut r = SourceRef::new(rec.path);
                 r.line = Some(rec.at.line);
-                r
+                refs.push(r);
+                rec.at
             })
             .collect();
-        let mut records: Vec<RecordAt> = records.into_iter().map(|rec| rec.at).collect();
         records.sort_unstable_by_key(|at| at.line);
         // the collect above reuses the indexed records' buffer (56 bytes a record, path
         // included): give back what the 32-byte index does not need

@@ -1,15 +1,18 @@
-//! The inventory as a run keeps it: one compact [`Listed`] record per secret under the prefix,
-//! made page by page while `ListSecrets` is read ([`Inventory::read`]).
+//! The inventory as a run keeps it: one compact record per secret under the prefix, made page
+//! by page while `ListSecrets` is read ([`Inventory::read`]) and read through [`Listed`].
 //!
-//! A reconcile holds the inventory of its prefix while it plans, and each plan item keeps the
-//! record of the secret at its name until it has run: up to a region's 500,000 secrets. A
+//! A reconcile holds the inventory of its prefix while it plans, and each plan item points at
+//! the record of the secret at its name until it has run: up to a region's 500,000 secrets. A
 //! [`TargetSecret`] with its name, ARN, tags, description and version ids as strings is
-//! 0.7–1.6 KiB a secret (742 bytes in the scale bench); a `Listed` keeps what the
-//! plan and the executor read in about a quarter (187 bytes there):
+//! 0.7–1.6 KiB a secret (742 bytes in the scale bench); a record keeps what the plan and the
+//! executor read in 80 bytes and its texts (about 140 bytes a secret there):
 //!
-//! - the name (once); the ARN as the 6 characters AWS appends to the name, the rest of it
-//!   (partition, region, account) being the same for every secret of the inventory; the path
-//!   its tags claim only when the name is not that path's under the prefix (a rewritten name);
+//! - the name, in the inventory's arena (`crate::arena`: one buffer for every name, no
+//!   allocation per secret; the plan adds its items' names to the same arena and points at a
+//!   record's name instead of copying it); the ARN as the 6 characters AWS appends to the name,
+//!   the rest of it (partition, region, account) being the same for every secret of the
+//!   inventory; the path its tags claim only when the name is not that path's under the prefix
+//!   (a rewritten name), also in the arena;
 //! - the `AWSCURRENT` and `AWSPREVIOUS` version ids as 16 bytes each when they are UUIDs (what
 //!   secretport's tokens are), the ownership proof (`secretport:owner`) as its 16 bytes;
 //! - what the tags say about ownership, decided while the page is read
@@ -19,15 +22,18 @@
 //! - everything else (a foreign ARN or version id, other tags, a deletion date, whose a foreign
 //!   secret is) in a side box that most records do not have.
 //!
-//! Every field is stored compactly only when it is rebuilt byte for byte ([`Listed::tags`],
-//! [`Listed::arn`], ...); anything else is kept as it came, so the plan, the executor and the
-//! report see exactly what AWS listed. A foreign secret keeps only its name, ARN, deletion date
-//! and the words naming its owner: nothing decides anything else about it.
+//! What the records share (the job's scope and prefix, the ARNs' common part) is the
+//! [`Inventory`]'s, once. Every field is stored compactly only when it is rebuilt byte for
+//! byte ([`Listed::tags`], [`Listed::arn`], ...); anything else is kept as it came, so the
+//! plan, the executor and the report see exactly what AWS listed. A foreign secret keeps only
+//! its name, ARN, deletion date and the words naming its owner: nothing decides anything else
+//! about it.
 
-use std::sync::{Arc, OnceLock};
+use std::fmt;
 
 use super::tags::Tags;
 use super::{CallError, Target, TargetSecret};
+use crate::arena::{Arena, Span};
 use crate::identity::token::{uuid_text, TokenDeriver, PROOF_VERSION};
 use crate::identity::{
     self, Claim, Ownership, Scope, SourceIdentity, Standing, Unproven, MANAGED_TAG, OWNER_TAG,
@@ -37,22 +43,13 @@ use crate::identity::{
 /// What every record of one inventory shares: the job's scope and prefix (secretport's tags
 /// are rebuilt from them) and the part of the ARNs before the name.
 #[derive(Debug)]
-pub struct Common {
+struct Common {
     scope: Scope,
     prefix: String,
-    arn_base: OnceLock<Box<str>>,
+    arn_base: Option<Box<str>>,
 }
 
 impl Common {
-    /// For the job with `scope` and `prefix`.
-    pub fn new(scope: Scope, prefix: &str) -> Arc<Common> {
-        Arc::new(Common {
-            scope,
-            prefix: prefix.to_owned(),
-            arn_base: OnceLock::new(),
-        })
-    }
-
     /// `name` relative to the prefix (`prefix/` removed), when it is under it.
     fn relative<'n>(&self, name: &'n str) -> Option<&'n str> {
         if self.prefix.is_empty() {
@@ -62,7 +59,7 @@ impl Common {
     }
 }
 
-/// Bits of [`Listed::bits`].
+/// Bits of [`Record::bits`].
 mod bit {
     pub(crate) const CURRENT: u16 = 1 << 0;
     pub(crate) const PREVIOUS: u16 = 1 << 1;
@@ -82,6 +79,8 @@ mod bit {
     /// Standing (two bits): unmanaged 0, foreign 1, legacy 2, claims 3.
     pub(crate) const STANDING_SHIFT: u16 = 9;
     pub(crate) const STANDING_MASK: u16 = 0b11 << STANDING_SHIFT;
+    /// The claimed identity's full path is at [`super::Record::path`] (a rewritten name).
+    pub(crate) const HAS_PATH: u16 = 1 << 11;
 }
 
 /// What most records do not have: whatever could not be stored compactly.
@@ -97,19 +96,38 @@ struct Rare {
     foreign: Option<Box<str>>,
 }
 
-/// One secret of the inventory, compact (see the module docs).
+/// One secret of the inventory as stored (80 bytes, its texts in the inventory's arena);
+/// read through [`Listed`].
 #[derive(Debug, Clone)]
-pub struct Listed {
-    common: Arc<Common>,
-    name: Box<str>,
+pub(crate) struct Record {
+    name: Span,
+    /// The claimed identity's full path, when it is not the name's ([`bit::HAS_PATH`]).
+    path: Span,
     current: [u8; 16],
     previous: [u8; 16],
     proof: [u8; 16],
     arn_tail: [u8; 6],
     bits: u16,
-    /// The claimed identity's full path, when it is not the name's (a rewritten name).
-    path: Option<Box<str>>,
     rare: Option<Box<Rare>>,
+}
+
+/// One secret of the inventory, compact (see the module docs): a view of its record in the
+/// [`Inventory`] that holds it.
+#[derive(Clone, Copy)]
+pub struct Listed<'a> {
+    rec: &'a Record,
+    inv: &'a Inventory,
+}
+
+impl fmt::Debug for Listed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Listed")
+            .field("name", &self.name())
+            .field("claimed_path", &self.claimed_path())
+            .field("bits", &format_args!("{:#06x}", self.rec.bits))
+            .field("rare", &self.rec.rare)
+            .finish()
+    }
 }
 
 /// How the job stands to a listed secret once its proof is checked ([`Listed::verdict`]): the
@@ -148,10 +166,11 @@ fn proof_text(b: &[u8; 16]) -> String {
     format!("{PROOF_VERSION}{}", hex::encode(b))
 }
 
-impl Listed {
-    /// The compact record of `s`, listed for the job `common` describes; its standing is
-    /// decided from its tags and description now ([`identity::standing`]).
-    pub fn new(s: TargetSecret, common: &Arc<Common>) -> Listed {
+impl Record {
+    /// The compact record of `s`, listed for the job `common` describes, its texts stored in
+    /// `names`; its standing is decided from its tags and description now
+    /// ([`identity::standing`]).
+    fn new(s: TargetSecret, common: &mut Common, names: &mut Arena) -> Record {
         let TargetSecret {
             name,
             arn,
@@ -200,10 +219,11 @@ impl Listed {
                     Some((head.strip_suffix(name.as_str())?, Some(t)))
                 })
         };
-        let base_ok = |base: &str| &**common.arn_base.get_or_init(|| base.into()) == base;
+        let mut base_ok =
+            |base: &str| &**common.arn_base.get_or_insert_with(|| base.into()) == base;
         match split {
             Some((base, None)) if base_ok(base) => bits |= bit::ARN_PLAIN,
-            Some((base, Some(t))) if base_ok(base) && t.len() == 6 => {
+            Some((base, Some(t))) if t.len() == 6 && base_ok(base) => {
                 arn_tail.copy_from_slice(t.as_bytes());
                 bits |= bit::ARN_TAIL;
             }
@@ -240,7 +260,7 @@ impl Listed {
         // tags: secretport's as bits where they are rebuilt exactly, the rest as they came (a
         // foreign secret's are never read)
         let mut proof = [0u8; 16];
-        let mut path = None;
+        let mut path = Span::default();
         let mut other: Vec<(&str, &str)> = Vec::new();
         if !foreign {
             let path_is_name = claimed.as_ref().is_some_and(|id| {
@@ -253,7 +273,8 @@ impl Listed {
                 if path_is_name {
                     bits |= bit::PATH_IS_NAME;
                 } else {
-                    path = Some(id.path().into());
+                    path = names.push(id.path());
+                    bits |= bit::HAS_PATH;
                 }
             }
             let source_tag = claimed.as_ref().map(SourceIdentity::tag_value);
@@ -282,46 +303,51 @@ impl Listed {
         }
         rare.tags = other.into_iter().collect();
         let rare = (rare != Rare::default()).then(|| Box::new(rare));
-        Listed {
-            common: Arc::clone(common),
-            name: name.into_boxed_str(),
+        Record {
+            name: names.push(&name),
+            path,
             current,
             previous,
             proof,
             arn_tail,
             bits,
-            path,
             rare,
         }
     }
+}
 
+impl<'a> Listed<'a> {
     fn has(&self, b: u16) -> bool {
-        self.bits & b != 0
+        self.rec.bits & b != 0
     }
 
-    fn rare(&self) -> Option<&Rare> {
-        self.rare.as_deref()
+    fn rare(&self) -> Option<&'a Rare> {
+        self.rec.rare.as_deref()
     }
 
-    /// Whether it was listed for the job with `scope` and `prefix` (its standing and tags
-    /// are decided and rebuilt for that job).
-    pub(crate) fn is_for(&self, scope: &Scope, prefix: &str) -> bool {
-        self.common.scope == *scope && self.common.prefix == prefix
+    fn common(&self) -> &'a Common {
+        &self.inv.common
     }
 
     /// Its name.
-    pub fn name(&self) -> &str {
-        &self.name
+    pub fn name(&self) -> &'a str {
+        self.inv.names.get(self.rec.name)
+    }
+
+    /// Where its name lies in the inventory's arena (a plan item at this name keeps this
+    /// span, not a copy).
+    pub(crate) fn name_span(&self) -> Span {
+        self.rec.name
     }
 
     /// Its ARN, as listed.
     pub fn arn(&self) -> String {
-        let base = self.common.arn_base.get().map_or("", |b| &**b);
+        let base = self.common().arn_base.as_deref().unwrap_or("");
         if self.has(bit::ARN_PLAIN) {
-            format!("{base}{}", self.name)
+            format!("{base}{}", self.name())
         } else if self.has(bit::ARN_TAIL) {
-            let tail = std::str::from_utf8(&self.arn_tail).unwrap_or_default();
-            format!("{base}{}-{tail}", self.name)
+            let tail = std::str::from_utf8(&self.rec.arn_tail).unwrap_or_default();
+            format!("{base}{}-{tail}", self.name())
         } else {
             self.rare()
                 .and_then(|r| r.arn.as_deref())
@@ -341,17 +367,17 @@ impl Listed {
     /// The VersionId labelled `AWSCURRENT`, when the listing says.
     pub fn current_version(&self) -> Option<String> {
         let text = self.rare().and_then(|r| r.current.as_deref());
-        self.version(bit::CURRENT, &self.current, text)
+        self.version(bit::CURRENT, &self.rec.current, text)
     }
 
     /// The VersionId labelled `AWSPREVIOUS`, when there is one.
     pub(crate) fn previous_version(&self) -> Option<String> {
         let text = self.rare().and_then(|r| r.previous.as_deref());
-        self.version(bit::PREVIOUS, &self.previous, text)
+        self.version(bit::PREVIOUS, &self.rec.previous, text)
     }
 
     /// When it is scheduled for deletion, if it is.
-    pub fn deleted_date(&self) -> Option<&str> {
+    pub fn deleted_date(&self) -> Option<&'a str> {
         self.rare().and_then(|r| r.deleted_date.as_deref())
     }
 
@@ -360,36 +386,55 @@ impl Listed {
         self.has(bit::MANAGED)
     }
 
+    /// The full path its tags claim, when it is not the name's.
+    fn full_path(&self) -> Option<&'a str> {
+        self.has(bit::HAS_PATH)
+            .then(|| self.inv.names.get(self.rec.path))
+    }
+
     /// The identity its tags claim in the job's scope (also for a legacy instance), if they do.
     pub fn claimed(&self) -> Option<SourceIdentity> {
-        let scope = &self.common.scope;
-        match self.path.as_deref() {
-            Some(path) => Some(scope.identity_at(path)),
+        let common = self.common();
+        match self.full_path() {
+            Some(path) => Some(common.scope.identity_at(path)),
             None if self.has(bit::PATH_IS_NAME) => {
-                Some(scope.identity(self.common.relative(&self.name)?))
+                Some(common.scope.identity(common.relative(self.name())?))
             }
             None => None,
         }
     }
 
     /// The path its tags claim relative to the job's base path, when they claim the scope.
-    pub(crate) fn claimed_path(&self) -> Option<&str> {
-        let scope = &self.common.scope;
-        match self.path.as_deref() {
-            Some(path) => Some(scope.relative_path(path)),
-            None if self.has(bit::PATH_IS_NAME) => self.common.relative(&self.name),
+    pub(crate) fn claimed_path(&self) -> Option<&'a str> {
+        let common = self.common();
+        match self.full_path() {
+            Some(path) => Some(common.scope.relative_path(path)),
+            None if self.has(bit::PATH_IS_NAME) => common.relative(self.name()),
             None => None,
         }
     }
 
+    /// Where [`claimed_path`](Self::claimed_path) lies in the inventory's arena, when it is
+    /// there (a plan item for that path keeps this span, not a copy).
+    pub(crate) fn claimed_path_span(&self) -> Option<Span> {
+        let path = self.claimed_path()?;
+        let names = &self.inv.names;
+        let (span, whole) = if self.has(bit::HAS_PATH) {
+            (self.rec.path, names.get(self.rec.path))
+        } else {
+            (self.rec.name, self.name())
+        };
+        names.tail(span, whole.len() - path.len())
+    }
+
     fn standing_code(&self) -> u16 {
-        (self.bits & bit::STANDING_MASK) >> bit::STANDING_SHIFT
+        (self.rec.bits & bit::STANDING_MASK) >> bit::STANDING_SHIFT
     }
 
     /// Its ownership proof (`secretport:owner`), as tagged.
     fn proof(&self) -> Option<String> {
         if self.has(bit::PROOF) {
-            Some(proof_text(&self.proof))
+            Some(proof_text(&self.rec.proof))
         } else {
             self.rare()
                 .and_then(|r| r.tags.get(OWNER_TAG))
@@ -400,7 +445,7 @@ impl Listed {
     /// How the job stands to it, its proof checked with `key` ([`identity::ownership`]'s rules:
     /// the standing decided from its tags while it was listed, then [`identity::proven`]).
     pub fn ownership(&self, key: Option<&TokenDeriver>) -> Ownership {
-        let common = &self.common;
+        let common = self.common();
         match (self.standing_code(), self.claimed()) {
             (2, Some(identity)) => Ownership::Unverified {
                 identity,
@@ -409,7 +454,7 @@ impl Listed {
             (3, Some(id)) => identity::proven(
                 &common.scope,
                 &common.prefix,
-                &self.name,
+                self.name(),
                 id,
                 self.proof().as_deref(),
                 key,
@@ -441,7 +486,7 @@ impl Listed {
             ours.push((MANAGED_TAG.into(), "true".into()));
         }
         if self.has(bit::PREFIX) {
-            ours.push((PREFIX_TAG.into(), self.common.prefix.clone()));
+            ours.push((PREFIX_TAG.into(), self.common().prefix.clone()));
         }
         if self.has(bit::SOURCE) {
             if let Some(id) = self.claimed() {
@@ -449,7 +494,7 @@ impl Listed {
             }
         }
         if self.has(bit::PROOF) {
-            ours.push((OWNER_TAG.into(), proof_text(&self.proof)));
+            ours.push((OWNER_TAG.into(), proof_text(&self.rec.proof)));
         }
         let rest = self.rare().map(|r| r.tags.iter()).into_iter().flatten();
         rest.map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -464,9 +509,9 @@ impl Listed {
 
     #[cfg(test)]
     /// The secret as a [`TargetSecret`] (no description, no replication: the listing's).
-    pub(crate) fn to_secret(&self) -> TargetSecret {
+    pub(crate) fn to_secret(self) -> TargetSecret {
         TargetSecret {
-            name: self.name.to_string(),
+            name: self.name().to_owned(),
             arn: self.arn(),
             tags: self.tags(),
             description: None,
@@ -478,13 +523,48 @@ impl Listed {
     }
 }
 
-/// Every secret under a job's prefix, compact, sorted by name.
+/// Every secret under a job's prefix, compact, sorted by name: the records and the arena
+/// their texts are in (which the plan built from it goes on filling with its items' names,
+/// so a name both hold is kept once).
 #[derive(Debug)]
 pub struct Inventory {
-    secrets: Vec<Arc<Listed>>,
+    common: Common,
+    names: Arena,
+    records: Vec<Record>,
 }
 
 impl Inventory {
+    /// An empty inventory for the job with `scope` and `prefix`.
+    fn empty(scope: &Scope, prefix: &str) -> Inventory {
+        Inventory {
+            common: Common {
+                scope: scope.clone(),
+                prefix: prefix.to_owned(),
+                arn_base: None,
+            },
+            names: Arena::default(),
+            records: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, s: TargetSecret) {
+        let rec = Record::new(s, &mut self.common, &mut self.names);
+        self.records.push(rec);
+    }
+
+    /// Sorts and deduplicates by name (in place: a stable sort's buffer is half the records
+    /// again), and gives back unused capacity.
+    fn finish(mut self) -> Inventory {
+        let names = &self.names;
+        self.records
+            .sort_unstable_by(|a, b| names.get(a.name).cmp(names.get(b.name)));
+        self.records
+            .dedup_by(|a, b| names.get(a.name) == names.get(b.name));
+        self.records.shrink_to_fit();
+        self.names.shrink();
+        self
+    }
+
     /// Reads the inventory of `prefix` from `target` a page at a time, keeping a compact
     /// record of each secret (its standing toward the job with `scope` decided as the page
     /// arrives).
@@ -493,52 +573,79 @@ impl Inventory {
         scope: &Scope,
         prefix: &str,
     ) -> Result<Inventory, CallError> {
-        let common = Common::new(scope.clone(), prefix);
-        let mut secrets: Vec<Arc<Listed>> = Vec::new();
+        let mut inv = Inventory::empty(scope, prefix);
         let mut keep = |page: Vec<TargetSecret>| {
-            secrets.extend(page.into_iter().map(|s| Arc::new(Listed::new(s, &common))));
+            inv.records.reserve(page.len());
+            for s in page {
+                inv.push(s);
+            }
         };
         target.inventory(prefix, &mut keep).await?;
-        Ok(Inventory::from_listed(secrets))
-    }
-
-    /// An inventory of records already made (sorted and deduplicated by name here).
-    pub(crate) fn from_listed(mut secrets: Vec<Arc<Listed>>) -> Inventory {
-        secrets.sort_by(|a, b| a.name.cmp(&b.name));
-        secrets.dedup_by(|a, b| a.name == b.name);
-        secrets.shrink_to_fit();
-        Inventory { secrets }
+        Ok(inv.finish())
     }
 
     /// The inventory of `secrets` as listed for the job with `scope` and `prefix` (tests).
     pub fn of(secrets: Vec<TargetSecret>, scope: &Scope, prefix: &str) -> Inventory {
-        let common = Common::new(scope.clone(), prefix);
-        Inventory::from_listed(
-            secrets
-                .into_iter()
-                .map(|s| Arc::new(Listed::new(s, &common)))
-                .collect(),
-        )
+        let mut inv = Inventory::empty(scope, prefix);
+        for s in secrets {
+            inv.push(s);
+        }
+        inv.finish()
+    }
+
+    /// Whether it was listed for the job with `scope` and `prefix` (its standing and tags
+    /// are decided and rebuilt for that job).
+    pub(crate) fn is_for(&self, scope: &Scope, prefix: &str) -> bool {
+        self.common.scope == *scope && self.common.prefix == prefix
+    }
+
+    /// The record at `i` (an index this inventory gave: [`Inventory::find`], an item's).
+    pub(crate) fn at(&self, i: u32) -> Listed<'_> {
+        Listed {
+            rec: &self.records[i as usize],
+            inv: self,
+        }
     }
 
     /// The records, sorted by name.
-    pub fn secrets(&self) -> &[Arc<Listed>] {
-        &self.secrets
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Listed<'_>> + '_ {
+        self.records
+            .iter()
+            .map(move |rec| Listed { rec, inv: self })
+    }
+
+    /// The index of the secret named `name`.
+    pub(crate) fn find(&self, name: &str) -> Option<u32> {
+        let names = &self.names;
+        self.records
+            .binary_search_by(|r| names.get(r.name).cmp(name))
+            .ok()
+            .and_then(|i| u32::try_from(i).ok())
+    }
+
+    /// The arena of its texts (the plan adds its items' there).
+    pub(crate) fn names(&self) -> &Arena {
+        &self.names
+    }
+
+    /// The same, to add to.
+    pub(crate) fn names_mut(&mut self) -> &mut Arena {
+        &mut self.names
     }
 
     /// How many.
     pub fn len(&self) -> usize {
-        self.secrets.len()
+        self.records.len()
     }
 
     /// Whether there is none.
     pub fn is_empty(&self) -> bool {
-        self.secrets.is_empty()
+        self.records.is_empty()
     }
 
     /// Whether any is managed by secretport (for any job).
     pub(crate) fn any_managed(&self) -> bool {
-        self.secrets.iter().any(|s| s.is_managed())
+        self.iter().any(|s| s.is_managed())
     }
 }
 
@@ -571,22 +678,23 @@ mod tests {
         }
     }
 
-    fn common(scope: &Scope) -> Arc<Common> {
-        Common::new(scope.clone(), "p")
+    /// The inventory of `s` alone, for the job with `scope` and prefix `p`.
+    fn one(s: TargetSecret, scope: &Scope) -> Inventory {
+        Inventory::of(vec![s], scope, "p")
     }
 
     #[test]
     fn a_record_gives_back_what_was_listed() {
         let scope = Scope::new("vault", "http://v/secret", "apps");
-        let c = common(&scope);
         let mut s = managed(&scope, "db");
         let mut tags = s.tags.to_map();
         tags.insert("team".into(), "x".into());
         s.tags = tags.into();
         s.deleted_date = Some("2030-01-01T00:00:00Z".into());
-        let l = Listed::new(s.clone(), &c);
+        let inv = one(s.clone(), &scope);
+        let l = inv.at(0);
         assert!(
-            l.rare.is_some(),
+            l.rec.rare.is_some(),
             "the deletion date, the hand-made version and a tag"
         );
         assert_eq!(
@@ -602,8 +710,9 @@ mod tests {
             previous_version: None,
             ..s
         };
-        let l = Listed::new(s.clone(), &c);
-        assert!(l.rare.is_none(), "{l:?}");
+        let inv = one(s.clone(), &scope);
+        let l = inv.at(0);
+        assert!(l.rec.rare.is_none(), "{l:?}");
         assert_eq!(
             l.to_secret(),
             TargetSecret {
@@ -626,7 +735,8 @@ mod tests {
             current_version: Some("3A3A3A3A-3A3A-3A3A-3A3A-3A3A3A3A3A3A".into()),
             ..TargetSecret::default()
         };
-        let l = Listed::new(odd.clone(), &c);
+        let inv = one(odd.clone(), &scope);
+        let l = inv.at(0);
         assert_eq!(l.to_secret(), odd);
         assert_eq!(l.arn(), "arn:somewhere-else:p/db");
     }
@@ -634,7 +744,6 @@ mod tests {
     #[test]
     fn ownership_is_decided_from_the_record_as_from_the_secret() {
         let scope = Scope::new("vault", "http://v/secret", "");
-        let c = common(&scope);
         let other = Scope::new("vault", "http://v/secret", "db");
         let cases = [
             managed(&scope, "app/db"),
@@ -653,12 +762,15 @@ mod tests {
         for s in cases.into_iter().chain([copied]) {
             for key in [Some(key()), None] {
                 let want = s.ownership(&scope, "p", key.as_ref());
-                let l = Listed::new(s.clone(), &c);
-                assert_eq!(l.ownership(key.as_ref()), want, "{}", s.name);
+                let inv = one(s.clone(), &scope);
+                assert_eq!(inv.at(0).ownership(key.as_ref()), want, "{}", s.name);
             }
         }
-        let long = Listed::new(managed(&scope, &"x#".repeat(200)), &c);
+        let inv = one(managed(&scope, &"x#".repeat(200)), &scope);
+        let long = inv.at(0);
         assert!(long.ownership(Some(&key())).is_owned());
         assert_eq!(long.claimed_path(), Some("x#".repeat(200).as_str()));
+        let span = long.claimed_path_span().unwrap();
+        assert_eq!(inv.names().get(span), "x#".repeat(200));
     }
 }
