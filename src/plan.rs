@@ -565,7 +565,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
         };
         let stored = found
             .map(|f| inv.at(f).name_span())
-            .or(plain.filter(|_| is_plain_name(&name, prefix, path)));
+            .or(plain.filter(|_| naming::rules::is_plain(&name, input.rules.prefix(), path)));
         e.target = match stored {
             Some(span) => span,
             None => inventory.names_mut().push(&name),
@@ -647,15 +647,6 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, NamingError> {
         inventory,
         key: input.key.cloned(),
     })
-}
-
-/// Whether `name` is the plain name of `path` under `prefix` (`prefix/path`, the path alone
-/// without a prefix).
-fn is_plain_name(name: &str, prefix: &str, path: &str) -> bool {
-    if prefix.is_empty() {
-        return name == path;
-    }
-    name.strip_prefix(prefix).and_then(|n| n.strip_prefix('/')) == Some(path)
 }
 
 /// Whose a secret at a planned name is, in words, when it is not this source's (`None`:
